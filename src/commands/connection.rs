@@ -1,0 +1,7 @@
+//! connection commands.
+
+use super::table::Command;
+
+pub fn commands() -> Vec<Command> {
+    vec![]
+}

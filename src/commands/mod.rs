@@ -1,0 +1,205 @@
+//! Command families and the one dispatch table.
+//!
+//! A handler is `fn(&mut Ctx, &[Bytes])`: `args[0]` is the command name, the
+//! reply goes into `ctx.out`. Where a handler runs depends on its `Scope`:
+//! - `Keys`: on the shard that owns its keys (inline when that is the
+//!   connection's shard, else as a message), or, when its keys span shards,
+//!   on the connection's thread with every involved shard held.
+//! - `AllShards`: on the connection's thread with every shard held
+//!   (DBSIZE, FLUSHDB, KEYS, SCAN, INFO...).
+//! - `Conn`: on the connection's thread, touching no shard data
+//!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod table;
+
+use bytes::Bytes;
+
+use crate::protocol::Out;
+use crate::server::Server;
+use crate::server::client::Client;
+use crate::storage::{Db, ShardStore, slot::key_shard};
+
+pub use table::{Command, Scope, flags, lookup, table};
+
+/// Execution context of one command.
+pub struct Ctx<'a> {
+    pub out: &'a mut Out,
+    /// The client's selected DB.
+    pub db: usize,
+    /// Time of the command, cached like Redis's `mstime()` per command.
+    pub now: u64,
+    pub srv: &'a Server,
+    /// The calling connection: present for `Conn` and `AllShards` commands and
+    /// for multi-shard `Keys` commands; absent when running on a remote shard.
+    pub client: Option<&'a mut Client>,
+    stores: &'a [*mut ShardStore],
+}
+
+impl<'a> Ctx<'a> {
+    /// `stores[i]` must be null or point to shard i's store, which the caller
+    /// owns or holds exclusively for the life of the context.
+    pub fn new(
+        out: &'a mut Out,
+        db: usize,
+        srv: &'a Server,
+        client: Option<&'a mut Client>,
+        stores: &'a [*mut ShardStore],
+    ) -> Self {
+        Ctx {
+            out,
+            db,
+            now: crate::storage::now_ms(),
+            srv,
+            client,
+            stores,
+        }
+    }
+
+    pub fn nshards(&self) -> usize {
+        self.stores.len()
+    }
+
+    /// The store of shard `i`; panics if the shard is not held (a routing bug).
+    pub fn store(&mut self, i: usize) -> &mut ShardStore {
+        let p = self.stores[i];
+        assert!(!p.is_null(), "shard {i} accessed without being held");
+        // SAFETY: non-null entries point to stores this thread owns or holds
+        // exclusively (Ctx::new's contract); &mut self prevents aliasing here.
+        unsafe { &mut *p }
+    }
+
+    /// The store that owns `key`.
+    pub fn store_of(&mut self, key: &[u8]) -> &mut ShardStore {
+        let s = key_shard(key, self.stores.len());
+        self.store(s)
+    }
+
+    /// The selected DB on the shard that owns `key`.
+    pub fn db(&mut self, key: &[u8]) -> &mut Db {
+        let db = self.db;
+        &mut self.store_of(key).dbs[db]
+    }
+
+    /// DB number `n` on the shard that owns `key`.
+    pub fn db_n(&mut self, key: &[u8], n: usize) -> &mut Db {
+        &mut self.store_of(key).dbs[n]
+    }
+
+    /// Indexes of the shards this context holds.
+    pub fn held_shards(&self) -> Vec<usize> {
+        (0..self.stores.len())
+            .filter(|&i| !self.stores[i].is_null())
+            .collect()
+    }
+
+    /// Counts `n` changes for the shard owning `key` (rdb_changes_since_last_save).
+    pub fn dirty(&mut self, key: &[u8], n: u64) {
+        self.store_of(key).dirty += n;
+    }
+
+    /// Lookup for reading with expiry and hit/miss counting.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&crate::storage::Entry> {
+        let now = self.now;
+        let db = self.db;
+        let store = self.store_of(key);
+        if store.dbs[db].expire_if_needed(key, now) {
+            store.stats.expired_keys += 1;
+        }
+        if store.dbs[db].peek(key, now).is_some() {
+            store.stats.keyspace_hits += 1;
+            store.dbs[db].get(key, now)
+        } else {
+            store.stats.keyspace_misses += 1;
+            None
+        }
+    }
+
+    /// Lookup for writing: expired keys are deleted (and counted) first.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut crate::storage::Entry> {
+        let now = self.now;
+        let db = self.db;
+        let store = self.store_of(key);
+        if store.dbs[db].expire_if_needed(key, now) {
+            store.stats.expired_keys += 1;
+        }
+        store.dbs[db].get_mut(key, now)
+    }
+}
+
+/// Redis's common error strings.
+pub mod errors {
+    pub const WRONGTYPE: &str =
+        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
+
+    pub fn wrong_args(name: &str) -> String {
+        format!(
+            "ERR wrong number of arguments for '{}' command",
+            name.to_ascii_lowercase()
+        )
+    }
+
+    pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
+        let mut s = format!(
+            "ERR unknown command '{}', with args beginning with: ",
+            String::from_utf8_lossy(name)
+        );
+        for a in args.iter().take(128) {
+            s.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+        }
+        s
+    }
+
+    pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
+        format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(sub),
+            cmd.to_ascii_uppercase()
+        )
+    }
+}
+
+/// Parses a whole argument as i64 the way Redis's string2ll does
+/// (no spaces, no '+', no leading zeros).
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s.len() > 1 && (s[0] == b'0' || (s[0] == b'-' && s[1] == b'0')) {
+        return None;
+    }
+    if s[0] == b'+' {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Parses a float like Redis's string2ld/strtod: rejects spaces, empty and NaN.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let t = std::str::from_utf8(s).ok()?;
+    if t.is_empty() || t.starts_with(char::is_whitespace) || t.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let v: f64 = match t.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => t.parse().ok()?,
+    };
+    if v.is_nan() { None } else { Some(v) }
+}
+
+/// Case-insensitive comparison of an argument with an ASCII keyword.
+pub fn eq_ic(arg: &[u8], kw: &str) -> bool {
+    arg.eq_ignore_ascii_case(kw.as_bytes())
+}
+
+pub type Args = [Bytes];

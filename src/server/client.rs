@@ -1,0 +1,104 @@
+//! Per-connection state, and the cross-thread view of it that CLIENT LIST /
+//! CLIENT KILL use.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What other threads may see or do to a client. Written by the owning thread
+/// with relaxed stores (one writer), read by CLIENT LIST / INFO.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: AtomicI32,
+    pub shard: usize,
+    pub created_ms: u64,
+    pub name: Mutex<String>,
+    pub db: AtomicUsize,
+    pub last_interaction_ms: AtomicU64,
+    pub last_cmd: Mutex<&'static str>,
+    pub qbuf: AtomicUsize,
+    pub resp: AtomicUsize,
+    pub flags: Mutex<String>,
+    /// Set by CLIENT KILL; the connection closes at its next step.
+    pub killed: AtomicBool,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+}
+
+impl ClientInfo {
+    pub fn touch(&self, now_ms: u64, cmd: &'static str) {
+        self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
+        *self.last_cmd.lock().unwrap() = cmd;
+    }
+
+    /// One CLIENT LIST line, Redis 7.0 fields.
+    pub fn list_line(&self, now_ms: u64) -> String {
+        let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
+        let flags = self.flags.lock().unwrap().clone();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd.load(Ordering::Relaxed),
+            self.name.lock().unwrap(),
+            age,
+            idle,
+            if flags.is_empty() { "N".to_string() } else { flags },
+            self.db.load(Ordering::Relaxed),
+            self.qbuf.load(Ordering::Relaxed),
+            self.last_cmd.lock().unwrap(),
+            self.resp.load(Ordering::Relaxed),
+            self.lib_name.lock().unwrap(),
+            self.lib_ver.lock().unwrap(),
+        )
+    }
+}
+
+/// How replies are sent (CLIENT REPLY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+    SkipNext,
+}
+
+/// The connection's own state, owned by its task.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Close after the replies pending now are written (QUIT, CLIENT KILL of self).
+    pub close_after_reply: bool,
+    pub info: Arc<ClientInfo>,
+    pub no_evict: bool,
+    pub monitor: bool,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Client {
+        Client {
+            id: info.id,
+            db: 0,
+            resp3: false,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            info,
+            no_evict: false,
+            monitor: false,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}

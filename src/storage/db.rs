@@ -1,0 +1,182 @@
+//! One logical database: a dict of keys plus the set of keys with a TTL
+//! (sampled by active expiry, like Redis's `expires` dict).
+
+use indexmap::{IndexMap, IndexSet};
+
+pub type Key = Box<[u8]>;
+
+/// A value. More types arrive with the data-type families.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(Vec<u8>),
+}
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in ms since the epoch; 0 = no TTL.
+    pub expire_at: u64,
+    /// LRU clock in seconds at last access (OBJECT IDLETIME).
+    pub lru: u32,
+}
+
+#[derive(Default)]
+pub struct Db {
+    pub dict: IndexMap<Key, Entry>,
+    pub expires: IndexSet<Key>,
+    /// Replicas hide expired keys but never delete them (the master's DEL does).
+    pub replica_mode: bool,
+}
+
+pub fn lru_clock() -> u32 {
+    (super::now_ms() / 1000) as u32
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+
+    /// True if the key exists and is logically expired at `now`.
+    fn is_expired(&self, key: &[u8], now: u64) -> bool {
+        matches!(self.dict.get(key), Some(e) if e.expire_at != 0 && e.expire_at <= now)
+    }
+
+    /// Deletes `key` if it is expired. Returns true when it was removed
+    /// (the caller counts expired_keys).
+    pub fn expire_if_needed(&mut self, key: &[u8], now: u64) -> bool {
+        if self.replica_mode || !self.is_expired(key, now) {
+            return false;
+        }
+        self.remove(key);
+        true
+    }
+
+    /// Lookup for reading: hides expired keys, updates the LRU clock.
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.get_mut(key, now).map(|e| &*e)
+    }
+
+    /// Lookup for writing; expired keys are removed first.
+    pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        if self.is_expired(key, now) {
+            if self.replica_mode {
+                return None;
+            }
+            self.remove(key);
+            return None;
+        }
+        let e = self.dict.get_mut(key)?;
+        e.lru = lru_clock();
+        Some(e)
+    }
+
+    /// Lookup without touching the LRU clock or expiring (OBJECT, TYPE-free peeks).
+    pub fn peek(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        if self.is_expired(key, now) {
+            return None;
+        }
+        self.dict.get(key)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
+        self.get_mut(key, now).is_some()
+    }
+
+    /// Sets the value and clears any TTL (SET semantics).
+    pub fn set(&mut self, key: &[u8], value: Value) {
+        self.set_with_expire(key, value, 0);
+    }
+
+    /// Sets the value with an absolute expiry (0 = none).
+    pub fn set_with_expire(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        let lru = lru_clock();
+        match self.dict.get_mut(key) {
+            Some(e) => {
+                e.value = value;
+                e.lru = lru;
+                if e.expire_at != 0 && expire_at == 0 {
+                    self.expires.swap_remove(key);
+                } else if e.expire_at == 0 && expire_at != 0 {
+                    self.expires.insert(key.into());
+                }
+                e.expire_at = expire_at;
+            }
+            None => {
+                self.dict.insert(
+                    key.into(),
+                    Entry {
+                        value,
+                        expire_at,
+                        lru,
+                    },
+                );
+                if expire_at != 0 {
+                    self.expires.insert(key.into());
+                }
+            }
+        }
+    }
+
+    /// Replaces the value, keeping the TTL (KEEPTTL, APPEND, INCR...).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        match self.dict.get_mut(key) {
+            Some(e) => {
+                e.value = value;
+                e.lru = lru_clock();
+            }
+            None => self.set(key, value),
+        }
+    }
+
+    /// Sets the TTL of an existing key (0 removes it). Returns false if missing.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        let Some(e) = self.dict.get_mut(key) else {
+            return false;
+        };
+        if expire_at == 0 {
+            if e.expire_at != 0 {
+                self.expires.swap_remove(key);
+            }
+        } else if e.expire_at == 0 {
+            self.expires.insert(key.into());
+        }
+        e.expire_at = expire_at;
+        true
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.dict.swap_remove(key)?;
+        if e.expire_at != 0 {
+            self.expires.swap_remove(key);
+        }
+        Some(e)
+    }
+
+    /// Inserts an entry as is (RENAME, MOVE, COPY, SWAPDB helpers).
+    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        self.remove(key);
+        if entry.expire_at != 0 {
+            self.expires.insert(key.into());
+        }
+        self.dict.insert(key.into(), entry);
+    }
+
+    pub fn clear(&mut self) {
+        self.dict = IndexMap::new();
+        self.expires = IndexSet::new();
+    }
+}

@@ -1,0 +1,53 @@
+//! Keyspace of one shard: 16 (configurable) DBs of keys, values and expiry times.
+//! Only the owning shard thread touches a store, except while a coordinator
+//! holds the shard (see server::gate).
+
+mod db;
+pub mod slot;
+
+pub use db::{Db, Entry, Key, Value};
+
+/// Per-shard counters, summed across shards for INFO.
+#[derive(Default, Debug, Clone)]
+pub struct ShardStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_stale_perc: f64,
+}
+
+/// Everything a shard owns.
+pub struct ShardStore {
+    pub id: usize,
+    pub dbs: Vec<Db>,
+    pub stats: ShardStats,
+    /// Writes since the last save (rdb_changes_since_last_save, summed).
+    pub dirty: u64,
+}
+
+impl ShardStore {
+    pub fn new(id: usize, databases: usize) -> Self {
+        ShardStore {
+            id,
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+            stats: ShardStats::default(),
+            dirty: 0,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
