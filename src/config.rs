@@ -75,7 +75,7 @@ pub const PARAMS: &[Param] = &[
     p(
         "appendfsync",
         "everysec",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
     ),
     p("maxmemory", "0", Kind::Memory),
     p(
@@ -408,7 +408,9 @@ impl Config {
                 if w.is_empty() {
                     return vec!["save \"\"".to_string()];
                 }
-                w.chunks(2).map(|c| format!("save {}", c.join(" "))).collect()
+                w.chunks(2)
+                    .map(|c| format!("save {}", c.join(" ")))
+                    .collect()
             }
             Kind::List if !v.is_empty() => vec![format!("{} {}", p.name, v)],
             _ => vec![format!("{} {}", p.name, quote_arg(v))],

@@ -89,7 +89,10 @@ const USAGE: &[(&str, &str)] = &[
     ),
     ("expire", "key seconds:int [condition=NX|XX|GT|LT]"),
     ("pexpire", "key milliseconds:int [condition=NX|XX|GT|LT]"),
-    ("expireat", "key unix-time-seconds:ts [condition=NX|XX|GT|LT]"),
+    (
+        "expireat",
+        "key unix-time-seconds:ts [condition=NX|XX|GT|LT]",
+    ),
     (
         "pexpireat",
         "key unix-time-milliseconds:ts [condition=NX|XX|GT|LT]",
@@ -147,10 +150,7 @@ const USAGE: &[(&str, &str)] = &[
     // bitmap
     ("getbit", "key offset:int"),
     ("setbit", "key offset:int value:int"),
-    (
-        "bitcount",
-        "key [index=start:int end:int [unit=BYTE|BIT]]",
-    ),
+    ("bitcount", "key [index=start:int end:int [unit=BYTE|BIT]]"),
     (
         "bitpos",
         "key bit:int [index=start:int [end-unit-block=end:int [unit=BYTE|BIT]]]",
@@ -594,7 +594,10 @@ mod tests {
             r("sort"),
             "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]"
         );
-        assert_eq!(r("hello"), "[protover [AUTH username password] [SETNAME clientname]]");
+        assert_eq!(
+            r("hello"),
+            "[protover [AUTH username password] [SETNAME clientname]]"
+        );
         assert_eq!(r("ping"), "[message]");
         assert_eq!(r("info"), "[section [section ...]]");
         assert_eq!(r("bitpos"), "key bit [start [end [BYTE|BIT]]]");

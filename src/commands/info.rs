@@ -83,6 +83,15 @@ pub fn master_replid() -> &'static str {
     })
 }
 
+/// mi_version(): major*10000 + minor*100 + patch (older releases: major*100 + minor*10 + patch).
+fn mimalloc_version(v: libc::c_int) -> String {
+    if v >= 10000 {
+        format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+    } else {
+        format!("mimalloc-{}.{}.{}", v / 100, v / 10 % 10, v % 10)
+    }
+}
+
 /// Like Redis's bytesToHuman.
 pub fn bytes_to_human(n: u64) -> String {
     const UNITS: [(&str, u32); 5] = [("K", 1), ("M", 2), ("G", 3), ("T", 4), ("P", 5)];
@@ -190,7 +199,11 @@ fn uname() -> (String, String, String) {
         return Default::default();
     }
     let f = |s: &[libc::c_char]| {
-        let b: Vec<u8> = s.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let b: Vec<u8> = s
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&b).into_owned()
     };
     (f(&u.sysname), f(&u.release), f(&u.machine))
@@ -346,7 +359,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "mem_clients_normal" => 0,
             "mem_cluster_links" => 0,
             "mem_aof_buffer" => 0,
-            "mem_allocator" => format!("mimalloc-{}.{}.{}", v / 100, v / 10 % 10, v % 10),
+            "mem_allocator" => mimalloc_version(v),
             "active_defrag_running" => 0,
             "lazyfree_pending_objects" => 0,
             "lazyfreed_objects" => 0,
@@ -392,16 +405,16 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
     if want.has("stats") {
         header(&mut s, "Stats");
         let failed: u64 = srv
-                .stats
-                .iter()
-                .map(|s| {
-                    s.cmd_failed
-                        .iter()
-                        .chain(s.cmd_rejected.iter())
-                        .map(|c| c.load(Ordering::Relaxed))
-                        .sum::<u64>()
-                })
-                .sum();
+            .stats
+            .iter()
+            .map(|s| {
+                s.cmd_failed
+                    .iter()
+                    .chain(s.cmd_rejected.iter())
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .sum::<u64>()
+            })
+            .sum();
         kv! {
             "total_connections_received" => sum(srv, |s| &s.connections_received),
             "total_commands_processed" => sum(srv, |s| &s.total_commands),

@@ -17,11 +17,19 @@ pub fn commands() -> Vec<Command> {
         cmd("info", -1, LOADING | STALE, info::info)
             .all_shards()
             .acl(&["dangerous"])
-            .doc("server", "1.0.0", "Get information and statistics about the server"),
+            .doc(
+                "server",
+                "1.0.0",
+                "Get information and statistics about the server",
+            ),
         // AllShards: RESETSTAT clears every shard's keyspace counters.
         cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, config)
             .all_shards()
-            .doc("server", "2.0.0", "A container for server configuration commands"),
+            .doc(
+                "server",
+                "2.0.0",
+                "A container for server configuration commands",
+            ),
         cmd("command", -1, LOADING | STALE, command)
             .acl(&["connection"])
             .doc("server", "2.8.13", "Get array of Redis command details"),
@@ -321,9 +329,7 @@ fn config_get(ctx: &mut Ctx, patterns: &[Bytes]) {
         }
         for p in PARAMS {
             for name in std::iter::once(p.name).chain(p.alias) {
-                if glob_match(pat, name.as_bytes(), true)
-                    && !found.iter().any(|(n, _)| n == name)
-                {
+                if glob_match(pat, name.as_bytes(), true) && !found.iter().any(|(n, _)| n == name) {
                     found.push((name.to_string(), p.name));
                 }
             }
@@ -337,7 +343,7 @@ fn config_get(ctx: &mut Ctx, patterns: &[Bytes]) {
 }
 
 fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         ctx.out.err(errors::SYNTAX);
         return;
     }
@@ -361,7 +367,11 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
                 return;
             }
             Some(p) if p.immutable => "can't set immutable config",
-            Some(p) if params.iter().any(|q: &&crate::config::Param| q.name == p.name) => {
+            Some(p)
+                if params
+                    .iter()
+                    .any(|q: &&crate::config::Param| q.name == p.name) =>
+            {
                 "duplicate parameter"
             }
             Some(p) => {
@@ -415,7 +425,8 @@ fn config_resetstat(ctx: &mut Ctx) {
 fn config_rewrite(ctx: &mut Ctx) {
     let cfg = ctx.srv.config.read().unwrap().clone();
     let Some(path) = cfg.file.clone() else {
-        ctx.out.err("ERR The server is running without a config file");
+        ctx.out
+            .err("ERR The server is running without a config file");
         return;
     };
     let res = (|| -> std::io::Result<()> {
@@ -493,20 +504,36 @@ fn categories(flags: u32, acl: &[&str]) -> Vec<&'static str> {
         .collect()
 }
 
-/// Per-command tips Redis reports (only for commands keel's families define).
+/// Per-command tips, as Redis 7.0 reports them.
 fn tips(name: &str) -> &'static [&'static str] {
+    const ALL_OK: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
     match name {
+        "dump" | "hrandfield" | "hscan" | "lastsave" | "migrate" | "pttl" | "spop"
+        | "srandmember" | "sscan" | "time" | "ttl" | "xadd" | "xautoclaim" | "xclaim"
+        | "xpending" | "xtrim" | "zrandmember" | "zscan" => &["nondeterministic_output"],
+        "command" | "hgetall" | "hkeys" | "hvals" | "sdiff" | "sinter" | "smembers" | "sunion" => {
+            &["nondeterministic_output_order"]
+        }
+        "del" | "exists" | "touch" | "unlink" => {
+            &["request_policy:multi_shard", "response_policy:agg_sum"]
+        }
+        "flushall" | "flushdb" | "ping" => ALL_OK,
+        "dbsize" => &["request_policy:all_shards", "response_policy:agg_sum"],
         "info" => &[
             "nondeterministic_output",
             "request_policy:all_shards",
             "response_policy:special",
         ],
-        "time" | "lastsave" | "randomkey" | "ttl" | "pttl" | "expiretime" | "pexpiretime" => {
-            &["nondeterministic_output"]
-        }
-        "command" | "keys" | "scan" => &["nondeterministic_output_order"],
-        "dbsize" => &["request_policy:all_shards", "response_policy:agg_sum"],
-        "flushdb" | "flushall" => &["request_policy:all_shards", "response_policy:all_succeeded"],
+        "keys" => &["request_policy:all_shards", "nondeterministic_output_order"],
+        "mget" => &["request_policy:multi_shard"],
+        "mset" => &[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ],
+        "msetnx" => &["request_policy:multi_shard", "response_policy:agg_min"],
+        "randomkey" => &["request_policy:all_shards", "nondeterministic_output"],
+        "scan" => &["nondeterministic_output", "request_policy:special"],
+        "wait" => &["request_policy:all_shards", "response_policy:agg_min"],
         _ => &[],
     }
 }
@@ -744,7 +771,7 @@ fn command(ctx: &mut Ctx, args: &[Bytes]) {
             for name in &args[2..] {
                 match lookup(name) {
                     Some((_, c)) => write_info(ctx.out, c),
-                    None => ctx.out.null_array(),
+                    None => ctx.out.null(),
                 }
             }
         }
@@ -869,5 +896,31 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes], with_flags: bool) {
         } else {
             ctx.out.bulk(&argv[k]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn rewrite_keeps_comments_and_unknown_lines() {
+        let mut c = Config::default();
+        c.load_text("# top\nport 7000\nsave 900 1\nsave 300 10\nfoo bar\n")
+            .unwrap();
+        c.set("maxmemory", "1mb").unwrap();
+        c.set("save", "").unwrap();
+        c.set("requirepass", "a b").unwrap();
+        let text = c.rewrite_text("# top\nport 7000\nsave 900 1\nsave 300 10\nfoo bar\n");
+        assert_eq!(
+            text,
+            "# top\nport 7000\nsave \"\"\nfoo bar\n# Generated by CONFIG REWRITE\nrequirepass \"a b\"\nmaxmemory 1048576\n"
+        );
+        // The rewritten file loads back to the same values.
+        let mut back = Config::default();
+        back.load_text(&text).unwrap();
+        assert_eq!(back.get("requirepass"), "a b");
+        assert_eq!(back.get("save"), "");
+        assert_eq!(back.get_i64("maxmemory"), 1 << 20);
     }
 }
