@@ -413,6 +413,17 @@ impl Config {
                     .collect()
             }
             Kind::List if !v.is_empty() => vec![format!("{} {}", p.name, v)],
+            // Redis writes sizes in the largest exact unit: 10mb, not 10485760.
+            Kind::Memory => {
+                let n: i64 = v.parse().unwrap_or(0);
+                let unit = [(1i64 << 30, "gb"), (1 << 20, "mb"), (1 << 10, "kb")]
+                    .into_iter()
+                    .find(|(u, _)| n != 0 && n % u == 0);
+                match unit {
+                    Some((u, name)) => vec![format!("{} {}{}", p.name, n / u, name)],
+                    None => vec![format!("{} {}", p.name, n)],
+                }
+            }
             _ => vec![format!("{} {}", p.name, quote_arg(v))],
         }
     }
