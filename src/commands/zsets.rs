@@ -1013,7 +1013,8 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
     let count = count.min(size as u64) as usize;
     range_header(o, count, withscores);
     if count == size {
-        for (m, s) in z.iter() {
+        // The whole set, highest first (Redis's zuiNext order).
+        for (m, s) in z.iter_from(size - 1, true) {
             emit(o, m, s, withscores);
         }
         return;
@@ -1117,7 +1118,8 @@ impl<'v> Src<'v> {
         match *self {
             Src::Missing => {}
             Src::Z(z) => {
-                for (m, s) in z.iter() {
+                // Redis walks sorted sets from the top (zuiInitIterator).
+                for (m, s) in z.iter_from(z.len().wrapping_sub(1), true) {
                     if !f(m, s) {
                         return;
                     }

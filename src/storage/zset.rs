@@ -116,6 +116,12 @@ impl Range for LexRange {
     }
 }
 
+/// A score as a listpack gives it back: "-0" is stored as the integer 0.
+#[inline]
+fn lp(s: f64) -> f64 {
+    if s == 0.0 { 0.0 } else { s }
+}
+
 /// (score, member) strictly before (score2, member2).
 #[inline]
 fn before(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> bool {
@@ -161,7 +167,7 @@ impl ZSet {
                 repr: Repr::Small(
                     items
                         .into_iter()
-                        .map(|(m, s)| (m.into_boxed_slice(), s))
+                        .map(|(m, s)| (m.into_boxed_slice(), lp(s)))
                         .collect(),
                 ),
             }
@@ -222,7 +228,7 @@ impl ZSet {
     pub fn maybe_to_listpack(&mut self, lim: Limits) {
         if let Repr::Big(sl) = &self.repr {
             if sl.len <= lim.entries && sl.dict.keys().all(|m| m.len() <= lim.value) {
-                let v = self.iter().map(|(m, s)| (Box::from(m), s)).collect();
+                let v = self.iter().map(|(m, s)| (Box::from(m), lp(s))).collect();
                 self.repr = Repr::Small(v);
             }
         }
@@ -239,7 +245,7 @@ impl ZSet {
         match &mut self.repr {
             Repr::Small(v) => {
                 let i = v.partition_point(|(m, s)| before(*s, m, score, member));
-                v.insert(i, (member.into(), score));
+                v.insert(i, (member.into(), lp(score)));
             }
             Repr::Big(sl) => sl.insert_new(member, score),
         }
@@ -255,7 +261,7 @@ impl ZSet {
                     .expect("member present");
                 let (m, _) = v.remove(i);
                 let j = v.partition_point(|(m2, s)| before(*s, m2, new, member));
-                v.insert(j, (m, new));
+                v.insert(j, (m, lp(new)));
             }
             Repr::Big(sl) => sl.update_score(member, old, new),
         }
