@@ -294,7 +294,7 @@ fn parse_timeout(s: &[u8], now: u64, o: &mut Out) -> Result<Option<u64>, ()> {
     };
     let ms = (t * 1000.0).ceil();
     // A C cast of inf/huge values yields LLONG_MIN on x86: "negative".
-    let ms = if ms.is_finite() && ms < 9.2e18 && ms >= -9.2e18 {
+    let ms = if (-9.2e18..9.2e18).contains(&ms) {
         ms as i64
     } else {
         i64::MIN
@@ -350,14 +350,14 @@ fn zadd_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], mut incr: bool) {
         i += 1;
     }
     let n = a.len() - i;
-    if n % 2 != 0 || n == 0 {
+    if !n.is_multiple_of(2) || n == 0 {
         return o.err(errors::SYNTAX);
     }
     let n = n / 2;
     if nx && xx {
         return o.err("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return o.err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && n > 1 {
@@ -593,7 +593,11 @@ fn walk_range<'z, R: Range>(
     let Some(start) = start else {
         return Vec::new();
     };
-    let take = if limit < 0 { usize::MAX } else { limit as usize };
+    let take = if limit < 0 {
+        usize::MAX
+    } else {
+        limit as usize
+    };
     z.iter_from(start, rev)
         .take(take)
         .take_while(|(m, s)| {
@@ -854,7 +858,13 @@ fn zpop_minmax(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], max: bool) {
     }
     let mut count = -1;
     if a.len() == 3 {
-        match range_long(&a[2], 0, i64::MAX, "ERR value is out of range, must be positive", o) {
+        match range_long(
+            &a[2],
+            0,
+            i64::MAX,
+            "ERR value is out of range, must be positive",
+            o,
+        ) {
             Some(c) => count = c,
             None => return,
         }
@@ -979,7 +989,7 @@ fn zrandmember_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
         } else {
             a.len() == 4
         };
-        if withscores && (l < -(i64::MAX / 2) || l > i64::MAX / 2) {
+        if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
             return o.err("ERR value is out of range");
         }
         return match read(ctx, &a[1]) {
@@ -1242,10 +1252,10 @@ fn setop(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], store: bool, nk: usize, op: Op
     let keys = &a[nk + 1..nk + 1 + n];
     // Type checks come before option parsing, as in Redis.
     for k in keys {
-        if let Some(e) = ctx.lookup_read(k) {
-            if !matches!(e.value, Value::ZSet(_) | Value::Set(_)) {
-                return o.err(errors::WRONGTYPE);
-            }
+        if let Some(e) = ctx.lookup_read(k)
+            && !matches!(e.value, Value::ZSet(_) | Value::Set(_))
+        {
+            return o.err(errors::WRONGTYPE);
         }
     }
     let mut weights = vec![1.0f64; n];
@@ -1330,8 +1340,8 @@ fn setop(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], store: bool, nk: usize, op: Op
                 None
             }
             SetOpResult::Items(items) if store => {
-                let listpack = items.len() <= lim.entries
-                    && items.iter().all(|(m, _)| m.len() <= lim.value);
+                let listpack =
+                    items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value);
                 let owned = items.into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
                 Some(ZSet::from_sorted(owned, listpack))
             }
@@ -1345,10 +1355,10 @@ fn setop(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], store: bool, nk: usize, op: Op
         }
     };
     for (k, v) in uniq.iter().zip(vals.iter_mut()) {
-        if let Some(v) = v.take() {
-            if let Some(e) = ctx.db(k).dict.get_mut(&k[..]) {
-                e.value = v;
-            }
+        if let Some(v) = v.take()
+            && let Some(e) = ctx.db(k).dict.get_mut(&k[..])
+        {
+            e.value = v;
         }
     }
     if let Some(z) = stored {
@@ -1383,7 +1393,7 @@ fn parse_cursor(s: &[u8]) -> Option<u64> {
     if erange || n < s.len() && s[n] != 0 {
         return None;
     }
-    Some(v as u64)
+    Some(v)
 }
 
 fn zscan_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
@@ -1512,20 +1522,20 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(v, vec![(&b"x"[..], 1.0), (&b"y"[..], 20.0), (&b"z"[..], 40.0)]);
-        let SetOpResult::Items(v) = compute_setop(&srcs, Op::Diff, Aggregate::Sum, false, 0)
-        else {
+        assert_eq!(
+            v,
+            vec![(&b"x"[..], 1.0), (&b"y"[..], 20.0), (&b"z"[..], 40.0)]
+        );
+        let SetOpResult::Items(v) = compute_setop(&srcs, Op::Diff, Aggregate::Sum, false, 0) else {
             panic!()
         };
         assert_eq!(v, vec![(&b"x"[..], 1.0)]);
-        let SetOpResult::Card(c) = compute_setop(&srcs, Op::Inter, Aggregate::Sum, true, 1)
-        else {
+        let SetOpResult::Card(c) = compute_setop(&srcs, Op::Inter, Aggregate::Sum, true, 1) else {
             panic!()
         };
         assert_eq!(c, 1);
         let same = [(Src::Z(&a), 1.0, 0), (Src::Z(&a), 1.0, 0)];
-        let SetOpResult::Items(v) = compute_setop(&same, Op::Diff, Aggregate::Sum, false, 0)
-        else {
+        let SetOpResult::Items(v) = compute_setop(&same, Op::Diff, Aggregate::Sum, false, 0) else {
             panic!()
         };
         assert!(v.is_empty());

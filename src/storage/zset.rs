@@ -226,21 +226,22 @@ impl ZSet {
     /// Converts back to listpack when within the limits (Redis does this only
     /// for results of ZUNIONSTORE & co).
     pub fn maybe_to_listpack(&mut self, lim: Limits) {
-        if let Repr::Big(sl) = &self.repr {
-            if sl.len <= lim.entries && sl.dict.keys().all(|m| m.len() <= lim.value) {
-                let v = self.iter().map(|(m, s)| (Box::from(m), lp(s))).collect();
-                self.repr = Repr::Small(v);
-            }
+        if let Repr::Big(sl) = &self.repr
+            && sl.len <= lim.entries
+            && sl.dict.keys().all(|m| m.len() <= lim.value)
+        {
+            let v = self.iter().map(|(m, s)| (Box::from(m), lp(s))).collect();
+            self.repr = Repr::Small(v);
         }
     }
 
     /// Adds a member known to be absent, converting to skiplist first when the
     /// listpack would exceed the limits.
     pub fn insert_new(&mut self, member: &[u8], score: f64, lim: Limits) {
-        if let Repr::Small(v) = &self.repr {
-            if v.len() + 1 > lim.entries || member.len() > lim.value {
-                self.to_skiplist();
-            }
+        if let Repr::Small(v) = &self.repr
+            && (v.len() + 1 > lim.entries || member.len() > lim.value)
+        {
+            self.to_skiplist();
         }
         match &mut self.repr {
             Repr::Small(v) => {
@@ -414,7 +415,11 @@ impl ZSet {
                 Some((m.into_vec(), s))
             }
             Repr::Big(sl) => {
-                let x = if max { sl.tail } else { sl.nodes[0].links[0].fwd };
+                let x = if max {
+                    sl.tail
+                } else {
+                    sl.nodes[0].links[0].fwd
+                };
                 let node = &sl.nodes[x as usize];
                 let (m, s) = (node.ele.to_vec(), node.score);
                 sl.delete(s, &m);
@@ -652,7 +657,10 @@ impl Skiplist {
                 fwd: u.fwd,
                 span: u.span - d,
             };
-            *self.link_mut(update[i], i) = Link { fwd: x, span: d + 1 };
+            *self.link_mut(update[i], i) = Link {
+                fwd: x,
+                span: d + 1,
+            };
         }
         for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
             self.link_mut(u, i).span += 1;
@@ -887,8 +895,11 @@ mod tests {
                     if !z.is_empty() {
                         let a = fastrand::usize(..z.len());
                         let b = fastrand::usize(a..z.len()).min(a + 5);
-                        let gone: Vec<Vec<u8>> =
-                            z.iter_from(a, false).take(b - a + 1).map(|e| e.0.to_vec()).collect();
+                        let gone: Vec<Vec<u8>> = z
+                            .iter_from(a, false)
+                            .take(b - a + 1)
+                            .map(|e| e.0.to_vec())
+                            .collect();
                         assert_eq!(z.remove_ranks(a, b), gone.len());
                         for g in gone {
                             model.remove(&g);
