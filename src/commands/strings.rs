@@ -101,7 +101,7 @@ const F_ANY_EXPIRE: u32 = F_EX | F_PX | F_EXAT | F_PXAT;
 
 /// Parses SET (from arg 3) or GETEX (from arg 2) options with Redis's rules:
 /// conflicting or repeated-incompatible options are a syntax error.
-fn parse_ext_options<'a>(args: &'a [Bytes], is_set: bool) -> Option<(u32, Option<&'a [u8]>)> {
+fn parse_ext_options(args: &[Bytes], is_set: bool) -> Option<(u32, Option<&[u8]>)> {
     let mut flags = 0u32;
     let mut expire = None;
     let mut j = if is_set { 3 } else { 2 };
@@ -179,8 +179,7 @@ fn set_generic(
     val: &[u8],
     expire: Option<&[u8]>,
     name: &str,
-    ok: fn(&mut Out),
-    abort: fn(&mut Out),
+    replies: Replies,
 ) {
     let mut when = 0;
     if let Some(e) = expire {
@@ -195,7 +194,7 @@ fn set_generic(
     let found = ctx.lookup_write(key).is_some();
     if (flags & F_NX != 0 && found) || (flags & F_XX != 0 && !found) {
         if flags & F_GET == 0 {
-            abort(ctx.out);
+            (replies.abort)(ctx.out);
         }
         return;
     }
@@ -207,9 +206,24 @@ fn set_generic(
     }
     ctx.dirty(key, 1);
     if flags & F_GET == 0 {
-        ok(ctx.out);
+        (replies.ok)(ctx.out);
     }
 }
+
+/// What SET-like commands reply on success and on an NX/XX abort.
+#[derive(Clone, Copy)]
+struct Replies {
+    ok: fn(&mut Out),
+    abort: fn(&mut Out),
+}
+const OK_OR_NULL: Replies = Replies {
+    ok: reply_ok,
+    abort: reply_null,
+};
+const ONE_OR_ZERO: Replies = Replies {
+    ok: reply_one,
+    abort: reply_zero,
+};
 
 fn reply_ok(out: &mut Out) {
     out.ok();
@@ -229,29 +243,21 @@ fn set_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.out.err(SYNTAX);
         return;
     };
-    set_generic(
-        ctx, flags, &args[1], &args[2], expire, "set", reply_ok, reply_null,
-    );
+    set_generic(ctx, flags, &args[1], &args[2], expire, "set", OK_OR_NULL);
 }
 
 fn setnx_cmd(ctx: &mut Ctx, args: &[Bytes]) {
-    set_generic(
-        ctx, F_NX, &args[1], &args[2], None, "setnx", reply_one, reply_zero,
-    );
+    set_generic(ctx, F_NX, &args[1], &args[2], None, "setnx", ONE_OR_ZERO);
 }
 
 fn setex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let e = Some(&args[2][..]);
-    set_generic(
-        ctx, F_EX, &args[1], &args[3], e, "setex", reply_ok, reply_null,
-    );
+    set_generic(ctx, F_EX, &args[1], &args[3], e, "setex", OK_OR_NULL);
 }
 
 fn psetex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let e = Some(&args[2][..]);
-    set_generic(
-        ctx, F_PX, &args[1], &args[3], e, "psetex", reply_ok, reply_null,
-    );
+    set_generic(ctx, F_PX, &args[1], &args[3], e, "psetex", OK_OR_NULL);
 }
 
 fn get_cmd(ctx: &mut Ctx, args: &[Bytes]) {
@@ -325,7 +331,7 @@ fn mget_cmd(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         ctx.out.err(&wrong_args(if nx { "msetnx" } else { "mset" }));
         return;
     }
@@ -475,10 +481,9 @@ fn incrbyfloat_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let res = match ctx.lookup_write(key) {
         Some(e) => match str_of_mut(&mut e.value) {
             None => Err(WRONGTYPE),
-            Some(s) => incr_float(Some(s), &args[2]).map(|v| {
+            Some(s) => incr_float(Some(s), &args[2]).inspect(|v| {
                 s.clear();
-                s.extend_from_slice(&v);
-                v
+                s.extend_from_slice(v);
             }),
         },
         None => incr_float(None, &args[2]).inspect(|v| {
