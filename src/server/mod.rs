@@ -46,12 +46,7 @@ impl ThreadStats {
     }
 
     pub fn reset(&self) {
-        for v in [
-            &self.cmd_calls,
-            &self.cmd_usec,
-            &self.cmd_failed,
-            &self.cmd_rejected,
-        ] {
+        for v in [&self.cmd_calls, &self.cmd_usec, &self.cmd_failed, &self.cmd_rejected] {
             for c in v.iter() {
                 c.store(0, Ordering::Relaxed);
             }
@@ -124,10 +119,8 @@ impl Server {
             .store(!c.get("requirepass").is_empty(), Ordering::Relaxed);
         self.proto_max_bulk_len
             .store(c.get_i64("proto-max-bulk-len") as u64, Ordering::Relaxed);
-        self.client_query_buffer_limit.store(
-            c.get_i64("client-query-buffer-limit") as u64,
-            Ordering::Relaxed,
-        );
+        self.client_query_buffer_limit
+            .store(c.get_i64("client-query-buffer-limit") as u64, Ordering::Relaxed);
     }
 
     pub fn uptime_secs(&self) -> u64 {
