@@ -191,22 +191,42 @@ fn set_generic(
     if flags & F_GET != 0 && !reply_get(ctx, key) {
         return;
     }
-    let found = ctx.lookup_write(key).is_some();
-    if (flags & F_NX != 0 && found) || (flags & F_XX != 0 && !found) {
-        if flags & F_GET == 0 {
-            (replies.abort)(ctx.out);
+    let done = split_out(ctx, |ctx, out| {
+        let entry = ctx.lookup_write(key);
+        let found = entry.is_some();
+        if (flags & F_NX != 0 && found) || (flags & F_XX != 0 && !found) {
+            if flags & F_GET == 0 {
+                (replies.abort)(out);
+            }
+            return false;
         }
-        return;
-    }
-    let db = ctx.db(key);
-    if flags & F_KEEPTTL != 0 {
-        db.set_keep_ttl(key, Value::Str(val.to_vec()));
-    } else {
-        db.set_with_expire(key, Value::Str(val.to_vec()), when);
-    }
-    ctx.dirty(key, 1);
-    if flags & F_GET == 0 {
-        (replies.ok)(ctx.out);
+        // Overwrite in place when the TTL stays as it is (the common SET):
+        // the expires index needs no update and the buffer can be reused.
+        if let Some(e) = entry
+            && (flags & F_KEEPTTL != 0 || (e.expire_at == 0 && when == 0))
+        {
+            match str_of_mut(&mut e.value) {
+                Some(s) if s.capacity() >= val.len() && s.capacity() <= 2 * val.len() + 64 => {
+                    s.clear();
+                    s.extend_from_slice(val);
+                }
+                _ => e.value = Value::Str(val.to_vec()),
+            }
+            return true;
+        }
+        let db = ctx.db(key);
+        if flags & F_KEEPTTL != 0 {
+            db.set_keep_ttl(key, Value::Str(val.to_vec()));
+        } else {
+            db.set_with_expire(key, Value::Str(val.to_vec()), when);
+        }
+        true
+    });
+    if done {
+        ctx.dirty(key, 1);
+        if flags & F_GET == 0 {
+            (replies.ok)(ctx.out);
+        }
     }
 }
 
