@@ -737,13 +737,14 @@ pub(crate) fn lcs(a: &[u8], b: &[u8], want_seq: bool, min_len: u64) -> Lcs {
 }
 
 fn lcs_cmd(ctx: &mut Ctx, args: &[Bytes]) {
-    let mut vals: [Vec<u8>; 2] = Default::default();
+    // Lengths first: the values are copied only once the table fits.
+    let mut lens = [0usize; 2];
     let mut wrong = false;
     for (i, key) in args[1..3].iter().enumerate() {
         match ctx.lookup_read(key).map(|e| str_of(&e.value)) {
             None => {}
             Some(None) => wrong = true,
-            Some(Some(s)) => vals[i] = s.clone(),
+            Some(Some(s)) => lens[i] = s.len(),
         }
     }
     if wrong {
@@ -780,18 +781,27 @@ fn lcs_cmd(ctx: &mut Ctx, args: &[Bytes]) {
             .err("ERR If you want both the length and indexes, please just use IDX.");
         return;
     }
-    let [a, b] = &vals;
-    if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
+    let [alen, blen] = lens;
+    if alen as u64 >= u32::MAX as u64 - 1 || blen as u64 >= u32::MAX as u64 - 1 {
         ctx.out.err("ERR String too long for LCS");
         return;
     }
-    let table_bytes = (a.len() as u128 + 1) * (b.len() as u128 + 1) * 4;
+    let table_bytes = (alen as u128 + 1) * (blen as u128 + 1) * 4;
     if table_bytes > proto_max_bulk_len(ctx) as u128 {
         ctx.out
             .err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
         return;
     }
-    let r = lcs(a, b, get_idx || !get_len, min_len as u64);
+    let now = ctx.now;
+    let mut fetch = |key: &[u8]| {
+        ctx.db(key)
+            .peek(key, now)
+            .and_then(|e| str_of(&e.value))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (a, b) = (fetch(&args[1]), fetch(&args[2]));
+    let r = lcs(&a, &b, get_idx || !get_len, min_len as u64);
     let out = &mut *ctx.out;
     if get_idx {
         out.map(2);
