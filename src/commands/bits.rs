@@ -387,7 +387,7 @@ fn bitop_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     }
     // Pass 2: fold the sources one at a time.
     let now = ctx.now;
-    let mut res = vec![0u8; max_len];
+    let mut res = Vec::new();
     if max_len > 0 {
         for (i, key) in srcs.iter().enumerate() {
             let src = ctx
@@ -396,10 +396,14 @@ fn bitop_cmd(ctx: &mut Ctx, args: &[Bytes]) {
                 .and_then(|e| str_of(&e.value))
                 .map_or(&[][..], |s| &s[..]);
             if i == 0 {
-                res[..src.len()].copy_from_slice(src);
+                // One pass over the first source, then zero padding.
+                res.reserve_exact(max_len);
                 if op == BitOp::Not {
-                    res.iter_mut().for_each(|b| *b = !*b);
+                    res.extend(src.iter().map(|b| !b));
+                } else {
+                    res.extend_from_slice(src);
                 }
+                res.resize(max_len, 0);
             } else {
                 bitop_fold(op, &mut res, src);
             }

@@ -1073,4 +1073,62 @@ mod tests {
             assert_eq!(v, n.to_string().as_bytes());
         }
     }
+
+    /// COMMAND INFO of redis-server 7.0.15: name arity flags first last step acl.
+    const REDIS_COMMAND_INFO: &str = "\
+get 2 readonly,fast 1 1 1 read,string,fast\n\
+set -3 write,denyoom 1 1 1 write,string,slow\n\
+setnx 3 write,denyoom,fast 1 1 1 write,string,fast\n\
+setex 4 write,denyoom 1 1 1 write,string,slow\n\
+psetex 4 write,denyoom 1 1 1 write,string,slow\n\
+mget -2 readonly,fast 1 -1 1 read,string,fast\n\
+mset -3 write,denyoom 1 -1 2 write,string,slow\n\
+msetnx -3 write,denyoom 1 -1 2 write,string,slow\n\
+getset 3 write,denyoom,fast 1 1 1 write,string,fast\n\
+getdel 2 write,fast 1 1 1 write,string,fast\n\
+getex -2 write,fast 1 1 1 write,string,fast\n\
+append 3 write,denyoom,fast 1 1 1 write,string,fast\n\
+strlen 2 readonly,fast 1 1 1 read,string,fast\n\
+incr 2 write,denyoom,fast 1 1 1 write,string,fast\n\
+decr 2 write,denyoom,fast 1 1 1 write,string,fast\n\
+incrby 3 write,denyoom,fast 1 1 1 write,string,fast\n\
+decrby 3 write,denyoom,fast 1 1 1 write,string,fast\n\
+incrbyfloat 3 write,denyoom,fast 1 1 1 write,string,fast\n\
+getrange 4 readonly 1 1 1 read,string,slow\n\
+substr 4 readonly 1 1 1 read,string,slow\n\
+setrange 4 write,denyoom 1 1 1 write,string,slow\n\
+lcs -3 readonly 1 2 1 read,string,slow\n\
+setbit 4 write,denyoom 1 1 1 write,bitmap,slow\n\
+getbit 3 readonly,fast 1 1 1 read,bitmap,fast\n\
+bitcount -2 readonly 1 1 1 read,bitmap,slow\n\
+bitpos -3 readonly 1 1 1 read,bitmap,slow\n\
+bitop -4 write,denyoom 2 -1 1 write,bitmap,slow\n\
+bitfield -2 write,denyoom 1 1 1 write,bitmap,slow\n\
+bitfield_ro -2 readonly,fast 1 1 1 read,bitmap,fast";
+
+    #[test]
+    fn table_matches_redis_command_info() {
+        let cmds = commands();
+        for line in REDIS_COMMAND_INFO.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let c = cmds.iter().find(|c| c.name == f[0]).expect(f[0]);
+            let flags: Vec<&str> = crate::commands::flags::NAMES
+                .iter()
+                .filter(|(bit, _)| c.flags & bit != 0)
+                .map(|&(_, n)| n)
+                .collect();
+            let got = format!(
+                "{} {} {} {} {} {} {}",
+                c.name,
+                c.arity,
+                flags.join(","),
+                c.first_key,
+                c.last_key,
+                c.step,
+                c.acl.join(",")
+            );
+            assert_eq!(got, line);
+        }
+        assert_eq!(cmds.len(), REDIS_COMMAND_INFO.lines().count());
+    }
 }
