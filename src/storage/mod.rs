@@ -3,6 +3,8 @@
 //! holds the shard (see server::gate).
 
 mod db;
+pub mod digest;
+pub mod expire;
 pub mod slot;
 
 pub use db::{Db, Entry, Key, Value};
