@@ -82,7 +82,7 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
             }
             total_sampled += sampled;
             total_expired += expired;
-            if iteration % 16 == 0 && start.elapsed().as_micros() as u64 > time_budget_us {
+            if iteration.is_multiple_of(16) && start.elapsed().as_micros() as u64 > time_budget_us {
                 timed_out = true;
                 break;
             }
