@@ -977,6 +977,40 @@ fn strtod_prefix(s: &[u8]) -> f64 {
     best
 }
 
+/// DEBUG POPULATE count [prefix] [size]: string keys `prefix:N` holding
+/// `value:N` (zero-padded or cut to `size`); existing keys are left alone.
+fn debug_populate(ctx: &mut Ctx, args: &[Bytes]) {
+    let positive = |a: &[u8]| parse_i64(a).filter(|&v| v >= 0);
+    const ERR: &str = "ERR value is out of range, must be positive";
+    let Some(count) = positive(&args[2]) else {
+        return ctx.out.err(ERR);
+    };
+    let size = match args.get(4) {
+        Some(a) => match positive(a) {
+            Some(v) => v as usize,
+            None => return ctx.out.err(ERR),
+        },
+        None => 0,
+    };
+    let prefix = args.get(3).map_or(&b"key"[..], |p| &p[..]);
+    for j in 0..count {
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(format!(":{j}").as_bytes());
+        // Redis formats the name into a 128-byte buffer.
+        key.truncate(127);
+        let dbi = ctx.db;
+        if exists_for_write(ctx, &key, dbi) {
+            continue;
+        }
+        let mut val = format!("value:{j}").into_bytes();
+        if size > 0 {
+            val.resize(size, 0);
+        }
+        ctx.db(&key).set(&key, Value::Str(val));
+    }
+    ctx.out.ok();
+}
+
 fn debug(ctx: &mut Ctx, args: &[Bytes]) {
     let sub = &args[1][..];
     let argc = args.len();
@@ -991,6 +1025,11 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "    Output a hex signature of the values of all the specified keys.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -1026,6 +1065,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             let d = digest::value_digest(ctx.db(k).dict.get(&k[..]));
             ctx.out.simple(&digest::hex(&d));
         }
+    } else if eq_ic(sub, "populate") && (3..=5).contains(&argc) {
+        debug_populate(ctx, args);
     } else if eq_ic(sub, "sleep") && argc == 3 {
         let secs = strtod_prefix(&args[2]);
         let us = (secs * 1e6) as i64;
