@@ -1,7 +1,7 @@
 //! Active expiry: Redis's activeExpireCycle (slow cycle), run per shard by
 //! the shard's cron so keys with a TTL vanish even if never accessed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -30,10 +30,15 @@ thread_local! {
     /// DB instead of starving the later ones (Redis's static current_db).
     /// Per thread, as each shard's cron runs on its own thread.
     static NEXT_DB: Cell<usize> = const { Cell::new(0) };
+    /// Per DB, the position in `expires` where sampling resumes (Redis's
+    /// expires_cursor): successive cycles sweep the whole set, so every
+    /// volatile key is checked in bounded time, not just probably.
+    static CURSORS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
-/// One active expiry cycle over `store`: for each DB, samples up to 20 keys
-/// with a TTL at random, deletes the expired ones, and samples again while
+/// One active expiry cycle over `store`: for each DB, checks the next 20
+/// keys with a TTL (a cursor sweeping `expires`, like Redis's bucket walk),
+/// deletes the expired ones, and samples again while
 /// the sample was more than 10% stale, until `time_budget_us` is spent
 /// (checked every 16 rounds, as Redis). Replica DBs are skipped: their
 /// master sends the DELs. Returns the number of keys deleted, also added
@@ -45,6 +50,8 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
         return 0;
     }
     let first = NEXT_DB.with(|c| c.get()) % ndbs;
+    let mut cursors = CURSORS.take();
+    cursors.resize(ndbs, 0);
     let mut iteration = 0u64;
     let mut total_expired = 0usize;
     let mut total_sampled = 0usize;
@@ -57,6 +64,7 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
         if db.replica_mode {
             continue;
         }
+        let pos = &mut cursors[dbi];
         loop {
             iteration += 1;
             let num = db.expires.len();
@@ -70,14 +78,19 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                 if n == 0 {
                     break;
                 }
-                let i = fastrand::usize(0..n);
+                if *pos >= n {
+                    *pos = 0;
+                }
                 sampled += 1;
-                let key = &db.expires[i];
+                let key = &db.expires[*pos];
                 let stale = matches!(db.dict.get(key), Some(e) if e.expire_at <= now_ms);
                 if stale {
+                    // swap_remove brings the last key to `pos`: look there again.
                     let key = key.clone();
                     db.remove(&key);
                     expired += 1;
+                } else {
+                    *pos += 1;
                 }
             }
             total_sampled += sampled;
@@ -92,6 +105,7 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
         }
     }
     NEXT_DB.with(|c| c.set((first + visited) % ndbs));
+    CURSORS.set(cursors);
     store.stats.expired_keys += total_expired as u64;
     // Running estimate of the stale share, weighted 5% per cycle (INFO's expired_stale_perc).
     let perc = if total_sampled > 0 {
@@ -147,6 +161,24 @@ mod tests {
         let n = active_expire_cycle(&mut s, 1000, 10_000_000);
         assert!(n <= 20);
         assert!(s.dbs[0].len() >= 10_000);
+    }
+
+    #[test]
+    fn sweep_reaches_every_stale_key() {
+        let mut s = ShardStore::new(0, 1);
+        for i in 0..10_000u32 {
+            s.dbs[0].set_with_expire(format!("live{i}").as_bytes(), v(), 10_000);
+        }
+        for i in 0..10u32 {
+            s.dbs[0].set_with_expire(format!("dead{i}").as_bytes(), v(), 1);
+        }
+        // One lap of the cursor is 10_010 / 20 cycles.
+        let mut total = 0;
+        for _ in 0..10_010 / KEYS_PER_LOOP + 2 {
+            total += active_expire_cycle(&mut s, 1000, 10_000_000);
+        }
+        assert_eq!(total, 10);
+        assert_eq!(s.dbs[0].len(), 10_000);
     }
 
     #[test]
