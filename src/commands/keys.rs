@@ -172,9 +172,51 @@ fn str_encoding(s: &[u8]) -> &'static str {
     }
 }
 
-fn encoding(v: &Value) -> &'static str {
+/// OBJECT ENCODING as Redis 7.0 would pick it for the current contents and
+/// thresholds. Redis never converts back to the compact form when a value
+/// shrinks; that history is not tracked here.
+fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
+    let cfg = || ctx.srv.config.read().unwrap();
+    let small = |n: usize, entries: &str| n as i64 <= cfg().get_i64(entries);
+    let short = |len: usize, value: &str| len as i64 <= cfg().get_i64(value);
     match v {
         Value::Str(s) => str_encoding(s),
+        // 7.0 lists are always quicklists.
+        Value::List(_) => "quicklist",
+        Value::Set(set) => {
+            let ints = set
+                .members
+                .iter()
+                .all(|m| m.len() <= 20 && parse_i64(m).is_some());
+            if ints && small(set.members.len(), "set-max-intset-entries") {
+                "intset"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::Hash(h) => {
+            let max = cfg().get_i64("hash-max-listpack-value");
+            let fits = h
+                .fields
+                .iter()
+                .all(|(f, v)| f.len() as i64 <= max && v.len() as i64 <= max);
+            if fits && small(h.fields.len(), "hash-max-listpack-entries") {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::ZSet(z) => {
+            let fits = z
+                .scores
+                .keys()
+                .all(|m| short(m.len(), "zset-max-listpack-value"));
+            if fits && small(z.scores.len(), "zset-max-listpack-entries") {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
     }
 }
 
@@ -197,6 +239,7 @@ fn refcount(ctx: &Ctx, v: &Value) -> i64 {
                 1
             }
         }
+        _ => 1,
     }
 }
 
@@ -732,7 +775,10 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     match lsub.as_str() {
-        "encoding" => ctx.out.bulk_str(encoding(&e.value)),
+        "encoding" => {
+            let enc = encoding(ctx, &e.value);
+            ctx.out.bulk_str(enc)
+        }
         "refcount" => {
             let rc = refcount(ctx, &e.value);
             ctx.out.int(rc)
@@ -934,9 +980,9 @@ fn rdb_int_size(v: i64) -> Option<usize> {
     }
 }
 
-/// rdbSavedObjectLen for a value. Strings over 20 bytes are counted
+/// rdbSavedObjectLen for a string value. Strings over 20 bytes are counted
 /// uncompressed: Redis LZF-compresses them when that saves space, which this
-/// does not model.
+/// does not model. Aggregates report 0 until an RDB writer exists.
 fn serialized_len(v: &Value) -> usize {
     match v {
         Value::Str(s) => {
@@ -947,6 +993,8 @@ fn serialized_len(v: &Value) -> usize {
             }
             rdb_len_size(s.len()) + s.len()
         }
+        // RDB encodings of aggregates are not modelled.
+        _ => 0,
     }
 }
 
@@ -1091,11 +1139,12 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             .get(key)
             .map_or(0, |e| e as *const Entry as usize);
         let rc = refcount(ctx, &e.value);
+        let enc = encoding(ctx, &e.value);
         let line = format!(
             "Value at:{:#x} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
             addr,
             rc,
-            encoding(&e.value),
+            enc,
             serialized_len(&e.value),
             e.lru & 0xFF_FFFF,
             idle_secs(&e, now),

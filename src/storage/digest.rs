@@ -8,6 +8,7 @@
 use sha1::{Digest, Sha1};
 
 use super::{Db, Entry, Value};
+use crate::protocol::fmt_double;
 
 pub type Sha = [u8; 20];
 
@@ -30,7 +31,11 @@ pub fn mix_digest(digest: &mut Sha, data: &[u8]) {
 fn type_code(v: &Value) -> u32 {
     match v {
         Value::Str(_) => 0,
-        // list 1, set 2, zset 3, hash 4, module 5, stream 6: add arms with the types.
+        Value::List(_) => 1,
+        Value::Set(_) => 2,
+        Value::ZSet(_) => 3,
+        Value::Hash(_) => 4,
+        // module 5, stream 6
     }
 }
 
@@ -39,9 +44,30 @@ fn type_code(v: &Value) -> u32 {
 /// whether there is one.
 pub fn mix_value(digest: &mut Sha, entry: &Entry) {
     mix_digest(digest, &type_code(&entry.value).to_be_bytes());
+    // Integer-encoded strings and elements hash their decimal form, which
+    // is exactly the bytes stored here (Redis int-encodes canonical forms only).
     match &entry.value {
-        // Int-encoded strings hash their decimal form, which is the stored bytes.
         Value::Str(s) => mix_digest(digest, s),
+        // Ordered: chained.
+        Value::List(l) => l.items.iter().for_each(|e| mix_digest(digest, e)),
+        // Unordered: xor of each member.
+        Value::Set(set) => set.members.iter().for_each(|m| xor_digest(digest, m)),
+        Value::ZSet(z) => {
+            for (m, score) in &z.scores {
+                let mut e = [0u8; 20];
+                mix_digest(&mut e, m);
+                mix_digest(&mut e, fmt_double(*score).as_bytes());
+                xor_digest(digest, &e);
+            }
+        }
+        Value::Hash(h) => {
+            for (f, v) in &h.fields {
+                let mut e = [0u8; 20];
+                mix_digest(&mut e, f);
+                mix_digest(&mut e, v);
+                xor_digest(digest, &e);
+            }
+        }
     }
     if entry.expire_at != 0 {
         xor_digest(digest, b"!!expire!!");
@@ -157,5 +183,46 @@ mod tests {
             dataset(&[&db0, &db1, &db2, &db3]),
             "22fd7260dca5751fc1c4118bc334ad65c0bdd070"
         );
+    }
+
+    /// Aggregates, checked against redis-server 7.0.15 (RPUSH l a b 1 2;
+    /// SADD s a 1 b; ZADD z 1.5 a 2 b -inf c 0.1 d; HSET h f v f2 2).
+    #[test]
+    fn aggregates_match_redis() {
+        use crate::storage::{hash::Hash, list::List, set::Set, zset::ZSet};
+        let b = |s: &str| s.as_bytes().to_vec();
+        let entry = |value| Entry {
+            value,
+            expire_at: 0,
+            lru: 0,
+        };
+        let l = entry(Value::List(List {
+            items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
+        }));
+        let st = entry(Value::Set(Set {
+            members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
+        }));
+        let z = entry(Value::ZSet(Box::new(ZSet {
+            scores: [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)]
+                .iter()
+                .map(|&(m, sc)| (b(m), sc))
+                .collect(),
+        })));
+        let h = entry(Value::Hash(Hash {
+            fields: [("f", "v"), ("f2", "2")]
+                .iter()
+                .map(|&(f, v)| (b(f), b(v)))
+                .collect(),
+        }));
+        let hx = |e: &Entry| hex(&value_digest(Some(e)));
+        assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
+        assert_eq!(hx(&st), "e8f32bbb1ad9bf537c8867de4f19fec9e001296d");
+        assert_eq!(hx(&z), "62bfb771f8c711d0b763a389e9495b93e8f0bfb5");
+        assert_eq!(hx(&h), "1975bda9765d0d36df5c62b918e428b50a6532fa");
+        let mut db = Db::default();
+        for (k, e) in [("l", l), ("s", st), ("z", z), ("h", h)] {
+            db.insert_entry(k.as_bytes(), e);
+        }
+        assert_eq!(dataset(&[&db]), "9d8dce8a337fffe4882c6316a5d9db89a6a5f8d3");
     }
 }

@@ -5,7 +5,11 @@
 mod db;
 pub mod digest;
 pub mod expire;
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod slot;
+pub mod zset;
 
 pub use db::{Db, Entry, Key, Value};
 
@@ -25,6 +29,10 @@ pub struct ShardStore {
     pub stats: ShardStats,
     /// Writes since the last save (rdb_changes_since_last_save, summed).
     pub dirty: u64,
+    /// (db, key) pairs some client is blocked on; kept by the runtime.
+    pub blocking: std::collections::HashSet<(usize, Key)>,
+    /// Keys signalled ready by the last command, served by the runtime.
+    pub ready_keys: Vec<(usize, Key)>,
 }
 
 impl ShardStore {
@@ -34,6 +42,8 @@ impl ShardStore {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             dirty: 0,
+            blocking: Default::default(),
+            ready_keys: Vec::new(),
         }
     }
 }
