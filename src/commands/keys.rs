@@ -132,6 +132,20 @@ fn put_entry(db: &mut Db, key: &[u8], entry: Entry) {
     }
 }
 
+/// Like Redis's dbAdd: a list or zset appearing under `key` in DB `dbi`
+/// (RENAME, MOVE, COPY) may serve clients blocked on it.
+fn signal_added(ctx: &mut Ctx, key: &[u8], dbi: usize) {
+    let store = ctx.store_of(key);
+    let servable = matches!(
+        store.dbs[dbi].dict.get(key).map(|e| &e.value),
+        Some(Value::List(_) | Value::ZSet(_))
+    );
+    let k: Box<[u8]> = key.into();
+    if servable && store.blocking.contains(&(dbi, k.clone())) {
+        store.ready_keys.push((dbi, k));
+    }
+}
+
 /// getIntFromObjectOrReply: `msg` replaces every error when given.
 fn parse_int(arg: &[u8], msg: Option<&str>) -> Result<i64, String> {
     let v = parse_i64(arg).ok_or_else(|| msg.unwrap_or(errors::NOT_INT).to_string())?;
@@ -540,6 +554,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) {
     }
     let entry = ctx.db(src).remove(src).expect("looked up above");
     put_entry(ctx.db(dst), dst, entry);
+    signal_added(ctx, dst, dbi);
     ctx.dirty(dst, 1);
     if nx { ctx.out.int(1) } else { ctx.out.ok() }
 }
@@ -573,6 +588,7 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     }
     let entry = ctx.db(key).remove(key).expect("looked up above");
     ctx.db_n(key, dst).insert_entry(key, entry);
+    signal_added(ctx, key, dst);
     ctx.dirty(key, 1);
     ctx.out.int(1);
 }
@@ -620,6 +636,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
         lru: (ctx.now / 1000) as u32,
     };
     put_entry(ctx.db_n(dst, dst_db), dst, entry);
+    signal_added(ctx, dst, dst_db);
     ctx.dirty(dst, 1);
     ctx.out.int(1);
 }
@@ -722,6 +739,22 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) {
             // Contents move; per-DB flags such as replica_mode stay put.
             std::mem::swap(&mut x.dict, &mut y.dict);
             std::mem::swap(&mut x.expires, &mut y.expires);
+            // Clients stay in their DB: those blocked on a key that now
+            // holds a list or zset may be served (scanDatabaseForReadyKeys).
+            let store = ctx.store(i);
+            let ready: Vec<(usize, Box<[u8]>)> = store
+                .blocking
+                .iter()
+                .filter(|(d, k)| {
+                    (*d == a || *d == b)
+                        && matches!(
+                            store.dbs[*d].dict.get(k).map(|e| &e.value),
+                            Some(Value::List(_) | Value::ZSet(_))
+                        )
+                })
+                .cloned()
+                .collect();
+            store.ready_keys.extend(ready);
         }
     }
     if let Some(&i) = held.first() {
