@@ -3,6 +3,8 @@
 //! holds the shard (see server::gate).
 
 mod db;
+pub mod digest;
+pub mod expire;
 pub mod hash;
 pub mod list;
 pub mod set;
