@@ -284,10 +284,10 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) {
 const SPOP_MOVE_STRATEGY_MUL: usize = 5;
 
 fn spop_count(ctx: &mut Ctx, args: &[Bytes]) {
+    // getPositiveLongFromObjectOrReply: one message for junk and negatives.
     let count = match parse_i64(&args[2]) {
-        None => return ctx.out.err(errors::NOT_INT),
-        Some(n) if n < 0 => return ctx.out.err("ERR value is out of range, must be positive"),
-        Some(n) => n as usize,
+        Some(n) if n >= 0 => n as usize,
+        _ => return ctx.out.err("ERR value is out of range, must be positive"),
     };
     let key = &args[1];
     let max = max_intset(ctx);
@@ -719,7 +719,8 @@ mod tests {
         assert_eq!(d.encoding(), "intset");
         // Algorithm 2 (first set big next to the rest): add all, remove.
         let a = set(&["1", "2", "3", "4", "5", "6", "x"]);
-        let d = diff_of(&[Some(&a), Some(&b)], 512);
+        let (c, e) = (set(&["y"]), set(&["z"]));
+        let d = diff_of(&[Some(&a), Some(&b), Some(&c), Some(&e)], 512);
         assert_eq!(d.len(), 6);
         assert_eq!(d.encoding(), "hashtable");
         assert!(diff_of(&[None, Some(&b)], 512).is_empty());
