@@ -34,11 +34,19 @@ pub fn commands() -> Vec<Command> {
         cmd("hmget", -3, READONLY | FAST, hmget)
             .keys(1, 1, 1)
             .acl(R)
-            .doc("hash", "2.0.0", "Get the values of all the given hash fields"),
+            .doc(
+                "hash",
+                "2.0.0",
+                "Get the values of all the given hash fields",
+            ),
         cmd("hmset", -4, WRITE | DENYOOM | FAST, hset)
             .keys(1, 1, 1)
             .acl(W)
-            .doc("hash", "2.0.0", "Set multiple hash fields to multiple values"),
+            .doc(
+                "hash",
+                "2.0.0",
+                "Set multiple hash fields to multiple values",
+            ),
         cmd("hdel", -3, WRITE | FAST, hdel)
             .keys(1, 1, 1)
             .acl(W)
@@ -59,14 +67,16 @@ pub fn commands() -> Vec<Command> {
             .keys(1, 1, 1)
             .acl(R)
             .doc("hash", "2.0.0", "Determine if a hash field exists"),
-        cmd("hkeys", 2, READONLY, hkeys)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc("hash", "2.0.0", "Get all the fields in a hash"),
-        cmd("hvals", 2, READONLY, hvals)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc("hash", "2.0.0", "Get all the values in a hash"),
+        cmd("hkeys", 2, READONLY, hkeys).keys(1, 1, 1).acl(RS).doc(
+            "hash",
+            "2.0.0",
+            "Get all the fields in a hash",
+        ),
+        cmd("hvals", 2, READONLY, hvals).keys(1, 1, 1).acl(RS).doc(
+            "hash",
+            "2.0.0",
+            "Get all the values in a hash",
+        ),
         cmd("hgetall", 2, READONLY, hgetall)
             .keys(1, 1, 1)
             .acl(RS)
@@ -95,14 +105,11 @@ pub fn commands() -> Vec<Command> {
                 "6.2.0",
                 "Get one or multiple random fields from a hash",
             ),
-        cmd("hscan", -3, READONLY, hscan)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc(
-                "hash",
-                "2.8.0",
-                "Incrementally iterate hash fields and associated values",
-            ),
+        cmd("hscan", -3, READONLY, hscan).keys(1, 1, 1).acl(RS).doc(
+            "hash",
+            "2.8.0",
+            "Incrementally iterate hash fields and associated values",
+        ),
     ]
 }
 
@@ -129,7 +136,9 @@ pub(crate) fn empty_scan(out: &mut Out) {
 /// Parses a SCAN cursor like Redis (strtoul base 10: optional sign, an empty
 /// string is 0, a leading space or trailing junk or overflow is invalid).
 pub(crate) fn parse_scan_cursor(s: &[u8]) -> Option<u64> {
-    if s.first().is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b) {
+    if s.first()
+        .is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b)
+    {
         return None;
     }
     let (neg, digits) = match s.first() {
@@ -186,7 +195,11 @@ pub(crate) fn parse_scan_opts(args: &[Bytes]) -> Result<ScanOpts, &'static str> 
             opts.count = n as usize;
         } else if eq_ic(&args[i], "match") && more {
             let p = &args[i + 1];
-            opts.pattern = if &p[..] == b"*" { None } else { Some(p.clone()) };
+            opts.pattern = if &p[..] == b"*" {
+                None
+            } else {
+                Some(p.clone())
+            };
         } else {
             return Err(errors::SYNTAX);
         }
@@ -402,7 +415,8 @@ fn hlen(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) {
-    let r = read_hash(ctx, &args[1]).map(|h| h.and_then(|h| h.get(&args[2])).map_or(0, |v| v.len()));
+    let r =
+        read_hash(ctx, &args[1]).map(|h| h.and_then(|h| h.get(&args[2])).map_or(0, |v| v.len()));
     match r {
         Err(()) => ctx.out.err(errors::WRONGTYPE),
         Ok(n) => ctx.out.int(n as i64),
@@ -636,16 +650,32 @@ mod tests {
     #[test]
     fn scan_options() {
         let a = |v: &[&str]| -> Vec<Bytes> {
-            v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+            v.iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect()
         };
         let o = parse_scan_opts(&a(&["MATCH", "f*", "count", "3"])).unwrap();
         assert_eq!(o.count, 3);
         assert!(o.matches(b"foo") && !o.matches(b"bar"));
-        assert!(parse_scan_opts(&a(&["MATCH", "*"])).unwrap().pattern.is_none());
-        assert_eq!(parse_scan_opts(&a(&["count", "0"])).err(), Some(errors::SYNTAX));
-        assert_eq!(parse_scan_opts(&a(&["count", "x"])).err(), Some(errors::NOT_INT));
+        assert!(
+            parse_scan_opts(&a(&["MATCH", "*"]))
+                .unwrap()
+                .pattern
+                .is_none()
+        );
+        assert_eq!(
+            parse_scan_opts(&a(&["count", "0"])).err(),
+            Some(errors::SYNTAX)
+        );
+        assert_eq!(
+            parse_scan_opts(&a(&["count", "x"])).err(),
+            Some(errors::NOT_INT)
+        );
         assert_eq!(parse_scan_opts(&a(&["count"])).err(), Some(errors::SYNTAX));
-        assert_eq!(parse_scan_opts(&a(&["type", "x"])).err(), Some(errors::SYNTAX));
+        assert_eq!(
+            parse_scan_opts(&a(&["type", "x"])).err(),
+            Some(errors::SYNTAX)
+        );
     }
 
     #[test]

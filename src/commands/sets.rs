@@ -116,10 +116,11 @@ pub fn commands() -> Vec<Command> {
                 "1.0.0",
                 "Subtract multiple sets and store the resulting set in a key",
             ),
-        cmd("sscan", -3, READONLY, sscan)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc("set", "2.8.0", "Incrementally iterate Set elements"),
+        cmd("sscan", -3, READONLY, sscan).keys(1, 1, 1).acl(RS).doc(
+            "set",
+            "2.8.0",
+            "Incrementally iterate Set elements",
+        ),
     ]
 }
 
@@ -729,7 +730,9 @@ mod tests {
     #[test]
     fn sintercard_key_positions() {
         let a = |v: &[&str]| -> Vec<Bytes> {
-            v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+            v.iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect()
         };
         assert_eq!(sintercard_keys(&a(&["sintercard", "2", "a", "b"])), [2, 3]);
         assert_eq!(

@@ -46,7 +46,11 @@ impl Hash {
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        if self.hashtable { "hashtable" } else { "listpack" }
+        if self.hashtable {
+            "hashtable"
+        } else {
+            "listpack"
+        }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
@@ -59,7 +63,9 @@ impl Hash {
 
     /// Field/value pairs in reply order (what DEBUG DIGEST-VALUE mixes).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice()))
+        self.fields
+            .iter()
+            .map(|(f, v)| (f.as_slice(), v.as_slice()))
     }
 
     pub fn convert_to_hashtable(&mut self) {

@@ -49,7 +49,11 @@ impl Set {
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        if self.hashtable { "hashtable" } else { "intset" }
+        if self.hashtable {
+            "hashtable"
+        } else {
+            "intset"
+        }
     }
 
     pub fn contains(&self, m: &[u8]) -> bool {
