@@ -496,25 +496,75 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.int(new);
 }
 
+unsafe extern "C" {
+    /// src/commands/ldouble.c (shared with INCRBYFLOAT).
+    fn keel_incrbyfloat(
+        cur: *const libc::c_char,
+        cur_len: usize,
+        incr: *const libc::c_char,
+        incr_len: usize,
+        out: *mut libc::c_char,
+        out_len: *mut usize,
+    ) -> libc::c_int;
+}
+
+/// Why a long double addition failed.
+#[derive(Debug, PartialEq)]
+enum LdErr {
+    /// An operand is not a valid float (Redis's string2ld).
+    NotFloat,
+    /// The sum is NaN or infinite.
+    NanOrInf,
+}
+
+/// `cur + incr` in C long double (`cur` None = 0), formatted like Redis's
+/// ld2string(LD_STR_HUMAN): "%.17Lf" with trailing zeros trimmed.
+fn ld_add(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, LdErr> {
+    const LD_BUF: usize = 5 * 1024; // MAX_LONG_DOUBLE_CHARS
+    let mut buf = vec![0u8; LD_BUF];
+    let mut len = 0usize;
+    let (cp, cl) = cur.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
+    // SAFETY: the pointers and lengths describe live slices (or null for a
+    // missing cur); the C side reads at most those lengths, writes at most
+    // LD_BUF bytes into buf (its size) and sets len <= LD_BUF.
+    let rc = unsafe {
+        keel_incrbyfloat(
+            cp as *const libc::c_char,
+            cl,
+            incr.as_ptr() as *const libc::c_char,
+            incr.len(),
+            buf.as_mut_ptr() as *mut libc::c_char,
+            &mut len,
+        )
+    };
+    match rc {
+        0 => {
+            buf.truncate(len);
+            Ok(buf)
+        }
+        1 => Err(LdErr::NotFloat),
+        _ => Err(LdErr::NanOrInf),
+    }
+}
+
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) {
-    // Validate the increment alone first (0 + incr), as Redis does before
-    // looking the key up.
-    match super::strings::incr_float(None, &args[3]) {
+    // The increment alone (0 + incr) is checked before the key lookup.
+    match ld_add(None, &args[3]) {
         Ok(_) => {}
-        Err(e) if e == errors::NOT_FLOAT => return ctx.out.err(e),
-        Err(_) => return ctx.out.err("ERR value is NaN or Infinity"),
+        Err(LdErr::NotFloat) => return ctx.out.err(errors::NOT_FLOAT),
+        Err(LdErr::NanOrInf) => return ctx.out.err("ERR value is NaN or Infinity"),
     }
     let lim = limits(ctx);
     let key = &args[1];
     let Some(h) = hash_or_create(ctx, key) else {
         return;
     };
-    let new = match super::strings::incr_float(h.get(&args[2]), &args[3]) {
+    let new = match ld_add(h.get(&args[2]), &args[3]) {
         Ok(v) => v,
-        Err(e) if e == errors::NOT_FLOAT => {
-            return ctx.out.err("ERR hash value is not a float");
+        Err(LdErr::NotFloat) => return ctx.out.err("ERR hash value is not a float"),
+        Err(LdErr::NanOrInf) => {
+            return ctx.out.err("ERR increment would produce NaN or Infinity");
         }
-        Err(e) => return ctx.out.err(e),
     };
     h.set(&args[2], &new, lim);
     ctx.dirty(key, 1);
@@ -676,6 +726,21 @@ mod tests {
             parse_scan_opts(&a(&["type", "x"])).err(),
             Some(errors::SYNTAX)
         );
+    }
+
+    #[test]
+    fn long_double_adds_like_redis() {
+        let add = |c: Option<&str>, i: &str| {
+            ld_add(c.map(|c| c.as_bytes()), i.as_bytes()).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(add(Some("10.5"), "0.1").unwrap(), "10.6");
+        assert_eq!(add(None, "3.0e3").unwrap(), "3000");
+        assert_eq!(add(Some("1"), "-1").unwrap(), "0");
+        assert_eq!(add(Some("5.0e3"), "2.0e2").unwrap(), "5200");
+        assert_eq!(add(None, "abc"), Err(LdErr::NotFloat));
+        assert_eq!(add(Some(" 1"), "1"), Err(LdErr::NotFloat));
+        assert_eq!(add(None, "inf"), Err(LdErr::NanOrInf));
+        assert_eq!(add(Some("1e4932"), "1e4932"), Err(LdErr::NanOrInf));
     }
 
     #[test]
