@@ -141,7 +141,7 @@ fn signal_added(ctx: &mut Ctx, key: &[u8], dbi: usize) {
         Some(Value::List(_) | Value::ZSet(_))
     );
     let k: Box<[u8]> = key.into();
-    if servable && store.blocking.contains(&(dbi, k.clone())) {
+    if servable && store.blocked.contains_key(&(dbi, k.clone())) {
         store.ready_keys.push((dbi, k));
     }
 }
@@ -186,9 +186,8 @@ fn str_encoding(s: &[u8]) -> &'static str {
     }
 }
 
-/// OBJECT ENCODING as Redis 7.0 would pick it for the current contents and
-/// thresholds. Redis never converts back to the compact form when a value
-/// shrinks; that history is not tracked here.
+/// OBJECT ENCODING as Redis 7.0 picks it. Sets and hashes track their
+/// one-way conversion themselves; zsets are judged by their current contents.
 fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
     let cfg = || ctx.srv.config.read().unwrap();
     let small = |n: usize, entries: &str| n as i64 <= cfg().get_i64(entries);
@@ -197,29 +196,8 @@ fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
         Value::Str(s) => str_encoding(s),
         // 7.0 lists are always quicklists.
         Value::List(_) => "quicklist",
-        Value::Set(set) => {
-            let ints = set
-                .members
-                .iter()
-                .all(|m| m.len() <= 20 && parse_i64(m).is_some());
-            if ints && small(set.members.len(), "set-max-intset-entries") {
-                "intset"
-            } else {
-                "hashtable"
-            }
-        }
-        Value::Hash(h) => {
-            let max = cfg().get_i64("hash-max-listpack-value");
-            let fits = h
-                .fields
-                .iter()
-                .all(|(f, v)| f.len() as i64 <= max && v.len() as i64 <= max);
-            if fits && small(h.fields.len(), "hash-max-listpack-entries") {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
+        Value::Set(set) => set.encoding(),
+        Value::Hash(h) => h.encoding(),
         Value::ZSet(z) => {
             let fits = z
                 .scores
@@ -743,8 +721,8 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) {
             // holds a list or zset may be served (scanDatabaseForReadyKeys).
             let store = ctx.store(i);
             let ready: Vec<(usize, Box<[u8]>)> = store
-                .blocking
-                .iter()
+                .blocked
+                .keys()
                 .filter(|(d, k)| {
                     (*d == a || *d == b)
                         && matches!(

@@ -201,6 +201,7 @@ mod tests {
         }));
         let st = entry(Value::Set(Set {
             members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
+            ..Default::default()
         }));
         let z = entry(Value::ZSet(Box::new(ZSet {
             scores: [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)]
@@ -213,6 +214,7 @@ mod tests {
                 .iter()
                 .map(|&(f, v)| (b(f), b(v)))
                 .collect(),
+            ..Default::default()
         }));
         let hx = |e: &Entry| hex(&value_digest(Some(e)));
         assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
