@@ -197,6 +197,7 @@ fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
         // 7.0 lists are always quicklists.
         Value::List(_) => "quicklist",
         Value::Set(set) => set.encoding(),
+        Value::Stream(_) => "stream",
         Value::Hash(h) => h.encoding(),
         Value::ZSet(z) => {
             let fits = z

@@ -205,6 +205,8 @@ pub fn table() -> &'static Table {
         commands.extend(super::hashes::commands());
         commands.extend(super::sets::commands());
         commands.extend(super::zsets::commands());
+        commands.extend(super::hll::commands());
+        commands.extend(super::streams::commands());
         let mut by_name = HashMap::new();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);

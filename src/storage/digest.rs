@@ -35,7 +35,8 @@ fn type_code(v: &Value) -> u32 {
         Value::Set(_) => 2,
         Value::ZSet(_) => 3,
         Value::Hash(_) => 4,
-        // module 5, stream 6
+        // module 5
+        Value::Stream(_) => 6,
     }
 }
 
@@ -66,6 +67,17 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
                 mix_digest(&mut e, f);
                 mix_digest(&mut e, v);
                 xor_digest(digest, &e);
+            }
+        }
+        // Entries in ID order: "ms.seq", then each field and value (consumer
+        // groups are not part of the digest, as in Redis).
+        Value::Stream(st) => {
+            for ((ms, seq), fields) in &st.entries {
+                mix_digest(digest, format!("{ms}.{seq}").as_bytes());
+                for (f, v) in fields {
+                    mix_digest(digest, f);
+                    mix_digest(digest, v);
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod hash;
 pub mod list;
 pub mod set;
 pub mod slot;
+pub mod stream;
 pub mod zset;
 
 pub use db::{Db, Entry, Key, Value};
