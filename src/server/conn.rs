@@ -496,7 +496,7 @@ impl Conn<'_> {
         stream: &TcpStream,
         idx: usize,
         cmd: &'static Command,
-        args: Vec<Bytes>,
+        mut args: Vec<Bytes>,
         route: Route,
     ) -> Option<Out> {
         let rt = self.rt.clone();
@@ -514,6 +514,9 @@ impl Conn<'_> {
                 rt.drop_slot(wake_id);
                 return Some(r.out);
             };
+            if let Some(a) = &block.rerun_args {
+                args = a.clone();
+            }
             self.client
                 .info
                 .flags

@@ -178,6 +178,11 @@ impl ShardRt {
             // SAFETY: owner thread, gate free or ours (see above).
             let store = unsafe { &mut *self.store_ptr() };
             let waiter = job.waiter.as_ref().expect("blocked without a waiter");
+            let rerun = b.rerun_args.as_ref().map(|a| Job {
+                args: a.clone(),
+                ..job.clone()
+            });
+            let job = rerun.as_ref().unwrap_or(job);
             blocking::register(store, self.srv.nshards, job.db, &b.keys, waiter, Some(job));
         }
         self.serve_ready();
