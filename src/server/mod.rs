@@ -431,6 +431,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
             }
             blocking::sweep(store);
+            crate::commands::transactions::prune_watched(store);
         }
     }
 }
