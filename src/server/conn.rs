@@ -232,15 +232,16 @@ impl Conn<'_> {
                 continue;
             };
             self.client.info.touch(crate::storage::now_ms(), idx);
-            if self.client.multi.is_some() && !is_tx_control(cmd) {
+            if let Some(queue) = self.client.multi.as_mut()
+                && !is_tx_control(cmd)
+            {
                 let mut out = Out::new(resp3);
                 if cmd.flags & flags::NO_MULTI != 0 {
                     out.err("ERR Command not allowed inside a transaction");
                     self.client.multi_error = true;
                 } else {
                     out.simple("QUEUED");
-                    let q = Queued { idx, cmd, args };
-                    self.client.multi.as_mut().unwrap().push(q);
+                    queue.push(Queued { idx, cmd, args });
                 }
                 slots.push(Slot {
                     out: Some(out),
