@@ -1146,16 +1146,14 @@ impl<'v> Src<'v> {
     }
 }
 
-// The set type's internals belong to the sets family; these three are the
-// only places that touch them.
 fn set_len(s: &crate::storage::set::Set) -> usize {
-    s.members.len()
+    s.len()
 }
 fn set_contains(s: &crate::storage::set::Set, m: &[u8]) -> bool {
-    s.members.contains(m)
+    s.contains(m)
 }
 fn set_members(s: &crate::storage::set::Set) -> impl Iterator<Item = &[u8]> {
-    s.members.iter().map(|m| m.as_slice())
+    s.iter()
 }
 
 /// Outcome of a set operation: sorted (member, score) pairs or a count.
