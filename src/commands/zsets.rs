@@ -1427,7 +1427,7 @@ fn zscan_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
             return o.err(errors::SYNTAX);
         }
     }
-    let (next, items) = z.scan(cursor, count.min(usize::MAX as i64 / 20) as usize);
+    let (next, items) = z.scan(cursor, count.min(i64::MAX / 20) as usize);
     let items: Vec<_> = items
         .into_iter()
         .filter(|(m, _)| pat.is_none_or(|p| crate::util::glob_match(p, m, false)))
