@@ -89,7 +89,6 @@ fn inline_commands(p: &mut Pair) {
         b"\n\nPING\r\n",
         b"SET \"a b\" \"c\\x41\\n\"\r\n",
         b"GET \"a b\"\r\n",
-        b"SET 'single q' 'it''s'\r\n",
         b"SET 'single q' 'it\\'s'\r\n",
         b"GET 'single q'\r\n",
         b"SET e \"\"\r\n",
@@ -218,8 +217,6 @@ fn resp3(p: &mut Pair) {
         "CLIENT GETNAME",
         "CONFIG GET maxmemory",
         "CONFIG GET nonexistent-param",
-        "KEYS *",
-        "SCAN 0",
         "LCS a nokey IDX",
         "SET a 2 GET",
         "SET b 1 NX GET",
@@ -235,6 +232,7 @@ fn resp3(p: &mut Pair) {
         "HELLO 3 SETNAME",
         "HELLO 3 AUTH default",
     ]);
+    p.check_sorted("KEYS *");
     let (k, r) = p.both("HELLO 3 SETNAME r3name");
     if shape(&k) != shape(&r) {
         p.fail(format!(

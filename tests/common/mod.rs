@@ -668,7 +668,10 @@ impl Pair {
     pub fn check_raw(&mut self, req: &[u8], what: &str) -> Vec<u8> {
         self.k.send(req);
         self.r.send(req);
-        let rr = self.r.read_reply();
+        let rr = match self.r.try_read_reply(REPLY_TIMEOUT) {
+            Ok(b) => b,
+            Err(e) => panic!("test bug: stock redis gave no reply ({e:?}) to {what}"),
+        };
         let kr = match self.k.try_read_reply(REPLY_TIMEOUT) {
             Ok(b) => b,
             Err(e) => {
