@@ -72,7 +72,11 @@ pub const PARAMS: &[Param] = &[
     p("rdbcompression", "yes", YESNO),
     p("rdbchecksum", "yes", YESNO),
     p("appendonly", "no", YESNO),
-    p("appendfsync", "everysec", Kind::Enum(&["always", "everysec", "no"])),
+    p(
+        "appendfsync",
+        "everysec",
+        Kind::Enum(&["always", "everysec", "no"]),
+    ),
     p("maxmemory", "0", Kind::Memory),
     p(
         "maxmemory-policy",
@@ -94,7 +98,11 @@ pub const PARAMS: &[Param] = &[
     p("tcp-keepalive", "300", Kind::Int),
     imm("tcp-backlog", "511", Kind::Int),
     p("hz", "10", Kind::Int),
-    p("loglevel", "notice", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"])),
+    p(
+        "loglevel",
+        "notice",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+    ),
     p("logfile", "", Kind::Str),
     imm("daemonize", "no", YESNO),
     p("pidfile", "", Kind::Str),
@@ -107,15 +115,29 @@ pub const PARAMS: &[Param] = &[
     ),
     alias("replicaof", "", Kind::List, "slaveof"),
     alias("replica-read-only", "yes", YESNO, "slave-read-only"),
-    alias("replica-serve-stale-data", "yes", YESNO, "slave-serve-stale-data"),
+    alias(
+        "replica-serve-stale-data",
+        "yes",
+        YESNO,
+        "slave-serve-stale-data",
+    ),
     alias("replica-priority", "100", Kind::Int, "slave-priority"),
-    alias("repl-ping-replica-period", "10", Kind::Int, "repl-ping-slave-period"),
+    alias(
+        "repl-ping-replica-period",
+        "10",
+        Kind::Int,
+        "repl-ping-slave-period",
+    ),
     p("repl-timeout", "60", Kind::Int),
     p("repl-backlog-size", "1048576", Kind::Memory),
     p("repl-backlog-ttl", "3600", Kind::Int),
     p("repl-diskless-sync", "yes", YESNO),
     p("repl-diskless-sync-delay", "5", Kind::Int),
-    p("repl-diskless-load", "disabled", Kind::Enum(&["disabled", "on-empty-db", "swapdb"])),
+    p(
+        "repl-diskless-load",
+        "disabled",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+    ),
     p("min-replicas-to-write", "0", Kind::Int),
     p("min-replicas-max-lag", "10", Kind::Int),
     p("replica-announce-ip", "", Kind::Str),
@@ -144,7 +166,11 @@ pub const PARAMS: &[Param] = &[
     p("activerehashing", "yes", YESNO),
     p("appendfilename", "appendonly.aof", Kind::Str),
     p("io-threads", "1", Kind::Int),
-    imm("supervised", "no", Kind::Enum(&["upstart", "systemd", "auto", "no"])),
+    imm(
+        "supervised",
+        "no",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+    ),
     p("always-show-logo", "no", YESNO),
     p("set-proc-title", "yes", YESNO),
     p("stop-writes-on-bgsave-error", "yes", YESNO),
@@ -153,7 +179,11 @@ pub const PARAMS: &[Param] = &[
     p("replica-ignore-maxmemory", "yes", YESNO),
     p("cluster-enabled", "no", YESNO),
     p("unixsocket", "", Kind::Str),
-    p("enable-debug-command", "yes", Kind::Enum(&["yes", "no", "local"])),
+    p(
+        "enable-debug-command",
+        "yes",
+        Kind::Enum(&["yes", "no", "local"]),
+    ),
     // keel's own: shard count, and how long an idle shard spins before parking (µs).
     imm("shards", "0", Kind::Int),
     p("hop-spin-us", "20", Kind::Int),
@@ -245,7 +275,10 @@ impl Config {
                 continue;
             }
             let Some(words) = parser_split_args(line.as_bytes()) else {
-                return Err(format!("Unbalanced quotes in configuration line {}", lineno + 1));
+                return Err(format!(
+                    "Unbalanced quotes in configuration line {}",
+                    lineno + 1
+                ));
             };
             let words: Vec<String> = words
                 .into_iter()
@@ -307,8 +340,9 @@ impl Config {
 
     /// CONFIG SET of one parameter. Errors are the text after "ERR ".
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let param = find_param(name)
-            .ok_or_else(|| format!("Unknown option or number of arguments for CONFIG SET - '{name}'"))?;
+        let param = find_param(name).ok_or_else(|| {
+            format!("Unknown option or number of arguments for CONFIG SET - '{name}'")
+        })?;
         if param.immutable {
             return Err(format!("can't set immutable config - '{}'", param.name));
         }
@@ -344,7 +378,9 @@ fn quote_arg(a: &str) -> String {
     if a.is_empty() {
         return "\"\"".into();
     }
-    if a.bytes().any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'') {
+    if a.bytes()
+        .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'')
+    {
         let mut s = String::from("\"");
         for c in a.chars() {
             if c == '"' || c == '\\' {
@@ -365,17 +401,27 @@ mod tests {
 
     #[test]
     fn flags_and_file_syntax() {
-        let args: Vec<String> = ["--port", "7000", "--shards", "2", "--save", "", "--maxmemory", "1gb"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "--port",
+            "7000",
+            "--shards",
+            "2",
+            "--save",
+            "",
+            "--maxmemory",
+            "1gb",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let c = Config::from_args(&args).unwrap();
         assert_eq!(c.get_i64("port"), 7000);
         assert_eq!(c.get_i64("shards"), 2);
         assert_eq!(c.get("save"), "");
         assert_eq!(c.get_i64("maxmemory"), 1 << 30);
         let mut c = Config::default();
-        c.load_text("save 900 1\nsave 300 10\nslaveof 127.0.0.1 6380\n").unwrap();
+        c.load_text("save 900 1\nsave 300 10\nslaveof 127.0.0.1 6380\n")
+            .unwrap();
         assert_eq!(c.get("save"), "900 1 300 10");
         assert_eq!(c.get("replicaof"), "127.0.0.1 6380");
         assert!(c.set("port", "1").is_err());

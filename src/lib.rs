@@ -7,3 +7,6 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod util;
+
+/// The Redis version keel reports (INFO, HELLO) so clients enable 7.0 features.
+pub const REDIS_VERSION: &str = "7.0.15";

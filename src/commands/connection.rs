@@ -1,7 +1,530 @@
-//! connection commands.
+//! Connection commands: PING ECHO QUIT SELECT HELLO AUTH CLIENT RESET
+//! SHUTDOWN MONITOR. They run on the connection's own thread.
 
-use super::table::Command;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, eq_ic, errors, parse_i64};
+use crate::server::client::{Client, ReplyMode};
 
 pub fn commands() -> Vec<Command> {
-    vec![]
+    vec![
+        cmd("ping", -1, FAST | STALE | LOADING, ping)
+            .acl(&["fast", "connection"])
+            .doc("connection", "1.0.0", "Ping the server"),
+        cmd("echo", 2, FAST | STALE | LOADING, echo)
+            .acl(&["fast", "connection"])
+            .doc("connection", "1.0.0", "Echo the given string"),
+        cmd(
+            "quit",
+            -1,
+            ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+            quit,
+        )
+        .acl(&["fast", "connection"])
+        .doc("connection", "1.0.0", "Close the connection"),
+        cmd("select", 2, LOADING | STALE | FAST, select)
+            .acl(&["fast", "connection"])
+            .doc(
+                "connection",
+                "1.0.0",
+                "Change the selected database for the current connection",
+            ),
+        cmd(
+            "hello",
+            -1,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG,
+            hello,
+        )
+        .acl(&["fast", "connection"])
+        .doc("connection", "6.0.0", "Handshake with Redis"),
+        cmd(
+            "auth",
+            -2,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG,
+            auth,
+        )
+        .acl(&["fast", "connection"])
+        .doc("connection", "1.0.0", "Authenticate to the server"),
+        cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, client)
+            .acl(&["slow", "connection"])
+            .doc(
+                "connection",
+                "2.4.0",
+                "A container for client connection commands",
+            ),
+        cmd(
+            "reset",
+            1,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+            reset,
+        )
+        .acl(&["fast", "connection"])
+        .doc("connection", "6.2.0", "Reset the connection"),
+        cmd(
+            "shutdown",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+            shutdown,
+        )
+        .acl(&["admin", "slow", "dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "Synchronously save the dataset to disk and then shut down the server",
+        ),
+        cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)
+            .acl(&["admin", "slow", "dangerous"])
+            .doc(
+                "server",
+                "1.0.0",
+                "Listen for all requests received by the server in real time",
+            ),
+    ]
+}
+
+fn client_of<'a>(ctx: &'a mut Ctx) -> &'a mut Client {
+    ctx.client
+        .as_deref_mut()
+        .expect("connection command without a client")
+}
+
+fn ping(ctx: &mut Ctx, args: &[Bytes]) {
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&args[1]),
+        _ => ctx.out.err(&errors::wrong_args("ping")),
+    }
+}
+
+fn echo(ctx: &mut Ctx, args: &[Bytes]) {
+    ctx.out.bulk(&args[1]);
+}
+
+fn quit(ctx: &mut Ctx, _args: &[Bytes]) {
+    ctx.out.ok();
+    client_of(ctx).close_after_reply = true;
+}
+
+fn select(ctx: &mut Ctx, args: &[Bytes]) {
+    let Some(n) = parse_i64(&args[1]) else {
+        return ctx.out.err(errors::NOT_INT);
+    };
+    if n < 0 || n as usize >= ctx.srv.databases {
+        return ctx.out.err("ERR DB index is out of range");
+    }
+    client_of(ctx).select(n as usize);
+    ctx.out.ok();
+}
+
+/// Checks a password for user `user` against requirepass.
+fn check_password(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> Result<(), &'static str> {
+    let required = ctx
+        .srv
+        .config
+        .read()
+        .unwrap()
+        .get("requirepass")
+        .to_string();
+    if user != b"default" {
+        return Err("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+    if required.is_empty() || required.as_bytes() == pass {
+        Ok(())
+    } else {
+        Err("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+}
+
+fn auth(ctx: &mut Ctx, args: &[Bytes]) {
+    if args.len() > 3 {
+        return ctx.out.err(errors::SYNTAX);
+    }
+    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
+        if !ctx.srv.auth_required.load(Ordering::Relaxed) {
+            return ctx.out.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
+        (b"default", &args[1])
+    } else {
+        (&args[1], &args[2])
+    };
+    match check_password(ctx, user, pass) {
+        Ok(()) => {
+            client_of(ctx).authenticated = true;
+            ctx.out.ok();
+        }
+        Err(e) => ctx.out.err(e),
+    }
+}
+
+fn hello(ctx: &mut Ctx, args: &[Bytes]) {
+    let mut i = 1;
+    let mut proto = None;
+    if args.len() >= 2 {
+        match parse_i64(&args[1]) {
+            Some(v) if v == 2 || v == 3 => proto = Some(v),
+            Some(_) => return ctx.out.err("NOPROTO unsupported protocol version"),
+            None => {
+                return ctx
+                    .out
+                    .err("ERR Protocol version is not an integer or out of range");
+            }
+        }
+        i = 2;
+    }
+    let mut setname = None;
+    while i < args.len() {
+        if eq_ic(&args[i], "AUTH") && i + 2 < args.len() {
+            if let Err(e) = check_password(ctx, &args[i + 1], &args[i + 2]) {
+                return ctx.out.err(e);
+            }
+            client_of(ctx).authenticated = true;
+            i += 3;
+        } else if eq_ic(&args[i], "SETNAME") && i + 1 < args.len() {
+            setname = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return ctx.out.err(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            ));
+        }
+    }
+    if !client_of(ctx).authenticated {
+        return ctx.out.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = setname {
+        if let Err(e) = valid_client_name(&name) {
+            return ctx.out.err(e);
+        }
+        *client_of(ctx).info.name.lock().unwrap() = String::from_utf8_lossy(&name).into_owned();
+    }
+    let c = client_of(ctx);
+    if let Some(p) = proto {
+        c.resp3 = p == 3;
+        c.info.resp.store(p as usize, Ordering::Relaxed);
+    }
+    let id = c.id;
+    let proto = if c.resp3 { 3 } else { 2 };
+    ctx.out.resp3 = proto == 3;
+    ctx.out.map(7);
+    ctx.out.bulk(b"server");
+    ctx.out.bulk(b"redis");
+    ctx.out.bulk(b"version");
+    ctx.out.bulk(crate::REDIS_VERSION.as_bytes());
+    ctx.out.bulk(b"proto");
+    ctx.out.int(proto);
+    ctx.out.bulk(b"id");
+    ctx.out.int(id as i64);
+    ctx.out.bulk(b"mode");
+    ctx.out.bulk(b"standalone");
+    ctx.out.bulk(b"role");
+    ctx.out.bulk(b"master");
+    ctx.out.bulk(b"modules");
+    ctx.out.array(0);
+}
+
+fn valid_client_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.iter().any(|&b| b <= b' ' || b > b'~') {
+        return Err("ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    Ok(())
+}
+
+fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
+    let auth_required = ctx.srv.auth_required.load(Ordering::Relaxed);
+    let c = client_of(ctx);
+    c.select(0);
+    c.resp3 = false;
+    c.info.resp.store(2, Ordering::Relaxed);
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    c.authenticated = !auth_required;
+    *c.info.name.lock().unwrap() = String::new();
+    ctx.out.resp3 = false;
+    ctx.out.simple("RESET");
+}
+
+fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
+    for a in &args[1..] {
+        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
+            .iter()
+            .any(|k| eq_ic(a, k))
+        {
+            return ctx.out.err(errors::SYNTAX);
+        }
+    }
+    if args[1..].iter().any(|a| eq_ic(a, "ABORT")) {
+        return ctx.out.err("ERR No shutdown in progress.");
+    }
+    ctx.srv.shutdown.store(true, Ordering::Relaxed);
+    crate::log::warning("User requested shutdown...");
+    crate::server::request_shutdown();
+    // Like Redis, a successful SHUTDOWN closes the connection without a reply.
+    client_of(ctx).close_after_reply = true;
+}
+
+fn monitor(ctx: &mut Ctx, _args: &[Bytes]) {
+    let c = client_of(ctx);
+    c.monitor = true;
+    ctx.out.ok();
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options: TYPE (NORMAL|MASTER|REPLICA|PUBSUB), ID id [id ...].",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <LIB-NAME|LIB-VER> <value>",
+    "    Set client library name or version.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn reply_help(ctx: &mut Ctx, lines: &[&str]) {
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+}
+
+fn client(ctx: &mut Ctx, args: &[Bytes]) {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let now = ctx.now;
+    match (sub.as_str(), args.len()) {
+        ("help", 2) => reply_help(ctx, CLIENT_HELP),
+        ("id", 2) => {
+            let id = client_of(ctx).id;
+            ctx.out.int(id as i64)
+        }
+        ("getname", 2) => {
+            let name = client_of(ctx).info.name.lock().unwrap().clone();
+            if name.is_empty() {
+                ctx.out.null()
+            } else {
+                ctx.out.bulk(name.as_bytes())
+            }
+        }
+        ("setname", 3) => {
+            if let Err(e) = valid_client_name(&args[2]) {
+                return ctx.out.err(e);
+            }
+            *client_of(ctx).info.name.lock().unwrap() =
+                String::from_utf8_lossy(&args[2]).into_owned();
+            ctx.out.ok()
+        }
+        ("setinfo", 4) => {
+            let v = String::from_utf8_lossy(&args[3]).into_owned();
+            if v.contains(' ') || v.contains('\n') {
+                return ctx.out.err(&format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
+                ));
+            }
+            let c = client_of(ctx);
+            if eq_ic(&args[2], "lib-name") {
+                *c.info.lib_name.lock().unwrap() = v;
+            } else if eq_ic(&args[2], "lib-ver") {
+                *c.info.lib_ver.lock().unwrap() = v;
+            } else {
+                return ctx.out.err(&format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&args[2])
+                ));
+            }
+            ctx.out.ok()
+        }
+        ("info", 2) => {
+            let line = client_of(ctx).info.list_line(now) + "\n";
+            ctx.out.verbatim(line.as_bytes())
+        }
+        ("list", _) => client_list(ctx, &args[2..]),
+        ("kill", _) if args.len() >= 3 => client_kill(ctx, &args[2..]),
+        ("no-evict", 3) => {
+            let on = if eq_ic(&args[2], "on") {
+                true
+            } else if eq_ic(&args[2], "off") {
+                false
+            } else {
+                return ctx.out.err(errors::SYNTAX);
+            };
+            client_of(ctx).no_evict = on;
+            ctx.out.ok()
+        }
+        ("reply", 3) => {
+            let c = client_of(ctx);
+            if eq_ic(&args[2], "on") {
+                c.reply_mode = ReplyMode::On;
+                ctx.out.ok()
+            } else if eq_ic(&args[2], "off") {
+                c.reply_mode = ReplyMode::Off;
+            } else if eq_ic(&args[2], "skip") {
+                // This command's reply is already suppressed if mode was OFF;
+                // with mode ON it is sent, and the next one is skipped.
+                if c.reply_mode != ReplyMode::Off {
+                    c.reply_mode = ReplyMode::Skip;
+                }
+            } else {
+                ctx.out.err(errors::SYNTAX)
+            }
+        }
+        _ => ctx.out.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+fn client_list(ctx: &mut Ctx, opts: &[Bytes]) {
+    let mut ids: Option<Vec<u64>> = None;
+    if !opts.is_empty() {
+        if eq_ic(&opts[0], "type") && opts.len() == 2 {
+            let t = String::from_utf8_lossy(&opts[1]).to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return ctx.out.err(&format!("ERR Unknown client type '{t}'"));
+            }
+            if t != "normal" {
+                return ctx.out.verbatim(b"");
+            }
+        } else if eq_ic(&opts[0], "id") && opts.len() >= 2 {
+            let mut v = Vec::new();
+            for o in &opts[1..] {
+                match parse_i64(o) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    _ => return ctx.out.err("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(v);
+        } else {
+            return ctx.out.err(errors::SYNTAX);
+        }
+    }
+    let now = ctx.now;
+    let clients = ctx.srv.clients.lock().unwrap();
+    let mut s = String::new();
+    for (id, c) in clients.iter() {
+        if let Some(ids) = &ids
+            && !ids.contains(id)
+        {
+            continue;
+        }
+        s.push_str(&c.list_line(now));
+        s.push('\n');
+    }
+    drop(clients);
+    ctx.out.verbatim(s.as_bytes());
+}
+
+fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) {
+    let me = client_of(ctx).id;
+    // Old form: CLIENT KILL addr:port
+    if opts.len() == 1 {
+        let addr = String::from_utf8_lossy(&opts[0]).into_owned();
+        let n = kill_where(ctx, |c| c.addr == addr, None);
+        return if n == 0 {
+            ctx.out.err("ERR No such client")
+        } else {
+            ctx.out.ok()
+        };
+    }
+    if !opts.len().is_multiple_of(2) {
+        return ctx.out.err(errors::SYNTAX);
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut skipme = true;
+    let mut typ = None;
+    for pair in opts.chunks(2) {
+        let v = String::from_utf8_lossy(&pair[1]).into_owned();
+        if eq_ic(&pair[0], "id") {
+            match parse_i64(&pair[1]) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return ctx.out.err("ERR client-id should be greater than 0"),
+            }
+        } else if eq_ic(&pair[0], "addr") {
+            addr = Some(v);
+        } else if eq_ic(&pair[0], "laddr") {
+            laddr = Some(v);
+        } else if eq_ic(&pair[0], "skipme") {
+            skipme = match v.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => return ctx.out.err(errors::SYNTAX),
+            };
+        } else if eq_ic(&pair[0], "type") {
+            let t = v.to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return ctx.out.err(&format!("ERR Unknown client type '{v}'"));
+            }
+            typ = Some(t);
+        } else if eq_ic(&pair[0], "user") || eq_ic(&pair[0], "maxage") {
+            // Accepted for compatibility; no users or ages filter yet.
+        } else {
+            return ctx.out.err(errors::SYNTAX);
+        }
+    }
+    let skip = if skipme { Some(me) } else { None };
+    let n = kill_where(
+        ctx,
+        |c| {
+            id.is_none_or(|i| c.id == i)
+                && addr.as_ref().is_none_or(|a| &c.addr == a)
+                && laddr.as_ref().is_none_or(|a| &c.laddr == a)
+                && typ.as_ref().is_none_or(|t| t == "normal")
+        },
+        skip,
+    );
+    ctx.out.int(n as i64);
+}
+
+/// Marks matching clients killed and shuts their sockets down so their
+/// tasks wake up and close. Killing oneself closes after the reply.
+fn kill_where(
+    ctx: &mut Ctx,
+    pred: impl Fn(&crate::server::client::ClientInfo) -> bool,
+    skip: Option<u64>,
+) -> usize {
+    let me = client_of(ctx).id;
+    let clients = ctx.srv.clients.lock().unwrap();
+    let mut n = 0;
+    let mut kill_self = false;
+    for c in clients.values() {
+        if Some(c.id) == skip || !pred(c) {
+            continue;
+        }
+        n += 1;
+        if c.id == me {
+            kill_self = true;
+            continue;
+        }
+        c.killed.store(true, Ordering::Relaxed);
+        // SAFETY: shutdown(2) on the client's socket fd; the fd stays open
+        // until the owning task closes it, so it cannot refer to another file.
+        unsafe {
+            libc::shutdown(c.fd.load(Ordering::Relaxed), libc::SHUT_RDWR);
+        }
+    }
+    drop(clients);
+    if kill_self {
+        client_of(ctx).close_after_reply = true;
+    }
+    n
 }

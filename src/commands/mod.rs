@@ -132,8 +132,7 @@ impl<'a> Ctx<'a> {
 
 /// Redis's common error strings.
 pub mod errors {
-    pub const WRONGTYPE: &str =
-        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
     pub const SYNTAX: &str = "ERR syntax error";
     pub const NOT_INT: &str = "ERR value is not an integer or out of range";
     pub const NOT_FLOAT: &str = "ERR value is not a valid float";

@@ -314,23 +314,33 @@ mod tests {
     fn protocol_errors() {
         assert_eq!(
             parse_all(b"*abc\r\n"),
-            Err(ParseError::Protocol("Protocol error: invalid multibulk length".into()))
+            Err(ParseError::Protocol(
+                "Protocol error: invalid multibulk length".into()
+            ))
         );
         assert_eq!(
             parse_all(b"*1\r\n+foo\r\n"),
-            Err(ParseError::Protocol("Protocol error: expected '$', got '+'".into()))
+            Err(ParseError::Protocol(
+                "Protocol error: expected '$', got '+'".into()
+            ))
         );
         assert_eq!(
             parse_all(b"*1\r\n$-5\r\n"),
-            Err(ParseError::Protocol("Protocol error: invalid bulk length".into()))
+            Err(ParseError::Protocol(
+                "Protocol error: invalid bulk length".into()
+            ))
         );
         assert_eq!(
             parse_all(b"*1\r\n$999999999999\r\n"),
-            Err(ParseError::Protocol("Protocol error: invalid bulk length".into()))
+            Err(ParseError::Protocol(
+                "Protocol error: invalid bulk length".into()
+            ))
         );
         assert_eq!(
             parse_all(b"set \"a\n"),
-            Err(ParseError::Protocol("Protocol error: unbalanced quotes in request".into()))
+            Err(ParseError::Protocol(
+                "Protocol error: unbalanced quotes in request".into()
+            ))
         );
     }
 }

@@ -33,7 +33,8 @@ impl Out {
         self.buf.push(b'-');
         // Newlines would break the protocol: Redis replaces them with spaces.
         for &b in msg.as_bytes() {
-            self.buf.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.buf
+                .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.buf.extend_from_slice(b"\r\n");
     }

@@ -1,9 +1,9 @@
 //! Per-connection state, and the cross-thread view of it that CLIENT LIST /
 //! CLIENT KILL use.
 
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// What other threads may see or do to a client. Written by the owning thread
 /// with relaxed stores (one writer), read by CLIENT LIST / INFO.
@@ -47,7 +47,11 @@ impl ClientInfo {
             self.name.lock().unwrap(),
             age,
             idle,
-            if flags.is_empty() { "N".to_string() } else { flags },
+            if flags.is_empty() {
+                "N".to_string()
+            } else {
+                flags
+            },
             self.db.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
             self.last_cmd.lock().unwrap(),

@@ -2,6 +2,9 @@
 //! hops between them. See docs/architecture.md.
 
 pub mod client;
+mod conn;
+pub mod gate;
+pub mod shard;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,7 +49,12 @@ impl ThreadStats {
     }
 
     pub fn reset(&self) {
-        for v in [&self.cmd_calls, &self.cmd_usec, &self.cmd_failed, &self.cmd_rejected] {
+        for v in [
+            &self.cmd_calls,
+            &self.cmd_usec,
+            &self.cmd_failed,
+            &self.cmd_rejected,
+        ] {
             for c in v.iter() {
                 c.store(0, Ordering::Relaxed);
             }
@@ -81,6 +89,9 @@ pub struct Server {
     pub auth_required: AtomicBool,
     pub proto_max_bulk_len: AtomicU64,
     pub client_query_buffer_limit: AtomicU64,
+    /// MONITOR clients: each gets every command line through its channel.
+    pub monitors: Mutex<Vec<(u64, crossbeam::channel::Sender<Vec<u8>>)>>,
+    pub monitor_count: std::sync::atomic::AtomicUsize,
 }
 
 impl Server {
@@ -106,6 +117,8 @@ impl Server {
             auth_required: AtomicBool::new(false),
             proto_max_bulk_len: AtomicU64::new(0),
             client_query_buffer_limit: AtomicU64::new(0),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: Default::default(),
             config: RwLock::new(config),
         };
         srv.config_changed();
@@ -119,8 +132,32 @@ impl Server {
             .store(!c.get("requirepass").is_empty(), Ordering::Relaxed);
         self.proto_max_bulk_len
             .store(c.get_i64("proto-max-bulk-len") as u64, Ordering::Relaxed);
-        self.client_query_buffer_limit
-            .store(c.get_i64("client-query-buffer-limit") as u64, Ordering::Relaxed);
+        self.client_query_buffer_limit.store(
+            c.get_i64("client-query-buffer-limit") as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Sends a command to every MONITOR client, formatted as Redis does:
+    /// `+<secs>.<usecs> [<db> <addr>] "arg" "arg"...`.
+    pub fn feed_monitors(&self, db: usize, addr: &str, args: &[bytes::Bytes]) {
+        let us = crate::storage::now_us();
+        let mut line = format!(
+            "+{}.{:06} [{} {}]",
+            us / 1_000_000,
+            us % 1_000_000,
+            db,
+            addr
+        );
+        for a in args {
+            line.push(' ');
+            line.push_str(&crate::util::repr(a));
+        }
+        line.push_str("\r\n");
+        let monitors = self.monitors.lock().unwrap();
+        for (_, tx) in monitors.iter() {
+            let _ = tx.try_send(line.clone().into_bytes());
+        }
     }
 
     pub fn uptime_secs(&self) -> u64 {
@@ -128,7 +165,247 @@ impl Server {
     }
 }
 
+/// The addresses to listen on: `bind` words, a leading '-' marks an
+/// address that may be unavailable (as Redis's default "-::1").
+fn bind_addrs(bind: &str, port: u16) -> Vec<(String, bool)> {
+    bind.split_whitespace()
+        .map(|w| {
+            let (optional, host) = match w.strip_prefix('-') {
+                Some(h) => (true, h),
+                None => (false, w),
+            };
+            let addr = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            (addr, optional)
+        })
+        .collect()
+}
+
+/// Blocks SIGINT/SIGTERM in this thread (and the threads it spawns after).
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-mask calls on a zeroed, initialised sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Asks the process to shut down (SHUTDOWN command): the main thread's
+/// signal wait picks it up.
+pub fn request_shutdown() {
+    // SAFETY: sending a signal to our own process.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGTERM);
+    }
+}
+
 /// Starts the server; returns the process exit code.
-pub fn run(_config: Config) -> i32 {
-    0
+pub fn run(config: Config) -> i32 {
+    crate::log::set_level(config.get("loglevel"));
+    if let Err(e) = crate::log::set_file(config.get("logfile")) {
+        eprintln!("Can't open the log file: {e}");
+        return 1;
+    }
+    let cores: Vec<usize> = core_affinity::get_core_ids()
+        .map(|v| v.into_iter().map(|c| c.id).collect())
+        .unwrap_or_else(|| vec![0]);
+    let nshards = match config.get_i64("shards") {
+        n if n > 0 => n as usize,
+        _ => cores.len().max(1),
+    };
+    let spin_us = config.get_i64("hop-spin-us").max(0) as u64;
+    let srv: &'static Server = Box::leak(Box::new(Server::new(config, nshards)));
+    crate::log::notice("oO0OoO0OoO0Oo keel is starting oO0OoO0OoO0Oo");
+    crate::log::notice(&format!(
+        "keel version={}, bits=64, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    ));
+    crate::log::notice(&format!(
+        "Configuration loaded ({} shards, {} databases)",
+        nshards, srv.databases
+    ));
+
+    let addrs = bind_addrs(srv.config.read().unwrap().get("bind"), srv.port);
+    // A probe bind without SO_REUSEPORT, so a port already in use fails like
+    // in Redis instead of silently sharing it with another process.
+    let mut usable = Vec::new();
+    for (addr, optional) in &addrs {
+        match std::net::TcpListener::bind(addr.as_str()) {
+            Ok(_) => usable.push(addr.clone()),
+            Err(e) if *optional => {
+                crate::log::warning(&format!(
+                    "Warning: Could not create server TCP listening socket {addr}: {e}"
+                ));
+            }
+            Err(e) => {
+                crate::log::warning(&format!(
+                    "Warning: Could not create server TCP listening socket {addr}: {e}"
+                ));
+                crate::log::warning("Failed listening on port (tcp), aborting.");
+                return 1;
+            }
+        }
+    }
+    if usable.is_empty() {
+        crate::log::warning("Failed listening on port (tcp), aborting.");
+        return 1;
+    }
+
+    let stores = shard::StoreRegistry(
+        (0..nshards)
+            .map(|i| Box::into_raw(Box::new(crate::storage::ShardStore::new(i, srv.databases))))
+            .collect(),
+    );
+
+    // The mesh: one bounded SPSC channel for every ordered pair of shards.
+    let mut senders: Vec<Vec<Option<glommio::channels::shared_channel::SharedSender<shard::Msg>>>> =
+        (0..nshards)
+            .map(|_| (0..nshards).map(|_| None).collect())
+            .collect();
+    let mut receivers: Vec<Vec<glommio::channels::shared_channel::SharedReceiver<shard::Msg>>> =
+        (0..nshards).map(|_| Vec::new()).collect();
+    for (i, row) in senders.iter_mut().enumerate() {
+        for (j, slot) in row.iter_mut().enumerate() {
+            if i != j {
+                let (tx, rx) = glommio::channels::shared_channel::new_bounded(4096);
+                *slot = Some(tx);
+                receivers[j].push(rx);
+            }
+        }
+    }
+
+    let sigset = block_signals();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::new();
+    for (i, (my_senders, my_receivers)) in senders.into_iter().zip(receivers).enumerate() {
+        let cpu = cores[i % cores.len()];
+        let mut builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
+            .name(&format!("keel-shard-{i}"));
+        if nshards > 1 && spin_us > 0 {
+            // Waking a parked executor costs ~50 µs here; a short spin keeps
+            // cross-shard hops near 15 µs (measured, see docs/architecture.md).
+            builder = builder.spin_before_park(std::time::Duration::from_micros(spin_us));
+        }
+        let stores = stores.clone();
+        let usable = usable.clone();
+        let ready_tx = ready_tx.clone();
+        let h = builder
+            .spawn(move || async move {
+                // Each side of a shared channel waits for the other to connect:
+                // connect receivers in the background so no pair of shards waits
+                // on each other.
+                let rx_tasks: Vec<_> = my_receivers
+                    .into_iter()
+                    .map(|rx| glommio::spawn_local(rx.connect()))
+                    .collect();
+                let mut peers = Vec::new();
+                for s in my_senders {
+                    peers.push(match s {
+                        Some(s) => Some(s.connect().await),
+                        None => None,
+                    });
+                }
+                let rt = std::rc::Rc::new(shard::ShardRt::new(i, srv, stores, peers));
+                for t in rx_tasks {
+                    let rx = t.await;
+                    glommio::spawn_local(rt.clone().receive_loop(rx)).detach();
+                }
+                glommio::spawn_local(cron(rt.clone())).detach();
+                let mut listeners = Vec::new();
+                for addr in &usable {
+                    match glommio::net::TcpListener::bind(addr.as_str()) {
+                        Ok(l) => listeners.push(l),
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("{addr}: {e}")));
+                            return;
+                        }
+                    }
+                }
+                let _ = ready_tx.send(Ok(()));
+                let mut accepts = Vec::new();
+                for l in listeners {
+                    let rt = rt.clone();
+                    accepts.push(glommio::spawn_local(async move {
+                        loop {
+                            match l.accept().await {
+                                Ok(s) => {
+                                    glommio::spawn_local(conn::handle(rt.clone(), s)).detach();
+                                }
+                                Err(e) => {
+                                    crate::log::warning(&format!(
+                                        "Accepting client connection: {e}"
+                                    ));
+                                    glommio::timer::sleep(std::time::Duration::from_millis(10))
+                                        .await;
+                                }
+                            }
+                        }
+                    }));
+                }
+                // Accept loops never end; the executor lives until the process exits.
+                futures_lite::future::pending::<()>().await;
+                drop(accepts);
+            })
+            .expect("spawn shard executor");
+        handles.push(h);
+    }
+    drop(ready_tx);
+    for _ in 0..nshards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                crate::log::warning(&format!("Could not listen on {e}"));
+                return 1;
+            }
+            Err(_) => return 1,
+        }
+    }
+    crate::log::notice(&format!(
+        "Server initialized, listening on port {}",
+        srv.port
+    ));
+    crate::log::notice("Ready to accept connections tcp");
+
+    // The main thread only waits for a shutdown signal.
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait on the set blocked above.
+        let rc = unsafe { libc::sigwait(&sigset, &mut sig) };
+        if rc != 0 {
+            continue;
+        }
+        let name = if sig == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        if !srv.shutdown.load(Ordering::Relaxed) {
+            crate::log::notice(&format!("Received {name} scheduling shutdown..."));
+        }
+        crate::log::notice("User requested shutdown...");
+        crate::log::notice("keel is now ready to exit, bye bye...");
+        return 0;
+    }
+}
+
+/// Periodic per-shard work (Redis's serverCron share for this shard).
+async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
+    loop {
+        let hz = rt.srv.config.read().unwrap().get_i64("hz").clamp(1, 500) as u64;
+        glommio::timer::sleep(std::time::Duration::from_millis(1000 / hz)).await;
+        if rt.gate.is_free() {
+            // SAFETY: owner thread with its gate free: nobody else touches the store.
+            let store = unsafe { &mut *rt.store_ptr() };
+            let now = crate::storage::now_ms();
+            let _ = (store, now);
+        }
+    }
 }

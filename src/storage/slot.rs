@@ -51,7 +51,10 @@ mod tests {
         assert_eq!(key_slot(b"foo"), 12182);
         assert_eq!(key_slot(b"bar"), 5061);
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
-        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") as usize % SLOTS);
+        assert_eq!(
+            key_slot(b"foo{}{bar}"),
+            crc16(b"foo{}{bar}") as usize % SLOTS
+        );
         assert_eq!(slot_shard(16383, 4), 3);
         assert_eq!(slot_shard(0, 4), 0);
     }

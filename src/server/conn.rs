@@ -1,0 +1,457 @@
+//! A client connection: read, parse, route each command to where its keys
+//! live, write the replies back in request order.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::ThreadStats;
+use super::client::{Client, ClientInfo, ReplyMode};
+use super::shard::{Job, Payload, ReplyFuture, ShardRt, run_handler};
+use crate::commands::{self, Command, Ctx, Scope, errors, flags};
+use crate::protocol::{Out, ParseError, Parser, ParserLimits};
+use crate::storage::slot::key_shard;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where one command of a pipeline is executed.
+enum Route {
+    /// All keys on one shard (or no key data needed).
+    Shard(usize),
+    /// Keys span shards, or the command needs every shard.
+    Hold(Vec<usize>),
+    Conn,
+}
+
+/// A command waiting for its reply within the current pipeline.
+struct Slot {
+    out: Option<Out>,
+    /// Replies of remote batch `batch`, position `pos`.
+    remote: Option<(usize, usize)>,
+    suppress: bool,
+}
+
+pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
+    let srv = rt.srv;
+    let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let now = crate::storage::now_ms();
+    let info = Arc::new(ClientInfo {
+        id,
+        addr: peer.clone(),
+        laddr: local,
+        fd: std::sync::atomic::AtomicI32::new(std::os::fd::AsRawFd::as_raw_fd(&stream)),
+        shard: rt.id,
+        created_ms: now,
+        name: Default::default(),
+        db: Default::default(),
+        last_interaction_ms: now.into(),
+        last_cmd: std::sync::Mutex::new("NULL"),
+        qbuf: Default::default(),
+        resp: 2.into(),
+        flags: Default::default(),
+        killed: Default::default(),
+        lib_name: Default::default(),
+        lib_ver: Default::default(),
+    });
+    let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
+    let too_many = {
+        let mut clients = srv.clients.lock().unwrap();
+        if clients.len() >= maxclients {
+            true
+        } else {
+            clients.insert(id, info.clone());
+            false
+        }
+    };
+    ThreadStats::bump(&rt.stats().connections_received, 1);
+    let mut stream = stream;
+    if too_many {
+        ThreadStats::bump(&rt.stats().rejected_connections, 1);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    if let Some(msg) = protected_mode_denial(srv, &peer) {
+        let _ = stream.write_all(msg.as_bytes()).await;
+        srv.clients.lock().unwrap().remove(&id);
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let authenticated = !srv.auth_required.load(Ordering::Relaxed);
+    let mut client = Client::new(info.clone(), authenticated);
+    let mut conn = Conn {
+        rt: rt.clone(),
+        client: &mut client,
+    };
+    conn.serve(&mut stream).await;
+    srv.clients.lock().unwrap().remove(&id);
+}
+
+/// Redis's protected mode: no password, default bind, non-loopback peer.
+fn protected_mode_denial(srv: &super::Server, peer: &str) -> Option<String> {
+    let c = srv.config.read().unwrap();
+    if !c.get_bool("protected-mode") || !c.get("requirepass").is_empty() {
+        return None;
+    }
+    let ip = peer.rsplit_once(':').map(|(h, _)| h).unwrap_or(peer);
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    if ip.starts_with("127.") || ip == "::1" || ip.starts_with("::ffff:127.") {
+        return None;
+    }
+    Some("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n".to_string())
+}
+
+struct Conn<'c> {
+    rt: Rc<ShardRt>,
+    client: &'c mut Client,
+}
+
+impl Conn<'_> {
+    async fn serve(&mut self, stream: &mut TcpStream) {
+        let srv = self.rt.srv;
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut parser = Parser::new();
+        let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        loop {
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if self.client.info.killed.load(Ordering::Relaxed) {
+                return;
+            }
+            ThreadStats::bump(&self.rt.stats().net_input_bytes, n as u64);
+            rbuf.extend_from_slice(&chunk[..n]);
+            let limits = ParserLimits {
+                proto_max_bulk_len: srv.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
+                authenticated: self.client.authenticated,
+            };
+            let mut cmds = Vec::new();
+            let mut proto_err = None;
+            loop {
+                match parser.parse(&mut rbuf, limits) {
+                    Ok(Some(c)) => cmds.push(c),
+                    Ok(None) => break,
+                    Err(ParseError::Protocol(m)) => {
+                        proto_err = Some(m);
+                        break;
+                    }
+                }
+                if cmds.len() >= 1024 {
+                    // Bound the batch so a huge pipeline streams its replies.
+                    self.run_pipeline(std::mem::take(&mut cmds), &mut wbuf)
+                        .await;
+                    if !self.flush(stream, &mut wbuf).await {
+                        return;
+                    }
+                }
+            }
+            self.client.info.qbuf.store(rbuf.len(), Ordering::Relaxed);
+            if rbuf.len() as u64 > srv.client_query_buffer_limit.load(Ordering::Relaxed) {
+                crate::log::warning(&format!(
+                    "Closing client that reached max query buffer length: id={} addr={}",
+                    self.client.id, self.client.info.addr
+                ));
+                return;
+            }
+            if !cmds.is_empty() {
+                self.run_pipeline(cmds, &mut wbuf).await;
+            }
+            if let Some(m) = proto_err {
+                wbuf.extend_from_slice(b"-ERR ");
+                wbuf.extend_from_slice(m.as_bytes());
+                wbuf.extend_from_slice(b"\r\n");
+                crate::log::verbose(&format!(
+                    "Protocol error ({m}) from client: id={} addr={}",
+                    self.client.id, self.client.info.addr
+                ));
+                let _ = self.flush(stream, &mut wbuf).await;
+                return;
+            }
+            if !self.flush(stream, &mut wbuf).await || self.client.close_after_reply {
+                return;
+            }
+            if self.client.monitor {
+                return self.monitor_loop(stream).await;
+            }
+            if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
+                rbuf = BytesMut::with_capacity(READ_CHUNK);
+            }
+        }
+    }
+
+    async fn flush(&mut self, stream: &mut TcpStream, wbuf: &mut Vec<u8>) -> bool {
+        if wbuf.is_empty() {
+            return true;
+        }
+        let ok = stream.write_all(wbuf).await.is_ok();
+        ThreadStats::bump(&self.rt.stats().net_output_bytes, wbuf.len() as u64);
+        if wbuf.capacity() > 1 << 20 {
+            *wbuf = Vec::with_capacity(READ_CHUNK);
+        } else {
+            wbuf.clear();
+        }
+        ok
+    }
+
+    /// Runs a batch of parsed commands. Single-shard commands are grouped per
+    /// shard and sent in one message per shard; anything else is a barrier
+    /// that first completes the commands before it.
+    async fn run_pipeline(&mut self, cmds: Vec<Vec<Bytes>>, wbuf: &mut Vec<u8>) {
+        let mut slots: Vec<Slot> = Vec::with_capacity(cmds.len());
+        let nshards = self.rt.srv.nshards;
+        let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
+        for args in cmds {
+            let suppress = self.reply_suppressed();
+            let resp3 = self.client.resp3;
+            let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
+                continue;
+            };
+            self.client.info.touch(crate::storage::now_ms(), cmd.name);
+            match self.route(cmd, &args) {
+                Route::Shard(s) => {
+                    slots.push(Slot {
+                        out: None,
+                        remote: Some((s, batches[s].len())),
+                        suppress,
+                    });
+                    batches[s].push(Job {
+                        cmd_idx: idx,
+                        cmd,
+                        args,
+                        db: self.client.db,
+                        resp3,
+                    });
+                }
+                Route::Hold(shards) => {
+                    self.complete(&mut slots, &mut batches).await;
+                    let out = self.run_held(idx, cmd, &args, &shards).await;
+                    slots.push(Slot {
+                        out: Some(out),
+                        remote: None,
+                        suppress,
+                    });
+                }
+                Route::Conn => {
+                    self.complete(&mut slots, &mut batches).await;
+                    let out = self.run_conn(idx, cmd, &args);
+                    slots.push(Slot {
+                        out: Some(out),
+                        remote: None,
+                        suppress,
+                    });
+                }
+            }
+        }
+        self.complete(&mut slots, &mut batches).await;
+        for s in slots {
+            if !s.suppress
+                && let Some(o) = s.out
+            {
+                wbuf.extend_from_slice(&o.buf);
+            }
+        }
+    }
+
+    /// CLIENT REPLY OFF/SKIP: whether the next command's reply is dropped.
+    fn reply_suppressed(&mut self) -> bool {
+        match self.client.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                self.client.reply_mode = ReplyMode::On;
+                true
+            }
+            // Set by CLIENT REPLY SKIP itself: its own reply is dropped, the next one too.
+            ReplyMode::SkipNext => {
+                self.client.reply_mode = ReplyMode::Skip;
+                true
+            }
+        }
+    }
+
+    /// Lookup, arity and auth checks; pushes an error slot and returns None on failure.
+    fn check(
+        &mut self,
+        args: &[Bytes],
+        slots: &mut Vec<Slot>,
+        suppress: bool,
+    ) -> Option<(usize, &'static Command)> {
+        let err = |msg: String, slots: &mut Vec<Slot>| {
+            let mut out = Out::new(self.client.resp3);
+            out.err(&msg);
+            slots.push(Slot {
+                out: Some(out),
+                remote: None,
+                suppress,
+            });
+        };
+        let Some((idx, cmd)) = commands::lookup(&args[0]) else {
+            err(errors::unknown_command(&args[0], &args[1..]), slots);
+            return None;
+        };
+        if !self.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            err("NOAUTH Authentication required.".into(), slots);
+            return None;
+        }
+        if !cmd.arity_ok(args.len()) {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            err(errors::wrong_args(cmd.name), slots);
+            return None;
+        }
+        if self.rt.srv.monitor_count.load(Ordering::Relaxed) > 0
+            && cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0
+        {
+            self.rt
+                .srv
+                .feed_monitors(self.client.db, &self.client.info.addr, args);
+        }
+        Some((idx, cmd))
+    }
+
+    /// After MONITOR: stream the command feed until the client goes away.
+    async fn monitor_loop(&mut self, stream: &mut TcpStream) {
+        let srv = self.rt.srv;
+        let (tx, rx) = crossbeam::channel::bounded(100_000);
+        srv.monitors.lock().unwrap().push((self.client.id, tx));
+        srv.monitor_count.fetch_add(1, Ordering::Relaxed);
+        *self.client.info.flags.lock().unwrap() = "O".into();
+        loop {
+            let mut batch = Vec::new();
+            while let Ok(line) = rx.try_recv() {
+                batch.extend_from_slice(&line);
+            }
+            if self.client.info.killed.load(Ordering::Relaxed)
+                || (!batch.is_empty() && stream.write_all(&batch).await.is_err())
+            {
+                break;
+            }
+            // A peek with a short timeout notices a closed connection.
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(5)));
+            let mut b = [0u8; 64];
+            match stream.read(&mut b).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::TimedOut
+                        || e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        let me = self.client.id;
+        srv.monitors.lock().unwrap().retain(|(id, _)| *id != me);
+        srv.monitor_count.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn route(&self, cmd: &'static Command, args: &[Bytes]) -> Route {
+        let nshards = self.rt.srv.nshards;
+        match cmd.scope {
+            Scope::Conn => Route::Conn,
+            Scope::AllShards => Route::Hold((0..nshards).collect()),
+            Scope::Keys => {
+                let keys = cmd.key_indexes(args);
+                let Some(&first) = keys.first() else {
+                    return Route::Shard(self.rt.id);
+                };
+                let s0 = key_shard(&args[first], nshards);
+                if keys[1..]
+                    .iter()
+                    .all(|&k| key_shard(&args[k], nshards) == s0)
+                {
+                    return Route::Shard(s0);
+                }
+                let mut shards: Vec<usize> =
+                    keys.iter().map(|&k| key_shard(&args[k], nshards)).collect();
+                shards.sort_unstable();
+                shards.dedup();
+                Route::Hold(shards)
+            }
+        }
+    }
+
+    /// Sends queued remote batches, runs the local one inline, and fills
+    /// every slot's reply.
+    async fn complete(&mut self, slots: &mut [Slot], batches: &mut [Vec<Job>]) {
+        if batches.iter().all(|b| b.is_empty()) {
+            return;
+        }
+        let me = self.rt.id;
+        let mut futures: Vec<Option<ReplyFuture>> = (0..batches.len()).map(|_| None).collect();
+        for (s, b) in batches.iter_mut().enumerate() {
+            if s != me && !b.is_empty() {
+                futures[s] = Some(self.rt.exec_remote(s, std::mem::take(b)).await);
+            }
+        }
+        let mut results: Vec<Vec<Out>> = (0..batches.len()).map(|_| Vec::new()).collect();
+        let local = std::mem::take(&mut batches[me]);
+        if !local.is_empty() {
+            if !self.rt.gate.is_free() {
+                self.rt.gate.acquire().await;
+                results[me] = local.iter().map(|j| self.rt.run_job(j)).collect();
+                self.rt.gate.release();
+            } else {
+                results[me] = local.iter().map(|j| self.rt.run_job(j)).collect();
+            }
+        }
+        for (s, f) in futures.into_iter().enumerate() {
+            if let Some(f) = f {
+                match f.await {
+                    Payload::Outs(o) => results[s] = o,
+                    Payload::Held => unreachable!("Exec answered with Held"),
+                }
+            }
+        }
+        let mut results: Vec<std::vec::IntoIter<Out>> =
+            results.into_iter().map(|v| v.into_iter()).collect();
+        for slot in slots.iter_mut() {
+            if let Some((s, _)) = slot.remote.take() {
+                slot.out = results[s].next();
+            }
+        }
+    }
+
+    async fn run_held(
+        &mut self,
+        idx: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        shards: &[usize],
+    ) -> Out {
+        let rt = self.rt.clone();
+        let srv = rt.srv;
+        let client = &mut *self.client;
+        rt.with_shards(shards, |view| {
+            let mut out = Out::new(client.resp3);
+            let db = client.db;
+            let mut ctx = Ctx::new(&mut out, db, srv, Some(client), view);
+            run_handler(rt.stats(), idx, cmd, &mut ctx, args);
+            out
+        })
+        .await
+    }
+
+    fn run_conn(&mut self, idx: usize, cmd: &'static Command, args: &[Bytes]) -> Out {
+        let srv = self.rt.srv;
+        let mut out = Out::new(self.client.resp3);
+        let db = self.client.db;
+        let none: Vec<*mut crate::storage::ShardStore> = vec![std::ptr::null_mut(); srv.nshards];
+        let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
+        run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
+        out
+    }
+}
