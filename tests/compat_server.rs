@@ -97,7 +97,8 @@ fn inline_commands(p: &mut Pair) {
         b"ECHO \"\\xzz\"\r\n",
         b"FOO bar\r\n",
         b"GET\r\n",
-        b"MSET x 1 y 2\r\nMGET x y\r\n",
+        b"MSET x 1 y 2\r\n",
+        b"MGET x y\r\n",
     ];
     for c in cases {
         let what = format!("inline {}", show(c));
