@@ -10,7 +10,9 @@
 //! - `Conn`: on the connection's thread, touching no shard data
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
+pub mod cmddocs;
 pub mod connection;
+pub mod info;
 pub mod keys;
 pub mod server;
 pub mod strings;

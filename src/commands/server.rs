@@ -1,7 +1,926 @@
-//! server commands.
+//! server commands: INFO (see info.rs), CONFIG, COMMAND, TIME, LASTSAVE.
 
-use super::table::Command;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, table};
+use super::{Ctx, cmddocs, eq_ic, errors, flags::*, info, lookup};
+use crate::config::{PARAMS, find_param};
+use crate::protocol::Out;
+use crate::util::glob_match;
 
 pub fn commands() -> Vec<Command> {
-    vec![]
+    // Taken at table build, i.e. process start: INFO's used_memory_startup.
+    info::startup_memory();
+    vec![
+        cmd("info", -1, LOADING | STALE, info::info)
+            .all_shards()
+            .acl(&["dangerous"])
+            .doc(
+                "server",
+                "1.0.0",
+                "Get information and statistics about the server",
+            ),
+        // AllShards: RESETSTAT clears every shard's keyspace counters.
+        cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, config)
+            .all_shards()
+            .doc(
+                "server",
+                "2.0.0",
+                "A container for server configuration commands",
+            ),
+        cmd("command", -1, LOADING | STALE, command)
+            .acl(&["connection"])
+            .doc("server", "2.8.13", "Get array of Redis command details"),
+        cmd("time", 1, LOADING | STALE | FAST, time).doc(
+            "server",
+            "2.6.0",
+            "Return the current server time",
+        ),
+        cmd("lastsave", 1, LOADING | STALE | FAST, lastsave)
+            .acl(&["admin", "dangerous"])
+            .doc(
+                "server",
+                "1.0.0",
+                "Get the UNIX time stamp of the last successful save to disk",
+            ),
+    ]
+}
+
+// ---------------------------------------------------------------- TIME, LASTSAVE
+
+fn time(ctx: &mut Ctx, _args: &[Bytes]) {
+    let us = crate::storage::now_us();
+    ctx.out.array(2);
+    ctx.out.bulk_str(&(us / 1_000_000).to_string());
+    ctx.out.bulk_str(&(us % 1_000_000).to_string());
+}
+
+fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) {
+    ctx.out.int(ctx.srv.lastsave.load(Ordering::Relaxed) as i64);
+}
+
+// ---------------------------------------------------------------- subcommands
+
+/// A subcommand of a container command, as COMMAND INFO/DOCS show it.
+pub struct Sub {
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    pub acl: &'static [&'static str],
+    pub tips: &'static [&'static str],
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    pub usage: &'static str,
+}
+
+const CFG: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const CMD: u32 = LOADING | STALE;
+const ORDER: &[&str] = &["nondeterministic_output_order"];
+
+const CONFIG_SUBS: &[Sub] = &[
+    Sub {
+        name: "get",
+        arity: -3,
+        flags: CFG,
+        acl: &[],
+        tips: &[],
+        summary: "Get the values of configuration parameters",
+        since: "2.0.0",
+        complexity: "O(N) when N is the number of configuration parameters provided",
+        usage: "parameter...",
+    },
+    Sub {
+        name: "set",
+        arity: -4,
+        flags: CFG,
+        acl: &[],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        summary: "Set configuration parameters to the given values",
+        since: "2.0.0",
+        complexity: "O(N) when N is the number of configuration parameters provided",
+        usage: "(data=parameter value)...",
+    },
+    Sub {
+        name: "resetstat",
+        arity: 2,
+        flags: CFG,
+        acl: &[],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        summary: "Reset the stats returned by INFO",
+        since: "2.0.0",
+        complexity: "O(1)",
+        usage: "",
+    },
+    Sub {
+        name: "rewrite",
+        arity: 2,
+        flags: CFG,
+        acl: &[],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        summary: "Rewrite the configuration file with the in memory configuration",
+        since: "2.8.0",
+        complexity: "O(1)",
+        usage: "",
+    },
+    Sub {
+        name: "help",
+        arity: 2,
+        flags: LOADING | STALE,
+        acl: &[],
+        tips: &[],
+        summary: "Show helpful text about the different subcommands",
+        since: "5.0.0",
+        complexity: "O(1)",
+        usage: "",
+    },
+];
+
+const COMMAND_SUBS: &[Sub] = &[
+    Sub {
+        name: "count",
+        arity: 2,
+        flags: CMD,
+        acl: &["connection"],
+        tips: &[],
+        summary: "Get total number of Redis commands",
+        since: "2.8.13",
+        complexity: "O(1)",
+        usage: "",
+    },
+    Sub {
+        name: "docs",
+        arity: -2,
+        flags: CMD,
+        acl: &["connection"],
+        tips: ORDER,
+        summary: "Get array of specific Redis command documentation",
+        since: "7.0.0",
+        complexity: "O(N) where N is the number of commands to look up",
+        usage: "[command-name...]",
+    },
+    Sub {
+        name: "getkeys",
+        arity: -4,
+        flags: CMD,
+        acl: &["connection"],
+        tips: &[],
+        summary: "Extract keys given a full Redis command",
+        since: "2.8.13",
+        complexity: "O(N) where N is the number of arguments to the command",
+        usage: "command arg...",
+    },
+    Sub {
+        name: "getkeysandflags",
+        arity: -4,
+        flags: CMD,
+        acl: &["connection"],
+        tips: &[],
+        summary: "Extract keys and access flags given a full Redis command",
+        since: "7.0.0",
+        complexity: "O(N) where N is the number of arguments to the command",
+        usage: "command arg...",
+    },
+    Sub {
+        name: "help",
+        arity: 2,
+        flags: CMD,
+        acl: &["connection"],
+        tips: &[],
+        summary: "Show helpful text about the different subcommands",
+        since: "5.0.0",
+        complexity: "O(1)",
+        usage: "",
+    },
+    Sub {
+        name: "info",
+        arity: -2,
+        flags: CMD,
+        acl: &["connection"],
+        tips: ORDER,
+        summary: "Get array of specific Redis command details, or all when no argument is given.",
+        since: "2.8.13",
+        complexity: "O(N) where N is the number of commands to look up",
+        usage: "[command-name...]",
+    },
+    Sub {
+        name: "list",
+        arity: -2,
+        flags: CMD,
+        acl: &["connection"],
+        tips: ORDER,
+        summary: "Get an array of Redis command names",
+        since: "7.0.0",
+        complexity: "O(N) where N is the total number of Redis commands",
+        usage: "[FILTERBY (filterby=MODULE module-name|ACLCAT category|PATTERN pattern:pat)]",
+    },
+];
+
+/// A container's own flags and categories in COMMAND INFO (Redis shows the
+/// container bare; keel's table entry carries the checks its subcommands need).
+struct Container {
+    name: &'static str,
+    flags: u32,
+    acl: &'static [&'static str],
+    complexity: &'static str,
+    subs: &'static [Sub],
+}
+
+const CONTAINERS: &[Container] = &[
+    Container {
+        name: "config",
+        flags: 0,
+        acl: &[],
+        complexity: "Depends on subcommand.",
+        subs: CONFIG_SUBS,
+    },
+    Container {
+        name: "command",
+        flags: LOADING | STALE,
+        acl: &["connection"],
+        complexity: "O(N) where N is the total number of Redis commands",
+        subs: COMMAND_SUBS,
+    },
+];
+
+fn container(name: &str) -> Option<&'static Container> {
+    CONTAINERS.iter().find(|c| c.name == name)
+}
+
+/// Subcommand `sub` of `cmd` (case-insensitive), checking its arity.
+/// Replies with the error and returns None when unknown or misused.
+fn subcommand(ctx: &mut Ctx, args: &[Bytes]) -> Option<&'static str> {
+    let c = container(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase())?;
+    let Some(sub) = c.subs.iter().find(|s| eq_ic(&args[1], s.name)) else {
+        ctx.out.err(&errors::unknown_subcommand(&args[1], c.name));
+        return None;
+    };
+    let ok = if sub.arity >= 0 {
+        args.len() == sub.arity as usize
+    } else {
+        args.len() >= (-sub.arity) as usize
+    };
+    if !ok {
+        ctx.out
+            .err(&errors::wrong_args(&format!("{}|{}", c.name, sub.name)));
+        return None;
+    }
+    Some(sub.name)
+}
+
+/// Replies a HELP text as Redis's addReplyHelp does.
+fn reply_help(out: &mut Out, cmd: &[u8], lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        String::from_utf8_lossy(cmd).to_ascii_uppercase()
+    ));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Prints this help.");
+}
+
+// ---------------------------------------------------------------- CONFIG
+
+fn config(ctx: &mut Ctx, args: &[Bytes]) {
+    let Some(sub) = subcommand(ctx, args) else {
+        return;
+    };
+    match sub {
+        "get" => config_get(ctx, &args[2..]),
+        "set" => config_set(ctx, args),
+        "resetstat" => config_resetstat(ctx),
+        "rewrite" => config_rewrite(ctx),
+        _ => reply_help(
+            ctx.out,
+            &args[0],
+            &[
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
+            ],
+        ),
+    }
+}
+
+fn config_get(ctx: &mut Ctx, patterns: &[Bytes]) {
+    let cfg = ctx.srv.config.read().unwrap();
+    // (name as replied, canonical name); one entry per canonical name.
+    let mut found: Vec<(String, &'static str)> = Vec::new();
+    for pat in patterns {
+        let text = String::from_utf8_lossy(pat);
+        if !pat.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            // An exact name is echoed as typed, as Redis does.
+            if let Some(p) = find_param(&text)
+                && !found.iter().any(|(_, c)| *c == p.name)
+            {
+                found.push((text.into_owned(), p.name));
+            }
+            continue;
+        }
+        for p in PARAMS {
+            for name in std::iter::once(p.name).chain(p.alias) {
+                if glob_match(pat, name.as_bytes(), true) && !found.iter().any(|(n, _)| n == name) {
+                    found.push((name.to_string(), p.name));
+                }
+            }
+        }
+    }
+    ctx.out.map(found.len());
+    for (name, canon) in found {
+        ctx.out.bulk_str(&name);
+        ctx.out.bulk_str(cfg.get(canon));
+    }
+}
+
+fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
+    if !args.len().is_multiple_of(2) {
+        ctx.out.err(errors::SYNTAX);
+        return;
+    }
+    let pairs: Vec<(String, String)> = args[2..]
+        .chunks(2)
+        .map(|p| {
+            (
+                String::from_utf8_lossy(&p[0]).into_owned(),
+                String::from_utf8_lossy(&p[1]).into_owned(),
+            )
+        })
+        .collect();
+    // The first bad name decides the error, as in Redis.
+    let mut params = Vec::new();
+    for (name, _) in &pairs {
+        let why = match find_param(name) {
+            None => {
+                ctx.out.err(&format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+                return;
+            }
+            Some(p) if p.immutable => "can't set immutable config",
+            Some(p)
+                if params
+                    .iter()
+                    .any(|q: &&crate::config::Param| q.name == p.name) =>
+            {
+                "duplicate parameter"
+            }
+            Some(p) => {
+                params.push(p);
+                continue;
+            }
+        };
+        ctx.out.err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ));
+        return;
+    }
+    let mut guard = ctx.srv.config.write().unwrap();
+    let mut next = guard.clone();
+    for (p, (_, value)) in params.iter().zip(&pairs) {
+        if let Err(why) = next.set_param(p, value) {
+            ctx.out.err(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+                p.name
+            ));
+            return;
+        }
+    }
+    // Side effects that can fail go before the commit, so a failure changes nothing.
+    if params.iter().any(|p| p.name == "logfile")
+        && next.get("logfile") != guard.get("logfile")
+        && let Err(e) = crate::log::set_file(next.get("logfile"))
+    {
+        ctx.out.err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument 'logfile') - {e}"
+        ));
+        return;
+    }
+    crate::log::set_level(next.get("loglevel"));
+    *guard = next;
+    drop(guard);
+    ctx.srv.config_changed();
+    ctx.out.ok();
+}
+
+fn config_resetstat(ctx: &mut Ctx) {
+    for s in &ctx.srv.stats {
+        s.reset();
+    }
+    for i in ctx.held_shards() {
+        ctx.store(i).stats = Default::default();
+    }
+    ctx.out.ok();
+}
+
+fn config_rewrite(ctx: &mut Ctx) {
+    let cfg = ctx.srv.config.read().unwrap().clone();
+    let Some(path) = cfg.file.clone() else {
+        ctx.out
+            .err("ERR The server is running without a config file");
+        return;
+    };
+    let res = (|| -> std::io::Result<()> {
+        let old = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let text = cfg.rewrite_text(&old);
+        // Write a sibling file and rename it over, so a crash never leaves half a config.
+        let tmp = format!("{path}.tmp-{}", std::process::id());
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    })();
+    match res {
+        Ok(()) => {
+            crate::log::warning("CONFIG REWRITE executed with success.");
+            ctx.out.ok();
+        }
+        Err(e) => {
+            crate::log::warning(&format!("CONFIG REWRITE failed: {e}"));
+            ctx.out.err(&format!("ERR Rewriting config file: {e}"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- COMMAND
+
+/// Redis's ACL category order, used for COMMAND's category lists.
+const ACL_ORDER: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Categories with the ones Redis derives from flags added, in Redis's order.
+fn categories(flags: u32, acl: &[&str]) -> Vec<&'static str> {
+    let has = |c: &str| acl.contains(&c);
+    ACL_ORDER
+        .iter()
+        .copied()
+        .filter(|&c| {
+            has(c)
+                || match c {
+                    "write" => flags & WRITE != 0,
+                    "read" => flags & READONLY != 0 && !has("scripting"),
+                    "admin" | "dangerous" => flags & ADMIN != 0,
+                    "pubsub" => flags & PUBSUB != 0,
+                    "fast" => flags & FAST != 0,
+                    "blocking" => flags & BLOCKING != 0,
+                    "slow" => flags & FAST == 0 && !has("fast"),
+                    _ => false,
+                }
+        })
+        .collect()
+}
+
+/// Per-command tips, as Redis 7.0 reports them.
+fn tips(name: &str) -> &'static [&'static str] {
+    const ALL_OK: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
+    match name {
+        "dump" | "hrandfield" | "hscan" | "lastsave" | "migrate" | "pttl" | "spop"
+        | "srandmember" | "sscan" | "time" | "ttl" | "xadd" | "xautoclaim" | "xclaim"
+        | "xpending" | "xtrim" | "zrandmember" | "zscan" => &["nondeterministic_output"],
+        "command" | "hgetall" | "hkeys" | "hvals" | "sdiff" | "sinter" | "smembers" | "sunion" => {
+            &["nondeterministic_output_order"]
+        }
+        "del" | "exists" | "touch" | "unlink" => {
+            &["request_policy:multi_shard", "response_policy:agg_sum"]
+        }
+        "flushall" | "flushdb" | "ping" => ALL_OK,
+        "dbsize" => &["request_policy:all_shards", "response_policy:agg_sum"],
+        "info" => &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
+        "keys" => &["request_policy:all_shards", "nondeterministic_output_order"],
+        "mget" => &["request_policy:multi_shard"],
+        "mset" => &[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ],
+        "msetnx" => &["request_policy:multi_shard", "response_policy:agg_min"],
+        "randomkey" => &["request_policy:all_shards", "nondeterministic_output"],
+        "scan" => &["nondeterministic_output", "request_policy:special"],
+        "wait" => &["request_policy:all_shards", "response_policy:agg_min"],
+        _ => &[],
+    }
+}
+
+fn write_flags(out: &mut Out, flags: u32, extra: &[&str]) {
+    // may_replicate is hidden by Redis too.
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(f, _)| flags & f != 0 && *f != MAY_REPLICATE)
+        .map(|(_, n)| *n)
+        .chain(extra.iter().copied())
+        .collect();
+    out.set(names.len());
+    for n in names {
+        out.simple(n);
+    }
+}
+
+fn write_strs(out: &mut Out, items: &[&str], status: bool) {
+    out.set(items.len());
+    for i in items {
+        if status {
+            out.simple(i);
+        } else {
+            out.bulk_str(i);
+        }
+    }
+}
+
+fn write_cats(out: &mut Out, cats: &[&str]) {
+    out.set(cats.len());
+    for c in cats {
+        out.simple(&format!("@{c}"));
+    }
+}
+
+/// One key spec derived from the legacy first/last/step positions.
+fn write_key_specs(out: &mut Out, c: &Command) {
+    if c.first_key <= 0 && c.keys_fn.is_none() {
+        out.set(0);
+        return;
+    }
+    out.set(1);
+    out.map(3);
+    out.bulk_str("flags");
+    let kf: &[&str] = if c.flags & WRITE != 0 {
+        &["RW", "update"]
+    } else {
+        &["RO", "access"]
+    };
+    write_strs(out, kf, true);
+    out.bulk_str("begin_search");
+    out.map(2);
+    out.bulk_str("type");
+    if c.first_key > 0 {
+        out.bulk_str("index");
+        out.bulk_str("spec");
+        out.map(1);
+        out.bulk_str("index");
+        out.int(c.first_key as i64);
+    } else {
+        out.bulk_str("unknown");
+        out.bulk_str("spec");
+        out.map(0);
+    }
+    out.bulk_str("find_keys");
+    out.map(2);
+    out.bulk_str("type");
+    if c.keys_fn.is_none() {
+        out.bulk_str("range");
+        out.bulk_str("spec");
+        out.map(3);
+        out.bulk_str("lastkey");
+        let last = if c.last_key >= 0 {
+            c.last_key - c.first_key
+        } else {
+            c.last_key
+        };
+        out.int(last as i64);
+        out.bulk_str("keystep");
+        out.int(c.step as i64);
+        out.bulk_str("limit");
+        out.int(0);
+    } else {
+        out.bulk_str("unknown");
+        out.bulk_str("spec");
+        out.map(0);
+    }
+}
+
+fn write_sub_info(out: &mut Out, parent: &str, s: &Sub) {
+    out.array(10);
+    out.bulk_str(&format!("{parent}|{}", s.name));
+    out.int(s.arity as i64);
+    write_flags(out, s.flags, &[]);
+    out.int(0);
+    out.int(0);
+    out.int(0);
+    write_cats(out, &categories(s.flags, s.acl));
+    write_strs(out, s.tips, false);
+    out.set(0);
+    out.set(0);
+}
+
+fn write_info(out: &mut Out, c: &Command) {
+    out.array(10);
+    out.bulk_str(c.name);
+    out.int(c.arity as i64);
+    let cont = container(c.name);
+    match cont {
+        Some(k) => write_flags(out, k.flags, &[]),
+        None if c.keys_fn.is_some() => write_flags(out, c.flags, &["movablekeys"]),
+        None => write_flags(out, c.flags, &[]),
+    }
+    out.int(c.first_key as i64);
+    out.int(c.last_key as i64);
+    out.int(c.step as i64);
+    match cont {
+        Some(k) => write_cats(out, &categories(k.flags, k.acl)),
+        None => write_cats(out, &categories(c.flags, c.acl)),
+    }
+    write_strs(out, tips(c.name), false);
+    write_key_specs(out, c);
+    match cont {
+        Some(k) => {
+            out.array(k.subs.len());
+            for s in k.subs {
+                write_sub_info(out, c.name, s);
+            }
+        }
+        None => out.set(0),
+    }
+}
+
+fn write_docs_body(
+    out: &mut Out,
+    summary: &str,
+    since: &str,
+    group: &str,
+    complexity: &str,
+    usage: Option<&str>,
+    subs: Option<(&str, &[Sub])>,
+) {
+    let args = usage.map(cmddocs::parse).filter(|a| !a.is_empty());
+    let n = 1
+        + !summary.is_empty() as usize
+        + !since.is_empty() as usize
+        + !complexity.is_empty() as usize
+        + args.is_some() as usize
+        + subs.is_some() as usize;
+    out.map(n);
+    if !summary.is_empty() {
+        out.bulk_str("summary");
+        out.bulk_str(summary);
+    }
+    if !since.is_empty() {
+        out.bulk_str("since");
+        out.bulk_str(since);
+    }
+    out.bulk_str("group");
+    out.bulk_str(group);
+    if !complexity.is_empty() {
+        out.bulk_str("complexity");
+        out.bulk_str(complexity);
+    }
+    if let Some(a) = args {
+        out.bulk_str("arguments");
+        cmddocs::write_args(out, &a);
+    }
+    if let Some((parent, subs)) = subs {
+        out.bulk_str("subcommands");
+        out.map(subs.len());
+        for s in subs {
+            out.bulk_str(&format!("{parent}|{}", s.name));
+            let usage = Some(s.usage);
+            write_docs_body(out, s.summary, s.since, group, s.complexity, usage, None);
+        }
+    }
+}
+
+fn write_docs(out: &mut Out, c: &Command) {
+    out.bulk_str(c.name);
+    let cont = container(c.name);
+    write_docs_body(
+        out,
+        c.summary,
+        c.since,
+        c.group,
+        cont.map_or("", |k| k.complexity),
+        cmddocs::usage(c.name),
+        cont.map(|k| (c.name, k.subs)),
+    );
+}
+
+/// Full names (with subcommands) and their categories, for COMMAND LIST.
+fn all_names() -> Vec<(String, Vec<&'static str>)> {
+    let mut v = Vec::new();
+    for c in &table().commands {
+        match container(c.name) {
+            Some(k) => {
+                v.push((c.name.to_string(), categories(k.flags, k.acl)));
+                for s in k.subs {
+                    v.push((format!("{}|{}", c.name, s.name), categories(s.flags, s.acl)));
+                }
+            }
+            None => v.push((c.name.to_string(), categories(c.flags, c.acl))),
+        }
+    }
+    v
+}
+
+fn command(ctx: &mut Ctx, args: &[Bytes]) {
+    let t = table();
+    if args.len() == 1 {
+        ctx.out.array(t.commands.len());
+        for c in &t.commands {
+            write_info(ctx.out, c);
+        }
+        return;
+    }
+    let Some(sub) = subcommand(ctx, args) else {
+        return;
+    };
+    match sub {
+        "count" => ctx.out.int(t.commands.len() as i64),
+        "info" => {
+            if args.len() == 2 {
+                ctx.out.array(t.commands.len());
+                for c in &t.commands {
+                    write_info(ctx.out, c);
+                }
+                return;
+            }
+            ctx.out.array(args.len() - 2);
+            for name in &args[2..] {
+                match lookup(name) {
+                    Some((_, c)) => write_info(ctx.out, c),
+                    None => ctx.out.null(),
+                }
+            }
+        }
+        "docs" => {
+            let cmds: Vec<&Command> = if args.len() == 2 {
+                t.commands.iter().collect()
+            } else {
+                args[2..]
+                    .iter()
+                    .filter_map(|n| lookup(n).map(|(_, c)| c))
+                    .collect()
+            };
+            ctx.out.map(cmds.len());
+            for c in cmds {
+                write_docs(ctx.out, c);
+            }
+        }
+        "list" => command_list(ctx, args),
+        "getkeys" => command_getkeys(ctx, &args[2..], false),
+        "getkeysandflags" => command_getkeys(ctx, &args[2..], true),
+        _ => reply_help(
+            ctx.out,
+            &args[0],
+            &[
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
+            ],
+        ),
+    }
+}
+
+fn command_list(ctx: &mut Ctx, args: &[Bytes]) {
+    enum Filter {
+        None,
+        Module,
+        Acl(String),
+        Pattern(Bytes),
+    }
+    let mut filter = Filter::None;
+    let mut i = 2;
+    while i < args.len() {
+        if eq_ic(&args[i], "filterby") && args.len() - 1 - i == 2 {
+            let arg = args[i + 2].clone();
+            filter = if eq_ic(&args[i + 1], "module") {
+                Filter::Module
+            } else if eq_ic(&args[i + 1], "aclcat") {
+                Filter::Acl(String::from_utf8_lossy(&arg).to_ascii_lowercase())
+            } else if eq_ic(&args[i + 1], "pattern") {
+                Filter::Pattern(arg)
+            } else {
+                ctx.out.err(errors::SYNTAX);
+                return;
+            };
+            i += 3;
+        } else {
+            ctx.out.err(errors::SYNTAX);
+            return;
+        }
+    }
+    let names: Vec<String> = all_names()
+        .into_iter()
+        .filter(|(name, cats)| match &filter {
+            Filter::None => true,
+            Filter::Module => false,
+            Filter::Acl(c) => cats.iter().any(|x| x == c),
+            Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
+        })
+        .map(|(n, _)| n)
+        .collect();
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk_str(&n);
+    }
+}
+
+fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes], with_flags: bool) {
+    let Some((_, c)) = lookup(&argv[0]) else {
+        ctx.out.err("ERR Invalid command specified");
+        return;
+    };
+    if c.first_key <= 0 && c.keys_fn.is_none() {
+        ctx.out.err("ERR The command has no key arguments");
+        return;
+    }
+    if !c.arity_ok(argv.len()) {
+        ctx.out
+            .err("ERR Invalid number of arguments specified for command");
+        return;
+    }
+    let keys = c.key_indexes(argv);
+    if keys.is_empty() {
+        ctx.out.err("ERR Invalid arguments specified for command");
+        return;
+    }
+    ctx.out.array(keys.len());
+    let kf: &[&str] = if c.is_write() {
+        &["RW", "update"]
+    } else {
+        &["RO", "access"]
+    };
+    for k in keys {
+        if with_flags {
+            ctx.out.array(2);
+            ctx.out.bulk(&argv[k]);
+            write_strs(ctx.out, kf, true);
+        } else {
+            ctx.out.bulk(&argv[k]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn rewrite_keeps_comments_and_unknown_lines() {
+        let mut c = Config::default();
+        c.load_text("# top\nport 7000\nsave 900 1\nsave 300 10\nfoo bar\n")
+            .unwrap();
+        c.set("maxmemory", "1mb").unwrap();
+        c.set("save", "").unwrap();
+        c.set("requirepass", "a b").unwrap();
+        let text = c.rewrite_text("# top\nport 7000\nsave 900 1\nsave 300 10\nfoo bar\n");
+        assert_eq!(
+            text,
+            "# top\nport 7000\nsave \"\"\nfoo bar\n# Generated by CONFIG REWRITE\nrequirepass \"a b\"\nmaxmemory 1mb\n"
+        );
+        // The rewritten file loads back to the same values.
+        let mut back = Config::default();
+        back.load_text(&text).unwrap();
+        assert_eq!(back.get("requirepass"), "a b");
+        assert_eq!(back.get("save"), "");
+        assert_eq!(back.get_i64("maxmemory"), 1 << 20);
+    }
 }

@@ -17,7 +17,8 @@ pub struct ClientInfo {
     pub name: Mutex<String>,
     pub db: AtomicUsize,
     pub last_interaction_ms: AtomicU64,
-    pub last_cmd: Mutex<&'static str>,
+    /// Command table index of the last command (usize::MAX: none yet).
+    pub last_cmd: AtomicUsize,
     pub qbuf: AtomicUsize,
     pub resp: AtomicUsize,
     pub flags: Mutex<String>,
@@ -28,9 +29,9 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub fn touch(&self, now_ms: u64, cmd: &'static str) {
+    pub fn touch(&self, now_ms: u64, cmd_idx: usize) {
         self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
-        *self.last_cmd.lock().unwrap() = cmd;
+        self.last_cmd.store(cmd_idx, Ordering::Relaxed);
     }
 
     /// One CLIENT LIST line, Redis 7.0 fields.
@@ -54,7 +55,10 @@ impl ClientInfo {
             },
             self.db.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
-            self.last_cmd.lock().unwrap(),
+            match self.last_cmd.load(Ordering::Relaxed) {
+                usize::MAX => "NULL",
+                i => crate::commands::table().get(i).name,
+            },
             self.resp.load(Ordering::Relaxed),
             self.lib_name.lock().unwrap(),
             self.lib_ver.lock().unwrap(),

@@ -57,7 +57,7 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         name: Default::default(),
         db: Default::default(),
         last_interaction_ms: now.into(),
-        last_cmd: std::sync::Mutex::new("NULL"),
+        last_cmd: usize::MAX.into(),
         qbuf: Default::default(),
         resp: 2.into(),
         flags: Default::default(),
@@ -221,7 +221,7 @@ impl Conn<'_> {
             let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
                 continue;
             };
-            self.client.info.touch(crate::storage::now_ms(), cmd.name);
+            self.client.info.touch(crate::storage::now_ms(), idx);
             match self.route(cmd, &args) {
                 Route::Shard(s) => {
                     slots.push(Slot {

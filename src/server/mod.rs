@@ -206,6 +206,59 @@ pub fn request_shutdown() {
     }
 }
 
+type Sender = glommio::channels::shared_channel::SharedSender<shard::Msg>;
+type Receiver = glommio::channels::shared_channel::SharedReceiver<shard::Msg>;
+
+/// The hop mesh: one bounded SPSC channel for every ordered pair of shards.
+/// Entry i holds shard i's senders (indexed by destination, None for itself)
+/// and its receivers.
+pub fn build_mesh(n: usize) -> Vec<(Vec<Option<Sender>>, Vec<Receiver>)> {
+    let mut senders: Vec<Vec<Option<Sender>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<Receiver>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, row) in senders.iter_mut().enumerate() {
+        for (j, slot) in row.iter_mut().enumerate() {
+            if i != j {
+                let (tx, rx) = glommio::channels::shared_channel::new_bounded(4096);
+                *slot = Some(tx);
+                receivers[j].push(rx);
+            }
+        }
+    }
+    senders.into_iter().zip(receivers).collect()
+}
+
+/// Inside shard i's executor: connects its side of the mesh and starts
+/// draining its inbound channels.
+pub async fn start_shard(
+    i: usize,
+    srv: &'static Server,
+    stores: shard::StoreRegistry,
+    senders: Vec<Option<Sender>>,
+    receivers: Vec<Receiver>,
+) -> std::rc::Rc<shard::ShardRt> {
+    // Each side of a shared channel waits for the other to connect:
+    // connect receivers in the background so no pair of shards waits on
+    // each other.
+    let rx_tasks: Vec<_> = receivers
+        .into_iter()
+        .map(|rx| glommio::spawn_local(rx.connect()))
+        .collect();
+    let mut peers = Vec::new();
+    for s in senders {
+        peers.push(match s {
+            Some(s) => Some(s.connect().await),
+            None => None,
+        });
+    }
+    let rt = std::rc::Rc::new(shard::ShardRt::new(i, srv, stores, peers));
+    for t in rx_tasks {
+        let rx = t.await;
+        glommio::spawn_local(rt.clone().receive_loop(rx)).detach();
+    }
+    rt
+}
+
 /// Starts the server; returns the process exit code.
 pub fn run(config: Config) -> i32 {
     crate::log::set_level(config.get("loglevel"));
@@ -265,27 +318,12 @@ pub fn run(config: Config) -> i32 {
             .collect(),
     );
 
-    // The mesh: one bounded SPSC channel for every ordered pair of shards.
-    let mut senders: Vec<Vec<Option<glommio::channels::shared_channel::SharedSender<shard::Msg>>>> =
-        (0..nshards)
-            .map(|_| (0..nshards).map(|_| None).collect())
-            .collect();
-    let mut receivers: Vec<Vec<glommio::channels::shared_channel::SharedReceiver<shard::Msg>>> =
-        (0..nshards).map(|_| Vec::new()).collect();
-    for (i, row) in senders.iter_mut().enumerate() {
-        for (j, slot) in row.iter_mut().enumerate() {
-            if i != j {
-                let (tx, rx) = glommio::channels::shared_channel::new_bounded(4096);
-                *slot = Some(tx);
-                receivers[j].push(rx);
-            }
-        }
-    }
+    let mesh = build_mesh(nshards);
 
     let sigset = block_signals();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
-    for (i, (my_senders, my_receivers)) in senders.into_iter().zip(receivers).enumerate() {
+    for (i, (my_senders, my_receivers)) in mesh.into_iter().enumerate() {
         let cpu = cores[i % cores.len()];
         let mut builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
             .name(&format!("keel-shard-{i}"));
@@ -299,25 +337,7 @@ pub fn run(config: Config) -> i32 {
         let ready_tx = ready_tx.clone();
         let h = builder
             .spawn(move || async move {
-                // Each side of a shared channel waits for the other to connect:
-                // connect receivers in the background so no pair of shards waits
-                // on each other.
-                let rx_tasks: Vec<_> = my_receivers
-                    .into_iter()
-                    .map(|rx| glommio::spawn_local(rx.connect()))
-                    .collect();
-                let mut peers = Vec::new();
-                for s in my_senders {
-                    peers.push(match s {
-                        Some(s) => Some(s.connect().await),
-                        None => None,
-                    });
-                }
-                let rt = std::rc::Rc::new(shard::ShardRt::new(i, srv, stores, peers));
-                for t in rx_tasks {
-                    let rx = t.await;
-                    glommio::spawn_local(rt.clone().receive_loop(rx)).detach();
-                }
+                let rt = start_shard(i, srv, stores, my_senders, my_receivers).await;
                 glommio::spawn_local(cron(rt.clone())).detach();
                 let mut listeners = Vec::new();
                 for addr in &usable {

@@ -1,0 +1,588 @@
+//! INFO: the sections and fields of Redis 7.0's INFO, from keel's counters.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::{Ctx, table};
+use crate::server::Server;
+
+// Linking: the symbols below come from the mimalloc crate's C library.
+use mimalloc as _;
+
+unsafe extern "C" {
+    fn mi_process_info(
+        elapsed_msecs: *mut usize,
+        user_msecs: *mut usize,
+        system_msecs: *mut usize,
+        current_rss: *mut usize,
+        peak_rss: *mut usize,
+        current_commit: *mut usize,
+        peak_commit: *mut usize,
+        page_faults: *mut usize,
+    );
+    fn mi_version() -> libc::c_int;
+}
+
+/// Memory as INFO reports it.
+#[derive(Clone, Copy, Default)]
+pub struct MemSnapshot {
+    /// Bytes the allocator has committed (keel's used_memory).
+    pub used: u64,
+    pub rss: u64,
+    pub peak_commit: u64,
+}
+
+/// Resident set size from /proc/self/statm.
+fn rss_bytes() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory effects.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+pub fn mem_snapshot() -> MemSnapshot {
+    let mut v = [0usize; 8];
+    // SAFETY: mi_process_info writes one usize through each non-null pointer.
+    unsafe {
+        let [a, b, c, d, e, f, g, h] = &mut v;
+        mi_process_info(a, b, c, d, e, f, g, h);
+    }
+    let rss = rss_bytes();
+    let used = if v[5] > 0 { v[5] as u64 } else { rss };
+    MemSnapshot {
+        used,
+        rss,
+        peak_commit: v[6] as u64,
+    }
+}
+
+/// used_memory when the command table was built, i.e. at startup.
+pub fn startup_memory() -> u64 {
+    static START: OnceLock<u64> = OnceLock::new();
+    *START.get_or_init(|| mem_snapshot().used)
+}
+
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// master_replid: 40 hex chars, fixed for the life of the process.
+pub fn master_replid() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        (0..40)
+            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
+            .collect()
+    })
+}
+
+/// mi_version(): major*10000 + minor*100 + patch (older releases: major*100 + minor*10 + patch).
+fn mimalloc_version(v: libc::c_int) -> String {
+    if v >= 10000 {
+        format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+    } else {
+        format!("mimalloc-{}.{}.{}", v / 100, v / 10 % 10, v % 10)
+    }
+}
+
+/// Like Redis's bytesToHuman.
+pub fn bytes_to_human(n: u64) -> String {
+    const UNITS: [(&str, u32); 5] = [("K", 1), ("M", 2), ("G", 3), ("T", 4), ("P", 5)];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    for (u, p) in UNITS {
+        if (n as u128) < 1024u128.pow(p + 1) {
+            return format!("{:.2}{}", n as f64 / 1024f64.powi(p as i32), u);
+        }
+    }
+    format!("{n}B")
+}
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Which sections were asked for.
+struct Want {
+    all: bool,
+    names: Vec<String>,
+}
+
+impl Want {
+    fn from_args(args: &[Bytes]) -> Want {
+        let mut w = Want {
+            all: false,
+            names: Vec::new(),
+        };
+        if args.is_empty() {
+            w.names = DEFAULT.iter().map(|s| s.to_string()).collect();
+            return w;
+        }
+        for a in args {
+            let s = String::from_utf8_lossy(a).to_ascii_lowercase();
+            match s.as_str() {
+                "default" => w.names.extend(DEFAULT.iter().map(|s| s.to_string())),
+                // keel has no modules, so "everything" is "all".
+                "all" | "everything" => w.all = true,
+                _ => w.names.push(s),
+            }
+        }
+        w
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.all || self.names.iter().any(|n| n == name)
+    }
+}
+
+/// Sums of every shard's counters.
+#[derive(Default)]
+struct Totals {
+    keys: Vec<(u64, u64)>,
+    dirty: u64,
+    expired: u64,
+    hits: u64,
+    misses: u64,
+    stale_perc: f64,
+}
+
+fn totals(ctx: &mut Ctx) -> Totals {
+    let mut t = Totals {
+        keys: vec![(0, 0); ctx.srv.databases],
+        ..Default::default()
+    };
+    let shards = ctx.held_shards();
+    let n = shards.len().max(1) as f64;
+    for i in shards {
+        let s = ctx.store(i);
+        for (d, db) in s.dbs.iter().enumerate() {
+            if d < t.keys.len() {
+                t.keys[d].0 += db.dict.len() as u64;
+                t.keys[d].1 += db.expires.len() as u64;
+            }
+        }
+        t.dirty += s.dirty;
+        t.expired += s.stats.expired_keys;
+        t.hits += s.stats.keyspace_hits;
+        t.misses += s.stats.keyspace_misses;
+        t.stale_perc += s.stats.expired_stale_perc / n;
+    }
+    t
+}
+
+fn sum(srv: &Server, f: impl Fn(&crate::server::ThreadStats) -> &AtomicU64) -> u64 {
+    srv.stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+}
+
+fn uname() -> (String, String, String) {
+    // SAFETY: uname fills the struct we own.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return Default::default();
+    }
+    let f = |s: &[libc::c_char]| {
+        let b: Vec<u8> = s
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    (f(&u.sysname), f(&u.release), f(&u.machine))
+}
+
+fn rusage(who: libc::c_int) -> (String, String) {
+    // SAFETY: getrusage fills the struct we own.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut r) };
+    (
+        format!("{}.{:06}", r.ru_stime.tv_sec, r.ru_stime.tv_usec),
+        format!("{}.{:06}", r.ru_utime.tv_sec, r.ru_utime.tv_usec),
+    )
+}
+
+fn abs_path(p: &str) -> String {
+    std::fs::canonicalize(p)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| p.to_string())
+}
+
+/// Builds the INFO text for `args` (the section names).
+pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
+    let want = Want::from_args(args);
+    let t = totals(ctx);
+    let srv = ctx.srv;
+    let cfg = srv.config.read().unwrap().clone();
+    let mut s = String::with_capacity(4096);
+    let mut sections = 0;
+    let mut header = |s: &mut String, name: &str| {
+        if sections > 0 {
+            s.push_str("\r\n");
+        }
+        sections += 1;
+        let _ = write!(s, "# {name}\r\n");
+    };
+    macro_rules! kv {
+        ($($k:literal => $v:expr),* $(,)?) => {
+            $( let _ = write!(s, concat!($k, ":{}\r\n"), $v); )*
+        };
+    }
+
+    if want.has("server") {
+        header(&mut s, "Server");
+        let (sys, rel, mach) = uname();
+        let uptime = srv.uptime_secs();
+        let now_ms = crate::storage::now_ms();
+        kv! {
+            "redis_version" => "7.0.15",
+            "redis_git_sha1" => "00000000",
+            "redis_git_dirty" => 0,
+            "redis_build_id" => "0",
+            "redis_mode" => "standalone",
+            "os" => format!("{sys} {rel} {mach}"),
+            "arch_bits" => usize::BITS,
+            "monotonic_clock" => "POSIX clock_gettime",
+            "multiplexing_api" => "io_uring",
+            "atomicvar_api" => "c11-builtin",
+            "gcc_version" => "0.0.0",
+            "process_id" => std::process::id(),
+            "process_supervised" => "no",
+            "run_id" => srv.run_id,
+            "tcp_port" => srv.port,
+            "server_time_usec" => crate::storage::now_us(),
+            "uptime_in_seconds" => uptime,
+            "uptime_in_days" => uptime / 86400,
+            "hz" => cfg.get_i64("hz"),
+            "configured_hz" => cfg.get_i64("hz"),
+            "lru_clock" => (now_ms / 1000) & ((1 << 24) - 1),
+            "executable" => std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            "config_file" => cfg.file.as_deref().map(abs_path).unwrap_or_default(),
+            "io_threads_active" => 0,
+            "keel_version" => env!("CARGO_PKG_VERSION"),
+            "keel_shards" => srv.nshards,
+        }
+    }
+
+    if want.has("clients") {
+        header(&mut s, "Clients");
+        kv! {
+            "connected_clients" => srv.clients.lock().unwrap().len(),
+            "cluster_connections" => 0,
+            "maxclients" => cfg.get_i64("maxclients"),
+            "client_recent_max_input_buffer" => 0,
+            "client_recent_max_output_buffer" => 0,
+            "blocked_clients" => 0,
+            "tracking_clients" => 0,
+            "clients_in_timeout_table" => 0,
+        }
+    }
+
+    if want.has("memory") {
+        header(&mut s, "Memory");
+        let m = mem_snapshot();
+        let peak = PEAK
+            .fetch_max(m.used, Ordering::Relaxed)
+            .max(m.used)
+            .max(m.peak_commit);
+        let startup = startup_memory().min(m.used);
+        let dataset = m.used - startup;
+        let maxmem = cfg.get_i64("maxmemory").max(0) as u64;
+        // SAFETY: sysconf has no memory effects.
+        let total_sys = unsafe {
+            libc::sysconf(libc::_SC_PHYS_PAGES) as u64 * libc::sysconf(libc::_SC_PAGESIZE) as u64
+        };
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let v = unsafe { mi_version() };
+        kv! {
+            "used_memory" => m.used,
+            "used_memory_human" => bytes_to_human(m.used),
+            "used_memory_rss" => m.rss,
+            "used_memory_rss_human" => bytes_to_human(m.rss),
+            "used_memory_peak" => peak,
+            "used_memory_peak_human" => bytes_to_human(peak),
+            "used_memory_peak_perc" => format!("{:.2}%", ratio(m.used, peak) * 100.0),
+            "used_memory_overhead" => startup,
+            "used_memory_startup" => startup,
+            "used_memory_dataset" => dataset,
+            "used_memory_dataset_perc" => format!("{:.2}%", ratio(dataset, m.used) * 100.0),
+            "allocator_allocated" => m.used,
+            "allocator_active" => m.used,
+            "allocator_resident" => m.rss,
+            "total_system_memory" => total_sys,
+            "total_system_memory_human" => bytes_to_human(total_sys),
+            "used_memory_lua" => 0,
+            "used_memory_vm_eval" => 0,
+            "used_memory_lua_human" => "0B",
+            "used_memory_scripts_eval" => 0,
+            "number_of_cached_scripts" => 0,
+            "number_of_functions" => 0,
+            "number_of_libraries" => 0,
+            "used_memory_vm_functions" => 0,
+            "used_memory_vm_total" => 0,
+            "used_memory_vm_total_human" => "0B",
+            "used_memory_functions" => 0,
+            "used_memory_scripts" => 0,
+            "used_memory_scripts_human" => "0B",
+            "maxmemory" => maxmem,
+            "maxmemory_human" => bytes_to_human(maxmem),
+            "maxmemory_policy" => cfg.get("maxmemory-policy"),
+            "allocator_frag_ratio" => "1.00",
+            "allocator_frag_bytes" => 0,
+            "allocator_rss_ratio" => format!("{:.2}", ratio(m.rss, m.used)),
+            "allocator_rss_bytes" => m.rss as i64 - m.used as i64,
+            "rss_overhead_ratio" => "1.00",
+            "rss_overhead_bytes" => 0,
+            "mem_fragmentation_ratio" => format!("{:.2}", ratio(m.rss, m.used)),
+            "mem_fragmentation_bytes" => m.rss as i64 - m.used as i64,
+            "mem_not_counted_for_evict" => 0,
+            "mem_replication_backlog" => 0,
+            "mem_total_replication_buffers" => 0,
+            "mem_clients_slaves" => 0,
+            "mem_clients_normal" => 0,
+            "mem_cluster_links" => 0,
+            "mem_aof_buffer" => 0,
+            "mem_allocator" => mimalloc_version(v),
+            "active_defrag_running" => 0,
+            "lazyfree_pending_objects" => 0,
+            "lazyfreed_objects" => 0,
+        }
+    }
+
+    if want.has("persistence") {
+        header(&mut s, "Persistence");
+        kv! {
+            "loading" => 0,
+            "async_loading" => 0,
+            "current_cow_peak" => 0,
+            "current_cow_size" => 0,
+            "current_cow_size_age" => 0,
+            "current_fork_perc" => "0.00",
+            "current_save_keys_processed" => 0,
+            "current_save_keys_total" => 0,
+            "rdb_changes_since_last_save" => t.dirty,
+            "rdb_bgsave_in_progress" => 0,
+            "rdb_last_save_time" => srv.lastsave.load(Ordering::Relaxed),
+            "rdb_last_bgsave_status" => "ok",
+            "rdb_last_bgsave_time_sec" => -1,
+            "rdb_current_bgsave_time_sec" => -1,
+            "rdb_saves" => 0,
+            "rdb_last_cow_size" => 0,
+            "rdb_last_load_keys_expired" => 0,
+            "rdb_last_load_keys_loaded" => 0,
+            "aof_enabled" => 0,
+            "aof_rewrite_in_progress" => 0,
+            "aof_rewrite_scheduled" => 0,
+            "aof_last_rewrite_time_sec" => -1,
+            "aof_current_rewrite_time_sec" => -1,
+            "aof_last_bgrewrite_status" => "ok",
+            "aof_rewrites" => 0,
+            "aof_rewrites_consecutive_failures" => 0,
+            "aof_last_write_status" => "ok",
+            "aof_last_cow_size" => 0,
+            "module_fork_in_progress" => 0,
+            "module_fork_last_cow_size" => 0,
+        }
+    }
+
+    if want.has("stats") {
+        header(&mut s, "Stats");
+        let failed: u64 = srv
+            .stats
+            .iter()
+            .map(|s| {
+                s.cmd_failed
+                    .iter()
+                    .chain(s.cmd_rejected.iter())
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .sum::<u64>()
+            })
+            .sum();
+        kv! {
+            "total_connections_received" => sum(srv, |s| &s.connections_received),
+            "total_commands_processed" => sum(srv, |s| &s.total_commands),
+            "instantaneous_ops_per_sec" => 0,
+            "total_net_input_bytes" => sum(srv, |s| &s.net_input_bytes),
+            "total_net_output_bytes" => sum(srv, |s| &s.net_output_bytes),
+            "total_net_repl_input_bytes" => 0,
+            "total_net_repl_output_bytes" => 0,
+            "instantaneous_input_kbps" => "0.00",
+            "instantaneous_output_kbps" => "0.00",
+            "instantaneous_input_repl_kbps" => "0.00",
+            "instantaneous_output_repl_kbps" => "0.00",
+            "rejected_connections" => sum(srv, |s| &s.rejected_connections),
+            "sync_full" => 0,
+            "sync_partial_ok" => 0,
+            "sync_partial_err" => 0,
+            "expired_keys" => t.expired,
+            "expired_stale_perc" => format!("{:.2}", t.stale_perc * 100.0),
+            "expired_time_cap_reached_count" => 0,
+            "expire_cycle_cpu_milliseconds" => 0,
+            "evicted_keys" => 0,
+            "evicted_clients" => 0,
+            "total_eviction_exceeded_time" => 0,
+            "current_eviction_exceeded_time" => 0,
+            "keyspace_hits" => t.hits,
+            "keyspace_misses" => t.misses,
+            "pubsub_channels" => 0,
+            "pubsub_patterns" => 0,
+            "pubsubshard_channels" => 0,
+            "latest_fork_usec" => 0,
+            "total_forks" => 0,
+            "migrate_cached_sockets" => 0,
+            "slave_expires_tracked_keys" => 0,
+            "active_defrag_hits" => 0,
+            "active_defrag_misses" => 0,
+            "active_defrag_key_hits" => 0,
+            "active_defrag_key_misses" => 0,
+            "total_active_defrag_time" => 0,
+            "current_active_defrag_time" => 0,
+            "tracking_total_keys" => 0,
+            "tracking_total_items" => 0,
+            "tracking_total_prefixes" => 0,
+            "unexpected_error_replies" => 0,
+            "total_error_replies" => failed,
+            "dump_payload_sanitizations" => 0,
+            "total_reads_processed" => 0,
+            "total_writes_processed" => 0,
+            "io_threaded_reads_processed" => 0,
+            "io_threaded_writes_processed" => 0,
+            "reply_buffer_shrinks" => 0,
+            "reply_buffer_expands" => 0,
+        }
+    }
+
+    if want.has("replication") {
+        header(&mut s, "Replication");
+        kv! {
+            "role" => "master",
+            "connected_slaves" => 0,
+            "master_failover_state" => "no-failover",
+            "master_replid" => master_replid(),
+            "master_replid2" => "0000000000000000000000000000000000000000",
+            "master_repl_offset" => 0,
+            "second_repl_offset" => -1,
+            "repl_backlog_active" => 0,
+            "repl_backlog_size" => cfg.get_i64("repl-backlog-size"),
+            "repl_backlog_first_byte_offset" => 0,
+            "repl_backlog_histlen" => 0,
+        }
+    }
+
+    if want.has("cpu") {
+        header(&mut s, "CPU");
+        let (sys, user) = rusage(libc::RUSAGE_SELF);
+        let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+        let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+        kv! {
+            "used_cpu_sys" => sys,
+            "used_cpu_user" => user,
+            "used_cpu_sys_children" => csys,
+            "used_cpu_user_children" => cuser,
+            "used_cpu_sys_main_thread" => tsys,
+            "used_cpu_user_main_thread" => tuser,
+        }
+    }
+
+    if want.has("module_list") || want.has("modules") {
+        header(&mut s, "Modules");
+    }
+
+    if want.has("commandstats") {
+        header(&mut s, "Commandstats");
+        for (i, c) in table().commands.iter().enumerate() {
+            let get = |v: fn(&crate::server::ThreadStats) -> &Vec<AtomicU64>| -> u64 {
+                srv.stats
+                    .iter()
+                    .map(|st| v(st).get(i).map_or(0, |a| a.load(Ordering::Relaxed)))
+                    .sum()
+            };
+            let calls = get(|s| &s.cmd_calls);
+            let usec = get(|s| &s.cmd_usec);
+            let failed = get(|s| &s.cmd_failed);
+            let rejected = get(|s| &s.cmd_rejected);
+            if calls == 0 && failed == 0 && rejected == 0 {
+                continue;
+            }
+            let per = if calls == 0 {
+                0.0
+            } else {
+                usec as f32 / calls as f32
+            };
+            let _ = write!(
+                s,
+                "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                c.name
+            );
+        }
+    }
+
+    if want.has("errorstats") {
+        // keel does not count errors by code yet.
+        header(&mut s, "Errorstats");
+    }
+
+    if want.has("latencystats") {
+        // No per-command latency histograms yet.
+        header(&mut s, "Latencystats");
+    }
+
+    if want.has("cluster") {
+        header(&mut s, "Cluster");
+        kv! { "cluster_enabled" => 0 }
+    }
+
+    if want.has("keyspace") {
+        header(&mut s, "Keyspace");
+        for (d, (keys, expires)) in t.keys.iter().enumerate() {
+            if *keys > 0 || *expires > 0 {
+                let _ = write!(s, "db{d}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+    }
+    s
+}
+
+/// INFO [section ...]
+pub fn info(ctx: &mut Ctx, args: &[Bytes]) {
+    let text = gen_info(ctx, &args[1..]);
+    ctx.out.verbatim(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human() {
+        assert_eq!(bytes_to_human(1000), "1000B");
+        assert_eq!(bytes_to_human(916256), "894.78K");
+        assert_eq!(bytes_to_human(12173312), "11.61M");
+        assert_eq!(bytes_to_human(25276514304), "23.54G");
+    }
+
+    #[test]
+    fn memory_is_measured() {
+        let m = mem_snapshot();
+        assert!(m.used > 0 && m.rss > 0);
+        assert_eq!(master_replid().len(), 40);
+        assert_eq!(master_replid(), master_replid());
+    }
+}
