@@ -11,7 +11,7 @@ use crate::server::client::{Client, ReplyMode};
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("ping", -1, FAST | STALE | LOADING, ping)
+        cmd("ping", -1, FAST, ping)
             .acl(&["fast", "connection"])
             .doc("connection", "1.0.0", "Ping the server"),
         cmd("echo", 2, FAST | STALE | LOADING, echo)
@@ -48,7 +48,7 @@ pub fn commands() -> Vec<Command> {
         )
         .acl(&["fast", "connection"])
         .doc("connection", "1.0.0", "Authenticate to the server"),
-        cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, client)
+        cmd("client", -2, 0, client)
             .acl(&["slow", "connection"])
             .doc(
                 "connection",

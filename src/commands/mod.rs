@@ -12,11 +12,15 @@
 
 pub mod cmddocs;
 pub mod connection;
+pub mod hashes;
 pub mod info;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 use bytes::Bytes;
 
@@ -39,6 +43,20 @@ pub struct Ctx<'a> {
     /// for multi-shard `Keys` commands; absent when running on a remote shard.
     pub client: Option<&'a mut Client>,
     stores: &'a [*mut ShardStore],
+    /// Set by a blocking command (BLPOP...) that found nothing to serve:
+    /// the runtime parks the client until a key is signalled or the timeout.
+    pub block: Option<BlockRequest>,
+    /// Blocking commands must not block here (inside MULTI or a script):
+    /// they reply as if the timeout had expired.
+    pub no_block: bool,
+}
+
+/// What a blocked client waits for.
+#[derive(Clone, Debug)]
+pub struct BlockRequest {
+    pub keys: Vec<Bytes>,
+    /// Absolute deadline in ms since the epoch; None waits forever.
+    pub deadline_ms: Option<u64>,
 }
 
 impl<'a> Ctx<'a> {
@@ -58,6 +76,24 @@ impl<'a> Ctx<'a> {
             srv,
             client,
             stores,
+            block: None,
+            no_block: false,
+        }
+    }
+
+    /// Asks the runtime to block the client on `keys` (see `BlockRequest`).
+    /// The handler writes no reply in that case.
+    pub fn block_on(&mut self, keys: Vec<Bytes>, deadline_ms: Option<u64>) {
+        self.block = Some(BlockRequest { keys, deadline_ms });
+    }
+
+    /// Tells clients blocked on `key` (selected DB) that it may now serve
+    /// them (after LPUSH, ZADD, XADD...).
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.db;
+        let store = self.store_of(key);
+        if !store.blocked.is_empty() && store.blocked.contains_key(&(db, Box::<[u8]>::from(key))) {
+            store.ready_keys.push((db, key.into()));
         }
     }
 

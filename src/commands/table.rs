@@ -201,6 +201,10 @@ pub fn table() -> &'static Table {
         commands.extend(super::server::commands());
         commands.extend(super::strings::commands());
         commands.extend(super::keys::commands());
+        commands.extend(super::lists::commands());
+        commands.extend(super::hashes::commands());
+        commands.extend(super::sets::commands());
+        commands.extend(super::zsets::commands());
         let mut by_name = HashMap::new();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);

@@ -5,10 +5,14 @@ use indexmap::{IndexMap, IndexSet};
 
 pub type Key = Box<[u8]>;
 
-/// A value. More types arrive with the data-type families.
+/// A value: one variant per Redis type (HyperLogLog is a Str, as in Redis).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
+    List(super::list::List),
+    Hash(super::hash::Hash),
+    Set(super::set::Set),
+    ZSet(Box<super::zset::ZSet>),
 }
 
 impl Value {
@@ -16,6 +20,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }

@@ -3,7 +3,11 @@
 //! holds the shard (see server::gate).
 
 mod db;
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod slot;
+pub mod zset;
 
 pub use db::{Db, Entry, Key, Value};
 
@@ -23,6 +27,13 @@ pub struct ShardStore {
     pub stats: ShardStats,
     /// Writes since the last save (rdb_changes_since_last_save, summed).
     pub dirty: u64,
+    /// Clients blocked on (db, key), in arrival order; kept by the runtime.
+    pub blocked: std::collections::HashMap<
+        (usize, Key),
+        std::collections::VecDeque<crate::server::blocking::BlockedEntry>,
+    >,
+    /// Keys signalled ready by the last command, served by the runtime.
+    pub ready_keys: Vec<(usize, Key)>,
 }
 
 impl ShardStore {
@@ -32,6 +43,8 @@ impl ShardStore {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             dirty: 0,
+            blocked: Default::default(),
+            ready_keys: Vec::new(),
         }
     }
 }

@@ -1,0 +1,7 @@
+//! lists commands.
+
+use super::table::Command;
+
+pub fn commands() -> Vec<Command> {
+    vec![]
+}

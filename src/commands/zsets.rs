@@ -1,0 +1,7 @@
+//! zsets commands.
+
+use super::table::Command;
+
+pub fn commands() -> Vec<Command> {
+    vec![]
+}
