@@ -78,8 +78,6 @@ impl Witnesses {
                     show(&got)
                 ));
             }
-            // Put it back in DB 2 for the next case.
-            c.cmd(&["SELECT", "2"]);
         }
         bad
     }
