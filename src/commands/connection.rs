@@ -241,6 +241,9 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.info.resp.store(2, Ordering::Relaxed);
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
+    c.multi = None;
+    c.multi_error = false;
+    super::transactions::unwatch_all(c);
     c.authenticated = !auth_required;
     *c.info.name.lock().unwrap() = String::new();
     ctx.out.resp3 = false;

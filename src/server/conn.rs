@@ -11,9 +11,9 @@ use glommio::net::TcpStream;
 
 use super::ThreadStats;
 use super::blocking::{self, Waiter};
-use super::client::{Client, ClientInfo, ReplyMode};
+use super::client::{Client, ClientInfo, Queued, ReplyMode};
 use super::shard::{Job, JobResult, Payload, ReplyFuture, ShardRt, run_handler};
-use crate::commands::{self, Command, Ctx, Scope, errors, flags};
+use crate::commands::{self, Command, Ctx, Scope, errors, flags, transactions};
 use crate::protocol::{Out, ParseError, Parser, ParserLimits};
 use crate::storage::slot::key_shard;
 
@@ -226,9 +226,40 @@ impl Conn<'_> {
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
+                if self.client.multi.is_some() {
+                    self.client.multi_error = true;
+                }
                 continue;
             };
             self.client.info.touch(crate::storage::now_ms(), idx);
+            if let Some(queue) = self.client.multi.as_mut()
+                && !is_tx_control(cmd)
+            {
+                let mut out = Out::new(resp3);
+                if cmd.flags & flags::NO_MULTI != 0 {
+                    out.err("ERR Command not allowed inside a transaction");
+                    self.client.multi_error = true;
+                } else {
+                    out.simple("QUEUED");
+                    queue.push(Queued { idx, cmd, args });
+                }
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            if cmd.name == "exec" {
+                self.complete(&mut slots, &mut batches).await;
+                let out = self.exec(idx).await;
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
             let route = self.route(cmd, &args);
             if cmd.flags & flags::BLOCKING != 0 {
                 self.complete(&mut slots, &mut batches).await;
@@ -379,6 +410,16 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
             Scope::Conn => Route::Conn,
+            Scope::KeysHeld => {
+                let mut shards: Vec<usize> = cmd
+                    .key_indexes(args)
+                    .iter()
+                    .map(|&k| key_shard(&args[k], nshards))
+                    .collect();
+                shards.sort_unstable();
+                shards.dedup();
+                Route::Hold(shards)
+            }
             Scope::AllShards => Route::Hold((0..nshards).collect()),
             Scope::Keys => {
                 let keys = cmd.key_indexes(args);
@@ -496,7 +537,7 @@ impl Conn<'_> {
         stream: &TcpStream,
         idx: usize,
         cmd: &'static Command,
-        args: Vec<Bytes>,
+        mut args: Vec<Bytes>,
         route: Route,
     ) -> Option<Out> {
         let rt = self.rt.clone();
@@ -514,6 +555,9 @@ impl Conn<'_> {
                 rt.drop_slot(wake_id);
                 return Some(r.out);
             };
+            if let Some(a) = &block.rerun_args {
+                args = a.clone();
+            }
             self.client
                 .info
                 .flags
@@ -540,6 +584,65 @@ impl Conn<'_> {
                 }
             }
         }
+    }
+
+    /// EXEC: holds every shard the queued commands (and the watched keys)
+    /// live on, checks WATCH, runs the commands in order, releases.
+    async fn exec(&mut self, exec_idx: usize) -> Out {
+        let resp3 = self.client.resp3;
+        let mut out = Out::new(resp3);
+        let Some(queued) = self.client.multi.take() else {
+            out.err("ERR EXEC without MULTI");
+            return out;
+        };
+        if std::mem::take(&mut self.client.multi_error) {
+            transactions::unwatch_all(self.client);
+            out.err(transactions::EXECABORT);
+            return out;
+        }
+        let nshards = self.rt.srv.nshards;
+        let mut shards: Vec<usize> = Vec::new();
+        for q in &queued {
+            match self.route(q.cmd, &q.args) {
+                Route::Shard(s) => shards.push(s),
+                Route::Hold(v) => shards.extend(v),
+                Route::Conn => {}
+            }
+        }
+        shards.extend(
+            self.client
+                .watched
+                .iter()
+                .map(|w| key_shard(&w.key, nshards)),
+        );
+        shards.sort_unstable();
+        shards.dedup();
+        let rt = self.rt.clone();
+        let srv = rt.srv;
+        let client = &mut *self.client;
+        let out = rt
+            .with_shards(&shards, |view| {
+                if transactions::watch_failed(client, crate::storage::now_ms()) {
+                    out.null_array();
+                    return out;
+                }
+                out.array(queued.len());
+                for q in &queued {
+                    let db = client.db;
+                    let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
+                    // Blocking commands inside MULTI never block.
+                    ctx.no_block = true;
+                    run_handler(rt.stats(), q.idx, q.cmd, &mut ctx, &q.args);
+                    // A command may switch protocol (HELLO) mid-transaction.
+                    out.resp3 = client.resp3;
+                }
+                out
+            })
+            .await;
+        transactions::unwatch_all(self.client);
+        ThreadStats::bump(&rt.stats().cmd_calls[exec_idx], 1);
+        rt.serve_ready();
+        out
     }
 
     fn run_conn(&mut self, idx: usize, cmd: &'static Command, args: &[Bytes]) -> Out {
@@ -611,4 +714,12 @@ async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wake) -> Wake 
             };
         }
     }
+}
+
+/// Commands that act on the transaction itself instead of being queued.
+fn is_tx_control(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }

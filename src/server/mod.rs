@@ -426,8 +426,12 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             // SAFETY: owner thread with its gate free: nobody else touches the store.
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
-            let _ = now;
+            if crate::storage::expire::active_expire_enabled() {
+                // Redis's slow cycle: at most 25% of the cron period.
+                crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
+            }
             blocking::sweep(store);
+            crate::commands::transactions::prune_watched(store);
         }
     }
 }

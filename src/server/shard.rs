@@ -17,6 +17,9 @@ use std::sync::Arc;
 use super::blocking::{self, Waiter};
 use super::gate::Gate;
 use super::{Server, ThreadStats};
+use std::sync::atomic::Ordering;
+
+use crate::commands::transactions::{self, WATCHING_CLIENTS};
 use crate::commands::{BlockRequest, Command, Ctx};
 use crate::protocol::Out;
 use crate::storage::ShardStore;
@@ -178,6 +181,11 @@ impl ShardRt {
             // SAFETY: owner thread, gate free or ours (see above).
             let store = unsafe { &mut *self.store_ptr() };
             let waiter = job.waiter.as_ref().expect("blocked without a waiter");
+            let rerun = b.rerun_args.as_ref().map(|a| Job {
+                args: a.clone(),
+                ..job.clone()
+            });
+            let job = rerun.as_ref().unwrap_or(job);
             blocking::register(store, self.srv.nshards, job.db, &b.keys, waiter, Some(job));
         }
         self.serve_ready();
@@ -404,6 +412,14 @@ impl ShardRt {
     }
 }
 
+/// Sum of the `dirty` counters of the stores a context holds.
+fn held_dirty(ctx: &mut Ctx) -> u64 {
+    ctx.held_shards()
+        .into_iter()
+        .map(|i| ctx.store(i).dirty)
+        .sum()
+}
+
 /// Runs a handler and records its statistics (calls, time, failures).
 pub fn run_handler(
     stats: &ThreadStats,
@@ -414,7 +430,12 @@ pub fn run_handler(
 ) {
     let start = Instant::now();
     let before = ctx.out.len();
+    let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
+    let dirty_before = if watching { held_dirty(ctx) } else { 0 };
     (cmd.handler)(ctx, args);
+    if watching && held_dirty(ctx) != dirty_before {
+        transactions::touch_watched(ctx, cmd, args);
+    }
     let us = start.elapsed().as_micros() as u64;
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
     ThreadStats::bump(&stats.cmd_usec[idx], us);
