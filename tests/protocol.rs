@@ -48,35 +48,35 @@ impl Witnesses {
     fn verify(&mut self) -> Vec<String> {
         let mut bad = Vec::new();
         for (i, c) in self.conns.iter_mut().enumerate() {
-            let checks: [(Vec<String>, Vec<u8>); 3] = [
+            let steps: [(Vec<String>, Vec<u8>); 4] = [
                 (vec!["PING".into()], b"+PONG\r\n".to_vec()),
                 (
                     vec!["GET".into(), format!("w:{i}:db2")],
                     b"$3\r\ntwo\r\n".to_vec(),
                 ),
                 (vec!["SELECT".into(), "0".into()], b"+OK\r\n".to_vec()),
+                (
+                    vec!["MGET".into(), format!("w:{i}:a"), format!("w:{i}:b")],
+                    format!("*2\r\n$2\r\nA{i}\r\n$3\r\n\0\r\n\r\n").into_bytes(),
+                ),
             ];
-            for (args, want) in checks {
-                c.send(&encode(&args));
-                match c.try_read_reply(Duration::from_secs(10)) {
-                    Ok(got) if got == want => {}
-                    got => bad.push(format!(
-                        "{}: earlier client #{i}: {} -> {:?}, want {}",
-                        c.who,
-                        args.join(" "),
-                        got.map(|g| show(&g)),
-                        show(&want)
-                    )),
+            for (args, want) in steps {
+                c.send_lossy(&encode(&args));
+                let got = c.try_read_reply(Duration::from_secs(10));
+                if got.as_ref().is_ok_and(|g| *g == want) {
+                    continue;
                 }
-            }
-            let want = format!("*2\r\n$2\r\nA{i}\r\n$3\r\n\0\r\n\r\n");
-            let got = c.cmd(&["MGET".to_string(), format!("w:{i}:a"), format!("w:{i}:b")]);
-            if got != want.as_bytes() {
                 bad.push(format!(
-                    "{}: earlier client #{i}: data changed: {}",
+                    "{}: earlier client #{i}: {} -> {:?}, want {}",
                     c.who,
-                    show(&got)
+                    args.join(" "),
+                    got.as_ref().map(|g| show(g)),
+                    show(&want)
                 ));
+                // A dead connection would only time out again.
+                if got.is_err() {
+                    break;
+                }
             }
         }
         bad
@@ -165,6 +165,9 @@ fn case(shards: usize, name: &str, payload: impl AsRef<[u8]>, then: Then, expect
     }
     for m in wk.verify().into_iter().chain(wr.verify()) {
         p.fail(format!("{name}: {m}"));
+    }
+    if !p.keel.alive() {
+        p.fail(format!("{name}: keel exited (see its log)"));
     }
     // Nothing of a half-sent command may have been executed.
     p.check("EXISTS half trunc");
@@ -278,6 +281,8 @@ cases! {
         v.extend(std::iter::repeat_n(b'1', 70 * 1024));
         v
     }, Then::Compare, ex(b"-ERR Protocol error: too big bulk count string\r\n"));
+    // Redis looks for the inline newline with strchr: a NUL hides it.
+    nul_in_inline => (with_ping_after(b"a\x00b\r\n"), Then::Compare, ex(b""));
     binary_garbage_1mb => (garbage(1 << 20, 3, false), Then::CompareClosedOnly, None);
     binary_garbage_1mb_multibulk => (garbage_with_star(), Then::CompareClosedOnly, None);
 }

@@ -13,7 +13,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const RUN_ALL_HINT: &str = "run tests/run-all, which installs redis-server and redis-tools";
@@ -60,11 +62,17 @@ pub fn require_tool(name: &str) {
 
 static LOG_SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// keel is killed when its resident memory passes this: a runaway
+/// allocation must fail its test, not push the shared machine into the OOM
+/// killer.
+const KEEL_RSS_LIMIT: u64 = 1 << 30;
+
 pub struct Server {
     pub name: String,
     pub port: u16,
     pub log: PathBuf,
     child: Child,
+    watchdog: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
 impl Server {
@@ -74,7 +82,7 @@ impl Server {
             return Server::redis(extra);
         }
         let shards = shards.to_string();
-        Server::start(
+        let mut s = Server::start(
             &format!("keel-s{shards}"),
             env!("CARGO_BIN_EXE_keel"),
             |port| {
@@ -86,7 +94,43 @@ impl Server {
                 a.extend(extra.iter().map(|s| s.to_string()));
                 a
             },
-        )
+        );
+        s.watch_memory(KEEL_RSS_LIMIT);
+        s
+    }
+
+    fn watch_memory(&mut self, limit: u64) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pid = self.child.id();
+        let log = self.log.clone();
+        let flag = stop.clone();
+        let t = std::thread::spawn(move || {
+            let statm = format!("/proc/{pid}/statm");
+            while !flag.load(Ordering::Relaxed) {
+                // Field 2 of statm: resident pages.
+                let pages = std::fs::read_to_string(&statm)
+                    .ok()
+                    .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok());
+                let Some(pages) = pages else { return };
+                let rss = pages * 4096;
+                if rss > limit {
+                    // The child is reaped only after this thread is joined,
+                    // so the pid still names it.
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&log) {
+                        let _ = writeln!(
+                            f,
+                            "### test harness: killed keel, resident memory {} MB > limit {} MB",
+                            rss >> 20,
+                            limit >> 20
+                        );
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        self.watchdog = Some((stop, t));
     }
 
     /// Stock redis-server with persistence off, plus `extra`.
@@ -144,6 +188,7 @@ impl Server {
                 port,
                 log,
                 child,
+                watchdog: None,
             };
             match s.wait_ready() {
                 Ok(()) => return s,
@@ -202,12 +247,29 @@ impl Server {
 
     /// True while the process has not exited.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        // try_wait may reap the child: the watchdog must not outlive its pid.
+        let watched = self.stop_watchdog();
+        let alive = matches!(self.child.try_wait(), Ok(None));
+        if watched && alive {
+            self.watch_memory(KEEL_RSS_LIMIT);
+        }
+        alive
+    }
+
+    /// Stops the memory watchdog; true if there was one.
+    fn stop_watchdog(&mut self) -> bool {
+        let Some((stop, t)) = self.watchdog.take() else {
+            return false;
+        };
+        stop.store(true, Ordering::Relaxed);
+        let _ = t.join();
+        true
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.stop_watchdog();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
