@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -393,13 +393,6 @@ impl Resp {
             other => panic!("expected an integer reply, got {other:?}"),
         }
     }
-
-    pub fn as_array(&self) -> &[Resp] {
-        match self {
-            Resp::Array(v) => v,
-            other => panic!("expected an array reply, got {other:?}"),
-        }
-    }
 }
 
 fn parse_at(buf: &[u8], pos: usize) -> (Resp, usize) {
@@ -660,10 +653,6 @@ impl Conn {
             }
         }
         (std::mem::take(&mut self.buf), closed)
-    }
-
-    pub fn shutdown_write(&self) {
-        let _ = self.s.shutdown(Shutdown::Write);
     }
 }
 
