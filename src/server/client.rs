@@ -110,6 +110,7 @@ pub struct Client {
     /// Set by any write to a watched key.
     pub watch_flag: Option<Arc<AtomicBool>>,
     pub watched: Vec<Watched>,
+    pub subs: super::pubsub::Subscriptions,
 }
 
 impl Client {
@@ -128,6 +129,7 @@ impl Client {
             multi_error: false,
             watch_flag: None,
             watched: Vec::new(),
+            subs: Default::default(),
         }
     }
 

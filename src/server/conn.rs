@@ -99,6 +99,10 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         client: &mut client,
     };
     conn.serve(&mut stream).await;
+    client.subs.clear(srv, rt.id, id);
+    if client.watch_flag.is_some() {
+        transactions::unwatch_all(&mut client);
+    }
     srv.clients.lock().unwrap().remove(&id);
 }
 
@@ -129,7 +133,7 @@ impl Conn<'_> {
         let mut parser = Parser::new();
         let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         loop {
-            let n = match stream.read(&mut chunk).await {
+            let n = match self.read(stream, &mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
@@ -192,6 +196,33 @@ impl Conn<'_> {
             }
             if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
                 rbuf = BytesMut::with_capacity(READ_CHUNK);
+            }
+        }
+    }
+
+    /// Reads from the socket; a connection with subscriptions meanwhile
+    /// writes the messages published to it.
+    async fn read(&mut self, stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
+        use futures_lite::future::or;
+        let queue = self.client.subs.queue.clone();
+        if !self.client.subs.any() && queue.is_empty() {
+            return stream.read(chunk).await;
+        }
+        loop {
+            let pending = queue.take();
+            if !pending.is_empty() {
+                stream.write_all(&pending).await?;
+                ThreadStats::bump(&self.rt.stats().net_output_bytes, pending.len() as u64);
+            }
+            // Peek, not read: a read cancelled by a message could lose input.
+            let mut b = [0u8; 1];
+            let readable = or(async { stream.peek(&mut b).await.map(|_| true) }, async {
+                queue.ready().await;
+                Ok(false)
+            })
+            .await?;
+            if readable {
+                return stream.read(chunk).await;
             }
         }
     }
@@ -362,6 +393,19 @@ impl Conn<'_> {
             err(errors::wrong_args(cmd.name), slots);
             return None;
         }
+        if !self.client.resp3
+            && self.client.subs.any()
+            && !commands::pubsub::allowed_when_subscribed(cmd.name)
+        {
+            err(
+                format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    cmd.name
+                ),
+                slots,
+            );
+            return None;
+        }
         if self.rt.srv.monitor_count.load(Ordering::Relaxed) > 0
             && cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0
         {
@@ -470,7 +514,7 @@ impl Conn<'_> {
             if let Some(f) = f {
                 match f.await {
                     Payload::Outs(o) => results[s] = o,
-                    Payload::Held | Payload::Retry => unreachable!("Exec answered without replies"),
+                    _ => unreachable!("Exec answered without replies"),
                 }
             }
         }

@@ -65,7 +65,16 @@ pub struct JobResult {
     pub block: Option<BlockRequest>,
 }
 
+/// A function run on another shard's thread (pub/sub fan-out, queries).
+pub type RemoteFn = Box<dyn FnOnce(&Rc<ShardRt>) -> Box<dyn std::any::Any + Send> + Send>;
+
 pub enum Msg {
+    /// Run `f` on the shard; answer with `Reply { Any }`.
+    Call {
+        id: u64,
+        from: usize,
+        f: RemoteFn,
+    },
     /// Run these jobs in order; answer with `Reply { Outs }`.
     Exec {
         id: u64,
@@ -76,6 +85,12 @@ pub enum Msg {
     Hold {
         id: u64,
         from: usize,
+    },
+    /// Deliver a published message to this shard's subscribers (no reply).
+    Publish {
+        kind: super::pubsub::Kind,
+        channel: Bytes,
+        message: Bytes,
     },
     /// Release a gate acquired by Hold.
     Release,
@@ -90,6 +105,7 @@ pub enum Payload {
     Held,
     /// A blocked client's keys (on several shards) were signalled: retry.
     Retry,
+    Any(Box<dyn std::any::Any + Send>),
 }
 
 /// Raw pointers to every shard's store, set up before the executors start.
@@ -259,6 +275,20 @@ impl ShardRt {
         }
     }
 
+    /// Sends a message that needs no answer, from synchronous code.
+    pub fn post(self: &Rc<Self>, to: usize, msg: Msg) {
+        let tx = self.peers[to].as_ref().expect("no channel to self");
+        if let Err(glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(m))) =
+            tx.try_send(msg)
+        {
+            let rt = self.clone();
+            glommio::spawn_local(async move {
+                let _ = rt.peers[to].as_ref().unwrap().send(m).await;
+            })
+            .detach();
+        }
+    }
+
     /// Forgets a reply slot that will never be answered.
     pub fn drop_slot(&self, id: u64) {
         self.pending.borrow_mut().remove(&id);
@@ -285,6 +315,41 @@ impl ShardRt {
         )
         .await;
         fut
+    }
+
+    /// Runs `f` on every shard (this one inline) and returns the results in
+    /// shard order. For fan-out that needs no data hold: pub/sub, queries.
+    pub async fn call_all<T: Send + 'static>(
+        self: &Rc<Self>,
+        f: impl Fn(&Rc<ShardRt>) -> T + Send + Sync + Clone + 'static,
+    ) -> Vec<T> {
+        let mut futs = Vec::new();
+        for s in 0..self.stores.0.len() {
+            if s == self.id {
+                continue;
+            }
+            let (id, fut) = self.new_slot();
+            let g = f.clone();
+            let call: RemoteFn = Box::new(move |rt| Box::new(g(rt)));
+            self.send(
+                s,
+                Msg::Call {
+                    id,
+                    from: self.id,
+                    f: call,
+                },
+            )
+            .await;
+            futs.push((s, fut));
+        }
+        let mut out: Vec<Option<T>> = (0..self.stores.0.len()).map(|_| None).collect();
+        out[self.id] = Some(f(self));
+        for (s, fut) in futs {
+            if let Payload::Any(b) = fut.await {
+                out[s] = b.downcast::<T>().ok().map(|b| *b);
+            }
+        }
+        out.into_iter().flatten().collect()
     }
 
     /// Holds every shard in `shards` (ascending, deduplicated), runs `f` with
@@ -364,6 +429,15 @@ impl ShardRt {
                 })
                 .detach();
             }
+            Msg::Publish {
+                kind,
+                channel,
+                message,
+            } => super::pubsub::deliver_local(kind, &channel, &message),
+            Msg::Call { id, from, f } => {
+                let r = f(self);
+                self.reply(from, id, Payload::Any(r));
+            }
             Msg::Release => {
                 self.gate.release();
                 self.serve_ready();
@@ -410,6 +484,21 @@ impl ShardRt {
             self.handle(msg);
         }
     }
+}
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<Rc<ShardRt>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `rt` the runtime of this thread (for synchronous code that must
+/// reach other shards, like PUBLISH).
+pub fn set_current(rt: &Rc<ShardRt>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(rt.clone()));
+}
+
+/// Runs `f` with this thread's shard runtime, if any.
+pub fn with_current<R>(f: impl FnOnce(&Rc<ShardRt>) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
 /// Sum of the `dirty` counters of the stores a context holds.
