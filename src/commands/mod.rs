@@ -12,8 +12,8 @@
 
 pub mod cmddocs;
 pub mod connection;
-pub mod info;
 pub mod hashes;
+pub mod info;
 pub mod keys;
 pub mod lists;
 pub mod server;
