@@ -54,12 +54,9 @@ fn start(spin_us: u64) -> (mpsc::Sender<Req>, mpsc::Receiver<Duration>) {
                 let t = Instant::now();
                 for _ in 0..iters {
                     let jobs = (0..batch)
-                        .map(|_| Job {
-                            cmd_idx: idx,
-                            cmd,
-                            args: vec![Bytes::from_static(b"echo"), Bytes::from_static(b"x")],
-                            db: 0,
-                            resp3: false,
+                        .map(|_| {
+                            let args = vec![Bytes::from_static(b"echo"), Bytes::from_static(b"x")];
+                            Job::new(idx, cmd, args, 0, false)
                         })
                         .collect();
                     let fut = rt.exec_remote(1, jobs).await;

@@ -92,7 +92,7 @@ impl<'a> Ctx<'a> {
     pub fn signal_ready(&mut self, key: &[u8]) {
         let db = self.db;
         let store = self.store_of(key);
-        if !store.blocking.is_empty() && store.blocking.contains(&(db, Box::<[u8]>::from(key))) {
+        if !store.blocked.is_empty() && store.blocked.contains_key(&(db, Box::<[u8]>::from(key))) {
             store.ready_keys.push((db, key.into()));
         }
     }

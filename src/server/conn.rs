@@ -10,8 +10,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::ThreadStats;
+use super::blocking::{self, Waiter};
 use super::client::{Client, ClientInfo, ReplyMode};
-use super::shard::{Job, Payload, ReplyFuture, ShardRt, run_handler};
+use super::shard::{Job, JobResult, Payload, ReplyFuture, ShardRt, run_handler};
 use crate::commands::{self, Command, Ctx, Scope, errors, flags};
 use crate::protocol::{Out, ParseError, Parser, ParserLimits};
 use crate::storage::slot::key_shard;
@@ -19,6 +20,7 @@ use crate::storage::slot::key_shard;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Where one command of a pipeline is executed.
+#[derive(Clone)]
 enum Route {
     /// All keys on one shard (or no key data needed).
     Shard(usize),
@@ -153,7 +155,7 @@ impl Conn<'_> {
                 }
                 if cmds.len() >= 1024 {
                     // Bound the batch so a huge pipeline streams its replies.
-                    self.run_pipeline(std::mem::take(&mut cmds), &mut wbuf)
+                    self.run_pipeline(stream, std::mem::take(&mut cmds), &mut wbuf)
                         .await;
                     if !self.flush(stream, &mut wbuf).await {
                         return;
@@ -169,7 +171,7 @@ impl Conn<'_> {
                 return;
             }
             if !cmds.is_empty() {
-                self.run_pipeline(cmds, &mut wbuf).await;
+                self.run_pipeline(stream, cmds, &mut wbuf).await;
             }
             if let Some(m) = proto_err {
                 wbuf.extend_from_slice(b"-ERR ");
@@ -211,7 +213,12 @@ impl Conn<'_> {
     /// Runs a batch of parsed commands. Single-shard commands are grouped per
     /// shard and sent in one message per shard; anything else is a barrier
     /// that first completes the commands before it.
-    async fn run_pipeline(&mut self, cmds: Vec<Vec<Bytes>>, wbuf: &mut Vec<u8>) {
+    async fn run_pipeline(
+        &mut self,
+        stream: &TcpStream,
+        cmds: Vec<Vec<Bytes>>,
+        wbuf: &mut Vec<u8>,
+    ) {
         let mut slots: Vec<Slot> = Vec::with_capacity(cmds.len());
         let nshards = self.rt.srv.nshards;
         let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
@@ -222,24 +229,34 @@ impl Conn<'_> {
                 continue;
             };
             self.client.info.touch(crate::storage::now_ms(), idx);
-            match self.route(cmd, &args) {
+            let route = self.route(cmd, &args);
+            if cmd.flags & flags::BLOCKING != 0 {
+                self.complete(&mut slots, &mut batches).await;
+                let Some(out) = self.run_blocking(stream, idx, cmd, args, route).await else {
+                    // The client went away while blocked.
+                    self.client.close_after_reply = true;
+                    return;
+                };
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            match route {
                 Route::Shard(s) => {
                     slots.push(Slot {
                         out: None,
                         remote: Some((s, batches[s].len())),
                         suppress,
                     });
-                    batches[s].push(Job {
-                        cmd_idx: idx,
-                        cmd,
-                        args,
-                        db: self.client.db,
-                        resp3,
-                    });
+                    batches[s].push(Job::new(idx, cmd, args, self.client.db, resp3));
                 }
                 Route::Hold(shards) => {
                     self.complete(&mut slots, &mut batches).await;
-                    let out = self.run_held(idx, cmd, &args, &shards).await;
+                    let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                    let out = self.run_held(&job, &shards).await.out;
                     slots.push(Slot {
                         out: Some(out),
                         remote: None,
@@ -397,7 +414,7 @@ impl Conn<'_> {
                 futures[s] = Some(self.rt.exec_remote(s, std::mem::take(b)).await);
             }
         }
-        let mut results: Vec<Vec<Out>> = (0..batches.len()).map(|_| Vec::new()).collect();
+        let mut results: Vec<Vec<JobResult>> = (0..batches.len()).map(|_| Vec::new()).collect();
         let local = std::mem::take(&mut batches[me]);
         if !local.is_empty() {
             if !self.rt.gate.is_free() {
@@ -412,37 +429,117 @@ impl Conn<'_> {
             if let Some(f) = f {
                 match f.await {
                     Payload::Outs(o) => results[s] = o,
-                    Payload::Held => unreachable!("Exec answered with Held"),
+                    Payload::Held | Payload::Retry => unreachable!("Exec answered without replies"),
                 }
             }
         }
-        let mut results: Vec<std::vec::IntoIter<Out>> =
+        let mut results: Vec<std::vec::IntoIter<JobResult>> =
             results.into_iter().map(|v| v.into_iter()).collect();
         for slot in slots.iter_mut() {
             if let Some((s, _)) = slot.remote.take() {
-                slot.out = results[s].next();
+                slot.out = results[s].next().map(|r| r.out);
             }
         }
     }
 
-    async fn run_held(
-        &mut self,
-        idx: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-        shards: &[usize],
-    ) -> Out {
+    /// Runs a job with every shard in `shards` held. A blocking job that
+    /// blocks is registered on every held shard before the holds go.
+    async fn run_held(&mut self, job: &Job, shards: &[usize]) -> JobResult {
         let rt = self.rt.clone();
         let srv = rt.srv;
         let client = &mut *self.client;
         rt.with_shards(shards, |view| {
             let mut out = Out::new(client.resp3);
-            let db = client.db;
-            let mut ctx = Ctx::new(&mut out, db, srv, Some(client), view);
-            run_handler(rt.stats(), idx, cmd, &mut ctx, args);
-            out
+            let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
+            ctx.no_block = job.no_block || job.waiter.is_none();
+            run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
+            let block = ctx.block.take();
+            if let (Some(b), Some(w)) = (&block, &job.waiter) {
+                for &p in view.iter().filter(|p| !p.is_null()) {
+                    // SAFETY: `view` holds exactly the stores we hold now.
+                    let store = unsafe { &mut *p };
+                    blocking::register(store, srv.nshards, job.db, &b.keys, w, None);
+                }
+            }
+            JobResult { out, block }
         })
         .await
+    }
+
+    /// Runs one job wherever `route` says, returning its result.
+    async fn run_routed(&mut self, job: Job, route: &Route) -> JobResult {
+        match route {
+            Route::Shard(s) if *s == self.rt.id => {
+                if !self.rt.gate.is_free() {
+                    self.rt.gate.acquire().await;
+                    let r = self.rt.run_job(&job);
+                    self.rt.gate.release();
+                    r
+                } else {
+                    self.rt.run_job(&job)
+                }
+            }
+            Route::Shard(s) => match self.rt.exec_remote(*s, vec![job]).await.await {
+                Payload::Outs(mut v) => v.pop().expect("one job, one reply"),
+                _ => unreachable!("Exec answered without replies"),
+            },
+            Route::Hold(shards) => self.run_held(&job, shards).await,
+            Route::Conn => unreachable!("blocking commands have keys"),
+        }
+    }
+
+    /// Runs a blocking command: serve now, or wait until a shard serves it,
+    /// the deadline passes (then it runs once more without blocking), or the
+    /// client disconnects (None).
+    async fn run_blocking(
+        &mut self,
+        stream: &TcpStream,
+        idx: usize,
+        cmd: &'static Command,
+        args: Vec<Bytes>,
+        route: Route,
+    ) -> Option<Out> {
+        let rt = self.rt.clone();
+        loop {
+            let (wake_id, wake) = rt.new_slot();
+            let waiter = Arc::new(Waiter {
+                claimed: false.into(),
+                origin: rt.id,
+                wake_id,
+            });
+            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3);
+            job.waiter = Some(waiter.clone());
+            let r = self.run_routed(job, &route).await;
+            let Some(block) = r.block else {
+                rt.drop_slot(wake_id);
+                return Some(r.out);
+            };
+            self.client
+                .info
+                .flags
+                .lock()
+                .unwrap()
+                .replace_range(.., "b");
+            let mut wake = wake;
+            let outcome = wait_blocked(stream, &mut wake, block.deadline_ms).await;
+            self.client.info.flags.lock().unwrap().clear();
+            let outcome = match outcome {
+                Wake::Timeout | Wake::Gone => settle(&waiter, &mut wake, outcome).await,
+                other => other,
+            };
+            rt.drop_slot(wake_id);
+            match outcome {
+                Wake::Reply(Payload::Outs(mut v)) => return v.pop().map(|r| r.out),
+                // Keys on several shards were signalled: run the command again.
+                Wake::Reply(_) => continue,
+                Wake::Gone => return None,
+                Wake::Timeout => {
+                    let mut job = Job::new(idx, cmd, args, self.client.db, self.client.resp3);
+                    job.no_block = true;
+                    return Some(self.run_routed(job, &route).await.out);
+                }
+            }
+        }
     }
 
     fn run_conn(&mut self, idx: usize, cmd: &'static Command, args: &[Bytes]) -> Out {
@@ -453,5 +550,65 @@ impl Conn<'_> {
         let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
         run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
         out
+    }
+}
+
+enum Wake {
+    Reply(Payload),
+    Timeout,
+    Gone,
+}
+
+/// Waits for a blocked client's wake-up, its deadline, or its disconnection.
+async fn wait_blocked(
+    stream: &TcpStream,
+    wake: &mut ReplyFuture,
+    deadline_ms: Option<u64>,
+) -> Wake {
+    use futures_lite::future::or;
+    let timer = async {
+        match deadline_ms {
+            Some(d) => {
+                let now = crate::storage::now_ms();
+                glommio::timer::sleep(std::time::Duration::from_millis(d.saturating_sub(now)))
+                    .await;
+                Wake::Timeout
+            }
+            None => futures_lite::future::pending().await,
+        }
+    };
+    // EOF on the socket means the client is gone; pipelined input after the
+    // blocking command just waits in the socket (then stop watching).
+    let gone = async {
+        let mut b = [0u8; 1];
+        match stream.peek(&mut b).await {
+            Ok(0) | Err(_) => Wake::Gone,
+            Ok(_) => futures_lite::future::pending().await,
+        }
+    };
+    or(async { Wake::Reply(wake.await) }, or(timer, gone)).await
+}
+
+/// After a timeout or disconnect, decides the waiter's fate exactly once:
+/// either we claim it (nobody will serve it any more), or a shard holds the
+/// claim and is serving it right now — then its reply is coming, unless the
+/// shard found nothing and released the claim, in which case we try again.
+async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wake) -> Wake {
+    use futures_lite::future::or;
+    loop {
+        if waiter.claim() {
+            return outcome;
+        }
+        let tick = async {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            None
+        };
+        if let Some(p) = or(async { Some((&mut *wake).await) }, tick).await {
+            return match (p, &outcome) {
+                (Payload::Outs(v), _) => Wake::Reply(Payload::Outs(v)),
+                (_, Wake::Gone) => Wake::Gone,
+                _ => Wake::Timeout,
+            };
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The process: shard executors, the connections they accept, and the
 //! hops between them. See docs/architecture.md.
 
+pub mod blocking;
 pub mod client;
 mod conn;
 pub mod gate;
@@ -425,7 +426,8 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             // SAFETY: owner thread with its gate free: nobody else touches the store.
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
-            let _ = (store, now);
+            let _ = now;
+            blocking::sweep(store);
         }
     }
 }

@@ -12,19 +12,54 @@ use std::time::Instant;
 use bytes::Bytes;
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 
+use std::sync::Arc;
+
+use super::blocking::{self, Waiter};
 use super::gate::Gate;
 use super::{Server, ThreadStats};
-use crate::commands::{Command, Ctx};
+use crate::commands::{BlockRequest, Command, Ctx};
 use crate::protocol::Out;
 use crate::storage::ShardStore;
 
 /// A command sent to the shard that owns its keys.
+#[derive(Clone)]
 pub struct Job {
     pub cmd_idx: usize,
     pub cmd: &'static Command,
     pub args: Vec<Bytes>,
     pub db: usize,
     pub resp3: bool,
+    /// Blocking commands: the waiter to register if the command blocks.
+    /// Without one, a command that would block replies as on timeout.
+    pub waiter: Option<Arc<Waiter>>,
+    /// Reply as on timeout instead of blocking (the deadline passed).
+    pub no_block: bool,
+}
+
+impl Job {
+    pub fn new(
+        cmd_idx: usize,
+        cmd: &'static Command,
+        args: Vec<Bytes>,
+        db: usize,
+        resp3: bool,
+    ) -> Job {
+        Job {
+            cmd_idx,
+            cmd,
+            args,
+            db,
+            resp3,
+            waiter: None,
+            no_block: false,
+        }
+    }
+}
+
+/// The reply of a job, and what it waits for if it blocked (then `out` is empty).
+pub struct JobResult {
+    pub out: Out,
+    pub block: Option<BlockRequest>,
 }
 
 pub enum Msg {
@@ -48,8 +83,10 @@ pub enum Msg {
 }
 
 pub enum Payload {
-    Outs(Vec<Out>),
+    Outs(Vec<JobResult>),
     Held,
+    /// A blocked client's keys (on several shards) were signalled: retry.
+    Retry,
 }
 
 /// Raw pointers to every shard's store, set up before the executors start.
@@ -132,13 +169,75 @@ impl ShardRt {
         self.stores.0[self.id]
     }
 
-    /// Runs one keyed job on this shard's data. The gate must be free or
-    /// held by the caller.
-    pub fn run_job(&self, job: &Job) -> Out {
+    /// Runs one keyed job on this shard's data, registers it as blocked if
+    /// it blocks, and serves clients blocked on keys it made ready. The gate
+    /// must be free or held by the caller.
+    pub fn run_job(self: &Rc<Self>, job: &Job) -> JobResult {
+        let r = self.run_job_once(job);
+        if let Some(b) = &r.block {
+            // SAFETY: owner thread, gate free or ours (see above).
+            let store = unsafe { &mut *self.store_ptr() };
+            let waiter = job.waiter.as_ref().expect("blocked without a waiter");
+            blocking::register(store, self.srv.nshards, job.db, &b.keys, waiter, Some(job));
+        }
+        self.serve_ready();
+        r
+    }
+
+    fn run_job_once(&self, job: &Job) -> JobResult {
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
+        ctx.no_block = job.no_block || job.waiter.is_none();
         run_handler(self.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
-        out
+        let block = ctx.block.take();
+        JobResult { out, block }
+    }
+
+    /// Serves clients blocked on keys that commands signalled ready, in
+    /// FIFO order per key. Runs on the owner thread with the gate free.
+    pub fn serve_ready(self: &Rc<Self>) {
+        if !self.gate.is_free() {
+            return; // the holder's release serves them
+        }
+        // SAFETY: owner thread with its gate free.
+        let store = unsafe { &mut *self.store_ptr() };
+        while let Some(dbkey) = store.ready_keys.pop() {
+            while let Some(q) = store.blocked.get_mut(&dbkey) {
+                let Some(entry) = q.pop_front() else {
+                    store.blocked.remove(&dbkey);
+                    break;
+                };
+                let w = entry.waiter.clone();
+                let Some(job) = &entry.job else {
+                    if w.claim() {
+                        self.deliver(w.origin, w.wake_id, Payload::Retry);
+                    }
+                    continue;
+                };
+                if !w.claim() {
+                    continue;
+                }
+                let r = self.run_job_once(job);
+                if r.block.is_some() {
+                    // Nothing left for this key: keep the waiter first in line.
+                    w.unclaim();
+                    if let Some(q) = store.blocked.get_mut(&dbkey) {
+                        q.push_front(entry);
+                    }
+                    break;
+                }
+                self.deliver(w.origin, w.wake_id, Payload::Outs(vec![r]));
+            }
+        }
+    }
+
+    /// Resolves reply `id` of shard `to`, locally or by message.
+    pub fn deliver(self: &Rc<Self>, to: usize, id: u64, payload: Payload) {
+        if to == self.id {
+            self.handle(Msg::Reply { id, payload });
+        } else {
+            self.reply(to, id, payload);
+        }
     }
 
     /// Sends `msg` to shard `to`. Bounded channels: waits if it is full.
@@ -152,7 +251,12 @@ impl ShardRt {
         }
     }
 
-    fn new_slot(&self) -> (u64, ReplyFuture) {
+    /// Forgets a reply slot that will never be answered.
+    pub fn drop_slot(&self, id: u64) {
+        self.pending.borrow_mut().remove(&id);
+    }
+
+    pub fn new_slot(&self) -> (u64, ReplyFuture) {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let slot = Rc::new(ReplySlot::default());
@@ -179,7 +283,7 @@ impl ShardRt {
     /// a view of their stores, releases them. Deadlock-free: every
     /// coordinator acquires in the same order, and waiting never blocks a thread.
     pub async fn with_shards<R>(
-        &self,
+        self: &Rc<Self>,
         shards: &[usize],
         f: impl FnOnce(&[*mut ShardStore]) -> R,
     ) -> R {
@@ -204,6 +308,7 @@ impl ShardRt {
         for &s in shards {
             if s == self.id {
                 self.gate.release();
+                self.serve_ready_soon();
             } else {
                 self.send(s, Msg::Release).await;
             }
@@ -251,7 +356,10 @@ impl ShardRt {
                 })
                 .detach();
             }
-            Msg::Release => self.gate.release(),
+            Msg::Release => {
+                self.gate.release();
+                self.serve_ready();
+            }
             Msg::Reply { id, payload } => {
                 if let Some(slot) = self.pending.borrow_mut().remove(&id) {
                     *slot.payload.borrow_mut() = Some(payload);
@@ -261,6 +369,17 @@ impl ShardRt {
                 }
             }
         }
+    }
+
+    /// Serves ready keys from a fresh task (callers that are inside
+    /// `with_shards` must not recurse into job execution).
+    fn serve_ready_soon(self: &Rc<Self>) {
+        // SAFETY: owner thread; only reads the length.
+        if unsafe { (*self.store_ptr()).ready_keys.is_empty() } {
+            return;
+        }
+        let rt = self.clone();
+        glommio::spawn_local(async move { rt.serve_ready() }).detach();
     }
 
     fn reply(self: &Rc<Self>, to: usize, id: u64, payload: Payload) {

@@ -27,8 +27,11 @@ pub struct ShardStore {
     pub stats: ShardStats,
     /// Writes since the last save (rdb_changes_since_last_save, summed).
     pub dirty: u64,
-    /// (db, key) pairs some client is blocked on; kept by the runtime.
-    pub blocking: std::collections::HashSet<(usize, Key)>,
+    /// Clients blocked on (db, key), in arrival order; kept by the runtime.
+    pub blocked: std::collections::HashMap<
+        (usize, Key),
+        std::collections::VecDeque<crate::server::blocking::BlockedEntry>,
+    >,
     /// Keys signalled ready by the last command, served by the runtime.
     pub ready_keys: Vec<(usize, Key)>,
 }
@@ -40,7 +43,7 @@ impl ShardStore {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             dirty: 0,
-            blocking: Default::default(),
+            blocked: Default::default(),
             ready_keys: Vec::new(),
         }
     }
