@@ -49,6 +49,9 @@ pub struct Ctx<'a> {
     /// Blocking commands must not block here (inside MULTI or a script):
     /// they reply as if the timeout had expired.
     pub no_block: bool,
+    /// The runtime re-runs a blocked command once its deadline passed: a
+    /// few commands (BLMOVE) reply differently then than inside MULTI.
+    pub timed_out: bool,
 }
 
 /// What a blocked client waits for.
@@ -78,6 +81,7 @@ impl<'a> Ctx<'a> {
             stores,
             block: None,
             no_block: false,
+            timed_out: false,
         }
     }
 

@@ -452,6 +452,7 @@ impl Conn<'_> {
             let mut out = Out::new(client.resp3);
             let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
             ctx.no_block = job.no_block || job.waiter.is_none();
+            ctx.timed_out = job.no_block;
             run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
             let block = ctx.block.take();
             if let (Some(b), Some(w)) = (&block, &job.waiter) {
