@@ -92,6 +92,17 @@ fn client_of<'a>(ctx: &'a mut Ctx) -> &'a mut Client {
 }
 
 fn ping(ctx: &mut Ctx, args: &[Bytes]) {
+    // A subscribed RESP2 connection gets PING's answer as a message-like array.
+    if let Some(c) = ctx.client.as_deref()
+        && !c.resp3
+        && c.subs.any()
+        && args.len() <= 2
+    {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).map(|a| a.as_ref()).unwrap_or(b""));
+        return;
+    }
     match args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&args[1]),
@@ -204,6 +215,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) {
     let c = client_of(ctx);
     if let Some(p) = proto {
         c.resp3 = p == 3;
+        c.subs.queue.resp3.set(c.resp3);
         c.info.resp.store(p as usize, Ordering::Relaxed);
     }
     let id = c.id;
@@ -234,6 +246,7 @@ fn valid_client_name(name: &[u8]) -> Result<(), &'static str> {
 }
 
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
+    let srv = ctx.srv;
     let auth_required = ctx.srv.auth_required.load(Ordering::Relaxed);
     let c = client_of(ctx);
     c.select(0);
@@ -241,7 +254,13 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.info.resp.store(2, Ordering::Relaxed);
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
+    c.multi = None;
+    c.multi_error = false;
+    super::transactions::unwatch_all(c);
     c.authenticated = !auth_required;
+    let (shard, id) = (c.info.shard, c.id);
+    c.subs.clear(srv, shard, id);
+    c.subs.queue.resp3.set(false);
     *c.info.name.lock().unwrap() = String::new();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");

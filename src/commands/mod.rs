@@ -10,16 +10,21 @@
 //! - `Conn`: on the connection's thread, touching no shard data
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
+pub mod bits;
 pub mod cmddocs;
 pub mod connection;
 pub mod hashes;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 pub mod zsets;
 
 use bytes::Bytes;
@@ -60,6 +65,9 @@ pub struct BlockRequest {
     pub keys: Vec<Bytes>,
     /// Absolute deadline in ms since the epoch; None waits forever.
     pub deadline_ms: Option<u64>,
+    /// The arguments to re-run the command with when woken, if not the
+    /// original ones (XREAD ... $ pins `$` to the ID seen when it blocked).
+    pub rerun_args: Option<Vec<Bytes>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -88,7 +96,25 @@ impl<'a> Ctx<'a> {
     /// Asks the runtime to block the client on `keys` (see `BlockRequest`).
     /// The handler writes no reply in that case.
     pub fn block_on(&mut self, keys: Vec<Bytes>, deadline_ms: Option<u64>) {
-        self.block = Some(BlockRequest { keys, deadline_ms });
+        self.block = Some(BlockRequest {
+            keys,
+            deadline_ms,
+            rerun_args: None,
+        });
+    }
+
+    /// Like `block_on`, re-running with `rerun_args` when woken.
+    pub fn block_on_with(
+        &mut self,
+        keys: Vec<Bytes>,
+        deadline_ms: Option<u64>,
+        rerun_args: Vec<Bytes>,
+    ) {
+        self.block = Some(BlockRequest {
+            keys,
+            deadline_ms,
+            rerun_args: Some(rerun_args),
+        });
     }
 
     /// Tells clients blocked on `key` (selected DB) that it may now serve

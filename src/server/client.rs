@@ -76,6 +76,21 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// A key under WATCH.
+pub struct Watched {
+    pub db: usize,
+    pub key: bytes::Bytes,
+    /// Its expiry when watched (0: none, or already expired then).
+    pub expire_at: u64,
+}
+
+/// A command queued after MULTI.
+pub struct Queued {
+    pub idx: usize,
+    pub cmd: &'static crate::commands::Command,
+    pub args: Vec<bytes::Bytes>,
+}
+
 /// The connection's own state, owned by its task.
 pub struct Client {
     pub id: u64,
@@ -88,6 +103,14 @@ pub struct Client {
     pub info: Arc<ClientInfo>,
     pub no_evict: bool,
     pub monitor: bool,
+    /// Commands queued since MULTI (None: not in a transaction).
+    pub multi: Option<Vec<Queued>>,
+    /// A command failed to queue: EXEC answers EXECABORT.
+    pub multi_error: bool,
+    /// Set by any write to a watched key.
+    pub watch_flag: Option<Arc<AtomicBool>>,
+    pub watched: Vec<Watched>,
+    pub subs: super::pubsub::Subscriptions,
 }
 
 impl Client {
@@ -102,6 +125,11 @@ impl Client {
             info,
             no_evict: false,
             monitor: false,
+            multi: None,
+            multi_error: false,
+            watch_flag: None,
+            watched: Vec::new(),
+            subs: Default::default(),
         }
     }
 

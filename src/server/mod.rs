@@ -5,6 +5,7 @@ pub mod blocking;
 pub mod client;
 mod conn;
 pub mod gate;
+pub mod pubsub;
 pub mod shard;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,7 @@ pub struct Server {
     /// MONITOR clients: each gets every command line through its channel.
     pub monitors: Mutex<Vec<(u64, crossbeam::channel::Sender<Vec<u8>>)>>,
     pub monitor_count: std::sync::atomic::AtomicUsize,
+    pub pubsub: pubsub::Global,
 }
 
 impl Server {
@@ -120,6 +122,7 @@ impl Server {
             client_query_buffer_limit: AtomicU64::new(0),
             monitors: Mutex::new(Vec::new()),
             monitor_count: Default::default(),
+            pubsub: Default::default(),
             config: RwLock::new(config),
         };
         srv.config_changed();
@@ -253,6 +256,7 @@ pub async fn start_shard(
         });
     }
     let rt = std::rc::Rc::new(shard::ShardRt::new(i, srv, stores, peers));
+    shard::set_current(&rt);
     for t in rx_tasks {
         let rx = t.await;
         glommio::spawn_local(rt.clone().receive_loop(rx)).detach();
@@ -426,8 +430,12 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             // SAFETY: owner thread with its gate free: nobody else touches the store.
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
-            let _ = now;
+            if crate::storage::expire::active_expire_enabled() {
+                // Redis's slow cycle: at most 25% of the cron period.
+                crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
+            }
             blocking::sweep(store);
+            crate::commands::transactions::prune_watched(store);
         }
     }
 }

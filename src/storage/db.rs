@@ -13,6 +13,7 @@ pub enum Value {
     Hash(super::hash::Hash),
     Set(super::set::Set),
     ZSet(Box<super::zset::ZSet>),
+    Stream(Box<super::stream::Stream>),
 }
 
 impl Value {
@@ -24,6 +25,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -3,10 +3,13 @@
 //! holds the shard (see server::gate).
 
 mod db;
+pub mod digest;
+pub mod expire;
 pub mod hash;
 pub mod list;
 pub mod set;
 pub mod slot;
+pub mod stream;
 pub mod zset;
 
 pub use db::{Db, Entry, Key, Value};
@@ -32,6 +35,9 @@ pub struct ShardStore {
         (usize, Key),
         std::collections::VecDeque<crate::server::blocking::BlockedEntry>,
     >,
+    /// Dirty flags of clients WATCHing (db, key).
+    pub watched:
+        std::collections::HashMap<(usize, Key), Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>>,
     /// Keys signalled ready by the last command, served by the runtime.
     pub ready_keys: Vec<(usize, Key)>,
 }
@@ -45,6 +51,7 @@ impl ShardStore {
             dirty: 0,
             blocked: Default::default(),
             ready_keys: Vec::new(),
+            watched: Default::default(),
         }
     }
 }

@@ -1,0 +1,7 @@
+//! hll commands.
+
+use super::table::Command;
+
+pub fn commands() -> Vec<Command> {
+    vec![]
+}

@@ -1,0 +1,7 @@
+//! streams commands.
+
+use super::table::Command;
+
+pub fn commands() -> Vec<Command> {
+    vec![]
+}
