@@ -109,14 +109,24 @@ impl List {
                 }
             });
         } else {
-            let mut i = self.items.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if self.items[i].as_slice() == v {
-                    self.items.remove(i);
+            // Everything before the limit-th match from the tail stays:
+            // find that boundary, then drop matches after it in one pass.
+            let mut from = self.items.len();
+            for (i, e) in self.items.iter().enumerate().rev() {
+                if removed == limit {
+                    break;
+                }
+                if e.as_slice() == v {
                     removed += 1;
+                    from = i;
                 }
             }
+            let mut i = 0;
+            self.items.retain(|e| {
+                let keep = i < from || e.as_slice() != v;
+                i += 1;
+                keep
+            });
         }
         removed
     }
@@ -251,6 +261,12 @@ mod tests {
         let mut l = list(&["a", "b", "a", "c", "a"]);
         assert_eq!(l.remove(-2, b"a"), 2);
         assert_eq!(strs(&l), ["a", "b", "c"]);
+        let mut l = list(&["a", "b", "a", "c", "a"]);
+        assert_eq!(l.remove(-1, b"a"), 1);
+        assert_eq!(strs(&l), ["a", "b", "a", "c"]);
+        assert_eq!(l.remove(-10, b"a"), 2);
+        assert_eq!(strs(&l), ["b", "c"]);
+        assert_eq!(l.remove(i64::MIN, b"b"), 1);
         let mut l = list(&["a", "b", "a", "c", "a"]);
         assert_eq!(l.remove(1, b"a"), 1);
         assert_eq!(strs(&l), ["b", "a", "c", "a"]);
