@@ -755,11 +755,8 @@ fn blmove_generic(ctx: &mut Ctx, args: &[Bytes], from: End, to: End, deadline: O
     };
     if exists {
         lmove_generic(ctx, src, &args[2], from, to)
-    } else if ctx.timed_out {
-        // Redis answers a timed out BLMOVE with a null array...
-        ctx.out.null_array()
     } else if ctx.no_block {
-        // ...but one that may not block (MULTI) with a null bulk.
+        // A null bulk here (MULTI), though a real timeout gets a null array.
         ctx.out.null()
     } else {
         ctx.block_on(vec![src.clone()], deadline)

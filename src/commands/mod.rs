@@ -54,9 +54,6 @@ pub struct Ctx<'a> {
     /// Blocking commands must not block here (inside MULTI or a script):
     /// they reply as if the timeout had expired.
     pub no_block: bool,
-    /// The runtime re-runs a blocked command once its deadline passed: a
-    /// few commands (BLMOVE) reply differently then than inside MULTI.
-    pub timed_out: bool,
 }
 
 /// What a blocked client waits for.
@@ -89,7 +86,6 @@ impl<'a> Ctx<'a> {
             stores,
             block: None,
             no_block: false,
-            timed_out: false,
         }
     }
 

@@ -537,7 +537,6 @@ impl Conn<'_> {
             let mut out = Out::new(client.resp3);
             let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
             ctx.no_block = job.no_block || job.waiter.is_none();
-            ctx.timed_out = job.no_block;
             run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
             let block = ctx.block.take();
             if let (Some(b), Some(w)) = (&block, &job.waiter) {
@@ -622,14 +621,12 @@ impl Conn<'_> {
                 // Keys on several shards were signalled: run the command again.
                 Wake::Reply(_) => continue,
                 Wake::Gone => return None,
-                // As Redis: a null reply, whatever the key holds by now.
+                // As Redis: a null reply, whatever the key holds by now. It is
+                // a null array for every list/zset/stream blocking command,
+                // BLMOVE and BRPOPLPUSH included (replyToBlockedClientTimedOut).
                 Wake::Timeout => {
                     let mut out = Out::new(self.client.resp3);
-                    if matches!(cmd.name, "blmove" | "brpoplpush") {
-                        out.null();
-                    } else {
-                        out.null_array();
-                    }
+                    out.null_array();
                     return Some(out);
                 }
             }

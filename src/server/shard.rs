@@ -212,7 +212,6 @@ impl ShardRt {
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
         ctx.no_block = job.no_block || job.waiter.is_none();
-        ctx.timed_out = job.no_block;
         run_handler(self.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
         let block = ctx.block.take();
         JobResult { out, block }
