@@ -625,14 +625,12 @@ impl Conn<'_> {
                 // Keys on several shards were signalled: run the command again.
                 Wake::Reply(_) => continue,
                 Wake::Gone => return None,
-                // As Redis: a null reply, whatever the key holds by now.
+                // As Redis: a null reply, whatever the key holds by now. It is
+                // a null array for every list/zset/stream blocking command,
+                // BLMOVE and BRPOPLPUSH included (replyToBlockedClientTimedOut).
                 Wake::Timeout => {
                     let mut out = Out::new(self.client.resp3);
-                    if matches!(cmd.name, "blmove" | "brpoplpush") {
-                        out.null();
-                    } else {
-                        out.null_array();
-                    }
+                    out.null_array();
                     return Some(out);
                 }
             }
