@@ -547,7 +547,8 @@ impl Conn<'_> {
                 for &p in view.iter().filter(|p| !p.is_null()) {
                     // SAFETY: `view` holds exactly the stores we hold now.
                     let store = unsafe { &mut *p };
-                    blocking::register(store, srv.nshards, job.db, &b.keys, w, None);
+                    let local = local_job(job, store.id, srv.nshards);
+                    blocking::register(store, srv.nshards, job.db, &b.keys, w, local.as_ref());
                 }
             }
             JobResult { out, block }
@@ -773,4 +774,28 @@ fn is_tx_control(cmd: &Command) -> bool {
         cmd.name,
         "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
     )
+}
+
+/// For a blocking command whose keys span shards: the same command reduced
+/// to the keys of `shard`, so that shard can serve the waiter itself in
+/// arrival order. Only for the `CMD key... timeout` shape (BLPOP, BRPOP,
+/// BZPOPMIN, BZPOPMAX); other commands get None and retry when woken.
+fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
+    let c = job.cmd;
+    if c.keys_fn.is_some() || c.first_key != 1 || c.last_key != -2 || c.step != 1 {
+        return None;
+    }
+    let n = job.args.len();
+    let mut args = vec![job.args[0].clone()];
+    args.extend(
+        job.args[1..n - 1]
+            .iter()
+            .filter(|k| key_shard(k, nshards) == shard)
+            .cloned(),
+    );
+    args.push(job.args[n - 1].clone());
+    Some(Job {
+        args,
+        ..job.clone()
+    })
 }
