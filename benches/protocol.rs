@@ -66,7 +66,7 @@ fn encode(c: &mut Criterion) {
     g.bench_function("double_resp3", |b| {
         b.iter(|| {
             let mut o = Out::new(true);
-            o.double(3.141592653589793);
+            o.double(std::f64::consts::PI);
             o.buf.len()
         })
     });
