@@ -21,7 +21,7 @@ use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
 use crate::storage::Value;
 use crate::storage::stream::{
-    ConsumerGroup, Consumer, ENTRIES_READ_INVALID, Fields, PendingEntry, Stream, StreamId, Trim,
+    Consumer, ConsumerGroup, ENTRIES_READ_INVALID, Fields, PendingEntry, Stream, StreamId, Trim,
 };
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -125,7 +125,14 @@ fn parse_id_ex(
         if strict {
             return None;
         }
-        return Some((if s == b"-" { StreamId::MIN } else { StreamId::MAX }, true));
+        return Some((
+            if s == b"-" {
+                StreamId::MIN
+            } else {
+                StreamId::MAX
+            },
+            true,
+        ));
     }
     match s.iter().position(|&c| c == b'-') {
         Some(d) => {
@@ -343,7 +350,11 @@ fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<A
         }
     } else if a.approx {
         let l = 100i64.saturating_mul(node_max_entries);
-        a.limit = if l <= 0 { 10000 } else { l.min(1_000_000) as u64 };
+        a.limit = if l <= 0 {
+            10000
+        } else {
+            l.min(1_000_000) as u64
+        };
     } else {
         a.limit = 0;
     }
@@ -394,9 +405,8 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) {
     let added = with_stream(ctx, key, Lookup::Write, true, |ctx, s| {
         let s = s.expect("created");
         if s.last_id == StreamId::MAX {
-            ctx.out.err(
-                "ERR The stream has exhausted the last possible ID, unable to add more items",
-            );
+            ctx.out
+                .err("ERR The stream has exhausted the last possible ID, unable to add more items");
             return false;
         }
         let id = match a.id {
@@ -473,11 +483,17 @@ fn xrevrange(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) {
-    let (sa, ea) = if rev { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
+    let (sa, ea) = if rev {
+        (&args[3], &args[2])
+    } else {
+        (&args[2], &args[3])
+    };
     let parsed = (|| -> Result<(StreamId, StreamId, i64), String> {
         let (mut start, sx) = parse_interval(sa, 0)?;
         if sx {
-            start = start.incr().ok_or("ERR invalid start ID for the interval")?;
+            start = start
+                .incr()
+                .ok_or("ERR invalid start ID for the interval")?;
         }
         let (mut end, ex) = parse_interval(ea, u64::MAX)?;
         if ex {
@@ -506,7 +522,11 @@ fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) {
         if count == 0 {
             return ctx.out.null_array();
         }
-        let limit = if count < 0 { usize::MAX } else { count as usize };
+        let limit = if count < 0 {
+            usize::MAX
+        } else {
+            count as usize
+        };
         let items: Vec<(&StreamId, &Fields)> = if start > end {
             Vec::new()
         } else if rev {
@@ -589,7 +609,10 @@ fn park(anchor: &Bytes, ids: Vec<StreamId>, deadline: Option<u64>, now: u64) {
 }
 
 fn unpark(anchor: &Bytes) {
-    PARKED.lock().unwrap().retain(|e| !same_buf(&e.anchor, anchor));
+    PARKED
+        .lock()
+        .unwrap()
+        .retain(|e| !same_buf(&e.anchor, anchor));
 }
 
 struct ReadArgs {
@@ -616,8 +639,7 @@ fn parse_read(args: &[Bytes], group_mode: bool) -> Result<ReadArgs, String> {
         let o = &args[i][..];
         if eq_ic(o, "block") && more > 0 {
             i += 1;
-            let t = parse_i64(&args[i])
-                .ok_or("ERR timeout is not an integer or out of range")?;
+            let t = parse_i64(&args[i]).ok_or("ERR timeout is not an integer or out of range")?;
             if t < 0 {
                 return Err("ERR timeout is negative".into());
             }
@@ -628,7 +650,7 @@ fn parse_read(args: &[Bytes], group_mode: bool) -> Result<ReadArgs, String> {
         } else if eq_ic(o, "streams") && more > 0 {
             r.streams_arg = i + 1;
             let c = args.len() - r.streams_arg;
-            if c % 2 != 0 {
+            if !c.is_multiple_of(2) {
                 return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
             }
             r.n = c / 2;
@@ -674,6 +696,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) {
 
 /// Delivers entries after `gt` to a group consumer (creating it), updating
 /// the group's last ID, entries-read and PEL as streamReplyWithRange does.
+#[allow(clippy::too_many_arguments)]
 fn deliver_group(
     out: &mut Out,
     s: &mut Stream,
@@ -688,7 +711,11 @@ fn deliver_group(
         .entries
         .range(start..)
         .map(|(id, _)| *id)
-        .take(if count == 0 { usize::MAX } else { count as usize })
+        .take(if count == 0 {
+            usize::MAX
+        } else {
+            count as usize
+        })
         .collect();
     out.array(ids.len());
     for id in ids {
@@ -715,7 +742,11 @@ fn deliver_group(
                 },
             );
         }
-        g.consumers.get_mut(consumer).expect("consumer").pel.insert(id);
+        g.consumers
+            .get_mut(consumer)
+            .expect("consumer")
+            .pel
+            .insert(id);
     }
 }
 
@@ -734,7 +765,11 @@ fn deliver_history(
         .pel
         .range(start..)
         .copied()
-        .take(if count == 0 { usize::MAX } else { count as usize })
+        .take(if count == 0 {
+            usize::MAX
+        } else {
+            count as usize
+        })
         .collect();
     out.array(ids.len());
     for id in ids {
@@ -802,30 +837,36 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_mode: bool) {
     // Resolve the IDs, checking types and groups, stream by stream.
     let mut ids = Vec::with_capacity(r.n);
     for (key, idarg) in keys.iter().zip(idargs) {
-        let res = with_stream(ctx, key, Lookup::Read, false, |_, s| -> Result<StreamId, String> {
-            if let Some((g, _)) = &r.group
-                && s.as_ref().is_none_or(|s| !s.groups.contains_key(&g[..]))
-            {
-                return Err(format!(
-                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-                    lossy(key),
-                    lossy(g)
-                ));
-            }
-            if &idarg[..] == b"$" {
-                if group_mode {
-                    return Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into());
+        let res = with_stream(
+            ctx,
+            key,
+            Lookup::Read,
+            false,
+            |_, s| -> Result<StreamId, String> {
+                if let Some((g, _)) = &r.group
+                    && s.as_ref().is_none_or(|s| !s.groups.contains_key(&g[..]))
+                {
+                    return Err(format!(
+                        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+                        lossy(key),
+                        lossy(g)
+                    ));
                 }
-                return Ok(s.map_or(StreamId::MIN, |s| s.last_id));
-            }
-            if &idarg[..] == b">" {
-                if !group_mode {
-                    return Err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.".into());
+                if &idarg[..] == b"$" {
+                    if group_mode {
+                        return Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into());
+                    }
+                    return Ok(s.map_or(StreamId::MIN, |s| s.last_id));
                 }
-                return Ok(StreamId::MAX);
-            }
-            Ok(parse_id(idarg, 0, true)?)
-        });
+                if &idarg[..] == b">" {
+                    if !group_mode {
+                        return Err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.".into());
+                    }
+                    return Ok(StreamId::MAX);
+                }
+                Ok(parse_id(idarg, 0, true)?)
+            },
+        );
         match res {
             None => return,
             Some(Err(e)) => return ctx.out.err(&e),
@@ -839,7 +880,7 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_mode: bool) {
     for (i, key) in keys.iter().enumerate() {
         let gt = ids[i];
         let created = with_stream(ctx, key, Lookup::Quiet, false, |_, s| {
-            let Some(s) = s else { return None };
+            let s = s?;
             let (start, history) = match &r.group {
                 Some((g, _)) => {
                     if gt != StreamId::MAX {
@@ -880,7 +921,11 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_mode: bool) {
                     let items: Vec<_> = s
                         .entries
                         .range(start..)
-                        .take(if r.count == 0 { usize::MAX } else { r.count as usize })
+                        .take(if r.count == 0 {
+                            usize::MAX
+                        } else {
+                            r.count as usize
+                        })
                         .collect();
                     body.array(items.len());
                     for (id, f) in items {
@@ -936,45 +981,51 @@ fn serve_parked(
     let count = if r.count == 0 { 1000 } else { r.count };
     for (i, key) in keys.iter().enumerate() {
         let mut body = Out::new(ctx.out.resp3);
-        let res = with_stream(ctx, key, Lookup::Quiet, false, |_, s| -> Result<Option<bool>, &str> {
-            let Some(s) = s else {
-                return if r.group.is_some() {
-                    Err("UNBLOCKED the stream key no longer exists")
-                } else {
-                    Ok(None)
+        let res = with_stream(
+            ctx,
+            key,
+            Lookup::Quiet,
+            false,
+            |_, s| -> Result<Option<bool>, &str> {
+                let Some(s) = s else {
+                    return if r.group.is_some() {
+                        Err("UNBLOCKED the stream key no longer exists")
+                    } else {
+                        Ok(None)
+                    };
                 };
-            };
-            let gt = match &r.group {
-                Some((g, _)) => match s.groups.get(&g[..]) {
-                    Some(grp) => grp.last_id,
+                let gt = match &r.group {
+                    Some((g, _)) => match s.groups.get(&g[..]) {
+                        Some(grp) => grp.last_id,
+                        None => {
+                            return Err(
+                                "NOGROUP the consumer group this client was blocked on no longer exists",
+                            );
+                        }
+                    },
+                    None => ids.get(i).copied().unwrap_or_default(),
+                };
+                if s.last_id <= gt {
+                    return Ok(None);
+                }
+                let start = gt.incr().unwrap_or(StreamId::MIN);
+                let mut created = false;
+                match &r.group {
+                    Some((g, c)) => {
+                        created = touch_consumer(s.groups.get_mut(&g[..]).expect("group"), c, now);
+                        deliver_group(&mut body, s, g, c, start, count, r.noack, now);
+                    }
                     None => {
-                        return Err(
-                            "NOGROUP the consumer group this client was blocked on no longer exists",
-                        );
-                    }
-                },
-                None => ids.get(i).copied().unwrap_or_default(),
-            };
-            if s.last_id <= gt {
-                return Ok(None);
-            }
-            let start = gt.incr().unwrap_or(StreamId::MIN);
-            let mut created = false;
-            match &r.group {
-                Some((g, c)) => {
-                    created = touch_consumer(s.groups.get_mut(&g[..]).expect("group"), c, now);
-                    deliver_group(&mut body, s, g, c, start, count, r.noack, now);
-                }
-                None => {
-                    let items: Vec<_> = s.entries.range(start..).take(count as usize).collect();
-                    body.array(items.len());
-                    for (id, f) in items {
-                        reply_entry(&mut body, *id, f);
+                        let items: Vec<_> = s.entries.range(start..).take(count as usize).collect();
+                        body.array(items.len());
+                        for (id, f) in items {
+                            reply_entry(&mut body, *id, f);
+                        }
                     }
                 }
-            }
-            Ok(Some(created))
-        });
+                Ok(Some(created))
+            },
+        );
         match res {
             None => {
                 // Now a different type: Redis does not serve this key.
@@ -1376,7 +1427,9 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) {
             let count = int_arg(&args[si + 2])?.max(0);
             let (mut start, sx) = parse_interval(&args[si], 0)?;
             if sx {
-                start = start.incr().ok_or("ERR invalid start ID for the interval")?;
+                start = start
+                    .incr()
+                    .ok_or("ERR invalid start ID for the interval")?;
             }
             let (mut end, ex) = parse_interval(&args[si + 1], u64::MAX)?;
             if ex {
@@ -1418,7 +1471,11 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) {
             }
             reply_id(ctx.out, *g.pel.keys().next().expect("nonempty"));
             reply_id(ctx.out, *g.pel.keys().next_back().expect("nonempty"));
-            let owners: Vec<_> = g.consumers.iter().filter(|(_, c)| !c.pel.is_empty()).collect();
+            let owners: Vec<_> = g
+                .consumers
+                .iter()
+                .filter(|(_, c)| !c.pel.is_empty())
+                .collect();
             ctx.out.array(owners.len());
             for (name, c) in owners {
                 ctx.out.array(2);
@@ -1468,7 +1525,11 @@ fn reassign(g: &mut ConsumerGroup, id: StreamId, consumer: &[u8]) {
         if let Some(c) = g.consumers.get_mut(&prev) {
             c.pel.remove(&id);
         }
-        g.consumers.get_mut(consumer).expect("consumer").pel.insert(id);
+        g.consumers
+            .get_mut(consumer)
+            .expect("consumer")
+            .pel
+            .insert(id);
     }
 }
 
@@ -1866,7 +1927,11 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes], s: &Stream) {
     out.int(s.entries_added as i64);
     out.bulk(b"recorded-first-entry-id");
     reply_id(out, s.first_id);
-    let lim = if count == 0 { usize::MAX } else { count as usize };
+    let lim = if count == 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
     if !full {
         out.bulk(b"groups");
         out.int(s.groups.len() as i64);

@@ -219,11 +219,7 @@ impl Stream {
 
     /// ID of the last live entry (streamLastValidID), 0-0 when empty.
     pub fn last_valid_id(&self) -> StreamId {
-        self.entries
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or_default()
+        self.entries.keys().next_back().copied().unwrap_or_default()
     }
 
     /// Appends an entry with an ID already validated to exceed `last_id`.
@@ -256,7 +252,11 @@ impl Stream {
         }
         let (master, node) = self.nodes.iter_mut().next_back().expect("tail node");
         let same = node.master_fields.len() == fields.len()
-            && node.master_fields.iter().zip(&fields).all(|(m, (f, _))| m == f);
+            && node
+                .master_fields
+                .iter()
+                .zip(&fields)
+                .all(|(m, (f, _))| m == f);
         let n = fields.len() as i64;
         let mut b = lp_int(if same { FLAG_SAMEFIELDS } else { 0 });
         b += lp_int(id.ms.wrapping_sub(master.ms) as i64);
