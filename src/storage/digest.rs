@@ -72,8 +72,8 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
         // Entries in ID order: "ms.seq", then each field and value (consumer
         // groups are not part of the digest, as in Redis).
         Value::Stream(st) => {
-            for ((ms, seq), fields) in &st.entries {
-                mix_digest(digest, format!("{ms}.{seq}").as_bytes());
+            for (id, fields) in st.digest_entries() {
+                mix_digest(digest, format!("{}.{}", id.ms, id.seq).as_bytes());
                 for (f, v) in fields {
                     mix_digest(digest, f);
                     mix_digest(digest, v);
