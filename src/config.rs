@@ -162,6 +162,7 @@ pub const PARAMS: &[Param] = &[
     p("zset-max-listpack-entries", "128", Kind::Int),
     p("zset-max-listpack-value", "64", Kind::Int),
     p("stream-node-max-bytes", "4096", Kind::Memory),
+    p("hll-sparse-max-bytes", "3000", Kind::Memory),
     p("stream-node-max-entries", "100", Kind::Int),
     p("activerehashing", "yes", YESNO),
     p("appendfilename", "appendonly.aof", Kind::Str),

@@ -187,11 +187,8 @@ fn str_encoding(s: &[u8]) -> &'static str {
 }
 
 /// OBJECT ENCODING as Redis 7.0 picks it. Sets and hashes track their
-/// one-way conversion themselves; zsets are judged by their current contents.
-fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
-    let cfg = || ctx.srv.config.read().unwrap();
-    let small = |n: usize, entries: &str| n as i64 <= cfg().get_i64(entries);
-    let short = |len: usize, value: &str| len as i64 <= cfg().get_i64(value);
+/// one-way conversion themselves, as do zsets.
+fn encoding(_ctx: &Ctx, v: &Value) -> &'static str {
     match v {
         Value::Str(s) => str_encoding(s),
         // 7.0 lists are always quicklists.
@@ -199,17 +196,7 @@ fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
         Value::Set(set) => set.encoding(),
         Value::Stream(_) => "stream",
         Value::Hash(h) => h.encoding(),
-        Value::ZSet(z) => {
-            let fits = z
-                .scores
-                .keys()
-                .all(|m| short(m.len(), "zset-max-listpack-value"));
-            if fits && small(z.scores.len(), "zset-max-listpack-entries") {
-                "listpack"
-            } else {
-                "skiplist"
-            }
-        }
+        Value::ZSet(z) => z.encoding(),
     }
 }
 

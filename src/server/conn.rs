@@ -621,10 +621,15 @@ impl Conn<'_> {
                 // Keys on several shards were signalled: run the command again.
                 Wake::Reply(_) => continue,
                 Wake::Gone => return None,
+                // As Redis: a null reply, whatever the key holds by now.
                 Wake::Timeout => {
-                    let mut job = Job::new(idx, cmd, args, self.client.db, self.client.resp3);
-                    job.no_block = true;
-                    return Some(self.run_routed(job, &route).await.out);
+                    let mut out = Out::new(self.client.resp3);
+                    if matches!(cmd.name, "blmove" | "brpoplpush") {
+                        out.null();
+                    } else {
+                        out.null_array();
+                    }
+                    return Some(out);
                 }
             }
         }

@@ -226,11 +226,13 @@ impl ShardRt {
         // SAFETY: owner thread with its gate free.
         let store = unsafe { &mut *self.store_ptr() };
         while let Some(dbkey) = store.ready_keys.pop() {
-            while let Some(q) = store.blocked.get_mut(&dbkey) {
-                let Some(entry) = q.pop_front() else {
-                    store.blocked.remove(&dbkey);
-                    break;
-                };
+            let Some(queue) = store.blocked.remove(&dbkey) else {
+                continue;
+            };
+            // Serve in arrival order. A waiter that finds nothing, or finds the
+            // key holding another type (Redis keeps it blocked), keeps its place.
+            let mut kept = std::collections::VecDeque::new();
+            for entry in queue {
                 let w = entry.waiter.clone();
                 let Some(job) = &entry.job else {
                     if w.claim() {
@@ -242,15 +244,18 @@ impl ShardRt {
                     continue;
                 }
                 let r = self.run_job_once(job);
-                if r.block.is_some() {
-                    // Nothing left for this key: keep the waiter first in line.
+                if r.block.is_some() || r.out.buf.starts_with(b"-WRONGTYPE") {
                     w.unclaim();
-                    if let Some(q) = store.blocked.get_mut(&dbkey) {
-                        q.push_front(entry);
-                    }
-                    break;
+                    kept.push_back(entry);
+                    continue;
                 }
                 self.deliver(w.origin, w.wake_id, Payload::Outs(vec![r]));
+            }
+            if !kept.is_empty() {
+                // Waiters registered while serving (none today) go after.
+                let q = store.blocked.entry(dbkey).or_default();
+                kept.append(q);
+                *q = kept;
             }
         }
     }

@@ -54,10 +54,10 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
         // Unordered: xor of each member.
         Value::Set(set) => set.members.iter().for_each(|m| xor_digest(digest, m)),
         Value::ZSet(z) => {
-            for (m, score) in &z.scores {
+            for (m, score) in z.iter() {
                 let mut e = [0u8; 20];
                 mix_digest(&mut e, m);
-                mix_digest(&mut e, fmt_double(*score).as_bytes());
+                mix_digest(&mut e, fmt_double(score).as_bytes());
                 xor_digest(digest, &e);
             }
         }
@@ -215,12 +215,15 @@ mod tests {
             members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
             ..Default::default()
         }));
-        let z = entry(Value::ZSet(Box::new(ZSet {
-            scores: [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)]
-                .iter()
-                .map(|&(m, sc)| (b(m), sc))
-                .collect(),
-        })));
+        let mut zs = ZSet::new();
+        for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
+            let lim = crate::storage::zset::Limits {
+                entries: 128,
+                value: 64,
+            };
+            zs.insert_new(m.as_bytes(), sc, lim);
+        }
+        let z = entry(Value::ZSet(Box::new(zs)));
         let h = entry(Value::Hash(Hash {
             fields: [("f", "v"), ("f2", "2")]
                 .iter()

@@ -6,6 +6,7 @@ mod db;
 pub mod digest;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod slot;
