@@ -72,8 +72,7 @@ fn to_json(e: &Entry) -> J {
             ),
         ),
         Value::ZSet(z) => {
-            let mut v: Vec<(&Vec<u8>, f64)> = z.scores.iter().map(|(m, s)| (m, *s)).collect();
-            v.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(b.0)));
+            let v: Vec<(&[u8], f64)> = z.iter().collect();
             (
                 "zset",
                 J::Array(

@@ -134,19 +134,32 @@ pub fn hash(
 }
 
 /// A sorted set from (member, score) pairs. NaN scores and duplicate
-/// members are errors.
-pub fn zset(pairs: Vec<(Vec<u8>, f64)>, _packed: bool, _lim: &Limits) -> Result<Value, RdbError> {
-    let mut z = ZSet::default();
-    z.scores.reserve(pairs.len());
-    for (m, s) in pairs {
-        if s.is_nan() {
-            return Err(RdbError::Corrupt("Zset with NAN score detected".into()));
-        }
-        if z.scores.insert(m, s).is_some() {
+/// members are errors. `packed` = it came as a ziplist/listpack (kept a
+/// listpack unless too many entries), else Redis's ZSET_2 rule: listpack
+/// when both the count and the longest member fit.
+pub fn zset(mut pairs: Vec<(Vec<u8>, f64)>, packed: bool, lim: &Limits) -> Result<Value, RdbError> {
+    if pairs.iter().any(|p| p.1.is_nan()) {
+        return Err(RdbError::Corrupt("Zset with NAN score detected".into()));
+    }
+    {
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        if !pairs.iter().all(|(m, _)| seen.insert(m.as_slice())) {
             return Err(dup("zset fields"));
         }
     }
-    Ok(Value::ZSet(Box::new(z)))
+    pairs.sort_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    let n = pairs.len();
+    let listpack = if packed {
+        n <= lim.zset_max_listpack_entries
+    } else {
+        n <= lim.zset_max_listpack_entries
+            && pairs.iter().all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
+    };
+    Ok(Value::ZSet(Box::new(ZSet::from_sorted(pairs, listpack))))
 }
 
 pub fn stream(s: StreamData) -> Value {
@@ -173,7 +186,7 @@ pub enum Form<'a> {
     Stream(StreamData),
 }
 
-pub fn form<'a>(v: &'a Value, lim: &Limits) -> Form<'a> {
+pub fn form<'a>(v: &'a Value, _lim: &Limits) -> Form<'a> {
     match v {
         Value::Str(s) => Form::Str(s),
         Value::List(l) => Form::List(l.items.iter().map(|e| e.as_slice()).collect()),
@@ -204,18 +217,8 @@ pub fn form<'a>(v: &'a Value, lim: &Limits) -> Form<'a> {
             }
         }
         Value::ZSet(z) => {
-            let mut v: Vec<(&[u8], f64)> =
-                z.scores.iter().map(|(m, s)| (m.as_slice(), *s)).collect();
-            v.sort_by(|a, b| {
-                a.1.partial_cmp(&b.1)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then_with(|| a.0.cmp(b.0))
-            });
-            // The stub zset has no encoding flag: derive it from the limits.
-            let packed = v.len() <= lim.zset_max_listpack_entries
-                && v.iter()
-                    .all(|(m, _)| m.len() <= lim.zset_max_listpack_value);
-            if packed {
+            let v: Vec<(&[u8], f64)> = z.iter().collect();
+            if z.is_listpack() {
                 Form::ZsetLp(v)
             } else {
                 Form::ZsetSkip(v)
