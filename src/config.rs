@@ -155,7 +155,7 @@ pub const PARAMS: &[Param] = &[
     p("lazyfree-lazy-user-flush", "no", YESNO),
     p("active-expire-effort", "1", Kind::Int),
     p("list-max-listpack-size", "-2", Kind::Int),
-    p("hash-max-listpack-entries", "128", Kind::Int),
+    p("hash-max-listpack-entries", "512", Kind::Int),
     p("hash-max-listpack-value", "64", Kind::Int),
     p("set-max-intset-entries", "512", Kind::Int),
     p("set-max-listpack-entries", "128", Kind::Int),

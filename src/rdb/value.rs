@@ -24,7 +24,7 @@ impl Default for Limits {
     /// Redis 7.0's compiled defaults.
     fn default() -> Self {
         Limits {
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
@@ -157,7 +157,9 @@ pub fn zset(mut pairs: Vec<(Vec<u8>, f64)>, packed: bool, lim: &Limits) -> Resul
         n <= lim.zset_max_listpack_entries
     } else {
         n <= lim.zset_max_listpack_entries
-            && pairs.iter().all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
+            && pairs
+                .iter()
+                .all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
     };
     Ok(Value::ZSet(Box::new(ZSet::from_sorted(pairs, listpack))))
 }
