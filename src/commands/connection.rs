@@ -204,7 +204,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) {
         }
     }
     if !client_of(ctx).authenticated {
-        return ctx.out.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return ctx.out.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
         if let Err(e) = valid_client_name(&name) {
@@ -311,8 +311,6 @@ const CLIENT_HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
-    "SETINFO <LIB-NAME|LIB-VER> <value>",
-    "    Set client library name or version.",
     "HELP",
     "    Print this help.",
 ];
@@ -324,7 +322,50 @@ pub fn reply_help(ctx: &mut Ctx, lines: &[&str]) {
     }
 }
 
+/// CLIENT subcommands of Redis 7.0 with their arity (name included).
+const CLIENT_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("caching", -3),
+    ("getname", 2),
+    ("getredir", 2),
+    ("help", 2),
+    ("id", 2),
+    ("info", 2),
+    ("kill", -3),
+    ("list", -2),
+    ("no-evict", 3),
+    ("pause", -3),
+    ("reply", 3),
+    ("setname", 3),
+    ("tracking", -3),
+    ("trackinginfo", 2),
+    ("unblock", -3),
+    ("unpause", 2),
+];
+
+/// Checks a container's subcommand and its arity as Redis does; the error
+/// to reply otherwise.
+pub fn check_subcommand(
+    container: &str,
+    table: &[(&str, i32)],
+    args: &[Bytes],
+) -> Result<(), String> {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let Some(&(name, arity)) = table.iter().find(|(n, _)| *n == sub) else {
+        return Err(errors::unknown_subcommand(&args[1], container));
+    };
+    let n = args.len() as i32;
+    if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+        return Err(format!(
+            "ERR wrong number of arguments for '{container}|{name}' command"
+        ));
+    }
+    Ok(())
+}
+
 fn client(ctx: &mut Ctx, args: &[Bytes]) {
+    if let Err(e) = check_subcommand("client", CLIENT_SUBCOMMANDS, args) {
+        return ctx.out.err(&e);
+    }
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let now = ctx.now;
     match (sub.as_str(), args.len()) {
@@ -347,27 +388,6 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             }
             *client_of(ctx).info.name.lock().unwrap() =
                 String::from_utf8_lossy(&args[2]).into_owned();
-            ctx.out.ok()
-        }
-        ("setinfo", 4) => {
-            let v = String::from_utf8_lossy(&args[3]).into_owned();
-            if v.contains(' ') || v.contains('\n') {
-                return ctx.out.err(&format!(
-                    "ERR {} cannot contain spaces, newlines or special characters.",
-                    String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
-                ));
-            }
-            let c = client_of(ctx);
-            if eq_ic(&args[2], "lib-name") {
-                *c.info.lib_name.lock().unwrap() = v;
-            } else if eq_ic(&args[2], "lib-ver") {
-                *c.info.lib_ver.lock().unwrap() = v;
-            } else {
-                return ctx.out.err(&format!(
-                    "ERR Unrecognized option '{}'",
-                    String::from_utf8_lossy(&args[2])
-                ));
-            }
             ctx.out.ok()
         }
         ("info", 2) => {
@@ -405,8 +425,8 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             }
         }
         _ => ctx.out.err(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&args[1])
+            "ERR CLIENT {} is not supported by keel yet",
+            sub.to_ascii_uppercase()
         )),
     }
 }

@@ -74,6 +74,8 @@ fn check(v: &Value) -> Result<(), &'static str> {
 
 /// The stored string at `key` (already looked up and checked).
 fn stored<'c>(ctx: &'c mut Ctx, key: &[u8]) -> &'c mut Vec<u8> {
+    // HLL values are raw strings in Redis.
+    ctx.db(key).mark_raw(key);
     match ctx.db(key).dict.get_mut(key).map(|e| &mut e.value) {
         Some(Value::Str(s)) => s,
         _ => unreachable!("HLL value checked before"),

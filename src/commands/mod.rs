@@ -212,15 +212,28 @@ pub mod errors {
         )
     }
 
+    /// As Redis: the name cut to 128 bytes, then quoted arguments while
+    /// their text is under 128 bytes, each cut to what is left of the 128.
+    /// Like C's %s, each stops at a NUL byte.
     pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
-        let mut s = format!(
-            "ERR unknown command '{}', with args beginning with: ",
-            String::from_utf8_lossy(name)
-        );
-        for a in args.iter().take(128) {
-            s.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+        let cstr = |b: &[u8]| -> Vec<u8> { b.iter().take_while(|&&c| c != 0).copied().collect() };
+        let mut quoted: Vec<u8> = Vec::new();
+        for a in args {
+            if quoted.len() >= 128 {
+                break;
+            }
+            let room = 128 - quoted.len();
+            let a = cstr(a);
+            quoted.push(b'\'');
+            quoted.extend_from_slice(&a[..a.len().min(room)]);
+            quoted.extend_from_slice(b"' ");
         }
-        s
+        let name = cstr(name);
+        format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            String::from_utf8_lossy(&name[..name.len().min(128)]),
+            String::from_utf8_lossy(&quoted)
+        )
     }
 
     pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {

@@ -60,12 +60,11 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         db: Default::default(),
         last_interaction_ms: now.into(),
         last_cmd: usize::MAX.into(),
+        last_sub: usize::MAX.into(),
         qbuf: Default::default(),
         resp: 2.into(),
         flags: Default::default(),
         killed: Default::default(),
-        lib_name: Default::default(),
-        lib_ver: Default::default(),
     });
     let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
     let too_many = {
@@ -161,7 +160,7 @@ impl Conn<'_> {
                     // Bound the batch so a huge pipeline streams its replies.
                     self.run_pipeline(stream, std::mem::take(&mut cmds), &mut wbuf)
                         .await;
-                    if !self.flush(stream, &mut wbuf).await {
+                    if !self.flush(stream, &mut wbuf).await || self.client.close_after_reply {
                         return;
                     }
                 }
@@ -254,6 +253,10 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
         for args in cmds {
+            // After QUIT (or a self CLIENT KILL) nothing more runs.
+            if self.client.close_after_reply {
+                break;
+            }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
@@ -262,7 +265,7 @@ impl Conn<'_> {
                 }
                 continue;
             };
-            self.client.info.touch(crate::storage::now_ms(), idx);
+            self.client.info.touch(crate::storage::now_ms(), idx, &args);
             if let Some(queue) = self.client.multi.as_mut()
                 && !is_tx_control(cmd)
             {
@@ -383,14 +386,15 @@ impl Conn<'_> {
             err(errors::unknown_command(&args[0], &args[1..]), slots);
             return None;
         };
-        if !self.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
-            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
-            err("NOAUTH Authentication required.".into(), slots);
-            return None;
-        }
+        // Redis's order: arity before authentication.
         if !cmd.arity_ok(args.len()) {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             err(errors::wrong_args(cmd.name), slots);
+            return None;
+        }
+        if !self.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            err("NOAUTH Authentication required.".into(), slots);
             return None;
         }
         if !self.client.resp3
@@ -543,7 +547,8 @@ impl Conn<'_> {
                 for &p in view.iter().filter(|p| !p.is_null()) {
                     // SAFETY: `view` holds exactly the stores we hold now.
                     let store = unsafe { &mut *p };
-                    blocking::register(store, srv.nshards, job.db, &b.keys, w, None);
+                    let local = local_job(job, store.id, srv.nshards);
+                    blocking::register(store, srv.nshards, job.db, &b.keys, w, local.as_ref());
                 }
             }
             JobResult { out, block }
@@ -621,14 +626,12 @@ impl Conn<'_> {
                 // Keys on several shards were signalled: run the command again.
                 Wake::Reply(_) => continue,
                 Wake::Gone => return None,
-                // As Redis: a null reply, whatever the key holds by now.
+                // As Redis: a null reply, whatever the key holds by now. It is
+                // a null array for every list/zset/stream blocking command,
+                // BLMOVE and BRPOPLPUSH included (replyToBlockedClientTimedOut).
                 Wake::Timeout => {
                     let mut out = Out::new(self.client.resp3);
-                    if matches!(cmd.name, "blmove" | "brpoplpush") {
-                        out.null();
-                    } else {
-                        out.null_array();
-                    }
+                    out.null_array();
                     return Some(out);
                 }
             }
@@ -771,4 +774,28 @@ fn is_tx_control(cmd: &Command) -> bool {
         cmd.name,
         "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
     )
+}
+
+/// For a blocking command whose keys span shards: the same command reduced
+/// to the keys of `shard`, so that shard can serve the waiter itself in
+/// arrival order. Only for the `CMD key... timeout` shape (BLPOP, BRPOP,
+/// BZPOPMIN, BZPOPMAX); other commands get None and retry when woken.
+fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
+    let c = job.cmd;
+    if c.keys_fn.is_some() || c.first_key != 1 || c.last_key != -2 || c.step != 1 {
+        return None;
+    }
+    let n = job.args.len();
+    let mut args = vec![job.args[0].clone()];
+    args.extend(
+        job.args[1..n - 1]
+            .iter()
+            .filter(|k| key_shard(k, nshards) == shard)
+            .cloned(),
+    );
+    args.push(job.args[n - 1].clone());
+    Some(Job {
+        args,
+        ..job.clone()
+    })
 }

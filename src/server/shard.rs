@@ -243,12 +243,23 @@ impl ShardRt {
                 if !w.claim() {
                     continue;
                 }
-                let r = self.run_job_once(job);
-                if r.block.is_some() || r.out.buf.starts_with(b"-WRONGTYPE") {
+                // A key now holding a type the command does not pop from keeps
+                // its waiters blocked, as Redis (errors from other keys, e.g.
+                // BLMOVE's destination, are delivered).
+                let wrong_type = store.dbs[dbkey.0]
+                    .dict
+                    .get(&dbkey.1)
+                    .is_some_and(|e| !waits_for(job.cmd.name, &e.value));
+                let r = if wrong_type {
+                    None
+                } else {
+                    Some(self.run_job_once(job))
+                };
+                let Some(r) = r.filter(|r| r.block.is_none()) else {
                     w.unclaim();
                     kept.push_back(entry);
                     continue;
-                }
+                };
                 self.deliver(w.origin, w.wake_id, Payload::Outs(vec![r]));
             }
             if !kept.is_empty() {
@@ -504,6 +515,17 @@ pub fn set_current(rt: &Rc<ShardRt>) {
 /// Runs `f` with this thread's shard runtime, if any.
 pub fn with_current<R>(f: impl FnOnce(&Rc<ShardRt>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// Whether a blocking command pops from values like `v`.
+fn waits_for(cmd: &str, v: &crate::storage::Value) -> bool {
+    use crate::storage::Value;
+    match v {
+        Value::List(_) => cmd.starts_with("bl") || cmd.starts_with("br"),
+        Value::ZSet(_) => cmd.starts_with("bz"),
+        Value::Stream(_) => cmd.starts_with("xread"),
+        _ => false,
+    }
 }
 
 /// Sum of the `dirty` counters of the stores a context holds.

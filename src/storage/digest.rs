@@ -207,6 +207,7 @@ mod tests {
             value,
             expire_at: 0,
             lru: 0,
+            raw: false,
         };
         let l = entry(Value::List(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
