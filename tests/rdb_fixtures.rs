@@ -434,6 +434,7 @@ fn dump_restore_with_stock_redis() {
             value: v,
             expire_at: 0,
             lru: 0,
+            raw: false,
         };
         let want: Vec<String> = redis::cmd("DEBUG")
             .arg("DIGEST-VALUE")

@@ -137,6 +137,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
             value,
             expire_at: ttl as u64,
             lru,
+            raw: false,
         },
     );
     if servable {

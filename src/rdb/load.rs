@@ -788,6 +788,7 @@ pub fn load<R: Read>(
                 value,
                 expire_at: exp,
                 lru,
+                raw: false,
             },
         );
     }
