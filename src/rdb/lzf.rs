@@ -159,7 +159,7 @@ mod tests {
         }
         let data = b"abc".repeat(1000);
         let c = compress(&data, data.len() - 4).unwrap();
-        assert!(c.len() < 40);
+        assert!(c.len() < 64, "{}", c.len());
         assert_eq!(decompress(&c, data.len()).unwrap(), data);
         // Incompressible data does not fit in len - 4.
         let noise: Vec<u8> = (0..200).map(|_| rng.u8(..)).collect();
