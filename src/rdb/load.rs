@@ -209,8 +209,8 @@ fn elem_double(e: Elem<'_>) -> Result<f64, RdbError> {
     }
 }
 
-fn pairs(el: Vec<Elem<'_>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
-    if el.len() % 2 != 0 {
+fn pairs(el: Vec<Elem<'_>>) -> Result<super::stream::Fields, RdbError> {
+    if !el.len().is_multiple_of(2) {
         return corrupt("odd number of elements in a packed hash");
     }
     Ok(el
@@ -220,7 +220,7 @@ fn pairs(el: Vec<Elem<'_>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
 }
 
 fn zpairs(el: Vec<Elem<'_>>) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
-    if el.len() % 2 != 0 {
+    if !el.len().is_multiple_of(2) {
         return corrupt("odd number of elements in a packed zset");
     }
     el.chunks_exact(2)
@@ -474,7 +474,7 @@ fn read_blob(t: u8, blob: &[u8], cx: &mut ObjCtx<'_>) -> Result<Option<Value>, R
             if el.is_empty() {
                 return Ok(None);
             }
-            if el.len() % 3 != 0 {
+            if !el.len().is_multiple_of(3) {
                 return corrupt("Hash listpack with field TTLs: bad element count");
             }
             let mut p = Vec::with_capacity(el.len() / 3);

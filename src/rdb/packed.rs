@@ -434,9 +434,11 @@ pub fn intset_encode(vals: &[i64]) -> Vec<u8> {
 
 // ---------------------------------------------------------------- zipmap
 
+pub type BytePairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// Decodes a zipmap into field/value pairs (duplicates and emptiness are the
 /// caller's checks).
-pub fn zipmap_decode(zm: &[u8]) -> Result<Vec<(&[u8], &[u8])>, RdbError> {
+pub fn zipmap_decode(zm: &[u8]) -> Result<BytePairs<'_>, RdbError> {
     let bad = || corrupt("zipmap out of range");
     let mut p = 1;
     let mut out = Vec::new();
@@ -457,8 +459,7 @@ pub fn zipmap_decode(zm: &[u8]) -> Result<Vec<(&[u8], &[u8])>, RdbError> {
             }
         }
     };
-    loop {
-        let Some(kl) = read_len(&mut p)? else { break };
+    while let Some(kl) = read_len(&mut p)? {
         let k = zm
             .get(p..p.checked_add(kl).ok_or_else(bad)?)
             .ok_or_else(bad)?;

@@ -206,7 +206,7 @@ fn encodings_after_load() {
 
 #[test]
 fn expired_keys_dropped_or_kept() {
-    let mut dbs = vec![Db::default()];
+    let mut dbs = [Db::default()];
     dbs[0].insert_entry(b"old", entry(Value::Str(b"v".to_vec()), 1000));
     dbs[0].insert_entry(b"new", entry(Value::Str(b"v".to_vec()), 0));
     let data = save_to_vec(
