@@ -504,7 +504,7 @@ fn read_raw_id<R: Read>(rd: &mut Rd<'_, R>) -> Result<(u64, u64), RdbError> {
     id_from_key(&rd.arr::<16>()?)
 }
 
-fn read_stream<R: Read>(rd: &mut Rd<'_, R>, t: u8) -> Result<StreamData, RdbError> {
+pub(super) fn read_stream<R: Read>(rd: &mut Rd<'_, R>, t: u8) -> Result<StreamData, RdbError> {
     let mut s = StreamData::default();
     let nodes = rd.len()?;
     let mut last_key = None;

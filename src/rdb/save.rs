@@ -372,3 +372,16 @@ pub fn dump_payload(v: &Value, lim: &Limits, compression: bool) -> Vec<u8> {
     buf.extend_from_slice(&crc.to_le_bytes());
     buf
 }
+
+/// A stream value's bytes (no type byte), for tests of the stream layout.
+#[cfg(test)]
+pub(super) fn stream_record(s: &StreamData) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut wr = Wr {
+        w: &mut buf,
+        crc: 0,
+        compression: false,
+    };
+    write_stream(&mut wr, s).unwrap();
+    buf
+}
