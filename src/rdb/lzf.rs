@@ -55,9 +55,9 @@ pub fn decompress(input: &[u8], ulen: usize) -> Result<Vec<u8>, RdbError> {
     Ok(out)
 }
 
-fn hash3(p: &[u8]) -> usize {
+fn hash3(p: &[u8], hlog: u32) -> usize {
     let v = (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32;
-    (v.wrapping_mul(0x9E37_79B1) >> (32 - HLOG)) as usize
+    (v.wrapping_mul(0x9E37_79B1) >> (32 - hlog)) as usize
 }
 
 /// Compresses `input`; None when the output would exceed `max_out` bytes
@@ -65,7 +65,10 @@ fn hash3(p: &[u8]) -> usize {
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let n = input.len();
     let mut out = Vec::with_capacity(max_out.min(n + n / 32 + 1));
-    let mut table = vec![0u32; 1 << HLOG]; // position + 1, 0 = empty
+    // Table sized to the input: short strings (the common case) must not
+    // pay for zeroing a large one.
+    let hlog = (usize::BITS - n.leading_zeros()).clamp(4, HLOG);
+    let mut table = vec![0u32; 1 << hlog]; // position + 1, 0 = empty
     let mut lit_start = 0;
     let mut i = 0;
     let flush = |out: &mut Vec<u8>, lits: &[u8]| -> bool {
@@ -79,7 +82,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
         true
     };
     while i + 2 < n {
-        let h = hash3(&input[i..]);
+        let h = hash3(&input[i..], hlog);
         let cand = table[h] as usize;
         table[h] = (i + 1) as u32;
         if cand > 0 {
@@ -111,7 +114,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 let end = i + len;
                 let mut k = i + 1;
                 while k + 2 < n && k < end {
-                    table[hash3(&input[k..])] = (k + 1) as u32;
+                    table[hash3(&input[k..], hlog)] = (k + 1) as u32;
                     k += 1;
                     if len > 16 && k > i + 2 {
                         break;

@@ -783,3 +783,30 @@ fn stream_groups_round_trip_and_stock_check() {
         }
     }
 }
+
+/// Rough throughput check: `cargo test --release -- --ignored rdb_speed --nocapture`.
+#[test]
+#[ignore]
+fn rdb_speed() {
+    let mut db = Db::default();
+    for i in 0..1_000_000u32 {
+        let v = format!("value-{i}-{}", "x".repeat((i % 40) as usize));
+        db.insert_entry(
+            format!("key:{i}").as_bytes(),
+            entry(Value::Str(v.into_bytes()), 0),
+        );
+    }
+    let t = std::time::Instant::now();
+    let data = save_to_vec([(0, &db)], &SaveAux::default(), SaveOpts::default());
+    let saved = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut n = 0;
+    let mut r = &data[..];
+    load(&mut r, &LoadOpts::default(), |_, _, _| n += 1, |_, _| {}).unwrap();
+    eprintln!(
+        "1M keys, {} bytes: save {saved:?}, load {:?}",
+        data.len(),
+        t.elapsed()
+    );
+    assert_eq!(n, 1_000_000);
+}
