@@ -516,7 +516,8 @@ pub(super) fn read_stream<R: Read>(rd: &mut Rd<'_, R>, t: u8) -> Result<StreamDa
         }
         last_key = Some(master);
         let lp = rd.string()?;
-        decode_node(master, &lp, &mut s.entries)?;
+        let node = decode_node(master, &lp, &mut s.entries)?;
+        s.nodes.push(node);
     }
     if s.entries.windows(2).any(|w| w[0].0 >= w[1].0) {
         return corrupt("Stream entry IDs out of order");

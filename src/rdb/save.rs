@@ -238,7 +238,7 @@ fn write_form<W: Write>(wr: &mut Wr<'_, W>, f: Form<'_>) -> io::Result<()> {
 }
 
 fn write_stream<W: Write>(wr: &mut Wr<'_, W>, s: &StreamData) -> io::Result<()> {
-    let nodes = encode_nodes(&s.entries);
+    let nodes = encode_nodes(&s.entries, &s.nodes);
     wr.len(nodes.len() as u64)?;
     for (k, lp) in &nodes {
         wr.blob(k)?;

@@ -17,6 +17,26 @@ pub struct StreamData {
     pub max_deleted_id: Id,
     pub entries_added: u64,
     pub groups: Vec<GroupData>,
+    /// The listpack nodes as loaded (where Redis cut them), so the in-memory
+    /// stream can keep Redis's node boundaries; the writer follows them when
+    /// given, else cuts nodes as XADD would.
+    pub nodes: Vec<NodeData>,
+}
+
+/// One stream listpack node's shape.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeData {
+    /// The node key (master entry ID).
+    pub master: Id,
+    pub master_fields: Vec<Vec<u8>>,
+    /// Live entries.
+    pub count: u64,
+    /// Entries flagged deleted, still in the listpack.
+    pub deleted: u64,
+    /// Listpack size in bytes.
+    pub bytes: usize,
+    /// ID of the last entry in the listpack, deleted or not.
+    pub last_id: Id,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -69,8 +89,12 @@ pub fn id_to_key(id: Id) -> [u8; 16] {
     k
 }
 
-/// Appends the live entries of one node listpack to `out`.
-pub fn decode_node(master: Id, lp: &[u8], out: &mut Vec<(Id, Fields)>) -> Result<(), RdbError> {
+/// Appends the live entries of one node listpack to `out`; returns the node's shape.
+pub fn decode_node(
+    master: Id,
+    lp: &[u8],
+    out: &mut Vec<(Id, Fields)>,
+) -> Result<NodeData, RdbError> {
     let bad = || RdbError::Corrupt("Stream listpack integrity check failed".into());
     let el = lp_decode(lp)?;
     if el.is_empty() {
@@ -95,6 +119,7 @@ pub fn decode_node(master: Id, lp: &[u8], out: &mut Vec<(Id, Fields)>) -> Result
     }
     let total = count.checked_add(deleted).ok_or_else(bad)?;
     let mut live = 0;
+    let mut last_id = master;
     for _ in 0..total {
         let flags = int(&mut it)?;
         let ms = master.0.wrapping_add(int(&mut it)? as u64);
@@ -120,6 +145,7 @@ pub fn decode_node(master: Id, lp: &[u8], out: &mut Vec<(Id, Fields)>) -> Result
         if int(&mut it)? != used {
             return Err(bad());
         }
+        last_id = (ms, seq);
         if flags & FLAG_DELETED == 0 {
             live += 1;
             out.push(((ms, seq), fields));
@@ -128,28 +154,65 @@ pub fn decode_node(master: Id, lp: &[u8], out: &mut Vec<(Id, Fields)>) -> Result
     if live != count || it.next().is_some() {
         return Err(bad());
     }
-    Ok(())
+    Ok(NodeData {
+        master,
+        master_fields,
+        count: count as u64,
+        deleted: deleted as u64,
+        bytes: lp.len(),
+        last_id,
+    })
 }
 
-/// Splits entries into node listpacks as XADD would with the default
+/// Splits entries into node listpacks: along `shape` (node master IDs and
+/// fields, e.g. as loaded) when given, else as XADD would with the default
 /// stream-node-max-entries/-bytes. Returns (node key, listpack) pairs.
-pub fn encode_nodes(entries: &[(Id, Fields)]) -> Vec<([u8; 16], Vec<u8>)> {
+/// Entries deleted in memory are not written (a node's deleted count is 0).
+pub fn encode_nodes(entries: &[(Id, Fields)], shape: &[NodeData]) -> Vec<([u8; 16], Vec<u8>)> {
     let mut nodes = Vec::new();
     let mut i = 0;
+    let mut shape = shape.iter().peekable();
     while i < entries.len() {
-        let master = entries[i].0;
-        let mfields: Vec<&[u8]> = entries[i].1.iter().map(|(f, _)| f.as_slice()).collect();
-        // Count entries first: the master entry holds the live count.
+        // The node holding entries[i]: the last shape node whose master <= it.
+        let mut node = None;
+        while let Some(n) = shape.peek() {
+            if n.master <= entries[i].0 {
+                node = shape.next();
+            } else {
+                break;
+            }
+        }
+        let (master, mfields): (Id, Vec<&[u8]>) = match node {
+            Some(n) => (
+                n.master,
+                n.master_fields.iter().map(|f| f.as_slice()).collect(),
+            ),
+            None => (
+                entries[i].0,
+                entries[i].1.iter().map(|(f, _)| f.as_slice()).collect(),
+            ),
+        };
         let mut j = i;
-        let mut bytes = 0;
-        while j < entries.len() && j - i < NODE_MAX_ENTRIES && (j == i || bytes < NODE_MAX_BYTES) {
-            bytes += entries[j]
-                .1
-                .iter()
-                .map(|(f, v)| f.len() + v.len() + 4)
-                .sum::<usize>()
-                + 12;
-            j += 1;
+        if node.is_some() {
+            let next = shape.peek().map(|n| n.master);
+            while j < entries.len() && next.is_none_or(|m| entries[j].0 < m) {
+                j += 1;
+            }
+        } else {
+            let mut bytes = 0;
+            while j < entries.len()
+                && j - i < NODE_MAX_ENTRIES
+                && (j == i || bytes < NODE_MAX_BYTES)
+                && shape.peek().is_none_or(|n| entries[j].0 < n.master)
+            {
+                bytes += entries[j]
+                    .1
+                    .iter()
+                    .map(|(f, v)| f.len() + v.len() + 4)
+                    .sum::<usize>()
+                    + 12;
+                j += 1;
+            }
         }
         let mut w = LpWriter::new();
         w.push_int((j - i) as i64);
@@ -208,10 +271,33 @@ mod tests {
         }
         entries.sort_by_key(|e| e.0);
         entries.dedup_by_key(|e| e.0);
-        let nodes = encode_nodes(&entries);
+        let nodes = encode_nodes(&entries, &[]);
         assert!(nodes.len() >= 3);
         let mut out = Vec::new();
+        let mut shape = Vec::new();
         for (k, lp) in &nodes {
+            shape.push(decode_node(id_from_key(k).unwrap(), lp, &mut out).unwrap());
+        }
+        assert_eq!(out, entries);
+        // Re-encoding along the loaded shape gives the same nodes.
+        assert_eq!(encode_nodes(&entries, &shape), nodes);
+        // A shape with other cuts and master fields is followed.
+        let shape2 = vec![
+            NodeData {
+                master: (0, 0),
+                master_fields: vec![b"zz".to_vec()],
+                ..Default::default()
+            },
+            NodeData {
+                master: entries[7].0,
+                master_fields: vec![b"f".to_vec()],
+                ..Default::default()
+            },
+        ];
+        let nodes2 = encode_nodes(&entries, &shape2);
+        assert_eq!(nodes2.len(), 2);
+        let mut out = Vec::new();
+        for (k, lp) in &nodes2 {
             decode_node(id_from_key(k).unwrap(), lp, &mut out).unwrap();
         }
         assert_eq!(out, entries);

@@ -238,6 +238,7 @@ pub fn form<'a>(v: &'a Value, _lim: &Limits) -> Form<'a> {
                 first_id: first,
                 max_deleted_id: (0, 0),
                 groups: Vec::new(),
+                nodes: Vec::new(),
             })
         }
     }
