@@ -87,12 +87,12 @@ fn to_json(e: &Entry) -> J {
             J::Array(
                 st.entries
                     .iter()
-                    .map(|((ms, seq), fields)| {
+                    .map(|(id, fields)| {
                         let obj: serde_json::Map<String, J> = fields
                             .iter()
                             .map(|(f, v)| (String::from_utf8_lossy(f).into_owned(), s(v)))
                             .collect();
-                        json!([format!("{ms}-{seq}"), obj])
+                        json!([id.to_string(), obj])
                     })
                     .collect(),
             ),

@@ -72,14 +72,21 @@ fn sample() -> Vec<Db> {
     );
     d.insert_entry(b"zb", entry(Value::ZSet(Box::new(z)), 0));
     let mut st = crate::storage::stream::Stream::default();
-    st.entries
-        .insert((1, 1), vec![(b"f".to_vec(), b"v".to_vec())]);
-    st.entries.insert(
-        (2, 0),
+    use crate::storage::stream::StreamId;
+    st.append(
+        StreamId::new(1, 1),
+        vec![(b"f".to_vec(), b"v".to_vec())],
+        4096,
+        100,
+    );
+    st.append(
+        StreamId::new(2, 0),
         vec![
             (b"f".to_vec(), b"w".to_vec()),
             (b"g".to_vec(), b"1".to_vec()),
         ],
+        4096,
+        100,
     );
     d.insert_entry(b"x", entry(Value::Stream(Box::new(st)), 0));
     dbs[2].insert_entry(b"other-db", entry(Value::Str(b"2".to_vec()), 0));
@@ -376,7 +383,7 @@ fn strs(v: &Value) -> Vec<String> {
             .iter()
             .flat_map(|(m, sc)| [s(m), sc.to_string()])
             .collect(),
-        Value::Stream(st) => st.entries.keys().map(|(a, b)| format!("{a}-{b}")).collect(),
+        Value::Stream(st) => st.entries.keys().map(|id| id.to_string()).collect(),
     }
 }
 

@@ -3,11 +3,12 @@
 //! with) and views them in the form the writer needs.
 
 use super::RdbError;
-use super::stream::StreamData;
+use super::stream::{ConsumerData, GroupData, NodeData, PendingData, StreamData};
 use crate::storage::Value;
 use crate::storage::hash::{Hash, HashLimits};
 use crate::storage::list::List;
 use crate::storage::set::Set;
+use crate::storage::stream::{Consumer, ConsumerGroup, Node, PendingEntry, Stream, StreamId};
 use crate::storage::zset::ZSet;
 
 /// The encoding thresholds (the *-max-* config parameters).
@@ -164,13 +165,129 @@ pub fn zset(mut pairs: Vec<(Vec<u8>, f64)>, packed: bool, lim: &Limits) -> Resul
     Ok(Value::ZSet(Box::new(ZSet::from_sorted(pairs, listpack))))
 }
 
+fn sid(id: (u64, u64)) -> StreamId {
+    StreamId::new(id.0, id.1)
+}
+
+fn tid(id: StreamId) -> (u64, u64) {
+    (id.ms, id.seq)
+}
+
 pub fn stream(s: StreamData) -> Value {
-    let mut st = crate::storage::stream::Stream::default();
+    let mut st = Stream {
+        last_id: sid(s.last_id),
+        first_id: sid(s.first_id),
+        max_deleted_entry_id: sid(s.max_deleted_id),
+        entries_added: s.entries_added,
+        ..Default::default()
+    };
     for (id, fields) in s.entries {
-        st.entries.insert(id, fields);
+        st.entries.insert(sid(id), fields);
     }
-    // Groups, last_id, entries_added... have no home in the stub stream yet.
+    for n in s.nodes {
+        st.nodes.insert(
+            sid(n.master),
+            Node {
+                master_fields: n.master_fields,
+                count: n.count,
+                deleted: n.deleted,
+                bytes: n.bytes,
+                last_id: sid(n.last_id),
+            },
+        );
+    }
+    for g in s.groups {
+        let mut cg = ConsumerGroup {
+            last_id: sid(g.last_id),
+            entries_read: g.entries_read,
+            ..Default::default()
+        };
+        // The loader checked that every PEL entry has exactly one consumer.
+        let mut owner = std::collections::HashMap::new();
+        for c in &g.consumers {
+            for id in &c.pel {
+                owner.insert(*id, c.name.clone());
+            }
+        }
+        for p in g.pel {
+            cg.pel.insert(
+                sid(p.id),
+                PendingEntry {
+                    delivery_time: p.delivery_time as i64,
+                    delivery_count: p.delivery_count,
+                    consumer: owner.remove(&p.id).unwrap_or_default(),
+                },
+            );
+        }
+        for c in g.consumers {
+            cg.consumers.insert(
+                c.name,
+                Consumer {
+                    seen_time: c.seen_time as i64,
+                    pel: c.pel.into_iter().map(sid).collect(),
+                },
+            );
+        }
+        st.groups.insert(g.name, cg);
+    }
     Value::Stream(Box::new(st))
+}
+
+fn stream_data(st: &Stream) -> StreamData {
+    StreamData {
+        entries: st
+            .entries
+            .iter()
+            .map(|(id, f)| (tid(*id), f.clone()))
+            .collect(),
+        length: st.entries.len() as u64,
+        last_id: tid(st.last_id),
+        first_id: tid(st.first_id),
+        max_deleted_id: tid(st.max_deleted_entry_id),
+        entries_added: st.entries_added,
+        groups: st
+            .groups
+            .iter()
+            .map(|(name, g)| GroupData {
+                name: name.clone(),
+                last_id: tid(g.last_id),
+                entries_read: g.entries_read,
+                pel: g
+                    .pel
+                    .iter()
+                    .map(|(id, p)| PendingData {
+                        id: tid(*id),
+                        delivery_time: p.delivery_time as u64,
+                        delivery_count: p.delivery_count,
+                    })
+                    .collect(),
+                consumers: g
+                    .consumers
+                    .iter()
+                    .map(|(name, c)| ConsumerData {
+                        name: name.clone(),
+                        seen_time: c.seen_time as u64,
+                        active_time: c.seen_time as u64,
+                        pel: c.pel.iter().map(|id| tid(*id)).collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        // Nodes left with no live entry are dropped (Redis frees them too).
+        nodes: st
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.count > 0)
+            .map(|(id, n)| NodeData {
+                master: tid(*id),
+                master_fields: n.master_fields.clone(),
+                count: n.count,
+                deleted: n.deleted,
+                bytes: n.bytes,
+                last_id: tid(n.last_id),
+            })
+            .collect(),
+    }
 }
 
 /// A value as the writer sees it.
@@ -226,20 +343,6 @@ pub fn form<'a>(v: &'a Value, _lim: &Limits) -> Form<'a> {
                 Form::ZsetSkip(v)
             }
         }
-        Value::Stream(st) => {
-            let entries: Vec<_> = st.entries.iter().map(|(id, f)| (*id, f.clone())).collect();
-            let last = entries.last().map(|e| e.0).unwrap_or((0, 0));
-            let first = entries.first().map(|e| e.0).unwrap_or((0, 0));
-            Form::Stream(StreamData {
-                length: entries.len() as u64,
-                entries_added: entries.len() as u64,
-                entries,
-                last_id: last,
-                first_id: first,
-                max_deleted_id: (0, 0),
-                groups: Vec::new(),
-                nodes: Vec::new(),
-            })
-        }
+        Value::Stream(st) => Form::Stream(stream_data(st)),
     }
 }
