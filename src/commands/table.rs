@@ -216,6 +216,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::zsets::commands());
         commands.extend(super::hll::commands());
         commands.extend(super::streams::commands());
+        commands.extend(super::persistence::commands());
         let mut by_name = HashMap::new();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);
