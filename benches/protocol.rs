@@ -9,7 +9,15 @@ fn pipeline(n: usize, value_len: usize) -> Vec<u8> {
     let mut buf = Vec::new();
     for i in 0..n {
         let key = format!("key:{i:012}");
-        buf.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n", key.len(), key, value.len()).as_bytes());
+        buf.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n",
+                key.len(),
+                key,
+                value.len()
+            )
+            .as_bytes(),
+        );
         buf.extend_from_slice(&value);
         buf.extend_from_slice(b"\r\n");
     }
