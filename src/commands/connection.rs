@@ -63,18 +63,6 @@ pub fn commands() -> Vec<Command> {
         )
         .acl(&["fast", "connection"])
         .doc("connection", "6.2.0", "Reset the connection"),
-        cmd(
-            "shutdown",
-            -1,
-            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-            shutdown,
-        )
-        .acl(&["admin", "slow", "dangerous"])
-        .doc(
-            "server",
-            "1.0.0",
-            "Synchronously save the dataset to disk and then shut down the server",
-        ),
         cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)
             .acl(&["admin", "slow", "dangerous"])
             .doc(
@@ -264,25 +252,6 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     *c.info.name.lock().unwrap() = String::new();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
-}
-
-fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
-    for a in &args[1..] {
-        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
-            .iter()
-            .any(|k| eq_ic(a, k))
-        {
-            return ctx.out.err(errors::SYNTAX);
-        }
-    }
-    if args[1..].iter().any(|a| eq_ic(a, "ABORT")) {
-        return ctx.out.err("ERR No shutdown in progress.");
-    }
-    ctx.srv.shutdown.store(true, Ordering::Relaxed);
-    crate::log::warning("User requested shutdown...");
-    crate::server::request_shutdown();
-    // Like Redis, a successful SHUTDOWN closes the connection without a reply.
-    client_of(ctx).close_after_reply = true;
 }
 
 fn monitor(ctx: &mut Ctx, _args: &[Bytes]) {

@@ -22,6 +22,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod snapshot;
 pub mod streams;
 pub mod strings;
 pub mod table;

@@ -92,6 +92,8 @@ pub enum Msg {
         channel: Bytes,
         message: Bytes,
     },
+    /// Block this thread until the barrier is released (BGSAVE's fork).
+    Park(std::sync::Arc<super::persist::ParkBarrier>),
     /// Release a gate acquired by Hold.
     Release,
     Reply {
@@ -305,6 +307,12 @@ impl ShardRt {
         }
     }
 
+    /// Sends without waiting; false if the channel is full.
+    pub fn try_post(&self, to: usize, msg: Msg) -> bool {
+        let tx = self.peers[to].as_ref().expect("no channel to self");
+        tx.try_send(msg).is_ok()
+    }
+
     /// Forgets a reply slot that will never be answered.
     pub fn drop_slot(&self, id: u64) {
         self.pending.borrow_mut().remove(&id);
@@ -450,6 +458,7 @@ impl ShardRt {
                 channel,
                 message,
             } => super::pubsub::deliver_local(kind, &channel, &message),
+            Msg::Park(b) => b.park(),
             Msg::Call { id, from, f } => {
                 let r = f(self);
                 self.reply(from, id, Payload::Any(r));
