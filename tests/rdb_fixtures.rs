@@ -10,7 +10,8 @@ use keel::rdb::{self, LoadOpts, SaveAux, SaveOpts};
 use keel::storage::{Db, Entry, Value, digest};
 use serde_json::{Value as J, json};
 
-const FIXTURES: &str = "/work/shared/fixtures/rdb";
+/// Copies of shared/fixtures/rdb, kept in the repository so the test runs anywhere.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rdb");
 const FILES: [&str; 2] = ["redis-7.0.15-all-types", "redis-7.4.1-all-types"];
 
 fn fixture(name: &str) -> Option<PathBuf> {

@@ -113,7 +113,6 @@ pub struct Node {
     pub last_id: StreamId,
 }
 
-
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stream {
     /// Live entries in ID order.
