@@ -368,8 +368,15 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
 
     if want.has("persistence") {
         header(&mut s, "Persistence");
+        let p = &srv.persist;
+        let in_progress = p.bgsave_in_progress();
+        let current_secs = if in_progress {
+            ((crate::storage::now_ms() - p.child_start_ms.load(Ordering::Relaxed)) / 1000) as i64
+        } else {
+            -1
+        };
         kv! {
-            "loading" => 0,
+            "loading" => p.loading.load(Ordering::Relaxed) as i32,
             "async_loading" => 0,
             "current_cow_peak" => 0,
             "current_cow_size" => 0,
@@ -378,12 +385,12 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "current_save_keys_processed" => 0,
             "current_save_keys_total" => 0,
             "rdb_changes_since_last_save" => t.dirty,
-            "rdb_bgsave_in_progress" => 0,
+            "rdb_bgsave_in_progress" => in_progress as i32,
             "rdb_last_save_time" => srv.lastsave.load(Ordering::Relaxed),
-            "rdb_last_bgsave_status" => "ok",
-            "rdb_last_bgsave_time_sec" => -1,
-            "rdb_current_bgsave_time_sec" => -1,
-            "rdb_saves" => 0,
+            "rdb_last_bgsave_status" => if p.last_bgsave_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
+            "rdb_last_bgsave_time_sec" => p.last_bgsave_secs.load(Ordering::Relaxed),
+            "rdb_current_bgsave_time_sec" => current_secs,
+            "rdb_saves" => p.saves.load(Ordering::Relaxed),
             "rdb_last_cow_size" => 0,
             "rdb_last_load_keys_expired" => 0,
             "rdb_last_load_keys_loaded" => 0,

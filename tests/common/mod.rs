@@ -553,6 +553,13 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// A connection to any server on a loopback port.
+    pub fn connect(port: u16) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connect to port {port}: {e}"));
+        Conn::from_stream(s, format!("port {port}"))
+    }
+
     fn from_stream(s: TcpStream, who: String) -> Conn {
         s.set_nodelay(true).ok();
         s.set_write_timeout(Some(REPLY_TIMEOUT)).ok();
