@@ -312,3 +312,23 @@ fn corrupt_file_at_startup_is_a_clear_error() {
     assert!(text.contains("Fatal error loading the DB"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn debug_reload_keeps_the_dataset_and_flushall_saves_an_empty_file() {
+    let dir = tempdir("reload");
+    let k = Keel::start(&dir, 3, &["--save", "3600 100"]);
+    let mut c = k.conn();
+    fill(&mut c);
+    let want = digest(&mut c);
+    assert_eq!(c.line("DEBUG RELOAD"), b"+OK\r\n");
+    assert_eq!(digest(&mut c), want);
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
+    assert_eq!(c.line("FLUSHALL"), b"+OK\r\n");
+    // Redis 7.0: FLUSHALL with save rules writes the empty dataset, then counts itself.
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "1");
+    drop(k);
+    let k2 = Keel::start(&dir, 3, &["--save", ""]);
+    let mut c2 = k2.conn();
+    assert_eq!(c2.line("DBSIZE"), b":0\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -676,6 +676,8 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     empty_data(ctx, None, lazy);
+    let srv = ctx.srv;
+    crate::server::persist::after_flushall(srv, &mut super::snapshot::all_stores(ctx));
     // Redis counts one more change for FLUSHALL itself.
     if let Some(&i) = ctx.held_shards().first() {
         ctx.store(i).dirty += 1;
@@ -1116,6 +1118,13 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
         }
     } else if eq_ic(sub, "populate") && (3..=5).contains(&argc) {
         debug_populate(ctx, args);
+    } else if eq_ic(sub, "reload") {
+        let srv = ctx.srv;
+        let mut stores = super::snapshot::all_stores(ctx);
+        match crate::server::persist::debug_reload(srv, &mut stores) {
+            Ok(()) => ctx.out.ok(),
+            Err(e) => ctx.out.err(&e),
+        }
     } else if eq_ic(sub, "sleep") && argc == 3 {
         let secs = strtod_prefix(&args[2]);
         let us = (secs * 1e6) as i64;

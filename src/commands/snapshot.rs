@@ -37,7 +37,7 @@ pub fn commands() -> Vec<Command> {
 }
 
 /// Every store, with all shards held (scope AllShards).
-fn all_stores<'c>(ctx: &'c mut Ctx) -> Vec<&'c mut ShardStore> {
+pub fn all_stores<'c>(ctx: &'c mut Ctx) -> Vec<&'c mut ShardStore> {
     let held = ctx.held_shards();
     let ptrs: Vec<*mut ShardStore> = held
         .iter()
@@ -123,15 +123,7 @@ pub fn prepare_for_shutdown(
     save: bool,
     nosave: bool,
 ) -> std::io::Result<()> {
-    let pid = srv.persist.child_pid.swap(0, Ordering::AcqRel);
-    if pid != 0 {
-        crate::log::warning("There is a child saving an .rdb. Killing it!");
-        // SAFETY: signalling and reaping our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGUSR1);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
-    }
+    persist::kill_child(srv);
     if nosave || (!save && persist::save_rules(srv).is_empty()) {
         return Ok(());
     }

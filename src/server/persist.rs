@@ -143,6 +143,61 @@ pub fn save_now(srv: &Server, stores: &mut [&mut ShardStore]) -> std::io::Result
     }
 }
 
+/// Kills a running BGSAVE child (FLUSHALL, SHUTDOWN): its file would
+/// resurrect data the user just removed.
+pub fn kill_child(srv: &Server) {
+    let pid = srv.persist.child_pid.swap(0, Ordering::AcqRel);
+    if pid != 0 {
+        crate::log::warning("Killing the background saving child");
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGUSR1);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// FLUSHALL as Redis 7.0: stop a BGSAVE, then write the (empty) dataset when
+/// save rules exist. Every shard is held.
+pub fn after_flushall(srv: &Server, stores: &mut [&mut ShardStore]) {
+    kill_child(srv);
+    if !save_rules(srv).is_empty() {
+        let _ = save_now(srv, stores);
+    }
+}
+
+/// DEBUG RELOAD: save, empty every store, load the file back. Every shard is held.
+pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), String> {
+    save_now(srv, stores).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
+    for s in stores.iter_mut() {
+        for db in s.dbs.iter_mut() {
+            db.clear();
+        }
+    }
+    let path = rdb_path(srv);
+    let f = std::fs::File::open(&path)
+        .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let opts = LoadOpts {
+        limits: limits(srv),
+        databases: srv.databases,
+        ..Default::default()
+    };
+    let n = stores.len();
+    rdb::load(
+        &mut r,
+        &opts,
+        |db, key, entry| {
+            let s = key_shard(&key, n);
+            stores[s].dbs[db].insert_entry(&key, entry);
+        },
+        |_, _| {},
+    )
+    .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))?;
+    crate::log::notice("DB reloaded by DEBUG RELOAD");
+    Ok(())
+}
+
 /// Parks the threads of the other shards: each blocks inside the handler of
 /// `Msg::Park` until `release` is set.
 pub struct ParkBarrier {
