@@ -590,7 +590,9 @@ fn random_counts(p: &mut Pair) {
     let v = items(&cmd_val(&mut p.k, &args("HRANDFIELD hr -50 WITHVALUES")));
     for pair in v.chunks(2) {
         if pair[0][1..] != pair[1][1..] {
-            p.fail(format!("HRANDFIELD WITHVALUES: field/value mismatch {pair:?}"));
+            p.fail(format!(
+                "HRANDFIELD WITHVALUES: field/value mismatch {pair:?}"
+            ));
             break;
         }
     }
@@ -602,7 +604,11 @@ fn random_counts(p: &mut Pair) {
         let (k, r) = (items(&Resp::parse(&k)), items(&Resp::parse(&r)));
         let ks: BTreeSet<_> = k.iter().cloned().collect();
         if k.len() != r.len() || ks.len() != n || !ks.is_disjoint(&popped) {
-            p.fail(format!("{line}: keel popped {} ({} distinct)", k.len(), ks.len()));
+            p.fail(format!(
+                "{line}: keel popped {} ({} distinct)",
+                k.len(),
+                ks.len()
+            ));
         }
         popped.extend(ks);
     }

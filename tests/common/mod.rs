@@ -828,7 +828,11 @@ impl Pair {
         let line = if resp3 { "HELLO 3" } else { "HELLO 2" };
         let (k, r) = self.both(line);
         if k.first() != r.first() {
-            self.fail(format!("{line}\n    keel:  {}\n    redis: {}", show(&k), show(&r)));
+            self.fail(format!(
+                "{line}\n    keel:  {}\n    redis: {}",
+                show(&k),
+                show(&r)
+            ));
         }
     }
 
@@ -922,8 +926,10 @@ pub fn unordered(r: &Resp) -> Resp {
             Resp::Array(v)
         }
         Resp::Map(v) => {
-            let mut v: Vec<(Resp, Resp)> =
-                v.iter().map(|(a, b)| (unordered(a), unordered(b))).collect();
+            let mut v: Vec<(Resp, Resp)> = v
+                .iter()
+                .map(|(a, b)| (unordered(a), unordered(b)))
+                .collect();
             v.sort();
             Resp::Map(v)
         }
