@@ -53,7 +53,11 @@ fn compare(p: &mut Pair, what: &str, steps: fn(&Server, &mut Log)) {
         p.expect_eq(&format!("{what} step {i}: {kl}"), kv, rv);
     }
     if k.len() != r.len() {
-        p.fail(format!("{what}: {} steps on keel, {} on redis", k.len(), r.len()));
+        p.fail(format!(
+            "{what}: {} steps on keel, {} on redis",
+            k.len(),
+            r.len()
+        ));
     }
 }
 

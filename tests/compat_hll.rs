@@ -23,7 +23,9 @@ pair_tests!(
 /// `n` deterministic elements of mixed shapes (words, binary, numbers,
 /// long runs), different for each `seed`.
 fn elems(n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
         x = x
             .wrapping_mul(6364136223846793005)
@@ -187,7 +189,10 @@ fn corrupted_values(p: &mut Pair) {
         ("c_enc2", cat(&[b"HYLL\x02", &hdr[5..], b"\x7f\xff"])),
         ("c_magic", cat(&[b"HYLX", &hdr[4..], b"\x7f\xff"])),
         ("c_dense_small", cat(&[&dense_hdr, &[0u8; 100]])),
-        ("c_dense_ff", cat(&[&dense_hdr[..15], b"\x80", &[0xffu8; 12288]])),
+        (
+            "c_dense_ff",
+            cat(&[&dense_hdr[..15], b"\x80", &[0xffu8; 12288]]),
+        ),
         ("c_dense_ff_cached", cat(&[&dense_hdr, &[0xffu8; 12288]])),
         (
             "c_sparse_cached",
