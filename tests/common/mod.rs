@@ -802,6 +802,72 @@ impl Pair {
         }
     }
 
+    /// Replies compared by shape only: bulk strings and doubles blanked
+    /// (random members), types and lengths kept.
+    pub fn check_shape(&mut self, line: &str) {
+        let (k, r) = self.both(line);
+        // The first byte tells RESP3 sets and pushes from arrays.
+        if k.first() != r.first() || shape(&Resp::parse(&k)) != shape(&Resp::parse(&r)) {
+            self.fail(format!(
+                "{line}   (compared by shape)\n    keel:  {}\n    redis: {}",
+                show(&k),
+                show(&r)
+            ));
+        }
+    }
+
+    /// Compares replies with arrays and maps sorted at every level (hash
+    /// table iteration order is not defined).
+    pub fn check_unordered(&mut self, line: &str) {
+        let (k, r) = self.both(line);
+        if k.first() != r.first() || unordered(&Resp::parse(&k)) != unordered(&Resp::parse(&r)) {
+            self.fail(format!(
+                "{line}   (compared unordered)\n    keel:  {}\n    redis: {}",
+                show(&k),
+                show(&r)
+            ));
+        }
+    }
+
+    /// Switches both connections to RESP3 (`true`) or RESP2; HELLO's reply
+    /// carries ids and versions, so it is not compared.
+    pub fn proto(&mut self, resp3: bool) {
+        let line = if resp3 { "HELLO 3" } else { "HELLO 2" };
+        let (k, r) = self.both(line);
+        if k.first() != r.first() {
+            self.fail(format!(
+                "{line}\n    keel:  {}\n    redis: {}",
+                show(&k),
+                show(&r)
+            ));
+        }
+    }
+
+    /// Runs a script, one command per line: plain lines compared byte for
+    /// byte, `%line` unordered, `~line` by shape, `!resp3` / `!resp2`
+    /// switch protocol; blank lines and `#` comments skipped.
+    pub fn script(&mut self, text: &str) {
+        for l in text.lines() {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            match l {
+                "!resp3" => self.proto(true),
+                "!resp2" => self.proto(false),
+                _ => {
+                    if let Some(rest) = l.strip_prefix('%') {
+                        self.check_unordered(rest);
+                    } else if let Some(rest) = l.strip_prefix('~') {
+                        self.check_shape(rest);
+                    } else {
+                        self.check(l);
+                    }
+                }
+            }
+        }
+    }
+
     /// Full SCAN iteration with `opts` (e.g. "MATCH k* COUNT 7") on both;
     /// compares the sorted, de-duplicated key sets.
     pub fn check_scan(&mut self, opts: &str) {
@@ -844,6 +910,37 @@ impl Drop for Pair {
         if !std::thread::panicking() {
             self.finish();
         }
+    }
+}
+
+/// `r` with bulk strings and doubles blanked, for random replies.
+pub fn shape(r: &Resp) -> Resp {
+    match r {
+        Resp::Bulk(_) => Resp::Bulk(Vec::new()),
+        Resp::Other(h) if h.first() == Some(&b',') => Resp::Other(b",".to_vec()),
+        Resp::Array(v) => Resp::Array(v.iter().map(shape).collect()),
+        Resp::Map(v) => Resp::Map(v.iter().map(|(a, b)| (shape(a), shape(b))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `r` with arrays' items and maps' pairs sorted, at every level.
+pub fn unordered(r: &Resp) -> Resp {
+    match r {
+        Resp::Array(v) => {
+            let mut v: Vec<Resp> = v.iter().map(unordered).collect();
+            v.sort();
+            Resp::Array(v)
+        }
+        Resp::Map(v) => {
+            let mut v: Vec<(Resp, Resp)> = v
+                .iter()
+                .map(|(a, b)| (unordered(a), unordered(b)))
+                .collect();
+            v.sort();
+            Resp::Map(v)
+        }
+        other => other.clone(),
     }
 }
 
