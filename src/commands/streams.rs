@@ -12,8 +12,6 @@
 //! stores the resolved IDs and the original deadline, and is dropped when
 //! the command replies (or its connection is gone).
 
-use std::sync::Mutex;
-
 use bytes::Bytes;
 
 use super::table::{Command, cmd, flags::*};
@@ -577,42 +575,47 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) {
 
 // ------------------------------------------------------------ XREAD / XREADGROUP
 
-struct Parked {
-    anchor: Bytes,
-    ids: Vec<StreamId>,
-    deadline: Option<u64>,
+/// A blocked XREAD/XREADGROUP is re-run by the runtime with rewritten
+/// arguments: the command name carries, after a NUL byte (which no client
+/// can send as a command name that resolves), the deadline and the IDs
+/// resolved when it first blocked, so `$` and `>` keep their meaning.
+fn encode_rerun(args: &[Bytes], ids: &[StreamId], deadline: Option<u64>) -> Vec<Bytes> {
+    let mut name = args[0].to_vec();
+    name.push(0);
+    name.extend_from_slice(
+        deadline
+            .map(|d| d.to_string())
+            .unwrap_or("-".into())
+            .as_bytes(),
+    );
+    for id in ids {
+        name.extend_from_slice(format!("\0{}-{}", id.ms, id.seq).as_bytes());
+    }
+    let mut out = args.to_vec();
+    out[0] = Bytes::from(name);
+    out
 }
 
-static PARKED: Mutex<Vec<Parked>> = Mutex::new(Vec::new());
-
-fn same_buf(a: &Bytes, b: &Bytes) -> bool {
-    a.as_ptr() == b.as_ptr() && a.len() == b.len()
-}
-
-fn parked_get(anchor: &Bytes) -> Option<(Vec<StreamId>, Option<u64>)> {
-    let p = PARKED.lock().unwrap();
-    p.iter()
-        .find(|e| same_buf(&e.anchor, anchor))
-        .map(|e| (e.ids.clone(), e.deadline))
-}
-
-fn park(anchor: &Bytes, ids: Vec<StreamId>, deadline: Option<u64>, now: u64) {
-    let mut p = PARKED.lock().unwrap();
-    // Drop invocations that can no longer re-run: nobody else holds their
-    // arguments, or their deadline is long past.
-    p.retain(|e| !e.anchor.is_unique() && e.deadline.is_none_or(|d| d + 60_000 > now));
-    p.push(Parked {
-        anchor: anchor.clone(),
-        ids,
-        deadline,
-    });
-}
-
-fn unpark(anchor: &Bytes) {
-    PARKED
-        .lock()
-        .unwrap()
-        .retain(|e| !same_buf(&e.anchor, anchor));
+fn decode_rerun(name: &[u8]) -> Option<(Vec<StreamId>, Option<u64>)> {
+    let mut parts = name.split(|&b| b == 0);
+    parts.next()?;
+    let d = parts.next()?;
+    let deadline = if d == b"-" {
+        None
+    } else {
+        Some(std::str::from_utf8(d).ok()?.parse().ok()?)
+    };
+    let ids = parts
+        .map(|p| {
+            let t = std::str::from_utf8(p).ok()?;
+            let (ms, seq) = t.split_once('-')?;
+            Some(StreamId {
+                ms: ms.parse().ok()?,
+                seq: seq.parse().ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((ids, deadline))
 }
 
 struct ReadArgs {
@@ -826,11 +829,10 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_mode: bool) {
     };
     let keys = &args[r.streams_arg..r.streams_arg + r.n];
     let idargs = &args[r.streams_arg + r.n..];
-    let anchor = &args[0];
     if r.block.is_some()
-        && let Some((ids, deadline)) = parked_get(anchor)
+        && let Some((ids, deadline)) = decode_rerun(&args[0])
     {
-        return serve_parked(ctx, &r, keys, ids, deadline, anchor);
+        return serve_parked(ctx, &r, keys, ids, deadline);
     }
     let now = ctx.now as i64;
 
@@ -950,8 +952,8 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_mode: bool) {
     match r.block {
         Some(ms) if !ctx.no_block => {
             let deadline = if ms == 0 { None } else { Some(ctx.now + ms) };
-            park(anchor, ids, deadline, ctx.now);
-            ctx.block_on(dedup(keys), deadline);
+            let rerun = encode_rerun(args, &ids, deadline);
+            ctx.block_on_with(dedup(keys), deadline, rerun);
         }
         _ => ctx.out.null_array(),
     }
@@ -975,7 +977,6 @@ fn serve_parked(
     keys: &[Bytes],
     ids: Vec<StreamId>,
     deadline: Option<u64>,
-    anchor: &Bytes,
 ) {
     let now = ctx.now as i64;
     let count = if r.count == 0 { 1000 } else { r.count };
@@ -1032,13 +1033,9 @@ fn serve_parked(
                 ctx.out.buf.clear();
                 continue;
             }
-            Some(Err(e)) => {
-                unpark(anchor);
-                return ctx.out.err(e);
-            }
+            Some(Err(e)) => return ctx.out.err(e),
             Some(Ok(None)) => continue,
             Some(Ok(Some(created))) => {
-                unpark(anchor);
                 if r.group.is_some() {
                     ctx.dirty(key, 1 + created as u64);
                 }
@@ -1053,7 +1050,6 @@ fn serve_parked(
         }
     }
     if ctx.no_block {
-        unpark(anchor);
         ctx.out.null_array();
     } else {
         ctx.block_on(dedup(keys), deadline);
