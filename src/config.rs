@@ -243,7 +243,11 @@ pub fn parse_memory(s: &str) -> Option<i64> {
     } else {
         (s.as_str(), 1)
     };
-    num.parse::<i64>().ok()?.checked_mul(mul)
+    // Memory values are never negative.
+    num.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)?
+        .checked_mul(mul)
 }
 
 #[derive(Clone, Debug)]

@@ -289,7 +289,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "maxclients" => cfg.get_i64("maxclients"),
             "client_recent_max_input_buffer" => 0,
             "client_recent_max_output_buffer" => 0,
-            "blocked_clients" => 0,
+            "blocked_clients" => srv.blocked_clients.load(Ordering::Relaxed),
             "tracking_clients" => 0,
             "clients_in_timeout_table" => 0,
         }

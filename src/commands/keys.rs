@@ -637,6 +637,13 @@ fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
     let mut garbage = Vec::new();
     for i in ctx.held_shards() {
         let store = ctx.store(i);
+        if !store.watched.is_empty() {
+            for j in 0..store.dbs.len() {
+                if dbi.is_none_or(|d| d == j) {
+                    super::transactions::touch_existing(store, j);
+                }
+            }
+        }
         let mut n = 0;
         for (j, db) in store.dbs.iter_mut().enumerate() {
             if dbi.is_some_and(|d| d != j) || db.is_empty() {

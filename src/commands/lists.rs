@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::table::{Command, cmd, flags::*};
-use super::{Ctx, eq_ic, errors, parse_f64, parse_i64};
+use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
 use crate::storage::Value;
 use crate::storage::list::{End, List, range};
@@ -226,7 +226,7 @@ fn parse_end(arg: &[u8]) -> Option<End> {
 /// A blocking timeout in seconds (a float) as relative ms, 0 = forever,
 /// converted like Redis 7.0's getTimeoutFromObjectOrReply.
 pub fn timeout_ms(arg: &[u8]) -> Result<i64, &'static str> {
-    let secs = parse_f64(arg).ok_or(TIMEOUT_NOT_FLOAT)?;
+    let secs = super::parse_long_double(arg).ok_or(TIMEOUT_NOT_FLOAT)?;
     let ms = (secs * 1000.0).ceil();
     // Redis casts to long long; out of range values (inf included) become
     // LLONG_MIN on x86-64, hence "negative".

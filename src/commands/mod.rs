@@ -261,18 +261,43 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-/// Parses a float like Redis's string2ld/strtod: rejects spaces, empty and NaN.
+/// Parses a float like Redis's string2ld: C's strtod over the whole
+/// argument (so hex floats and "inf" work), no leading space, no trailing
+/// bytes, no NaN, no overflow or underflow to zero.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let t = std::str::from_utf8(s).ok()?;
-    if t.is_empty() || t.starts_with(char::is_whitespace) || t.ends_with(char::is_whitespace) {
+    parse_c_double(s, false)
+}
+
+/// Like `parse_f64`, for arguments Redis reads as long double (timeouts):
+/// values beyond a double's range (1e400) are still numbers there, so
+/// overflow and underflow are accepted (as inf / 0).
+pub fn parse_long_double(s: &[u8]) -> Option<f64> {
+    parse_c_double(s, true)
+}
+
+fn parse_c_double(s: &[u8], allow_range: bool) -> Option<f64> {
+    if s.is_empty() || s.len() >= 5 * 1024 || s[0].is_ascii_whitespace() || s.contains(&0) {
         return None;
     }
-    let v: f64 = match t.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => t.parse().ok()?,
+    let mut buf = s.to_vec();
+    buf.push(0);
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `buf` is NUL-terminated and outlives the call; strtod only
+    // reads it and stores a pointer into it in `end`.
+    let (v, consumed, erange) = unsafe {
+        *libc::__errno_location() = 0;
+        let start = buf.as_ptr() as *const libc::c_char;
+        let v = libc::strtod(start, &mut end);
+        let erange = *libc::__errno_location() == libc::ERANGE;
+        (v, end.offset_from(start) as usize, erange)
     };
-    if v.is_nan() { None } else { Some(v) }
+    if consumed != s.len()
+        || v.is_nan()
+        || (erange && !allow_range && (v.is_infinite() || v == 0.0))
+    {
+        return None;
+    }
+    Some(v)
 }
 
 /// Case-insensitive comparison of an argument with an ASCII keyword.

@@ -213,7 +213,19 @@ const HELP: &[&str] = &[
     "    Print this help.",
 ];
 
+const SUBCOMMANDS: &[(&str, i32)] = &[
+    ("channels", -2),
+    ("help", 2),
+    ("numpat", 2),
+    ("numsub", -2),
+    ("shardchannels", -2),
+    ("shardnumsub", -2),
+];
+
 fn pubsub_cmd(ctx: &mut Ctx, args: &[Bytes]) {
+    if let Err(e) = super::connection::check_subcommand("pubsub", SUBCOMMANDS, args) {
+        return ctx.out.err(&e);
+    }
     let g = &ctx.srv.pubsub;
     let n = args.len();
     let sub = &args[1];

@@ -188,7 +188,20 @@ pub fn touch_key(store: &mut ShardStore, db: usize, key: &[u8]) {
     }
 }
 
-/// Marks every watcher of DB `db` (or of every DB) dirty: FLUSHDB, FLUSHALL, SWAPDB.
+/// Marks the watchers of keys that exist in DB `db` dirty: FLUSHDB and
+/// FLUSHALL call it before emptying (a watched key that did not exist is
+/// not modified by a flush, as in Redis).
+pub fn touch_existing(store: &mut ShardStore, db: usize) {
+    for ((d, key), flags) in store.watched.iter() {
+        if *d == db && store.dbs[db].dict.contains_key(key) {
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Marks every watcher of DB `db` (or of every DB) dirty: SWAPDB.
 pub fn touch_db(store: &mut ShardStore, db: Option<usize>) {
     for ((d, _), flags) in store.watched.iter() {
         if db.is_none_or(|x| x == *d) {
@@ -206,13 +219,11 @@ pub fn touch_watched(ctx: &mut Ctx, cmd: &Command, args: &[Bytes]) {
     let keys = cmd.key_indexes(args);
     let db = ctx.db;
     if keys.is_empty() {
-        let only = if cmd.name == "flushdb" {
-            Some(db)
-        } else {
-            None
-        };
-        for i in ctx.held_shards() {
-            touch_db(ctx.store(i), only);
+        // FLUSHDB/FLUSHALL touch what they delete themselves (touch_existing).
+        if !matches!(cmd.name, "flushdb" | "flushall") {
+            for i in ctx.held_shards() {
+                touch_db(ctx.store(i), None);
+            }
         }
         return;
     }

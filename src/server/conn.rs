@@ -260,7 +260,12 @@ impl Conn<'_> {
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
-                if self.client.multi.is_some() {
+                if args[0].eq_ignore_ascii_case(b"exec") {
+                    // A rejected EXEC discards the transaction (execCommandAbort).
+                    self.client.multi = None;
+                    self.client.multi_error = false;
+                    transactions::unwatch_all(self.client);
+                } else if self.client.multi.is_some() {
                     self.client.multi_error = true;
                 }
                 continue;
@@ -373,9 +378,18 @@ impl Conn<'_> {
         slots: &mut Vec<Slot>,
         suppress: bool,
     ) -> Option<(usize, &'static Command)> {
+        // A rejected EXEC also ends the transaction, as Redis's execCommandAbort.
+        let is_exec = args[0].eq_ignore_ascii_case(b"exec");
+        let resp3 = self.client.resp3;
+        let in_multi = self.client.multi.is_some();
         let err = |msg: String, slots: &mut Vec<Slot>| {
-            let mut out = Out::new(self.client.resp3);
-            out.err(&msg);
+            let mut out = Out::new(resp3);
+            if is_exec && (in_multi || msg.starts_with("ERR Can't execute")) {
+                let m = msg.strip_prefix("ERR ").unwrap_or(&msg);
+                out.err(&format!("EXECABORT Transaction discarded because of: {m}"));
+            } else {
+                out.err(&msg);
+            }
             slots.push(Slot {
                 out: Some(out),
                 remote: None,
@@ -614,7 +628,9 @@ impl Conn<'_> {
                 .unwrap()
                 .replace_range(.., "b");
             let mut wake = wake;
+            rt.srv.blocked_clients.fetch_add(1, Ordering::Relaxed);
             let outcome = wait_blocked(stream, &mut wake, block.deadline_ms).await;
+            rt.srv.blocked_clients.fetch_sub(1, Ordering::Relaxed);
             self.client.info.flags.lock().unwrap().clear();
             let outcome = match outcome {
                 Wake::Timeout | Wake::Gone => settle(&waiter, &mut wake, outcome).await,

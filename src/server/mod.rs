@@ -97,6 +97,8 @@ pub struct Server {
     pub monitor_count: std::sync::atomic::AtomicUsize,
     pub pubsub: pubsub::Global,
     pub persist: persist::Persist,
+    /// Clients waiting in a blocking command (INFO blocked_clients).
+    pub blocked_clients: std::sync::atomic::AtomicUsize,
 }
 
 impl Server {
@@ -126,6 +128,7 @@ impl Server {
             monitor_count: Default::default(),
             pubsub: Default::default(),
             persist: persist::Persist::new(nshards),
+            blocked_clients: Default::default(),
             config: RwLock::new(config),
         };
         srv.config_changed();
