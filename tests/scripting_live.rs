@@ -149,7 +149,11 @@ impl ScriptHost for TcpHost {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
         let a: Vec<&[u8]> = args.iter().map(|b| &b[..]).collect();
-        Ok(if resp3 { self.c3.send(&a) } else { self.c2.send(&a) })
+        Ok(if resp3 {
+            self.c3.send(&a)
+        } else {
+            self.c2.send(&a)
+        })
     }
     fn acl_check_cmd(&mut self, args: &[Bytes]) -> Option<bool> {
         self.cmd_info(&args[0]).map(|_| true)
@@ -180,7 +184,14 @@ fn server() -> Server {
         "port {port} busy: a stale server would skew the comparison"
     );
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -609,14 +620,203 @@ fn cases() -> Vec<(String, Vec<&'static str>, Vec<&'static str>)> {
         "#!lua \"unbalanced\nreturn 1",
         "#!lua\nerror('line two')",
         "#!lua\nreturn 1 +",
+        "local e = redis.pcall('nosuch'); return {e.err, tostring(e.ignore_error_stats_update)}",
+        "local e = redis.pcall('get','a','b'); return e",
+        "return redis.error_reply('ERR line\\nbreak')",
+        "return {err='ERR x\\r\\ny'}",
+        "error('multi\\nline')",
+        "return {1,{2,{3,{4,{5,{6,{7,{8,{9,{10}}}}}}}}}}",
+        "local t = {} for i=1,300 do t[i] = {i, tostring(i)} end return t",
+        "local t = {} local c = t for i=1,500 do c[1] = {} c = c[1] end return t",
+        "return redis.call('set','k','v','px','100')",
+        "return redis.call('setnx','k', 5)",
+        "redis.call('rpush','l','a','b','c'); return redis.call('lrange','l', 0, -1.5)",
+        "return redis.call('hset','h', 1, 2, 3, 4)",
+        "return string.format('%.17g', 0.1)",
+        "return tostring(nil) .. tostring(true)",
+        "return table.concat({1,2,3}, ',')",
+        "return string.byte('A')",
+        "return {string.find('hello world', 'o w')}",
+        "return string.gsub('hello', 'l', 'L')",
+        "return #string.rep('ab', 1000)",
+        "local s = 0 for i=1,100000 do s = s + i end return s",
+        "return unpack({1,2,3})",
+        "return {unpack({1,2,3})}",
+        "return select(2, 'a', 'b', 'c')",
+        "return tostring(math.huge)",
+        "return math.floor(-3.5)",
+        "return math.fmod(7, 3)",
+        "return 7 % -3",
+        "return -7 % 3",
+        "return 2^63",
+        "return -2^63",
+        "return 2^64",
+        "return 9007199254740993",
+        "return '10' + 5",
+        "return 10 .. 20",
+        "return nil == false",
+        "return rawequal(1, 1)",
+        "return collectgarbage('count') > 0",
+        "return type(gcinfo())",
+        "return next({})",
+        "return {next({5})}",
+        "return {ipairs({})}",
+        "local t = setmetatable({}, {__index = function(t, k) return k .. '!' end}) return t.x",
+        "local t = setmetatable({}, {__newindex = function(t, k, v) rawset(t, k, v * 2) end}) t.x = 2 return t.x",
+        "local t = setmetatable({}, {__tostring = function() return 'T' end}) return tostring(t)",
+        "return setmetatable({}, {__index = {1, 2}})",
+        "return coroutine.resume(coroutine.create(function() return 1 end))",
+        "return {coroutine.resume(coroutine.create(function() error('co') end))}",
+        "return {pcall(redis.call, 'nosuch')}",
+        "return {pcall(redis.pcall, 'nosuch')}",
+        "return {pcall(string.rep)}",
+        "return {pcall(setmetatable, _G, {})}",
+        "return {pcall(rawset, redis, 'x', 1)}",
+        "return {pcall(function() KEYS = 1 end)}",
+        "return {pcall(function() return undefinedvar end)}",
+        "local ok, e = pcall(cjson.decode, '{bad') return e",
+        "local ok, e = pcall(error, {err='X y'}) return e",
+        "local ok, e = pcall(error, {foo='X y'}) return type(e)",
+        "return redis.status_reply('')",
+        "return redis.error_reply('')",
+        "return {redis.error_reply('x'), redis.status_reply('y')}",
+        "return cjson.decode('[1,2,3,4]')[4]",
+        "return cjson.encode({['a']={}, ['b']={[1]={}}})",
+        "return cjson.encode(cjson.decode('[{}, [], {\"a\": []}]'))",
+        "return cjson.encode({1, 2, nil, 4})",
+        "return cjson.encode({[1]=1, [2]=2, [3]=nil, [4]=4, [5]=5, [6]=6, [7]=7, [8]=8, [9]=9, [10]=10, [11]=11, [12]=12, [30]=30})",
+        "return cjson.encode('\\u00e9')",
+        "return cjson.encode('\\195\\169')",
+        "return cjson.encode(2^53)",
+        "return cjson.encode(-1e-7)",
+        "return cjson.encode(12345678901234567890)",
+        "return cjson.decode('12345678901234567890')",
+        "return tostring(cjson.decode('1.5e400'))",
+        "return cjson.decode('\"\\\\\\\"\"')",
+        "return cmsgpack.pack(-0.0)",
+        "return cmsgpack.pack(0/0)",
+        "return {cmsgpack.unpack(cmsgpack.pack(0.1))}",
+        "return {cmsgpack.unpack(cmsgpack.pack({1, nil, 3}))}",
+        "return {bit.tohex(65535, -2147483648)}",
+        "return {bit.tobit(2^53), bit.tobit(-2^53), bit.tobit(1e300), bit.tobit(0/0)}",
+        "return {struct.unpack('>I4', '\\255\\255\\255\\255')}",
+        "return {struct.unpack('<l', struct.pack('<l', -2^62))}",
+        "return struct.pack('>L', 2^64)",
+        "return struct.pack('>l', -1.5)",
+        "return struct.pack('b', 300)",
     ] {
         s(src);
     }
-    v.push(("return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}".into(), vec!["k1", "k2"], vec!["a1", "a2"]));
+    v.push((
+        "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}".into(),
+        vec!["k1", "k2"],
+        vec!["a1", "a2"],
+    ));
     v.push(("return #KEYS".into(), vec!["a", "b", "c"], vec![]));
-    v.push(("return redis.call('set', KEYS[1], ARGV[1])".into(), vec!["key"], vec!["val"]));
+    v.push((
+        "return redis.call('set', KEYS[1], ARGV[1])".into(),
+        vec!["key"],
+        vec!["val"],
+    ));
     v.push(("return tonumber(ARGV[1]) + 1".into(), vec![], vec!["41"]));
     v
+}
+
+/// Command sequences (EVALSHA, SCRIPT ...) compared reply by reply.
+fn commands() -> Vec<Vec<&'static str>> {
+    let v: Vec<Vec<&str>> = vec![
+        vec!["script", "flush"],
+        vec!["evalsha", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
+        vec!["evalsha", "abc", "0"],
+        vec!["evalsha", "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB", "0"],
+        vec!["script", "load", "return 1"],
+        vec![
+            "script",
+            "exists",
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
+            "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB",
+            "nope",
+        ],
+        vec!["evalsha", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
+        vec!["evalsha", "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB", "0"],
+        vec![
+            "evalsha_ro",
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
+            "0",
+        ],
+        vec!["script", "load", "return 1 +"],
+        vec!["script", "load", "#!lua flags=bad\nreturn 1"],
+        vec![
+            "script",
+            "load",
+            "#!lua flags=no-writes\nreturn redis.call('set','x','y')",
+        ],
+        vec!["evalsha", "ad3f5d5f5b93b1d4f1f3f7e4bbd6b0f8a5d7f0a1", "0"],
+        vec!["eval", "return KEYS[1]", "2", "a"],
+        vec!["eval", "return KEYS[1]", "-1"],
+        vec!["eval", "return KEYS[1]", "x"],
+        vec!["eval", "return KEYS[1]", "01"],
+        vec!["eval", "return KEYS[1]", "1", "a"],
+        vec!["eval_ro", "return redis.call('set','x','1')", "0"],
+        vec!["eval_ro", "#!lua\nreturn redis.call('get','x')", "0"],
+        vec![
+            "eval_ro",
+            "#!lua flags=no-writes\nreturn redis.call('get','x')",
+            "0",
+        ],
+        vec![
+            "eval",
+            "redis.call('set','x','1'); return redis.call('get','x')",
+            "0",
+        ],
+        vec!["eval", "return redis.call('get','x')", "0"],
+        vec!["script", "exists"],
+        vec!["script", "flush", "async"],
+        vec!["script", "flush", "bad"],
+        vec![
+            "script",
+            "exists",
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
+        ],
+        vec!["evalsha", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
+        vec!["eval", "return redis.sha1hex('x')", "0"],
+        vec!["script", "help"],
+    ];
+    v
+}
+
+#[test]
+#[ignore]
+fn live_commands() {
+    let srv = server();
+    let port = srv.1;
+    let mut direct = Conn::open(port);
+    let mut host = TcpHost::new(port);
+    let mut engine = Engine::new();
+    let mut fails = 0;
+    let all = commands();
+    for argv in &all {
+        let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+        let want = direct.send(&a);
+        let bargs: Vec<Bytes> = a.iter().map(|x| Bytes::copy_from_slice(x)).collect();
+        let mut out = Out::new(false);
+        if argv[0] == "script" {
+            assert!(engine.script_command(&bargs, &mut out));
+        } else {
+            host.read_only = argv[0].ends_with("_ro");
+            engine.eval_command(&bargs, &mut host, &mut out);
+        }
+        if out.buf != want {
+            fails += 1;
+            println!(
+                "MISMATCH {argv:?}\n  redis: {:?}\n  keel:  {:?}",
+                String::from_utf8_lossy(&want),
+                String::from_utf8_lossy(&out.buf)
+            );
+        }
+    }
+    println!("{} passed, {} failed", all.len() - fails, fails);
+    assert_eq!(fails, 0);
 }
 
 #[test]

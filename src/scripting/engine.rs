@@ -377,14 +377,35 @@ impl Engine {
     }
 
     /// SCRIPT subcommands LOAD, EXISTS, FLUSH and HELP (`args[0]` is
-    /// "script"). KILL needs the running engine's [`ScriptStatus`] and DEBUG
-    /// is not supported: both reply with an error here. Returns false when
-    /// the subcommand is not one of those (caller replies itself).
+    /// "script"), plus Redis's arity and unknown-subcommand errors. Returns
+    /// false, without replying, for KILL and DEBUG: KILL needs the running
+    /// engine's [`ScriptStatus`] (server side), DEBUG (the Lua debugger) is
+    /// not implemented.
     pub fn script_command(&mut self, args: &[Bytes], out: &mut Out) -> bool {
         let sub = args
             .get(1)
             .map(|a| a.to_ascii_lowercase())
             .unwrap_or_default();
+        let arity_ok = match sub.as_slice() {
+            b"help" | b"kill" => args.len() == 2,
+            b"flush" => (2..=3).contains(&args.len()),
+            b"exists" => args.len() >= 3,
+            b"load" | b"debug" => args.len() == 3,
+            _ => {
+                out.err(&format!(
+                    "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+                    String::from_utf8_lossy(args.get(1).map(|a| &a[..]).unwrap_or(b""))
+                ));
+                return true;
+            }
+        };
+        if !arity_ok {
+            out.err(&format!(
+                "ERR wrong number of arguments for 'script|{}' command",
+                String::from_utf8_lossy(&sub)
+            ));
+            return true;
+        }
         match (sub.as_slice(), args.len()) {
             (b"help", 2) => {
                 out.array(SCRIPT_HELP.len());
@@ -404,7 +425,7 @@ impl Engine {
                 self.sync_generation();
                 out.ok();
             }
-            (b"exists", n) if n >= 2 => {
+            (b"exists", n) => {
                 out.array(n - 2);
                 let r = Registry::global();
                 for a in &args[2..] {
@@ -503,7 +524,14 @@ impl Engine {
         self.run(sha, keys, argv, host, out);
     }
 
-    fn run(&mut self, sha: &str, keys: &[Bytes], argv: &[Bytes], host: &mut dyn ScriptHost, out: &mut Out) {
+    fn run(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        host: &mut dyn ScriptHost,
+        out: &mut Out,
+    ) {
         let l = self.l;
         // SAFETY: the host outlives this call; the pointer is cleared below
         // before returning, so Lua never sees a dangling host.
@@ -586,8 +614,9 @@ unsafe fn error_reply(l: *mut lua_State, sha: &str, out: &mut Out) {
             e.extend_from_slice(line);
             e.push(b'.');
         }
-        // Sent as is, like addReplyErrorSdsEx (no newline mapping).
-        out.raw(&e);
+        // Newlines become spaces (the packaged 7.0.15 does so; upstream
+        // 7.0.15 sent them raw and broke the protocol).
+        out.raw(&map_crlf(&e));
         out.raw(b"\r\n");
     }
 }
@@ -608,7 +637,8 @@ unsafe fn error_info(l: *mut lua_State) -> ErrInfo {
         };
         if lua_isstring(l, -1) != 0 {
             info.msg = b"ERR ".to_vec();
-            info.msg.extend_from_slice(to_cstr_bytes(l, -1).unwrap_or(b""));
+            info.msg
+                .extend_from_slice(to_cstr_bytes(l, -1).unwrap_or(b""));
         }
         let field = |k: &CStr| -> Option<Vec<u8>> {
             lua_getfield_(l, -1, k.as_ptr());
@@ -1004,10 +1034,14 @@ const GLOBALS_ALLOWED: &[&[u8]] = &[
 unsafe fn g_newindex_allow_(l: *mut lua_State) -> Result<c_int, LErr> {
     unsafe {
         if lua_gettop(l) != 3 {
-            return Err(LErr::Msg("Wrong number of arguments to luaNewIndexAllowList".into()));
+            return Err(LErr::Msg(
+                "Wrong number of arguments to luaNewIndexAllowList".into(),
+            ));
         }
         if lua_type(l, -3) != LUA_TTABLE {
-            return Err(LErr::Msg("first argument to luaNewIndexAllowList must be a table".into()));
+            return Err(LErr::Msg(
+                "first argument to luaNewIndexAllowList must be a table".into(),
+            ));
         }
         if lua_isstring(l, -2) == 0 {
             return Err(LErr::Msg(
@@ -1027,7 +1061,9 @@ cfn!(g_newindex_allow, g_newindex_allow_);
 unsafe fn g_missing_global_(l: *mut lua_State) -> Result<c_int, LErr> {
     unsafe {
         if lua_gettop(l) != 2 {
-            return Err(LErr::Msg("Wrong number of arguments to luaProtectedTableError".into()));
+            return Err(LErr::Msg(
+                "Wrong number of arguments to luaProtectedTableError".into(),
+            ));
         }
         if lua_isstring(l, -1) == 0 {
             return Err(LErr::Msg(
@@ -1103,7 +1139,10 @@ unsafe fn redis_generic(l: *mut lua_State, raise_error: bool) -> Result<c_int, L
     unsafe {
         let c = ctx(l);
         let Some(host) = c.host else {
-            push_error(l, "redis.call/pcall can only be called inside a script invocation");
+            push_error(
+                l,
+                "redis.call/pcall can only be called inside a script invocation",
+            );
             return Err(LErr::Top);
         };
         let args = match lua_args(l) {
@@ -1115,8 +1154,9 @@ unsafe fn redis_generic(l: *mut lua_State, raise_error: bool) -> Result<c_int, L
         };
         let resp3 = c.resp == 3;
         let host = &mut *host;
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| host.call(&args, resp3)))
-            .unwrap_or_else(|_| Err("command panicked".to_string()));
+        let res =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| host.call(&args, resp3)))
+                .unwrap_or_else(|_| Err("command panicked".to_string()));
         drop(args);
         let is_err = match res {
             Err(e) => {
@@ -1129,7 +1169,11 @@ unsafe fn redis_generic(l: *mut lua_State, raise_error: bool) -> Result<c_int, L
                 reply.first() == Some(&b'-')
             }
         };
-        if raise_error && is_err { Err(LErr::Top) } else { Ok(1) }
+        if raise_error && is_err {
+            Err(LErr::Top)
+        } else {
+            Ok(1)
+        }
     }
 }
 
@@ -1225,7 +1269,10 @@ unsafe fn r_setresp_(l: *mut lua_State) -> Result<c_int, LErr> {
     unsafe {
         let c = ctx(l);
         if c.host.is_none() {
-            push_error(l, "redis.setresp can only be called inside a script invocation");
+            push_error(
+                l,
+                "redis.setresp can only be called inside a script invocation",
+            );
             return Err(LErr::Top);
         }
         if lua_gettop(l) != 1 {
@@ -1247,7 +1294,10 @@ unsafe fn r_set_repl_(l: *mut lua_State) -> Result<c_int, LErr> {
     unsafe {
         let c = ctx(l);
         let Some(h) = c.host else {
-            push_error(l, "redis.set_repl can only be called inside a script invocation");
+            push_error(
+                l,
+                "redis.set_repl can only be called inside a script invocation",
+            );
             return Err(LErr::Top);
         };
         if lua_gettop(l) != 1 {
@@ -1271,7 +1321,10 @@ cfn!(r_set_repl, r_set_repl_);
 unsafe fn r_acl_check_cmd_(l: *mut lua_State) -> Result<c_int, LErr> {
     unsafe {
         let Some(h) = ctx(l).host else {
-            push_error(l, "redis.acl_check_cmd can only be called inside a script invocation");
+            push_error(
+                l,
+                "redis.acl_check_cmd can only be called inside a script invocation",
+            );
             return Err(LErr::Top);
         };
         let args = match lua_args(l) {
@@ -1374,7 +1427,9 @@ unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut lua_Debug) {
                 return;
             }
             c.timed_out = true;
-            c.status.timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+            c.status
+                .timed_out
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             if let Some(h) = c.host {
                 let msg = format!(
                     "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: {}.",
@@ -1388,7 +1443,10 @@ unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut lua_Debug) {
         }
         if c.status.killed.load(std::sync::atomic::Ordering::SeqCst) {
             if let Some(h) = c.host {
-                (*h).log(super::LOG_WARNING, "Lua script killed by user with SCRIPT KILL.");
+                (*h).log(
+                    super::LOG_WARNING,
+                    "Lua script killed by user with SCRIPT KILL.",
+                );
             }
             // From now on fire on every line so pcall cannot swallow the kill.
             lua_sethook(l, Some(count_hook), LUA_MASKLINE, 0);

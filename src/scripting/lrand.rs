@@ -13,7 +13,9 @@ pub struct Lrand48 {
 impl Default for Lrand48 {
     fn default() -> Self {
         // Initial state of drand48 family: 0x1234ABCD330E.
-        Lrand48 { x: 0x1234_ABCD_330E }
+        Lrand48 {
+            x: 0x1234_ABCD_330E,
+        }
     }
 }
 

@@ -432,7 +432,7 @@ pub const SCRIPT_HELP: &[&str] = &[
     "LOAD <script>",
     "    Load a script into the scripts cache without executing it.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 #[cfg(test)]

@@ -81,6 +81,10 @@ unsafe extern "C-unwind" fn tohex(l: *mut lua_State) -> c_int {
             barg(l, 2) as i32
         };
         let mut digits: &[u8; 16] = b"0123456789abcdef";
+        if n == i32::MIN {
+            // CVE-2024-31449 fix: -INT32_MIN overflows.
+            n = i32::MIN + 1;
+        }
         if n < 0 {
             n = n.wrapping_neg();
             digits = b"0123456789ABCDEF";

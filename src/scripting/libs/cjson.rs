@@ -83,7 +83,10 @@ unsafe fn int_option(
             }
             let v = crate::scripting::engine::d2ll(d) as c_int;
             if !(min <= v && v <= max) {
-                return Err(LErr::Arg(1, format!("expected integer between {min} and {max}")));
+                return Err(LErr::Arg(
+                    1,
+                    format!("expected integer between {min} and {max}"),
+                ));
             }
             *setting = v;
         }
@@ -188,7 +191,12 @@ cfn!(cfg_keep_buffer, cfg_keep_buffer_);
 unsafe fn cfg_encode_invalid_(l: *mut lua_State) -> Result<c_int, LErr> {
     unsafe {
         let c = arg_init(l, 1)?;
-        enum_option(l, 1, &mut c.encode_invalid_numbers, Some(&["off", "on", "null"]))?;
+        enum_option(
+            l,
+            1,
+            &mut c.encode_invalid_numbers,
+            Some(&["off", "on", "null"]),
+        )?;
         Ok(1)
     }
 }
@@ -233,7 +241,12 @@ fn enc_string(buf: &mut Vec<u8>, s: &[u8]) {
     buf.push(b'"');
 }
 
-unsafe fn enc_number(l: *mut lua_State, c: &Cfg, buf: &mut Vec<u8>, idx: c_int) -> Result<(), LErr> {
+unsafe fn enc_number(
+    l: *mut lua_State,
+    c: &Cfg,
+    buf: &mut Vec<u8>,
+    idx: c_int,
+) -> Result<(), LErr> {
     unsafe {
         let n = lua_tonumber(l, idx);
         match c.encode_invalid_numbers {
@@ -297,7 +310,12 @@ unsafe fn array_length(l: *mut lua_State, c: &Cfg) -> Result<i64, LErr> {
     }
 }
 
-unsafe fn enc_value(l: *mut lua_State, c: &Cfg, depth: c_int, buf: &mut Vec<u8>) -> Result<(), LErr> {
+unsafe fn enc_value(
+    l: *mut lua_State,
+    c: &Cfg,
+    depth: c_int,
+    buf: &mut Vec<u8>,
+) -> Result<(), LErr> {
     unsafe {
         match lua_type(l, -1) {
             LUA_TSTRING => enc_string(buf, to_bytes(l, -1).unwrap_or(b"")),
@@ -359,9 +377,7 @@ unsafe fn enc_value(l: *mut lua_State, c: &Cfg, depth: c_int, buf: &mut Vec<u8>)
                 }
             }
             LUA_TNIL => buf.extend_from_slice(b"null"),
-            LUA_TLIGHTUSERDATA if lua_touserdata(l, -1).is_null() => {
-                buf.extend_from_slice(b"null")
-            }
+            LUA_TLIGHTUSERDATA if lua_touserdata(l, -1).is_null() => buf.extend_from_slice(b"null"),
             _ => {
                 return Err(LErr::Msg(format!(
                     "Cannot serialise {}: type not supported",
@@ -614,7 +630,10 @@ impl Parser<'_> {
             tok.t = Tok::End;
             return tok;
         }
-        if !matches!(ch, b'f' | b'i' | b'I' | b'n' | b'N' | b't' | b'"' | b'+' | b'-' | b'0'..=b'9') {
+        if !matches!(
+            ch,
+            b'f' | b'i' | b'I' | b'n' | b'N' | b't' | b'"' | b'+' | b'-' | b'0'..=b'9'
+        ) {
             self.error(&mut tok, "invalid token");
             return tok;
         }
@@ -646,7 +665,11 @@ impl Parser<'_> {
     }
 
     fn parse_error(&self, exp: &str, tok: &Token) -> LErr {
-        let found = if tok.t == Tok::Error { tok.err } else { tok.t.name() };
+        let found = if tok.t == Tok::Error {
+            tok.err
+        } else {
+            tok.t.name()
+        };
         LErr::Msg(format!(
             "Expected {exp} but found {found} at character {}",
             tok.index as i32 + 1
@@ -752,7 +775,9 @@ unsafe fn decode_(l: *mut lua_State) -> Result<c_int, LErr> {
             t => return Err(LErr::Arg(1, type_err(l, t, "string"))),
         };
         if s.len() >= 2 && (s[0] == 0 || s[1] == 0) {
-            return Err(LErr::Msg("JSON parser does not support UTF-16 or UTF-32".into()));
+            return Err(LErr::Msg(
+                "JSON parser does not support UTF-16 or UTF-32".into(),
+            ));
         }
         let n = s.iter().position(|&b| b == 0).unwrap_or(s.len());
         let mut d = Vec::with_capacity(n + 1);

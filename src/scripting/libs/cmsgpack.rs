@@ -118,7 +118,11 @@ unsafe fn encode(l: *mut lua_State, buf: &mut Vec<u8>, level: u32) -> Result<(),
         }
         match t {
             LUA_TSTRING => enc_bytes(buf, to_bytes(l, -1).unwrap_or(b"")),
-            LUA_TBOOLEAN => buf.push(if lua_toboolean(l, -1) != 0 { 0xc3 } else { 0xc2 }),
+            LUA_TBOOLEAN => buf.push(if lua_toboolean(l, -1) != 0 {
+                0xc3
+            } else {
+                0xc2
+            }),
             LUA_TNUMBER => {
                 let n = lua_tonumber(l, -1);
                 if !n.is_infinite() && d2ll(n) as f64 == n {
@@ -176,7 +180,10 @@ unsafe fn pack_(l: *mut lua_State) -> Result<c_int, LErr> {
             return Err(LErr::Arg(0, "MessagePack pack needs input.".into()));
         }
         if lua_checkstack(l, nargs) == 0 {
-            return Err(LErr::Arg(0, "Too many arguments for MessagePack pack.".into()));
+            return Err(LErr::Arg(
+                0,
+                "Too many arguments for MessagePack pack.".into(),
+            ));
         }
         let mut buf = Vec::new();
         for i in 1..=nargs {
@@ -208,7 +215,11 @@ impl Cur<'_> {
         *self.b.get(self.p + i).unwrap_or(&0)
     }
     fn need(&self, n: usize) -> Result<(), DErr> {
-        if self.left() < n { Err(DErr::Eof) } else { Ok(()) }
+        if self.left() < n {
+            Err(DErr::Eof)
+        } else {
+            Ok(())
+        }
     }
     fn be(&self, from: usize, n: usize) -> u64 {
         (0..n).fold(0u64, |a, i| (a << 8) | self.at(from + i) as u64)

@@ -85,7 +85,10 @@ fn controloptions(opt: u8, fmt: &[u8], i: &mut usize, h: &mut Header) -> Result<
         b'!' => {
             let a = getnum(fmt, i, MAXALIGN)?;
             if a == 0 || a & (a - 1) != 0 {
-                return Err(LErr::Msg(format!("alignment {} is not a power of 2", a as i32)));
+                return Err(LErr::Msg(format!(
+                    "alignment {} is not a power of 2",
+                    a as i32
+                )));
             }
             h.align = a;
             Ok(())
@@ -157,7 +160,7 @@ unsafe fn pack_(l: *mut lua_State) -> Result<c_int, LErr> {
                     let mut v: u64 = if n < 0.0 {
                         crate::scripting::engine::d2ll(n) as u64
                     } else {
-                        n as u64
+                        d2ull(n)
                     };
                     let mut buf = vec![0u8; size];
                     if h.little {
@@ -216,6 +219,20 @@ unsafe fn pack_(l: *mut lua_State) -> Result<c_int, LErr> {
     }
 }
 cfn!(pack, pack_);
+
+/// C's (unsigned long) cast of a non-negative double on x86-64 (values past
+/// 2^64 and NaN as the compiler's conversion sequence gives them).
+fn d2ull(n: f64) -> u64 {
+    use crate::scripting::engine::d2ll;
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() {
+        1 << 63
+    } else if n < TWO63 {
+        d2ll(n) as u64
+    } else {
+        (d2ll(n - TWO63) as u64) ^ (1 << 63)
+    }
+}
 
 fn getinteger(b: &[u8], little: bool, signed: bool) -> f64 {
     let size = b.len();
