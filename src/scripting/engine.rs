@@ -139,7 +139,8 @@ unsafe fn set_num(l: *mut lua_State, k: &CStr, n: f64) {
 /// C's (long long) cast of a double as x86-64 does it (out of range and NaN
 /// give i64::MIN), which is what Redis's replies show.
 pub(crate) fn d2ll(d: f64) -> i64 {
-    if d.is_nan() || d >= 9.223_372_036_854_775_807e18 || d < -9.223_372_036_854_775_808e18 {
+    const LIM: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if !(-LIM..LIM).contains(&d) {
         i64::MIN
     } else {
         d as i64

@@ -381,8 +381,10 @@ fn shebang() {
         "Unknown lua shebang option: a=b"
     );
     let mut e = Engine::new();
-    let mut h = MemHost::default();
-    h.read_only = true;
+    let mut h = MemHost {
+        read_only: true,
+        ..Default::default()
+    };
     let s = "#!lua flags=no-writes\nreturn redis.call('set','a','b')";
     assert_eq!(
         eval(&mut e, &mut h, s, &[], &[], false),

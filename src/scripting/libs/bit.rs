@@ -33,6 +33,7 @@ unsafe extern "C-unwind" fn bnot(l: *mut lua_State) -> c_int {
 
 macro_rules! fold {
     ($name:ident, $op:tt) => {
+        #[allow(clippy::assign_op_pattern)]
         unsafe extern "C-unwind" fn $name(l: *mut lua_State) -> c_int {
             unsafe {
                 let mut b = barg(l, 1);

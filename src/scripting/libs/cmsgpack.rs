@@ -92,7 +92,7 @@ unsafe fn is_array(l: *mut lua_State) -> bool {
             lua_pop(l, 1);
             let n = lua_tonumber(l, -1);
             // IS_INT_EQUIVALENT: (int)n == n
-            let as_int = if n.is_nan() || n >= 2_147_483_648.0 || n < -2_147_483_648.0 {
+            let as_int = if !(-2_147_483_648.0..2_147_483_648.0).contains(&n) {
                 i32::MIN
             } else {
                 n as i32
@@ -336,7 +336,7 @@ unsafe fn decode(l: *mut lua_State, c: &mut Cur) -> Result<(), DErr> {
                 lua_pushnumber(l, f64::from_bits(c.be(1, 8)));
                 c.p += 9;
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let h = match t {
                     0xd9 => 2,
                     0xda => 3,
@@ -348,7 +348,7 @@ unsafe fn decode(l: *mut lua_State, c: &mut Cur) -> Result<(), DErr> {
                 push_bytes(l, &c.b[c.p + h..c.p + h + len]);
                 c.p += h + len;
             }
-            0xdc | 0xdd | 0xde | 0xdf => {
+            0xdc..=0xdf => {
                 let h = if t == 0xdc || t == 0xde { 3 } else { 5 };
                 c.need(h)?;
                 let len = c.be(1, h - 1) as usize;
