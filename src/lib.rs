@@ -4,6 +4,7 @@ pub mod commands;
 pub mod config;
 pub mod log;
 pub mod protocol;
+pub mod rdb;
 pub mod scripting;
 pub mod server;
 pub mod storage;

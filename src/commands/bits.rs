@@ -71,7 +71,9 @@ fn with_bit_string<R>(
     if s.len() < need {
         s.resize(need, 0);
     }
-    Some(f(s, grown))
+    let r = f(s, grown);
+    db.mark_raw(key);
+    Some(r)
 }
 
 fn setbit_cmd(ctx: &mut Ctx, args: &[Bytes]) {

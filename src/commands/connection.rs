@@ -63,18 +63,6 @@ pub fn commands() -> Vec<Command> {
         )
         .acl(&["fast", "connection"])
         .doc("connection", "6.2.0", "Reset the connection"),
-        cmd(
-            "shutdown",
-            -1,
-            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-            shutdown,
-        )
-        .acl(&["admin", "slow", "dangerous"])
-        .doc(
-            "server",
-            "1.0.0",
-            "Synchronously save the dataset to disk and then shut down the server",
-        ),
         cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)
             .acl(&["admin", "slow", "dangerous"])
             .doc(
@@ -92,6 +80,17 @@ fn client_of<'a>(ctx: &'a mut Ctx) -> &'a mut Client {
 }
 
 fn ping(ctx: &mut Ctx, args: &[Bytes]) {
+    // A subscribed RESP2 connection gets PING's answer as a message-like array.
+    if let Some(c) = ctx.client.as_deref()
+        && !c.resp3
+        && c.subs.any()
+        && args.len() <= 2
+    {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).map(|a| a.as_ref()).unwrap_or(b""));
+        return;
+    }
     match args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&args[1]),
@@ -193,7 +192,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) {
         }
     }
     if !client_of(ctx).authenticated {
-        return ctx.out.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return ctx.out.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
         if let Err(e) = valid_client_name(&name) {
@@ -204,6 +203,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) {
     let c = client_of(ctx);
     if let Some(p) = proto {
         c.resp3 = p == 3;
+        c.subs.queue.resp3.set(c.resp3);
         c.info.resp.store(p as usize, Ordering::Relaxed);
     }
     let id = c.id;
@@ -234,6 +234,7 @@ fn valid_client_name(name: &[u8]) -> Result<(), &'static str> {
 }
 
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
+    let srv = ctx.srv;
     let auth_required = ctx.srv.auth_required.load(Ordering::Relaxed);
     let c = client_of(ctx);
     c.select(0);
@@ -241,29 +242,16 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.info.resp.store(2, Ordering::Relaxed);
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
+    c.multi = None;
+    c.multi_error = false;
+    super::transactions::unwatch_all(c);
     c.authenticated = !auth_required;
+    let (shard, id) = (c.info.shard, c.id);
+    c.subs.clear(srv, shard, id);
+    c.subs.queue.resp3.set(false);
     *c.info.name.lock().unwrap() = String::new();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
-}
-
-fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
-    for a in &args[1..] {
-        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
-            .iter()
-            .any(|k| eq_ic(a, k))
-        {
-            return ctx.out.err(errors::SYNTAX);
-        }
-    }
-    if args[1..].iter().any(|a| eq_ic(a, "ABORT")) {
-        return ctx.out.err("ERR No shutdown in progress.");
-    }
-    ctx.srv.shutdown.store(true, Ordering::Relaxed);
-    crate::log::warning("User requested shutdown...");
-    crate::server::request_shutdown();
-    // Like Redis, a successful SHUTDOWN closes the connection without a reply.
-    client_of(ctx).close_after_reply = true;
 }
 
 fn monitor(ctx: &mut Ctx, _args: &[Bytes]) {
@@ -292,8 +280,6 @@ const CLIENT_HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
-    "SETINFO <LIB-NAME|LIB-VER> <value>",
-    "    Set client library name or version.",
     "HELP",
     "    Print this help.",
 ];
@@ -305,7 +291,50 @@ pub fn reply_help(ctx: &mut Ctx, lines: &[&str]) {
     }
 }
 
+/// CLIENT subcommands of Redis 7.0 with their arity (name included).
+const CLIENT_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("caching", -3),
+    ("getname", 2),
+    ("getredir", 2),
+    ("help", 2),
+    ("id", 2),
+    ("info", 2),
+    ("kill", -3),
+    ("list", -2),
+    ("no-evict", 3),
+    ("pause", -3),
+    ("reply", 3),
+    ("setname", 3),
+    ("tracking", -3),
+    ("trackinginfo", 2),
+    ("unblock", -3),
+    ("unpause", 2),
+];
+
+/// Checks a container's subcommand and its arity as Redis does; the error
+/// to reply otherwise.
+pub fn check_subcommand(
+    container: &str,
+    table: &[(&str, i32)],
+    args: &[Bytes],
+) -> Result<(), String> {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let Some(&(name, arity)) = table.iter().find(|(n, _)| *n == sub) else {
+        return Err(errors::unknown_subcommand(&args[1], container));
+    };
+    let n = args.len() as i32;
+    if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+        return Err(format!(
+            "ERR wrong number of arguments for '{container}|{name}' command"
+        ));
+    }
+    Ok(())
+}
+
 fn client(ctx: &mut Ctx, args: &[Bytes]) {
+    if let Err(e) = check_subcommand("client", CLIENT_SUBCOMMANDS, args) {
+        return ctx.out.err(&e);
+    }
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let now = ctx.now;
     match (sub.as_str(), args.len()) {
@@ -328,27 +357,6 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             }
             *client_of(ctx).info.name.lock().unwrap() =
                 String::from_utf8_lossy(&args[2]).into_owned();
-            ctx.out.ok()
-        }
-        ("setinfo", 4) => {
-            let v = String::from_utf8_lossy(&args[3]).into_owned();
-            if v.contains(' ') || v.contains('\n') {
-                return ctx.out.err(&format!(
-                    "ERR {} cannot contain spaces, newlines or special characters.",
-                    String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
-                ));
-            }
-            let c = client_of(ctx);
-            if eq_ic(&args[2], "lib-name") {
-                *c.info.lib_name.lock().unwrap() = v;
-            } else if eq_ic(&args[2], "lib-ver") {
-                *c.info.lib_ver.lock().unwrap() = v;
-            } else {
-                return ctx.out.err(&format!(
-                    "ERR Unrecognized option '{}'",
-                    String::from_utf8_lossy(&args[2])
-                ));
-            }
             ctx.out.ok()
         }
         ("info", 2) => {
@@ -386,8 +394,8 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             }
         }
         _ => ctx.out.err(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&args[1])
+            "ERR CLIENT {} is not supported by keel yet",
+            sub.to_ascii_uppercase()
         )),
     }
 }

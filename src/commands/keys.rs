@@ -187,29 +187,17 @@ fn str_encoding(s: &[u8]) -> &'static str {
 }
 
 /// OBJECT ENCODING as Redis 7.0 picks it. Sets and hashes track their
-/// one-way conversion themselves; zsets are judged by their current contents.
-fn encoding(ctx: &Ctx, v: &Value) -> &'static str {
-    let cfg = || ctx.srv.config.read().unwrap();
-    let small = |n: usize, entries: &str| n as i64 <= cfg().get_i64(entries);
-    let short = |len: usize, value: &str| len as i64 <= cfg().get_i64(value);
+/// one-way conversion themselves, as do zsets.
+fn encoding(_ctx: &Ctx, v: &Value, raw: bool) -> &'static str {
     match v {
+        Value::Str(_) if raw => "raw",
         Value::Str(s) => str_encoding(s),
         // 7.0 lists are always quicklists.
         Value::List(_) => "quicklist",
         Value::Set(set) => set.encoding(),
         Value::Stream(_) => "stream",
         Value::Hash(h) => h.encoding(),
-        Value::ZSet(z) => {
-            let fits = z
-                .scores
-                .keys()
-                .all(|m| short(m.len(), "zset-max-listpack-value"));
-            if fits && small(z.scores.len(), "zset-max-listpack-entries") {
-                "listpack"
-            } else {
-                "skiplist"
-            }
-        }
+        Value::ZSet(z) => z.encoding(),
     }
 }
 
@@ -604,7 +592,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.out.int(0);
         return;
     };
-    let (value, expire_at) = (e.value.clone(), e.expire_at);
+    let (value, expire_at, raw) = (e.value.clone(), e.expire_at, e.raw);
     if exists_for_write(ctx, dst, dst_db) && !replace {
         ctx.out.int(0);
         return;
@@ -613,6 +601,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
         value,
         expire_at,
         lru: (ctx.now / 1000) as u32,
+        raw,
     };
     put_entry(ctx.db_n(dst, dst_db), dst, entry);
     signal_added(ctx, dst, dst_db);
@@ -788,7 +777,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) {
     };
     match lsub.as_str() {
         "encoding" => {
-            let enc = encoding(ctx, &e.value);
+            let enc = encoding(ctx, &e.value, e.raw);
             ctx.out.bulk_str(enc)
         }
         "refcount" => {
@@ -1151,7 +1140,7 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             .get(key)
             .map_or(0, |e| e as *const Entry as usize);
         let rc = refcount(ctx, &e.value);
-        let enc = encoding(ctx, &e.value);
+        let enc = encoding(ctx, &e.value, e.raw);
         let line = format!(
             "Value at:{:#x} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
             addr,

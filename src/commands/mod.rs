@@ -18,11 +18,15 @@ pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod snapshot;
 pub mod streams;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 pub mod zsets;
 
 use bytes::Bytes;
@@ -60,6 +64,9 @@ pub struct BlockRequest {
     pub keys: Vec<Bytes>,
     /// Absolute deadline in ms since the epoch; None waits forever.
     pub deadline_ms: Option<u64>,
+    /// The arguments to re-run the command with when woken, if not the
+    /// original ones (XREAD ... $ pins `$` to the ID seen when it blocked).
+    pub rerun_args: Option<Vec<Bytes>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -87,7 +94,25 @@ impl<'a> Ctx<'a> {
     /// Asks the runtime to block the client on `keys` (see `BlockRequest`).
     /// The handler writes no reply in that case.
     pub fn block_on(&mut self, keys: Vec<Bytes>, deadline_ms: Option<u64>) {
-        self.block = Some(BlockRequest { keys, deadline_ms });
+        self.block = Some(BlockRequest {
+            keys,
+            deadline_ms,
+            rerun_args: None,
+        });
+    }
+
+    /// Like `block_on`, re-running with `rerun_args` when woken.
+    pub fn block_on_with(
+        &mut self,
+        keys: Vec<Bytes>,
+        deadline_ms: Option<u64>,
+        rerun_args: Vec<Bytes>,
+    ) {
+        self.block = Some(BlockRequest {
+            keys,
+            deadline_ms,
+            rerun_args: Some(rerun_args),
+        });
     }
 
     /// Tells clients blocked on `key` (selected DB) that it may now serve
@@ -188,15 +213,28 @@ pub mod errors {
         )
     }
 
+    /// As Redis: the name cut to 128 bytes, then quoted arguments while
+    /// their text is under 128 bytes, each cut to what is left of the 128.
+    /// Like C's %s, each stops at a NUL byte.
     pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
-        let mut s = format!(
-            "ERR unknown command '{}', with args beginning with: ",
-            String::from_utf8_lossy(name)
-        );
-        for a in args.iter().take(128) {
-            s.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+        let cstr = |b: &[u8]| -> Vec<u8> { b.iter().take_while(|&&c| c != 0).copied().collect() };
+        let mut quoted: Vec<u8> = Vec::new();
+        for a in args {
+            if quoted.len() >= 128 {
+                break;
+            }
+            let room = 128 - quoted.len();
+            let a = cstr(a);
+            quoted.push(b'\'');
+            quoted.extend_from_slice(&a[..a.len().min(room)]);
+            quoted.extend_from_slice(b"' ");
         }
-        s
+        let name = cstr(name);
+        format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            String::from_utf8_lossy(&name[..name.len().min(128)]),
+            String::from_utf8_lossy(&quoted)
+        )
     }
 
     pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {

@@ -547,6 +547,7 @@ fn append_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         s.extend_from_slice(add);
         new_len = s.len();
     }
+    ctx.db(key).mark_raw(key);
     ctx.dirty(key, 1);
     ctx.out.int(new_len as i64);
 }
@@ -643,6 +644,7 @@ fn setrange_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         s[offset..offset + val.len()].copy_from_slice(val);
         new_len = s.len();
     }
+    db.mark_raw(key);
     ctx.dirty(key, 1);
     ctx.out.int(new_len as i64);
 }

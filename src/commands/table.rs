@@ -14,6 +14,9 @@ pub type Handler = fn(&mut Ctx, &[Bytes]);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Keys,
+    /// Like Keys, but always run with the key shards held on the
+    /// connection's thread, so the handler sees `ctx.client` (WATCH).
+    KeysHeld,
     AllShards,
     Conn,
 }
@@ -160,6 +163,10 @@ impl Command {
         self.scope = Scope::Keys;
         self
     }
+    pub const fn held(mut self) -> Self {
+        self.scope = Scope::KeysHeld;
+        self
+    }
     pub const fn all_shards(mut self) -> Self {
         self.scope = Scope::AllShards;
         self
@@ -201,12 +208,16 @@ pub fn table() -> &'static Table {
         commands.extend(super::server::commands());
         commands.extend(super::strings::commands());
         commands.extend(super::keys::commands());
+        commands.extend(super::transactions::commands());
+        commands.extend(super::snapshot::commands());
+        commands.extend(super::pubsub::commands());
         commands.extend(super::lists::commands());
         commands.extend(super::hashes::commands());
         commands.extend(super::sets::commands());
         commands.extend(super::zsets::commands());
         commands.extend(super::hll::commands());
         commands.extend(super::streams::commands());
+        commands.extend(super::persistence::commands());
         let mut by_name = HashMap::new();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);

@@ -164,7 +164,14 @@ impl Parser {
     }
 
     fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ParseError> {
-        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        // Redis finds the newline with strchr, which stops at a NUL byte: a
+        // NUL before the newline leaves the line incomplete forever (until
+        // the inline size limit), exactly like stock Redis.
+        let Some(nl) = buf
+            .iter()
+            .position(|&b| b == b'\n' || b == 0)
+            .filter(|&i| buf[i] == b'\n')
+        else {
             if buf.len() > MAX_INLINE {
                 return Err(perr("too big inline request"));
             }
@@ -189,6 +196,8 @@ fn hex_val(c: u8) -> Option<u8> {
 /// Splits a line like Redis's sdssplitargs: whitespace separated, with
 /// "double quotes" (C escapes, \xHH) and 'single quotes'. None on bad quoting.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    // A C string ends at NUL; past it Redis sees nothing.
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
     let mut out = Vec::new();
     let mut i = 0;
     let n = line.len();
@@ -308,6 +317,22 @@ mod tests {
         }
         assert_eq!(got.unwrap()[2], Bytes::from("value"));
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn nul_in_inline_waits_like_redis() {
+        let mut p = Parser::new();
+        let mut buf = BytesMut::from(&b"a\x00b\r\n"[..]);
+        assert_eq!(p.parse(&mut buf, ParserLimits::default()), Ok(None));
+        let mut big = BytesMut::from(&b"PING\x00"[..]);
+        big.extend_from_slice(&vec![b'x'; 70 * 1024]);
+        big.extend_from_slice(b"\r\n");
+        assert_eq!(
+            p.parse(&mut big, ParserLimits::default()),
+            Err(ParseError::Protocol(
+                "Protocol error: too big inline request".into()
+            ))
+        );
     }
 
     #[test]

@@ -19,19 +19,26 @@ pub struct ClientInfo {
     pub last_interaction_ms: AtomicU64,
     /// Command table index of the last command (usize::MAX: none yet).
     pub last_cmd: AtomicUsize,
+    /// For container commands, the interned "container|sub" name (usize::MAX: none).
+    pub last_sub: AtomicUsize,
     pub qbuf: AtomicUsize,
     pub resp: AtomicUsize,
     pub flags: Mutex<String>,
     /// Set by CLIENT KILL; the connection closes at its next step.
     pub killed: AtomicBool,
-    pub lib_name: Mutex<String>,
-    pub lib_ver: Mutex<String>,
 }
 
 impl ClientInfo {
-    pub fn touch(&self, now_ms: u64, cmd_idx: usize) {
+    pub fn touch(&self, now_ms: u64, cmd_idx: usize, args: &[bytes::Bytes]) {
         self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
         self.last_cmd.store(cmd_idx, Ordering::Relaxed);
+        let name = crate::commands::table().get(cmd_idx).name;
+        let sub = if CONTAINERS.contains(&name) && args.len() > 1 {
+            intern_subcommand(name, &args[1])
+        } else {
+            usize::MAX
+        };
+        self.last_sub.store(sub, Ordering::Relaxed);
     }
 
     /// One CLIENT LIST line, Redis 7.0 fields.
@@ -40,7 +47,7 @@ impl ClientInfo {
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         let flags = self.flags.lock().unwrap().clone();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -55,15 +62,46 @@ impl ClientInfo {
             },
             self.db.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
-            match self.last_cmd.load(Ordering::Relaxed) {
-                usize::MAX => "NULL",
-                i => crate::commands::table().get(i).name,
+            match self.last_sub.load(Ordering::Relaxed) {
+                usize::MAX => match self.last_cmd.load(Ordering::Relaxed) {
+                    usize::MAX => "NULL",
+                    i => crate::commands::table().get(i).name,
+                },
+                i => subcommand_name(i),
             },
             self.resp.load(Ordering::Relaxed),
-            self.lib_name.lock().unwrap(),
-            self.lib_ver.lock().unwrap(),
         )
     }
+}
+
+/// Commands whose CLIENT LIST `cmd=` shows "container|sub" as Redis 7 does.
+const CONTAINERS: &[&str] = &[
+    "client", "config", "command", "object", "pubsub", "script", "function", "memory", "latency",
+    "slowlog", "acl", "cluster", "module", "xinfo", "xgroup",
+];
+
+/// Interned "container|sub" names (only container commands get here: rare).
+static SUBNAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+fn intern_subcommand(container: &str, sub: &[u8]) -> usize {
+    let full = format!(
+        "{container}|{}",
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    );
+    let mut names = SUBNAMES.lock().unwrap();
+    if let Some(i) = names.iter().position(|n| *n == full) {
+        return i;
+    }
+    // Bounded: arbitrary garbage subcommands must not grow it forever.
+    if names.len() >= 1024 {
+        return usize::MAX;
+    }
+    names.push(Box::leak(full.into_boxed_str()));
+    names.len() - 1
+}
+
+fn subcommand_name(i: usize) -> &'static str {
+    SUBNAMES.lock().unwrap().get(i).copied().unwrap_or("NULL")
 }
 
 /// How replies are sent (CLIENT REPLY).
@@ -74,6 +112,21 @@ pub enum ReplyMode {
     /// Skip the reply of the next command only.
     Skip,
     SkipNext,
+}
+
+/// A key under WATCH.
+pub struct Watched {
+    pub db: usize,
+    pub key: bytes::Bytes,
+    /// Its expiry when watched (0: none, or already expired then).
+    pub expire_at: u64,
+}
+
+/// A command queued after MULTI.
+pub struct Queued {
+    pub idx: usize,
+    pub cmd: &'static crate::commands::Command,
+    pub args: Vec<bytes::Bytes>,
 }
 
 /// The connection's own state, owned by its task.
@@ -88,6 +141,14 @@ pub struct Client {
     pub info: Arc<ClientInfo>,
     pub no_evict: bool,
     pub monitor: bool,
+    /// Commands queued since MULTI (None: not in a transaction).
+    pub multi: Option<Vec<Queued>>,
+    /// A command failed to queue: EXEC answers EXECABORT.
+    pub multi_error: bool,
+    /// Set by any write to a watched key.
+    pub watch_flag: Option<Arc<AtomicBool>>,
+    pub watched: Vec<Watched>,
+    pub subs: super::pubsub::Subscriptions,
 }
 
 impl Client {
@@ -102,6 +163,11 @@ impl Client {
             info,
             no_evict: false,
             monitor: false,
+            multi: None,
+            multi_error: false,
+            watch_flag: None,
+            watched: Vec::new(),
+            subs: Default::default(),
         }
     }
 

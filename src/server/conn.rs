@@ -11,9 +11,9 @@ use glommio::net::TcpStream;
 
 use super::ThreadStats;
 use super::blocking::{self, Waiter};
-use super::client::{Client, ClientInfo, ReplyMode};
+use super::client::{Client, ClientInfo, Queued, ReplyMode};
 use super::shard::{Job, JobResult, Payload, ReplyFuture, ShardRt, run_handler};
-use crate::commands::{self, Command, Ctx, Scope, errors, flags};
+use crate::commands::{self, Command, Ctx, Scope, errors, flags, transactions};
 use crate::protocol::{Out, ParseError, Parser, ParserLimits};
 use crate::storage::slot::key_shard;
 
@@ -60,12 +60,11 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         db: Default::default(),
         last_interaction_ms: now.into(),
         last_cmd: usize::MAX.into(),
+        last_sub: usize::MAX.into(),
         qbuf: Default::default(),
         resp: 2.into(),
         flags: Default::default(),
         killed: Default::default(),
-        lib_name: Default::default(),
-        lib_ver: Default::default(),
     });
     let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
     let too_many = {
@@ -99,6 +98,10 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         client: &mut client,
     };
     conn.serve(&mut stream).await;
+    client.subs.clear(srv, rt.id, id);
+    if client.watch_flag.is_some() {
+        transactions::unwatch_all(&mut client);
+    }
     srv.clients.lock().unwrap().remove(&id);
 }
 
@@ -129,7 +132,7 @@ impl Conn<'_> {
         let mut parser = Parser::new();
         let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         loop {
-            let n = match stream.read(&mut chunk).await {
+            let n = match self.read(stream, &mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
@@ -157,7 +160,7 @@ impl Conn<'_> {
                     // Bound the batch so a huge pipeline streams its replies.
                     self.run_pipeline(stream, std::mem::take(&mut cmds), &mut wbuf)
                         .await;
-                    if !self.flush(stream, &mut wbuf).await {
+                    if !self.flush(stream, &mut wbuf).await || self.client.close_after_reply {
                         return;
                     }
                 }
@@ -196,6 +199,33 @@ impl Conn<'_> {
         }
     }
 
+    /// Reads from the socket; a connection with subscriptions meanwhile
+    /// writes the messages published to it.
+    async fn read(&mut self, stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
+        use futures_lite::future::or;
+        let queue = self.client.subs.queue.clone();
+        if !self.client.subs.any() && queue.is_empty() {
+            return stream.read(chunk).await;
+        }
+        loop {
+            let pending = queue.take();
+            if !pending.is_empty() {
+                stream.write_all(&pending).await?;
+                ThreadStats::bump(&self.rt.stats().net_output_bytes, pending.len() as u64);
+            }
+            // Peek, not read: a read cancelled by a message could lose input.
+            let mut b = [0u8; 1];
+            let readable = or(async { stream.peek(&mut b).await.map(|_| true) }, async {
+                queue.ready().await;
+                Ok(false)
+            })
+            .await?;
+            if readable {
+                return stream.read(chunk).await;
+            }
+        }
+    }
+
     async fn flush(&mut self, stream: &mut TcpStream, wbuf: &mut Vec<u8>) -> bool {
         if wbuf.is_empty() {
             return true;
@@ -223,12 +253,47 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
         for args in cmds {
+            // After QUIT (or a self CLIENT KILL) nothing more runs.
+            if self.client.close_after_reply {
+                break;
+            }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
+                if self.client.multi.is_some() {
+                    self.client.multi_error = true;
+                }
                 continue;
             };
-            self.client.info.touch(crate::storage::now_ms(), idx);
+            self.client.info.touch(crate::storage::now_ms(), idx, &args);
+            if let Some(queue) = self.client.multi.as_mut()
+                && !is_tx_control(cmd)
+            {
+                let mut out = Out::new(resp3);
+                if cmd.flags & flags::NO_MULTI != 0 {
+                    out.err("ERR Command not allowed inside a transaction");
+                    self.client.multi_error = true;
+                } else {
+                    out.simple("QUEUED");
+                    queue.push(Queued { idx, cmd, args });
+                }
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            if cmd.name == "exec" {
+                self.complete(&mut slots, &mut batches).await;
+                let out = self.exec(idx).await;
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
             let route = self.route(cmd, &args);
             if cmd.flags & flags::BLOCKING != 0 {
                 self.complete(&mut slots, &mut batches).await;
@@ -321,14 +386,28 @@ impl Conn<'_> {
             err(errors::unknown_command(&args[0], &args[1..]), slots);
             return None;
         };
+        // Redis's order: arity before authentication.
+        if !cmd.arity_ok(args.len()) {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            err(errors::wrong_args(cmd.name), slots);
+            return None;
+        }
         if !self.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             err("NOAUTH Authentication required.".into(), slots);
             return None;
         }
-        if !cmd.arity_ok(args.len()) {
-            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
-            err(errors::wrong_args(cmd.name), slots);
+        if !self.client.resp3
+            && self.client.subs.any()
+            && !commands::pubsub::allowed_when_subscribed(cmd.name)
+        {
+            err(
+                format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    cmd.name
+                ),
+                slots,
+            );
             return None;
         }
         if self.rt.srv.monitor_count.load(Ordering::Relaxed) > 0
@@ -379,6 +458,16 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
             Scope::Conn => Route::Conn,
+            Scope::KeysHeld => {
+                let mut shards: Vec<usize> = cmd
+                    .key_indexes(args)
+                    .iter()
+                    .map(|&k| key_shard(&args[k], nshards))
+                    .collect();
+                shards.sort_unstable();
+                shards.dedup();
+                Route::Hold(shards)
+            }
             Scope::AllShards => Route::Hold((0..nshards).collect()),
             Scope::Keys => {
                 let keys = cmd.key_indexes(args);
@@ -429,7 +518,7 @@ impl Conn<'_> {
             if let Some(f) = f {
                 match f.await {
                     Payload::Outs(o) => results[s] = o,
-                    Payload::Held | Payload::Retry => unreachable!("Exec answered without replies"),
+                    _ => unreachable!("Exec answered without replies"),
                 }
             }
         }
@@ -458,7 +547,8 @@ impl Conn<'_> {
                 for &p in view.iter().filter(|p| !p.is_null()) {
                     // SAFETY: `view` holds exactly the stores we hold now.
                     let store = unsafe { &mut *p };
-                    blocking::register(store, srv.nshards, job.db, &b.keys, w, None);
+                    let local = local_job(job, store.id, srv.nshards);
+                    blocking::register(store, srv.nshards, job.db, &b.keys, w, local.as_ref());
                 }
             }
             JobResult { out, block }
@@ -496,7 +586,7 @@ impl Conn<'_> {
         stream: &TcpStream,
         idx: usize,
         cmd: &'static Command,
-        args: Vec<Bytes>,
+        mut args: Vec<Bytes>,
         route: Route,
     ) -> Option<Out> {
         let rt = self.rt.clone();
@@ -514,6 +604,9 @@ impl Conn<'_> {
                 rt.drop_slot(wake_id);
                 return Some(r.out);
             };
+            if let Some(a) = &block.rerun_args {
+                args = a.clone();
+            }
             self.client
                 .info
                 .flags
@@ -533,13 +626,75 @@ impl Conn<'_> {
                 // Keys on several shards were signalled: run the command again.
                 Wake::Reply(_) => continue,
                 Wake::Gone => return None,
+                // As Redis: a null reply, whatever the key holds by now. It is
+                // a null array for every list/zset/stream blocking command,
+                // BLMOVE and BRPOPLPUSH included (replyToBlockedClientTimedOut).
                 Wake::Timeout => {
-                    let mut job = Job::new(idx, cmd, args, self.client.db, self.client.resp3);
-                    job.no_block = true;
-                    return Some(self.run_routed(job, &route).await.out);
+                    let mut out = Out::new(self.client.resp3);
+                    out.null_array();
+                    return Some(out);
                 }
             }
         }
+    }
+
+    /// EXEC: holds every shard the queued commands (and the watched keys)
+    /// live on, checks WATCH, runs the commands in order, releases.
+    async fn exec(&mut self, exec_idx: usize) -> Out {
+        let resp3 = self.client.resp3;
+        let mut out = Out::new(resp3);
+        let Some(queued) = self.client.multi.take() else {
+            out.err("ERR EXEC without MULTI");
+            return out;
+        };
+        if std::mem::take(&mut self.client.multi_error) {
+            transactions::unwatch_all(self.client);
+            out.err(transactions::EXECABORT);
+            return out;
+        }
+        let nshards = self.rt.srv.nshards;
+        let mut shards: Vec<usize> = Vec::new();
+        for q in &queued {
+            match self.route(q.cmd, &q.args) {
+                Route::Shard(s) => shards.push(s),
+                Route::Hold(v) => shards.extend(v),
+                Route::Conn => {}
+            }
+        }
+        shards.extend(
+            self.client
+                .watched
+                .iter()
+                .map(|w| key_shard(&w.key, nshards)),
+        );
+        shards.sort_unstable();
+        shards.dedup();
+        let rt = self.rt.clone();
+        let srv = rt.srv;
+        let client = &mut *self.client;
+        let out = rt
+            .with_shards(&shards, |view| {
+                if transactions::watch_failed(client, crate::storage::now_ms()) {
+                    out.null_array();
+                    return out;
+                }
+                out.array(queued.len());
+                for q in &queued {
+                    let db = client.db;
+                    let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
+                    // Blocking commands inside MULTI never block.
+                    ctx.no_block = true;
+                    run_handler(rt.stats(), q.idx, q.cmd, &mut ctx, &q.args);
+                    // A command may switch protocol (HELLO) mid-transaction.
+                    out.resp3 = client.resp3;
+                }
+                out
+            })
+            .await;
+        transactions::unwatch_all(self.client);
+        ThreadStats::bump(&rt.stats().cmd_calls[exec_idx], 1);
+        rt.serve_ready();
+        out
     }
 
     fn run_conn(&mut self, idx: usize, cmd: &'static Command, args: &[Bytes]) -> Out {
@@ -611,4 +766,36 @@ async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wake) -> Wake 
             };
         }
     }
+}
+
+/// Commands that act on the transaction itself instead of being queued.
+fn is_tx_control(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// For a blocking command whose keys span shards: the same command reduced
+/// to the keys of `shard`, so that shard can serve the waiter itself in
+/// arrival order. Only for the `CMD key... timeout` shape (BLPOP, BRPOP,
+/// BZPOPMIN, BZPOPMAX); other commands get None and retry when woken.
+fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
+    let c = job.cmd;
+    if c.keys_fn.is_some() || c.first_key != 1 || c.last_key != -2 || c.step != 1 {
+        return None;
+    }
+    let n = job.args.len();
+    let mut args = vec![job.args[0].clone()];
+    args.extend(
+        job.args[1..n - 1]
+            .iter()
+            .filter(|k| key_shard(k, nshards) == shard)
+            .cloned(),
+    );
+    args.push(job.args[n - 1].clone());
+    Some(Job {
+        args,
+        ..job.clone()
+    })
 }

@@ -5,6 +5,8 @@ pub mod blocking;
 pub mod client;
 mod conn;
 pub mod gate;
+pub mod persist;
+pub mod pubsub;
 pub mod shard;
 
 use std::collections::BTreeMap;
@@ -93,6 +95,8 @@ pub struct Server {
     /// MONITOR clients: each gets every command line through its channel.
     pub monitors: Mutex<Vec<(u64, crossbeam::channel::Sender<Vec<u8>>)>>,
     pub monitor_count: std::sync::atomic::AtomicUsize,
+    pub pubsub: pubsub::Global,
+    pub persist: persist::Persist,
 }
 
 impl Server {
@@ -120,6 +124,8 @@ impl Server {
             client_query_buffer_limit: AtomicU64::new(0),
             monitors: Mutex::new(Vec::new()),
             monitor_count: Default::default(),
+            pubsub: Default::default(),
+            persist: persist::Persist::new(nshards),
             config: RwLock::new(config),
         };
         srv.config_changed();
@@ -253,6 +259,7 @@ pub async fn start_shard(
         });
     }
     let rt = std::rc::Rc::new(shard::ShardRt::new(i, srv, stores, peers));
+    shard::set_current(&rt);
     for t in rx_tasks {
         let rx = t.await;
         glommio::spawn_local(rt.clone().receive_loop(rx)).detach();
@@ -318,6 +325,14 @@ pub fn run(config: Config) -> i32 {
             .map(|i| Box::into_raw(Box::new(crate::storage::ShardStore::new(i, srv.databases))))
             .collect(),
     );
+
+    match persist::load_at_startup(srv, &stores.0) {
+        Ok(_) => {}
+        Err(e) => {
+            crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+            return 1;
+        }
+    }
 
     let mesh = build_mesh(nshards);
 
@@ -408,17 +423,24 @@ pub fn run(config: Config) -> i32 {
         } else {
             "SIGTERM"
         };
-        if !srv.shutdown.load(Ordering::Relaxed) {
-            crate::log::notice(&format!("Received {name} scheduling shutdown..."));
+        if srv.shutdown.load(Ordering::Relaxed) {
+            // SHUTDOWN already saved what it had to.
+            crate::log::notice("keel is now ready to exit, bye bye...");
+            return 0;
         }
-        crate::log::notice("User requested shutdown...");
-        crate::log::notice("keel is now ready to exit, bye bye...");
-        return 0;
+        if srv.persist.shutdown_requested.swap(true, Ordering::AcqRel) {
+            // A second signal while the final save runs: leave now, as Redis.
+            crate::log::warning("You insist... exiting now.");
+            return 1;
+        }
+        crate::log::notice(&format!("Received {name} scheduling shutdown..."));
+        // Shard 0's cron saves (when save rules say so) and exits the process.
     }
 }
 
 /// Periodic per-shard work (Redis's serverCron share for this shard).
 async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
+    let mut saved_gen = 0;
     loop {
         let hz = rt.srv.config.read().unwrap().get_i64("hz").clamp(1, 500) as u64;
         glommio::timer::sleep(std::time::Duration::from_millis(1000 / hz)).await;
@@ -431,6 +453,58 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
             }
             blocking::sweep(store);
+            crate::commands::transactions::prune_watched(store);
+            persist::shard_cron(rt.srv, store, &mut saved_gen);
         }
+        if rt.id == 0 {
+            persistence_cron(&rt).await;
+        }
+    }
+}
+
+/// Shard 0's share of persistence: reap the BGSAVE child, apply the `save`
+/// rules, and carry out a shutdown asked for by a signal.
+async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
+    let srv = rt.srv;
+    let p = &srv.persist;
+    persist::reap_child(srv);
+    let all: Vec<usize> = (0..srv.nshards).collect();
+    if p.shutdown_requested.load(Ordering::Acquire) {
+        let ok = rt
+            .with_shards(&all, |view| {
+                // SAFETY: every store is held for this closure.
+                let mut stores: Vec<&mut crate::storage::ShardStore> =
+                    view.iter().map(|&s| unsafe { &mut *s }).collect();
+                crate::commands::snapshot::prepare_for_shutdown(srv, &mut stores, false, false)
+            })
+            .await;
+        if ok.is_err() {
+            crate::log::warning(
+                "Errors trying to shut down the server. Check the logs for more information.",
+            );
+            p.shutdown_requested.store(false, Ordering::Release);
+            return;
+        }
+        crate::log::notice("keel is now ready to exit, bye bye...");
+        std::process::exit(0);
+    }
+    let due = persist::rule_due(srv);
+    let scheduled = !p.bgsave_in_progress() && p.scheduled.swap(false, Ordering::AcqRel);
+    if due.is_none() && !scheduled {
+        return;
+    }
+    if let Some((changes, secs)) = due {
+        crate::log::notice(&format!("{changes} changes in {secs} seconds. Saving..."));
+    }
+    let r = rt
+        .with_shards(&all, |view| {
+            // SAFETY: every store is held for this closure.
+            let stores: Vec<&crate::storage::ShardStore> =
+                view.iter().map(|&s| unsafe { &*s }).collect();
+            persist::bgsave(rt, &stores)
+        })
+        .await;
+    if let Err(e) = r {
+        crate::log::warning(&e);
     }
 }

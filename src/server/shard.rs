@@ -17,6 +17,9 @@ use std::sync::Arc;
 use super::blocking::{self, Waiter};
 use super::gate::Gate;
 use super::{Server, ThreadStats};
+use std::sync::atomic::Ordering;
+
+use crate::commands::transactions::{self, WATCHING_CLIENTS};
 use crate::commands::{BlockRequest, Command, Ctx};
 use crate::protocol::Out;
 use crate::storage::ShardStore;
@@ -62,7 +65,16 @@ pub struct JobResult {
     pub block: Option<BlockRequest>,
 }
 
+/// A function run on another shard's thread (pub/sub fan-out, queries).
+pub type RemoteFn = Box<dyn FnOnce(&Rc<ShardRt>) -> Box<dyn std::any::Any + Send> + Send>;
+
 pub enum Msg {
+    /// Run `f` on the shard; answer with `Reply { Any }`.
+    Call {
+        id: u64,
+        from: usize,
+        f: RemoteFn,
+    },
     /// Run these jobs in order; answer with `Reply { Outs }`.
     Exec {
         id: u64,
@@ -74,6 +86,14 @@ pub enum Msg {
         id: u64,
         from: usize,
     },
+    /// Deliver a published message to this shard's subscribers (no reply).
+    Publish {
+        kind: super::pubsub::Kind,
+        channel: Bytes,
+        message: Bytes,
+    },
+    /// Block this thread until the barrier is released (BGSAVE's fork).
+    Park(std::sync::Arc<super::persist::ParkBarrier>),
     /// Release a gate acquired by Hold.
     Release,
     Reply {
@@ -87,6 +107,7 @@ pub enum Payload {
     Held,
     /// A blocked client's keys (on several shards) were signalled: retry.
     Retry,
+    Any(Box<dyn std::any::Any + Send>),
 }
 
 /// Raw pointers to every shard's store, set up before the executors start.
@@ -178,6 +199,11 @@ impl ShardRt {
             // SAFETY: owner thread, gate free or ours (see above).
             let store = unsafe { &mut *self.store_ptr() };
             let waiter = job.waiter.as_ref().expect("blocked without a waiter");
+            let rerun = b.rerun_args.as_ref().map(|a| Job {
+                args: a.clone(),
+                ..job.clone()
+            });
+            let job = rerun.as_ref().unwrap_or(job);
             blocking::register(store, self.srv.nshards, job.db, &b.keys, waiter, Some(job));
         }
         self.serve_ready();
@@ -202,11 +228,13 @@ impl ShardRt {
         // SAFETY: owner thread with its gate free.
         let store = unsafe { &mut *self.store_ptr() };
         while let Some(dbkey) = store.ready_keys.pop() {
-            while let Some(q) = store.blocked.get_mut(&dbkey) {
-                let Some(entry) = q.pop_front() else {
-                    store.blocked.remove(&dbkey);
-                    break;
-                };
+            let Some(queue) = store.blocked.remove(&dbkey) else {
+                continue;
+            };
+            // Serve in arrival order. A waiter that finds nothing, or finds the
+            // key holding another type (Redis keeps it blocked), keeps its place.
+            let mut kept = std::collections::VecDeque::new();
+            for entry in queue {
                 let w = entry.waiter.clone();
                 let Some(job) = &entry.job else {
                     if w.claim() {
@@ -217,16 +245,30 @@ impl ShardRt {
                 if !w.claim() {
                     continue;
                 }
-                let r = self.run_job_once(job);
-                if r.block.is_some() {
-                    // Nothing left for this key: keep the waiter first in line.
+                // A key now holding a type the command does not pop from keeps
+                // its waiters blocked, as Redis (errors from other keys, e.g.
+                // BLMOVE's destination, are delivered).
+                let wrong_type = store.dbs[dbkey.0]
+                    .dict
+                    .get(&dbkey.1)
+                    .is_some_and(|e| !waits_for(job.cmd.name, &e.value));
+                let r = if wrong_type {
+                    None
+                } else {
+                    Some(self.run_job_once(job))
+                };
+                let Some(r) = r.filter(|r| r.block.is_none()) else {
                     w.unclaim();
-                    if let Some(q) = store.blocked.get_mut(&dbkey) {
-                        q.push_front(entry);
-                    }
-                    break;
-                }
+                    kept.push_back(entry);
+                    continue;
+                };
                 self.deliver(w.origin, w.wake_id, Payload::Outs(vec![r]));
+            }
+            if !kept.is_empty() {
+                // Waiters registered while serving (none today) go after.
+                let q = store.blocked.entry(dbkey).or_default();
+                kept.append(q);
+                *q = kept;
             }
         }
     }
@@ -249,6 +291,26 @@ impl ShardRt {
         {
             let _ = tx.send(m).await;
         }
+    }
+
+    /// Sends a message that needs no answer, from synchronous code.
+    pub fn post(self: &Rc<Self>, to: usize, msg: Msg) {
+        let tx = self.peers[to].as_ref().expect("no channel to self");
+        if let Err(glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(m))) =
+            tx.try_send(msg)
+        {
+            let rt = self.clone();
+            glommio::spawn_local(async move {
+                let _ = rt.peers[to].as_ref().unwrap().send(m).await;
+            })
+            .detach();
+        }
+    }
+
+    /// Sends without waiting; false if the channel is full.
+    pub fn try_post(&self, to: usize, msg: Msg) -> bool {
+        let tx = self.peers[to].as_ref().expect("no channel to self");
+        tx.try_send(msg).is_ok()
     }
 
     /// Forgets a reply slot that will never be answered.
@@ -277,6 +339,41 @@ impl ShardRt {
         )
         .await;
         fut
+    }
+
+    /// Runs `f` on every shard (this one inline) and returns the results in
+    /// shard order. For fan-out that needs no data hold: pub/sub, queries.
+    pub async fn call_all<T: Send + 'static>(
+        self: &Rc<Self>,
+        f: impl Fn(&Rc<ShardRt>) -> T + Send + Sync + Clone + 'static,
+    ) -> Vec<T> {
+        let mut futs = Vec::new();
+        for s in 0..self.stores.0.len() {
+            if s == self.id {
+                continue;
+            }
+            let (id, fut) = self.new_slot();
+            let g = f.clone();
+            let call: RemoteFn = Box::new(move |rt| Box::new(g(rt)));
+            self.send(
+                s,
+                Msg::Call {
+                    id,
+                    from: self.id,
+                    f: call,
+                },
+            )
+            .await;
+            futs.push((s, fut));
+        }
+        let mut out: Vec<Option<T>> = (0..self.stores.0.len()).map(|_| None).collect();
+        out[self.id] = Some(f(self));
+        for (s, fut) in futs {
+            if let Payload::Any(b) = fut.await {
+                out[s] = b.downcast::<T>().ok().map(|b| *b);
+            }
+        }
+        out.into_iter().flatten().collect()
     }
 
     /// Holds every shard in `shards` (ascending, deduplicated), runs `f` with
@@ -356,6 +453,16 @@ impl ShardRt {
                 })
                 .detach();
             }
+            Msg::Publish {
+                kind,
+                channel,
+                message,
+            } => super::pubsub::deliver_local(kind, &channel, &message),
+            Msg::Park(b) => b.park(),
+            Msg::Call { id, from, f } => {
+                let r = f(self);
+                self.reply(from, id, Payload::Any(r));
+            }
             Msg::Release => {
                 self.gate.release();
                 self.serve_ready();
@@ -404,6 +511,40 @@ impl ShardRt {
     }
 }
 
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<Rc<ShardRt>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `rt` the runtime of this thread (for synchronous code that must
+/// reach other shards, like PUBLISH).
+pub fn set_current(rt: &Rc<ShardRt>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(rt.clone()));
+}
+
+/// Runs `f` with this thread's shard runtime, if any.
+pub fn with_current<R>(f: impl FnOnce(&Rc<ShardRt>) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// Whether a blocking command pops from values like `v`.
+fn waits_for(cmd: &str, v: &crate::storage::Value) -> bool {
+    use crate::storage::Value;
+    match v {
+        Value::List(_) => cmd.starts_with("bl") || cmd.starts_with("br"),
+        Value::ZSet(_) => cmd.starts_with("bz"),
+        Value::Stream(_) => cmd.starts_with("xread"),
+        _ => false,
+    }
+}
+
+/// Sum of the `dirty` counters of the stores a context holds.
+fn held_dirty(ctx: &mut Ctx) -> u64 {
+    ctx.held_shards()
+        .into_iter()
+        .map(|i| ctx.store(i).dirty)
+        .sum()
+}
+
 /// Runs a handler and records its statistics (calls, time, failures).
 pub fn run_handler(
     stats: &ThreadStats,
@@ -414,7 +555,12 @@ pub fn run_handler(
 ) {
     let start = Instant::now();
     let before = ctx.out.len();
+    let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
+    let dirty_before = if watching { held_dirty(ctx) } else { 0 };
     (cmd.handler)(ctx, args);
+    if watching && held_dirty(ctx) != dirty_before {
+        transactions::touch_watched(ctx, cmd, args);
+    }
     let us = start.elapsed().as_micros() as u64;
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
     ThreadStats::bump(&stats.cmd_usec[idx], us);

@@ -37,6 +37,9 @@ pub struct Entry {
     pub expire_at: u64,
     /// LRU clock in seconds at last access (OBJECT IDLETIME).
     pub lru: u32,
+    /// A string modified in place (APPEND, SETRANGE, SETBIT, PFADD...):
+    /// Redis reports such strings as "raw" whatever their length.
+    pub raw: bool,
 }
 
 #[derive(Default)]
@@ -118,6 +121,7 @@ impl Db {
             Some(e) => {
                 e.value = value;
                 e.lru = lru;
+                e.raw = false;
                 if e.expire_at != 0 && expire_at == 0 {
                     self.expires.swap_remove(key);
                 } else if e.expire_at == 0 && expire_at != 0 {
@@ -132,6 +136,7 @@ impl Db {
                         value,
                         expire_at,
                         lru,
+                        raw: false,
                     },
                 );
                 if expire_at != 0 {
@@ -147,6 +152,7 @@ impl Db {
             Some(e) => {
                 e.value = value;
                 e.lru = lru_clock();
+                e.raw = false;
             }
             None => self.set(key, value),
         }
@@ -166,6 +172,13 @@ impl Db {
         }
         e.expire_at = expire_at;
         true
+    }
+
+    /// Marks a string as modified in place (see `Entry::raw`).
+    pub fn mark_raw(&mut self, key: &[u8]) {
+        if let Some(e) = self.dict.get_mut(key) {
+            e.raw = true;
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {

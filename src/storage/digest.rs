@@ -54,10 +54,10 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
         // Unordered: xor of each member.
         Value::Set(set) => set.members.iter().for_each(|m| xor_digest(digest, m)),
         Value::ZSet(z) => {
-            for (m, score) in &z.scores {
+            for (m, score) in z.iter() {
                 let mut e = [0u8; 20];
                 mix_digest(&mut e, m);
-                mix_digest(&mut e, fmt_double(*score).as_bytes());
+                mix_digest(&mut e, fmt_double(score).as_bytes());
                 xor_digest(digest, &e);
             }
         }
@@ -72,8 +72,8 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
         // Entries in ID order: "ms.seq", then each field and value (consumer
         // groups are not part of the digest, as in Redis).
         Value::Stream(st) => {
-            for ((ms, seq), fields) in &st.entries {
-                mix_digest(digest, format!("{ms}.{seq}").as_bytes());
+            for (id, fields) in st.digest_entries() {
+                mix_digest(digest, format!("{}.{}", id.ms, id.seq).as_bytes());
                 for (f, v) in fields {
                     mix_digest(digest, f);
                     mix_digest(digest, v);
@@ -207,6 +207,7 @@ mod tests {
             value,
             expire_at: 0,
             lru: 0,
+            raw: false,
         };
         let l = entry(Value::List(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
@@ -215,12 +216,15 @@ mod tests {
             members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
             ..Default::default()
         }));
-        let z = entry(Value::ZSet(Box::new(ZSet {
-            scores: [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)]
-                .iter()
-                .map(|&(m, sc)| (b(m), sc))
-                .collect(),
-        })));
+        let mut zs = ZSet::new();
+        for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
+            let lim = crate::storage::zset::Limits {
+                entries: 128,
+                value: 64,
+            };
+            zs.insert_new(m.as_bytes(), sc, lim);
+        }
+        let z = entry(Value::ZSet(Box::new(zs)));
         let h = entry(Value::Hash(Hash {
             fields: [("f", "v"), ("f2", "2")]
                 .iter()

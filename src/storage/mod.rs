@@ -6,6 +6,7 @@ mod db;
 pub mod digest;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod slot;
@@ -35,6 +36,9 @@ pub struct ShardStore {
         (usize, Key),
         std::collections::VecDeque<crate::server::blocking::BlockedEntry>,
     >,
+    /// Dirty flags of clients WATCHing (db, key).
+    pub watched:
+        std::collections::HashMap<(usize, Key), Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>>,
     /// Keys signalled ready by the last command, served by the runtime.
     pub ready_keys: Vec<(usize, Key)>,
 }
@@ -48,6 +52,7 @@ impl ShardStore {
             dirty: 0,
             blocked: Default::default(),
             ready_keys: Vec::new(),
+            watched: Default::default(),
         }
     }
 }

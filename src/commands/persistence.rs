@@ -1,0 +1,148 @@
+//! DUMP and RESTORE (the RDB value serialization; see `crate::rdb`).
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, eq_ic, errors, parse_i64};
+use crate::rdb::{self, Limits, RestoreError};
+use crate::storage::{Entry, Value};
+
+pub fn commands() -> Vec<Command> {
+    vec![
+        cmd("dump", 2, READONLY, dump)
+            .keys(1, 1, 1)
+            .acl(&["keyspace", "read", "slow"])
+            .doc(
+                "generic",
+                "2.6.0",
+                "Return a serialized version of the value stored at the specified key.",
+            ),
+        cmd("restore", -4, WRITE | DENYOOM, restore)
+            .keys(1, 1, 1)
+            .acl(&["keyspace", "write", "slow", "dangerous"])
+            .doc(
+                "generic",
+                "2.6.0",
+                "Create a key using the provided serialized value, previously obtained using DUMP.",
+            ),
+    ]
+}
+
+fn limits_and_compression(ctx: &Ctx) -> (Limits, bool) {
+    let cfg = ctx.srv.config.read().unwrap();
+    (Limits::from_config(&cfg), cfg.get_bool("rdbcompression"))
+}
+
+fn dump(ctx: &mut Ctx, args: &[Bytes]) {
+    let (lim, compression) = limits_and_compression(ctx);
+    let payload = match ctx.lookup_read(&args[1]) {
+        None => {
+            ctx.out.null();
+            return;
+        }
+        Some(e) => rdb::dump_payload(&e.value, &lim, compression),
+    };
+    ctx.out.bulk(&payload);
+}
+
+fn restore(ctx: &mut Ctx, args: &[Bytes]) {
+    let key = &args[1][..];
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
+    let mut j = 4;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        let a = &args[j];
+        if eq_ic(a, "replace") {
+            replace = true;
+        } else if eq_ic(a, "absttl") {
+            absttl = true;
+        } else if eq_ic(a, "idletime") && more && freq.is_none() {
+            let Some(v) = parse_i64(&args[j + 1]) else {
+                ctx.out.err(errors::NOT_INT);
+                return;
+            };
+            if v < 0 {
+                ctx.out.err("ERR Invalid IDLETIME value, must be >= 0");
+                return;
+            }
+            idle = Some(v);
+            j += 1;
+        } else if eq_ic(a, "freq") && more && idle.is_none() {
+            let Some(v) = parse_i64(&args[j + 1]) else {
+                ctx.out.err(errors::NOT_INT);
+                return;
+            };
+            if !(0..=255).contains(&v) {
+                ctx.out
+                    .err("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                return;
+            }
+            freq = Some(v);
+            j += 1;
+        } else {
+            ctx.out.err(errors::SYNTAX);
+            return;
+        }
+        j += 1;
+    }
+    // keel keeps no LFU counter: FREQ is validated and otherwise ignored.
+    let _ = freq;
+    if !replace && ctx.lookup_write(key).is_some() {
+        ctx.out.err("BUSYKEY Target key name already exists.");
+        return;
+    }
+    let Some(mut ttl) = parse_i64(&args[2]) else {
+        ctx.out.err(errors::NOT_INT);
+        return;
+    };
+    if ttl < 0 {
+        ctx.out.err("ERR Invalid TTL value, must be >= 0");
+        return;
+    }
+    let (lim, _) = limits_and_compression(ctx);
+    let value: Value = match rdb::restore_payload(&args[3], &lim) {
+        Err(RestoreError::Footer) => {
+            ctx.out
+                .err("ERR DUMP payload version or checksum are wrong");
+            return;
+        }
+        Err(RestoreError::Data(_)) | Ok(None) => {
+            ctx.out.err("ERR Bad data format");
+            return;
+        }
+        Ok(Some(v)) => v,
+    };
+    let now = ctx.now;
+    let dbi = ctx.db;
+    let deleted = replace && ctx.db(key).remove(key).is_some();
+    if ttl != 0 && !absttl {
+        ttl = ttl.saturating_add(now as i64);
+    }
+    if ttl != 0 && ttl as u64 <= now {
+        if deleted {
+            ctx.dirty(key, 1);
+        }
+        ctx.out.ok();
+        return;
+    }
+    let servable = matches!(value, Value::List(_) | Value::ZSet(_));
+    let now_s = (now / 1000) as u32;
+    let lru = idle.map_or(now_s, |i| {
+        now_s.saturating_sub(i.min(u32::MAX as i64) as u32)
+    });
+    ctx.db_n(key, dbi).insert_entry(
+        key,
+        Entry {
+            value,
+            expire_at: ttl as u64,
+            lru,
+            raw: false,
+        },
+    );
+    if servable {
+        ctx.signal_ready(key);
+    }
+    ctx.dirty(key, 1);
+    ctx.out.ok();
+}

@@ -1,0 +1,258 @@
+//! Pub/sub commands. The registry and delivery are in server::pubsub.
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, eq_ic};
+use crate::server::client::Client;
+use crate::server::pubsub::{self, Kind};
+
+pub fn commands() -> Vec<Command> {
+    let sub = PUBSUB | NOSCRIPT | LOADING | STALE;
+    vec![
+        cmd("subscribe", -2, sub, subscribe)
+            .acl(&["pubsub", "slow"])
+            .doc(
+                "pubsub",
+                "2.0.0",
+                "Listen for messages published to the given channels",
+            ),
+        cmd("unsubscribe", -1, sub, unsubscribe)
+            .acl(&["pubsub", "slow"])
+            .doc(
+                "pubsub",
+                "2.0.0",
+                "Stop listening for messages posted to the given channels",
+            ),
+        cmd("psubscribe", -2, sub, psubscribe)
+            .acl(&["pubsub", "slow"])
+            .doc(
+                "pubsub",
+                "2.0.0",
+                "Listen for messages published to channels matching the given patterns",
+            ),
+        cmd("punsubscribe", -1, sub, punsubscribe)
+            .acl(&["pubsub", "slow"])
+            .doc(
+                "pubsub",
+                "2.0.0",
+                "Stop listening for messages posted to channels matching the given patterns",
+            ),
+        cmd("ssubscribe", -2, sub, ssubscribe)
+            .acl(&["pubsub", "slow"])
+            .doc(
+                "pubsub",
+                "7.0.0",
+                "Listen for messages published to the given shard channels",
+            ),
+        cmd("sunsubscribe", -1, sub, sunsubscribe)
+            .acl(&["pubsub", "slow"])
+            .doc(
+                "pubsub",
+                "7.0.0",
+                "Stop listening for messages posted to the given shard channels",
+            ),
+        cmd(
+            "publish",
+            3,
+            PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+            publish,
+        )
+        .acl(&["pubsub", "fast"])
+        .doc("pubsub", "2.0.0", "Post a message to a channel"),
+        cmd(
+            "spublish",
+            3,
+            PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+            spublish,
+        )
+        .acl(&["pubsub", "fast"])
+        .doc("pubsub", "7.0.0", "Post a message to a shard channel"),
+        cmd("pubsub", -2, 0, pubsub_cmd).acl(&["slow"]).doc(
+            "pubsub",
+            "2.8.0",
+            "A container for Pub/Sub commands",
+        ),
+    ]
+}
+
+/// Commands a RESP2 client may send while subscribed.
+pub fn allowed_when_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "psubscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "punsubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}
+
+fn client_of<'a>(ctx: &'a mut Ctx) -> &'a mut Client {
+    ctx.client
+        .as_deref_mut()
+        .expect("pub/sub command without a client")
+}
+
+fn names(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Channel => ("subscribe", "unsubscribe"),
+        Kind::Pattern => ("psubscribe", "punsubscribe"),
+        Kind::Shard => ("ssubscribe", "sunsubscribe"),
+    }
+}
+
+/// The count reported in replies: channels + patterns, or shard channels.
+fn reply_count(c: &Client, kind: Kind) -> usize {
+    match kind {
+        Kind::Shard => c.subs.len(Kind::Shard),
+        _ => c.subs.count(),
+    }
+}
+
+fn reply_event(ctx: &mut Ctx, head: &str, name: Option<&[u8]>, count: usize) {
+    ctx.out.push(3);
+    ctx.out.bulk(head.as_bytes());
+    match name {
+        Some(n) => ctx.out.bulk(n),
+        None => ctx.out.null(),
+    }
+    ctx.out.int(count as i64);
+}
+
+fn subscribe_generic(ctx: &mut Ctx, args: &[Bytes], kind: Kind) {
+    let srv = ctx.srv;
+    for name in &args[1..] {
+        let c = client_of(ctx);
+        let shard = c.info.shard;
+        let queue = c.subs.queue.clone();
+        if pubsub::subscribe(srv, shard, kind, name, c.id, &queue) {
+            c.subs.names.entry(kind).or_default().push(name.clone());
+        }
+        let n = reply_count(c, kind);
+        reply_event(ctx, names(kind).0, Some(name), n);
+    }
+}
+
+fn unsubscribe_generic(ctx: &mut Ctx, args: &[Bytes], kind: Kind) {
+    let srv = ctx.srv;
+    let targets: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        client_of(ctx)
+            .subs
+            .names
+            .get(&kind)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if targets.is_empty() {
+        let n = reply_count(client_of(ctx), kind);
+        return reply_event(ctx, names(kind).1, None, n);
+    }
+    for name in &targets {
+        let c = client_of(ctx);
+        let shard = c.info.shard;
+        if pubsub::unsubscribe(srv, shard, kind, name, c.id)
+            && let Some(v) = c.subs.names.get_mut(&kind)
+        {
+            v.retain(|n| n != name);
+        }
+        let n = reply_count(c, kind);
+        reply_event(ctx, names(kind).1, Some(name), n);
+    }
+}
+
+fn subscribe(ctx: &mut Ctx, args: &[Bytes]) {
+    subscribe_generic(ctx, args, Kind::Channel)
+}
+fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) {
+    subscribe_generic(ctx, args, Kind::Pattern)
+}
+fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) {
+    subscribe_generic(ctx, args, Kind::Shard)
+}
+fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) {
+    unsubscribe_generic(ctx, args, Kind::Channel)
+}
+fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) {
+    unsubscribe_generic(ctx, args, Kind::Pattern)
+}
+fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) {
+    unsubscribe_generic(ctx, args, Kind::Shard)
+}
+
+fn publish(ctx: &mut Ctx, args: &[Bytes]) {
+    let n = pubsub::publish(ctx.srv, Kind::Channel, &args[1], &args[2]);
+    ctx.out.int(n as i64);
+}
+
+fn spublish(ctx: &mut Ctx, args: &[Bytes]) {
+    let n = pubsub::publish(ctx.srv, Kind::Shard, &args[1], &args[2]);
+    ctx.out.int(n as i64);
+}
+
+const HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Print this help.",
+];
+
+fn pubsub_cmd(ctx: &mut Ctx, args: &[Bytes]) {
+    let g = &ctx.srv.pubsub;
+    let n = args.len();
+    let sub = &args[1];
+    if eq_ic(sub, "help") && n == 2 {
+        super::connection::reply_help(ctx, HELP);
+    } else if (eq_ic(sub, "channels") || eq_ic(sub, "shardchannels")) && n <= 3 {
+        let kind = if eq_ic(sub, "channels") {
+            Kind::Channel
+        } else {
+            Kind::Shard
+        };
+        let list = g.names(kind, args.get(2).map(|p| p.as_ref()));
+        ctx.out.array(list.len());
+        for c in list {
+            ctx.out.bulk(&c);
+        }
+    } else if eq_ic(sub, "numsub") || eq_ic(sub, "shardnumsub") {
+        let kind = if eq_ic(sub, "numsub") {
+            Kind::Channel
+        } else {
+            Kind::Shard
+        };
+        let counts: Vec<usize> = args[2..].iter().map(|c| g.subscribers(kind, c)).collect();
+        if kind == Kind::Channel {
+            ctx.out.array(counts.len() * 2);
+        } else {
+            ctx.out.map(counts.len());
+        }
+        for (c, k) in args[2..].iter().zip(counts) {
+            ctx.out.bulk(c);
+            ctx.out.int(k as i64);
+        }
+    } else if eq_ic(sub, "numpat") && n == 2 {
+        let k = g.numpat();
+        ctx.out.int(k as i64);
+    } else {
+        ctx.out.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}

@@ -1,0 +1,140 @@
+//! SAVE, BGSAVE, SHUTDOWN: the commands that write the RDB file. The
+//! machinery is in server::persist.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, eq_ic, errors};
+use crate::server::persist;
+use crate::storage::ShardStore;
+
+pub fn commands() -> Vec<Command> {
+    vec![
+        cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save)
+            .all_shards()
+            .acl(&["admin", "slow", "dangerous"])
+            .doc("server", "1.0.0", "Synchronously save the dataset to disk"),
+        cmd("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
+            .all_shards()
+            .acl(&["admin", "slow", "dangerous"])
+            .doc("server", "1.0.0", "Asynchronously save the dataset to disk"),
+        cmd(
+            "shutdown",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+            shutdown,
+        )
+        .all_shards()
+        .acl(&["admin", "slow", "dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "Synchronously save the dataset to disk and then shut down the server",
+        ),
+    ]
+}
+
+/// Every store, with all shards held (scope AllShards).
+fn all_stores<'c>(ctx: &'c mut Ctx) -> Vec<&'c mut ShardStore> {
+    let held = ctx.held_shards();
+    let ptrs: Vec<*mut ShardStore> = held
+        .iter()
+        .map(|&i| ctx.store(i) as *mut ShardStore)
+        .collect();
+    // SAFETY: distinct shards' stores, all held by this command's context,
+    // which stays mutably borrowed for as long as the references live.
+    ptrs.into_iter().map(|p| unsafe { &mut *p }).collect()
+}
+
+fn save(ctx: &mut Ctx, _args: &[Bytes]) {
+    let srv = ctx.srv;
+    if srv.persist.bgsave_in_progress() {
+        return ctx.out.err("ERR Background save already in progress");
+    }
+    let mut stores = all_stores(ctx);
+    match persist::save_now(srv, &mut stores) {
+        Ok(()) => ctx.out.ok(),
+        Err(_) => ctx.out.err("ERR"),
+    }
+}
+
+fn bgsave(ctx: &mut Ctx, args: &[Bytes]) {
+    let schedule = match args.len() {
+        1 => false,
+        2 if eq_ic(&args[1], "schedule") => true,
+        _ => return ctx.out.err(errors::SYNTAX),
+    };
+    let srv = ctx.srv;
+    if srv.persist.bgsave_in_progress() {
+        if schedule {
+            srv.persist.scheduled.store(true, Ordering::Relaxed);
+            return ctx.out.simple("Background saving scheduled");
+        }
+        return ctx.out.err("ERR Background save already in progress");
+    }
+    let stores: Vec<&ShardStore> = all_stores(ctx).into_iter().map(|s| &*s).collect();
+    let r = crate::server::shard::with_current(|rt| persist::bgsave(rt, &stores))
+        .unwrap_or_else(|| Err("ERR no shard runtime".into()));
+    match r {
+        Ok(_) => ctx.out.simple("Background saving started"),
+        Err(e) => ctx.out.err(&e),
+    }
+}
+
+fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
+    let (mut nosave, mut save, mut force) = (false, false, false);
+    for a in &args[1..] {
+        if eq_ic(a, "nosave") {
+            nosave = true;
+        } else if eq_ic(a, "save") {
+            save = true;
+        } else if eq_ic(a, "force") {
+            force = true;
+        } else if eq_ic(a, "now") {
+        } else if eq_ic(a, "abort") {
+            return ctx.out.err("ERR No shutdown in progress.");
+        } else {
+            return ctx.out.err(errors::SYNTAX);
+        }
+    }
+    if nosave && save {
+        return ctx.out.err(errors::SYNTAX);
+    }
+    let srv = ctx.srv;
+    if prepare_for_shutdown(srv, &mut all_stores(ctx), save, nosave).is_err() && !force {
+        return ctx.out.err("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
+    srv.shutdown.store(true, Ordering::Relaxed);
+    crate::log::warning("User requested shutdown...");
+    crate::server::request_shutdown();
+    // Like Redis, a successful SHUTDOWN closes the connection without a reply.
+    if let Some(c) = ctx.client.as_deref_mut() {
+        c.close_after_reply = true;
+    }
+}
+
+/// Redis's prepareForShutdown: stop a BGSAVE child, save when save rules
+/// exist (or SAVE was asked) unless NOSAVE. Every shard must be held.
+pub fn prepare_for_shutdown(
+    srv: &crate::server::Server,
+    stores: &mut [&mut ShardStore],
+    save: bool,
+    nosave: bool,
+) -> std::io::Result<()> {
+    let pid = srv.persist.child_pid.swap(0, Ordering::AcqRel);
+    if pid != 0 {
+        crate::log::warning("There is a child saving an .rdb. Killing it!");
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGUSR1);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+    if nosave || (!save && persist::save_rules(srv).is_empty()) {
+        return Ok(());
+    }
+    crate::log::notice("Saving the final RDB snapshot before exiting.");
+    persist::save_now(srv, stores)
+}

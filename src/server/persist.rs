@@ -1,0 +1,360 @@
+//! RDB persistence in the running server: SAVE, fork-based BGSAVE at a
+//! global cut, `save` rules, load at startup, save on shutdown.
+//!
+//! A snapshot is taken with every shard's gate held (the global cut: no
+//! command runs anywhere). For BGSAVE the other shard threads are then
+//! parked inside a message handler — a known point, not inside the
+//! allocator or a mutation — while this thread forks. The child sees one
+//! consistent image of every store, writes it with plain blocking I/O and
+//! `_exit`s; the parent releases everything at once and carries on.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use super::Server;
+use crate::rdb::{self, Limits, LoadOpts, SaveAux, SaveOpts};
+use crate::storage::{ShardStore, slot::key_shard};
+
+/// Persistence state shared by all shards.
+#[derive(Default)]
+pub struct Persist {
+    /// Pid of the BGSAVE child, 0 when none.
+    pub child_pid: AtomicI32,
+    pub child_start_ms: AtomicU64,
+    pub last_bgsave_ok: AtomicBool,
+    pub last_bgsave_secs: AtomicI64,
+    /// BGSAVE SCHEDULE while a child runs: start one when it ends.
+    pub scheduled: AtomicBool,
+    pub saves: AtomicU64,
+    /// Each shard's `dirty` counter, published by its cron (save rules).
+    pub dirty: Vec<AtomicU64>,
+    /// Each shard's `dirty` at the last fork, and a generation bumped when
+    /// that BGSAVE succeeded: shards then subtract what the file now holds.
+    pub dirty_at_fork: Vec<AtomicU64>,
+    pub saved_gen: AtomicU64,
+    /// Set by SIGTERM/SIGINT: shard 0 saves (if rules say so) and exits.
+    pub shutdown_requested: AtomicBool,
+    pub loading: AtomicBool,
+}
+
+impl Persist {
+    pub fn new(nshards: usize) -> Persist {
+        Persist {
+            last_bgsave_ok: AtomicBool::new(true),
+            last_bgsave_secs: AtomicI64::new(-1),
+            dirty: (0..nshards).map(|_| AtomicU64::new(0)).collect(),
+            dirty_at_fork: (0..nshards).map(|_| AtomicU64::new(0)).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.child_pid.load(Ordering::Acquire) != 0
+    }
+}
+
+/// `dir/dbfilename`.
+pub fn rdb_path(srv: &Server) -> PathBuf {
+    let c = srv.config.read().unwrap();
+    PathBuf::from(c.get("dir")).join(c.get("dbfilename"))
+}
+
+fn limits(srv: &Server) -> Limits {
+    let c = srv.config.read().unwrap();
+    let get = |n: &str| c.get_i64(n).max(0) as usize;
+    Limits {
+        hash_max_listpack_entries: get("hash-max-listpack-entries"),
+        hash_max_listpack_value: get("hash-max-listpack-value"),
+        set_max_intset_entries: get("set-max-intset-entries"),
+        zset_max_listpack_entries: get("zset-max-listpack-entries"),
+        zset_max_listpack_value: get("zset-max-listpack-value"),
+    }
+}
+
+/// The `save` rules as (seconds, changes) pairs.
+pub fn save_rules(srv: &Server) -> Vec<(u64, u64)> {
+    let c = srv.config.read().unwrap();
+    let w: Vec<u64> = c
+        .get("save")
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    w.chunks(2)
+        .filter(|p| p.len() == 2)
+        .map(|p| (p[0], p[1]))
+        .collect()
+}
+
+/// Writes every store to `path` atomically (temp file, fsync, rename).
+/// Only plain blocking I/O: safe in a forked child.
+pub fn write_rdb(srv: &Server, stores: &[&ShardStore], path: &PathBuf) -> std::io::Result<()> {
+    let (compression, checksum) = {
+        let c = srv.config.read().unwrap();
+        (c.get_bool("rdbcompression"), c.get_bool("rdbchecksum"))
+    };
+    let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| {
+        let f = std::fs::File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        let dbs = (0..srv.databases).flat_map(|d| stores.iter().map(move |s| (d, &s.dbs[d])));
+        let aux = SaveAux {
+            used_mem: 0,
+            ..Default::default()
+        };
+        let opts = SaveOpts {
+            compression,
+            checksum,
+            limits: limits(srv),
+            now_ms: crate::storage::now_ms(),
+        };
+        rdb::save(&mut w, dbs, &aux, opts)?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// SAVE: writes the file now, with every shard held by the caller.
+pub fn save_now(srv: &Server, stores: &mut [&mut ShardStore]) -> std::io::Result<()> {
+    let path = rdb_path(srv);
+    let refs: Vec<&ShardStore> = stores.iter().map(|s| &**s).collect();
+    match write_rdb(srv, &refs, &path) {
+        Ok(()) => {
+            crate::log::notice("DB saved on disk");
+            for s in stores.iter_mut() {
+                s.dirty = 0;
+            }
+            srv.lastsave
+                .store(crate::storage::now_ms() / 1000, Ordering::Relaxed);
+            srv.persist.saves.fetch_add(1, Ordering::Relaxed);
+            srv.persist.last_bgsave_ok.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            crate::log::warning(&format!("Failed saving the DB: {e}"));
+            Err(e)
+        }
+    }
+}
+
+/// Parks the threads of the other shards: each blocks inside the handler of
+/// `Msg::Park` until `release` is set.
+pub struct ParkBarrier {
+    pub parked: AtomicUsize,
+    pub release: AtomicBool,
+}
+
+impl ParkBarrier {
+    /// Runs on a parked shard's thread.
+    pub fn park(&self) {
+        self.parked.fetch_add(1, Ordering::AcqRel);
+        while !self.release.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// BGSAVE: with every gate held by the caller (`stores` are all shards),
+/// parks the other threads, forks, and lets the child write the file.
+/// Returns the child's pid.
+pub fn bgsave(
+    rt: &std::rc::Rc<super::shard::ShardRt>,
+    stores: &[&ShardStore],
+) -> Result<i32, String> {
+    let srv = rt.srv;
+    if srv.persist.bgsave_in_progress() {
+        return Err("ERR Background save already in progress".into());
+    }
+    let barrier = Arc::new(ParkBarrier {
+        parked: AtomicUsize::new(0),
+        release: AtomicBool::new(false),
+    });
+    let others = srv.nshards - 1;
+    for s in 0..srv.nshards {
+        if s != rt.id && !rt.try_post(s, super::shard::Msg::Park(barrier.clone())) {
+            barrier.release.store(true, Ordering::Release);
+            return Err("ERR Background save could not start: shards are busy, try again".into());
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while barrier.parked.load(Ordering::Acquire) < others {
+        if std::time::Instant::now() > deadline {
+            barrier.release.store(true, Ordering::Release);
+            return Err("ERR Background save could not start: shards did not park".into());
+        }
+        std::hint::spin_loop();
+    }
+    for (i, s) in stores.iter().enumerate() {
+        srv.persist.dirty_at_fork[i].store(s.dirty, Ordering::Relaxed);
+    }
+    let path = rdb_path(srv);
+    // SAFETY: every other shard thread is parked in `ParkBarrier::park` and
+    // the main thread waits in sigwait, so no thread is inside the allocator
+    // or holds a lock the child could need. The child only reads the stores
+    // (through `stores`), writes a file with blocking syscalls, and leaves
+    // with `_exit`: it never touches the io_uring rings, runs no destructor,
+    // frees nothing of the parent's and returns to no executor.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        crate::log::ROLE.store(b'C', Ordering::Relaxed);
+        let code = match write_rdb(srv, stores, &path) {
+            Ok(()) => {
+                crate::log::notice("DB saved on disk");
+                0
+            }
+            Err(e) => {
+                crate::log::warning(&format!("Write error saving DB on disk: {e}"));
+                1
+            }
+        };
+        // SAFETY: leave the child without unwinding or running atexit hooks.
+        unsafe { libc::_exit(code) };
+    }
+    barrier.release.store(true, Ordering::Release);
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        srv.persist.last_bgsave_ok.store(false, Ordering::Relaxed);
+        return Err(format!("ERR Can't save in background: fork: {e}"));
+    }
+    srv.persist.child_pid.store(pid, Ordering::Release);
+    srv.persist
+        .child_start_ms
+        .store(crate::storage::now_ms(), Ordering::Relaxed);
+    crate::log::notice(&format!("Background saving started by pid {pid}"));
+    Ok(pid)
+}
+
+/// Shard 0's cron: reaps a finished BGSAVE child.
+pub fn reap_child(srv: &Server) {
+    let pid = srv.persist.child_pid.load(Ordering::Acquire);
+    if pid == 0 {
+        return;
+    }
+    let mut status = 0;
+    // SAFETY: non-blocking wait for our own child.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if r == 0 {
+        return;
+    }
+    let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let p = &srv.persist;
+    let secs = (crate::storage::now_ms() - p.child_start_ms.load(Ordering::Relaxed)) / 1000;
+    p.last_bgsave_secs.store(secs as i64, Ordering::Relaxed);
+    p.last_bgsave_ok.store(ok, Ordering::Relaxed);
+    if ok {
+        crate::log::notice("Background saving terminated with success");
+        srv.lastsave
+            .store(crate::storage::now_ms() / 1000, Ordering::Relaxed);
+        p.saves.fetch_add(1, Ordering::Relaxed);
+        p.saved_gen.fetch_add(1, Ordering::AcqRel);
+    } else {
+        crate::log::warning("Background saving error");
+    }
+    p.child_pid.store(0, Ordering::Release);
+}
+
+/// Every shard's cron: publishes its dirty counter and, after a successful
+/// BGSAVE, forgets the changes the file now holds.
+pub fn shard_cron(srv: &Server, store: &mut ShardStore, seen_gen: &mut u64) {
+    let p = &srv.persist;
+    let gen_now = p.saved_gen.load(Ordering::Acquire);
+    if gen_now != *seen_gen {
+        *seen_gen = gen_now;
+        let at_fork = p.dirty_at_fork[store.id].load(Ordering::Relaxed);
+        store.dirty = store.dirty.saturating_sub(at_fork);
+    }
+    p.dirty[store.id].store(store.dirty, Ordering::Relaxed);
+}
+
+/// Whether a `save` rule asks for a BGSAVE now (shard 0's cron).
+pub fn rule_due(srv: &Server) -> Option<(u64, u64)> {
+    let p = &srv.persist;
+    if p.bgsave_in_progress() {
+        return None;
+    }
+    let dirty: u64 = p.dirty.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+    let now = crate::storage::now_ms() / 1000;
+    let since = now.saturating_sub(srv.lastsave.load(Ordering::Relaxed));
+    // After a failed BGSAVE, retry only every 5 seconds, like Redis.
+    if !p.last_bgsave_ok.load(Ordering::Relaxed) && since < 5 {
+        return None;
+    }
+    save_rules(srv)
+        .into_iter()
+        .find(|&(secs, changes)| dirty >= changes && since >= secs)
+        .map(|(secs, _)| (dirty, secs))
+}
+
+/// Loads `dir/dbfilename` into the stores before the shards start.
+/// Ok(false) when there is no file.
+pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
+    let path = rdb_path(srv);
+    let f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(format!(
+                "Error opening the RDB file {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    srv.persist.loading.store(true, Ordering::Relaxed);
+    let start = std::time::Instant::now();
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let verify = srv.config.read().unwrap().get_bool("rdbchecksum");
+    let opts = LoadOpts {
+        limits: limits(srv),
+        drop_expired: true,
+        now_ms: crate::storage::now_ms(),
+        verify_checksum: verify,
+        databases: srv.databases,
+        skip_modules: false,
+    };
+    let n = stores.len();
+    let mut loaded = 0u64;
+    let mut last_log = std::time::Instant::now();
+    let result = rdb::load(
+        &mut r,
+        &opts,
+        |db, key, entry| {
+            let s = key_shard(&key, n);
+            // SAFETY: called before any shard thread exists; main owns every store.
+            let p = stores[s];
+            let store = unsafe { &mut *p };
+            store.dbs[db].insert_entry(&key, entry);
+            loaded += 1;
+            if loaded.is_multiple_of(1 << 20) && last_log.elapsed().as_secs() >= 2 {
+                last_log = std::time::Instant::now();
+                crate::log::notice(&format!("Loading RDB: {loaded} keys loaded so far"));
+            }
+        },
+        |_k, _v| {},
+    );
+    srv.persist.loading.store(false, Ordering::Relaxed);
+    let info = result.map_err(|e| format!("{e} (file {})", path.display()))?;
+    if let Some(v) = &info.redis_ver {
+        crate::log::notice(&format!("Loading RDB produced by version {v}"));
+    }
+    if let Some(ct) = info.ctime {
+        let age = (crate::storage::now_ms() / 1000) as i64 - ct;
+        crate::log::notice(&format!("RDB age {age} seconds"));
+    }
+    crate::log::notice(&format!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        info.keys_loaded, info.keys_expired
+    ));
+    crate::log::notice(&format!(
+        "DB loaded from disk: {:.3} seconds ({} bytes)",
+        start.elapsed().as_secs_f64(),
+        size
+    ));
+    Ok(true)
+}
