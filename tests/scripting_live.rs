@@ -4,7 +4,7 @@
 //! must be identical, for RESP2 and RESP3 clients.
 //!
 //! Run: cargo test --test scripting_live -- --ignored --nocapture
-//! (starts `redis-server --port 7801`, or uses KEEL_LIVE_REDIS_PORT).
+//! (starts `redis-server` on ports 7801/7802, or uses KEEL_LIVE_REDIS_PORT).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -174,11 +174,10 @@ impl Drop for Server {
     }
 }
 
-fn server() -> Server {
+fn server(port: u16) -> Server {
     if let Ok(p) = std::env::var("KEEL_LIVE_REDIS_PORT") {
         return Server(None, p.parse().unwrap());
     }
-    let port = 7801;
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "port {port} busy: a stale server would skew the comparison"
@@ -788,7 +787,7 @@ fn commands() -> Vec<Vec<&'static str>> {
 #[test]
 #[ignore]
 fn live_commands() {
-    let srv = server();
+    let srv = server(7802);
     let port = srv.1;
     let mut direct = Conn::open(port);
     let mut host = TcpHost::new(port);
@@ -822,7 +821,7 @@ fn live_commands() {
 #[test]
 #[ignore]
 fn live_compare() {
-    let srv = server();
+    let srv = server(7801);
     let port = srv.1;
     let mut direct2 = Conn::open(port);
     let mut direct3 = Conn::open(port);
