@@ -1,0 +1,1458 @@
+//! The Lua state, the `redis` API given to scripts, and the Lua -> RESP
+//! conversion. Written against the Lua C API (mlua's ffi) so errors, stack
+//! discipline and the sandbox behave as in Redis 7.0's C implementation.
+//!
+//! Lua errors longjmp: Rust functions called by Lua never hold values with
+//! destructors across a call that may raise. Failures are returned as
+//! [`LErr`] and raised by the `cfn!` wrapper after everything is dropped.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_void};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use mlua::ffi::*;
+
+use super::lrand::{LRAND48_MAX, Lrand48};
+use super::{
+    NOSCRIPT_ERR, Registry, SCRIPT_HELP, Script, ScriptFlags, ScriptHost, ScriptStatus,
+    parse_shebang, sha1hex,
+};
+use crate::protocol::Out;
+
+unsafe extern "C-unwind" {
+    // Added to the vendored Lua (vendor/lua-src), as in Redis's Lua.
+    fn lua_enablereadonlytable(l: *mut lua_State, idx: c_int, enabled: c_int);
+    fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
+}
+
+const CTX_KEY: &CStr = c"__keel_script_ctx";
+const REDIS_VERSION_NUM: f64 = 0x0007_000f as f64;
+
+/// An error to raise in Lua once the Rust frame is gone.
+pub(crate) enum LErr {
+    /// A message raised like luaL_error ("user_script:1: " prefix).
+    Msg(String),
+    /// A message raised without position (luaG_runerror inside a C function).
+    Raw(String),
+    /// luaL_argerror(narg, msg).
+    Arg(c_int, String),
+    /// The error value is already on the stack top.
+    Top,
+}
+
+/// Raises `e`. Only Lua-owned data is alive when lua_error jumps.
+pub(crate) unsafe fn raise(l: *mut lua_State, e: LErr) -> c_int {
+    unsafe {
+        // Room for the message even when the failure was a full stack.
+        lua_checkstack(l, 4);
+        match e {
+            LErr::Msg(s) => {
+                // luaL_error: position of the calling Lua code first.
+                luaL_where(l, 1);
+                push_bytes(l, s.as_bytes());
+                drop(s);
+                lua_concat(l, 2);
+                lua_error(l)
+            }
+            LErr::Raw(s) => {
+                push_bytes(l, s.as_bytes());
+                drop(s);
+                lua_error(l)
+            }
+            LErr::Arg(n, s) => {
+                push_bytes(l, s.as_bytes());
+                drop(s);
+                let p = lua_tolstring(l, -1, std::ptr::null_mut());
+                luaL_argerror(l, n, p)
+            }
+            LErr::Top => lua_error(l),
+        }
+    }
+}
+
+/// Defines an `extern "C-unwind"` Lua function from a
+/// `unsafe fn(*mut lua_State) -> Result<c_int, LErr>`.
+macro_rules! cfn {
+    ($name:ident, $inner:path) => {
+        pub(crate) unsafe extern "C-unwind" fn $name(l: *mut mlua::ffi::lua_State) -> c_int {
+            let r = unsafe { $inner(l) };
+            match r {
+                Ok(n) => n,
+                Err(e) => unsafe { $crate::scripting::engine::raise(l, e) },
+            }
+        }
+    };
+}
+pub(crate) use cfn;
+
+pub(crate) unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
+    unsafe { lua_pushlstring_(l, b.as_ptr() as *const c_char, b.len()) }
+}
+
+/// The bytes of the string (or number, converted in place) at `idx`.
+pub(crate) unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    unsafe {
+        let mut len = 0usize;
+        let p = lua_tolstring(l, idx, &mut len);
+        if p.is_null() {
+            None
+        } else {
+            Some(std::slice::from_raw_parts(p as *const u8, len))
+        }
+    }
+}
+
+/// Like lua_tostring seen as a C string: stops at the first NUL.
+pub(crate) unsafe fn to_cstr_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    unsafe {
+        to_bytes(l, idx).map(|b| match b.iter().position(|&c| c == 0) {
+            Some(n) => &b[..n],
+            None => b,
+        })
+    }
+}
+
+pub(crate) unsafe fn set_bool_field(l: *mut lua_State, k: &CStr, v: bool) {
+    unsafe {
+        lua_pushboolean(l, v as c_int);
+        lua_setfield(l, -2, k.as_ptr());
+    }
+}
+
+unsafe fn set_fn(l: *mut lua_State, k: &CStr, f: lua_CFunction) {
+    unsafe {
+        lua_pushcfunction(l, f);
+        lua_setfield(l, -2, k.as_ptr());
+    }
+}
+
+unsafe fn set_num(l: *mut lua_State, k: &CStr, n: f64) {
+    unsafe {
+        lua_pushnumber(l, n);
+        lua_setfield(l, -2, k.as_ptr());
+    }
+}
+
+/// C's (long long) cast of a double as x86-64 does it (out of range and NaN
+/// give i64::MIN), which is what Redis's replies show.
+pub(crate) fn d2ll(d: f64) -> i64 {
+    const LIM: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if !(-LIM..LIM).contains(&d) {
+        i64::MIN
+    } else {
+        d as i64
+    }
+}
+
+/// printf-style `%.<prec>g`.
+pub(crate) fn fmt_g(d: f64, prec: i32) -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: one int and one double argument matching "%.*g"; snprintf
+    // writes at most buf.len() bytes including the NUL.
+    let n = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr() as *mut c_char,
+            buf.len(),
+            c"%.*g".as_ptr(),
+            prec as c_int,
+            d,
+        )
+    };
+    String::from_utf8_lossy(&buf[..(n.max(0) as usize).min(63)]).into_owned()
+}
+
+/// Redis's luaPushErrorBuff: pushes `{err = "<CODE> <msg>"}` from either
+/// "-CODE msg" or "msg" (code ERR).
+pub(crate) unsafe fn push_error_buff(l: *mut lua_State, e: &[u8]) {
+    // The C code works on NUL-terminated strings.
+    let e = match e.iter().position(|&c| c == 0) {
+        Some(n) => &e[..n],
+        None => e,
+    };
+    let (code, msg): (&[u8], &[u8]) = if e.first() == Some(&b'-') {
+        match e.iter().position(|&c| c == b' ') {
+            Some(sp) => (&e[1..sp], &e[sp + 1..]),
+            None => (b"ERR", &e[1..]),
+        }
+    } else {
+        (b"ERR", e)
+    };
+    let msg = trim_crlf(msg);
+    let mut fin = Vec::with_capacity(code.len() + msg.len() + 1);
+    fin.extend_from_slice(code);
+    fin.push(b' ');
+    fin.extend_from_slice(msg);
+    unsafe {
+        lua_newtable(l);
+        push_bytes(l, b"err");
+        push_bytes(l, &fin);
+        lua_settable(l, -3);
+    }
+}
+
+pub(crate) unsafe fn push_error(l: *mut lua_State, e: &str) {
+    unsafe { push_error_buff(l, e.as_bytes()) }
+}
+
+/// sdstrim(s, "\r\n"): both ends.
+fn trim_crlf(s: &[u8]) -> &[u8] {
+    let mut a = 0;
+    let mut b = s.len();
+    while a < b && (s[a] == b'\r' || s[a] == b'\n') {
+        a += 1;
+    }
+    while b > a && (s[b - 1] == b'\r' || s[b - 1] == b'\n') {
+        b -= 1;
+    }
+    &s[a..b]
+}
+
+fn map_crlf(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+        .collect()
+}
+
+/// Per-run state reachable from Lua through the registry.
+struct Ctx {
+    host: Option<*mut (dyn ScriptHost + 'static)>,
+    resp: i32,
+    rand: Lrand48,
+    status: Arc<ScriptStatus>,
+    start: Instant,
+    busy_ms: u64,
+    timed_out: bool,
+    /// Sha of the running script (log lines).
+    sha: String,
+}
+
+unsafe fn ctx<'a>(l: *mut lua_State) -> &'a mut Ctx {
+    unsafe {
+        lua_getfield_(l, LUA_REGISTRYINDEX, CTX_KEY.as_ptr());
+        let p = lua_touserdata(l, -1) as *mut Ctx;
+        lua_pop(l, 1);
+        &mut *p
+    }
+}
+
+/// The scripting engine of one thread: a Lua 5.1 state set up like Redis's.
+pub struct Engine {
+    l: *mut lua_State,
+    ctx: Box<Ctx>,
+    /// Flush generation the Lua state belongs to.
+    generation: u64,
+    /// Scripts compiled into this state (sha -> script).
+    compiled: HashMap<String, Arc<Script>>,
+    gc_count: u32,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // SAFETY: the state is owned by this engine and not running.
+        unsafe { lua_close(self.l) }
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        let mut ctx = Box::new(Ctx {
+            host: None,
+            resp: 2,
+            rand: Lrand48::default(),
+            status: Arc::new(ScriptStatus::default()),
+            start: Instant::now(),
+            busy_ms: 5000,
+            timed_out: false,
+            sha: String::new(),
+        });
+        let l = unsafe { new_state(&mut *ctx) };
+        Engine {
+            l,
+            ctx,
+            generation: Registry::global().generation(),
+            compiled: HashMap::new(),
+            gc_count: 0,
+        }
+    }
+
+    /// Shared status of this engine's running script (SCRIPT KILL, BUSY).
+    pub fn status(&self) -> Arc<ScriptStatus> {
+        self.ctx.status.clone()
+    }
+
+    /// lua-time-limit / busy-reply-threshold in ms (0: never interrupt).
+    pub fn set_busy_threshold(&mut self, ms: u64) {
+        self.ctx.busy_ms = ms;
+    }
+
+    /// Memory used by the Lua state in bytes (INFO used_memory_lua).
+    pub fn memory(&self) -> usize {
+        unsafe { lua_gc(self.l, LUA_GCCOUNT, 0) as usize * 1024 }
+    }
+
+    /// Recreates the Lua state after SCRIPT FLUSH (Redis's scriptingReset).
+    /// The math.random state is process-wide in Redis and survives.
+    fn sync_generation(&mut self) {
+        let g = Registry::global().generation();
+        if g != self.generation {
+            unsafe {
+                lua_close(self.l);
+                self.l = new_state(&mut *self.ctx);
+            }
+            self.compiled.clear();
+            self.generation = g;
+        }
+    }
+
+    /// Looks a script up for EVALSHA (sha already lowercased, 40 chars).
+    fn lookup(&mut self, sha: &str) -> Option<Arc<Script>> {
+        self.sync_generation();
+        if let Some(s) = self.compiled.get(sha) {
+            return Some(s.clone());
+        }
+        Registry::global().get(sha)
+    }
+
+    /// Compiles `body` into this state as `f_<sha>` and registers it
+    /// globally. Err is the full error reply text (without '-').
+    fn create_function(&mut self, sha: &str, body: &Bytes) -> Result<Arc<Script>, String> {
+        if let Some(s) = self.compiled.get(sha) {
+            return Ok(s.clone());
+        }
+        let known = Registry::global().get(sha);
+        let (flags, skip) = match &known {
+            Some(s) => (s.flags, parse_shebang(&s.body).map(|x| x.1).unwrap_or(0)),
+            None => parse_shebang(body).map_err(|e| format!("ERR {e}"))?,
+        };
+        let src = &body[skip..];
+        let l = self.l;
+        unsafe {
+            if luaL_loadbuffer(
+                l,
+                src.as_ptr() as *const c_char,
+                src.len(),
+                c"@user_script".as_ptr(),
+            ) != 0
+            {
+                let msg = to_cstr_bytes(l, -1).unwrap_or(b"").to_vec();
+                lua_pop(l, 1);
+                let mut e = b"Error compiling script (new function): ".to_vec();
+                e.extend_from_slice(&msg);
+                return Err(format!(
+                    "ERR {}",
+                    String::from_utf8_lossy(&map_crlf(trim_crlf(&e)))
+                ));
+            }
+            let name = std::ffi::CString::new(format!("f_{sha}")).unwrap();
+            lua_setfield(l, LUA_REGISTRYINDEX, name.as_ptr());
+        }
+        let script = match known {
+            Some(s) => s,
+            None => Registry::global().insert(Script {
+                sha: sha.to_string(),
+                body: body.clone(),
+                flags,
+            }),
+        };
+        self.compiled.insert(sha.to_string(), script.clone());
+        Ok(script)
+    }
+
+    /// SCRIPT LOAD: compiles and registers; returns the sha or the error text.
+    pub fn script_load(&mut self, body: &Bytes) -> Result<String, String> {
+        self.sync_generation();
+        let sha = sha1hex(body);
+        if Registry::global().get(&sha).is_some() {
+            return Ok(sha);
+        }
+        self.create_function(&sha, body).map(|s| s.sha.clone())
+    }
+
+    /// SCRIPT subcommands LOAD, EXISTS, FLUSH and HELP (`args[0]` is
+    /// "script"), plus Redis's arity and unknown-subcommand errors. Returns
+    /// false, without replying, for KILL and DEBUG: KILL needs the running
+    /// engine's [`ScriptStatus`] (server side), DEBUG (the Lua debugger) is
+    /// not implemented.
+    pub fn script_command(&mut self, args: &[Bytes], out: &mut Out) -> bool {
+        let sub = args
+            .get(1)
+            .map(|a| a.to_ascii_lowercase())
+            .unwrap_or_default();
+        let arity_ok = match sub.as_slice() {
+            b"help" | b"kill" => args.len() == 2,
+            b"flush" => (2..=3).contains(&args.len()),
+            b"exists" => args.len() >= 3,
+            b"load" | b"debug" => args.len() == 3,
+            _ => {
+                out.err(&format!(
+                    "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+                    String::from_utf8_lossy(args.get(1).map(|a| &a[..]).unwrap_or(b""))
+                ));
+                return true;
+            }
+        };
+        if !arity_ok {
+            out.err(&format!(
+                "ERR wrong number of arguments for 'script|{}' command",
+                String::from_utf8_lossy(&sub)
+            ));
+            return true;
+        }
+        match (sub.as_slice(), args.len()) {
+            (b"help", 2) => {
+                out.array(SCRIPT_HELP.len());
+                for h in SCRIPT_HELP {
+                    out.simple(h);
+                }
+            }
+            (b"flush", 2 | 3) => {
+                if args.len() == 3
+                    && !args[2].eq_ignore_ascii_case(b"sync")
+                    && !args[2].eq_ignore_ascii_case(b"async")
+                {
+                    out.err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+                    return true;
+                }
+                Registry::global().flush();
+                self.sync_generation();
+                out.ok();
+            }
+            (b"exists", n) => {
+                out.array(n - 2);
+                let r = Registry::global();
+                for a in &args[2..] {
+                    out.int(r.exists(a) as i64);
+                }
+            }
+            (b"load", 3) => match self.script_load(&args[2]) {
+                Ok(sha) => out.bulk(sha.as_bytes()),
+                Err(e) => out.err(&e),
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO with the full argv
+    /// (`args[0]` the command name, arity already checked).
+    pub fn eval_command(&mut self, args: &[Bytes], host: &mut dyn ScriptHost, out: &mut Out) {
+        let name = args[0].to_ascii_lowercase();
+        let is_sha = name.starts_with(b"evalsha");
+        let ro = name.ends_with(b"_ro");
+        let numkeys = match crate::commands::parse_i64(&args[2]) {
+            Some(n) => n,
+            None => {
+                out.err("ERR value is not an integer or out of range");
+                return;
+            }
+        };
+        if is_sha && args[1].len() != 40 {
+            out.err(NOSCRIPT_ERR);
+            return;
+        }
+        if numkeys > (args.len() - 3) as i64 {
+            out.err("ERR Number of keys can't be greater than number of args");
+            return;
+        } else if numkeys < 0 {
+            out.err("ERR Number of keys can't be negative");
+            return;
+        }
+        let nk = numkeys as usize;
+        let keys = &args[3..3 + nk];
+        let argv = &args[3 + nk..];
+        if is_sha {
+            let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+            match self.lookup(&sha) {
+                Some(s) => {
+                    let body = s.body.clone();
+                    self.eval(&sha, &body, keys, argv, ro, host, out)
+                }
+                None => out.err(NOSCRIPT_ERR),
+            }
+        } else {
+            let sha = sha1hex(&args[1]);
+            self.eval(&sha, &args[1], keys, argv, ro, host, out)
+        }
+    }
+
+    /// Runs the script `body` (whose sha1 is `sha`) with KEYS and ARGV and
+    /// writes the reply into `out` (RESP2/3 per `out.resp3`). Compiles and
+    /// registers the script first when needed (EVAL).
+    #[allow(clippy::too_many_arguments)]
+    pub fn eval(
+        &mut self,
+        sha: &str,
+        body: &[u8],
+        keys: &[Bytes],
+        argv: &[Bytes],
+        ro: bool,
+        host: &mut dyn ScriptHost,
+        out: &mut Out,
+    ) {
+        self.sync_generation();
+        let script = match self.compiled.get(sha) {
+            Some(s) => s.clone(),
+            None => match self.create_function(sha, &Bytes::copy_from_slice(body)) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.err(&e);
+                    return;
+                }
+            },
+        };
+        let flags = script.flags;
+        if !flags.compat() {
+            if !flags.has(ScriptFlags::NO_WRITES) && ro {
+                out.err("ERR Can not execute a script with write flag using *_ro command.");
+                return;
+            }
+            if host.oom() && !flags.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES) {
+                out.err(
+                    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+                );
+                return;
+            }
+        }
+        self.run(sha, keys, argv, host, out);
+    }
+
+    fn run(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        host: &mut dyn ScriptHost,
+        out: &mut Out,
+    ) {
+        let l = self.l;
+        // SAFETY: the host outlives this call; the pointer is cleared below
+        // before returning, so Lua never sees a dangling host.
+        let host_ptr: *mut (dyn ScriptHost + '_) = host;
+        let host_ptr: *mut (dyn ScriptHost + 'static) = unsafe { std::mem::transmute(host_ptr) };
+        self.ctx.host = Some(host_ptr);
+        self.ctx.resp = 2;
+        self.ctx.start = Instant::now();
+        self.ctx.timed_out = false;
+        self.ctx.sha.clear();
+        self.ctx.sha.push_str(sha);
+        self.ctx.status.begin();
+        let fname = std::ffi::CString::new(format!("f_{sha}")).unwrap();
+        unsafe {
+            lua_getglobal_(l, c"__redis__err__handler".as_ptr());
+            lua_getfield_(l, LUA_REGISTRYINDEX, fname.as_ptr());
+            if self.ctx.busy_ms > 0 {
+                lua_sethook(l, Some(count_hook), LUA_MASKCOUNT, 100_000);
+            }
+            for (name, list) in [(c"KEYS", keys), (c"ARGV", argv)] {
+                lua_createtable(l, list.len() as c_int, 0);
+                for (j, a) in list.iter().enumerate() {
+                    push_bytes(l, a);
+                    lua_rawseti_(l, -2, j as c_int + 1);
+                }
+                lua_enablereadonlytable(l, LUA_GLOBALSINDEX, 0);
+                lua_setfield(l, LUA_GLOBALSINDEX, name.as_ptr());
+                lua_enablereadonlytable(l, LUA_GLOBALSINDEX, 1);
+            }
+            let err = lua_pcall(l, 0, 1, -2);
+            self.gc_count += 1;
+            if self.gc_count == 50 {
+                lua_gc(l, LUA_GCSTEP, 50);
+                self.gc_count = 0;
+            }
+            let script_resp = self.ctx.resp;
+            if err != 0 {
+                error_reply(l, sha, out);
+                lua_pop(l, 1);
+            } else {
+                let mut w = Vec::new();
+                lua_to_resp(l, &mut w, out.resp3, script_resp);
+                out.raw(&w);
+            }
+            lua_pop(l, 1); // the error handler
+            lua_sethook(l, None, 0, 0);
+        }
+        self.ctx.host = None;
+        self.ctx.status.end();
+    }
+}
+
+/// Redis's error reply for a failed run (luaCallFunction).
+unsafe fn error_reply(l: *mut lua_State, sha: &str, out: &mut Out) {
+    unsafe {
+        if lua_type(l, -1) != LUA_TTABLE {
+            let msg = if lua_isstring(l, -1) != 0 {
+                to_cstr_bytes(l, -1).unwrap_or(b"").to_vec()
+            } else {
+                b"execution failure".to_vec()
+            };
+            let msg = &msg[..msg.len().min(100)];
+            let mut e = format!("Error running script {sha}, ").into_bytes();
+            e.extend_from_slice(msg);
+            let e = map_crlf(trim_crlf(&e));
+            out.raw(b"-ERR ");
+            out.raw(&e);
+            out.raw(b"\r\n");
+            return;
+        }
+        let info = error_info(l);
+        let mut e = vec![b'-'];
+        e.extend_from_slice(&info.msg);
+        if let (Some(line), Some(source)) = (&info.line, &info.source) {
+            e.extend_from_slice(b" script: ");
+            e.extend_from_slice(sha.as_bytes());
+            e.extend_from_slice(b", on ");
+            e.extend_from_slice(source);
+            e.push(b':');
+            e.extend_from_slice(line);
+            e.push(b'.');
+        }
+        // Newlines become spaces (the packaged 7.0.15 does so; upstream
+        // 7.0.15 sent them raw and broke the protocol).
+        out.raw(&map_crlf(&e));
+        out.raw(b"\r\n");
+    }
+}
+
+struct ErrInfo {
+    msg: Vec<u8>,
+    source: Option<Vec<u8>>,
+    line: Option<Vec<u8>>,
+}
+
+/// luaExtractErrorInformation on the value at the top.
+unsafe fn error_info(l: *mut lua_State) -> ErrInfo {
+    unsafe {
+        let mut info = ErrInfo {
+            msg: Vec::new(),
+            source: None,
+            line: None,
+        };
+        if lua_isstring(l, -1) != 0 {
+            info.msg = b"ERR ".to_vec();
+            info.msg
+                .extend_from_slice(to_cstr_bytes(l, -1).unwrap_or(b""));
+        }
+        let field = |k: &CStr| -> Option<Vec<u8>> {
+            lua_getfield_(l, -1, k.as_ptr());
+            let r = if lua_isstring(l, -1) != 0 {
+                Some(to_cstr_bytes(l, -1).unwrap_or(b"").to_vec())
+            } else {
+                None
+            };
+            lua_pop(l, 1);
+            r
+        };
+        if let Some(m) = field(c"err") {
+            info.msg = m;
+        }
+        info.source = field(c"source");
+        info.line = field(c"line");
+        info
+    }
+}
+
+/// luaReplyToRedisReply: converts and pops the top value.
+unsafe fn lua_to_resp(l: *mut lua_State, w: &mut Vec<u8>, resp3: bool, script_resp: i32) {
+    unsafe {
+        if lua_checkstack(l, 4) == 0 {
+            w.extend_from_slice(b"-ERR reached lua stack limit\r\n");
+            lua_pop(l, 1);
+            return;
+        }
+        match lua_type(l, -1) {
+            LUA_TSTRING => {
+                let b = to_bytes(l, -1).unwrap_or(b"");
+                bulk(w, b);
+            }
+            LUA_TBOOLEAN => {
+                let b = lua_toboolean(l, -1) != 0;
+                if script_resp == 2 {
+                    if b {
+                        w.extend_from_slice(b":1\r\n");
+                    } else {
+                        null(w, resp3);
+                    }
+                } else if resp3 {
+                    w.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+                } else {
+                    w.extend_from_slice(if b { b":1\r\n" } else { b":0\r\n" });
+                }
+            }
+            LUA_TNUMBER => {
+                let n = d2ll(lua_tonumber(l, -1));
+                w.extend_from_slice(format!(":{n}\r\n").as_bytes());
+            }
+            LUA_TTABLE => {
+                table_to_resp(l, w, resp3, script_resp);
+                return;
+            }
+            _ => null(w, resp3),
+        }
+        lua_pop(l, 1);
+    }
+}
+
+fn null(w: &mut Vec<u8>, resp3: bool) {
+    w.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" });
+}
+
+fn bulk(w: &mut Vec<u8>, b: &[u8]) {
+    w.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+    w.extend_from_slice(b);
+    w.extend_from_slice(b"\r\n");
+}
+
+/// Pushes t[k] (raw) and returns its type.
+unsafe fn rawget_str(l: *mut lua_State, idx: c_int, k: &[u8]) -> c_int {
+    unsafe {
+        push_bytes(l, k);
+        lua_rawget_(l, idx - 1);
+        lua_type(l, -1)
+    }
+}
+
+unsafe fn table_to_resp(l: *mut lua_State, w: &mut Vec<u8>, resp3: bool, script_resp: i32) {
+    unsafe {
+        if rawget_str(l, -1, b"err") == LUA_TSTRING {
+            lua_pop(l, 1);
+            let info = error_info(l);
+            // addReplyErrorFormatEx("-%s"): trimmed, newlines mapped.
+            let m = map_crlf(trim_crlf(&info.msg));
+            w.push(b'-');
+            w.extend_from_slice(&m);
+            w.extend_from_slice(b"\r\n");
+            lua_pop(l, 1);
+            return;
+        }
+        lua_pop(l, 1);
+        if rawget_str(l, -1, b"ok") == LUA_TSTRING {
+            let s = map_crlf(to_cstr_bytes(l, -1).unwrap_or(b""));
+            w.push(b'+');
+            w.extend_from_slice(&s);
+            w.extend_from_slice(b"\r\n");
+            lua_pop(l, 2);
+            return;
+        }
+        lua_pop(l, 1);
+        if rawget_str(l, -1, b"double") == LUA_TNUMBER {
+            let d = lua_tonumber(l, -1);
+            double(w, d, resp3);
+            lua_pop(l, 2);
+            return;
+        }
+        lua_pop(l, 1);
+        if rawget_str(l, -1, b"big_number") == LUA_TSTRING {
+            let s = map_crlf(to_bytes(l, -1).unwrap_or(b""));
+            if resp3 {
+                w.push(b'(');
+                w.extend_from_slice(&s);
+                w.extend_from_slice(b"\r\n");
+            } else {
+                bulk(w, &s);
+            }
+            lua_pop(l, 2);
+            return;
+        }
+        lua_pop(l, 1);
+        if rawget_str(l, -1, b"verbatim_string") == LUA_TTABLE {
+            if rawget_str(l, -1, b"format") == LUA_TSTRING {
+                let fmt = to_cstr_bytes(l, -1).unwrap_or(b"").to_vec();
+                if rawget_str(l, -2, b"string") == LUA_TSTRING {
+                    let s = to_bytes(l, -1).unwrap_or(b"");
+                    if resp3 {
+                        w.extend_from_slice(format!("={}\r\n", s.len() + 4).as_bytes());
+                        for i in 0..3 {
+                            w.push(*fmt.get(i).unwrap_or(&b' '));
+                        }
+                        w.push(b':');
+                        w.extend_from_slice(s);
+                        w.extend_from_slice(b"\r\n");
+                    } else {
+                        bulk(w, s);
+                    }
+                    lua_pop(l, 4);
+                    return;
+                }
+                lua_pop(l, 1);
+            }
+            lua_pop(l, 1);
+        }
+        lua_pop(l, 1);
+        if rawget_str(l, -1, b"map") == LUA_TTABLE {
+            let mut body = Vec::new();
+            let mut n = 0usize;
+            lua_pushnil(l);
+            while lua_next(l, -2) != 0 {
+                lua_pushvalue(l, -2);
+                lua_to_resp(l, &mut body, resp3, script_resp);
+                lua_to_resp(l, &mut body, resp3, script_resp);
+                n += 1;
+            }
+            if resp3 {
+                w.extend_from_slice(format!("%{n}\r\n").as_bytes());
+            } else {
+                w.extend_from_slice(format!("*{}\r\n", n * 2).as_bytes());
+            }
+            w.extend_from_slice(&body);
+            lua_pop(l, 2);
+            return;
+        }
+        lua_pop(l, 1);
+        if rawget_str(l, -1, b"set") == LUA_TTABLE {
+            let mut body = Vec::new();
+            let mut n = 0usize;
+            lua_pushnil(l);
+            while lua_next(l, -2) != 0 {
+                lua_pop(l, 1);
+                lua_pushvalue(l, -1);
+                lua_to_resp(l, &mut body, resp3, script_resp);
+                n += 1;
+            }
+            w.extend_from_slice(format!("{}{n}\r\n", if resp3 { '~' } else { '*' }).as_bytes());
+            w.extend_from_slice(&body);
+            lua_pop(l, 2);
+            return;
+        }
+        lua_pop(l, 1);
+        // Array: stops at the first nil.
+        let mut body = Vec::new();
+        let mut j = 1;
+        loop {
+            lua_pushnumber(l, j as f64);
+            lua_rawget_(l, -2);
+            if lua_type(l, -1) == LUA_TNIL {
+                lua_pop(l, 1);
+                break;
+            }
+            lua_to_resp(l, &mut body, resp3, script_resp);
+            j += 1;
+        }
+        w.extend_from_slice(format!("*{}\r\n", j - 1).as_bytes());
+        w.extend_from_slice(&body);
+        lua_pop(l, 1);
+    }
+}
+
+fn double(w: &mut Vec<u8>, d: f64, resp3: bool) {
+    if d.is_infinite() {
+        let s: &[u8] = if d > 0.0 { b"inf" } else { b"-inf" };
+        if resp3 {
+            w.push(b',');
+            w.extend_from_slice(s);
+            w.extend_from_slice(b"\r\n");
+        } else {
+            bulk(w, s);
+        }
+    } else {
+        let s = fmt_g(d, 17);
+        if resp3 {
+            w.push(b',');
+            w.extend_from_slice(s.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        } else {
+            bulk(w, s.as_bytes());
+        }
+    }
+}
+
+/// Builds a sandboxed state like Redis's scriptingInit.
+unsafe fn new_state(ctx: *mut Ctx) -> *mut lua_State {
+    unsafe {
+        let l = luaL_newstate();
+        lua_pushlightuserdata(l, ctx as *mut c_void);
+        lua_setfield(l, LUA_REGISTRYINDEX, CTX_KEY.as_ptr());
+
+        // While loading libraries, only allow-listed globals may be created.
+        lua_pushvalue(l, LUA_GLOBALSINDEX);
+        lua_newtable(l);
+        set_fn(l, c"__newindex", g_newindex_allow);
+        lua_setmetatable(l, -2);
+        lua_pop(l, 1);
+
+        let libs: [(&CStr, lua_CFunction); 9] = [
+            (c"", luaopen_base),
+            (c"table", luaopen_table),
+            (c"string", luaopen_string),
+            (c"math", luaopen_math),
+            (c"debug", luaopen_debug),
+            (c"cjson", super::libs::cjson::open),
+            (c"struct", super::libs::structlib::open),
+            (c"cmsgpack", super::libs::cmsgpack::open),
+            (c"bit", super::libs::bit::open),
+        ];
+        for (name, f) in libs {
+            lua_pushcfunction(l, f);
+            lua_pushstring_(l, name.as_ptr());
+            lua_call(l, 1, 0);
+        }
+
+        lua_pushcfunction(l, g_pcall);
+        lua_setfield(l, LUA_GLOBALSINDEX, c"pcall".as_ptr());
+
+        lua_newtable(l);
+        set_fn(l, c"call", r_call);
+        set_fn(l, c"pcall", r_pcall);
+        set_fn(l, c"log", r_log);
+        set_num(l, c"LOG_DEBUG", 0.0);
+        set_num(l, c"LOG_VERBOSE", 1.0);
+        set_num(l, c"LOG_NOTICE", 2.0);
+        set_num(l, c"LOG_WARNING", 3.0);
+        set_num(l, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
+        push_bytes(l, crate::REDIS_VERSION.as_bytes());
+        lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
+        set_fn(l, c"setresp", r_setresp);
+        set_fn(l, c"sha1hex", r_sha1hex);
+        set_fn(l, c"error_reply", r_error_reply);
+        set_fn(l, c"status_reply", r_status_reply);
+        set_fn(l, c"set_repl", r_set_repl);
+        set_num(l, c"REPL_NONE", 0.0);
+        set_num(l, c"REPL_AOF", 1.0);
+        set_num(l, c"REPL_SLAVE", 2.0);
+        set_num(l, c"REPL_REPLICA", 2.0);
+        set_num(l, c"REPL_ALL", 3.0);
+        set_fn(l, c"acl_check_cmd", r_acl_check_cmd);
+        set_fn(l, c"breakpoint", r_breakpoint);
+        set_fn(l, c"debug", r_debug);
+        set_fn(l, c"replicate_commands", r_replicate_commands);
+        lua_setfield(l, LUA_GLOBALSINDEX, c"redis".as_ptr());
+
+        lua_getfield_(l, LUA_GLOBALSINDEX, c"math".as_ptr());
+        set_fn(l, c"random", m_random);
+        set_fn(l, c"randomseed", m_randomseed);
+        lua_pop(l, 1);
+
+        // The pcall error handler: turns any error into a table carrying the
+        // position of the Lua code that failed (the caller of a C function).
+        let handler = b"local dbg = debug\n\
+            debug = nil\n\
+            function __redis__err__handler(err)\n\
+            \x20 local i = dbg.getinfo(2, 'nSl')\n\
+            \x20 if i and i.what == 'C' then i = dbg.getinfo(3, 'nSl') end\n\
+            \x20 if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end\n\
+            \x20 if i then\n\
+            \x20   err['source'] = i.source\n\
+            \x20   err['line'] = i.currentline\n\
+            \x20 end\n\
+            \x20 return err\n\
+            end\n";
+        luaL_loadbuffer(
+            l,
+            handler.as_ptr() as *const c_char,
+            handler.len(),
+            c"@err_handler_def".as_ptr(),
+        );
+        lua_pcall(l, 0, 0, 0);
+
+        // Lock the globals: reading a missing one errors, and every table
+        // reachable from _G (and their metatables) becomes read-only.
+        lua_pushvalue(l, LUA_GLOBALSINDEX);
+        lua_newtable(l);
+        set_fn(l, c"__index", g_missing_global);
+        lua_setmetatable(l, -2);
+        protect_recursively(l);
+        lua_pop(l, 1);
+        // The string metatable is locked too (Redis security fix for
+        // metatable tampering, present in the packaged 7.0.15).
+        push_bytes(l, b"");
+        if lua_getmetatable(l, -1) != 0 {
+            protect_recursively(l);
+            lua_pop(l, 1);
+        }
+        lua_pop(l, 1);
+        l
+    }
+}
+
+unsafe fn protect_recursively(l: *mut lua_State) {
+    unsafe {
+        if lua_isreadonlytable(l, -1) != 0 {
+            return;
+        }
+        lua_enablereadonlytable(l, -1, 1);
+        lua_checkstack(l, 2);
+        lua_pushnil(l);
+        while lua_next(l, -2) != 0 {
+            if lua_type(l, -1) == LUA_TTABLE {
+                protect_recursively(l);
+            }
+            lua_pop(l, 1);
+        }
+        if lua_getmetatable(l, -1) != 0 {
+            protect_recursively(l);
+            lua_pop(l, 1);
+        }
+    }
+}
+
+/// Redis's globals allow list (getfenv, setfenv and newproxy were dropped by
+/// a later security fix the packaged 7.0.15 carries).
+const GLOBALS_ALLOWED: &[&[u8]] = &[
+    b"string",
+    b"cjson",
+    b"bit",
+    b"cmsgpack",
+    b"math",
+    b"table",
+    b"struct",
+    b"redis",
+    b"__redis__err__handler",
+    b"xpcall",
+    b"tostring",
+    b"setmetatable",
+    b"next",
+    b"assert",
+    b"tonumber",
+    b"rawequal",
+    b"collectgarbage",
+    b"getmetatable",
+    b"rawset",
+    b"pcall",
+    b"coroutine",
+    b"type",
+    b"_G",
+    b"select",
+    b"unpack",
+    b"gcinfo",
+    b"pairs",
+    b"rawget",
+    b"loadstring",
+    b"ipairs",
+    b"_VERSION",
+    b"load",
+    b"error",
+    b"debug",
+];
+
+unsafe fn g_newindex_allow_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        if lua_gettop(l) != 3 {
+            return Err(LErr::Msg(
+                "Wrong number of arguments to luaNewIndexAllowList".into(),
+            ));
+        }
+        if lua_type(l, -3) != LUA_TTABLE {
+            return Err(LErr::Msg(
+                "first argument to luaNewIndexAllowList must be a table".into(),
+            ));
+        }
+        if lua_isstring(l, -2) == 0 {
+            return Err(LErr::Msg(
+                "Second argument to luaNewIndexAllowList must be a string or number".into(),
+            ));
+        }
+        let name = to_cstr_bytes(l, -2).unwrap_or(b"");
+        if GLOBALS_ALLOWED.contains(&name) {
+            lua_rawset(l, -3);
+        }
+        // Others (print, dofile, loadfile...) are silently left out.
+        Ok(0)
+    }
+}
+cfn!(g_newindex_allow, g_newindex_allow_);
+
+unsafe fn g_missing_global_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        if lua_gettop(l) != 2 {
+            return Err(LErr::Msg(
+                "Wrong number of arguments to luaProtectedTableError".into(),
+            ));
+        }
+        if lua_isstring(l, -1) == 0 {
+            return Err(LErr::Msg(
+                "Second argument to luaProtectedTableError must be a string or number".into(),
+            ));
+        }
+        let name = String::from_utf8_lossy(to_cstr_bytes(l, -1).unwrap_or(b"")).into_owned();
+        Err(LErr::Msg(format!(
+            "Script attempted to access nonexistent global variable '{name}'"
+        )))
+    }
+}
+cfn!(g_missing_global, g_missing_global_);
+
+/// The global `pcall`: Redis 7 errors are tables; pcall hands back their
+/// `err` string as earlier versions did.
+unsafe extern "C-unwind" fn g_pcall(l: *mut lua_State) -> c_int {
+    unsafe {
+        let argc = lua_gettop(l);
+        if argc == 0 {
+            lua_pushboolean(l, 0);
+            // Redis's version calls the slot past the stack top, which holds
+            // the placeholder boolean.
+            push_bytes(l, b"attempt to call a boolean value");
+            return 2;
+        }
+        lua_pushboolean(l, 1);
+        lua_insert(l, 1);
+        if lua_pcall(l, argc - 1, LUA_MULTRET, 0) != 0 {
+            lua_remove(l, 1);
+            if lua_type(l, -1) == LUA_TTABLE {
+                lua_getfield_(l, -1, c"err".as_ptr());
+                if lua_isstring(l, -1) != 0 {
+                    lua_replace(l, -2);
+                } else {
+                    lua_pop(l, 1);
+                }
+            }
+            lua_pushboolean(l, 0);
+            lua_insert(l, 1);
+        }
+        lua_gettop(l)
+    }
+}
+
+/// Arguments of redis.call & co as a command argv (numbers as %.17g).
+unsafe fn lua_args(l: *mut lua_State) -> Result<Vec<Bytes>, &'static str> {
+    unsafe {
+        let argc = lua_gettop(l);
+        if argc == 0 {
+            return Err("Please specify at least one argument for this redis lib call");
+        }
+        let mut args = Vec::with_capacity(argc as usize);
+        for j in 1..=argc {
+            if lua_type(l, j) == LUA_TNUMBER {
+                args.push(Bytes::from(fmt_g(lua_tonumber(l, j), 17)));
+            } else {
+                match to_bytes(l, j) {
+                    Some(b) => args.push(Bytes::copy_from_slice(b)),
+                    None => break,
+                }
+            }
+        }
+        lua_settop(l, 0);
+        if args.len() != argc as usize {
+            return Err("Lua redis lib command arguments must be strings or integers");
+        }
+        Ok(args)
+    }
+}
+
+unsafe fn redis_generic(l: *mut lua_State, raise_error: bool) -> Result<c_int, LErr> {
+    unsafe {
+        let c = ctx(l);
+        let Some(host) = c.host else {
+            push_error(
+                l,
+                "redis.call/pcall can only be called inside a script invocation",
+            );
+            return Err(LErr::Top);
+        };
+        let args = match lua_args(l) {
+            Ok(a) => a,
+            Err(e) => {
+                push_error(l, e);
+                return if raise_error { Err(LErr::Top) } else { Ok(1) };
+            }
+        };
+        let resp3 = c.resp == 3;
+        let host = &mut *host;
+        let res =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| host.call(&args, resp3)))
+                .unwrap_or_else(|_| Err("command panicked".to_string()));
+        drop(args);
+        let is_err = match res {
+            Err(e) => {
+                push_error(l, &e);
+                set_bool_field(l, c"ignore_error_stats_update", true);
+                true
+            }
+            Ok(reply) => {
+                super::resp::push_reply(l, &reply);
+                reply.first() == Some(&b'-')
+            }
+        };
+        if raise_error && is_err {
+            Err(LErr::Top)
+        } else {
+            Ok(1)
+        }
+    }
+}
+
+unsafe fn r_call_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe { redis_generic(l, true) }
+}
+unsafe fn r_pcall_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe { redis_generic(l, false) }
+}
+cfn!(r_call, r_call_);
+cfn!(r_pcall, r_pcall_);
+
+unsafe fn r_sha1hex_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        if lua_gettop(l) != 1 {
+            push_error(l, "wrong number of arguments");
+            return Err(LErr::Top);
+        }
+        let h = sha1hex(to_bytes(l, 1).unwrap_or(b""));
+        push_bytes(l, h.as_bytes());
+        Ok(1)
+    }
+}
+cfn!(r_sha1hex, r_sha1hex_);
+
+unsafe extern "C-unwind" fn r_error_reply(l: *mut lua_State) -> c_int {
+    unsafe {
+        if lua_gettop(l) != 1 || lua_type(l, -1) != LUA_TSTRING {
+            push_error(l, "wrong number or type of arguments");
+            return 1;
+        }
+        let e = to_cstr_bytes(l, -1).unwrap_or(b"");
+        if e.first() == Some(&b'-') {
+            let e = e.to_vec();
+            push_error_buff(l, &e);
+        } else {
+            let mut v = vec![b'-'];
+            v.extend_from_slice(e);
+            push_error_buff(l, &v);
+        }
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn r_status_reply(l: *mut lua_State) -> c_int {
+    unsafe {
+        if lua_gettop(l) != 1 || lua_type(l, -1) != LUA_TSTRING {
+            push_error(l, "wrong number or type of arguments");
+            return 1;
+        }
+        lua_newtable(l);
+        push_bytes(l, b"ok");
+        lua_pushvalue(l, -3);
+        lua_settable(l, -3);
+        1
+    }
+}
+
+unsafe fn r_log_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let argc = lua_gettop(l);
+        if argc < 2 {
+            push_error(l, "redis.log() requires two arguments or more.");
+            return Err(LErr::Top);
+        }
+        if lua_isnumber(l, -argc) == 0 {
+            push_error(l, "First argument must be a number (log level).");
+            return Err(LErr::Top);
+        }
+        let level = lua_tonumber(l, -argc) as i32;
+        if !(0..=3).contains(&level) {
+            push_error(l, "Invalid debug level.");
+            return Err(LErr::Top);
+        }
+        let mut msg = Vec::new();
+        for j in 1..argc {
+            if let Some(s) = to_bytes(l, -argc + j) {
+                if j != 1 {
+                    msg.push(b' ');
+                }
+                msg.extend_from_slice(s);
+            }
+        }
+        if let Some(h) = ctx(l).host {
+            (*h).log(level, &String::from_utf8_lossy(&msg));
+        }
+        Ok(0)
+    }
+}
+cfn!(r_log, r_log_);
+
+unsafe fn r_setresp_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let c = ctx(l);
+        if c.host.is_none() {
+            push_error(
+                l,
+                "redis.setresp can only be called inside a script invocation",
+            );
+            return Err(LErr::Top);
+        }
+        if lua_gettop(l) != 1 {
+            push_error(l, "redis.setresp() requires one argument.");
+            return Err(LErr::Top);
+        }
+        let resp = lua_tonumber(l, -1) as i32;
+        if resp != 2 && resp != 3 {
+            push_error(l, "RESP version must be 2 or 3.");
+            return Err(LErr::Top);
+        }
+        c.resp = resp;
+        Ok(0)
+    }
+}
+cfn!(r_setresp, r_setresp_);
+
+unsafe fn r_set_repl_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let c = ctx(l);
+        let Some(h) = c.host else {
+            push_error(
+                l,
+                "redis.set_repl can only be called inside a script invocation",
+            );
+            return Err(LErr::Top);
+        };
+        if lua_gettop(l) != 1 {
+            push_error(l, "redis.set_repl() requires two arguments.");
+            return Err(LErr::Top);
+        }
+        let flags = lua_tonumber(l, -1) as i32;
+        if flags & !3 != 0 {
+            push_error(
+                l,
+                "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+            );
+            return Err(LErr::Top);
+        }
+        (*h).set_repl(flags);
+        Ok(0)
+    }
+}
+cfn!(r_set_repl, r_set_repl_);
+
+unsafe fn r_acl_check_cmd_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let Some(h) = ctx(l).host else {
+            push_error(
+                l,
+                "redis.acl_check_cmd can only be called inside a script invocation",
+            );
+            return Err(LErr::Top);
+        };
+        let args = match lua_args(l) {
+            Ok(a) => a,
+            Err(e) => {
+                push_error(l, e);
+                return Err(LErr::Top);
+            }
+        };
+        let r = (*h).acl_check_cmd(&args);
+        drop(args);
+        match r {
+            None => {
+                push_error(l, "Invalid command passed to redis.acl_check_cmd()");
+                Err(LErr::Top)
+            }
+            Some(ok) => {
+                lua_pushboolean(l, ok as c_int);
+                Ok(1)
+            }
+        }
+    }
+}
+cfn!(r_acl_check_cmd, r_acl_check_cmd_);
+
+/// The debugger (SCRIPT DEBUG) is not supported: never active.
+unsafe extern "C-unwind" fn r_breakpoint(l: *mut lua_State) -> c_int {
+    unsafe {
+        lua_pushboolean(l, 0);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn r_debug(_l: *mut lua_State) -> c_int {
+    0
+}
+
+unsafe extern "C-unwind" fn r_replicate_commands(l: *mut lua_State) -> c_int {
+    unsafe {
+        lua_pushboolean(l, 1);
+        1
+    }
+}
+
+unsafe fn m_random_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let c = ctx(l);
+        if c.host.is_none() {
+            return Err(LErr::Msg(
+                "math.random can only be called inside a script invocation".into(),
+            ));
+        }
+        let r = (c.rand.next() % LRAND48_MAX) as f64 / LRAND48_MAX as f64;
+        match lua_gettop(l) {
+            0 => lua_pushnumber(l, r),
+            1 => {
+                let u = luaL_checkinteger(l, 1) as c_int;
+                if u < 1 {
+                    return Err(LErr::Arg(1, "interval is empty".into()));
+                }
+                lua_pushnumber(l, (r * u as f64).floor() + 1.0);
+            }
+            2 => {
+                let lo = luaL_checkinteger(l, 1) as c_int;
+                let u = luaL_checkinteger(l, 2) as c_int;
+                if lo > u {
+                    return Err(LErr::Arg(2, "interval is empty".into()));
+                }
+                lua_pushnumber(l, (r * (u as f64 - lo as f64 + 1.0)).floor() + lo as f64);
+            }
+            _ => return Err(LErr::Msg("wrong number of arguments".into())),
+        }
+        Ok(1)
+    }
+}
+cfn!(m_random, m_random_);
+
+unsafe fn m_randomseed_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let c = ctx(l);
+        if c.host.is_none() {
+            return Err(LErr::Msg(
+                "math.randomseed can only be called inside a script invocation".into(),
+            ));
+        }
+        let s = luaL_checkinteger(l, 1) as c_int;
+        c.rand.seed(s);
+        Ok(0)
+    }
+}
+cfn!(m_randomseed, m_randomseed_);
+
+/// Runs every 100000 instructions: SCRIPT KILL and the busy threshold.
+unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut lua_Debug) {
+    unsafe {
+        let c = ctx(l);
+        if !c.timed_out {
+            let elapsed = c.start.elapsed().as_millis() as u64;
+            if elapsed < c.busy_ms {
+                return;
+            }
+            c.timed_out = true;
+            c.status
+                .timed_out
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(h) = c.host {
+                let msg = format!(
+                    "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: {}.",
+                    c.sha
+                );
+                (*h).log(super::LOG_WARNING, &msg);
+            }
+        }
+        if let Some(h) = c.host {
+            (*h).busy(c.start.elapsed().as_millis() as u64);
+        }
+        if c.status.killed.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(h) = c.host {
+                (*h).log(
+                    super::LOG_WARNING,
+                    "Lua script killed by user with SCRIPT KILL.",
+                );
+            }
+            // From now on fire on every line so pcall cannot swallow the kill.
+            lua_sethook(l, Some(count_hook), LUA_MASKLINE, 0);
+            push_error(l, "Script killed by user with SCRIPT KILL...");
+            lua_error(l);
+        }
+    }
+}
