@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod snapshot;
@@ -56,6 +57,9 @@ pub struct Ctx<'a> {
     /// Blocking commands must not block here (inside MULTI or a script):
     /// they reply as if the timeout had expired.
     pub no_block: bool,
+    /// Set by a script that needs keys of shards this context does not
+    /// hold (and changed nothing): the runtime re-runs it holding every shard.
+    pub need_all_shards: bool,
 }
 
 /// What a blocked client waits for.
@@ -88,6 +92,23 @@ impl<'a> Ctx<'a> {
             stores,
             block: None,
             no_block: false,
+            need_all_shards: false,
+        }
+    }
+
+    /// A context over the same stores and DB for a command run from inside
+    /// another (redis.call), writing into `out`.
+    pub fn nested<'n>(&'n mut self, out: &'n mut Out) -> Ctx<'n> {
+        Ctx {
+            out,
+            db: self.db,
+            now: self.now,
+            srv: self.srv,
+            client: None,
+            stores: self.stores,
+            block: None,
+            no_block: self.no_block,
+            need_all_shards: false,
         }
     }
 

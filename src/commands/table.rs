@@ -209,6 +209,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::strings::commands());
         commands.extend(super::keys::commands());
         commands.extend(super::transactions::commands());
+        commands.extend(super::scripting::commands());
         commands.extend(super::snapshot::commands());
         commands.extend(super::pubsub::commands());
         commands.extend(super::lists::commands());

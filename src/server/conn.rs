@@ -300,6 +300,21 @@ impl Conn<'_> {
                 continue;
             }
             let route = self.route(cmd, &args);
+            if is_script(cmd) {
+                self.complete(&mut slots, &mut batches).await;
+                let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                let mut r = self.run_routed(job.clone(), &route).await;
+                if r.need_all {
+                    let all: Vec<usize> = (0..nshards).collect();
+                    r = self.run_held(&job, &all).await;
+                }
+                slots.push(Slot {
+                    out: Some(r.out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
             if cmd.flags & flags::BLOCKING != 0 {
                 self.complete(&mut slots, &mut batches).await;
                 let Some(out) = self.run_blocking(stream, idx, cmd, args, route).await else {
@@ -483,6 +498,9 @@ impl Conn<'_> {
                 Route::Hold(shards)
             }
             Scope::AllShards => Route::Hold((0..nshards).collect()),
+            Scope::Keys if is_script(cmd) && commands::scripting::needs_all_shards(args) => {
+                Route::Hold((0..nshards).collect())
+            }
             Scope::Keys => {
                 let keys = cmd.key_indexes(args);
                 let Some(&first) = keys.first() else {
@@ -557,6 +575,7 @@ impl Conn<'_> {
             ctx.no_block = job.no_block || job.waiter.is_none();
             run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
             let block = ctx.block.take();
+            let need_all = ctx.need_all_shards;
             if let (Some(b), Some(w)) = (&block, &job.waiter) {
                 for &p in view.iter().filter(|p| !p.is_null()) {
                     // SAFETY: `view` holds exactly the stores we hold now.
@@ -565,7 +584,11 @@ impl Conn<'_> {
                     blocking::register(store, srv.nshards, job.db, &b.keys, w, local.as_ref());
                 }
             }
-            JobResult { out, block }
+            JobResult {
+                out,
+                block,
+                need_all,
+            }
         })
         .await
     }
@@ -671,6 +694,10 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         let mut shards: Vec<usize> = Vec::new();
         for q in &queued {
+            // A script inside MULTI may reach any key: hold everything.
+            if is_script(q.cmd) {
+                shards.extend(0..nshards);
+            }
             match self.route(q.cmd, &q.args) {
                 Route::Shard(s) => shards.push(s),
                 Route::Hold(v) => shards.extend(v),
@@ -814,4 +841,9 @@ fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
         args,
         ..job.clone()
     })
+}
+
+/// EVAL, EVALSHA and their _RO forms.
+fn is_script(cmd: &Command) -> bool {
+    cmd.name.starts_with("eval")
 }

@@ -63,6 +63,8 @@ impl Job {
 pub struct JobResult {
     pub out: Out,
     pub block: Option<BlockRequest>,
+    /// A script asked to be re-run holding every shard (`Ctx::need_all_shards`).
+    pub need_all: bool,
 }
 
 /// A function run on another shard's thread (pub/sub fan-out, queries).
@@ -216,7 +218,12 @@ impl ShardRt {
         ctx.no_block = job.no_block || job.waiter.is_none();
         run_handler(self.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
         let block = ctx.block.take();
-        JobResult { out, block }
+        let need_all = ctx.need_all_shards;
+        JobResult {
+            out,
+            block,
+            need_all,
+        }
     }
 
     /// Serves clients blocked on keys that commands signalled ready, in

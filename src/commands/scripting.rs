@@ -1,0 +1,248 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT: the server side of Lua.
+//!
+//! A script runs where its declared keys live: on their shard, or on the
+//! connection's thread with every involved shard held (no keys at all: every
+//! shard). `redis.call` runs handlers right there against the held stores.
+//! A script that touches a key of a shard it does not hold, before it wrote
+//! anything, is abandoned and re-run holding every shard (and its sha is
+//! remembered on this thread so later runs start that way). After a write the
+//! attempt cannot be undone: the call fails with an error instead.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, flags};
+use crate::protocol::Out;
+use crate::scripting::{Engine, ScriptHost, ScriptStatus};
+use crate::storage::slot::key_shard;
+
+pub fn commands() -> Vec<Command> {
+    let f = NOSCRIPT | STALE | SKIP_MONITOR;
+    vec![
+        cmd("eval", -3, f | MAY_REPLICATE, eval)
+            .keys_fn(script_keys, 0, 0, 0)
+            .acl(&["slow", "scripting"])
+            .doc("scripting", "2.6.0", "Execute a Lua script server side"),
+        cmd("evalsha", -3, f | MAY_REPLICATE, eval)
+            .keys_fn(script_keys, 0, 0, 0)
+            .acl(&["slow", "scripting"])
+            .doc("scripting", "2.6.0", "Execute a Lua script server side"),
+        cmd("eval_ro", -3, f | READONLY, eval)
+            .keys_fn(script_keys, 0, 0, 0)
+            .acl(&["slow", "scripting"])
+            .doc(
+                "scripting",
+                "7.0.0",
+                "Execute a read-only Lua script server side",
+            ),
+        cmd("evalsha_ro", -3, f | READONLY, eval)
+            .keys_fn(script_keys, 0, 0, 0)
+            .acl(&["slow", "scripting"])
+            .doc(
+                "scripting",
+                "7.0.0",
+                "Execute a read-only Lua script server side",
+            ),
+        cmd("script", -2, 0, script).acl(&["slow"]).doc(
+            "scripting",
+            "2.6.0",
+            "A container for Lua scripts management commands",
+        ),
+    ]
+}
+
+/// KEYS of EVAL-like commands: `numkeys` at index 2, then the keys.
+fn script_keys(args: &[Bytes]) -> Vec<usize> {
+    let n = args
+        .get(2)
+        .and_then(|a| super::parse_i64(a))
+        .filter(|&n| n >= 0 && (n as usize) <= args.len().saturating_sub(3))
+        .unwrap_or(0) as usize;
+    (3..3 + n).collect()
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// Scripts seen touching undeclared keys of other shards: they start
+    /// holding every shard.
+    static GLOBAL_SHAS: RefCell<HashSet<Vec<u8>>> = RefCell::new(HashSet::new());
+}
+
+/// Every engine's status, for SCRIPT KILL from any connection.
+static STATUSES: std::sync::Mutex<Vec<Arc<ScriptStatus>>> = std::sync::Mutex::new(Vec::new());
+
+fn with_engine<R>(srv: &crate::server::Server, f: impl FnOnce(&mut Engine) -> R) -> R {
+    ENGINE.with(|e| {
+        let mut e = e.borrow_mut();
+        let engine = e.get_or_insert_with(|| {
+            let mut en = Engine::new();
+            STATUSES.lock().unwrap().push(en.status());
+            let c = srv.config.read().unwrap();
+            let ms = c
+                .get_i64("busy-reply-threshold")
+                .max(c.get_i64("lua-time-limit"));
+            en.set_busy_threshold(ms.max(0) as u64);
+            en
+        });
+        f(engine)
+    })
+}
+
+/// The script identity used to remember "global" scripts: EVALSHA's sha or
+/// EVAL's body.
+fn script_id(args: &[Bytes]) -> Vec<u8> {
+    if args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha") {
+        args[1].to_ascii_lowercase()
+    } else {
+        crate::scripting::sha1hex(&args[1]).into_bytes()
+    }
+}
+
+/// Whether a script must run with every shard held (routing, conn side).
+pub fn needs_all_shards(args: &[Bytes]) -> bool {
+    script_keys(args).is_empty() || GLOBAL_SHAS.with(|g| g.borrow().contains(&script_id(args)))
+}
+
+struct Host<'h, 'c> {
+    ctx: &'h mut Ctx<'c>,
+    status: Arc<ScriptStatus>,
+    wrote: bool,
+    /// A key of a shard not held was touched before any write: re-run.
+    need_all: bool,
+    /// EVAL_RO / EVALSHA_RO, or a `no-writes` shebang.
+    read_only: bool,
+}
+
+impl ScriptHost for Host<'_, '_> {
+    fn call(&mut self, args: &[Bytes], resp3: bool) -> Result<Vec<u8>, String> {
+        if self.need_all {
+            return Err("-KEELRETRY script is being re-run holding every shard".into());
+        }
+        let Some((idx, c)) = super::lookup(&args[0]) else {
+            return Err("Unknown Redis command called from script".into());
+        };
+        if !c.arity_ok(args.len()) {
+            return Err("Wrong number of args calling Redis command from script".into());
+        }
+        if c.flags & flags::NOSCRIPT != 0 {
+            return Err("This Redis command is not allowed from script".into());
+        }
+        if self.read_only && c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+            return Err("Write commands are not allowed from read-only scripts.".into());
+        }
+        // Which shards the command needs, and whether we hold them.
+        let n = self.ctx.nshards();
+        let held = self.ctx.held_shards();
+        let needed: Vec<usize> = match c.scope {
+            super::Scope::Keys | super::Scope::KeysHeld => c
+                .key_indexes(args)
+                .iter()
+                .map(|&i| key_shard(&args[i], n))
+                .collect(),
+            super::Scope::AllShards => (0..n).collect(),
+            super::Scope::Conn => {
+                if !matches!(
+                    c.name,
+                    "ping" | "echo" | "time" | "select" | "publish" | "spublish"
+                ) {
+                    return Err("This Redis command is not allowed from script".into());
+                }
+                Vec::new()
+            }
+        };
+        if needed.iter().any(|s| !held.contains(s)) {
+            if self.wrote {
+                return Err("keel: the script used a key of a shard it did not hold after it had written; it will hold every shard from its next run".into());
+            }
+            self.need_all = true;
+            return Err("-KEELRETRY script is being re-run holding every shard".into());
+        }
+        let mut out = Out::new(resp3);
+        if c.name == "select" {
+            // SELECT inside a script changes the script's DB only.
+            match super::parse_i64(&args[1]) {
+                Some(d) if d >= 0 && (d as usize) < self.ctx.srv.databases => {
+                    self.ctx.db = d as usize;
+                    out.ok();
+                }
+                Some(_) => out.err("ERR DB index is out of range"),
+                None => out.err(super::errors::NOT_INT),
+            }
+            return Ok(out.buf);
+        }
+        {
+            let mut sub = self.ctx.nested(&mut out);
+            sub.no_block = true;
+            crate::server::shard::with_current(|rt| {
+                crate::server::shard::run_handler(rt.stats(), idx, c, &mut sub, args)
+            });
+        }
+        if c.is_write() && !out.buf.starts_with(b"-") {
+            self.wrote = true;
+            self.status.mark_write();
+        }
+        Ok(out.buf)
+    }
+
+    fn log(&mut self, level: i32, msg: &str) {
+        match level {
+            0 => crate::log::debug(msg),
+            1 => crate::log::verbose(msg),
+            2 => crate::log::notice(msg),
+            _ => crate::log::warning(msg),
+        }
+    }
+}
+
+fn eval(ctx: &mut Ctx, args: &[Bytes]) {
+    let srv = ctx.srv;
+    let resp3 = ctx.out.resp3;
+    let mut out = Out::new(resp3);
+    let ro = args[0].len() > 3 && args[0][args[0].len() - 3..].eq_ignore_ascii_case(b"_ro");
+    let is_sha = args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha");
+    let read_only = crate::scripting::script_flags(is_sha, &args[1])
+        .map(|f| f.read_only(ro))
+        .unwrap_or(ro);
+    let (need_all, wrote) = with_engine(srv, |engine| {
+        let mut host = Host {
+            status: engine.status(),
+            ctx,
+            wrote: false,
+            need_all: false,
+            read_only,
+        };
+        engine.eval_command(args, &mut host, &mut out);
+        (host.need_all, host.wrote)
+    });
+    if need_all {
+        GLOBAL_SHAS.with(|g| g.borrow_mut().insert(script_id(args)));
+        if !wrote {
+            // Nothing was changed: the runtime runs the script again with
+            // every shard held.
+            ctx.need_all_shards = true;
+            return;
+        }
+    }
+    ctx.out.buf.extend_from_slice(&out.buf);
+}
+
+fn script(ctx: &mut Ctx, args: &[Bytes]) {
+    let srv = ctx.srv;
+    if args.len() == 2 && args[1].eq_ignore_ascii_case(b"kill") {
+        let statuses = STATUSES.lock().unwrap();
+        let running = statuses.iter().find(|s| s.is_running());
+        return match running.map(|s| s.kill()) {
+            None => ctx.out.err("NOTBUSY No scripts in execution right now."),
+            Some(Ok(())) => ctx.out.ok(),
+            Some(Err(e)) => ctx.out.err(e),
+        };
+    }
+    let handled = with_engine(srv, |engine| engine.script_command(args, ctx.out));
+    if !handled {
+        ctx.out.err("ERR SCRIPT DEBUG is not supported by keel");
+    }
+}
