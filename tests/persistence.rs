@@ -332,3 +332,30 @@ fn debug_reload_keeps_the_dataset_and_flushall_saves_an_empty_file() {
     assert_eq!(c2.line("DBSIZE"), b":0\r\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn script_bodies_survive_a_restart_and_duplicates_load_fine() {
+    let dir = tempdir("scripts");
+    let mut k = Keel::start(&dir, 2, &["--save", ""]);
+    let mut c = k.conn();
+    let sha = c
+        .val("SCRIPT LOAD \"return redis.call('incr', KEYS[1])\"")
+        .as_str();
+    assert_eq!(c.line(&format!("EVALSHA {sha} 1 n")), b":1\r\n");
+    assert_eq!(c.line("SAVE"), b"+OK\r\n");
+    k.signal("-9");
+    k.wait_exit();
+    let k2 = Keel::start(&dir, 3, &["--save", ""]);
+    let mut c2 = k2.conn();
+    // The body came back from the file: EVALSHA works without a SCRIPT LOAD.
+    assert_eq!(c2.line(&format!("EVALSHA {sha} 1 n")), b":2\r\n");
+    // Loading the same body again (as a full sync would) is not an error.
+    assert_eq!(
+        c2.val("SCRIPT LOAD \"return redis.call('incr', KEYS[1])\"")
+            .as_str(),
+        sha
+    );
+    assert_eq!(c2.line("DEBUG RELOAD"), b"+OK\r\n");
+    assert_eq!(c2.line(&format!("EVALSHA {sha} 1 n")), b":3\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -335,6 +335,16 @@ impl Registry {
             .clone()
     }
 
+    /// Every script body (saved as `lua` AUX fields in RDB files).
+    pub fn bodies(&self) -> Vec<Bytes> {
+        self.map
+            .read()
+            .unwrap()
+            .values()
+            .map(|s| s.body.clone())
+            .collect()
+    }
+
     /// SCRIPT FLUSH: forgets every script; engines reset their Lua state on
     /// their next run (as Redis recreates its interpreter).
     pub fn flush(&self) {

@@ -99,8 +99,16 @@ pub fn write_rdb(srv: &Server, stores: &[&ShardStore], path: &PathBuf) -> std::i
         let f = std::fs::File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
         let dbs = (0..srv.databases).flat_map(|d| stores.iter().map(move |s| (d, &s.dbs[d])));
+        // Script bodies travel with the data, so EVALSHA keeps working after
+        // a restart or on a replica loading this file.
+        let lua = crate::scripting::Registry::global()
+            .bodies()
+            .into_iter()
+            .map(|b| b.to_vec())
+            .collect();
         let aux = SaveAux {
             used_mem: 0,
+            lua,
             ..Default::default()
         };
         let opts = SaveOpts {
@@ -346,6 +354,21 @@ pub fn rule_due(srv: &Server) -> Option<(u64, u64)> {
         .map(|(secs, _)| (dirty, secs))
 }
 
+/// Registers script bodies found in an RDB file. A body that is already
+/// known is simply kept (Redis 4.0.4 crashed on exactly that); one that does
+/// not compile is reported and skipped.
+pub fn load_scripts(bodies: &[Vec<u8>]) {
+    if bodies.is_empty() {
+        return;
+    }
+    let mut engine = crate::scripting::Engine::new();
+    for b in bodies {
+        if let Err(e) = engine.script_load(&bytes::Bytes::copy_from_slice(b)) {
+            crate::log::warning(&format!("Skipping a script body from the RDB file: {e}"));
+        }
+    }
+}
+
 /// Loads `dir/dbfilename` into the stores before the shards start.
 /// Ok(false) when there is no file.
 pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
@@ -395,6 +418,7 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
     );
     srv.persist.loading.store(false, Ordering::Relaxed);
     let info = result.map_err(|e| format!("{e} (file {})", path.display()))?;
+    load_scripts(&info.lua);
     if let Some(v) = &info.redis_ver {
         crate::log::notice(&format!("Loading RDB produced by version {v}"));
     }
