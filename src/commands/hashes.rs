@@ -496,18 +496,6 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.int(new);
 }
 
-unsafe extern "C" {
-    /// src/commands/ldouble.c (shared with INCRBYFLOAT).
-    fn keel_incrbyfloat(
-        cur: *const libc::c_char,
-        cur_len: usize,
-        incr: *const libc::c_char,
-        incr_len: usize,
-        out: *mut libc::c_char,
-        out_len: *mut usize,
-    ) -> libc::c_int;
-}
-
 /// Why a long double addition failed.
 #[derive(Debug, PartialEq)]
 enum LdErr {
@@ -517,34 +505,16 @@ enum LdErr {
     NanOrInf,
 }
 
-/// `cur + incr` in C long double (`cur` None = 0), formatted like Redis's
-/// ld2string(LD_STR_HUMAN): "%.17Lf" with trailing zeros trimmed.
+/// `cur + incr` in C long double (`cur` None = 0), as INCRBYFLOAT computes
+/// it; HINCRBYFLOAT words its errors differently, hence the mapping.
 fn ld_add(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, LdErr> {
-    const LD_BUF: usize = 5 * 1024; // MAX_LONG_DOUBLE_CHARS
-    let mut buf = vec![0u8; LD_BUF];
-    let mut len = 0usize;
-    let (cp, cl) = cur.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
-    // SAFETY: the pointers and lengths describe live slices (or null for a
-    // missing cur); the C side reads at most those lengths, writes at most
-    // LD_BUF bytes into buf (its size) and sets len <= LD_BUF.
-    let rc = unsafe {
-        keel_incrbyfloat(
-            cp as *const libc::c_char,
-            cl,
-            incr.as_ptr() as *const libc::c_char,
-            incr.len(),
-            buf.as_mut_ptr() as *mut libc::c_char,
-            &mut len,
-        )
-    };
-    match rc {
-        0 => {
-            buf.truncate(len);
-            Ok(buf)
+    super::strings::incr_float(cur, incr).map_err(|e| {
+        if e == errors::NOT_FLOAT {
+            LdErr::NotFloat
+        } else {
+            LdErr::NanOrInf
         }
-        1 => Err(LdErr::NotFloat),
-        _ => Err(LdErr::NanOrInf),
-    }
+    })
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) {
