@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, Pair, ReadErr, Server, encode, words};
+use common::{Conn, Log, Pair, compare, encode, reply_within, step, words};
 
 pair_tests!(
     woken_by_push,
@@ -28,43 +28,8 @@ pair_tests!(
 /// blocking command it was sent.
 const SETTLE: Duration = Duration::from_millis(150);
 
-type Log = Vec<(String, Vec<u8>)>;
-
 fn send(c: &mut Conn, line: &str) {
     c.send(&encode(&words(line)));
-}
-
-/// The next reply, or a marker when none comes within `t`.
-fn reply_within(c: &mut Conn, t: Duration) -> Vec<u8> {
-    match c.try_read_reply(t) {
-        Ok(r) => r,
-        Err(ReadErr::Timeout) => b"<no reply>".to_vec(),
-        Err(e) => format!("<{e:?}>").into_bytes(),
-    }
-}
-
-/// Runs `steps` against each server and compares the logs entry by entry.
-fn compare(p: &mut Pair, what: &str, steps: fn(&Server, &mut Log)) {
-    let mut k = Log::new();
-    let mut r = Log::new();
-    steps(&p.redis, &mut r);
-    steps(&p.keel, &mut k);
-    for (i, ((kl, kv), (_, rv))) in k.iter().zip(&r).enumerate() {
-        p.expect_eq(&format!("{what} step {i}: {kl}"), kv, rv);
-    }
-    if k.len() != r.len() {
-        p.fail(format!(
-            "{what}: {} steps on keel, {} on redis",
-            k.len(),
-            r.len()
-        ));
-    }
-}
-
-/// `cmd` on `c`, logged.
-fn step(log: &mut Log, c: &mut Conn, line: &str) {
-    let r = c.line(line);
-    log.push((line.to_string(), r));
 }
 
 /// The reply a blocked client got (or did not get) within `t`.

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Conn, Pair, ReadErr, Resp, Server, encode, unordered, words};
+use common::{Conn, Log, Pair, Resp, compare, encode, reply_within, step, unordered, words};
 
 pair_tests!(
     multi_exec_basics,
@@ -29,40 +29,8 @@ pair_tests!(
     sharded_pubsub,
 );
 
-type Log = Vec<(String, Vec<u8>)>;
-
 const WAIT: Duration = Duration::from_secs(3);
 const QUIET: Duration = Duration::from_millis(150);
-
-fn reply_within(c: &mut Conn, t: Duration) -> Vec<u8> {
-    match c.try_read_reply(t) {
-        Ok(r) => r,
-        Err(ReadErr::Timeout) => b"<no reply>".to_vec(),
-        Err(e) => format!("<{e:?}>").into_bytes(),
-    }
-}
-
-fn compare(p: &mut Pair, what: &str, steps: fn(&Server, &mut Log)) {
-    let mut k = Log::new();
-    let mut r = Log::new();
-    steps(&p.redis, &mut r);
-    steps(&p.keel, &mut k);
-    for (i, ((kl, kv), (_, rv))) in k.iter().zip(&r).enumerate() {
-        p.expect_eq(&format!("{what} step {i}: {kl}"), kv, rv);
-    }
-    if k.len() != r.len() {
-        p.fail(format!(
-            "{what}: {} steps on keel, {} on redis",
-            k.len(),
-            r.len()
-        ));
-    }
-}
-
-fn step(log: &mut Log, c: &mut Conn, line: &str) {
-    let r = c.line(line);
-    log.push((line.to_string(), r));
-}
 
 /// Sends `line` and logs the next `n` replies (subscribe confirmations).
 fn step_n(log: &mut Log, c: &mut Conn, line: &str, n: usize) {

@@ -1026,3 +1026,39 @@ macro_rules! pair_tests {
         )*
     };
 }
+
+// ---------------------------------------------------------------------------
+// Multi-client scenarios: each server runs the same steps, logs compared.
+
+/// (step label, raw reply) in the order they happened.
+pub type Log = Vec<(String, Vec<u8>)>;
+
+pub fn reply_within(c: &mut Conn, t: Duration) -> Vec<u8> {
+    match c.try_read_reply(t) {
+        Ok(r) => r,
+        Err(ReadErr::Timeout) => b"<no reply>".to_vec(),
+        Err(e) => format!("<{e:?}>").into_bytes(),
+    }
+}
+
+pub fn compare(p: &mut Pair, what: &str, steps: fn(&Server, &mut Log)) {
+    let mut k = Log::new();
+    let mut r = Log::new();
+    steps(&p.redis, &mut r);
+    steps(&p.keel, &mut k);
+    for (i, ((kl, kv), (_, rv))) in k.iter().zip(&r).enumerate() {
+        p.expect_eq(&format!("{what} step {i}: {kl}"), kv, rv);
+    }
+    if k.len() != r.len() {
+        p.fail(format!(
+            "{what}: {} steps on keel, {} on redis",
+            k.len(),
+            r.len()
+        ));
+    }
+}
+
+pub fn step(log: &mut Log, c: &mut Conn, line: &str) {
+    let r = c.line(line);
+    log.push((line.to_string(), r));
+}
