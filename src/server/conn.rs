@@ -501,6 +501,8 @@ impl Conn<'_> {
             Scope::Keys if is_script(cmd) && commands::scripting::needs_all_shards(args) => {
                 Route::Hold((0..nshards).collect())
             }
+            // One shard: nothing to compute.
+            Scope::Keys if nshards == 1 => Route::Shard(0),
             Scope::Keys => {
                 let keys = cmd.key_indexes(args);
                 let Some(&first) = keys.first() else {
