@@ -16,6 +16,7 @@ pair_tests!(
     libraries,
     resp3_scripts,
     scripts_in_transactions,
+    real_world_corpus,
 );
 
 fn ev(p: &mut Pair, script: &str, keys: &[&str], args: &[&str]) {
@@ -218,4 +219,96 @@ fn scripts_in_transactions(p: &mut Pair) {
         "EXEC",
         "MGET tx1 tx2 tx3",
     ]);
+}
+
+/// Scripts as applications write them.
+fn real_world_corpus(p: &mut Pair) {
+    // Fixed-window rate limiter.
+    let limiter = "local n = redis.call('incr', KEYS[1]) \
+        if n == 1 then redis.call('expire', KEYS[1], ARGV[1]) end \
+        if n > tonumber(ARGV[2]) then return 0 end return n";
+    for _ in 0..5 {
+        ev(p, limiter, &["rate:user1"], &["60", "3"]);
+    }
+    p.check("TTL rate:user1");
+    // Lock release only by its owner.
+    let release = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+    p.checks(&[
+        "SET lock:res owner-a NX PX 30000",
+        "SET lock:res owner-b NX PX 30000",
+    ]);
+    ev(p, release, &["lock:res"], &["owner-b"]);
+    ev(p, release, &["lock:res"], &["owner-a"]);
+    ev(p, release, &["lock:res"], &["owner-a"]);
+    // Leaderboard update: keep the best score, return the rank.
+    let best = "local cur = redis.call('zscore', KEYS[1], ARGV[1]) \
+        if not cur or tonumber(ARGV[2]) > tonumber(cur) then redis.call('zadd', KEYS[1], ARGV[2], ARGV[1]) end \
+        return redis.call('zrevrank', KEYS[1], ARGV[1])";
+    for (who, score) in [
+        ("ann", "10"),
+        ("bob", "30"),
+        ("ann", "5"),
+        ("cat", "20"),
+        ("ann", "40"),
+    ] {
+        ev(p, best, &["board"], &[who, score]);
+    }
+    p.check("ZRANGE board 0 -1 WITHSCORES");
+    // cjson round trips through a hash.
+    let store = "local o = cjson.decode(ARGV[1]) \
+        for k, v in pairs(o) do redis.call('hset', KEYS[1], k, tostring(v)) end \
+        return redis.call('hlen', KEYS[1])";
+    ev(p, store, &["user:7"], &["{\"name\":\"ann\",\"age\":30}"]);
+    ev(
+        p,
+        "local h = redis.call('hgetall', KEYS[1]) local o = {} \
+        for i = 1, #h, 2 do o[h[i]] = h[i + 1] end return cjson.encode({o['age'], o['name']})",
+        &["user:7"],
+        &[],
+    );
+    ev(
+        p,
+        "return cjson.encode(cjson.decode('{\"a\":[1,2,3],\"b\":{\"c\":true}}'))",
+        &[],
+        &[],
+    );
+    ev(p, "return cjson.decode('[1,')", &[], &[]);
+    // pcall error handling.
+    ev(
+        p,
+        "local ok, err = pcall(function() return redis.call('incr', KEYS[1]) end) \
+        if ok then return 'ok' end return err",
+        &["user:7"],
+        &[],
+    );
+    ev(
+        p,
+        "local r = redis.pcall('lpush', KEYS[1], 'x') return {type(r), r['err']}",
+        &["user:7"],
+        &[],
+    );
+    ev(
+        p,
+        "local ok = pcall(error, {err = 'custom'}) return ok",
+        &[],
+        &[],
+    );
+    // Every type back to the client.
+    p.checks(&[
+        "RPUSH l1 a b",
+        "SADD s1 7",
+        "HSET h1 f v",
+        "ZADD z1 1.5 m",
+        "SET s2 str",
+    ]);
+    ev(
+        p,
+        "return {redis.call('lrange', 'l1', 0, -1), redis.call('smembers', 's1'), \
+        redis.call('hgetall', 'h1'), redis.call('zrange', 'z1', 0, -1, 'withscores'), \
+        redis.call('get', 's2'), redis.call('get', 'missing'), redis.call('type', 'l1'), \
+        redis.call('ping'), redis.call('incrbyfloat', 'f1', '0.1')}",
+        &[],
+        &[],
+    );
+    p.check("DEBUG DIGEST");
 }
