@@ -11,6 +11,7 @@
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
 pub mod bits;
+pub mod geo;
 pub mod cmddocs;
 pub mod connection;
 pub mod hashes;
