@@ -18,7 +18,7 @@ pub fn commands() -> Vec<Command> {
         cmd("geodist", -4, READONLY, geodist).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns the distance between two members of a geospatial index"),
         cmd("geohash", -2, READONLY, geohash).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns members of a geospatial index as standard geohash strings"),
         cmd("georadius", -6, WRITE | DENYOOM, georadius).keys_fn(georadius_keys, 1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point"),
-        cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember).keys_fn(georadius_keys, 1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member"),
+        cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember).keys_fn(georadiusbymember_keys, 1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member"),
         cmd("georadius_ro", -6, READONLY, georadius_ro).keys(1, 1, 1).acl(A).doc(G, "3.2.10", "A read-only variant for GEORADIUS"),
         cmd("georadiusbymember_ro", -5, READONLY, georadiusbymember_ro).keys(1, 1, 1).acl(A).doc(G, "3.2.10", "A read-only variant for GEORADIUSBYMEMBER"),
         cmd("geosearch", -7, READONLY, geosearch).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle."),
@@ -26,21 +26,42 @@ pub fn commands() -> Vec<Command> {
     ]
 }
 
-/// GEORADIUS[BYMEMBER] keys: the source, plus the key after the last
-/// STORE/STOREDIST from argument 5 on (Redis's georadiusGetKeys).
-fn georadius_keys(a: &[Bytes]) -> Vec<usize> {
+/// GEORADIUS[BYMEMBER] keys, as Redis 7.0's key specs give them: the
+/// source, the key after the first STORE and after the first STOREDIST
+/// (searched from `from`). The handler stores into the key after the *last*
+/// such keyword, so that one is added too when different (routing must hold
+/// its shard).
+fn radius_keys(a: &[Bytes], from: usize) -> Vec<usize> {
     let mut keys = vec![1];
-    let mut stored = None;
+    let first = |kw: &str| (from..a.len()).find(|&i| eq_ic(&a[i], kw));
+    for kw in ["store", "storedist"] {
+        match first(kw) {
+            Some(i) if i + 1 < a.len() => keys.push(i + 1),
+            _ => {}
+        }
+    }
+    // Redis's georadiusGetKeys (also its fallback when a spec is invalid).
+    let mut last = None;
     let mut i = 5;
     while i < a.len() {
         if (eq_ic(&a[i], "store") || eq_ic(&a[i], "storedist")) && i + 1 < a.len() {
-            stored = Some(i + 1);
+            last = Some(i + 1);
             i += 1;
         }
         i += 1;
     }
-    keys.extend(stored);
+    if let Some(l) = last.filter(|l| !keys.contains(l)) {
+        keys.push(l);
+    }
     keys
+}
+
+fn georadius_keys(a: &[Bytes]) -> Vec<usize> {
+    radius_keys(a, 6)
+}
+
+fn georadiusbymember_keys(a: &[Bytes]) -> Vec<usize> {
+    radius_keys(a, 5)
 }
 
 // ---------------------------------------------------------------------------
@@ -554,7 +575,9 @@ fn parse_lonlat(lon: &[u8], lat: &[u8], o: &mut Out) -> Option<[f64; 2]> {
         return None;
     };
     if !(LONG_MIN..=LONG_MAX).contains(&x) || !(LAT_MIN..=LAT_MAX).contains(&y) {
-        o.err(&format!("ERR invalid longitude,latitude pair {x:.6},{y:.6}"));
+        o.err(&format!(
+            "ERR invalid longitude,latitude pair {x:.6},{y:.6}"
+        ));
         return None;
     }
     Some([x, y])
@@ -643,12 +666,11 @@ fn geoadd_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
     let mut apply = |z: &mut ZSet| {
         for &(s, m) in &items {
             match z.score(m) {
-                Some(cur) => {
-                    if !nx && s != cur {
-                        z.update(m, cur, s);
-                        updated += 1;
-                    }
+                Some(cur) if !nx && s != cur => {
+                    z.update(m, cur, s);
+                    updated += 1;
                 }
+                Some(_) => {}
                 None if !xx => {
                     z.insert_new(m, s, lim);
                     added += 1;
@@ -997,7 +1019,10 @@ mod tests {
     fn distances() {
         let p = decode_score(score_of(13.361389, 38.115556));
         let c = decode_score(score_of(15.087269, 37.502669));
-        assert_eq!(fmt_distance(distance(p[0], p[1], c[0], c[1])), "166274.1516");
+        assert_eq!(
+            fmt_distance(distance(p[0], p[1], c[0], c[1])),
+            "166274.1516"
+        );
         assert_eq!(fmt_distance(0.0), "0.0000");
         assert_eq!(fmt_distance(0.00005), "0.0000");
         assert_eq!(fmt_distance(0.5), "0.5000");

@@ -11,9 +11,9 @@
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
 pub mod bits;
-pub mod geo;
 pub mod cmddocs;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod info;
