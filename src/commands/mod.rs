@@ -13,6 +13,7 @@
 pub mod bits;
 pub mod cmddocs;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod info;

@@ -216,6 +216,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::hashes::commands());
         commands.extend(super::sets::commands());
         commands.extend(super::zsets::commands());
+        commands.extend(super::geo::commands());
         commands.extend(super::hll::commands());
         commands.extend(super::streams::commands());
         commands.extend(super::persistence::commands());
