@@ -72,6 +72,20 @@ thread_local! {
     static GLOBAL_SHAS: RefCell<HashSet<Vec<u8>>> = RefCell::new(HashSet::new());
 }
 
+/// A script has run past busy-reply-threshold: other clients get -BUSY
+/// (except for the commands that may run meanwhile), as in Redis.
+pub static SCRIPT_BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub const BUSY_ERR: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// Whether `args` may run while a script is busy (flag allow_busy, SCRIPT
+/// KILL, SHUTDOWN NOSAVE).
+pub fn allowed_while_busy(cmd: &Command, args: &[Bytes]) -> bool {
+    cmd.flags & ALLOW_BUSY != 0
+        || (cmd.name == "script" && args.len() == 2 && args[1].eq_ignore_ascii_case(b"kill"))
+}
+
 /// Every engine's status, for SCRIPT KILL from any connection.
 static STATUSES: std::sync::Mutex<Vec<Arc<ScriptStatus>>> = std::sync::Mutex::new(Vec::new());
 
@@ -82,10 +96,8 @@ fn with_engine<R>(srv: &crate::server::Server, f: impl FnOnce(&mut Engine) -> R)
             let mut en = Engine::new();
             STATUSES.lock().unwrap().push(en.status());
             let c = srv.config.read().unwrap();
-            let ms = c
-                .get_i64("busy-reply-threshold")
-                .max(c.get_i64("lua-time-limit"));
-            en.set_busy_threshold(ms.max(0) as u64);
+            // lua-time-limit is an alias of busy-reply-threshold.
+            en.set_busy_threshold(c.get_i64("busy-reply-threshold").max(0) as u64);
             en
         });
         f(engine)
@@ -188,6 +200,11 @@ impl ScriptHost for Host<'_, '_> {
         Ok(out.buf)
     }
 
+    fn busy(&mut self, _elapsed_ms: u64) {
+        // The engine logs the slow script itself.
+        SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn log(&mut self, level: i32, msg: &str) {
         match level {
             0 => crate::log::debug(msg),
@@ -216,6 +233,7 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             read_only,
         };
         engine.eval_command(args, &mut host, &mut out);
+        SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
         (host.need_all, host.wrote)
     });
     if need_all {

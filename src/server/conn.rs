@@ -426,6 +426,18 @@ impl Conn<'_> {
             err("NOAUTH Authentication required.".into(), slots);
             return None;
         }
+        if commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed) {
+            if cmd.name == "shutdown" && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
+                // The only way out of a script that already wrote: the shards
+                // it holds will never be free, so no hold is attempted.
+                crate::log::warning("SHUTDOWN NOSAVE during a busy script: exiting now.");
+                std::process::exit(0);
+            }
+            if !commands::scripting::allowed_while_busy(cmd, args) {
+                err(commands::scripting::BUSY_ERR.into(), slots);
+                return None;
+            }
+        }
         if !self.client.resp3
             && self.client.subs.any()
             && !commands::pubsub::allowed_when_subscribed(cmd.name)
