@@ -29,7 +29,7 @@ pair_tests!(
 
 const SEEDS: [u64; 3] = [1, 0x5eed, 20240607];
 /// Commands per seed (a MULTI block counts as one).
-const STEPS: usize = 700;
+const STEPS: usize = 1200;
 /// DEBUG DIGEST is compared every this many steps.
 const BATCH: usize = 50;
 /// A seed stops after this many mismatches: its state has diverged.
@@ -202,7 +202,8 @@ fn foreign(g: &mut G) -> Cmd {
     let k = g.key();
     let v = g.val();
     let id = g.stream_id();
-    match g.rng.below(7) {
+    match g.rng.below(8) {
+        7 => cmd(&["DEL", &k]),
         0 => cmd(&["SET", &k, &v]),
         1 => cmd(&["RPUSH", &k, &v]),
         2 => cmd(&["SADD", &k, &v]),
@@ -747,8 +748,14 @@ fn zsets_cmd(g: &mut G) -> Cmd {
     }
 }
 
+/// HLLs and streams keep to alternate keys (shared ones would mostly give
+/// WRONGTYPE); the other keys of multi-key commands are any.
+fn half_key(g: &mut G, odd: bool) -> String {
+    KEYS[2 * g.rng.below(KEYS.len() as u64 / 2) as usize + odd as usize].to_string()
+}
+
 fn hll(g: &mut G) -> Cmd {
-    let k = g.key();
+    let k = half_key(g, false);
     match g.rng.below(6) {
         0..=2 => {
             let mut a = vec!["PFADD".to_string(), k];
@@ -772,7 +779,7 @@ fn hll(g: &mut G) -> Cmd {
 }
 
 fn streams(g: &mut G) -> Cmd {
-    let k = g.key();
+    let k = half_key(g, true);
     match g.rng.below(8) {
         0..=2 => {
             let mut a = vec!["XADD".to_string(), k];
