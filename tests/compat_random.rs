@@ -507,7 +507,7 @@ fn hashes_cmd(g: &mut G) -> Cmd {
             }
             owned(a, Cmp::Exact)
         }
-        8 => cmd(&[r.pick(&["HLEN", "HLEN"]), &k]),
+        8 => cmd(&["HLEN", &k]),
         9 => cmd(&["HEXISTS", &k, &f]),
         10 => {
             let n = g.int(-3, 50);
