@@ -423,11 +423,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if o.prefill {
-        if let Err(e) = prefill(&o) {
-            eprintln!("prefill failed: {e}");
-            std::process::exit(1);
-        }
+    if o.prefill
+        && let Err(e) = prefill(&o)
+    {
+        eprintln!("prefill failed: {e}");
+        std::process::exit(1);
     }
     let sh = Arc::new(Shared {
         stop: AtomicBool::new(false),
@@ -464,10 +464,8 @@ fn main() {
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(100));
         let now = Instant::now();
-        if let Some(d) = deadline {
-            if now >= d {
-                sh.stop.store(true, Ordering::Relaxed);
-            }
+        if deadline.is_some_and(|d| now >= d) {
+            sh.stop.store(true, Ordering::Relaxed);
         }
         if !o.quiet && now.duration_since(last.0) >= Duration::from_secs(1) {
             let done = sh.done.load(Ordering::Relaxed);
