@@ -193,28 +193,25 @@ impl<'a> Ctx<'a> {
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&crate::storage::Entry> {
         let now = self.now;
         let db = self.db;
-        let store = self.store_of(key);
-        if store.dbs[db].expire_if_needed(key, now) {
-            store.stats.expired_keys += 1;
-        }
-        if store.dbs[db].peek(key, now).is_some() {
-            store.stats.keyspace_hits += 1;
-            store.dbs[db].get(key, now)
+        let ShardStore { dbs, stats, .. } = self.store_of(key);
+        let (e, expired) = dbs[db].lookup(key, now);
+        stats.expired_keys += expired as u64;
+        if e.is_some() {
+            stats.keyspace_hits += 1;
         } else {
-            store.stats.keyspace_misses += 1;
-            None
+            stats.keyspace_misses += 1;
         }
+        e.map(|e| &*e)
     }
 
     /// Lookup for writing: expired keys are deleted (and counted) first.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut crate::storage::Entry> {
         let now = self.now;
         let db = self.db;
-        let store = self.store_of(key);
-        if store.dbs[db].expire_if_needed(key, now) {
-            store.stats.expired_keys += 1;
-        }
-        store.dbs[db].get_mut(key, now)
+        let ShardStore { dbs, stats, .. } = self.store_of(key);
+        let (e, expired) = dbs[db].lookup(key, now);
+        stats.expired_keys += expired as u64;
+        e
     }
 }
 

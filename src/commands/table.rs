@@ -190,7 +190,7 @@ impl Command {
 
 pub struct Table {
     pub commands: Vec<Command>,
-    by_name: HashMap<&'static str, usize>,
+    by_name: HashMap<&'static str, usize, ahash::RandomState>,
 }
 
 impl Table {
@@ -220,7 +220,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::hll::commands());
         commands.extend(super::streams::commands());
         commands.extend(super::persistence::commands());
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);
             assert!(prev.is_none(), "duplicate command {}", c.name);

@@ -252,6 +252,8 @@ impl Conn<'_> {
         let mut slots: Vec<Slot> = Vec::with_capacity(cmds.len());
         let nshards = self.rt.srv.nshards;
         let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
+        // Last-interaction time for CLIENT LIST: once per batch is enough.
+        let batch_ms = crate::storage::now_ms();
         for args in cmds {
             // After QUIT (or a self CLIENT KILL) nothing more runs.
             if self.client.close_after_reply {
@@ -270,7 +272,7 @@ impl Conn<'_> {
                 }
                 continue;
             };
-            self.client.info.touch(crate::storage::now_ms(), idx, &args);
+            self.client.info.touch(batch_ms, idx, &args);
             if let Some(queue) = self.client.multi.as_mut()
                 && !is_tx_control(cmd)
             {

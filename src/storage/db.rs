@@ -5,6 +5,10 @@ use indexmap::{IndexMap, IndexSet};
 
 pub type Key = Box<[u8]>;
 
+/// Keys are user-controlled: a keyed hash (random per process) keeps
+/// collision attacks out, and aHash costs a fraction of SipHash.
+pub type KeyHasher = ahash::RandomState;
+
 /// A value: one variant per Redis type (HyperLogLog is a Str, as in Redis).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -44,8 +48,8 @@ pub struct Entry {
 
 #[derive(Default)]
 pub struct Db {
-    pub dict: IndexMap<Key, Entry>,
-    pub expires: IndexSet<Key>,
+    pub dict: IndexMap<Key, Entry, KeyHasher>,
+    pub expires: IndexSet<Key, KeyHasher>,
     /// Replicas hide expired keys but never delete them (the master's DEL does).
     pub replica_mode: bool,
 }
@@ -85,16 +89,26 @@ impl Db {
 
     /// Lookup for writing; expired keys are removed first.
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        if self.is_expired(key, now) {
+        self.lookup(key, now).0
+    }
+
+    /// One hash lookup: the live entry (LRU clock touched), and whether an
+    /// expired entry was deleted on the way (the caller counts it).
+    pub fn lookup(&mut self, key: &[u8], now: u64) -> (Option<&mut Entry>, bool) {
+        let Some(i) = self.dict.get_index_of(key) else {
+            return (None, false);
+        };
+        let expire_at = self.dict[i].expire_at;
+        if expire_at != 0 && expire_at <= now {
             if self.replica_mode {
-                return None;
+                return (None, false);
             }
             self.remove(key);
-            return None;
+            return (None, true);
         }
-        let e = self.dict.get_mut(key)?;
-        e.lru = lru_clock();
-        Some(e)
+        let e = &mut self.dict[i];
+        e.lru = (now / 1000) as u32;
+        (Some(e), false)
     }
 
     /// Lookup without touching the LRU clock or expiring (OBJECT, TYPE-free peeks).
@@ -199,7 +213,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        self.dict = IndexMap::new();
-        self.expires = IndexSet::new();
+        self.dict = IndexMap::default();
+        self.expires = IndexSet::default();
     }
 }
