@@ -78,6 +78,10 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(whole, chunked, "chunking changed the parse");
     // Byte-at-a-time is the harshest split.
     if data.len() <= 4096 {
-        assert_eq!(whole, run(data, &[0], limits), "1-byte reads changed the parse");
+        assert_eq!(
+            whole,
+            run(data, &[0], limits),
+            "1-byte reads changed the parse"
+        );
     }
 });

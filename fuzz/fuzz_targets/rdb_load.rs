@@ -51,7 +51,9 @@ fuzz_target!(|data: &[u8]| {
     let s = run(data, &strict);
     let l = run(data, &lenient);
     if let Some((n, vals)) = &s {
-        let (ln, _) = l.as_ref().expect("lenient load refused what strict load accepted");
+        let (ln, _) = l
+            .as_ref()
+            .expect("lenient load refused what strict load accepted");
         assert!(ln >= n, "lenient load kept fewer keys");
         round_trip(vals, &strict.limits);
     }

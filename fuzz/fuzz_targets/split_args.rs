@@ -24,5 +24,9 @@ fuzz_target!(|line: &[u8]| {
         joined.extend_from_slice(&quote(a));
         joined.push(b' ');
     }
-    assert_eq!(split_args(&joined).as_deref(), Some(&args[..]), "re-quoted round trip");
+    assert_eq!(
+        split_args(&joined).as_deref(),
+        Some(&args[..]),
+        "re-quoted round trip"
+    );
 });
