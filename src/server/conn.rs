@@ -332,6 +332,31 @@ impl Conn<'_> {
                 continue;
             }
             match route {
+                // Local key, nothing in flight before it: run now, straight
+                // into the write buffer (no job, no reply copy).
+                Route::Shard(s)
+                    if s == self.rt.id
+                        && batches.iter().all(|b| b.is_empty())
+                        && self.rt.gate.is_free() =>
+                {
+                    for sl in slots.drain(..) {
+                        if let (false, Some(o)) = (sl.suppress, sl.out) {
+                            wbuf.extend_from_slice(&o.buf);
+                        }
+                    }
+                    let db = self.client.db;
+                    if suppress {
+                        let mut scratch = Out::new(resp3);
+                        self.rt.run_inline(idx, cmd, &args, db, &mut scratch);
+                    } else {
+                        let mut out = Out {
+                            buf: std::mem::take(wbuf),
+                            resp3,
+                        };
+                        self.rt.run_inline(idx, cmd, &args, db, &mut out);
+                        *wbuf = out.buf;
+                    }
+                }
                 Route::Shard(s) => {
                     slots.push(Slot {
                         out: None,

@@ -212,6 +212,22 @@ impl ShardRt {
         r
     }
 
+    /// Runs a non-blocking keyed command on this shard, writing its reply into
+    /// `out` (the connection's write buffer). The gate must be free.
+    pub fn run_inline(
+        self: &Rc<Self>,
+        idx: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        db: usize,
+        out: &mut Out,
+    ) {
+        let mut ctx = Ctx::new(out, db, self.srv, None, &self.local_view);
+        ctx.no_block = true;
+        run_handler(self.stats(), idx, cmd, &mut ctx, args);
+        self.serve_ready();
+    }
+
     fn run_job_once(&self, job: &Job) -> JobResult {
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
