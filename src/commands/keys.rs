@@ -255,6 +255,12 @@ fn del_generic(ctx: &mut Ctx, args: &[Bytes]) {
         if store.dbs[dbi].remove(k).is_some() {
             store.dirty += 1;
             n += 1;
+            // XREADGROUP waiters on a deleted stream must be told (-UNBLOCKED);
+            // others re-check and stay blocked.
+            let dbkey = (dbi, Box::<[u8]>::from(&k[..]));
+            if !store.blocked.is_empty() && store.blocked.contains_key(&dbkey) {
+                store.ready_keys.push(dbkey);
+            }
         }
     }
     ctx.out.int(n);
