@@ -44,6 +44,7 @@ fn emit(level: u8, mark: char, msg: &str) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
+    // SAFETY: libc::tm is plain old data; all-zero is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r writes only into the tm we pass.
     unsafe { libc::localtime_r(&secs, &mut tm) };

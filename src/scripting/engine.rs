@@ -5,6 +5,20 @@
 //! Lua errors longjmp: Rust functions called by Lua never hold values with
 //! destructors across a call that may raise. Failures are returned as
 //! [`LErr`] and raised by the `cfn!` wrapper after everything is dropped.
+//!
+//! # Safety (every `unsafe` block in this module and in `libs/`)
+//! The C API is used because Redis's semantics (errors as plain strings or
+//! tables, read-only tables, stack discipline) cannot be expressed through
+//! mlua's safe wrapper. The invariants every block relies on:
+//! - a `lua_State` is created, used and closed by its `Engine` on the one
+//!   shard thread that owns it; it never crosses threads;
+//! - stack indexes are checked against `lua_gettop` (or come from values this
+//!   code just pushed), and every function leaves the stack as it found it
+//!   apart from its documented results;
+//! - strings read with `lua_tolstring` are copied before anything that may
+//!   pop or collect them;
+//! - no Rust value with a destructor is alive across a call that may raise
+//!   (see above), so a longjmp never skips a drop.
 
 use std::collections::HashMap;
 use std::ffi::CStr;

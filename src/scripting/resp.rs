@@ -1,5 +1,9 @@
 //! RESP reply bytes (from the host) -> Lua values, per Redis's
 //! redisProtocolToLuaType rules.
+//!
+//! Safety: the `unsafe` blocks follow the invariants listed in the docs of
+//! `scripting::engine` (own-thread lua_State, checked stack, no drop across
+//! a raising call).
 
 use std::os::raw::c_int;
 
