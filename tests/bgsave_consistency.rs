@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::DirKeel as Keel;
 use common::*;
 
 const COUNTERS: usize = 8;
@@ -23,62 +23,6 @@ const MIN_FILES: usize = 5;
 /// How long the writers run at least; longer if the saves are slow.
 const WRITE_FOR: Duration = Duration::from_secs(5);
 const WRITE_CAP: Duration = Duration::from_secs(60);
-
-/// A keel process on its own data dir (same shape as tests/persistence.rs).
-struct Keel {
-    port: u16,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Keel {
-    fn start(dir: &Path, shards: usize, extra: &[&str]) -> Keel {
-        let port = free_port();
-        let log = dir.join(format!("keel-{port}.log"));
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--shards".into(),
-            shards.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(&args)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut k = Keel { port, child, log };
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if t.elapsed() > Duration::from_secs(15) || matches!(k.child.try_wait(), Ok(Some(_))) {
-                panic!("keel did not start:\n{}", k.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        k
-    }
-
-    fn conn(&self) -> Conn {
-        Conn::connect(self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Keel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("----- keel log -----\n{}", self.log_text());
-        }
-    }
-}
 
 fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(

@@ -4,91 +4,12 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::DirKeel as Keel;
 use common::*;
-
-/// A keel process we start, signal and restart ourselves.
-struct Keel {
-    port: u16,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Keel {
-    fn start(dir: &Path, shards: usize, extra: &[&str]) -> Keel {
-        let port = free_port();
-        let log = dir.join(format!("keel-{port}.log"));
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--shards".into(),
-            shards.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(&args)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut k = Keel { port, child, log };
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if t.elapsed() > Duration::from_secs(15) || matches!(k.child.try_wait(), Ok(Some(_))) {
-                panic!("keel did not start:\n{}", k.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        k
-    }
-
-    fn conn(&self) -> Conn {
-        Conn::connect(self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    /// Waits for the process to exit; returns its exit code (None: killed by a signal).
-    fn wait_exit(&mut self) -> Option<i32> {
-        let t = Instant::now();
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "keel did not exit:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Keel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("----- keel log -----\n{}", self.log_text());
-        }
-    }
-}
 
 fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(

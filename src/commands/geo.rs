@@ -4,10 +4,11 @@
 use bytes::Bytes;
 
 use super::table::{Command, cmd, flags::*};
+use super::zsets::{limits, read};
 use super::{Ctx, eq_ic, errors, parse_f64, parse_i64};
 use crate::protocol::Out;
 use crate::storage::Value;
-use crate::storage::zset::{Limits, ScoreRange, ZSet};
+use crate::storage::zset::{ScoreRange, ZSet};
 
 pub fn commands() -> Vec<Command> {
     const G: &str = "geo";
@@ -547,25 +548,6 @@ fn geosearchstore(ctx: &mut Ctx, a: &[Bytes]) {
     with_out(ctx, a, |c, o, a| {
         search_generic(c, o, a, 2, SEARCH | SEARCHSTORE)
     })
-}
-
-fn limits(ctx: &Ctx) -> Limits {
-    let cfg = ctx.srv.config.read().unwrap();
-    Limits {
-        entries: cfg.get_i64("zset-max-listpack-entries").max(0) as usize,
-        value: cfg.get_i64("zset-max-listpack-value").max(0) as usize,
-    }
-}
-
-/// Ok(None) if missing, Err(()) if another type.
-fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, ()> {
-    match ctx.lookup_read(key) {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::ZSet(z) => Ok(Some(z)),
-            _ => Err(()),
-        },
-    }
 }
 
 /// Two arguments as a valid (longitude, latitude), or the error reply.

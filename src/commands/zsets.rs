@@ -137,7 +137,7 @@ handlers! {
     zscan => zscan_impl,
 }
 
-fn limits(ctx: &Ctx) -> Limits {
+pub(crate) fn limits(ctx: &Ctx) -> Limits {
     let cfg = ctx.srv.config.read().unwrap();
     Limits {
         entries: cfg.get_i64("zset-max-listpack-entries").max(0) as usize,
@@ -146,7 +146,7 @@ fn limits(ctx: &Ctx) -> Limits {
 }
 
 /// Looks a zset up for reading: Ok(None) if missing, Err(()) if another type.
-fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, ()> {
+pub(crate) fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, ()> {
     match ctx.lookup_read(key) {
         None => Ok(None),
         Some(e) => match &e.value {

@@ -1062,3 +1062,86 @@ pub fn step(log: &mut Log, c: &mut Conn, line: &str) {
     let r = c.line(line);
     log.push((line.to_string(), r));
 }
+
+// ---------------------------------------------------------------------------
+// keel on a data dir
+
+/// A keel process on its own data dir that a test starts, signals and
+/// restarts itself (persistence tests).
+pub struct DirKeel {
+    pub port: u16,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl DirKeel {
+    pub fn start(dir: &std::path::Path, shards: usize, extra: &[&str]) -> DirKeel {
+        let port = free_port();
+        let log = dir.join(format!("keel-{port}.log"));
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--shards".into(),
+            shards.to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(&args)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut k = DirKeel { port, child, log };
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if t.elapsed() > Duration::from_secs(15) || matches!(k.child.try_wait(), Ok(Some(_))) {
+                panic!("keel did not start:\n{}", k.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        k
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits for the process to exit; returns its exit code (None: killed by a signal).
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let t = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "keel did not exit:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DirKeel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("----- keel log -----\n{}", self.log_text());
+        }
+    }
+}
