@@ -280,7 +280,7 @@ fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<A
         let opt = &args[i][..];
         if xadd && opt == b"*" {
             break;
-        } else if eq_ic(opt, "maxlen") && more > 0 {
+        } else if (eq_ic(opt, "maxlen") || eq_ic(opt, "minid")) && more > 0 {
             if a.trim.is_some() {
                 return Err(BOTH.into());
             }
@@ -292,27 +292,17 @@ fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<A
             } else if more >= 2 && next == b"=" {
                 i += 1;
             }
-            let n = int_arg(&args[i + 1])?;
-            if n < 0 {
-                return Err("ERR The MAXLEN argument must be >= 0.".into());
-            }
+            let trim = if eq_ic(opt, "maxlen") {
+                let n = int_arg(&args[i + 1])?;
+                if n < 0 {
+                    return Err("ERR The MAXLEN argument must be >= 0.".into());
+                }
+                Trim::MaxLen(n as u64)
+            } else {
+                Trim::MinId(parse_id(&args[i + 1], 0, true)?)
+            };
             i += 1;
-            a.trim = Some(Trim::MaxLen(n as u64));
-        } else if eq_ic(opt, "minid") && more > 0 {
-            if a.trim.is_some() {
-                return Err(BOTH.into());
-            }
-            a.approx = false;
-            let next = &args[i + 1][..];
-            if more >= 2 && next == b"~" {
-                a.approx = true;
-                i += 1;
-            } else if more >= 2 && next == b"=" {
-                i += 1;
-            }
-            let id = parse_id(&args[i + 1], 0, true)?;
-            i += 1;
-            a.trim = Some(Trim::MinId(id));
+            a.trim = Some(trim);
         } else if eq_ic(opt, "limit") && more > 0 {
             let n = int_arg(&args[i + 1])?;
             if n < 0 {
