@@ -141,6 +141,7 @@ pub const PARAMS: &[Param] = &[
         Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
     ),
     p("min-replicas-to-write", "0", Kind::Int),
+    p("lua-replicate-commands", "yes", YESNO),
     p("min-replicas-max-lag", "10", Kind::Int),
     p("replica-announce-ip", "", Kind::Str),
     p("replica-announce-port", "0", Kind::Int),

@@ -5,6 +5,7 @@ pub mod config;
 pub mod log;
 pub mod protocol;
 pub mod rdb;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod storage;

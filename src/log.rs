@@ -67,7 +67,18 @@ fn emit(level: u8, mark: char, msg: &str) {
         mark,
         msg
     );
-    let mut f = FILE.lock().unwrap();
+    if ROLE.load(Ordering::Relaxed) == b'C' {
+        // A forked child: another thread of the parent may have held a lock
+        // at fork time, so never wait on one here.
+        let fd = match FILE.try_lock() {
+            Ok(f) => f.as_ref().map_or(1, std::os::fd::AsRawFd::as_raw_fd),
+            Err(_) => 2,
+        };
+        // SAFETY: write(2) from a live buffer to an open descriptor.
+        unsafe { libc::write(fd, line.as_ptr() as *const libc::c_void, line.len()) };
+        return;
+    }
+    let mut f = FILE.lock().unwrap_or_else(|e| e.into_inner());
     match f.as_mut() {
         Some(file) => {
             let _ = file.write_all(line.as_bytes());

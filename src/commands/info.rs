@@ -73,16 +73,6 @@ pub fn startup_memory() -> u64 {
 
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
-/// master_replid: 40 hex chars, fixed for the life of the process.
-pub fn master_replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        (0..40)
-            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
-            .collect()
-    })
-}
-
 /// mi_version(): major*10000 + minor*100 + patch (older releases: major*100 + minor*10 + patch).
 fn mimalloc_version(v: libc::c_int) -> String {
     if v >= 10000 {
@@ -353,7 +343,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "mem_fragmentation_ratio" => format!("{:.2}", ratio(m.rss, m.used)),
             "mem_fragmentation_bytes" => m.rss as i64 - m.used as i64,
             "mem_not_counted_for_evict" => 0,
-            "mem_replication_backlog" => 0,
+            "mem_replication_backlog" => super::replication::backlog_memory(),
             "mem_total_replication_buffers" => 0,
             "mem_clients_slaves" => 0,
             "mem_clients_normal" => 0,
@@ -422,6 +412,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
                     .sum::<u64>()
             })
             .sum();
+        let sync = super::replication::sync_counters();
         kv! {
             "total_connections_received" => sum(srv, |s| &s.connections_received),
             "total_commands_processed" => sum(srv, |s| &s.total_commands),
@@ -429,15 +420,15 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "total_net_input_bytes" => sum(srv, |s| &s.net_input_bytes),
             "total_net_output_bytes" => sum(srv, |s| &s.net_output_bytes),
             "total_net_repl_input_bytes" => 0,
-            "total_net_repl_output_bytes" => 0,
+            "total_net_repl_output_bytes" => crate::replication::master::REPL_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed),
             "instantaneous_input_kbps" => "0.00",
             "instantaneous_output_kbps" => "0.00",
             "instantaneous_input_repl_kbps" => "0.00",
             "instantaneous_output_repl_kbps" => "0.00",
             "rejected_connections" => sum(srv, |s| &s.rejected_connections),
-            "sync_full" => 0,
-            "sync_partial_ok" => 0,
-            "sync_partial_err" => 0,
+            "sync_full" => sync.0,
+            "sync_partial_ok" => sync.1,
+            "sync_partial_err" => sync.2,
             "expired_keys" => t.expired,
             "expired_stale_perc" => format!("{:.2}", t.stale_perc * 100.0),
             "expired_time_cap_reached_count" => 0,
@@ -478,18 +469,8 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
 
     if want.has("replication") {
         header(&mut s, "Replication");
-        kv! {
-            "role" => "master",
-            "connected_slaves" => 0,
-            "master_failover_state" => "no-failover",
-            "master_replid" => master_replid(),
-            "master_replid2" => "0000000000000000000000000000000000000000",
-            "master_repl_offset" => 0,
-            "second_repl_offset" => -1,
-            "repl_backlog_active" => 0,
-            "repl_backlog_size" => cfg.get_i64("repl-backlog-size"),
-            "repl_backlog_first_byte_offset" => 0,
-            "repl_backlog_histlen" => 0,
+        for (k, v) in super::replication::info_fields(cfg.get_i64("min-replicas-to-write")) {
+            let _ = write!(s, "{k}:{v}\r\n");
         }
     }
 
@@ -589,7 +570,5 @@ mod tests {
     fn memory_is_measured() {
         let m = mem_snapshot();
         assert!(m.used > 0 && m.rss > 0);
-        assert_eq!(master_replid().len(), 40);
-        assert_eq!(master_replid(), master_replid());
     }
 }

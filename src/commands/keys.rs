@@ -485,7 +485,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) {
                 }
                 continue;
             }
-            db.remove(&key);
+            db.remove_expired(&key);
             store.stats.expired_keys += 1;
             continue;
         }
@@ -681,6 +681,8 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) {
     };
     let dbi = ctx.db;
     empty_data(ctx, Some(dbi), lazy);
+    // Replicated even when there was nothing to flush, as Redis.
+    crate::replication::propagate(dbi, args);
     ctx.out.ok();
 }
 
@@ -689,6 +691,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     empty_data(ctx, None, lazy);
+    crate::replication::propagate(ctx.db, args);
     let srv = ctx.srv;
     crate::server::persist::after_flushall(srv, &mut super::snapshot::all_stores(ctx));
     // Redis counts one more change for FLUSHALL itself.

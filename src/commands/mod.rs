@@ -21,6 +21,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -158,6 +159,13 @@ impl<'a> Ctx<'a> {
         // SAFETY: non-null entries point to stores this thread owns or holds
         // exclusively (Ctx::new's contract); &mut self prevents aliasing here.
         unsafe { &mut *p }
+    }
+
+    /// The store of shard `i` if this context holds it.
+    pub fn try_store(&mut self, i: usize) -> Option<&mut ShardStore> {
+        let p = self.stores[i];
+        // SAFETY: as `store`.
+        (!p.is_null()).then(|| unsafe { &mut *p })
     }
 
     /// The store that owns `key`.

@@ -75,8 +75,10 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) {
         return ctx.out.err("ERR Background save already in progress");
     }
     let stores: Vec<&ShardStore> = all_stores(ctx).into_iter().map(|s| &*s).collect();
-    let r = crate::server::shard::with_current(|rt| persist::bgsave(rt, &stores))
-        .unwrap_or_else(|| Err("ERR no shard runtime".into()));
+    let r = crate::server::shard::with_current(|rt| {
+        persist::bgsave(rt, &stores, persist::Target::File)
+    })
+    .unwrap_or_else(|| Err("ERR no shard runtime".into()));
     match r {
         Ok(_) => ctx.out.simple("Background saving started"),
         Err(e) => ctx.out.err(&e),

@@ -29,6 +29,18 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// CLIENT LIST / KILL TYPE: normal, replica or master.
+    pub fn kind(&self) -> &'static str {
+        let f = self.flags.lock().unwrap();
+        if f.contains('S') {
+            "replica"
+        } else if f.contains('M') {
+            "master"
+        } else {
+            "normal"
+        }
+    }
+
     pub fn touch(&self, now_ms: u64, cmd_idx: usize, args: &[bytes::Bytes]) {
         self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
         self.last_cmd.store(cmd_idx, Ordering::Relaxed);
@@ -160,6 +172,21 @@ pub struct Client {
     pub watch_flag: Option<Arc<AtomicBool>>,
     pub watched: Vec<Watched>,
     pub subs: super::pubsub::Subscriptions,
+    /// What REPLCONF announced (a replica's handshake).
+    pub replconf: ReplConf,
+    /// PSYNC/SYNC arrived: the connection turns into a replica link.
+    pub sync_request: Option<Vec<bytes::Bytes>>,
+    /// The socket now belongs to the replication threads.
+    pub handed_off: bool,
+}
+
+/// A replica's REPLCONF announcements.
+#[derive(Default)]
+pub struct ReplConf {
+    pub port: i64,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
 }
 
 impl Client {
@@ -179,6 +206,9 @@ impl Client {
             watch_flag: None,
             watched: Vec::new(),
             subs: Default::default(),
+            replconf: ReplConf::default(),
+            sync_request: None,
+            handed_off: false,
         }
     }
 

@@ -98,6 +98,9 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         client: &mut client,
     };
     conn.serve(&mut stream).await;
+    if client.handed_off {
+        return;
+    }
     client.subs.clear(srv, rt.id, id);
     if client.watch_flag.is_some() {
         transactions::unwatch_all(&mut client);
@@ -193,6 +196,18 @@ impl Conn<'_> {
             if self.client.monitor {
                 return self.monitor_loop(stream).await;
             }
+            if let Some(args) = self.client.sync_request.take() {
+                let pending = rbuf.to_vec();
+                let rt = self.rt.clone();
+                return crate::replication::sync::serve_replica(
+                    &rt,
+                    stream,
+                    self.client,
+                    args,
+                    pending,
+                )
+                .await;
+            }
             if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
                 rbuf = BytesMut::with_capacity(READ_CHUNK);
             }
@@ -255,8 +270,8 @@ impl Conn<'_> {
         // Last-interaction time for CLIENT LIST: once per batch is enough.
         let batch_ms = crate::storage::now_ms();
         for args in cmds {
-            // After QUIT (or a self CLIENT KILL) nothing more runs.
-            if self.client.close_after_reply {
+            // After QUIT (or a self CLIENT KILL, or PSYNC) nothing more runs.
+            if self.client.close_after_reply || self.client.sync_request.is_some() {
                 break;
             }
             let suppress = self.reply_suppressed();
@@ -284,6 +299,16 @@ impl Conn<'_> {
                     out.simple("QUEUED");
                     queue.push(Queued { idx, cmd, args });
                 }
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            if cmd.name == "wait" {
+                self.complete(&mut slots, &mut batches).await;
+                let out = self.wait_replicas(&args).await;
                 slots.push(Slot {
                     out: Some(out),
                     remote: None,
@@ -464,6 +489,13 @@ impl Conn<'_> {
                 err(commands::scripting::BUSY_ERR.into(), slots);
                 return None;
             }
+        }
+        if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
+            err(
+                "NOREPLICAS Not enough good replicas to write.".into(),
+                slots,
+            );
+            return None;
         }
         if !self.client.resp3
             && self.client.subs.any()
@@ -763,6 +795,9 @@ impl Conn<'_> {
                     return out;
                 }
                 out.array(queued.len());
+                // One unit: the transaction's effects replicate as one
+                // MULTI/EXEC (or bare, if there is only one).
+                let unit = crate::replication::enter();
                 for q in &queued {
                     let db = client.db;
                     let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
@@ -772,6 +807,7 @@ impl Conn<'_> {
                     // A command may switch protocol (HELLO) mid-transaction.
                     out.resp3 = client.resp3;
                 }
+                crate::replication::leave(unit, false, 0, &[]);
                 out
             })
             .await;
@@ -779,6 +815,35 @@ impl Conn<'_> {
         ThreadStats::bump(&rt.stats().cmd_calls[exec_idx], 1);
         rt.serve_ready();
         out
+    }
+
+    /// WAIT numreplicas timeout: blocks until enough replicas acknowledged
+    /// every write made so far, or the timeout.
+    async fn wait_replicas(&mut self, args: &[Bytes]) -> Out {
+        use crate::replication::master;
+        let mut out = Out::new(self.client.resp3);
+        let (n, timeout) = match commands::replication::wait_args(args) {
+            Ok(v) => v,
+            Err(e) => {
+                out.err(e);
+                return out;
+            }
+        };
+        let target = master::current_offset();
+        let deadline = (timeout > 0).then(|| crate::storage::now_ms() + timeout as u64);
+        let mut asked = false;
+        loop {
+            let count = master::acked(target);
+            if count as i64 >= n || deadline.is_some_and(|d| crate::storage::now_ms() >= d) {
+                out.int(count as i64);
+                return out;
+            }
+            if !asked {
+                master::request_getack();
+                asked = true;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     fn run_conn(&mut self, idx: usize, cmd: &'static Command, args: &[Bytes]) -> Out {

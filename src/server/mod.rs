@@ -286,6 +286,7 @@ pub fn run(config: Config) -> i32 {
     };
     let spin_us = config.get_i64("hop-spin-us").max(0) as u64;
     let srv: &'static Server = Box::leak(Box::new(Server::new(config, nshards)));
+    crate::replication::master::start(srv);
     crate::log::notice("oO0OoO0OoO0Oo keel is starting oO0OoO0OoO0Oo");
     crate::log::notice(&format!(
         "keel version={}, bits=64, pid={}, just started",
@@ -504,7 +505,7 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
             // SAFETY: every store is held for this closure.
             let stores: Vec<&crate::storage::ShardStore> =
                 view.iter().map(|&s| unsafe { &*s }).collect();
-            persist::bgsave(rt, &stores)
+            persist::bgsave(rt, &stores, persist::Target::File)
         })
         .await;
     if let Err(e) = r {

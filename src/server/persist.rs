@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize
 
 use super::Server;
 use crate::rdb::{self, Limits, LoadOpts, SaveAux, SaveOpts};
+use crate::replication::master::CutInfo;
 use crate::storage::{ShardStore, slot::key_shard};
 
 /// Persistence state shared by all shards.
@@ -37,6 +38,11 @@ pub struct Persist {
     /// Set by SIGTERM/SIGINT: shard 0 saves (if rules say so) and exits.
     pub shutdown_requested: AtomicBool,
     pub loading: AtomicBool,
+    /// The running child streams a full sync to a replica's socket
+    /// (diskless): not a save of the dataset file.
+    pub child_to_socket: AtomicBool,
+    /// (pid << 1) | ok of the last child reaped.
+    pub last_child: AtomicU64,
 }
 
 impl Persist {
@@ -89,35 +95,17 @@ pub fn save_rules(srv: &Server) -> Vec<(u64, u64)> {
 
 /// Writes every store to `path` atomically (temp file, fsync, rename).
 /// Only plain blocking I/O: safe in a forked child.
-pub fn write_rdb(srv: &Server, stores: &[&ShardStore], path: &PathBuf) -> std::io::Result<()> {
-    let (compression, checksum) = {
-        let c = srv.config.read().unwrap();
-        (c.get_bool("rdbcompression"), c.get_bool("rdbchecksum"))
-    };
+pub fn write_rdb(
+    srv: &Server,
+    stores: &[&ShardStore],
+    path: &PathBuf,
+    repl: Option<&CutInfo>,
+) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     let result = (|| {
         let f = std::fs::File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
-        let dbs = (0..srv.databases).flat_map(|d| stores.iter().map(move |s| (d, &s.dbs[d])));
-        // Script bodies travel with the data, so EVALSHA keeps working after
-        // a restart or on a replica loading this file.
-        let lua = crate::scripting::Registry::global()
-            .bodies()
-            .into_iter()
-            .map(|b| b.to_vec())
-            .collect();
-        let aux = SaveAux {
-            used_mem: 0,
-            lua,
-            ..Default::default()
-        };
-        let opts = SaveOpts {
-            compression,
-            checksum,
-            limits: limits(srv),
-            now_ms: crate::storage::now_ms(),
-        };
-        rdb::save(&mut w, dbs, &aux, opts)?;
+        save_to(&mut w, srv, stores, repl)?;
         w.flush()?;
         w.get_ref().sync_all()?;
         std::fs::rename(&tmp, path)
@@ -128,11 +116,49 @@ pub fn write_rdb(srv: &Server, stores: &[&ShardStore], path: &PathBuf) -> std::i
     result
 }
 
-/// SAVE: writes the file now, with every shard held by the caller.
+/// The RDB of `stores`, with the stream position `repl` in its AUX fields.
+fn save_to(
+    w: &mut impl Write,
+    srv: &Server,
+    stores: &[&ShardStore],
+    repl: Option<&CutInfo>,
+) -> std::io::Result<()> {
+    let (compression, checksum) = {
+        let c = srv.config.read().unwrap();
+        (c.get_bool("rdbcompression"), c.get_bool("rdbchecksum"))
+    };
+    let dbs = (0..srv.databases).flat_map(|d| stores.iter().map(move |s| (d, &s.dbs[d])));
+    // Script bodies travel with the data, so EVALSHA keeps working after
+    // a restart or on a replica loading this file.
+    let lua = crate::scripting::Registry::global()
+        .bodies()
+        .into_iter()
+        .map(|b| b.to_vec())
+        .collect();
+    let aux = SaveAux {
+        used_mem: 0,
+        lua,
+        repl_id: repl.map(|c| c.replid.clone()),
+        repl_offset: repl.map_or(0, |c| c.offset),
+        repl_stream_db: repl.map_or(0, |c| c.stream_db),
+        ..Default::default()
+    };
+    let opts = SaveOpts {
+        compression,
+        checksum,
+        limits: limits(srv),
+        now_ms: crate::storage::now_ms(),
+    };
+    rdb::save(w, dbs, &aux, opts)
+}
+
+/// SAVE: writes the file now, with every shard held by the caller (so the
+/// stream holds every write the file holds: a cut).
 pub fn save_now(srv: &Server, stores: &mut [&mut ShardStore]) -> std::io::Result<()> {
     let path = rdb_path(srv);
     let refs: Vec<&ShardStore> = stores.iter().map(|s| &**s).collect();
-    match write_rdb(srv, &refs, &path) {
+    let repl = crate::replication::master::cut(false);
+    match write_rdb(srv, &refs, &path, repl.as_ref()) {
         Ok(()) => {
             crate::log::notice("DB saved on disk");
             for s in stores.iter_mut() {
@@ -223,12 +249,30 @@ impl ParkBarrier {
     }
 }
 
+/// What a fork-based snapshot is for.
+pub enum Target<'a> {
+    /// BGSAVE: the dataset file.
+    File,
+    /// A full sync of the replica on socket `fd`: `+FULLRESYNC` is written
+    /// at the cut, `on_cut` registers the replica at the cut's offset, and
+    /// the RDB goes to the file (then the caller sends it) or, `diskless`,
+    /// straight from the child to the socket in `$EOF:` framing.
+    Replica {
+        fd: i32,
+        diskless: bool,
+        /// PSYNC gets `+FULLRESYNC <replid> <offset>`; old SYNC nothing.
+        fullresync_line: bool,
+        on_cut: &'a mut dyn FnMut(&CutInfo),
+    },
+}
+
 /// BGSAVE: with every gate held by the caller (`stores` are all shards),
-/// parks the other threads, forks, and lets the child write the file.
-/// Returns the child's pid.
+/// parks the other threads, takes the replication cut, forks, and lets the
+/// child write the snapshot. Returns the child's pid.
 pub fn bgsave(
     rt: &std::rc::Rc<super::shard::ShardRt>,
     stores: &[&ShardStore],
+    target: Target,
 ) -> Result<i32, String> {
     let srv = rt.srv;
     if srv.persist.bgsave_in_progress() {
@@ -253,44 +297,147 @@ pub fn bgsave(
         }
         std::hint::spin_loop();
     }
-    for (i, s) in stores.iter().enumerate() {
-        srv.persist.dirty_at_fork[i].store(s.dirty, Ordering::Relaxed);
+    let release = || barrier.release.store(true, Ordering::Release);
+    // Every record before this point has been sent: the stream position of
+    // the cut is the snapshot's (and a new replica's FULLRESYNC offset).
+    let (to_socket, repl) = match target {
+        Target::File => (None, crate::replication::master::cut(false)),
+        Target::Replica {
+            fd,
+            diskless,
+            fullresync_line,
+            on_cut,
+        } => {
+            let Some(c) = crate::replication::master::cut(true) else {
+                release();
+                return Err("ERR replication stream unavailable".into());
+            };
+            let line = format!("+FULLRESYNC {} {}\r\n", c.replid, c.offset);
+            if fullresync_line && !write_fd(fd, line.as_bytes()) {
+                release();
+                return Err("ERR replica went away".into());
+            }
+            on_cut(&c);
+            (diskless.then_some(fd), Some(c))
+        }
+    };
+    if to_socket.is_none() {
+        for (i, s) in stores.iter().enumerate() {
+            srv.persist.dirty_at_fork[i].store(s.dirty, Ordering::Relaxed);
+        }
     }
     let path = rdb_path(srv);
     // SAFETY: every other shard thread is parked in `ParkBarrier::park` and
-    // the main thread waits in sigwait, so no thread is inside the allocator
-    // or holds a lock the child could need. The child only reads the stores
-    // (through `stores`), writes a file with blocking syscalls, and leaves
-    // with `_exit`: it never touches the io_uring rings, runs no destructor,
-    // frees nothing of the parent's and returns to no executor.
+    // the main thread waits in sigwait. The replication threads may hold
+    // the replication lock or be inside the allocator's own (per-thread)
+    // heap: the child never takes that lock, allocates only from this
+    // thread's heap, and logs without waiting on the log lock. The child
+    // only reads the stores (through `stores`), writes a file or the
+    // replica's socket with blocking syscalls, and leaves with `_exit`: it
+    // never touches the io_uring rings, runs no destructor, frees nothing
+    // of the parent's and returns to no executor.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         crate::log::ROLE.store(b'C', Ordering::Relaxed);
-        let code = match write_rdb(srv, stores, &path) {
-            Ok(()) => {
-                crate::log::notice("DB saved on disk");
-                0
-            }
-            Err(e) => {
-                crate::log::warning(&format!("Write error saving DB on disk: {e}"));
-                1
+        let code = match to_socket {
+            None => match write_rdb(srv, stores, &path, repl.as_ref()) {
+                Ok(()) => {
+                    crate::log::notice("DB saved on disk");
+                    0
+                }
+                Err(e) => {
+                    crate::log::warning(&format!("Write error saving DB on disk: {e}"));
+                    1
+                }
+            },
+            Some(fd) => {
+                let mark = crate::replication::random_id();
+                let r = (|| {
+                    let mut w = BufWriter::with_capacity(1 << 20, FdWriter(fd));
+                    w.write_all(format!("$EOF:{mark}\r\n").as_bytes())?;
+                    save_to(&mut w, srv, stores, repl.as_ref())?;
+                    w.write_all(mark.as_bytes())?;
+                    w.flush()
+                })();
+                match r {
+                    Ok(()) => {
+                        crate::log::notice("Diskless replication sync completed");
+                        0
+                    }
+                    Err(e) => {
+                        crate::log::warning(&format!("Diskless replication sync failed: {e}"));
+                        1
+                    }
+                }
             }
         };
         // SAFETY: leave the child without unwinding or running atexit hooks.
         unsafe { libc::_exit(code) };
     }
-    barrier.release.store(true, Ordering::Release);
+    release();
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         srv.persist.last_bgsave_ok.store(false, Ordering::Relaxed);
         return Err(format!("ERR Can't save in background: fork: {e}"));
     }
+    srv.persist
+        .child_to_socket
+        .store(to_socket.is_some(), Ordering::Release);
     srv.persist.child_pid.store(pid, Ordering::Release);
     srv.persist
         .child_start_ms
         .store(crate::storage::now_ms(), Ordering::Relaxed);
-    crate::log::notice(&format!("Background saving started by pid {pid}"));
+    if to_socket.is_some() {
+        crate::log::notice(&format!(
+            "Starting BGSAVE for SYNC with target: replicas sockets (pid {pid})"
+        ));
+    } else {
+        crate::log::notice(&format!("Background saving started by pid {pid}"));
+    }
     Ok(pid)
+}
+
+/// Blocking write of all of `data` to `fd`, waiting out EAGAIN (the
+/// socket may be in non-blocking mode).
+fn write_fd(fd: i32, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        // SAFETY: writing from a live slice to a descriptor we own.
+        let n = unsafe { libc::write(fd, data.as_ptr() as *const libc::c_void, data.len()) };
+        if n > 0 {
+            data = &data[n as usize..];
+            continue;
+        }
+        let err = std::io::Error::last_os_error().raw_os_error();
+        if n < 0 && (err == Some(libc::EAGAIN) || err == Some(libc::EINTR)) {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, 1000) };
+            continue;
+        }
+        return false;
+    }
+    true
+}
+
+/// `Write` over a raw socket descriptor (the forked child's side of a
+/// diskless sync).
+struct FdWriter(i32);
+
+impl Write for FdWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if write_fd(self.0, buf) {
+            Ok(buf.len())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Shard 0's cron: reaps a finished BGSAVE child.
@@ -307,6 +454,12 @@ pub fn reap_child(srv: &Server) {
     }
     let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let p = &srv.persist;
+    p.last_child
+        .store(((pid as u64) << 1) | ok as u64, Ordering::Release);
+    if p.child_to_socket.swap(false, Ordering::AcqRel) {
+        p.child_pid.store(0, Ordering::Release);
+        return;
+    }
     let secs = (crate::storage::now_ms() - p.child_start_ms.load(Ordering::Relaxed)) / 1000;
     p.last_bgsave_secs.store(secs as i64, Ordering::Relaxed);
     p.last_bgsave_ok.store(ok, Ordering::Relaxed);

@@ -562,9 +562,8 @@ fn waits_for(cmd: &str, v: &crate::storage::Value) -> bool {
 
 /// Sum of the `dirty` counters of the stores a context holds.
 fn held_dirty(ctx: &mut Ctx) -> u64 {
-    ctx.held_shards()
-        .into_iter()
-        .map(|i| ctx.store(i).dirty)
+    (0..ctx.nshards())
+        .filter_map(|i| ctx.try_store(i).map(|s| s.dirty))
         .sum()
 }
 
@@ -579,11 +578,18 @@ pub fn run_handler(
     let start = Instant::now();
     let before = ctx.out.len();
     let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
-    let dirty_before = if watching { held_dirty(ctx) } else { 0 };
+    let unit = crate::replication::enter();
+    let dirty_before = if watching || unit.is_some() {
+        held_dirty(ctx)
+    } else {
+        0
+    };
     (cmd.handler)(ctx, args);
-    if watching && held_dirty(ctx) != dirty_before {
+    let changed = (watching || unit.is_some()) && held_dirty(ctx) != dirty_before;
+    if watching && changed {
         transactions::touch_watched(ctx, cmd, args);
     }
+    crate::replication::leave(unit, changed, ctx.db, args);
     let us = start.elapsed().as_micros() as u64;
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
     ThreadStats::bump(&stats.cmd_usec[idx], us);

@@ -52,6 +52,8 @@ pub struct Db {
     pub expires: IndexSet<Key, KeyHasher>,
     /// Replicas hide expired keys but never delete them (the master's DEL does).
     pub replica_mode: bool,
+    /// This DB's number (for the DEL an expiry sends to replicas).
+    pub index: usize,
 }
 
 pub fn lru_clock() -> u32 {
@@ -78,7 +80,7 @@ impl Db {
         if self.replica_mode || !self.is_expired(key, now) {
             return false;
         }
-        self.remove(key);
+        self.remove_expired(key);
         true
     }
 
@@ -103,7 +105,7 @@ impl Db {
             if self.replica_mode {
                 return (None, false);
             }
-            self.remove(key);
+            self.remove_expired(key);
             return (None, true);
         }
         let e = &mut self.dict[i];
@@ -193,6 +195,12 @@ impl Db {
         if let Some(e) = self.dict.get_mut(key) {
             e.raw = true;
         }
+    }
+
+    /// Deletes a key whose TTL passed; replicas are sent a DEL.
+    pub fn remove_expired(&mut self, key: &[u8]) {
+        crate::replication::expired(self.index, key);
+        self.remove(key);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {

@@ -87,7 +87,7 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                 if stale {
                     // swap_remove brings the last key to `pos`: look there again.
                     let key = key.clone();
-                    db.remove(&key);
+                    db.remove_expired(&key);
                     expired += 1;
                 } else {
                     *pos += 1;

@@ -47,7 +47,12 @@ impl ShardStore {
     pub fn new(id: usize, databases: usize) -> Self {
         ShardStore {
             id,
-            dbs: (0..databases).map(|_| Db::default()).collect(),
+            dbs: (0..databases)
+                .map(|index| Db {
+                    index,
+                    ..Db::default()
+                })
+                .collect(),
             stats: ShardStats::default(),
             dirty: 0,
             blocked: Default::default(),

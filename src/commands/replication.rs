@@ -1,0 +1,240 @@
+//! REPLCONF, PSYNC, SYNC, WAIT, ROLE: the master side of replication as
+//! a replica's handshake and clients see it. The stream itself is in
+//! `crate::replication`.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, eq_ic, errors, parse_i64};
+use crate::replication::master;
+
+pub fn commands() -> Vec<Command> {
+    vec![
+        cmd(
+            "replconf",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+            replconf,
+        )
+        .doc(
+            "server",
+            "3.0.0",
+            "An internal command for configuring the replication stream",
+        ),
+        cmd("psync", -3, NOSCRIPT | NO_MULTI, psync)
+            .acl(&["admin", "slow", "dangerous"])
+            .doc(
+                "server",
+                "2.8.0",
+                "An internal command used in replication",
+            ),
+        cmd("sync", 1, NOSCRIPT | NO_MULTI, sync)
+            .acl(&["admin", "slow", "dangerous"])
+            .doc("server", "1.0.0", "An internal command used in replication"),
+        cmd("wait", 3, NOSCRIPT, wait)
+            .acl(&["slow", "connection"])
+            .doc(
+                "generic",
+                "3.0.0",
+                "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed",
+            ),
+        cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, role)
+            .acl(&["admin", "fast", "dangerous"])
+            .doc(
+                "server",
+                "2.8.12",
+                "Returns the replication role",
+            ),
+    ]
+}
+
+fn client<'a>(ctx: &'a mut Ctx) -> &'a mut crate::server::client::Client {
+    ctx.client
+        .as_deref_mut()
+        .expect("connection command without a client")
+}
+
+fn replconf(ctx: &mut Ctx, args: &[Bytes]) {
+    if args.len() % 2 == 0 {
+        return ctx.out.err(errors::SYNTAX);
+    }
+    for pair in args[1..].chunks(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if eq_ic(opt, "listening-port") {
+            match parse_i64(val) {
+                Some(p) => client(ctx).replconf.port = p,
+                None => return ctx.out.err(errors::NOT_INT),
+            }
+        } else if eq_ic(opt, "ip-address") {
+            if val.len() >= 256 {
+                return ctx.out.err("ERR REPLCONF ip-address provided by replica instance is too long: 256 bytes are allowed");
+            }
+            client(ctx).replconf.ip = Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "capa") {
+            if eq_ic(val, "eof") {
+                client(ctx).replconf.capa_eof = true;
+            } else if eq_ic(val, "psync2") {
+                client(ctx).replconf.capa_psync2 = true;
+            }
+        } else if eq_ic(opt, "ack") || eq_ic(opt, "getack") {
+            // ACKs reach a replica link's own reader; on a plain
+            // connection (or from a master link, later) there is no reply.
+            return;
+        } else if eq_ic(opt, "rdb-only") || eq_ic(opt, "rdb-filter-only") {
+            // Accepted: redis-cli --rdb sends them.
+        } else {
+            return ctx.out.err(&format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            ));
+        }
+    }
+    ctx.out.ok();
+}
+
+fn psync(ctx: &mut Ctx, args: &[Bytes]) {
+    // Validate before any state changes (Redis #10243).
+    if parse_i64(&args[2]).is_none() {
+        return ctx.out.err(errors::NOT_INT);
+    }
+    if master::repl().is_none() {
+        return ctx.out.err("ERR replication is not available");
+    }
+    client(ctx).sync_request = Some(args.to_vec());
+}
+
+fn sync(ctx: &mut Ctx, args: &[Bytes]) {
+    if master::repl().is_none() {
+        return ctx.out.err("ERR replication is not available");
+    }
+    client(ctx).sync_request = Some(args.to_vec());
+}
+
+/// WAIT's arguments: (numreplicas, timeout ms, 0 = forever).
+pub fn wait_args(args: &[Bytes]) -> Result<(i64, i64), &'static str> {
+    let n = parse_i64(&args[1]).ok_or(errors::NOT_INT)?;
+    let t = parse_i64(&args[2]).ok_or("ERR timeout is not an integer or out of range")?;
+    if t < 0 {
+        return Err("ERR timeout is negative");
+    }
+    Ok((n, t))
+}
+
+/// WAIT where it cannot block (inside MULTI): the count now. The blocking
+/// form is run by the connection.
+fn wait(ctx: &mut Ctx, args: &[Bytes]) {
+    if let Err(e) = wait_args(args) {
+        return ctx.out.err(e);
+    }
+    let target = master::current_offset();
+    ctx.out.int(master::acked(target) as i64);
+}
+
+fn role(ctx: &mut Ctx, _args: &[Bytes]) {
+    let Some(r) = master::repl() else {
+        ctx.out.array(3);
+        ctx.out.bulk(b"master");
+        ctx.out.int(0);
+        ctx.out.array(0);
+        return;
+    };
+    let st = r.lock();
+    let online: Vec<_> = st.replicas.iter().filter(|l| l.online()).collect();
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(st.offset);
+    ctx.out.array(online.len());
+    for l in online {
+        ctx.out.array(3);
+        ctx.out.bulk(l.ip.as_bytes());
+        ctx.out.bulk(l.port.to_string().as_bytes());
+        ctx.out
+            .bulk(l.ack_off.load(Ordering::Acquire).to_string().as_bytes());
+    }
+}
+
+/// INFO's replication section fields, in Redis 7.0's order.
+pub fn info_fields(min_replicas: i64) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = vec![("role".into(), "master".into())];
+    let Some(r) = master::repl() else {
+        return v;
+    };
+    let st = r.lock();
+    let now = crate::storage::now_ms();
+    v.push(("connected_slaves".into(), st.replicas.len().to_string()));
+    if min_replicas > 0 {
+        v.push((
+            "min_slaves_good_slaves".into(),
+            st.good_replicas.to_string(),
+        ));
+    }
+    for (i, l) in st.replicas.iter().enumerate() {
+        let state = match l.state.load(Ordering::Acquire) {
+            master::WAIT_BGSAVE => "wait_bgsave",
+            master::SEND_BULK => "send_bulk",
+            _ => "online",
+        };
+        let lag = if l.online() {
+            now.saturating_sub(l.ack_ms.load(Ordering::Acquire)) / 1000
+        } else {
+            0
+        };
+        v.push((
+            format!("slave{i}"),
+            format!(
+                "ip={},port={},state={},offset={},lag={}",
+                l.ip,
+                l.port,
+                state,
+                l.ack_off.load(Ordering::Acquire),
+                lag
+            ),
+        ));
+    }
+    let (active, size, first, histlen) = match &st.backlog {
+        Some(b) => (1, b.size, b.first_byte(), b.histlen()),
+        None => (
+            0,
+            r.srv
+                .config
+                .read()
+                .unwrap()
+                .get_i64("repl-backlog-size")
+                .max(16 * 1024) as usize,
+            0,
+            0,
+        ),
+    };
+    v.extend([
+        ("master_failover_state".into(), "no-failover".into()),
+        ("master_replid".into(), st.replid.clone()),
+        ("master_replid2".into(), st.replid2.clone()),
+        ("master_repl_offset".into(), st.offset.to_string()),
+        ("second_repl_offset".into(), st.second_offset.to_string()),
+        ("repl_backlog_active".into(), active.to_string()),
+        ("repl_backlog_size".into(), size.to_string()),
+        ("repl_backlog_first_byte_offset".into(), first.to_string()),
+        ("repl_backlog_histlen".into(), histlen.to_string()),
+    ]);
+    v
+}
+
+/// sync_full, sync_partial_ok, sync_partial_err (INFO stats).
+pub fn sync_counters() -> (u64, u64, u64) {
+    match master::repl() {
+        Some(r) => {
+            let st = r.lock();
+            (st.sync_full, st.sync_partial_ok, st.sync_partial_err)
+        }
+        None => (0, 0, 0),
+    }
+}
+
+/// mem_replication_backlog.
+pub fn backlog_memory() -> usize {
+    master::repl()
+        .and_then(|r| r.lock().backlog.as_ref().map(|b| b.memory()))
+        .unwrap_or(0)
+}
