@@ -57,7 +57,7 @@ fn client<'a>(ctx: &'a mut Ctx) -> &'a mut crate::server::client::Client {
 }
 
 fn replconf(ctx: &mut Ctx, args: &[Bytes]) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return ctx.out.err(errors::SYNTAX);
     }
     for pair in args[1..].chunks(2) {
