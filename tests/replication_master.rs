@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::repl::{
     RawReplica, StockReplica, TempDir, dbsizes, digest, info_field, info_int, wait_for, wait_synced,
 };
-use common::{Conn, Server};
+use common::{Conn, DirKeel, Server};
 
 /// keel on its own data dir (a disk-based sync writes its RDB there).
 fn keel(shards: usize, extra: &[&str]) -> (Server, TempDir) {
@@ -510,4 +510,67 @@ fn replica_output_limit_drops_a_stuck_replica() {
         keel.log_text()
     );
     assert_eq!(k.line("PING"), b"+PONG\r\n");
+}
+
+/// A master restarted from its own RDB (SHUTDOWN, then start with another
+/// shard count) keeps its replicas: the file's replid becomes replid2, keys
+/// that expired meanwhile reach them as DELs from the backlog, and they
+/// resync partially (Redis 7.0 semantics).
+#[test]
+fn master_restart_keeps_partial_resync() {
+    let dir = TempDir::new("restart");
+    let extra = ["--save", "3600 1", "--repl-diskless-sync-delay", "0"];
+    let mut k1 = DirKeel::start(&dir.0, 2, &extra);
+    let port = k1.port;
+    let mut k = k1.conn();
+    let replica = StockReplica::start(port, &[]);
+    let mut r = replica.conn();
+    load_data(&mut k, "a", 20);
+    assert_eq!(k.line("DEBUG SET-ACTIVE-EXPIRE 0"), b"+OK\r\n");
+    for db in ["0", "2"] {
+        k.cmd(&["SELECT", db]);
+        for i in 0..50 {
+            k.cmd(&["SET", &format!("short:{i}"), "v", "PX", "400"]);
+        }
+    }
+    k.cmd(&["SELECT", "0"]);
+    wait_synced(&mut k, &mut r, "before the restart");
+    let old_id = info_field(&mut k, "replication", "master_replid");
+    let old_off = info_int(&mut k, "replication", "master_repl_offset");
+    k.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    k1.wait_exit();
+    std::thread::sleep(Duration::from_millis(600));
+    let k2 = DirKeel::start_on(port, &dir.0, 4, &extra);
+    let mut k = k2.conn();
+    assert_eq!(info_field(&mut k, "replication", "master_replid2"), old_id);
+    assert_eq!(
+        info_int(&mut k, "replication", "second_repl_offset"),
+        old_off + 1
+    );
+    assert_ne!(info_field(&mut k, "replication", "master_replid"), old_id);
+    assert_eq!(
+        info_int(&mut k, "persistence", "rdb_last_load_keys_expired"),
+        100
+    );
+    assert!(
+        info_int(&mut k, "replication", "master_repl_offset") > old_off,
+        "DELs in the backlog"
+    );
+    wait_synced(&mut k, &mut r, "after the restart");
+    assert_eq!(
+        info_int(&mut k, "stats", "sync_full"),
+        0,
+        "the restart cost a full sync"
+    );
+    assert_eq!(info_int(&mut k, "stats", "sync_partial_ok"), 1);
+    assert_eq!(digest(&mut k), digest(&mut r), "digest after the restart");
+    assert_eq!(dbsizes(&mut k, 4), dbsizes(&mut r, 4));
+    // The replica follows the new history.
+    assert_eq!(
+        info_field(&mut r, "replication", "master_replid"),
+        info_field(&mut k, "replication", "master_replid")
+    );
+    k.cmd(&["SET", "after", "1"]);
+    wait_synced(&mut k, &mut r, "a write after the restart");
+    assert_eq!(r.cmd(&["GET", "after"]), b"$1\r\n1\r\n");
 }

@@ -140,6 +140,7 @@ fn role(ctx: &mut Ctx, _args: &[Bytes]) {
         ctx.out.array(0);
         return;
     };
+    master::cut(false);
     let st = r.lock();
     let online: Vec<_> = st.replicas.iter().filter(|l| l.online()).collect();
     ctx.out.array(3);
@@ -161,6 +162,8 @@ pub fn info_fields(min_replicas: i64) -> Vec<(String, String)> {
     let Some(r) = master::repl() else {
         return v;
     };
+    // Every write acknowledged so far is counted in the offset shown.
+    master::cut(false);
     let st = r.lock();
     let now = crate::storage::now_ms();
     v.push(("connected_slaves".into(), st.replicas.len().to_string()));

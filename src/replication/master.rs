@@ -230,6 +230,34 @@ fn backlog_size(srv: &Server) -> usize {
         .max(16 * 1024) as usize
 }
 
+/// Startup of a master whose RDB carried replication info: the file's id
+/// becomes replid2 (valid up to its offset + 1), a backlog starts at that
+/// offset, and keys found expired on load go into it as DELs, so replicas
+/// of the previous run resync partially (Redis 7.0, #8015).
+pub fn restore_after_restart(id: &str, offset: i64, expired: &[(usize, Vec<u8>)]) {
+    let Some(r) = REPL.get() else { return };
+    let mut st = r.lock();
+    st.replid2 = id.to_string();
+    st.second_offset = offset + 1;
+    st.offset = offset;
+    st.data_offset = offset;
+    st.backlog = Some(Backlog::new(backlog_size(r.srv), offset));
+    st.no_replicas_since_ms = now_ms();
+    set_active(true);
+    let mut out = Vec::new();
+    for (db, key) in expired {
+        let e = Effect {
+            db: *db as i32,
+            resp: super::encode(&[b"DEL".as_slice(), key]),
+            eval_form: None,
+        };
+        write_record(&mut st, std::slice::from_ref(&e), &mut out);
+    }
+    crate::log::notice(&format!(
+        "Replication info restored from the RDB: replid2 {id}, offset {offset}"
+    ));
+}
+
 /// The master's PSYNC acceptance rule (psync2.md 4.3).
 pub fn can_continue(st: &State, id: &str, off: i64) -> bool {
     if id == "?" {

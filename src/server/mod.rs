@@ -271,6 +271,28 @@ pub async fn start_shard(
 }
 
 /// Starts the server; returns the process exit code.
+/// A listening socket shared by every shard (SO_REUSEPORT) that rebinds a
+/// port whose old connections linger in TIME_WAIT (SO_REUSEADDR, as Redis).
+fn listen(addr: &str) -> std::io::Result<glommio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let a = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("empty address"))?;
+    let sk = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+    sk.set_reuse_address(true)?;
+    sk.set_reuse_port(true)?;
+    sk.bind(&a.into())?;
+    sk.listen(511)?;
+    // SAFETY: a bound, listening socket whose ownership moves to the listener.
+    Ok(unsafe {
+        <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(
+            std::os::fd::IntoRawFd::into_raw_fd(sk),
+        )
+    })
+}
+
 pub fn run(config: Config) -> i32 {
     crate::log::set_level(config.get("loglevel"));
     if let Err(e) = crate::log::set_file(config.get("logfile")) {
@@ -361,7 +383,7 @@ pub fn run(config: Config) -> i32 {
                 glommio::spawn_local(cron(rt.clone())).detach();
                 let mut listeners = Vec::new();
                 for addr in &usable {
-                    match glommio::net::TcpListener::bind(addr.as_str()) {
+                    match listen(addr) {
                         Ok(l) => listeners.push(l),
                         Err(e) => {
                             let _ = ready_tx.send(Err(format!("{addr}: {e}")));

@@ -43,6 +43,8 @@ pub struct Persist {
     pub child_to_socket: AtomicBool,
     /// (pid << 1) | ok of the last child reaped.
     pub last_child: AtomicU64,
+    /// (keys loaded << 32) | keys expired, of the last load at startup.
+    pub last_load: AtomicU64,
 }
 
 impl Persist {
@@ -543,7 +545,9 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
     let verify = srv.config.read().unwrap().get_bool("rdbchecksum");
     let opts = LoadOpts {
         limits: limits(srv),
-        drop_expired: true,
+        // Expired keys are dropped here, so a restarted master can send
+        // its replicas a DEL for each (Redis 7.0, #8015).
+        drop_expired: false,
         now_ms: crate::storage::now_ms(),
         verify_checksum: verify,
         databases: srv.databases,
@@ -552,10 +556,16 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
     let n = stores.len();
     let mut loaded = 0u64;
     let mut last_log = std::time::Instant::now();
+    let mut expired: Vec<(usize, Vec<u8>)> = Vec::new();
+    let now = opts.now_ms;
     let result = rdb::load(
         &mut r,
         &opts,
         |db, key, entry| {
+            if entry.expire_at != 0 && entry.expire_at <= now {
+                expired.push((db, key.to_vec()));
+                return;
+            }
             let s = key_shard(&key, n);
             // SAFETY: called before any shard thread exists; main owns every store.
             let p = stores[s];
@@ -570,7 +580,21 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
         |_k, _v| {},
     );
     srv.persist.loading.store(false, Ordering::Relaxed);
-    let info = result.map_err(|e| format!("{e} (file {})", path.display()))?;
+    let mut info = result.map_err(|e| format!("{e} (file {})", path.display()))?;
+    info.keys_expired += expired.len() as u64;
+    info.keys_loaded = info.keys_loaded.saturating_sub(expired.len() as u64);
+    srv.persist.last_load.store(
+        (info.keys_loaded << 32) | info.keys_expired.min(u32::MAX as u64),
+        Ordering::Relaxed,
+    );
+    // A master restarting from its own file keeps serving its replicas'
+    // PSYNCs: the file's id becomes replid2 (Redis 7.0).
+    if let (Some(id), Some(off), Some(db)) = (&info.repl_id, info.repl_offset, info.repl_stream_db)
+        && off >= 0
+        && db >= 0
+    {
+        crate::replication::master::restore_after_restart(id, off, &expired);
+    }
     load_scripts(&info.lua);
     if let Some(v) = &info.redis_ver {
         crate::log::notice(&format!("Loading RDB produced by version {v}"));

@@ -20,7 +20,7 @@ use super::{Server, ThreadStats};
 use std::sync::atomic::Ordering;
 
 use crate::commands::transactions::{self, WATCHING_CLIENTS};
-use crate::commands::{BlockRequest, Command, Ctx};
+use crate::commands::{BlockRequest, Command, Ctx, flags};
 use crate::protocol::Out;
 use crate::storage::ShardStore;
 
@@ -585,11 +585,18 @@ pub fn run_handler(
         0
     };
     (cmd.handler)(ctx, args);
-    let changed = (watching || unit.is_some()) && held_dirty(ctx) != dirty_before;
-    if watching && changed {
+    let dirty_after = if watching || unit.is_some() {
+        held_dirty(ctx)
+    } else {
+        0
+    };
+    if watching && dirty_after != dirty_before {
         transactions::touch_watched(ctx, cmd, args);
     }
-    crate::replication::leave(unit, changed, ctx.db, args);
+    // Replayed on replicas: data commands that changed data. SAVE resets
+    // the counters; SHUTDOWN, DEBUG and the like never replicate.
+    let replicated = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+    crate::replication::leave(unit, replicated && dirty_after > dirty_before, ctx.db, args);
     let us = start.elapsed().as_micros() as u64;
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
     ThreadStats::bump(&stats.cmd_usec[idx], us);

@@ -1078,7 +1078,11 @@ pub struct DirKeel {
 
 impl DirKeel {
     pub fn start(dir: &std::path::Path, shards: usize, extra: &[&str]) -> DirKeel {
-        let port = free_port();
+        DirKeel::start_on(free_port(), dir, shards, extra)
+    }
+
+    /// Like `start`, on a given port (a restart where replicas expect it).
+    pub fn start_on(port: u16, dir: &std::path::Path, shards: usize, extra: &[&str]) -> DirKeel {
         let log = dir.join(format!("keel-{port}.log"));
         let mut args: Vec<String> = vec![
             "--port".into(),
