@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
-use crate::replication::master;
+use crate::replication::{master, replica};
 
 pub fn commands() -> Vec<Command> {
     vec![
@@ -39,6 +39,22 @@ pub fn commands() -> Vec<Command> {
                 "generic",
                 "3.0.0",
                 "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed",
+            ),
+        cmd("replicaof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
+            .all_shards()
+            .acl(&["admin", "slow", "dangerous"])
+            .doc(
+                "server",
+                "5.0.0",
+                "Configure a server as replica of another, or promote it to a master",
+            ),
+        cmd("slaveof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
+            .all_shards()
+            .acl(&["admin", "slow", "dangerous"])
+            .doc(
+                "server",
+                "1.0.0",
+                "Configure a server as replica of another, or promote it to a master",
             ),
         cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, role)
             .acl(&["admin", "fast", "dangerous"])
@@ -124,12 +140,48 @@ pub fn wait_args(args: &[Bytes]) -> Result<(i64, i64), &'static str> {
 
 /// WAIT where it cannot block (inside MULTI): the count now. The blocking
 /// form is run by the connection.
+pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+
 fn wait(ctx: &mut Ctx, args: &[Bytes]) {
     if let Err(e) = wait_args(args) {
         return ctx.out.err(e);
     }
+    if replica::is_replica() {
+        return ctx.out.err(WAIT_ON_REPLICA);
+    }
     let target = master::current_offset();
     ctx.out.int(master::acked(target) as i64);
+}
+
+fn replicaof(ctx: &mut Ctx, args: &[Bytes]) {
+    let srv = ctx.srv;
+    let mut stores = super::snapshot::all_stores(ctx);
+    if eq_ic(&args[1], "no") && eq_ic(&args[2], "one") {
+        if replica::is_replica() {
+            replica::promote(&mut stores);
+            let _ = srv.config.write().unwrap().set("replicaof", "");
+        }
+        return ctx.out.ok();
+    }
+    let port = match parse_i64(&args[2]) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        Some(_) => return ctx.out.err("ERR Invalid master port"),
+        None => return ctx.out.err(errors::NOT_INT),
+    };
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    match replica::set_master(&mut stores, host.clone(), port) {
+        Ok(true) => {
+            let _ = srv
+                .config
+                .write()
+                .unwrap()
+                .set("replicaof", &format!("{host} {port}"));
+            crate::log::notice(&format!("REPLICAOF {host}:{port} enabled (user request)"));
+            ctx.out.ok()
+        }
+        Ok(false) => ctx.out.simple("OK Already connected to specified master"),
+        Err(e) => ctx.out.err(&e),
+    }
 }
 
 fn role(ctx: &mut Ctx, _args: &[Bytes]) {
@@ -142,6 +194,19 @@ fn role(ctx: &mut Ctx, _args: &[Bytes]) {
     };
     master::cut(false);
     let st = r.lock();
+    if let Some(m) = &st.replica_of {
+        ctx.out.array(5);
+        ctx.out.bulk(b"slave");
+        ctx.out.bulk(m.host.as_bytes());
+        ctx.out.int(m.port as i64);
+        ctx.out.bulk(m.state_name().as_bytes());
+        ctx.out.int(if m.state == replica::LinkState::Connected {
+            st.offset
+        } else {
+            -1
+        });
+        return;
+    }
     let online: Vec<_> = st.replicas.iter().filter(|l| l.online()).collect();
     ctx.out.array(3);
     ctx.out.bulk(b"master");
@@ -158,14 +223,88 @@ fn role(ctx: &mut Ctx, _args: &[Bytes]) {
 
 /// INFO's replication section fields, in Redis 7.0's order.
 pub fn info_fields(min_replicas: i64) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = vec![("role".into(), "master".into())];
+    let mut v: Vec<(String, String)> = Vec::new();
     let Some(r) = master::repl() else {
+        v.push(("role".into(), "master".into()));
         return v;
     };
     // Every write acknowledged so far is counted in the offset shown.
     master::cut(false);
     let st = r.lock();
     let now = crate::storage::now_ms();
+    match &st.replica_of {
+        None => v.push(("role".into(), "master".into())),
+        Some(m) => {
+            let up = m.state == replica::LinkState::Connected;
+            let (prio, ro) = {
+                let c = r.srv.config.read().unwrap();
+                (
+                    c.get_i64("replica-priority"),
+                    c.get_bool("replica-read-only"),
+                )
+            };
+            let last_io = if m.last_io_ms == 0 {
+                -1
+            } else {
+                (now.saturating_sub(m.last_io_ms) / 1000) as i64
+            };
+            v.extend([
+                ("role".into(), "slave".into()),
+                ("master_host".into(), m.host.clone()),
+                ("master_port".into(), m.port.to_string()),
+                (
+                    "master_link_status".into(),
+                    if up { "up" } else { "down" }.into(),
+                ),
+                ("master_last_io_seconds_ago".into(), last_io.to_string()),
+                (
+                    "master_sync_in_progress".into(),
+                    ((m.state == replica::LinkState::Transfer) as u8).to_string(),
+                ),
+                (
+                    "slave_read_repl_offset".into(),
+                    st.offset.max(m.read_reploff).to_string(),
+                ),
+                ("slave_repl_offset".into(), st.offset.to_string()),
+            ]);
+            if m.state == replica::LinkState::Transfer {
+                let left = (m.sync_total - m.sync_read).max(0);
+                v.extend([
+                    ("master_sync_total_bytes".into(), m.sync_total.to_string()),
+                    ("master_sync_read_bytes".into(), m.sync_read.to_string()),
+                    ("master_sync_left_bytes".into(), left.to_string()),
+                    (
+                        "master_sync_perc".into(),
+                        format!(
+                            "{:.2}",
+                            if m.sync_total > 0 {
+                                m.sync_read as f64 * 100.0 / m.sync_total as f64
+                            } else {
+                                0.0
+                            }
+                        ),
+                    ),
+                    (
+                        "master_sync_last_io_seconds_ago".into(),
+                        last_io.max(0).to_string(),
+                    ),
+                ]);
+            }
+            if !up {
+                let down = if m.down_since_ms == 0 {
+                    -1
+                } else {
+                    (now.saturating_sub(m.down_since_ms) / 1000) as i64
+                };
+                v.push(("master_link_down_since_seconds".into(), down.to_string()));
+            }
+            v.extend([
+                ("slave_priority".into(), prio.to_string()),
+                ("slave_read_only".into(), (ro as u8).to_string()),
+                ("replica_announced".into(), "1".into()),
+            ]);
+        }
+    }
     v.push(("connected_slaves".into(), st.replicas.len().to_string()));
     if min_replicas > 0 {
         v.push((

@@ -61,6 +61,10 @@ pub struct State {
     script_fifo: VecDeque<String>,
     /// Replicas online and acked within min-replicas-max-lag.
     pub good_replicas: usize,
+    /// Set while this node is a replica: its master and link.
+    pub replica_of: Option<super::replica::MasterLink>,
+    /// Bumped at every REPLICAOF: an old link task sees it and leaves.
+    pub link_gen: u64,
 }
 
 /// A replica connection, from PSYNC until it goes.
@@ -165,6 +169,8 @@ pub fn start(srv: &'static Server) {
             scripts: HashSet::new(),
             script_fifo: VecDeque::new(),
             good_replicas: 0,
+            replica_of: None,
+            link_gen: 0,
         }),
         cond: Condvar::new(),
         tx,
@@ -198,6 +204,27 @@ impl Repl {
 /// backlog exists (and none was asked for).
 pub fn cut(full_sync: bool) -> Option<CutInfo> {
     let r = REPL.get()?;
+    {
+        // A replica's snapshot position is its master's stream as applied;
+        // its own replicas get that stream verbatim, never a SELECT of ours.
+        let mut st = r.lock();
+        if let Some(m) = &st.replica_of {
+            if !m.has_position() {
+                return None;
+            }
+            let db = m.stream_db;
+            if full_sync && st.backlog.is_none() {
+                let size = backlog_size(r.srv);
+                st.backlog = Some(Backlog::new(size, st.offset));
+            }
+            return Some(CutInfo {
+                replid: st.replid.clone(),
+                offset: st.offset,
+                stream_db: db,
+                data_offset: st.offset,
+            });
+        }
+    }
     if full_sync && !super::active() {
         let mut st = r.lock();
         let size = backlog_size(r.srv);
@@ -228,6 +255,28 @@ fn backlog_size(srv: &Server) -> usize {
         .unwrap()
         .get_i64("repl-backlog-size")
         .max(16 * 1024) as usize
+}
+
+/// A replica appends what it applied of its master's stream: same bytes,
+/// same offsets, for its own replicas and a later PSYNC.
+pub fn feed_applied(bytes: &[u8]) {
+    let Some(r) = REPL.get() else { return };
+    let mut st = r.lock();
+    if st.backlog.is_none() {
+        st.offset += bytes.len() as i64;
+        return;
+    }
+    append(&mut st, bytes);
+    trim(&mut st);
+    drop(st);
+    r.cond.notify_all();
+}
+
+/// Closes every replica link (they come back by PSYNC).
+pub fn disconnect_replicas(st: &State) {
+    for l in &st.replicas {
+        l.kill();
+    }
 }
 
 /// Startup of a master whose RDB carried replication info: the file's id
@@ -597,7 +646,11 @@ fn cron(r: &Repl, last_ping: &mut u64) {
     let now = now_ms();
     let mut st = r.lock();
     let mut grew = false;
-    if !st.replicas.is_empty() && now.saturating_sub(*last_ping) >= ping_period {
+    // Only a top-level master makes PINGs; a replica forwards its master's.
+    if st.replica_of.is_none()
+        && !st.replicas.is_empty()
+        && now.saturating_sub(*last_ping) >= ping_period
+    {
         *last_ping = now;
         append(&mut st, PING);
         grew = true;
@@ -643,6 +696,7 @@ fn cron(r: &Repl, last_ping: &mut u64) {
     st.good_replicas = good;
     GOOD_REPLICAS.store(good, Ordering::Release);
     if st.replicas.is_empty()
+        && st.replica_of.is_none()
         && st.backlog.is_some()
         && ttl > 0
         && now.saturating_sub(st.no_replicas_since_ms) > ttl as u64 * 1000

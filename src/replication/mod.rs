@@ -12,6 +12,7 @@
 
 pub mod backlog;
 pub mod master;
+pub mod replica;
 pub mod sync;
 
 use std::cell::RefCell;

@@ -32,6 +32,18 @@ pub async fn serve_replica(
     let srv = rt.srv;
     let Some(r) = master::repl() else { return };
     let psync = args[0].eq_ignore_ascii_case(b"psync");
+    let not_linked = r
+        .lock()
+        .replica_of
+        .as_ref()
+        .is_some_and(|m| m.state != super::replica::LinkState::Connected);
+    if not_linked {
+        // Sub-replicas wait until this node has its own master again.
+        let _ = stream
+            .write_all(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
+            .await;
+        return;
+    }
     let info = client.info.clone();
     *info.flags.lock().unwrap() = "S".into();
     let addr_ip = info

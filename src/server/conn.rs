@@ -108,6 +108,19 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
     srv.clients.lock().unwrap().remove(&id);
 }
 
+/// Runs commands from this replica's master as client `client` (flagged
+/// master): routed like any client's, replies dropped.
+pub async fn run_as_master(
+    rt: Rc<ShardRt>,
+    client: &mut Client,
+    stream: &TcpStream,
+    cmds: Vec<Vec<Bytes>>,
+) {
+    let mut conn = Conn { rt, client };
+    let mut wbuf = Vec::new();
+    conn.run_pipeline(stream, cmds, &mut wbuf).await;
+}
+
 /// Redis's protected mode: no password, default bind, non-loopback peer.
 fn protected_mode_denial(srv: &super::Server, peer: &str) -> Option<String> {
     let c = srv.config.read().unwrap();
@@ -329,7 +342,7 @@ impl Conn<'_> {
             let route = self.route(cmd, &args);
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
-                let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                let job = self.job(idx, cmd, args, resp3);
                 let mut r = self.run_routed(job.clone(), &route).await;
                 if r.need_all {
                     let all: Vec<usize> = (0..nshards).collect();
@@ -361,6 +374,7 @@ impl Conn<'_> {
                 // into the write buffer (no job, no reply copy).
                 Route::Shard(s)
                     if s == self.rt.id
+                        && !self.client.is_master
                         && batches.iter().all(|b| b.is_empty())
                         && self.rt.gate.is_free() =>
                 {
@@ -388,11 +402,11 @@ impl Conn<'_> {
                         remote: Some((s, batches[s].len())),
                         suppress,
                     });
-                    batches[s].push(Job::new(idx, cmd, args, self.client.db, resp3));
+                    batches[s].push(self.job(idx, cmd, args, resp3));
                 }
                 Route::Hold(shards) => {
                     self.complete(&mut slots, &mut batches).await;
-                    let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                    let job = self.job(idx, cmd, args, resp3);
                     let out = self.run_held(&job, &shards).await.out;
                     slots.push(Slot {
                         out: Some(out),
@@ -489,6 +503,16 @@ impl Conn<'_> {
                 err(commands::scripting::BUSY_ERR.into(), slots);
                 return None;
             }
+        }
+        if cmd.is_write()
+            && !self.client.is_master
+            && crate::replication::replica::read_only_for_clients(self.rt.srv)
+        {
+            err(
+                "READONLY You can't write against a read only replica.".into(),
+                slots,
+            );
+            return None;
         }
         if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
             err(
@@ -643,6 +667,7 @@ impl Conn<'_> {
         let srv = rt.srv;
         let client = &mut *self.client;
         rt.with_shards(shards, |view| {
+            let _master = crate::replication::replica::MasterApply::enter(job.master);
             let mut out = Out::new(client.resp3);
             let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
             ctx.no_block = job.no_block || job.waiter.is_none();
@@ -707,7 +732,7 @@ impl Conn<'_> {
                 origin: rt.id,
                 wake_id,
             });
-            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3);
+            let mut job = self.job(idx, cmd, args.clone(), self.client.resp3);
             job.waiter = Some(waiter.clone());
             let r = self.run_routed(job, &route).await;
             let Some(block) = r.block else {
@@ -790,6 +815,7 @@ impl Conn<'_> {
         let client = &mut *self.client;
         let out = rt
             .with_shards(&shards, |view| {
+                let _master = crate::replication::replica::MasterApply::enter(client.is_master);
                 if transactions::watch_failed(client, crate::storage::now_ms()) {
                     out.null_array();
                     return out;
@@ -817,6 +843,12 @@ impl Conn<'_> {
         out
     }
 
+    fn job(&self, idx: usize, cmd: &'static Command, args: Vec<Bytes>, resp3: bool) -> Job {
+        let mut j = Job::new(idx, cmd, args, self.client.db, resp3);
+        j.master = self.client.is_master;
+        j
+    }
+
     /// WAIT numreplicas timeout: blocks until enough replicas acknowledged
     /// every write made so far, or the timeout.
     async fn wait_replicas(&mut self, args: &[Bytes]) -> Out {
@@ -829,6 +861,10 @@ impl Conn<'_> {
                 return out;
             }
         };
+        if crate::replication::replica::is_replica() {
+            out.err(commands::replication::WAIT_ON_REPLICA);
+            return out;
+        }
         let target = master::current_offset();
         let deadline = (timeout > 0).then(|| crate::storage::now_ms() + timeout as u64);
         let mut asked = false;
@@ -851,6 +887,7 @@ impl Conn<'_> {
         let mut out = Out::new(self.client.resp3);
         let db = self.client.db;
         let none: Vec<*mut crate::storage::ShardStore> = vec![std::ptr::null_mut(); srv.nshards];
+        let _master = crate::replication::replica::MasterApply::enter(self.client.is_master);
         let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
         run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
         out

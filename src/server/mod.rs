@@ -3,7 +3,7 @@
 
 pub mod blocking;
 pub mod client;
-mod conn;
+pub(crate) mod conn;
 pub mod gate;
 pub mod persist;
 pub mod pubsub;
@@ -359,6 +359,19 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     }
+    // `replicaof` in the config: follow that master from the file's position.
+    let replicaof = srv.config.read().unwrap().get("replicaof").to_string();
+    let mut words = replicaof.split_whitespace();
+    if let (Some(host), Some(port)) = (words.next(), words.next().and_then(|p| p.parse().ok())) {
+        let restored = srv.persist.restored_position.lock().unwrap().take();
+        crate::replication::replica::configure_at_startup(srv, host.to_string(), port, restored);
+        for &p in &stores.0 {
+            // SAFETY: no shard thread exists yet; main owns every store.
+            for db in unsafe { &mut *p }.dbs.iter_mut() {
+                db.replica_mode = true;
+            }
+        }
+    }
 
     let mesh = build_mesh(nshards);
 
@@ -381,6 +394,15 @@ pub fn run(config: Config) -> i32 {
             .spawn(move || async move {
                 let rt = start_shard(i, srv, stores, my_senders, my_receivers).await;
                 glommio::spawn_local(cron(rt.clone())).detach();
+                if i == 0
+                    && let Some(link_gen) = crate::replication::replica::startup_gen()
+                {
+                    glommio::spawn_local(crate::replication::replica::link_task(
+                        rt.clone(),
+                        link_gen,
+                    ))
+                    .detach();
+                }
                 let mut listeners = Vec::new();
                 for addr in &usable {
                     match listen(addr) {

@@ -45,6 +45,8 @@ pub struct Persist {
     pub last_child: AtomicU64,
     /// (keys loaded << 32) | keys expired, of the last load at startup.
     pub last_load: AtomicU64,
+    /// A replica's position (replid, offset, stream DB) read at startup.
+    pub restored_position: std::sync::Mutex<Option<(String, i64, i64)>>,
 }
 
 impl Persist {
@@ -200,6 +202,47 @@ pub fn after_flushall(srv: &Server, stores: &mut [&mut ShardStore]) {
     if !save_rules(srv).is_empty() {
         let _ = save_now(srv, stores);
     }
+}
+
+/// A replica's full sync: replaces every store's data with the master's
+/// RDB at `path` (every shard held). Expired keys are kept: the master's
+/// DELs remove them.
+pub fn load_for_replica(
+    srv: &Server,
+    stores: &mut [&mut ShardStore],
+    path: &std::path::Path,
+) -> Result<rdb::LoadInfo, String> {
+    for s in stores.iter_mut() {
+        for db in s.dbs.iter_mut() {
+            db.clear();
+        }
+    }
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let opts = LoadOpts {
+        limits: limits(srv),
+        databases: srv.databases,
+        drop_expired: false,
+        now_ms: crate::storage::now_ms(),
+        ..Default::default()
+    };
+    let n = stores.len();
+    let info = rdb::load(
+        &mut r,
+        &opts,
+        |db, key, entry| {
+            let s = key_shard(&key, n);
+            stores[s].dbs[db].insert_entry(&key, entry);
+        },
+        |_, _| {},
+    )
+    .map_err(|e| e.to_string())?;
+    load_scripts(&info.lua);
+    crate::log::notice(&format!(
+        "Done loading RDB, keys loaded: {}, keys expired: 0.",
+        info.keys_loaded
+    ));
+    Ok(info)
 }
 
 /// DEBUG RELOAD: save, empty every store, load the file back. Every shard is held.
@@ -558,11 +601,13 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
     let mut last_log = std::time::Instant::now();
     let mut expired: Vec<(usize, Vec<u8>)> = Vec::new();
     let now = opts.now_ms;
+    // A replica keeps expired keys: its master's DELs remove them.
+    let replica = !srv.config.read().unwrap().get("replicaof").is_empty();
     let result = rdb::load(
         &mut r,
         &opts,
         |db, key, entry| {
-            if entry.expire_at != 0 && entry.expire_at <= now {
+            if !replica && entry.expire_at != 0 && entry.expire_at <= now {
                 expired.push((db, key.to_vec()));
                 return;
             }
@@ -593,7 +638,11 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
         && off >= 0
         && db >= 0
     {
-        crate::replication::master::restore_after_restart(id, off, &expired);
+        if replica {
+            *srv.persist.restored_position.lock().unwrap() = Some((id.clone(), off, db));
+        } else {
+            crate::replication::master::restore_after_restart(id, off, &expired);
+        }
     }
     load_scripts(&info.lua);
     if let Some(v) = &info.redis_ver {

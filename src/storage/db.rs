@@ -72,6 +72,7 @@ impl Db {
     /// True if the key exists and is logically expired at `now`.
     fn is_expired(&self, key: &[u8], now: u64) -> bool {
         matches!(self.dict.get(key), Some(e) if e.expire_at != 0 && e.expire_at <= now)
+            && !(self.replica_mode && crate::replication::replica::MasterApply::active())
     }
 
     /// Deletes `key` if it is expired. Returns true when it was removed
@@ -103,7 +104,13 @@ impl Db {
         let expire_at = self.dict[i].expire_at;
         if expire_at != 0 && expire_at <= now {
             if self.replica_mode {
-                return (None, false);
+                // Hidden from clients; the master's commands still see it
+                // (its DEL, not our clock, ends the key).
+                if !crate::replication::replica::MasterApply::active() {
+                    return (None, false);
+                }
+                let e = &mut self.dict[i];
+                return (Some(e), false);
             }
             self.remove_expired(key);
             return (None, true);

@@ -1,0 +1,800 @@
+//! Replication, replica side: REPLICAOF, the link to the master (the
+//! handshake a stock replica does, full sync into the shards, applying the
+//! stream), promotion and demotion.
+//!
+//! The link is a task on one shard's executor. It applies the master's
+//! commands through the connection machinery (`conn::run_as_master`), so
+//! they reach their shards in stream order, multi-shard ones and MULTI/EXEC
+//! holding their shards like any client's. Only bytes of fully applied
+//! commands (a MULTI block at its EXEC) advance the offset; they go
+//! verbatim into this node's backlog for its own replicas.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::backlog::Backlog;
+use super::master::{self, disconnect_replicas};
+use super::{random_id, set_active};
+use crate::protocol::{Parser, ParserLimits};
+use crate::server::Server;
+use crate::server::client::{Client, ClientInfo};
+use crate::server::shard::ShardRt;
+use crate::storage::{ShardStore, now_ms};
+
+/// The replica's view of its master (ROLE / INFO states).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LinkState {
+    Connect,
+    Connecting,
+    Handshake,
+    Transfer,
+    Connected,
+}
+
+pub struct MasterLink {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    pub last_io_ms: u64,
+    /// When the link went down (0: it never was up).
+    pub down_since_ms: u64,
+    pub read_reploff: i64,
+    /// The DB the master's stream has selected (repl-stream-db).
+    pub stream_db: i64,
+    /// `replid`/`offset` of the shared state are a position to PSYNC from
+    /// (a cached master, ourselves after a demotion, or a restart's RDB).
+    pub cached: bool,
+    pub sync_total: i64,
+    pub sync_read: i64,
+}
+
+impl MasterLink {
+    fn new(host: String, port: u16, cached: bool, stream_db: i64) -> MasterLink {
+        MasterLink {
+            host,
+            port,
+            state: LinkState::Connect,
+            last_io_ms: 0,
+            down_since_ms: 0,
+            read_reploff: 0,
+            stream_db,
+            cached,
+            sync_total: -1,
+            sync_read: 0,
+        }
+    }
+
+    pub fn has_position(&self) -> bool {
+        self.cached || self.state == LinkState::Connected
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+static IS_REPLICA: AtomicBool = AtomicBool::new(false);
+
+pub fn is_replica() -> bool {
+    IS_REPLICA.load(Ordering::Acquire)
+}
+
+thread_local! {
+    static APPLYING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the synchronous execution of a command sent by our master (a
+/// guard): logically expired keys still exist for it.
+pub struct MasterApply(bool);
+
+impl MasterApply {
+    pub fn enter(on: bool) -> MasterApply {
+        MasterApply(APPLYING.with(|a| a.replace(on)))
+    }
+
+    pub fn active() -> bool {
+        APPLYING.with(|a| a.get())
+    }
+}
+
+impl Drop for MasterApply {
+    fn drop(&mut self) {
+        APPLYING.with(|a| a.set(self.0));
+    }
+}
+
+/// Whether a client write must get -READONLY.
+pub fn read_only_for_clients(srv: &Server) -> bool {
+    is_replica() && srv.config.read().unwrap().get_bool("replica-read-only")
+}
+
+fn set_replica_mode(stores: &mut [&mut ShardStore], on: bool) {
+    for s in stores.iter_mut() {
+        for db in s.dbs.iter_mut() {
+            db.replica_mode = on;
+        }
+    }
+}
+
+/// REPLICAOF host port, with every shard held (`stores`): from now on this
+/// node follows `host:port`. A master first flushes its records into the
+/// stream so its own position is exact, then PSYNCs from it.
+pub fn set_master(stores: &mut [&mut ShardStore], host: String, port: u16) -> Result<bool, String> {
+    let Some(r) = master::repl() else {
+        return Err("ERR replication is not available".into());
+    };
+    let was_master = !is_replica();
+    if was_master {
+        master::cut(false);
+        set_active(false);
+    }
+    let link_gen = {
+        let mut st = r.lock();
+        if let Some(m) = &st.replica_of
+            && m.host == host
+            && m.port == port
+        {
+            return Ok(false);
+        }
+        let (cached, db) = match &st.replica_of {
+            Some(m) => (m.has_position(), m.stream_db),
+            // Our own history: a former replica promoted in our place
+            // holds it as replid2.
+            None => (st.backlog.is_some(), 0),
+        };
+        st.link_gen += 1;
+        st.replica_of = Some(MasterLink::new(host.clone(), port, cached, db));
+        disconnect_replicas(&st);
+        st.link_gen
+    };
+    IS_REPLICA.store(true, Ordering::Release);
+    set_replica_mode(stores, true);
+    crate::log::notice(&format!("Connecting to MASTER {host}:{port}"));
+    crate::server::shard::with_current(|rt| {
+        glommio::spawn_local(link_task(rt.clone(), link_gen)).detach();
+    });
+    Ok(true)
+}
+
+/// REPLICAOF NO ONE with every shard held: keep data and offset, move the
+/// master's id to replid2, start a new history (replicas of the old master
+/// PSYNC to us by replid2).
+pub fn promote(stores: &mut [&mut ShardStore]) {
+    let Some(r) = master::repl() else { return };
+    {
+        let mut st = r.lock();
+        if st.replica_of.take().is_none() {
+            return;
+        }
+        st.replid2 = std::mem::replace(&mut st.replid, random_id());
+        st.second_offset = st.offset + 1;
+        st.seldb = -1;
+        st.data_offset = st.offset;
+        if st.backlog.is_none() {
+            let size = r
+                .srv
+                .config
+                .read()
+                .unwrap()
+                .get_i64("repl-backlog-size")
+                .max(16 * 1024) as usize;
+            st.backlog = Some(Backlog::new(size, st.offset));
+        }
+        st.no_replicas_since_ms = now_ms();
+        st.link_gen += 1;
+        disconnect_replicas(&st);
+    }
+    IS_REPLICA.store(false, Ordering::Release);
+    set_replica_mode(stores, false);
+    set_active(true);
+    crate::log::notice("MASTER MODE enabled");
+}
+
+/// At startup with `replicaof` configured: follow it, from the RDB's
+/// position when it had one (`restored`).
+pub fn configure_at_startup(
+    srv: &Server,
+    host: String,
+    port: u16,
+    restored: Option<(String, i64, i64)>,
+) {
+    let Some(r) = master::repl() else { return };
+    let mut st = r.lock();
+    let (cached, db) = match restored {
+        Some((id, off, db)) => {
+            st.replid = id;
+            st.offset = off;
+            st.data_offset = off;
+            (true, db)
+        }
+        None => (false, 0),
+    };
+    st.link_gen += 1;
+    st.replica_of = Some(MasterLink::new(host, port, cached, db));
+    IS_REPLICA.store(true, Ordering::Release);
+    let _ = srv;
+}
+
+/// The link generation to start at boot (shard 0), if configured as a replica.
+pub fn startup_gen() -> Option<u64> {
+    let r = master::repl()?;
+    let st = r.lock();
+    st.replica_of.as_ref().map(|_| st.link_gen)
+}
+
+fn with_link<R>(link_gen: u64, f: impl FnOnce(&mut master::State) -> R) -> Option<R> {
+    let r = master::repl()?;
+    let mut st = r.lock();
+    if st.link_gen != link_gen || st.replica_of.is_none() {
+        return None;
+    }
+    Some(f(&mut st))
+}
+
+fn set_state(link_gen: u64, s: LinkState) {
+    with_link(link_gen, |st| {
+        let m = st.replica_of.as_mut().unwrap();
+        if m.state == LinkState::Connected && s != LinkState::Connected {
+            m.down_since_ms = now_ms();
+        }
+        m.state = s;
+    });
+}
+
+/// The link: connect, sync, apply; on any failure retry every second.
+pub async fn link_task(rt: Rc<ShardRt>, link_gen: u64) {
+    loop {
+        let Some((host, port)) = with_link(link_gen, |st| {
+            let m = st.replica_of.as_ref().unwrap();
+            (m.host.clone(), m.port)
+        }) else {
+            return;
+        };
+        set_state(link_gen, LinkState::Connecting);
+        let connect = glommio::net::TcpStream::connect(format!("{host}:{port}"));
+        let res = futures_lite::future::or(async { Some(connect.await) }, async {
+            glommio::timer::sleep(Duration::from_secs(5)).await;
+            None
+        })
+        .await;
+        match res {
+            Some(Ok(mut stream)) => {
+                crate::log::notice("MASTER <-> REPLICA sync started");
+                let _ = stream.set_nodelay(true);
+                if let Err(e) = session(&rt, link_gen, &mut stream).await {
+                    crate::log::warning(&e);
+                }
+                set_state(link_gen, LinkState::Connect);
+            }
+            Some(Err(e)) => {
+                crate::log::warning(&format!("Error condition on socket for SYNC: {e}"));
+                set_state(link_gen, LinkState::Connect);
+            }
+            None => {
+                crate::log::warning("Timeout connecting to the MASTER...");
+                set_state(link_gen, LinkState::Connect);
+            }
+        }
+        glommio::timer::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Buffered line reads on the link (replies are read line by line; what
+/// follows is RDB or stream).
+struct Reader {
+    buf: BytesMut,
+}
+
+impl Reader {
+    async fn fill(&mut self, s: &mut TcpStream, link_gen: u64) -> Result<(), String> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("Error reading from MASTER: {e}"))?;
+        if n == 0 {
+            return Err("MASTER closed the connection".into());
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        with_link(link_gen, |st| {
+            st.replica_of.as_mut().unwrap().last_io_ms = now_ms();
+        });
+        Ok(())
+    }
+
+    async fn line(&mut self, s: &mut TcpStream, link_gen: u64) -> Result<String, String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let l = self.buf.split_to(i + 1);
+                return Ok(String::from_utf8_lossy(&l).trim_end().to_string());
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err("MASTER sent an overlong line".into());
+            }
+            self.fill(s, link_gen).await?;
+        }
+    }
+}
+
+async fn send(s: &mut TcpStream, args: &[&str]) -> Result<(), String> {
+    s.write_all(&super::encode(args))
+        .await
+        .map_err(|e| format!("Error writing to MASTER: {e}"))
+}
+
+/// One connection to the master: handshake, PSYNC, sync, stream.
+async fn session(rt: &Rc<ShardRt>, link_gen: u64, s: &mut TcpStream) -> Result<(), String> {
+    let srv = rt.srv;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    set_state(link_gen, LinkState::Handshake);
+    let mut rd = Reader {
+        buf: BytesMut::new(),
+    };
+    send(s, &["PING"]).await?;
+    let pong = rd.line(s, link_gen).await?;
+    if !(pong.starts_with('+')
+        || pong.starts_with("-NOAUTH")
+        || pong.starts_with("-NOPERM")
+        || pong.starts_with("-ERR operation not permitted"))
+    {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    crate::log::notice("Master replied to PING, replication can continue...");
+    let (auth, user, port, ip) = {
+        let c = srv.config.read().unwrap();
+        let announce = c.get_i64("replica-announce-port");
+        (
+            c.get("masterauth").to_string(),
+            c.get("masteruser").to_string(),
+            if announce > 0 {
+                announce
+            } else {
+                srv.port as i64
+            },
+            c.get("replica-announce-ip").to_string(),
+        )
+    };
+    if !auth.is_empty() {
+        if user.is_empty() {
+            send(s, &["AUTH", &auth]).await?;
+        } else {
+            send(s, &["AUTH", &user, &auth]).await?;
+        }
+        let r = rd.line(s, link_gen).await?;
+        if r.starts_with('-') {
+            return Err(format!("Unable to AUTH to MASTER: {r}"));
+        }
+    }
+    send(s, &["REPLCONF", "listening-port", &port.to_string()]).await?;
+    rd.line(s, link_gen).await?;
+    if !ip.is_empty() {
+        send(s, &["REPLCONF", "ip-address", &ip]).await?;
+        rd.line(s, link_gen).await?;
+    }
+    send(s, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
+    rd.line(s, link_gen).await?;
+    let (id, off) = with_link(link_gen, |st| {
+        if st.replica_of.as_ref().unwrap().has_position() {
+            (st.replid.clone(), st.offset + 1)
+        } else {
+            ("?".to_string(), -1)
+        }
+    })
+    .ok_or("replication link reconfigured")?;
+    if id == "?" {
+        crate::log::notice("Partial resynchronization not possible (no cached master)");
+    } else {
+        crate::log::notice(&format!(
+            "Trying a partial resynchronization (request {id}:{off})."
+        ));
+    }
+    send(s, &["PSYNC", &id, &off.to_string()]).await?;
+    let reply = loop {
+        let l = rd.line(s, link_gen).await?;
+        if !l.is_empty() {
+            break l;
+        }
+    };
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut it = rest.split(' ');
+        let new_id = it.next().unwrap_or("").to_string();
+        let new_off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
+        if new_id.len() != 40 || new_off < 0 {
+            return Err(format!("Bad FULLRESYNC reply from master: {reply}"));
+        }
+        crate::log::notice(&format!("Full resync from master: {new_id}:{new_off}"));
+        full_sync(rt, link_gen, s, &mut rd, new_id, new_off).await?;
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        continue_sync(link_gen, new_id);
+        crate::log::notice("Successful partial resynchronization with master.");
+        crate::log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    stream(rt, link_gen, s, rd).await
+}
+
+/// +CONTINUE [id]: a new id shifts ours to replid2 and drops our replicas
+/// (they come back by PSYNC and learn it).
+fn continue_sync(link_gen: u64, new_id: &str) {
+    let Some(r) = master::repl() else { return };
+    with_link(link_gen, |st| {
+        if new_id.len() == 40 && new_id != st.replid {
+            st.replid2 = std::mem::replace(&mut st.replid, new_id.to_string());
+            st.second_offset = st.offset + 1;
+            disconnect_replicas(st);
+            crate::log::notice(&format!("Master replication ID changed to {new_id}"));
+        }
+        if st.backlog.is_none() {
+            st.backlog = Some(Backlog::new(backlog_size(r.srv), st.offset));
+        }
+        let m = st.replica_of.as_mut().unwrap();
+        m.state = LinkState::Connected;
+        m.cached = true;
+    });
+}
+
+fn backlog_size(srv: &Server) -> usize {
+    srv.config
+        .read()
+        .unwrap()
+        .get_i64("repl-backlog-size")
+        .max(16 * 1024) as usize
+}
+
+/// Receives the master's RDB into a file, then replaces the dataset with
+/// it while holding every shard.
+async fn full_sync(
+    rt: &Rc<ShardRt>,
+    link_gen: u64,
+    s: &mut TcpStream,
+    rd: &mut Reader,
+    id: String,
+    off: i64,
+) -> Result<(), String> {
+    let srv = rt.srv;
+    set_state(link_gen, LinkState::Transfer);
+    let timeout = srv.config.read().unwrap().get_i64("repl-timeout").max(1) as u64;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(timeout)));
+    let pre = loop {
+        let l = rd.line(s, link_gen).await?;
+        if !l.is_empty() {
+            break l;
+        }
+    };
+    if pre.starts_with('-') {
+        return Err(format!("MASTER aborted replication with an error: {pre}"));
+    }
+    let path = crate::server::persist::rdb_path(srv);
+    let tmp = path.with_file_name(format!("temp-{}-{}.rdb", now_ms(), std::process::id()));
+    let mut file =
+        std::fs::File::create(&tmp).map_err(|e| format!("Opening the temp file: {e}"))?;
+    use std::io::Write;
+    let eof_mark = pre.strip_prefix("$EOF:").map(|m| m.as_bytes().to_vec());
+    if let Some(mark) = &eof_mark {
+        if mark.len() != 40 {
+            return Err(format!("Bad EOF mark from master: {pre}"));
+        }
+        crate::log::notice(
+            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk",
+        );
+        // Everything but the last 40 bytes goes to the file; the stream
+        // ends when those equal the mark.
+        loop {
+            if rd.buf.len() >= 40 && rd.buf[rd.buf.len() - 40..] == mark[..] {
+                let n = rd.buf.len() - 40;
+                file.write_all(&rd.buf[..n]).map_err(|e| e.to_string())?;
+                rd.buf.clear();
+                break;
+            }
+            if rd.buf.len() > 1 << 20 {
+                let n = rd.buf.len() - 40;
+                let head = rd.buf.split_to(n);
+                file.write_all(&head).map_err(|e| e.to_string())?;
+            }
+            rd.fill(s, link_gen).await?;
+        }
+    } else {
+        let len: usize = pre
+            .strip_prefix('$')
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| format!("Bad protocol from MASTER, the first byte is not '$': {pre}"))?;
+        crate::log::notice(&format!(
+            "MASTER <-> REPLICA sync: receiving {len} bytes from master to disk"
+        ));
+        with_link(link_gen, |st| {
+            st.replica_of.as_mut().unwrap().sync_total = len as i64
+        });
+        let mut left = len;
+        loop {
+            let n = left.min(rd.buf.len());
+            let head = rd.buf.split_to(n);
+            file.write_all(&head).map_err(|e| e.to_string())?;
+            left -= n;
+            with_link(link_gen, |st| {
+                st.replica_of.as_mut().unwrap().sync_read = (len - left) as i64
+            });
+            if left == 0 {
+                break;
+            }
+            rd.fill(s, link_gen).await?;
+        }
+    }
+    drop(file);
+    crate::log::notice("MASTER <-> REPLICA sync: Flushing old data");
+    crate::log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
+    let all: Vec<usize> = (0..srv.nshards).collect();
+    let loaded = rt
+        .with_shards(&all, |view| {
+            // SAFETY: every store is held for this closure.
+            let mut stores: Vec<&mut ShardStore> =
+                view.iter().map(|&p| unsafe { &mut *p }).collect();
+            crate::server::persist::load_for_replica(srv, &mut stores, &tmp)
+        })
+        .await;
+    let info = match loaded {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!(
+                "Failed trying to load the MASTER synchronization DB from disk: {e}"
+            ));
+        }
+    };
+    let _ = std::fs::rename(&tmp, &path);
+    let Some(r) = master::repl() else {
+        return Ok(());
+    };
+    with_link(link_gen, |st| {
+        st.replid = id;
+        st.offset = off;
+        st.data_offset = off;
+        st.replid2 = "0".repeat(40);
+        st.second_offset = -1;
+        st.backlog = Some(Backlog::new(backlog_size(r.srv), off));
+        disconnect_replicas(st);
+        let m = st.replica_of.as_mut().unwrap();
+        m.stream_db = info.repl_stream_db.unwrap_or(0).max(0);
+        m.state = LinkState::Connected;
+        m.cached = true;
+        m.sync_total = -1;
+    })
+    .ok_or("replication link reconfigured")?;
+    crate::log::notice("MASTER <-> REPLICA sync: Finished with success");
+    if eof_mark.is_some() {
+        // The master holds the stream until this first ACK.
+        send(s, &["REPLCONF", "ACK", &off.to_string()]).await?;
+    }
+    Ok(())
+}
+
+/// Applies the master's stream until the link drops or is reconfigured.
+async fn stream(
+    rt: &Rc<ShardRt>,
+    link_gen: u64,
+    s: &mut TcpStream,
+    rd: Reader,
+) -> Result<(), String> {
+    let srv = rt.srv;
+    let (timeout, stream_db) = {
+        let c = srv.config.read().unwrap().get_i64("repl-timeout").max(1) as u64;
+        let db = with_link(link_gen, |st| st.replica_of.as_ref().unwrap().stream_db).unwrap_or(0);
+        (c, db)
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = s.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let now = now_ms();
+    let info = Arc::new(ClientInfo {
+        id,
+        addr: peer,
+        laddr: local,
+        fd: std::sync::atomic::AtomicI32::new(std::os::fd::AsRawFd::as_raw_fd(&*s)),
+        shard: rt.id,
+        created_ms: now,
+        name: Default::default(),
+        db: Default::default(),
+        last_interaction_ms: now.into(),
+        last_cmd: usize::MAX.into(),
+        last_sub: usize::MAX.into(),
+        qbuf: Default::default(),
+        resp: 2.into(),
+        flags: std::sync::Mutex::new("M".into()),
+        killed: Default::default(),
+    });
+    srv.clients.lock().unwrap().insert(id, info.clone());
+    let mut client = Client::new(info.clone(), true);
+    client.is_master = true;
+    client.select(stream_db.clamp(0, srv.databases as i64 - 1) as usize);
+    let r = apply_loop(rt, link_gen, s, rd, &mut client, timeout).await;
+    srv.clients.lock().unwrap().remove(&id);
+    // Cached master: a MULTI without its EXEC is dropped; the PSYNC offset
+    // points before it, so the master sends it again whole.
+    with_link(link_gen, |st| {
+        let m = st.replica_of.as_mut().unwrap();
+        m.cached = true;
+    });
+    crate::log::notice("Connection with master lost.");
+    crate::log::notice("Caching the disconnected master state.");
+    r
+}
+
+async fn apply_loop(
+    rt: &Rc<ShardRt>,
+    link_gen: u64,
+    s: &mut TcpStream,
+    rd: Reader,
+    client: &mut Client,
+    timeout_secs: u64,
+) -> Result<(), String> {
+    let mut parser = Parser::new();
+    let mut rbuf = rd.buf;
+    // Bytes read but not yet part of a complete command.
+    let mut shadow: Vec<u8> = rbuf.to_vec();
+    // Bytes of a MULTI block still waiting for its EXEC.
+    let mut tx_pending: Vec<u8> = Vec::new();
+    let mut last_ack = 0u64;
+    let mut last_io = now_ms();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let limits = ParserLimits {
+        proto_max_bulk_len: i64::MAX,
+        authenticated: true,
+    };
+    loop {
+        // Parse every complete command, with its raw bytes.
+        let mut cmds: Vec<(Vec<Bytes>, Vec<u8>)> = Vec::new();
+        loop {
+            let before = rbuf.len();
+            match parser.parse(&mut rbuf, limits) {
+                Ok(Some(args)) => {
+                    let used = shadow.len() - rbuf.len();
+                    let raw: Vec<u8> = shadow.drain(..used).collect();
+                    if raw.first() != Some(&b'*') {
+                        return Err("Protocol error from MASTER: inline command".into());
+                    }
+                    cmds.push((args, raw));
+                }
+                Ok(None) => {
+                    let _ = before;
+                    break;
+                }
+                Err(e) => return Err(format!("Protocol error from MASTER: {e:?}")),
+            }
+        }
+        if !cmds.is_empty() {
+            apply(rt, link_gen, s, client, cmds, &mut tx_pending).await?;
+        }
+        if with_link(link_gen, |_| ()).is_none() {
+            return Ok(());
+        }
+        let now = now_ms();
+        if now.saturating_sub(last_ack) >= 1000 {
+            last_ack = now;
+            ack(s, link_gen).await?;
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) => return Err("MASTER closed the connection".into()),
+            Ok(n) => {
+                last_io = now_ms();
+                rbuf.extend_from_slice(&chunk[..n]);
+                shadow.extend_from_slice(&chunk[..n]);
+                with_link(link_gen, |st| {
+                    let m = st.replica_of.as_mut().unwrap();
+                    m.last_io_ms = last_io;
+                    m.read_reploff += n as i64;
+                });
+            }
+            Err(e) if is_timeout(&e) => {
+                if now_ms().saturating_sub(last_io) > timeout_secs * 1000 {
+                    return Err("MASTER timeout: no data nor PING received...".into());
+                }
+            }
+            Err(e) => return Err(format!("Error reading from MASTER: {e}")),
+        }
+        if client.info.killed.load(Ordering::Relaxed) {
+            return Err("Master link killed by CLIENT KILL".into());
+        }
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+async fn ack(s: &mut TcpStream, link_gen: u64) -> Result<(), String> {
+    let off = master::repl().map_or(0, |r| r.lock().offset);
+    let _ = link_gen;
+    send(s, &["REPLCONF", "ACK", &off.to_string()]).await
+}
+
+/// Applies a run of commands in stream order and advances the offset by
+/// the bytes fully applied (a MULTI block only at its EXEC). GETACK is
+/// answered with the offset before it.
+async fn apply(
+    rt: &Rc<ShardRt>,
+    link_gen: u64,
+    s: &mut TcpStream,
+    client: &mut Client,
+    cmds: Vec<(Vec<Bytes>, Vec<u8>)>,
+    tx_pending: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut batch: Vec<Vec<Bytes>> = Vec::new();
+    let mut raw: Vec<u8> = std::mem::take(tx_pending);
+    let mut tx_start: Option<usize> = if client.multi.is_some() {
+        Some(0)
+    } else {
+        None
+    };
+    for (args, bytes) in cmds {
+        let name = &args[0];
+        let getack = name.eq_ignore_ascii_case(b"replconf")
+            && args.len() >= 2
+            && args[1].eq_ignore_ascii_case(b"getack");
+        if getack && tx_start.is_none() {
+            run_batch(rt, s, client, &mut batch, &mut raw, &mut tx_start, link_gen).await;
+            ack(s, link_gen).await?;
+            master::feed_applied(&bytes);
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"multi") && tx_start.is_none() {
+            tx_start = Some(raw.len());
+        } else if name.eq_ignore_ascii_case(b"exec") || name.eq_ignore_ascii_case(b"discard") {
+            tx_start = None;
+        }
+        raw.extend_from_slice(&bytes);
+        if !getack {
+            batch.push(args);
+        }
+    }
+    run_batch(rt, s, client, &mut batch, &mut raw, &mut tx_start, link_gen).await;
+    *tx_pending = raw;
+    Ok(())
+}
+
+/// Runs `batch` as the master client; feeds the applied prefix of `raw`
+/// to the backlog and keeps the rest (an open MULTI block).
+async fn run_batch(
+    rt: &Rc<ShardRt>,
+    s: &TcpStream,
+    client: &mut Client,
+    batch: &mut Vec<Vec<Bytes>>,
+    raw: &mut Vec<u8>,
+    tx_start: &mut Option<usize>,
+    link_gen: u64,
+) {
+    if !batch.is_empty() {
+        crate::server::conn::run_as_master(rt.clone(), client, s, std::mem::take(batch)).await;
+    }
+    let applied = tx_start.unwrap_or(raw.len());
+    if applied > 0 {
+        master::feed_applied(&raw[..applied]);
+        raw.drain(..applied);
+        if let Some(t) = tx_start.as_mut() {
+            *t = 0;
+        }
+    }
+    let db = client.db as i64;
+    if client.multi.is_none() {
+        with_link(link_gen, |st| {
+            st.replica_of.as_mut().unwrap().stream_db = db
+        });
+    }
+}
