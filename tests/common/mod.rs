@@ -1093,10 +1093,12 @@ impl DirKeel {
             dir.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_keel"))
             .args(&args)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .unwrap();
         let mut k = DirKeel { port, child, log };

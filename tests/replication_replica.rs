@@ -1,0 +1,412 @@
+//! keel as a replica: of a stock redis-server 7.0 master (disk and
+//! diskless), in chains with stock replicas below it, after a cut link,
+//! after its own restart (SHUTDOWN and kill -9) with scripts and several
+//! DBs in the backlog, through failovers, and against masters that hang up
+//! or send garbage. Real processes, real sockets.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::repl::{
+    StockReplica, TempDir, dbsizes, digest, info_field, info_int, wait_for, wait_synced,
+};
+use common::{Conn, DirKeel, Server};
+
+fn s(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+fn redis_master(extra: &[&str]) -> (Server, TempDir) {
+    let dir = TempDir::new("rmaster");
+    let mut a = vec!["--dir", dir.path()];
+    a.extend_from_slice(extra);
+    (Server::redis(&a), dir)
+}
+
+fn keel_replica_of(port: u16, shards: usize, extra: &[&str]) -> (Server, TempDir) {
+    let dir = TempDir::new("kreplica");
+    let p = port.to_string();
+    let mut a = vec!["--dir", dir.path(), "--replicaof", "127.0.0.1", &p];
+    a.extend_from_slice(extra);
+    (Server::keel(shards, &a), dir)
+}
+
+/// Writes of every type over DBs 0, 2 and 7, MULTI/EXEC, a script, TTLs.
+fn writes(c: &mut Conn, tag: &str, n: usize) {
+    for db in ["0", "2", "7"] {
+        c.cmd(&["SELECT", db]);
+        for i in 0..n {
+            c.cmd(&["SET", &format!("{tag}:s{i}"), &i.to_string()]);
+            c.cmd(&["RPUSH", &format!("{tag}:l{}", i % 5), &i.to_string()]);
+            c.cmd(&["HSET", &format!("{tag}:h{}", i % 3), &format!("f{i}"), "v"]);
+            c.cmd(&[
+                "ZADD",
+                &format!("{tag}:z"),
+                &i.to_string(),
+                &format!("m{i}"),
+            ]);
+            c.cmd(&["SADD", &format!("{tag}:set"), &format!("m{i}")]);
+            c.cmd(&["INCR", &format!("{tag}:ctr")]);
+        }
+        c.cmd(&["SET", &format!("{tag}:ttl"), "v", "EX", "1000"]);
+    }
+    c.cmd(&["SELECT", "3"]);
+    c.line("MULTI");
+    for i in 0..5 {
+        c.cmd(&["INCRBY", &format!("{tag}:tx{i}"), "5"]);
+    }
+    assert!(s(c.line("EXEC")).starts_with("*5"));
+    c.cmd(&["SELECT", "0"]);
+    let r = c.cmd(&[
+        "EVAL",
+        "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('INCR', KEYS[2])",
+        "2",
+        &format!("{tag}:e1"),
+        &format!("{tag}:e2"),
+        "x",
+    ]);
+    assert!(r.starts_with(b":"), "{}", s(r));
+    c.cmd(&["DEL", &format!("{tag}:s0")]);
+}
+
+fn assert_same(m: &mut Conn, r: &mut Conn, what: &str) {
+    wait_synced(m, r, what);
+    assert_eq!(digest(m), digest(r), "{what}: DEBUG DIGEST differs");
+    assert_eq!(dbsizes(m, 8), dbsizes(r, 8), "{what}: DBSIZE per DB");
+    m.cmd(&["SELECT", "0"]);
+    r.cmd(&["SELECT", "0"]);
+}
+
+fn follows_stock_master(diskless: &str) {
+    let (master, _md) = redis_master(&[
+        "--repl-diskless-sync",
+        diskless,
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut m = master.conn();
+    writes(&mut m, "pre", 30);
+    let (keel, _kd) = keel_replica_of(master.port, 4, &[]);
+    let mut k = keel.conn();
+    assert_same(&mut m, &mut k, "after the full sync");
+    writes(&mut m, "post", 30);
+    assert_same(&mut m, &mut k, "after the stream");
+    assert_eq!(info_field(&mut k, "replication", "role"), "slave");
+    assert_eq!(
+        info_field(&mut k, "replication", "master_link_status"),
+        "up"
+    );
+    assert_eq!(
+        info_field(&mut k, "replication", "master_replid"),
+        info_field(&mut m, "replication", "master_replid")
+    );
+    assert_eq!(
+        s(k.line("SET x 1")),
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+    let role = s(k.line("ROLE"));
+    assert!(role.starts_with("*5\r\n$5\r\nslave\r\n"), "{role}");
+    assert!(role.contains("$9\r\nconnected\r\n"), "{role}");
+    assert_eq!(info_int(&mut m, "stats", "sync_full"), 1);
+    assert!(
+        keel.log_text()
+            .contains("MASTER <-> REPLICA sync: Finished with success")
+    );
+}
+
+#[test]
+fn keel_follows_stock_master_disk() {
+    follows_stock_master("no");
+}
+
+#[test]
+fn keel_follows_stock_master_diskless() {
+    follows_stock_master("yes");
+}
+
+/// A key alive on the master but past its TTL on the replica's clock is
+/// still there for the master's commands (Redis: replicas never expire).
+#[test]
+fn master_commands_see_logically_expired_keys() {
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    let (keel, _kd) = keel_replica_of(master.port, 2, &[]);
+    let mut k = keel.conn();
+    wait_synced(&mut m, &mut k, "sync");
+    assert_eq!(m.line("DEBUG SET-ACTIVE-EXPIRE 0"), b"+OK\r\n");
+    // The master's clock decides: a far-future PEXPIREAT on the master is
+    // the replica's view too, but an expiry in the past of the replica's
+    // clock only hides the key from readers.
+    m.cmd(&["SET", "k", "10"]);
+    wait_synced(&mut m, &mut k, "k");
+    // Make the key logically expired on the replica only: the master gets
+    // the same absolute time but never looks at the key again.
+    let past = (common::now_ms() + 150).to_string();
+    m.cmd(&["PEXPIREAT", "k", &past]);
+    wait_synced(&mut m, &mut k, "pexpireat");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        k.cmd(&["GET", "k"]),
+        b"$-1\r\n",
+        "readers do not see an expired key"
+    );
+    assert_eq!(
+        k.cmd(&["DBSIZE"]),
+        b":1\r\n",
+        "the replica keeps it until the master's DEL"
+    );
+    m.cmd(&["GET", "k"]);
+    wait_synced(&mut m, &mut k, "lazy expiry DEL");
+    assert_eq!(k.cmd(&["DBSIZE"]), b":0\r\n", "the master's DEL removed it");
+}
+
+/// stock master -> keel -> stock replica: the sub-replica gets the
+/// master's stream verbatim (same id, same offsets) through keel.
+#[test]
+fn chained_stock_replica_below_keel() {
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    writes(&mut m, "a", 20);
+    let (keel, _kd) = keel_replica_of(master.port, 4, &["--repl-diskless-sync-delay", "0"]);
+    let mut k = keel.conn();
+    wait_synced(&mut m, &mut k, "keel synced");
+    let sub = StockReplica::start(keel.port, &["--enable-debug-command", "yes"]);
+    let mut r = sub.conn();
+    wait_synced(&mut m, &mut r, "sub-replica synced");
+    writes(&mut m, "b", 20);
+    assert_same(&mut m, &mut k, "keel");
+    assert_same(&mut m, &mut r, "sub-replica");
+    for f in ["master_replid", "master_repl_offset"] {
+        assert_eq!(
+            info_field(&mut r, "replication", f),
+            info_field(&mut m, "replication", f),
+            "{f}"
+        );
+    }
+    // keel's link to the master is cut: keel PSYNCs, the sub-replica stays.
+    assert_eq!(s(k.line("CLIENT KILL TYPE master")), ":1\r\n");
+    writes(&mut m, "c", 10);
+    assert_same(&mut m, &mut r, "after keel's link was cut");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        1,
+        "keel resynced partially"
+    );
+    assert!(info_int(&mut m, "stats", "sync_partial_ok") >= 1);
+}
+
+/// Verbatim scripts: a keel master with lua-replicate-commands no sends
+/// EVAL and EVALSHA; a keel replica runs them (and, restarted, still has
+/// the bodies for EVALSHA in the backlog).
+#[test]
+fn replica_restart_partial_resync_with_scripts_and_dbs() {
+    let mdir = TempDir::new("kmaster");
+    let master = Server::keel(
+        4,
+        &[
+            "--dir",
+            mdir.path(),
+            "--lua-replicate-commands",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
+    );
+    let mut m = master.conn();
+    let rdir = TempDir::new("krestart");
+    let port = master.port.to_string();
+    let extra = ["--replicaof", "127.0.0.1", &port, "--save", "3600 1"];
+    let mut rk = DirKeel::start(&rdir.0, 2, &extra);
+    let rport = rk.port;
+    let mut r = rk.conn();
+    let body = "redis.call('SELECT', ARGV[2]) redis.call('RPUSH', KEYS[1], ARGV[1]) return 1";
+    let sha = s(m.cmd(&["SCRIPT", "LOAD", body]));
+    let sha = sha.split("\r\n").nth(1).unwrap().to_string();
+    m.cmd(&["SELECT", "5"]);
+    m.cmd(&["EVALSHA", &sha, "1", "list", "a", "5"]);
+    m.cmd(&["SET", "in5", "1"]);
+    wait_synced(&mut m, &mut r, "initial");
+    // The master's stream now has DB 5 selected; the replica saves that.
+    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    rk.wait_exit();
+    drop(r);
+    // Meanwhile: more EVALSHA (sent as EVALSHA: the replica had the body)
+    // and plain writes, still in DB 5 without a new SELECT.
+    for i in 0..5 {
+        m.cmd(&["EVALSHA", &sha, "1", "list", &format!("b{i}"), "5"]);
+    }
+    m.cmd(&["INCR", "in5"]);
+    let full_before = info_int(&mut m, "stats", "sync_full");
+    let rk2 = DirKeel::start_on(rport, &rdir.0, 4, &extra);
+    let mut r = rk2.conn();
+    wait_synced(&mut m, &mut r, "after the restart");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        full_before,
+        "restart must resync partially"
+    );
+    assert!(info_int(&mut m, "stats", "sync_partial_ok") >= 1);
+    r.cmd(&["SELECT", "5"]);
+    assert_eq!(
+        r.cmd(&["GET", "in5"]),
+        b"$1\r\n2\r\n",
+        "write landed in the stream's DB"
+    );
+    assert_eq!(
+        s(r.cmd(&["LLEN", "list"])),
+        ":6\r\n",
+        "EVALSHA in the backlog found its script"
+    );
+    assert_eq!(digest(&mut m), digest(&mut r));
+}
+
+/// kill -9 of the replica: its last RDB is older, the master's backlog
+/// still covers it, so it resyncs partially from the older offset.
+#[test]
+fn replica_kill9_resumes_from_last_save() {
+    let (master, _md) = redis_master(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-backlog-size",
+        "10mb",
+    ]);
+    let mut m = master.conn();
+    let rdir = TempDir::new("kill9");
+    let port = master.port.to_string();
+    let extra = ["--replicaof", "127.0.0.1", &port, "--save", ""];
+    let mut rk = DirKeel::start(&rdir.0, 2, &extra);
+    let rport = rk.port;
+    let mut r = rk.conn();
+    writes(&mut m, "a", 20);
+    wait_synced(&mut m, &mut r, "initial");
+    assert_eq!(r.line("SAVE"), b"+OK\r\n");
+    writes(&mut m, "b", 20);
+    wait_synced(&mut m, &mut r, "more");
+    // No connection of ours may keep the old process's port half-open.
+    drop(r);
+    rk.signal("-9");
+    rk.wait_exit();
+    writes(&mut m, "c", 10);
+    let rk2 = DirKeel::start_on(rport, &rdir.0, 4, &extra);
+    let mut r = rk2.conn();
+    assert_same(&mut m, &mut r, "after kill -9");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        1,
+        "kill -9 restart resynced partially"
+    );
+}
+
+/// Failover: the keel replica is promoted; a stock replica of the old
+/// master and the old master itself follow it with partial resyncs.
+#[test]
+fn failover_to_keel_with_partial_resyncs() {
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    let (keel, _kd) = keel_replica_of(master.port, 4, &["--repl-diskless-sync-delay", "0"]);
+    let mut k = keel.conn();
+    let other = StockReplica::start(master.port, &["--enable-debug-command", "yes"]);
+    let mut o = other.conn();
+    writes(&mut m, "a", 20);
+    wait_synced(&mut m, &mut k, "keel");
+    wait_synced(&mut m, &mut o, "other");
+    let old_id = info_field(&mut m, "replication", "master_replid");
+    assert_eq!(k.line("REPLICAOF NO ONE"), b"+OK\r\n");
+    assert_eq!(info_field(&mut k, "replication", "role"), "master");
+    assert_eq!(info_field(&mut k, "replication", "master_replid2"), old_id);
+    let off = info_int(&mut k, "replication", "master_repl_offset");
+    assert_eq!(
+        info_int(&mut k, "replication", "second_repl_offset"),
+        off + 1
+    );
+    // The old master stops taking writes and follows keel, as does the other replica.
+    let kp = keel.port.to_string();
+    assert_eq!(o.cmd(&["REPLICAOF", "127.0.0.1", &kp]), b"+OK\r\n");
+    assert_eq!(m.cmd(&["REPLICAOF", "127.0.0.1", &kp]), b"+OK\r\n");
+    writes(&mut k, "after", 20);
+    assert_same(&mut k, &mut o, "other follows keel");
+    assert_same(&mut k, &mut m, "old master follows keel");
+    assert_eq!(
+        info_int(&mut k, "stats", "sync_full"),
+        0,
+        "every resync after the failover was partial"
+    );
+    assert_eq!(info_int(&mut k, "stats", "sync_partial_ok"), 2);
+    // And back: keel follows the old master again after it is promoted.
+    assert_eq!(m.line("REPLICAOF NO ONE"), b"+OK\r\n");
+    let mp = master.port.to_string();
+    assert_eq!(k.cmd(&["REPLICAOF", "127.0.0.1", &mp]), b"+OK\r\n");
+    assert_eq!(o.cmd(&["REPLICAOF", "127.0.0.1", &mp]), b"+OK\r\n");
+    writes(&mut m, "back", 10);
+    assert_same(&mut m, &mut k, "keel follows the old master again");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        2,
+        "only the two initial full syncs"
+    );
+}
+
+/// Masters that hang up mid-RDB or send a corrupt one: keel keeps its old
+/// data, never serves a half-loaded set, retries, and syncs once a real
+/// master answers.
+#[test]
+fn bad_masters_do_not_hurt_the_replica() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (keel, _kd) = keel_replica_of(port, 2, &[]);
+    let mut k = keel.conn();
+    // The first attempt: a truncated RDB, then a hang-up.
+    // The handshake replies go out at once (keel reads them a line at a
+    // time); the sync starts once PSYNC arrived.
+    let serve = |listener: &TcpListener, payload: &[u8]| {
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"+PONG\r\n+OK\r\n+OK\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("PSYNC") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "keel closed during the handshake");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let _ = c.write_all(payload);
+        c
+    };
+    let full = |len: usize, body: &[u8]| {
+        let mut p = format!("+FULLRESYNC {} 0\r\n${len}\r\n", "a".repeat(40)).into_bytes();
+        p.extend_from_slice(body);
+        p
+    };
+    let c1 = serve(&listener, &full(1000, b"REDIS0010\xfa"));
+    drop(c1);
+    assert_eq!(
+        k.line("PING"),
+        b"+PONG\r\n",
+        "alive after a master hung up mid-RDB"
+    );
+    let c2 = serve(&listener, &full(20, b"REDIS0010garbage!!!!"));
+    std::thread::sleep(Duration::from_millis(300));
+    drop(c2);
+    assert_eq!(k.line("PING"), b"+PONG\r\n", "alive after a corrupt RDB");
+    assert_eq!(
+        info_field(&mut k, "replication", "master_link_status"),
+        "down"
+    );
+    let log = keel.log_text();
+    assert!(
+        log.contains("Failed trying to load the MASTER synchronization DB"),
+        "{log}"
+    );
+    // A real master at last.
+    drop(listener);
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    m.cmd(&["SET", "real", "1"]);
+    let mp = master.port.to_string();
+    assert_eq!(k.cmd(&["REPLICAOF", "127.0.0.1", &mp]), b"+OK\r\n");
+    wait_synced(&mut m, &mut k, "real master");
+    assert_eq!(k.cmd(&["GET", "real"]), b"$1\r\n1\r\n");
+}
