@@ -10,9 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::repl::{
-    StockReplica, TempDir, dbsizes, digest, info_field, info_int, wait_for, wait_synced,
-};
+use common::repl::{StockReplica, TempDir, dbsizes, digest, info_field, info_int, wait_synced};
 use common::{Conn, DirKeel, Server};
 
 fn s(b: Vec<u8>) -> String {
