@@ -402,15 +402,18 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
 
 fn client_list(ctx: &mut Ctx, opts: &[Bytes]) {
     let mut ids: Option<Vec<u64>> = None;
+    let mut typ_filter: Option<String> = None;
     if !opts.is_empty() {
         if eq_ic(&opts[0], "type") && opts.len() == 2 {
             let t = String::from_utf8_lossy(&opts[1]).to_ascii_lowercase();
             if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
                 return ctx.out.err(&format!("ERR Unknown client type '{t}'"));
             }
-            if t != "normal" {
-                return ctx.out.verbatim(b"");
-            }
+            typ_filter = Some(if t == "slave" {
+                "replica".to_string()
+            } else {
+                t
+            });
         } else if eq_ic(&opts[0], "id") && opts.len() >= 2 {
             let mut v = Vec::new();
             for o in &opts[1..] {
@@ -431,6 +434,9 @@ fn client_list(ctx: &mut Ctx, opts: &[Bytes]) {
         if let Some(ids) = &ids
             && !ids.contains(id)
         {
+            continue;
+        }
+        if typ_filter.as_ref().is_some_and(|t| t != c.kind()) {
             continue;
         }
         s.push_str(&c.list_line(now));
@@ -496,7 +502,9 @@ fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) {
             id.is_none_or(|i| c.id == i)
                 && addr.as_ref().is_none_or(|a| &c.addr == a)
                 && laddr.as_ref().is_none_or(|a| &c.laddr == a)
-                && typ.as_ref().is_none_or(|t| t == "normal")
+                && typ
+                    .as_ref()
+                    .is_none_or(|t| t == c.kind() || (t == "slave" && c.kind() == "replica"))
         },
         skip,
     );

@@ -224,6 +224,14 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
     let read_only = crate::scripting::script_flags(is_sha, &args[1])
         .map(|f| f.read_only(ro))
         .unwrap_or(ro);
+    // Replicas get the script's effects (its writes, as MULTI/EXEC), or
+    // under `lua-replicate-commands no` the script itself.
+    let db = ctx.db;
+    let verbatim = crate::replication::active() && crate::replication::scripts_verbatim(srv);
+    crate::replication::custom();
+    if verbatim {
+        crate::replication::verbatim_script(true);
+    }
     let (need_all, wrote) = with_engine(srv, |engine| {
         let mut host = Host {
             status: engine.status(),
@@ -236,6 +244,12 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
         SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
         (host.need_all, host.wrote)
     });
+    if verbatim {
+        crate::replication::verbatim_script(false);
+        if wrote {
+            propagate_script(db, args, is_sha);
+        }
+    }
     if need_all {
         GLOBAL_SHAS.with(|g| g.borrow_mut().insert(script_id(args)));
         if !wrote {
@@ -246,6 +260,22 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
         }
     }
     ctx.out.buf.extend_from_slice(&out.buf);
+}
+
+/// A script replicated verbatim: EVAL as it came; EVALSHA also carries
+/// its EVAL form for replicas that may not hold the body.
+fn propagate_script(db: usize, args: &[Bytes], is_sha: bool) {
+    if !is_sha {
+        return crate::replication::propagate(db, args);
+    }
+    let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let Some(script) = crate::scripting::Registry::global().get(&sha) else {
+        return;
+    };
+    let mut eval = args.to_vec();
+    eval[0] = Bytes::from_static(b"EVAL");
+    eval[1] = script.body.clone();
+    crate::replication::propagate_evalsha(db, &sha, args, &eval);
 }
 
 fn script(ctx: &mut Ctx, args: &[Bytes]) {
@@ -259,7 +289,23 @@ fn script(ctx: &mut Ctx, args: &[Bytes]) {
             Some(Err(e)) => ctx.out.err(e),
         };
     }
+    let before = ctx.out.len();
     let handled = with_engine(srv, |engine| engine.script_command(args, ctx.out));
+    // Under verbatim replication replicas must learn scripts (and their
+    // flushes): SCRIPT LOAD and FLUSH go into the stream, as Redis <= 6.2.
+    let ok = ctx.out.buf.get(before) != Some(&b'-');
+    if handled
+        && ok
+        && args.len() >= 2
+        && (args[1].eq_ignore_ascii_case(b"load") || args[1].eq_ignore_ascii_case(b"flush"))
+        && crate::replication::active()
+        && crate::replication::scripts_verbatim(srv)
+    {
+        if args[1].eq_ignore_ascii_case(b"flush") {
+            crate::replication::master::forget_scripts();
+        }
+        crate::replication::propagate(ctx.db, args);
+    }
     if !handled {
         ctx.out.err("ERR SCRIPT DEBUG is not supported by keel");
     }

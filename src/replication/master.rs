@@ -46,6 +46,8 @@ pub struct State {
     pub second_offset: i64,
     /// master_repl_offset: the last byte of the stream.
     pub offset: i64,
+    /// The offset after the last write record.
+    pub data_offset: i64,
     pub backlog: Option<Backlog>,
     pub replicas: Vec<Arc<Link>>,
     pub no_replicas_since_ms: u64,
@@ -133,6 +135,8 @@ pub struct CutInfo {
     pub replid: String,
     pub offset: i64,
     pub stream_db: i64,
+    /// The offset after the last write record (PINGs and GETACKs excluded).
+    pub data_offset: i64,
 }
 
 static REPL: OnceLock<Repl> = OnceLock::new();
@@ -150,6 +154,7 @@ pub fn start(srv: &'static Server) {
             replid2: "0".repeat(40),
             second_offset: -1,
             offset: 0,
+            data_offset: 0,
             backlog: None,
             replicas: Vec::new(),
             no_replicas_since_ms: now_ms(),
@@ -464,6 +469,7 @@ fn merge_loop(r: &'static Repl, rx: Receiver<Msg>) {
                     replid: st.replid.clone(),
                     offset: st.offset,
                     stream_db: st.seldb.max(0) as i64,
+                    data_offset: st.data_offset,
                 });
                 false
             });
@@ -522,6 +528,7 @@ fn write_record(st: &mut State, effects: &[Effect], out: &mut Vec<u8>) {
     }
     st.seldb = seldb;
     append(st, out);
+    st.data_offset = st.offset;
 }
 
 fn append(st: &mut State, bytes: &[u8]) {
@@ -664,11 +671,21 @@ pub fn acked(offset: i64) -> usize {
         .count()
 }
 
-/// The stream offset once every record taken so far is in it (WAIT's target).
+/// The offset of the last write once every record taken so far is in
+/// the stream (WAIT's target; Redis uses the client's last write).
 pub fn current_offset() -> i64 {
     match cut(false) {
-        Some(c) => c.offset,
-        None => REPL.get().map_or(0, |r| r.lock().offset),
+        Some(c) => c.data_offset,
+        None => REPL.get().map_or(0, |r| r.lock().data_offset),
+    }
+}
+
+/// SCRIPT FLUSH: replicas will not hold any script any more.
+pub fn forget_scripts() {
+    if let Some(r) = REPL.get() {
+        let mut st = r.lock();
+        st.scripts.clear();
+        st.script_fifo.clear();
     }
 }
 

@@ -150,7 +150,12 @@ pub async fn serve_replica(
             })
             .await;
         match (res, link) {
-            (Ok(pid), Some(l)) => break (l, pid),
+            (Ok(pid), Some(l)) => {
+                if diskless {
+                    l.state.store(SEND_BULK, Ordering::Release);
+                }
+                break (l, pid);
+            }
             (Err(e), l) if e.contains("already in progress") => {
                 if let Some(l) = l {
                     master::drop_link(r, &l);
@@ -196,6 +201,7 @@ pub async fn serve_replica(
     }
     if diskless {
         link.hold_until_ack.store(true, Ordering::Release);
+        link.state.store(ONLINE, Ordering::Release);
     } else {
         link.state.store(SEND_BULK, Ordering::Release);
         if send_file(stream, &persist::rdb_path(srv)).await.is_err() {

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod repl;
+
 pub const RUN_ALL_HINT: &str = "run tests/run-all, which installs redis-server and redis-tools";
 
 /// How long any single reply may take before the test gives up.
