@@ -244,7 +244,9 @@ impl Rig {
                     );
                     if kx != rx {
                         d.push(format!(
-                            "db {db} XINFO STREAM {ks} FULL (filtered):\n    keel    {kx:?}\n    replica {rx:?}"
+                            "db {db} XINFO STREAM {ks} FULL (filtered):\n    keel    {}\n    replica {}",
+                            text(&kx),
+                            text(&rx)
                         ));
                     }
                 }
@@ -285,6 +287,25 @@ impl Rig {
         c.send(&encode(&["DEBUG", "SLEEP", &format!("{}", ms as f64 / 1000.0)]));
         std::thread::sleep(Duration::from_millis(10));
         c
+    }
+}
+
+/// A parsed reply in a readable one-line form.
+fn text(r: &Resp) -> String {
+    match r {
+        Resp::Simple(b) | Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Resp::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
+        Resp::Int(n) => format!(":{n}"),
+        Resp::Null => "nil".into(),
+        Resp::Array(v) => format!("[{}]", v.iter().map(text).collect::<Vec<_>>().join(" ")),
+        Resp::Map(v) => format!(
+            "{{{}}}",
+            v.iter()
+                .map(|(k, x)| format!("{}: {}", text(k), text(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Resp::Other(b) => String::from_utf8_lossy(b).into_owned(),
     }
 }
 
