@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use common::cmdgen::*;
+use common::repl::{StockReplica, TempDir};
 use common::{Conn, Resp, Server, describe, encode, show};
 
 const SEED: u64 = 0xeffec7;
@@ -56,7 +57,8 @@ rig_tests!(
 
 struct Rig {
     keel: Server,
-    replica: Server,
+    replica: StockReplica,
+    _keel_dir: TempDir,
     /// Drives keel (its selected DB follows the generated SELECTs).
     k: Conn,
     /// Checks, in RESP3 so XINFO replies are maps.
@@ -74,10 +76,14 @@ fn info_field(c: &mut Conn, section: &str, field: &str) -> Option<String> {
 
 impl Rig {
     fn new(shards: usize) -> Rig {
-        // No wait for more replicas before the full sync.
-        let keel = Server::keel(shards, &["--repl-diskless-sync-delay", "0"]);
-        let port = keel.port.to_string();
-        let replica = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+        // Own dirs: no dump.rdb shared with other tests. No wait for more
+        // replicas before the full sync.
+        let dir = TempDir::new("effects");
+        let keel = Server::keel(
+            shards,
+            &["--dir", dir.path(), "--repl-diskless-sync-delay", "0"],
+        );
+        let replica = StockReplica::start(keel.port, &[]);
         let k = keel.conn();
         let mut kc = keel.conn();
         let mut rc = replica.conn();
@@ -86,6 +92,7 @@ impl Rig {
         let mut rig = Rig {
             keel,
             replica,
+            _keel_dir: dir,
             k,
             kc,
             rc,
@@ -103,17 +110,24 @@ impl Rig {
     }
 
     fn fail(&self, msg: &str) -> ! {
-        let v: Vec<&str> = self.recent.iter().map(|s| s.as_str()).collect();
+        let v: Vec<&str> = self
+            .recent
+            .iter()
+            .rev()
+            .take(40)
+            .rev()
+            .map(|s| s.as_str())
+            .collect();
         panic!(
             "{msg}\n  last commands on keel (oldest first):\n    {}\n  replica log tail:\n{}",
             v.join("\n    "),
-            tail(&self.replica.log_text(), 30)
+            tail(&self.replica.log(), 30)
         );
     }
 
     fn note(&mut self, what: String) {
         self.recent.push_back(what);
-        if self.recent.len() > 40 {
+        if self.recent.len() > 5000 {
             self.recent.pop_front();
         }
     }
@@ -187,10 +201,30 @@ impl Rig {
             }
         }
         if !diffs.is_empty() {
+            // The commands that named a key found to differ.
+            let keys: Vec<String> = diffs
+                .iter()
+                .filter_map(|d| {
+                    d.split(' ')
+                        .nth(3)
+                        .map(|k| k.trim_end_matches(':').to_string())
+                })
+                .collect();
+            let mut touching = Vec::new();
+            for c in &self.recent {
+                if keys
+                    .iter()
+                    .any(|k| c.split(' ').any(|w| w.trim_matches('"') == k))
+                {
+                    touching.push(c.clone());
+                }
+            }
+            let n = touching.len().saturating_sub(30);
             self.fail(&format!(
-                "{what}: keel ({}) and its replica differ:\n  {}",
+                "{what}: keel ({}) and its replica differ:\n  {}\n  commands naming those keys (last 30):\n    {}",
                 self.keel.name,
-                diffs.join("\n  ")
+                diffs.join("\n  "),
+                touching[n..].join("\n    ")
             ));
         }
     }
@@ -199,14 +233,22 @@ impl Rig {
         let mut d = Vec::new();
         let (kd, rd) = self.both(&["DEBUG", "DIGEST"]);
         if kd != rd {
-            d.push(format!("DEBUG DIGEST: keel {} replica {}", show(&kd), show(&rd)));
+            d.push(format!(
+                "DEBUG DIGEST: keel {} replica {}",
+                show(&kd),
+                show(&rd)
+            ));
         }
         for db in 0..3 {
             let db = db.to_string();
             self.both(&["SELECT", &db]);
             let (kn, rn) = self.both(&["DBSIZE"]);
             if kn != rn {
-                d.push(format!("db {db} DBSIZE: keel {} replica {}", show(&kn), show(&rn)));
+                d.push(format!(
+                    "db {db} DBSIZE: keel {} replica {}",
+                    show(&kn),
+                    show(&rn)
+                ));
             }
             let mut keys = match Resp::parse(&self.kc.cmd(&["KEYS", "*"])) {
                 Resp::Array(v) => v.into_iter().map(|k| k.as_bytes().to_vec()).collect(),
@@ -284,7 +326,11 @@ impl Rig {
     /// meanwhile is applied late, which exposes relative TTLs.
     fn replica_sleep(&mut self, ms: u64) -> Conn {
         let mut c = self.replica.conn();
-        c.send(&encode(&["DEBUG", "SLEEP", &format!("{}", ms as f64 / 1000.0)]));
+        c.send(&encode(&[
+            "DEBUG",
+            "SLEEP",
+            &format!("{}", ms as f64 / 1000.0),
+        ]));
         std::thread::sleep(Duration::from_millis(10));
         c
     }
@@ -499,7 +545,10 @@ fn blocking_pops(rig: &mut Rig) {
     for (block, push) in cases {
         let mut c = rig.blocked(block);
         rig.ok(push);
-        let r = c.read_reply();
+        let r = match c.try_read_reply(Duration::from_secs(10)) {
+            Ok(r) => r,
+            Err(e) => rig.fail(&format!("{block} not woken by {push}: {e:?}")),
+        };
         if r.starts_with(b"*-1") || r.starts_with(b"-") {
             rig.fail(&format!("{block} woken by {push}: {}", show(&r)));
         }
@@ -638,7 +687,10 @@ fn streams_and_groups(rig: &mut Rig) {
         rig.fail(&format!("XPENDING for alice: {ids:?}"));
     }
     rig.ok(&format!("XCLAIM x1 g1 zed 0 {}", ids[0]));
-    rig.ok(&format!("XCLAIM x1 g1 zed 0 {} JUSTID RETRYCOUNT 5", ids[1]));
+    rig.ok(&format!(
+        "XCLAIM x1 g1 zed 0 {} JUSTID RETRYCOUNT 5",
+        ids[1]
+    ));
     rig.ok(&format!("XCLAIM x1 g1 yan 0 {} IDLE 5000", ids[2]));
     rig.ok(&format!("XACK x1 g1 {}", ids[3]));
     rig.ok(&format!("XDEL x1 {}", ids[4]));
@@ -774,11 +826,7 @@ fn random_families(rig: &mut Rig) {
         ("zsets", zsets_cmd),
         ("hll_streams", hll_and_streams_gen),
         ("effects", |g| {
-            if g.rng.chance(50) {
-                effects(g)
-            } else {
-                any(g)
-            }
+            if g.rng.chance(50) { effects(g) } else { any(g) }
         }),
         ("scripts", eval),
         ("mixed", any),

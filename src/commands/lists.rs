@@ -693,7 +693,11 @@ fn pop_first(ctx: &mut Ctx, keys: &[Bytes], end: End, count: Option<usize>) -> b
         ctx.dirty(key, items.len() as u64);
         // Replicated as Redis 7: LPOP/RPOP key [count] (BLPOP, BLMPOP,
         // LMPOP, and blocked clients served later).
-        let name: &[u8] = if matches!(end, End::Left) { b"LPOP" } else { b"RPOP" };
+        let name: &[u8] = if matches!(end, End::Left) {
+            b"LPOP"
+        } else {
+            b"RPOP"
+        };
         if count.is_none() {
             crate::replication::propagate(ctx.db, &[name, &key[..]]);
         } else {

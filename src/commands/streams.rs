@@ -2029,50 +2029,6 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes], s: &Stream) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ull_like_redis() {
-        assert_eq!(string2ull(b"12"), Some(12));
-        assert_eq!(string2ull(b"012"), Some(12));
-        assert_eq!(string2ull(b"+5"), Some(5));
-        assert_eq!(string2ull(b"-1"), None);
-        assert_eq!(string2ull(b" -1"), Some(u64::MAX));
-        assert_eq!(string2ull(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(string2ull(b"18446744073709551616"), None);
-        assert_eq!(string2ull(b""), None);
-        assert_eq!(string2ull(b"1x"), None);
-    }
-
-    #[test]
-    fn ids_parse() {
-        assert_eq!(parse_id(b"5", 7, true), Ok(StreamId::new(5, 7)));
-        assert_eq!(parse_id(b"5-3", 7, true), Ok(StreamId::new(5, 3)));
-        assert!(parse_id(b"-", 0, true).is_err());
-        assert_eq!(parse_id(b"+", 0, false), Ok(StreamId::MAX));
-        assert!(parse_id(b"1-2-3", 0, false).is_err());
-        assert_eq!(
-            parse_id_ex(b"5-*", 0, true, true),
-            Some((StreamId::new(5, 0), false))
-        );
-        assert!(parse_id(b"5-*", 0, true).is_err());
-        assert_eq!(parse_interval(b"(5", 0), Ok((StreamId::new(5, 0), true)));
-        assert!(parse_interval(b"(-", 0).is_err());
-        assert_eq!(parse_interval(b"(", 0), Err(INVALID_ID));
-    }
-
-    #[test]
-    fn read_keys() {
-        let a: Vec<Bytes> = ["XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "0"]
-            .iter()
-            .map(|s| Bytes::from(*s))
-            .collect();
-        assert_eq!(xread_keys(&a), vec![4, 5]);
-    }
-}
-
 // ------------------------------------------------------------ replication of group reads and claims
 
 /// What a consumer group looked like before a command that may move its
@@ -2223,4 +2179,48 @@ fn xautoclaim_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let snaps: Vec<GroupSnap> = snap_group(ctx, &args[1], &args[2]).into_iter().collect();
     xautoclaim(ctx, args);
     propagate_group_changes(ctx, snaps);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ull_like_redis() {
+        assert_eq!(string2ull(b"12"), Some(12));
+        assert_eq!(string2ull(b"012"), Some(12));
+        assert_eq!(string2ull(b"+5"), Some(5));
+        assert_eq!(string2ull(b"-1"), None);
+        assert_eq!(string2ull(b" -1"), Some(u64::MAX));
+        assert_eq!(string2ull(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(string2ull(b"18446744073709551616"), None);
+        assert_eq!(string2ull(b""), None);
+        assert_eq!(string2ull(b"1x"), None);
+    }
+
+    #[test]
+    fn ids_parse() {
+        assert_eq!(parse_id(b"5", 7, true), Ok(StreamId::new(5, 7)));
+        assert_eq!(parse_id(b"5-3", 7, true), Ok(StreamId::new(5, 3)));
+        assert!(parse_id(b"-", 0, true).is_err());
+        assert_eq!(parse_id(b"+", 0, false), Ok(StreamId::MAX));
+        assert!(parse_id(b"1-2-3", 0, false).is_err());
+        assert_eq!(
+            parse_id_ex(b"5-*", 0, true, true),
+            Some((StreamId::new(5, 0), false))
+        );
+        assert!(parse_id(b"5-*", 0, true).is_err());
+        assert_eq!(parse_interval(b"(5", 0), Ok((StreamId::new(5, 0), true)));
+        assert!(parse_interval(b"(-", 0).is_err());
+        assert_eq!(parse_interval(b"(", 0), Err(INVALID_ID));
+    }
+
+    #[test]
+    fn read_keys() {
+        let a: Vec<Bytes> = ["XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "0"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
+        assert_eq!(xread_keys(&a), vec![4, 5]);
+    }
 }

@@ -172,6 +172,7 @@ fn expire_at_ms(ctx: &mut Ctx, arg: &[u8], flags: u32, name: &str) -> Option<u64
 }
 
 /// setGenericCommand: SET, SETNX, SETEX, PSETEX.
+#[allow(clippy::too_many_arguments)]
 fn set_generic(
     ctx: &mut Ctx,
     args: &[Bytes],
@@ -291,11 +292,22 @@ fn set_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.out.err(SYNTAX);
         return;
     };
-    set_generic(ctx, args, flags, &args[1], &args[2], expire, "set", OK_OR_NULL);
+    set_generic(
+        ctx, args, flags, &args[1], &args[2], expire, "set", OK_OR_NULL,
+    );
 }
 
 fn setnx_cmd(ctx: &mut Ctx, args: &[Bytes]) {
-    set_generic(ctx, args, F_NX, &args[1], &args[2], None, "setnx", ONE_OR_ZERO);
+    set_generic(
+        ctx,
+        args,
+        F_NX,
+        &args[1],
+        &args[2],
+        None,
+        "setnx",
+        ONE_OR_ZERO,
+    );
 }
 
 fn setex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
@@ -340,19 +352,21 @@ fn getex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let db = ctx.db(key);
     // Replicated as Redis 7 does: DEL, PEXPIREAT <abs ms> or PERSIST.
     let ms = when.to_string();
-    let (changed, effect): (bool, &[&[u8]]) =
-        if flags & (F_EXAT | F_PXAT) != 0 && when <= now {
-            (db.remove(key).is_some(), &[b"DEL", key])
-        } else if expire.is_some() {
-            (db.set_expire(key, when), &[b"PEXPIREAT", key, ms.as_bytes()])
-        } else if flags & F_PERSIST != 0 {
-            (
-                db.peek(key, now).is_some_and(|e| e.expire_at != 0) && db.set_expire(key, 0),
-                &[b"PERSIST", key],
-            )
-        } else {
-            (false, &[])
-        };
+    let (changed, effect): (bool, &[&[u8]]) = if flags & (F_EXAT | F_PXAT) != 0 && when <= now {
+        (db.remove(key).is_some(), &[b"DEL", key])
+    } else if expire.is_some() {
+        (
+            db.set_expire(key, when),
+            &[b"PEXPIREAT", key, ms.as_bytes()],
+        )
+    } else if flags & F_PERSIST != 0 {
+        (
+            db.peek(key, now).is_some_and(|e| e.expire_at != 0) && db.set_expire(key, 0),
+            &[b"PERSIST", key],
+        )
+    } else {
+        (false, &[])
+    };
     if changed {
         ctx.dirty(key, 1);
         crate::replication::propagate(dbi, effect);
