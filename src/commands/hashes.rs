@@ -539,6 +539,8 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) {
     h.set(&args[2], &new, lim);
     ctx.dirty(key, 1);
     ctx.out.bulk(&new);
+    // Redis 7: the result as HSET, so replicas need not redo float math.
+    crate::replication::propagate(ctx.db, &[b"HSET", &key[..], &args[2][..], &new[..]]);
 }
 
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) {

@@ -902,13 +902,22 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, secs: bool, nam
         return;
     }
     let now = ctx.now as i64;
+    let dbi = ctx.db;
     let db = ctx.db(key);
     if when <= now && !db.replica_mode {
         // An expiry in the past deletes the key, as Redis (propagated as DEL).
         db.remove(key);
+        crate::replication::propagate(dbi, &[b"DEL", key]);
     } else {
         // A replica keeps past expiries (hidden) until its master's DEL.
         db.set_expire(key, when.max(1) as u64);
+        // Redis 7: PEXPIREAT <absolute ms> with the same NX/XX/GT/LT flags.
+        if crate::replication::active() && (relative || secs) {
+            let ms = when.to_string();
+            let mut eff: Vec<&[u8]> = vec![b"PEXPIREAT", key, ms.as_bytes()];
+            eff.extend(args[3..].iter().map(|a| &a[..]));
+            crate::replication::propagate(dbi, &eff);
+        }
     }
     ctx.dirty(key, 1);
     ctx.out.int(1);

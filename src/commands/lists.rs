@@ -537,12 +537,22 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) {
 
 /// LMOVE once the source is known to exist: pops from `src`, pushes on
 /// `dst` (created if missing), replies with the element.
-fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) {
+/// Returns true when an element moved.
+fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> bool {
     match list_mut(ctx, src) {
-        Err(WrongType) => return ctx.out.err(errors::WRONGTYPE),
-        Ok(None) => return ctx.out.null(),
+        Err(WrongType) => {
+            ctx.out.err(errors::WRONGTYPE);
+            return false;
+        }
         // Only lists loaded from very old RDB files can be empty.
-        Ok(Some(l)) if l.is_empty() => return ctx.out.null(),
+        Ok(None) => {
+            ctx.out.null();
+            return false;
+        }
+        Ok(Some(l)) if l.is_empty() => {
+            ctx.out.null();
+            return false;
+        }
         Ok(Some(_)) => {}
     }
     let v = if src == dst {
@@ -555,7 +565,8 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) {
         v
     } else {
         if let Err(WrongType) = list_mut(ctx, dst) {
-            return ctx.out.err(errors::WRONGTYPE);
+            ctx.out.err(errors::WRONGTYPE);
+            return false;
         }
         let Ok(Some(l)) = list_mut(ctx, src) else {
             unreachable!("source checked above")
@@ -576,17 +587,18 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) {
     ctx.dirty(src, 1);
     ctx.signal_ready(dst);
     ctx.out.bulk(&v);
+    true
 }
 
 fn lmove(ctx: &mut Ctx, args: &[Bytes]) {
     let (Some(from), Some(to)) = (parse_end(&args[3]), parse_end(&args[4])) else {
         return ctx.out.err(errors::SYNTAX);
     };
-    lmove_generic(ctx, &args[1], &args[2], from, to)
+    lmove_generic(ctx, &args[1], &args[2], from, to);
 }
 
 fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) {
-    lmove_generic(ctx, &args[1], &args[2], End::Right, End::Left)
+    lmove_generic(ctx, &args[1], &args[2], End::Right, End::Left);
 }
 
 // ---------------------------------------------------------------------------
@@ -679,6 +691,19 @@ fn pop_first(ctx: &mut Ctx, keys: &[Bytes], end: End, count: Option<usize>) -> b
         };
         drop_if_empty(ctx, key, empty);
         ctx.dirty(key, items.len() as u64);
+        // Replicated as Redis 7: LPOP/RPOP key [count] (BLPOP, BLMPOP,
+        // LMPOP, and blocked clients served later).
+        let name: &[u8] = if matches!(end, End::Left) {
+            b"LPOP"
+        } else {
+            b"RPOP"
+        };
+        if count.is_none() {
+            crate::replication::propagate(ctx.db, &[name, &key[..]]);
+        } else {
+            let n = items.len().to_string();
+            crate::replication::propagate(ctx.db, &[name, &key[..], n.as_bytes()]);
+        }
         ctx.out.array(2);
         ctx.out.bulk(key);
         match count {
@@ -754,7 +779,15 @@ fn blmove_generic(ctx: &mut Ctx, args: &[Bytes], from: End, to: End, deadline: O
         Ok(l) => l.is_some(),
     };
     if exists {
-        lmove_generic(ctx, src, &args[2], from, to)
+        // Replicated as Redis 7: BLMOVE as LMOVE, BRPOPLPUSH as RPOPLPUSH.
+        if lmove_generic(ctx, src, &args[2], from, to) {
+            if eq_ic(&args[0], "brpoplpush") {
+                crate::replication::propagate(ctx.db, &[b"RPOPLPUSH", &src[..], &args[2][..]]);
+            } else {
+                let a: Vec<&[u8]> = vec![b"LMOVE", src, &args[2], &args[3], &args[4]];
+                crate::replication::propagate(ctx.db, &a);
+            }
+        }
     } else if ctx.no_block {
         // A null bulk here (MULTI), though a real timeout gets a null array.
         ctx.out.null()

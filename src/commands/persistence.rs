@@ -122,6 +122,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
     if ttl != 0 && ttl as u64 <= now {
         if deleted {
             ctx.dirty(key, 1);
+            crate::replication::propagate(dbi, &[b"DEL", key]);
         }
         ctx.out.ok();
         return;
@@ -144,5 +145,13 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.signal_ready(key);
     }
     ctx.dirty(key, 1);
+    if ttl != 0 && !absttl && crate::replication::active() {
+        // Redis 7: the TTL as an absolute time, with ABSTTL appended.
+        let abs = ttl.to_string();
+        let mut eff: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+        eff[2] = abs.as_bytes();
+        eff.push(b"ABSTTL");
+        crate::replication::propagate(dbi, &eff);
+    }
     ctx.out.ok();
 }

@@ -279,6 +279,22 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) {
     }
     ctx.dirty(key, 1);
     ctx.out.bulk(&ele);
+    // The member chosen here, not another random pick on the replica.
+    crate::replication::propagate(ctx.db, &[b"SREM", &key[..], &ele[..]]);
+}
+
+/// SPOP with a count is replicated as Redis does: SREMs of the popped
+/// members, at most this many per command.
+const SPOP_PROPAGATE_BATCH: usize = 1024;
+
+fn propagate_srems(dbi: usize, key: &[u8], popped: &[Vec<u8>]) {
+    for chunk in popped.chunks(SPOP_PROPAGATE_BATCH) {
+        let mut eff: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 2);
+        eff.push(b"SREM");
+        eff.push(key);
+        eff.extend(chunk.iter().map(|m| &m[..]));
+        crate::replication::propagate(dbi, &eff);
+    }
 }
 
 /// Redis switches SPOP strategy when what stays is small next to what goes.
@@ -311,14 +327,21 @@ fn spop_count(ctx: &mut Ctx, args: &[Bytes]) {
             reply_members(out, &all);
             ctx.db(key).remove(key);
             ctx.dirty(key, size as u64);
+            crate::replication::propagate(ctx.db, &[b"DEL", &key[..]]);
             return;
         }
         out.set(count);
         let remaining = size - count;
+        let track = crate::replication::active();
+        let mut popped: Vec<Vec<u8>> = Vec::new();
         if remaining * SPOP_MOVE_STRATEGY_MUL > count {
             for _ in 0..count {
                 let i = fastrand::usize(..s.len());
-                out.bulk(&s.remove_index(i).expect("index in range"));
+                let m = s.remove_index(i).expect("index in range");
+                out.bulk(&m);
+                if track {
+                    popped.push(m.to_vec());
+                }
             }
         } else {
             // Keep `remaining` random members in a new set (whose encoding
@@ -331,10 +354,16 @@ fn spop_count(ctx: &mut Ctx, args: &[Bytes]) {
             }
             for m in s.iter() {
                 out.bulk(m);
+                if track {
+                    popped.push(m.to_vec());
+                }
             }
             *s = kept.expect("remaining > 0");
         }
         ctx.dirty(key, count as u64);
+        if track {
+            propagate_srems(ctx.db, key, &popped);
+        }
     })
 }
 

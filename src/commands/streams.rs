@@ -12,6 +12,8 @@
 //! stores the resolved IDs and the original deadline, and is dropped when
 //! the command replies (or its connection is gone).
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 
 use super::table::{Command, cmd, flags::*};
@@ -47,16 +49,16 @@ pub fn commands() -> Vec<Command> {
         cmd("xread", -4, READONLY | BLOCKING, xread).keys_fn(xread_keys, 0, 0, 0)
             .acl(&["read", "stream", "slow", "blocking"])
             .doc("stream", "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block."),
-        cmd("xreadgroup", -7, WRITE | BLOCKING, xreadgroup).keys_fn(xread_keys, 0, 0, 0)
+        cmd("xreadgroup", -7, WRITE | BLOCKING, xreadgroup_cmd).keys_fn(xread_keys, 0, 0, 0)
             .acl(&["write", "stream", "slow", "blocking"])
             .doc("stream", "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block."),
         cmd("xack", -4, WRITE | FAST, xack).keys(1, 1, 1).acl(W_FAST)
             .doc("stream", "5.0.0", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL."),
         cmd("xpending", -3, READONLY, xpending).keys(1, 1, 1).acl(R_SLOW)
             .doc("stream", "5.0.0", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged."),
-        cmd("xclaim", -6, WRITE | FAST, xclaim).keys(1, 1, 1).acl(W_FAST)
+        cmd("xclaim", -6, WRITE | FAST, xclaim_cmd).keys(1, 1, 1).acl(W_FAST)
             .doc("stream", "5.0.0", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer."),
-        cmd("xautoclaim", -6, WRITE | FAST, xautoclaim).keys(1, 1, 1).acl(W_FAST)
+        cmd("xautoclaim", -6, WRITE | FAST, xautoclaim_cmd).keys(1, 1, 1).acl(W_FAST)
             .doc("stream", "6.2.0", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer."),
         cmd("xsetid", -3, WRITE | DENYOOM | FAST, xsetid).keys(1, 1, 1).acl(W_FAST)
             .doc("stream", "5.0.0", "An internal command for replicating stream values"),
@@ -260,6 +262,9 @@ struct AddTrim {
     approx: bool,
     limit: u64,
     idpos: usize,
+    /// Index of the MAXLEN/MINID threshold argument (for the rewrite of
+    /// `~` trims sent to replicas).
+    trim_idx: usize,
 }
 
 fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<AddTrim, String> {
@@ -270,6 +275,7 @@ fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<A
         approx: false,
         limit: 0,
         idpos: 0,
+        trim_idx: 0,
     };
     let mut limit_given = false;
     let mut i = 2;
@@ -303,6 +309,7 @@ fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<A
             };
             i += 1;
             a.trim = Some(trim);
+            a.trim_idx = i;
         } else if eq_ic(opt, "limit") && more > 0 {
             let n = int_arg(&args[i + 1])?;
             if n < 0 {
@@ -348,6 +355,20 @@ fn parse_add_trim(args: &[Bytes], xadd: bool, node_max_entries: i64) -> Result<A
     }
     a.idpos = i;
     Ok(a)
+}
+
+/// `MAXLEN|MINID ~ <n>` as replicas must replay it (Redis 7's
+/// streamRewriteApproxSpecifier/TrimArgument): `= <length now>` or
+/// `= <first ID now>`, so node-granular trimming cannot differ there.
+fn rewrite_approx_trim(eff: &mut [Bytes], a: &AddTrim, s: &Stream) {
+    eff[a.trim_idx - 1] = Bytes::from_static(b"=");
+    eff[a.trim_idx] = match a.trim {
+        Some(Trim::MaxLen(_)) => Bytes::from(s.len().to_string()),
+        _ => {
+            let first = s.entries.keys().next().copied().unwrap_or(StreamId::MAX);
+            Bytes::from(first.to_string())
+        }
+    };
 }
 
 fn node_limits(ctx: &Ctx) -> (i64, i64) {
@@ -430,6 +451,22 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) {
         if let Some(t) = a.trim {
             s.trim(t, a.approx, a.limit);
         }
+        if crate::replication::active() {
+            // Redis 7: the ID actually used, and `~` trims made exact.
+            let mut eff: Vec<Bytes> = args.to_vec();
+            let mut rewritten = false;
+            if !matches!(a.id, Some((_, true))) {
+                eff[a.idpos] = Bytes::from(id.to_string());
+                rewritten = true;
+            }
+            if a.approx {
+                rewrite_approx_trim(&mut eff, &a, s);
+                rewritten = true;
+            }
+            if rewritten {
+                crate::replication::propagate(ctx.db, &eff);
+            }
+        }
         true
     });
     if added == Some(true) {
@@ -447,7 +484,15 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1];
     let n = with_stream(ctx, key, Lookup::Write, false, |ctx, s| {
         let n = match s {
-            Some(s) => s.trim(a.trim.expect("checked"), a.approx, a.limit),
+            Some(s) => {
+                let n = s.trim(a.trim.expect("checked"), a.approx, a.limit);
+                if n > 0 && a.approx && crate::replication::active() {
+                    let mut eff: Vec<Bytes> = args.to_vec();
+                    rewrite_approx_trim(&mut eff, &a, s);
+                    crate::replication::propagate(ctx.db, &eff);
+                }
+                n
+            }
             None => 0,
         };
         ctx.out.int(n as i64);
@@ -1982,6 +2027,158 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes], s: &Stream) {
             }
         }
     }
+}
+
+// ------------------------------------------------------------ replication of group reads and claims
+
+/// What a consumer group looked like before a command that may move its
+/// PEL (XREADGROUP, XCLAIM, XAUTOCLAIM).
+struct GroupSnap {
+    key: Bytes,
+    group: Bytes,
+    last_id: StreamId,
+    entries_read: i64,
+    consumers: Vec<Vec<u8>>,
+    pel: BTreeMap<StreamId, PendingEntry>,
+}
+
+fn snap_group(ctx: &mut Ctx, key: &Bytes, group: &Bytes) -> Option<GroupSnap> {
+    let now = ctx.now;
+    let Some(Value::Stream(s)) = ctx.db(key).peek(key, now).map(|e| &e.value) else {
+        return None;
+    };
+    let g = s.groups.get(&group[..])?;
+    Some(GroupSnap {
+        key: key.clone(),
+        group: group.clone(),
+        last_id: g.last_id,
+        entries_read: g.entries_read,
+        consumers: g.consumers.keys().cloned().collect(),
+        pel: g.pel.clone(),
+    })
+}
+
+/// Replicates what the command did to each snapshotted group as commands
+/// that replay exactly, as Redis 7 does for XREADGROUP/XCLAIM/XAUTOCLAIM:
+/// XGROUP CREATECONSUMER for new consumers, one `XCLAIM key group consumer
+/// 0 id TIME <ms> RETRYCOUNT <n> FORCE JUSTID LASTID <id>` per pending
+/// entry added or changed, XACK for entries that left the PEL (deleted
+/// from the stream), and XGROUP SETID ... ENTRIESREAD when the group's
+/// last ID or entries-read moved. The command itself is never replayed.
+fn propagate_group_changes(ctx: &mut Ctx, snaps: Vec<GroupSnap>) {
+    crate::replication::custom();
+    let dbi = ctx.db;
+    let now = ctx.now;
+    for b in snaps {
+        let Some(Value::Stream(s)) = ctx.db(&b.key).peek(&b.key, now).map(|e| &e.value) else {
+            continue;
+        };
+        let Some(g) = s.groups.get(&b.group[..]) else {
+            continue;
+        };
+        let (k, gn) = (&b.key[..], &b.group[..]);
+        let mut effects: Vec<Vec<Vec<u8>>> = Vec::new();
+        for c in g.consumers.keys() {
+            if !b.consumers.contains(c) {
+                effects.push(vec![
+                    b"XGROUP".to_vec(),
+                    b"CREATECONSUMER".to_vec(),
+                    k.to_vec(),
+                    gn.to_vec(),
+                    c.clone(),
+                ]);
+            }
+        }
+        let last = g.last_id.to_string().into_bytes();
+        for (id, p) in &g.pel {
+            if b.pel.get(id) == Some(p) {
+                continue;
+            }
+            effects.push(vec![
+                b"XCLAIM".to_vec(),
+                k.to_vec(),
+                gn.to_vec(),
+                p.consumer.clone(),
+                b"0".to_vec(),
+                id.to_string().into_bytes(),
+                b"TIME".to_vec(),
+                p.delivery_time.to_string().into_bytes(),
+                b"RETRYCOUNT".to_vec(),
+                p.delivery_count.to_string().into_bytes(),
+                b"FORCE".to_vec(),
+                b"JUSTID".to_vec(),
+                b"LASTID".to_vec(),
+                last.clone(),
+            ]);
+        }
+        let gone: Vec<Vec<u8>> = b
+            .pel
+            .keys()
+            .filter(|id| !g.pel.contains_key(id))
+            .map(|id| id.to_string().into_bytes())
+            .collect();
+        if !gone.is_empty() {
+            let mut a = vec![b"XACK".to_vec(), k.to_vec(), gn.to_vec()];
+            a.extend(gone);
+            effects.push(a);
+        }
+        if g.last_id != b.last_id || g.entries_read != b.entries_read {
+            effects.push(vec![
+                b"XGROUP".to_vec(),
+                b"SETID".to_vec(),
+                k.to_vec(),
+                gn.to_vec(),
+                last.clone(),
+                b"ENTRIESREAD".to_vec(),
+                g.entries_read.to_string().into_bytes(),
+            ]);
+        }
+        for e in effects {
+            crate::replication::propagate(dbi, &e);
+        }
+    }
+}
+
+fn xreadgroup_cmd(ctx: &mut Ctx, args: &[Bytes]) {
+    if !crate::replication::active() {
+        return xreadgroup(ctx, args);
+    }
+    let snaps: Vec<GroupSnap> = match parse_read(args, true) {
+        Ok(ReadArgs {
+            group: Some((g, _)),
+            streams_arg,
+            n,
+            ..
+        }) => dedup(&args[streams_arg..streams_arg + n])
+            .iter()
+            .filter_map(|k| snap_group(ctx, k, &g))
+            .collect(),
+        _ => Vec::new(),
+    };
+    xreadgroup(ctx, args);
+    if ctx.block.is_none() {
+        propagate_group_changes(ctx, snaps);
+    } else {
+        crate::replication::custom();
+    }
+}
+
+fn xclaim_cmd(ctx: &mut Ctx, args: &[Bytes]) {
+    if !crate::replication::active() {
+        return xclaim(ctx, args);
+    }
+    let snaps: Vec<GroupSnap> = snap_group(ctx, &args[1], &args[2]).into_iter().collect();
+    xclaim(ctx, args);
+    propagate_group_changes(ctx, snaps);
+}
+
+fn xautoclaim_cmd(ctx: &mut Ctx, args: &[Bytes]) {
+    if !crate::replication::active() {
+        return xautoclaim(ctx, args);
+    }
+    let snaps: Vec<GroupSnap> = snap_group(ctx, &args[1], &args[2]).into_iter().collect();
+    xautoclaim(ctx, args);
+    propagate_group_changes(ctx, snaps);
 }
 
 #[cfg(test)]

@@ -172,8 +172,10 @@ fn expire_at_ms(ctx: &mut Ctx, arg: &[u8], flags: u32, name: &str) -> Option<u64
 }
 
 /// setGenericCommand: SET, SETNX, SETEX, PSETEX.
+#[allow(clippy::too_many_arguments)]
 fn set_generic(
     ctx: &mut Ctx,
+    args: &[Bytes],
     flags: u32,
     key: &[u8],
     val: &[u8],
@@ -227,6 +229,33 @@ fn set_generic(
         if flags & F_GET == 0 {
             (replies.ok)(ctx.out);
         }
+        if crate::replication::active() {
+            propagate_set(ctx, flags, args, expire.map(|_| when));
+        }
+    }
+}
+
+/// How Redis 7 replicates a SET that happened: any TTL as `SET k v PXAT
+/// <abs ms>` (so replicas and later replays agree on the instant), else
+/// the command without its GET flag.
+fn propagate_set(ctx: &mut Ctx, flags: u32, args: &[Bytes], when: Option<u64>) {
+    let db = ctx.db;
+    if let Some(when) = when {
+        let ms = when.to_string();
+        let (key, val) = if eq_ic(&args[0], "set") {
+            (&args[1], &args[2])
+        } else {
+            (&args[1], &args[3]) // SETEX / PSETEX key ttl value
+        };
+        crate::replication::propagate(db, &[b"SET", &key[..], &val[..], b"PXAT", ms.as_bytes()]);
+    } else if flags & F_GET != 0 {
+        let kept: Vec<&Bytes> = args
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !eq_ic(a, "get"))
+            .map(|(_, a)| a)
+            .collect();
+        crate::replication::propagate(db, &kept);
     }
 }
 
@@ -263,21 +292,32 @@ fn set_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.out.err(SYNTAX);
         return;
     };
-    set_generic(ctx, flags, &args[1], &args[2], expire, "set", OK_OR_NULL);
+    set_generic(
+        ctx, args, flags, &args[1], &args[2], expire, "set", OK_OR_NULL,
+    );
 }
 
 fn setnx_cmd(ctx: &mut Ctx, args: &[Bytes]) {
-    set_generic(ctx, F_NX, &args[1], &args[2], None, "setnx", ONE_OR_ZERO);
+    set_generic(
+        ctx,
+        args,
+        F_NX,
+        &args[1],
+        &args[2],
+        None,
+        "setnx",
+        ONE_OR_ZERO,
+    );
 }
 
 fn setex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let e = Some(&args[2][..]);
-    set_generic(ctx, F_EX, &args[1], &args[3], e, "setex", OK_OR_NULL);
+    set_generic(ctx, args, F_EX, &args[1], &args[3], e, "setex", OK_OR_NULL);
 }
 
 fn psetex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let e = Some(&args[2][..]);
-    set_generic(ctx, F_PX, &args[1], &args[3], e, "psetex", OK_OR_NULL);
+    set_generic(ctx, args, F_PX, &args[1], &args[3], e, "psetex", OK_OR_NULL);
 }
 
 fn get_cmd(ctx: &mut Ctx, args: &[Bytes]) {
@@ -308,18 +348,28 @@ fn getex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
             out.bulk(s);
         }
     });
+    let dbi = ctx.db;
     let db = ctx.db(key);
-    let changed = if flags & (F_EXAT | F_PXAT) != 0 && when <= now {
-        db.remove(key).is_some()
+    // Replicated as Redis 7 does: DEL, PEXPIREAT <abs ms> or PERSIST.
+    let ms = when.to_string();
+    let (changed, effect): (bool, &[&[u8]]) = if flags & (F_EXAT | F_PXAT) != 0 && when <= now {
+        (db.remove(key).is_some(), &[b"DEL", key])
     } else if expire.is_some() {
-        db.set_expire(key, when)
+        (
+            db.set_expire(key, when),
+            &[b"PEXPIREAT", key, ms.as_bytes()],
+        )
     } else if flags & F_PERSIST != 0 {
-        db.peek(key, now).is_some_and(|e| e.expire_at != 0) && db.set_expire(key, 0)
+        (
+            db.peek(key, now).is_some_and(|e| e.expire_at != 0) && db.set_expire(key, 0),
+            &[b"PERSIST", key],
+        )
     } else {
-        false
+        (false, &[])
     };
     if changed {
         ctx.dirty(key, 1);
+        crate::replication::propagate(dbi, effect);
     }
 }
 
@@ -327,6 +377,7 @@ fn getdel_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1][..];
     if reply_get(ctx, key) && ctx.db(key).remove(key).is_some() {
         ctx.dirty(key, 1);
+        crate::replication::propagate(ctx.db, &[b"DEL", key]);
     }
 }
 
@@ -514,6 +565,9 @@ fn incrbyfloat_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(v) => {
             ctx.dirty(key, 1);
             ctx.out.bulk(&v);
+            // The result, not the increment: float formatting must not
+            // be redone on replicas.
+            crate::replication::propagate(ctx.db, &[b"SET", key, &v[..], b"KEEPTTL"]);
         }
         Err(e) => ctx.out.err(e),
     }

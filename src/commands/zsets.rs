@@ -821,7 +821,8 @@ fn generic_pop(
         o.array(0);
         return Ok(true);
     }
-    let count = if count == -1 { 1 } else { count as u64 };
+    let single = count == -1;
+    let count = if single { 1 } else { count as u64 };
     let Ok(Some(z)) = write(ctx, key) else {
         unreachable!()
     };
@@ -849,6 +850,15 @@ fn generic_pop(
     }
     drop_if_empty(ctx, key);
     ctx.dirty(key, n as u64);
+    // Replicated as Redis 7: ZPOPMIN/ZPOPMAX key [count], whatever the
+    // form (ZMPOP, BZPOPMIN, BZMPOP, or a blocked client served later).
+    let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+    if single {
+        crate::replication::propagate(ctx.db, &[name, &key[..]]);
+    } else {
+        let n = n.to_string();
+        crate::replication::propagate(ctx.db, &[name, &key[..], n.as_bytes()]);
+    }
     Ok(true)
 }
 
