@@ -639,6 +639,7 @@ impl Conn<'_> {
                 self.rt.gate.acquire().await;
                 results[me] = local.iter().map(|j| self.rt.run_job(j)).collect();
                 self.rt.gate.release();
+                self.rt.serve_ready();
             } else {
                 results[me] = local.iter().map(|j| self.rt.run_job(j)).collect();
             }
@@ -699,6 +700,7 @@ impl Conn<'_> {
                     self.rt.gate.acquire().await;
                     let r = self.rt.run_job(&job);
                     self.rt.gate.release();
+                    self.rt.serve_ready();
                     r
                 } else {
                     self.rt.run_job(&job)

@@ -453,6 +453,9 @@ impl ShardRt {
                         rt.gate.acquire().await;
                         let outs = jobs.iter().map(|j| rt.run_job(j)).collect();
                         rt.gate.release();
+                        // run_job could not serve blocked clients while the
+                        // gate was ours: a push here must still wake them.
+                        rt.serve_ready();
                         rt.send(
                             from,
                             Msg::Reply {
@@ -599,7 +602,8 @@ pub fn run_handler(
     }
     // Replayed on replicas: data commands that changed data. SAVE resets
     // the counters; SHUTDOWN, DEBUG and the like never replicate.
-    let replicated = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+    // XGROUP is a container without flags of its own (its subcommands write).
+    let replicated = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 || cmd.name == "xgroup";
     crate::replication::leave(unit, replicated && dirty_after > dirty_before, ctx.db, args);
     let us = start.elapsed().as_micros() as u64;
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
