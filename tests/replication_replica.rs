@@ -70,6 +70,51 @@ fn writes(c: &mut Conn, tag: &str, n: usize) {
     c.cmd(&["DEL", &format!("{tag}:s0")]);
 }
 
+/// Values big enough for every non-compact encoding (quicklist of many
+/// nodes, hashtable hash/set, skiplist zset, intset, streams with groups).
+fn big_values(c: &mut Conn, tag: &str) {
+    let many: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+    let mut a = vec!["RPUSH".to_string(), format!("{tag}:biglist")];
+    a.extend(many.iter().map(|i| format!("item-{i}-{}", "x".repeat(40))));
+    c.cmd(&a);
+    let mut a = vec!["SADD".to_string(), format!("{tag}:intset")];
+    a.extend(many.iter().take(100).cloned());
+    c.cmd(&a);
+    let mut a = vec!["SADD".to_string(), format!("{tag}:bigset")];
+    a.extend(many.iter().map(|i| format!("m{i}")));
+    c.cmd(&a);
+    let mut a = vec!["HSET".to_string(), format!("{tag}:bighash")];
+    for i in &many {
+        a.push(format!("f{i}"));
+        a.push("v".repeat(70));
+    }
+    c.cmd(&a);
+    let mut a = vec!["ZADD".to_string(), format!("{tag}:bigzset")];
+    for i in &many {
+        a.push(i.clone());
+        a.push(format!("m{i}"));
+    }
+    c.cmd(&a);
+    let stream = format!("{tag}:stream");
+    for i in 0..50 {
+        c.cmd(&["XADD", &stream, "*", "f", &i.to_string()]);
+    }
+    c.cmd(&["XGROUP", "CREATE", &stream, "g", "0"]);
+    c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "5",
+        "STREAMS",
+        &stream,
+        ">",
+    ]);
+    c.cmd(&["SET", &format!("{tag}:int"), "12345"]);
+    c.cmd(&["SET", &format!("{tag}:bigstr"), &"z".repeat(100_000)]);
+}
+
 fn assert_same(m: &mut Conn, r: &mut Conn, what: &str) {
     wait_synced(m, r, what);
     assert_eq!(digest(m), digest(r), "{what}: DEBUG DIGEST differs");
@@ -87,10 +132,13 @@ fn follows_stock_master(diskless: &str) {
     ]);
     let mut m = master.conn();
     writes(&mut m, "pre", 30);
-    let (keel, _kd) = keel_replica_of(master.port, 4, &[]);
+    big_values(&mut m, "pre");
+    let shards = if diskless == "yes" { 4 } else { 1 };
+    let (keel, _kd) = keel_replica_of(master.port, shards, &[]);
     let mut k = keel.conn();
     assert_same(&mut m, &mut k, "after the full sync");
     writes(&mut m, "post", 30);
+    big_values(&mut m, "post");
     assert_same(&mut m, &mut k, "after the stream");
     assert_eq!(info_field(&mut k, "replication", "role"), "slave");
     assert_eq!(
@@ -407,4 +455,257 @@ fn bad_masters_do_not_hurt_the_replica() {
     assert_eq!(k.cmd(&["REPLICAOF", "127.0.0.1", &mp]), b"+OK\r\n");
     wait_synced(&mut m, &mut k, "real master");
     assert_eq!(k.cmd(&["GET", "real"]), b"$1\r\n1\r\n");
+}
+
+/// A keel master in verbatim script mode with a keel replica that restarts
+/// on its own data dir (`--replicaof` in its flags, like a rewritten config).
+struct RestartRig {
+    master: Server,
+    _mdir: TempDir,
+    rdir: TempDir,
+    port: String,
+}
+
+impl RestartRig {
+    fn new() -> RestartRig {
+        let mdir = TempDir::new("kmaster");
+        let master = Server::keel(
+            4,
+            &[
+                "--dir",
+                mdir.path(),
+                "--lua-replicate-commands",
+                "no",
+                "--repl-diskless-sync-delay",
+                "0",
+            ],
+        );
+        let port = master.port.to_string();
+        RestartRig {
+            master,
+            _mdir: mdir,
+            rdir: TempDir::new("krestart"),
+            port,
+        }
+    }
+
+    fn extra(&self) -> [&str; 5] {
+        ["--replicaof", "127.0.0.1", &self.port, "--save", "3600 1"]
+    }
+
+    fn replica(&self, shards: usize) -> DirKeel {
+        DirKeel::start(&self.rdir.0, shards, &self.extra())
+    }
+
+    fn restart(&self, port: u16, shards: usize) -> DirKeel {
+        DirKeel::start_on(port, &self.rdir.0, shards, &self.extra())
+    }
+}
+
+/// Seed scenario 1 (Redis 4.0.3): a restarted replica must come back in
+/// the DB its master's stream had selected, or the writes that follow
+/// (with no new SELECT) land in the wrong DB.
+#[test]
+fn replica_restart_restores_selected_db() {
+    let rig = RestartRig::new();
+    let mut m = rig.master.conn();
+    let mut rk = rig.replica(2);
+    let rport = rk.port;
+    let mut r = rk.conn();
+    for (i, db) in ["1", "4", "2", "6"].iter().enumerate() {
+        m.cmd(&["SELECT", db]);
+        m.cmd(&["SET", "k", &i.to_string()]);
+    }
+    wait_synced(&mut m, &mut r, "initial");
+    // The stream's DB is 6; the replica goes down before the next writes.
+    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    rk.wait_exit();
+    drop(r);
+    for i in 0..10 {
+        m.cmd(&["RPUSH", "after", &i.to_string()]);
+    }
+    let full = info_int(&mut m, "stats", "sync_full");
+    let rk2 = rig.restart(rport, 4);
+    let mut r = rk2.conn();
+    wait_synced(&mut m, &mut r, "after the restart");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        full,
+        "the restart resynced partially"
+    );
+    r.cmd(&["SELECT", "6"]);
+    assert_eq!(
+        r.cmd(&["LLEN", "after"]),
+        b":10\r\n",
+        "writes landed in DB 6"
+    );
+    r.cmd(&["SELECT", "0"]);
+    assert_eq!(
+        r.cmd(&["EXISTS", "after"]),
+        b":0\r\n",
+        "nothing landed in DB 0"
+    );
+    assert_eq!(digest(&mut m), digest(&mut r));
+}
+
+/// Seed scenario 2 (Redis 4.0.4, #4483): EVALSHA calls made while the
+/// replica was down are in the backlog; after its restart the replica
+/// still has the body (saved in its RDB) and applies them.
+#[test]
+fn replica_restart_evalsha_in_backlog() {
+    let rig = RestartRig::new();
+    let mut m = rig.master.conn();
+    let mut rk = rig.replica(2);
+    let rport = rk.port;
+    let mut r = rk.conn();
+    let body = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])";
+    let sha = s(m.cmd(&["SCRIPT", "LOAD", body]));
+    let sha = sha.split("\r\n").nth(1).unwrap().to_string();
+    // The first EVALSHA goes out as EVAL (teaching the replica), the next as EVALSHA.
+    m.cmd(&["EVALSHA", &sha, "1", "list", "a"]);
+    m.cmd(&["EVALSHA", &sha, "1", "list", "b"]);
+    wait_synced(&mut m, &mut r, "initial");
+    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    rk.wait_exit();
+    drop(r);
+    for i in 0..5 {
+        m.cmd(&["EVALSHA", &sha, "1", "list", &format!("c{i}")]);
+    }
+    let full = info_int(&mut m, "stats", "sync_full");
+    let rk2 = rig.restart(rport, 4);
+    let mut r = rk2.conn();
+    wait_synced(&mut m, &mut r, "after the restart");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        full,
+        "the restart resynced partially"
+    );
+    assert_eq!(
+        r.cmd(&["LLEN", "list"]),
+        b":7\r\n",
+        "every EVALSHA of the backlog applied"
+    );
+    assert_eq!(digest(&mut m), digest(&mut r));
+}
+
+/// Seed scenario 3 (Redis 4.0.5/4.0.6): a full sync whose RDB carries
+/// script bodies the replica already has must not crash it.
+#[test]
+fn full_sync_onto_replica_holding_the_same_scripts() {
+    let rig = RestartRig::new();
+    let mut m = rig.master.conn();
+    let body = "return redis.call('INCR', KEYS[1])";
+    let sha = s(m.cmd(&["SCRIPT", "LOAD", body]));
+    let sha = sha.split("\r\n").nth(1).unwrap().to_string();
+    m.cmd(&["EVALSHA", &sha, "1", "n"]);
+    let rk = rig.replica(2);
+    let mut r = rk.conn();
+    wait_synced(&mut m, &mut r, "first full sync");
+    assert_eq!(
+        s(r.cmd(&["SCRIPT", "EXISTS", &sha])),
+        "*1\r\n:1\r\n",
+        "the body came with the RDB"
+    );
+    // A second full sync onto the same replica: it leaves and comes back
+    // under a history the master does not know.
+    assert_eq!(r.line("REPLICAOF NO ONE"), b"+OK\r\n");
+    r.cmd(&["SET", "local", "1"]);
+    let full = info_int(&mut m, "stats", "sync_full");
+    assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", &rig.port]), b"+OK\r\n");
+    wait_synced(&mut m, &mut r, "second full sync");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        full + 1,
+        "a full sync happened"
+    );
+    m.cmd(&["EVALSHA", &sha, "1", "n"]);
+    wait_synced(&mut m, &mut r, "after EVALSHA");
+    assert_eq!(r.cmd(&["GET", "n"]), b"$1\r\n2\r\n");
+    assert_eq!(
+        r.cmd(&["EXISTS", "local"]),
+        b":0\r\n",
+        "the full sync replaced the data"
+    );
+    assert_eq!(digest(&mut m), digest(&mut r));
+}
+
+/// keel master -> keel replica -> stock sub-replica; the middle is
+/// promoted: the sub-replica and the old master follow it partially.
+#[test]
+fn keel_chain_promote_the_middle() {
+    let mdir = TempDir::new("chainm");
+    let master = Server::keel(
+        2,
+        &["--dir", mdir.path(), "--repl-diskless-sync-delay", "0"],
+    );
+    let mut m = master.conn();
+    writes(&mut m, "a", 15);
+    let (mid, _d) = keel_replica_of(master.port, 4, &["--repl-diskless-sync-delay", "0"]);
+    let mut k = mid.conn();
+    wait_synced(&mut m, &mut k, "middle");
+    let sub = StockReplica::start(mid.port, &["--enable-debug-command", "yes"]);
+    let mut r = sub.conn();
+    wait_synced(&mut m, &mut r, "sub-replica");
+    writes(&mut m, "b", 15);
+    wait_synced(&mut m, &mut r, "chain");
+    assert_eq!(k.line("REPLICAOF NO ONE"), b"+OK\r\n");
+    let kp = mid.port.to_string();
+    assert_eq!(m.cmd(&["REPLICAOF", "127.0.0.1", &kp]), b"+OK\r\n");
+    writes(&mut k, "c", 15);
+    assert_same(&mut k, &mut r, "sub-replica after the promotion");
+    assert_same(&mut k, &mut m, "old master after the promotion");
+    assert_eq!(
+        info_int(&mut k, "stats", "sync_full"),
+        1,
+        "only the sub-replica's first sync was full"
+    );
+    assert!(info_int(&mut k, "stats", "sync_partial_ok") >= 2);
+}
+
+/// kill -9 of a keel replica in the middle of a full sync and in the
+/// middle of applying a write stream: after a restart it converges.
+#[test]
+fn replica_kill9_during_sync_and_apply_converges() {
+    let (master, _md) = redis_master(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-backlog-size",
+        "50mb",
+    ]);
+    let mut m = master.conn();
+    m.cmd(&["DEBUG", "POPULATE", "200000", "key", "100"]);
+    let rdir = TempDir::new("kill9sync");
+    let port = master.port.to_string();
+    let extra = ["--replicaof", "127.0.0.1", &port, "--save", "3600 1"];
+    let mut rk = DirKeel::start(&rdir.0, 2, &extra);
+    let rport = rk.port;
+    {
+        let mut r = rk.conn();
+        common::repl::wait_for(20, "full sync in progress", || {
+            info_field(&mut r, "replication", "master_sync_in_progress") == "1"
+                || info_field(&mut r, "replication", "master_link_status") == "up"
+        });
+    }
+    rk.signal("-9");
+    rk.wait_exit();
+    let mut rk = DirKeel::start_on(rport, &rdir.0, 4, &extra);
+    let mut r = rk.conn();
+    wait_synced(&mut m, &mut r, "after kill -9 during the sync");
+    // Now during the stream: a writer runs while the replica dies.
+    let mport = master.port;
+    let writer = std::thread::spawn(move || {
+        let mut w = Conn::connect(mport);
+        for i in 0..20000 {
+            w.cmd(&["INCR", &format!("ctr:{}", i % 17)]);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    drop(r);
+    rk.signal("-9");
+    rk.wait_exit();
+    writer.join().unwrap();
+    let rk2 = DirKeel::start_on(rport, &rdir.0, 2, &extra);
+    let mut r = rk2.conn();
+    wait_synced(&mut m, &mut r, "after kill -9 during the stream");
+    assert_eq!(digest(&mut m), digest(&mut r));
 }
