@@ -271,6 +271,39 @@ pub async fn start_shard(
 }
 
 /// Starts the server; returns the process exit code.
+/// Binds `addr` without SO_REUSEPORT and without listening: fails if the
+/// port is taken, never accepts (a connection made meanwhile would be reset).
+fn probe_bind(addr: &str) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let a = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("empty address"))?;
+    let sk = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+    sk.set_reuse_address(true)?;
+    match sk.bind(&a.into()) {
+        // Connections of a killed predecessor linger on the port (kill -9
+        // leaves them half closed): the port is free unless someone listens.
+        // A killed predecessor's listeners also linger while the kernel
+        // tears its io_uring down: wait a little for them to go.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let t = std::time::Duration::from_millis(300);
+                if std::net::TcpStream::connect_timeout(&a, t).is_err() {
+                    return Ok(());
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        r => r,
+    }
+}
+
 /// A listening socket shared by every shard (SO_REUSEPORT) that rebinds a
 /// port whose old connections linger in TIME_WAIT (SO_REUSEADDR, as Redis).
 fn listen(addr: &str) -> std::io::Result<glommio::net::TcpListener> {
@@ -325,8 +358,8 @@ pub fn run(config: Config) -> i32 {
     // in Redis instead of silently sharing it with another process.
     let mut usable = Vec::new();
     for (addr, optional) in &addrs {
-        match std::net::TcpListener::bind(addr.as_str()) {
-            Ok(_) => usable.push(addr.clone()),
+        match probe_bind(addr) {
+            Ok(()) => usable.push(addr.clone()),
             Err(e) if *optional => {
                 crate::log::warning(&format!(
                     "Warning: Could not create server TCP listening socket {addr}: {e}"

@@ -1105,7 +1105,16 @@ impl DirKeel {
             .unwrap();
         let mut k = DirKeel { port, child, log };
         let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // A PING answered, not just a connect: a killed predecessor's
+        // listener can linger a moment (its io_uring being torn down).
+        loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut c = Conn::from_stream(s, format!("keel:{port}"));
+                c.send_lossy(b"*1\r\n$4\r\nPING\r\n");
+                if c.try_read_reply(Duration::from_secs(2)).is_ok() {
+                    break;
+                }
+            }
             if t.elapsed() > Duration::from_secs(15) || matches!(k.child.try_wait(), Ok(Some(_))) {
                 panic!("keel did not start:\n{}", k.log_text());
             }
@@ -1148,6 +1157,11 @@ impl DirKeel {
 
 impl Drop for DirKeel {
     fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(Some(st)) = self.child.try_wait()
+        {
+            eprintln!("----- keel had exited: {st:?}");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
