@@ -93,6 +93,8 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) {
                 client(ctx).replconf.capa_eof = true;
             } else if eq_ic(val, "psync2") {
                 client(ctx).replconf.capa_psync2 = true;
+            } else if eq_ic(val, "keel-scripts") {
+                client(ctx).replconf.capa_keel_scripts = true;
             }
         } else if eq_ic(opt, "ack") || eq_ic(opt, "getack") {
             // ACKs reach a replica link's own reader; on a plain

@@ -58,6 +58,10 @@ pub struct State {
     pub seldb: i32,
     /// SHA1s every replica is known to hold (verbatim EVALSHA).
     scripts: HashSet<String>,
+    /// A replica that forgets scripts when it restarts (stock Redis 7)
+    /// attached once: it may PSYNC into any later part of the stream, so
+    /// verbatim scripts always travel as EVAL.
+    pub forgetful_replica_seen: bool,
     script_fifo: VecDeque<String>,
     /// Replicas online and acked within min-replicas-max-lag.
     pub good_replicas: usize,
@@ -167,6 +171,7 @@ pub fn start(srv: &'static Server) {
             sync_partial_err: 0,
             seldb: -1,
             scripts: HashSet::new(),
+            forgetful_replica_seen: false,
             script_fifo: VecDeque::new(),
             good_replicas: 0,
             replica_of: None,
@@ -259,9 +264,14 @@ fn backlog_size(srv: &Server) -> usize {
 
 /// A replica appends what it applied of its master's stream: same bytes,
 /// same offsets, for its own replicas and a later PSYNC.
-pub fn feed_applied(bytes: &[u8]) {
+/// Only while `link_gen` is the current link: a link replaced by REPLICAOF
+/// must not add a byte after its successor asked for its position.
+pub fn feed_applied(link_gen: u64, bytes: &[u8]) {
     let Some(r) = REPL.get() else { return };
     let mut st = r.lock();
+    if st.link_gen != link_gen || st.replica_of.is_none() {
+        return;
+    }
     if st.backlog.is_none() {
         st.offset += bytes.len() as i64;
         return;
@@ -587,7 +597,7 @@ fn write_record(st: &mut State, effects: &[Effect], out: &mut Vec<u8>) {
     for e in effects {
         select(out, e.db);
         match &e.eval_form {
-            Some((sha, eval)) if !st.scripts.contains(sha) => {
+            Some((sha, eval)) if st.forgetful_replica_seen || !st.scripts.contains(sha) => {
                 out.extend_from_slice(eval);
                 st.scripts.insert(sha.clone());
                 st.script_fifo.push_back(sha.clone());

@@ -384,7 +384,21 @@ async fn session(rt: &Rc<ShardRt>, link_gen: u64, s: &mut TcpStream) -> Result<(
         send(s, &["REPLCONF", "ip-address", &ip]).await?;
         rd.line(s, link_gen).await?;
     }
-    send(s, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
+    // keel-scripts: we keep script bodies across restarts (stock masters
+    // ignore capabilities they do not know).
+    send(
+        s,
+        &[
+            "REPLCONF",
+            "capa",
+            "eof",
+            "capa",
+            "psync2",
+            "capa",
+            "keel-scripts",
+        ],
+    )
+    .await?;
     rd.line(s, link_gen).await?;
     let (id, off) = with_link(link_gen, |st| {
         if st.replica_of.as_ref().unwrap().has_position() {
@@ -543,6 +557,9 @@ async fn full_sync(
             // SAFETY: every store is held for this closure.
             let mut stores: Vec<&mut ShardStore> =
                 view.iter().map(|&p| unsafe { &mut *p }).collect();
+            if with_link(link_gen, |_| ()).is_none() {
+                return Err("replication link reconfigured".to_string());
+            }
             crate::server::persist::load_for_replica(srv, &mut stores, &tmp)
         })
         .await;
@@ -646,8 +663,8 @@ async fn apply_loop(
     let mut rbuf = rd.buf;
     // Bytes read but not yet part of a complete command.
     let mut shadow: Vec<u8> = rbuf.to_vec();
-    // Bytes of a MULTI block still waiting for its EXEC.
-    let mut tx_pending: Vec<u8> = Vec::new();
+    // A MULTI block still waiting for its EXEC.
+    let mut open_tx: Vec<StreamCmd> = Vec::new();
     let mut last_ack = 0u64;
     let mut last_io = now_ms();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -677,7 +694,7 @@ async fn apply_loop(
             }
         }
         if !cmds.is_empty() {
-            apply(rt, link_gen, s, client, cmds, &mut tx_pending).await?;
+            apply(rt, link_gen, s, client, cmds, &mut open_tx).await?;
         }
         if with_link(link_gen, |_| ()).is_none() {
             return Ok(());
@@ -725,76 +742,130 @@ async fn ack(s: &mut TcpStream, link_gen: u64) -> Result<(), String> {
     send(s, &["REPLCONF", "ACK", &off.to_string()]).await
 }
 
-/// Applies a run of commands in stream order and advances the offset by
-/// the bytes fully applied (a MULTI block only at its EXEC). GETACK is
-/// answered with the offset before it.
+/// One command of the stream: its arguments (None: only its bytes count,
+/// a discarded MULTI block) and its raw bytes.
+type StreamCmd = (Option<Vec<Bytes>>, Vec<u8>);
+
+/// Applies commands in stream order. A MULTI block waits in `open_tx`
+/// until its EXEC arrives, then applies whole; GETACK is answered with the
+/// offset before it.
 async fn apply(
     rt: &Rc<ShardRt>,
     link_gen: u64,
     s: &mut TcpStream,
     client: &mut Client,
     cmds: Vec<(Vec<Bytes>, Vec<u8>)>,
-    tx_pending: &mut Vec<u8>,
+    open_tx: &mut Vec<StreamCmd>,
 ) -> Result<(), String> {
-    let mut batch: Vec<Vec<Bytes>> = Vec::new();
-    let mut raw: Vec<u8> = std::mem::take(tx_pending);
-    let mut tx_start: Option<usize> = if client.multi.is_some() {
-        Some(0)
-    } else {
-        None
-    };
+    let mut ready: Vec<StreamCmd> = Vec::new();
     for (args, bytes) in cmds {
-        let name = &args[0];
+        let name = args[0].clone();
+        if !open_tx.is_empty() {
+            if name.eq_ignore_ascii_case(b"exec") {
+                open_tx.push((Some(args), bytes));
+                ready.append(open_tx);
+            } else if name.eq_ignore_ascii_case(b"discard") {
+                open_tx.push((Some(args), bytes));
+                ready.extend(open_tx.drain(..).map(|(_, b)| (None, b)));
+            } else {
+                open_tx.push((Some(args), bytes));
+            }
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"multi") {
+            open_tx.push((Some(args), bytes));
+            continue;
+        }
         let getack = name.eq_ignore_ascii_case(b"replconf")
             && args.len() >= 2
             && args[1].eq_ignore_ascii_case(b"getack");
-        if getack && tx_start.is_none() {
-            run_batch(rt, s, client, &mut batch, &mut raw, &mut tx_start, link_gen).await;
+        if getack {
+            apply_held(rt, client, std::mem::take(&mut ready), link_gen).await;
             ack(s, link_gen).await?;
-            master::feed_applied(&bytes);
+            master::feed_applied(link_gen, &bytes);
             continue;
         }
-        if name.eq_ignore_ascii_case(b"multi") && tx_start.is_none() {
-            tx_start = Some(raw.len());
-        } else if name.eq_ignore_ascii_case(b"exec") || name.eq_ignore_ascii_case(b"discard") {
-            tx_start = None;
-        }
-        raw.extend_from_slice(&bytes);
-        if !getack {
-            batch.push(args);
-        }
+        ready.push((Some(args), bytes));
     }
-    run_batch(rt, s, client, &mut batch, &mut raw, &mut tx_start, link_gen).await;
-    *tx_pending = raw;
+    apply_held(rt, client, ready, link_gen).await;
     Ok(())
 }
 
-/// Runs `batch` as the master client; feeds the applied prefix of `raw`
-/// to the backlog and keeps the rest (an open MULTI block).
-async fn run_batch(
-    rt: &Rc<ShardRt>,
-    s: &TcpStream,
-    client: &mut Client,
-    batch: &mut Vec<Vec<Bytes>>,
-    raw: &mut Vec<u8>,
-    tx_start: &mut Option<usize>,
-    link_gen: u64,
-) {
-    if !batch.is_empty() {
-        crate::server::conn::run_as_master(rt.clone(), client, s, std::mem::take(batch)).await;
+/// Runs `cmds` with every shard held, and feeds their bytes to the backlog
+/// in the same step: a snapshot (which also holds every shard) sees data
+/// and offset agree, and readers never see half of a MULTI block.
+async fn apply_held(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>, link_gen: u64) {
+    if cmds.is_empty() {
+        return;
     }
-    let applied = tx_start.unwrap_or(raw.len());
-    if applied > 0 {
-        master::feed_applied(&raw[..applied]);
-        raw.drain(..applied);
-        if let Some(t) = tx_start.as_mut() {
-            *t = 0;
+    let srv = rt.srv;
+    let all: Vec<usize> = (0..srv.nshards).collect();
+    let rt2 = rt.clone();
+    let db = rt
+        .with_shards(&all, |view| {
+            // REPLICAOF holds every shard too: a replaced link stops here.
+            if with_link(link_gen, |_| ()).is_none() {
+                return client.db;
+            }
+            let _master = MasterApply::enter(true);
+            let mut raw = Vec::new();
+            for (args, bytes) in cmds {
+                raw.extend_from_slice(&bytes);
+                let Some(args) = args else { continue };
+                apply_one(&rt2, client, view, &args);
+            }
+            master::feed_applied(link_gen, &raw);
+            client.db
+        })
+        .await;
+    with_link(link_gen, |st| {
+        st.replica_of.as_mut().unwrap().stream_db = db as i64;
+    });
+    rt.serve_ready();
+}
+
+/// Runs one command of the master's stream (replies are dropped; errors
+/// are logged, and the bytes count all the same, as in Redis).
+fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], args: &[Bytes]) {
+    let srv = rt.srv;
+    let name = &args[0];
+    if name.eq_ignore_ascii_case(b"select") {
+        match std::str::from_utf8(&args[1])
+            .ok()
+            .and_then(|d| d.parse::<usize>().ok())
+        {
+            Some(d) if d < srv.databases => client.select(d),
+            _ => crate::log::warning("== CRITICAL == bad SELECT from the master"),
         }
+        return;
     }
-    let db = client.db as i64;
-    if client.multi.is_none() {
-        with_link(link_gen, |st| {
-            st.replica_of.as_mut().unwrap().stream_db = db
-        });
+    if name.eq_ignore_ascii_case(b"multi")
+        || name.eq_ignore_ascii_case(b"exec")
+        || name.eq_ignore_ascii_case(b"ping")
+        || name.eq_ignore_ascii_case(b"replconf")
+    {
+        return;
+    }
+    let Some((idx, cmd)) = crate::commands::lookup(name) else {
+        crate::log::warning(&format!(
+            "== CRITICAL == This replica got an unknown command from its master: '{}'",
+            String::from_utf8_lossy(name)
+        ));
+        return;
+    };
+    if !cmd.arity_ok(args.len()) {
+        return;
+    }
+    let mut out = crate::protocol::Out::new(false);
+    let db = client.db;
+    let mut ctx = crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), view);
+    ctx.no_block = true;
+    crate::server::shard::run_handler(rt.stats(), idx, cmd, &mut ctx, args);
+    if out.buf.first() == Some(&b'-') {
+        crate::log::warning(&format!(
+            "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
+            String::from_utf8_lossy(&out.buf[1..out.buf.len().saturating_sub(2)]),
+            cmd.name
+        ));
     }
 }

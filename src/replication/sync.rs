@@ -46,6 +46,9 @@ pub async fn serve_replica(
     }
     let info = client.info.clone();
     *info.flags.lock().unwrap() = "S".into();
+    if !client.replconf.capa_keel_scripts {
+        r.lock().forgetful_replica_seen = true;
+    }
     let addr_ip = info
         .addr
         .rsplit_once(':')

@@ -189,6 +189,9 @@ pub struct ReplConf {
     pub ip: Option<String>,
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// A keel replica: it keeps script bodies across restarts (RDB `lua`
+    /// AUX), so verbatim EVALSHA is safe for it. Stock Redis 7 drops them.
+    pub capa_keel_scripts: bool,
 }
 
 impl Client {

@@ -108,19 +108,6 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
     srv.clients.lock().unwrap().remove(&id);
 }
 
-/// Runs commands from this replica's master as client `client` (flagged
-/// master): routed like any client's, replies dropped.
-pub async fn run_as_master(
-    rt: Rc<ShardRt>,
-    client: &mut Client,
-    stream: &TcpStream,
-    cmds: Vec<Vec<Bytes>>,
-) {
-    let mut conn = Conn { rt, client };
-    let mut wbuf = Vec::new();
-    conn.run_pipeline(stream, cmds, &mut wbuf).await;
-}
-
 /// Redis's protected mode: no password, default bind, non-loopback peer.
 fn protected_mode_denial(srv: &super::Server, peer: &str) -> Option<String> {
     let c = srv.config.read().unwrap();

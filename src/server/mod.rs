@@ -3,7 +3,7 @@
 
 pub mod blocking;
 pub mod client;
-pub(crate) mod conn;
+mod conn;
 pub mod gate;
 pub mod persist;
 pub mod pubsub;

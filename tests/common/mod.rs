@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod repl;
+pub mod torture;
 
 pub const RUN_ALL_HINT: &str = "run tests/run-all, which installs redis-server and redis-tools";
 
