@@ -799,7 +799,7 @@ impl Torture {
                 std::thread::sleep(Duration::from_millis(200));
                 self.nodes[p].proxy.refuse(false);
                 // The victim, and whatever hangs below it, resync in full.
-                self.allowed_full += (self.nodes.len() - 1) as i64;
+                self.allowed_full += self.subtree(victim) as i64;
             }
         }
         std::thread::sleep(Duration::from_millis(100 + self.rng.below(200)));
