@@ -254,7 +254,7 @@ pub fn cut(full_sync: bool) -> Option<CutInfo> {
     rx.recv_timeout(Duration::from_secs(10)).ok()
 }
 
-fn backlog_size(srv: &Server) -> usize {
+pub(crate) fn backlog_size(srv: &Server) -> usize {
     srv.config
         .read()
         .unwrap()

@@ -184,14 +184,7 @@ pub fn promote(stores: &mut [&mut ShardStore]) {
         st.seldb = -1;
         st.data_offset = st.offset;
         if st.backlog.is_none() {
-            let size = r
-                .srv
-                .config
-                .read()
-                .unwrap()
-                .get_i64("repl-backlog-size")
-                .max(16 * 1024) as usize;
-            st.backlog = Some(Backlog::new(size, st.offset));
+            st.backlog = Some(Backlog::new(master::backlog_size(r.srv), st.offset));
         }
         st.no_replicas_since_ms = now_ms();
         st.link_gen += 1;
@@ -454,20 +447,12 @@ fn continue_sync(link_gen: u64, new_id: &str) {
             crate::log::notice(&format!("Master replication ID changed to {new_id}"));
         }
         if st.backlog.is_none() {
-            st.backlog = Some(Backlog::new(backlog_size(r.srv), st.offset));
+            st.backlog = Some(Backlog::new(master::backlog_size(r.srv), st.offset));
         }
         let m = st.replica_of.as_mut().unwrap();
         m.state = LinkState::Connected;
         m.cached = true;
     });
-}
-
-fn backlog_size(srv: &Server) -> usize {
-    srv.config
-        .read()
-        .unwrap()
-        .get_i64("repl-backlog-size")
-        .max(16 * 1024) as usize
 }
 
 /// Receives the master's RDB into a file, then replaces the dataset with
@@ -582,7 +567,7 @@ async fn full_sync(
         st.data_offset = off;
         st.replid2 = "0".repeat(40);
         st.second_offset = -1;
-        st.backlog = Some(Backlog::new(backlog_size(r.srv), off));
+        st.backlog = Some(Backlog::new(master::backlog_size(r.srv), off));
         disconnect_replicas(st);
         let m = st.replica_of.as_mut().unwrap();
         m.stream_db = info.repl_stream_db.unwrap_or(0).max(0);
