@@ -287,3 +287,47 @@ fn served_by_other_commands(p: &mut Pair) {
         step(log, &mut w, "LRANGE {c}tx 0 -1");
     });
 }
+
+/// Regression (lost wake-up): a push that had to wait for its shard's gate
+/// (another client holding every shard, as INFO or DBSIZE do) ran without
+/// serving the clients blocked on its key, which then waited forever.
+#[test]
+fn push_queued_behind_a_hold_wakes_the_blocked_client() {
+    let keel = common::Server::keel(4, &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holders: Vec<_> = (0..6)
+        .map(|_| {
+            let port = keel.port;
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(port);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    c.cmd(&["DBSIZE"]);
+                }
+            })
+        })
+        .collect();
+    let mut pusher = keel.conn();
+    for i in 0..200 {
+        let key = format!("wake:{i}");
+        let mut waiter = keel.conn();
+        waiter.send(&common::encode(&["BLPOP", &key, "0"]));
+        // Until it is registered as blocked.
+        let t = std::time::Instant::now();
+        while !String::from_utf8_lossy(&pusher.cmd(&["INFO", "clients"]))
+            .contains("blocked_clients:1")
+        {
+            assert!(t.elapsed() < Duration::from_secs(5), "BLPOP did not block");
+        }
+        assert_eq!(pusher.cmd(&["RPUSH", &key, "x"]), b":1\r\n");
+        let r = waiter.try_read_reply(Duration::from_secs(5));
+        assert!(
+            r.is_ok(),
+            "iteration {i}: the blocked client was not woken: {r:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in holders {
+        h.join().unwrap();
+    }
+}

@@ -574,3 +574,61 @@ fn master_restart_keeps_partial_resync() {
     wait_synced(&mut k, &mut r, "a write after the restart");
     assert_eq!(r.cmd(&["GET", "after"]), b"$1\r\n1\r\n");
 }
+
+/// Regression (found by the torture test): a stock Redis 7 replica forgets
+/// script bodies when it restarts, so verbatim EVALSHA in the backlog it
+/// resumes from would fail there (NOSCRIPT) and the data diverge. Once
+/// such a replica attached, keel sends every verbatim script as EVAL.
+#[test]
+fn stock_replica_restart_with_verbatim_evalsha_in_backlog() {
+    let (keel, _dir) = keel(
+        4,
+        &[
+            "--lua-replicate-commands",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
+    );
+    let mut k = keel.conn();
+    let body = "redis.call('RPUSH', KEYS[1], ARGV[1]) return 1";
+    let sha = s(k.cmd(&["SCRIPT", "LOAD", body]));
+    let sha = sha.split("\r\n").nth(1).unwrap().to_string();
+    let rdir = TempDir::new("stockrestart");
+    let kp = keel.port.to_string();
+    let args = [
+        "--dir",
+        rdir.path(),
+        "--replicaof",
+        "127.0.0.1",
+        &kp,
+        "--save",
+        "3600 1",
+        "--enable-debug-command",
+        "yes",
+    ];
+    let replica = Server::redis(&args);
+    let mut r = replica.conn();
+    for i in 0..5 {
+        k.cmd(&["EVALSHA", &sha, "1", "list", &i.to_string()]);
+    }
+    wait_synced(&mut k, &mut r, "initial");
+    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    drop(r);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(replica);
+    for i in 5..10 {
+        k.cmd(&["EVALSHA", &sha, "1", "list", &i.to_string()]);
+    }
+    // The same data dir (its RDB carries keel's replid and its offset).
+    let replica = Server::redis(&args);
+    let mut r = replica.conn();
+    wait_synced(&mut k, &mut r, "after the restart");
+    assert_eq!(
+        r.cmd(&["LLEN", "list"]),
+        b":10\r\n",
+        "every EVALSHA reached the replica"
+    );
+    assert_eq!(digest(&mut k), digest(&mut r));
+    assert!(!replica.log_text().contains("NOSCRIPT"));
+}

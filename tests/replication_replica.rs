@@ -709,3 +709,100 @@ fn replica_kill9_during_sync_and_apply_converges() {
     wait_synced(&mut m, &mut r, "after kill -9 during the stream");
     assert_eq!(digest(&mut m), digest(&mut r));
 }
+
+/// Regression (found by the torture test): a keel replica saved by
+/// SHUTDOWN while its master's stream was being applied wrote data ahead
+/// of the offset it saved, and after the restart applied those commands a
+/// second time (counters diverged).
+#[test]
+fn replica_shutdown_during_write_stream_saves_consistent_offset() {
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    let rdir = TempDir::new("shutstream");
+    let port = master.port.to_string();
+    let extra = ["--replicaof", "127.0.0.1", &port, "--save", "3600 1"];
+    let mut rk = DirKeel::start(&rdir.0, 4, &extra);
+    let rport = rk.port;
+    let mut r = rk.conn();
+    wait_synced(&mut m, &mut r, "initial");
+    let mport = master.port;
+    let writer = std::thread::spawn(move || {
+        let mut w = Conn::connect(mport);
+        for i in 0..30000 {
+            w.cmd(&["INCR", &format!("ctr:{{{}}}", i % 31)]);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    rk.wait_exit();
+    drop(r);
+    let rk2 = DirKeel::start_on(rport, &rdir.0, 2, &extra);
+    writer.join().unwrap();
+    let mut r = rk2.conn();
+    wait_synced(&mut m, &mut r, "after the restart");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        1,
+        "the restart resynced partially"
+    );
+    assert_eq!(
+        digest(&mut m),
+        digest(&mut r),
+        "commands applied twice or lost"
+    );
+}
+
+/// Regression (found by the torture test): after REPLICAOF switched a
+/// replica to another master mid-stream, the old link could still add the
+/// bytes it was applying, so the saved offset no longer fell on a command
+/// boundary ("Protocol error from MASTER" after the next restart).
+#[test]
+fn replicaof_switch_during_stream_keeps_offsets_on_boundaries() {
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    let other = StockReplica::start(master.port, &["--enable-debug-command", "yes"]);
+    let mut o = other.conn();
+    wait_synced(&mut m, &mut o, "other replica");
+    let rdir = TempDir::new("switch");
+    let port = master.port.to_string();
+    let extra = ["--replicaof", "127.0.0.1", &port, "--save", "3600 1"];
+    let mut rk = DirKeel::start(&rdir.0, 4, &extra);
+    let rport = rk.port;
+    let mut r = rk.conn();
+    wait_synced(&mut m, &mut r, "keel replica");
+    let mport = master.port;
+    let writer = std::thread::spawn(move || {
+        let mut w = Conn::connect(mport);
+        for i in 0..20000 {
+            w.cmd(&["RPUSH", &format!("l:{}", i % 7), &"v".repeat(30)]);
+        }
+    });
+    // Switch masters back and forth while the stream flows.
+    let op = other.server.port.to_string();
+    for i in 0..6 {
+        let p = if i % 2 == 0 { &op } else { &port };
+        assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", p]), b"+OK\r\n");
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    writer.join().unwrap();
+    wait_synced(&mut m, &mut r, "after the switches");
+    assert_eq!(digest(&mut m), digest(&mut r));
+    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+    rk.wait_exit();
+    drop(r);
+    let full = info_int(&mut m, "stats", "sync_full");
+    let rk2 = DirKeel::start_on(rport, &rdir.0, 2, &extra);
+    let mut r = rk2.conn();
+    wait_synced(&mut m, &mut r, "after the restart");
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        full,
+        "the restart resynced partially"
+    );
+    assert_eq!(digest(&mut m), digest(&mut r));
+    assert!(
+        !rk2.log_text().contains("Protocol error from MASTER"),
+        "{}",
+        rk2.log_text()
+    );
+}

@@ -625,8 +625,7 @@ impl Conn<'_> {
             if !self.rt.gate.is_free() {
                 self.rt.gate.acquire().await;
                 results[me] = local.iter().map(|j| self.rt.run_job(j)).collect();
-                self.rt.gate.release();
-                self.rt.serve_ready();
+                self.rt.serve_and_release();
             } else {
                 results[me] = local.iter().map(|j| self.rt.run_job(j)).collect();
             }
@@ -686,8 +685,7 @@ impl Conn<'_> {
                 if !self.rt.gate.is_free() {
                     self.rt.gate.acquire().await;
                     let r = self.rt.run_job(&job);
-                    self.rt.gate.release();
-                    self.rt.serve_ready();
+                    self.rt.serve_and_release();
                     r
                 } else {
                     self.rt.run_job(&job)

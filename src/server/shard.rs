@@ -252,7 +252,21 @@ impl ShardRt {
         if !self.gate.is_free() {
             return; // the holder's release serves them
         }
-        // SAFETY: owner thread with its gate free.
+        self.serve_ready_held();
+    }
+
+    /// Releases the gate after serving the ready keys: a gate handed from
+    /// holder to holder is never free, so waiting for a free gate could
+    /// starve blocked clients for as long as holds keep coming.
+    pub fn serve_and_release(self: &Rc<Self>) {
+        self.serve_ready_held();
+        self.gate.release();
+    }
+
+    /// `serve_ready` for a caller that holds the gate and is done with the
+    /// data (no other holder is touching it).
+    fn serve_ready_held(self: &Rc<Self>) {
+        // SAFETY: owner thread; the gate is free or held by a finished holder.
         let store = unsafe { &mut *self.store_ptr() };
         while let Some(dbkey) = store.ready_keys.pop() {
             let Some(queue) = store.blocked.remove(&dbkey) else {
@@ -452,10 +466,9 @@ impl ShardRt {
                     glommio::spawn_local(async move {
                         rt.gate.acquire().await;
                         let outs = jobs.iter().map(|j| rt.run_job(j)).collect();
-                        rt.gate.release();
                         // run_job could not serve blocked clients while the
                         // gate was ours: a push here must still wake them.
-                        rt.serve_ready();
+                        rt.serve_and_release();
                         rt.send(
                             from,
                             Msg::Reply {
@@ -493,10 +506,7 @@ impl ShardRt {
                 let r = f(self);
                 self.reply(from, id, Payload::Any(r));
             }
-            Msg::Release => {
-                self.gate.release();
-                self.serve_ready();
-            }
+            Msg::Release => self.serve_and_release(),
             Msg::Reply { id, payload } => {
                 if let Some(slot) = self.pending.borrow_mut().remove(&id) {
                     *slot.payload.borrow_mut() = Some(payload);
@@ -516,7 +526,12 @@ impl ShardRt {
             return;
         }
         let rt = self.clone();
-        glommio::spawn_local(async move { rt.serve_ready() }).detach();
+        // Waits its turn for the gate: holders may follow one another.
+        glommio::spawn_local(async move {
+            rt.gate.acquire().await;
+            rt.serve_and_release();
+        })
+        .detach();
     }
 
     fn reply(self: &Rc<Self>, to: usize, id: u64, payload: Payload) {
