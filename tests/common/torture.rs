@@ -798,8 +798,13 @@ impl Torture {
                 }
                 std::thread::sleep(Duration::from_millis(200));
                 self.nodes[p].proxy.refuse(false);
-                // The victim, and whatever hangs below it, resync in full.
-                self.allowed_full += self.subtree(victim) as i64;
+                // Every replica behind that proxy (the victim and its
+                // siblings), and whatever hangs below them, resync in full.
+                let behind: usize = (0..self.nodes.len())
+                    .filter(|&j| self.nodes[j].parent == Some(p))
+                    .map(|j| self.subtree(j))
+                    .sum();
+                self.allowed_full += behind as i64;
             }
         }
         std::thread::sleep(Duration::from_millis(100 + self.rng.below(200)));
