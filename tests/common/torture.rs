@@ -714,6 +714,11 @@ impl Torture {
 
     /// Restarts node `i` (SHUTDOWN or kill -9), keeping its `replicaof`.
     fn restart(&mut self, i: usize, kill9: bool) {
+        self.restart_after(i, kill9, Duration::ZERO);
+    }
+
+    /// `restart`, staying down for `down` first.
+    fn restart_after(&mut self, i: usize, kill9: bool, down: Duration) {
         let full: i64 = field(&mut self.nodes[i].conn(), "stats", "sync_full")
             .parse()
             .unwrap_or(0);
@@ -727,6 +732,7 @@ impl Torture {
             c.send_lossy(&encode(&["SHUTDOWN"]));
         }
         self.nodes[i].wait_dead();
+        std::thread::sleep(down);
         self.nodes[i].restarts += 1;
         let replicaof = self.nodes[i].parent.map(|p| self.nodes[p].proxy.port);
         self.nodes[i].spawn(replicaof);
@@ -768,7 +774,9 @@ impl Torture {
                 // Its last RDB may be old or missing: it may full-sync, and
                 // then so must the replicas below it (its backlog is new).
                 self.allowed_full += self.subtree(victim) as i64;
-                self.restart(victim, true);
+                // Kill9Replica leaves it dead a while under the write load.
+                let down = if fault == Fault::Kill9Replica { 300 } else { 0 };
+                self.restart_after(victim, true, Duration::from_millis(down));
             }
             Fault::RestartReplicaShutdown => {
                 self.restart(victim, false);
