@@ -135,6 +135,7 @@ pub struct Node {
     pub parent: Option<usize>,
     /// sync_full / sync_partial_ok of its previous lives (stats reset at restart).
     pub retired_full: i64,
+    pub retired_partial: i64,
     pub restarts: u32,
 }
 
@@ -496,6 +497,7 @@ impl Torture {
                 child: None,
                 parent: None,
                 retired_full: 0,
+                retired_partial: 0,
                 restarts: 0,
             };
             node.spawn(None);
@@ -695,10 +697,10 @@ impl Torture {
             let v: i64 = field(&mut self.nodes[i].conn(), "stats", f)
                 .parse()
                 .unwrap_or(0);
-            t += v + if f == "sync_full" {
-                self.nodes[i].retired_full
-            } else {
-                0
+            t += v + match f {
+                "sync_full" => self.nodes[i].retired_full,
+                "sync_partial_ok" => self.nodes[i].retired_partial,
+                _ => 0,
             };
         }
         t
@@ -719,10 +721,15 @@ impl Torture {
 
     /// `restart`, staying down for `down` first.
     fn restart_after(&mut self, i: usize, kill9: bool, down: Duration) {
-        let full: i64 = field(&mut self.nodes[i].conn(), "stats", "sync_full")
-            .parse()
-            .unwrap_or(0);
-        self.nodes[i].retired_full += full;
+        let stats = info(&mut self.nodes[i].conn(), "stats");
+        let n = |f: &str| {
+            stats
+                .get(f)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        self.nodes[i].retired_full += n("sync_full");
+        self.nodes[i].retired_partial += n("sync_partial_ok");
         if kill9 {
             if let Some(c) = self.nodes[i].child.as_mut() {
                 let _ = c.kill();
