@@ -147,6 +147,11 @@ fn parse_id_ex(
     }
 }
 
+/// A list of exact IDs (XDEL, XACK): all valid, or the first error.
+fn parse_ids(args: &[Bytes]) -> Result<Vec<StreamId>, &'static str> {
+    args.iter().map(|a| parse_id(a, 0, true)).collect()
+}
+
 fn parse_id(s: &[u8], missing_seq: u64, strict: bool) -> Result<StreamId, &'static str> {
     parse_id_ex(s, missing_seq, strict, false)
         .map(|(id, _)| id)
@@ -587,16 +592,13 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.out.int(0);
             return 0;
         };
-        let mut ids = Vec::with_capacity(args.len() - 2);
-        for a in &args[2..] {
-            match parse_id(a, 0, true) {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    ctx.out.err(e);
-                    return 0;
-                }
+        let ids = match parse_ids(&args[2..]) {
+            Ok(ids) => ids,
+            Err(e) => {
+                ctx.out.err(e);
+                return 0;
             }
-        }
+        };
         let n = ids.into_iter().filter(|id| s.delete(*id)).count() as u64;
         ctx.out.int(n as i64);
         n
@@ -1403,16 +1405,13 @@ fn xack(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.out.int(0);
             return 0;
         };
-        let mut ids = Vec::with_capacity(args.len() - 3);
-        for a in &args[3..] {
-            match parse_id(a, 0, true) {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    ctx.out.err(e);
-                    return 0;
-                }
+        let ids = match parse_ids(&args[3..]) {
+            Ok(ids) => ids,
+            Err(e) => {
+                ctx.out.err(e);
+                return 0;
             }
-        }
+        };
         let mut n = 0;
         for id in ids {
             if let Some(p) = g.pel.remove(&id) {
