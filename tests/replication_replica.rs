@@ -806,3 +806,39 @@ fn replicaof_switch_during_stream_keeps_offsets_on_boundaries() {
         rk2.log_text()
     );
 }
+
+/// replica-serve-stale-data no: while the link is down, commands without
+/// the stale flag get -MASTERDOWN, exactly as from a stock replica; once
+/// the link is up they run.
+#[test]
+fn stale_data_refused_while_the_link_is_down() {
+    let dead = common::free_port().to_string();
+    let extra = [
+        "--replicaof",
+        "127.0.0.1",
+        dead.as_str(),
+        "--replica-serve-stale-data",
+        "no",
+    ];
+    let (keel, _kd) = {
+        let dir = TempDir::new("stale");
+        let mut a = vec!["--dir", dir.path()];
+        a.extend_from_slice(&extra);
+        (Server::keel(2, &a), dir)
+    };
+    let (stock, _sd) = redis_master(&extra);
+    let mut k = keel.conn();
+    let mut r = stock.conn();
+    for line in ["GET x", "PING", "SET x 1"] {
+        assert_eq!(s(k.line(line)), s(r.line(line)), "{line}");
+    }
+    assert!(s(k.line("GET x")).starts_with("-MASTERDOWN"));
+    assert!(s(k.line("INFO replication")).contains("master_link_status:down"));
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    m.cmd(&["SET", "x", "1"]);
+    let mp = master.port.to_string();
+    assert_eq!(k.cmd(&["REPLICAOF", "127.0.0.1", &mp]), b"+OK\r\n");
+    wait_synced(&mut m, &mut k, "link up");
+    assert_eq!(k.line("GET x"), b"$1\r\n1\r\n");
+}

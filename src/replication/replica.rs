@@ -116,6 +116,26 @@ impl Drop for MasterApply {
     }
 }
 
+/// Whether commands without the `stale` flag get -MASTERDOWN: a replica
+/// whose link is not up, with replica-serve-stale-data no.
+pub fn stale_denied(srv: &Server) -> bool {
+    if !is_replica()
+        || srv
+            .config
+            .read()
+            .unwrap()
+            .get_bool("replica-serve-stale-data")
+    {
+        return false;
+    }
+    master::repl().is_some_and(|r| {
+        r.lock()
+            .replica_of
+            .as_ref()
+            .is_some_and(|m| m.state != LinkState::Connected)
+    })
+}
+
 /// Whether a client write must get -READONLY.
 pub fn read_only_for_clients(srv: &Server) -> bool {
     is_replica() && srv.config.read().unwrap().get_bool("replica-read-only")

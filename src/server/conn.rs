@@ -501,6 +501,14 @@ impl Conn<'_> {
             );
             return None;
         }
+        if cmd.flags & flags::STALE == 0 && crate::replication::replica::stale_denied(self.rt.srv) {
+            err(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                    .into(),
+                slots,
+            );
+            return None;
+        }
         if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
             err(
                 "NOREPLICAS Not enough good replicas to write.".into(),
