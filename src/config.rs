@@ -142,6 +142,7 @@ pub const PARAMS: &[Param] = &[
     ),
     p("min-replicas-to-write", "0", Kind::Int),
     p("lua-replicate-commands", "yes", YESNO),
+    p("shutdown-timeout", "10", Kind::Int),
     p("min-replicas-max-lag", "10", Kind::Int),
     p("replica-announce-ip", "", Kind::Str),
     p("replica-announce-port", "0", Kind::Int),

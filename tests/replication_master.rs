@@ -632,3 +632,52 @@ fn stock_replica_restart_with_verbatim_evalsha_in_backlog() {
     assert_eq!(digest(&mut k), digest(&mut r));
     assert!(!replica.log_text().contains("NOSCRIPT"));
 }
+
+/// SHUTDOWN gives lagging replicas up to shutdown-timeout to acknowledge
+/// the whole stream (they can then PSYNC to the restarted master);
+/// SHUTDOWN NOW does not wait.
+#[test]
+fn shutdown_waits_for_lagging_replicas_unless_now() {
+    for now in [false, true] {
+        let (keel, _dir) = keel(
+            2,
+            &["--shutdown-timeout", "1", "--repl-diskless-sync-delay", "0"],
+        );
+        let mut k = keel.conn();
+        let mut raw = RawReplica::connect(keel.port);
+        assert!(raw.psync("?", -1, false).starts_with("+FULLRESYNC"));
+        raw.read_rdb();
+        wait_for(5, "replica online", || {
+            info_field(&mut k, "replication", "slave0").contains("online")
+        });
+        k.cmd(&["SET", "x", "1"]);
+        // The raw replica reads the write but never acknowledges it.
+        let t = Instant::now();
+        k.send_lossy(if now {
+            b"*2\r\n$8\r\nSHUTDOWN\r\n$3\r\nNOW\r\n"
+        } else {
+            b"*1\r\n$8\r\nSHUTDOWN\r\n"
+        });
+        let (_, closed) = k.read_until_close(Duration::from_secs(5));
+        assert!(closed);
+        let took = t.elapsed();
+        let log = keel.log_text();
+        if now {
+            assert!(
+                took < Duration::from_millis(900),
+                "SHUTDOWN NOW waited {took:?}"
+            );
+            assert!(!log.contains("Waiting for replicas"), "{log}");
+        } else {
+            assert!(
+                took >= Duration::from_millis(900),
+                "SHUTDOWN did not wait: {took:?}"
+            );
+            assert!(
+                log.contains("Waiting for replicas before shutting down"),
+                "{log}"
+            );
+            assert!(log.contains("replicas lagging at shutdown"), "{log}");
+        }
+    }
+}

@@ -86,7 +86,7 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
-    let (mut nosave, mut save, mut force) = (false, false, false);
+    let (mut nosave, mut save, mut force, mut now) = (false, false, false, false);
     for a in &args[1..] {
         if eq_ic(a, "nosave") {
             nosave = true;
@@ -95,6 +95,7 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
         } else if eq_ic(a, "force") {
             force = true;
         } else if eq_ic(a, "now") {
+            now = true;
         } else if eq_ic(a, "abort") {
             return ctx.out.err("ERR No shutdown in progress.");
         } else {
@@ -105,7 +106,7 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
         return ctx.out.err(errors::SYNTAX);
     }
     let srv = ctx.srv;
-    if prepare_for_shutdown(srv, &mut all_stores(ctx), save, nosave).is_err() && !force {
+    if prepare_for_shutdown(srv, &mut all_stores(ctx), save, nosave, now).is_err() && !force {
         return ctx.out.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
     srv.shutdown.store(true, Ordering::Relaxed);
@@ -117,14 +118,26 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
     }
 }
 
-/// Redis's prepareForShutdown: stop a BGSAVE child, save when save rules
-/// exist (or SAVE was asked) unless NOSAVE. Every shard must be held.
+/// Redis's prepareForShutdown: unless NOW, give lagging replicas up to
+/// shutdown-timeout to acknowledge everything (so they can PSYNC to the
+/// restarted master); stop a BGSAVE child, save when save rules exist (or
+/// SAVE was asked) unless NOSAVE. Every shard must be held.
 pub fn prepare_for_shutdown(
     srv: &crate::server::Server,
     stores: &mut [&mut ShardStore],
     save: bool,
     nosave: bool,
+    now: bool,
 ) -> std::io::Result<()> {
+    if !now {
+        let secs = srv
+            .config
+            .read()
+            .unwrap()
+            .get_i64("shutdown-timeout")
+            .max(0) as u64;
+        crate::replication::master::wait_for_replicas(std::time::Duration::from_secs(secs));
+    }
     persist::kill_child(srv);
     if nosave || (!save && persist::save_rules(srv).is_empty()) {
         return Ok(());

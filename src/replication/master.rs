@@ -772,6 +772,40 @@ pub fn current_offset() -> i64 {
     }
 }
 
+/// Before a shutdown (every shard held, so nothing more is written): asks
+/// the online replicas for an ACK and waits up to `timeout` until each has
+/// acknowledged the whole stream (Redis 7.0, #9872).
+pub fn wait_for_replicas(timeout: Duration) {
+    let Some(r) = REPL.get() else { return };
+    if r.lock().replica_of.is_some() || cut(false).is_none() {
+        return;
+    }
+    let lagging = |st: &State| {
+        st.replicas
+            .iter()
+            .filter(|l| l.online() && !l.pre_psync && l.ack_off.load(Ordering::Acquire) < st.offset)
+            .count()
+    };
+    if lagging(&r.lock()) == 0 || timeout.is_zero() {
+        return;
+    }
+    crate::log::notice("Waiting for replicas before shutting down.");
+    request_getack();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let n = lagging(&r.lock());
+        if n == 0 {
+            crate::log::notice("All replicas are in sync; shutting down.");
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            crate::log::warning(&format!("{n} replicas lagging at shutdown"));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// SCRIPT FLUSH: replicas will not hold any script any more.
 pub fn forget_scripts() {
     if let Some(r) = REPL.get() {

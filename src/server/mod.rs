@@ -556,7 +556,13 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
                 // SAFETY: every store is held for this closure.
                 let mut stores: Vec<&mut crate::storage::ShardStore> =
                     view.iter().map(|&s| unsafe { &mut *s }).collect();
-                crate::commands::snapshot::prepare_for_shutdown(srv, &mut stores, false, false)
+                crate::commands::snapshot::prepare_for_shutdown(
+                    srv,
+                    &mut stores,
+                    false,
+                    false,
+                    false,
+                )
             })
             .await;
         if ok.is_err() {
