@@ -537,6 +537,11 @@ fn master_restart_keeps_partial_resync() {
     wait_synced(&mut k, &mut r, "before the restart");
     let old_id = info_field(&mut k, "replication", "master_replid");
     let old_off = info_int(&mut k, "replication", "master_repl_offset");
+    // As Redis's test: once the replica acknowledged everything, the
+    // shutdown has no GETACK to send (which would move the offset).
+    wait_for(10, "the replica's ACK", || {
+        info_field(&mut k, "replication", "slave0").contains(&format!("offset={old_off},"))
+    });
     k.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
     k1.wait_exit();
     std::thread::sleep(Duration::from_millis(600));

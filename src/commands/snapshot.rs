@@ -139,9 +139,15 @@ pub fn prepare_for_shutdown(
         crate::replication::master::wait_for_replicas(std::time::Duration::from_secs(secs));
     }
     persist::kill_child(srv);
+    crate::replication::master::freeze(true);
     if nosave || (!save && persist::save_rules(srv).is_empty()) {
         return Ok(());
     }
     crate::log::notice("Saving the final RDB snapshot before exiting.");
-    persist::save_now(srv, stores)
+    let r = persist::save_now(srv, stores);
+    if r.is_err() {
+        // The shutdown may be cancelled: the stream goes on.
+        crate::replication::master::freeze(false);
+    }
+    r
 }

@@ -269,6 +269,9 @@ pub(crate) fn backlog_size(srv: &Server) -> usize {
 pub fn feed_applied(link_gen: u64, bytes: &[u8]) {
     let Some(r) = REPL.get() else { return };
     let mut st = r.lock();
+    if FROZEN.load(Ordering::Acquire) {
+        return;
+    }
     if st.link_gen != link_gen || st.replica_of.is_none() {
         return;
     }
@@ -618,7 +621,26 @@ fn write_record(st: &mut State, effects: &[Effect], out: &mut Vec<u8>) {
     st.data_offset = st.offset;
 }
 
+/// Set once a shutdown has taken its final snapshot: nothing more enters
+/// the stream, so replicas stop exactly at the offset the file records
+/// (active expiry would otherwise send DELs after it).
+static FROZEN: AtomicBool = AtomicBool::new(false);
+
+/// Freezes the stream at a cut (every shard held): see FROZEN.
+pub fn freeze(on: bool) {
+    if on {
+        cut(false);
+    }
+    if let Some(r) = REPL.get() {
+        let _st = r.lock();
+        FROZEN.store(on, Ordering::Release);
+    }
+}
+
 fn append(st: &mut State, bytes: &[u8]) {
+    if FROZEN.load(Ordering::Acquire) {
+        return;
+    }
     if let Some(b) = st.backlog.as_mut() {
         b.append(bytes);
         st.offset += bytes.len() as i64;
