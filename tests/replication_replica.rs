@@ -115,6 +115,17 @@ fn big_values(c: &mut Conn, tag: &str) {
     c.cmd(&["SET", &format!("{tag}:bigstr"), &"z".repeat(100_000)]);
 }
 
+/// The restarted replica `r` caught up with `m`, which did no full sync
+/// beyond the `full_before` it had counted before the restart.
+fn resynced_partially(m: &mut Conn, r: &mut Conn, full_before: i64) {
+    wait_synced(m, r, "after the restart");
+    assert_eq!(
+        info_int(m, "stats", "sync_full"),
+        full_before,
+        "the restart resynced partially"
+    );
+}
+
 fn assert_same(m: &mut Conn, r: &mut Conn, what: &str) {
     wait_synced(m, r, what);
     assert_eq!(digest(m), digest(r), "{what}: DEBUG DIGEST differs");
@@ -276,9 +287,7 @@ fn replica_restart_partial_resync_with_scripts_and_dbs() {
     m.cmd(&["SET", "in5", "1"]);
     wait_synced(&mut m, &mut r, "initial");
     // The master's stream now has DB 5 selected; the replica saves that.
-    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
-    rk.wait_exit();
-    drop(r);
+    rk.shutdown(r);
     // Meanwhile: more EVALSHA (sent as EVALSHA: the replica had the body)
     // and plain writes, still in DB 5 without a new SELECT.
     for i in 0..5 {
@@ -518,21 +527,14 @@ fn replica_restart_restores_selected_db() {
     }
     wait_synced(&mut m, &mut r, "initial");
     // The stream's DB is 6; the replica goes down before the next writes.
-    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
-    rk.wait_exit();
-    drop(r);
+    rk.shutdown(r);
     for i in 0..10 {
         m.cmd(&["RPUSH", "after", &i.to_string()]);
     }
     let full = info_int(&mut m, "stats", "sync_full");
     let rk2 = rig.restart(rport, 4);
     let mut r = rk2.conn();
-    wait_synced(&mut m, &mut r, "after the restart");
-    assert_eq!(
-        info_int(&mut m, "stats", "sync_full"),
-        full,
-        "the restart resynced partially"
-    );
+    resynced_partially(&mut m, &mut r, full);
     r.cmd(&["SELECT", "6"]);
     assert_eq!(
         r.cmd(&["LLEN", "after"]),
@@ -565,21 +567,14 @@ fn replica_restart_evalsha_in_backlog() {
     m.cmd(&["EVALSHA", &sha, "1", "list", "a"]);
     m.cmd(&["EVALSHA", &sha, "1", "list", "b"]);
     wait_synced(&mut m, &mut r, "initial");
-    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
-    rk.wait_exit();
-    drop(r);
+    rk.shutdown(r);
     for i in 0..5 {
         m.cmd(&["EVALSHA", &sha, "1", "list", &format!("c{i}")]);
     }
     let full = info_int(&mut m, "stats", "sync_full");
     let rk2 = rig.restart(rport, 4);
     let mut r = rk2.conn();
-    wait_synced(&mut m, &mut r, "after the restart");
-    assert_eq!(
-        info_int(&mut m, "stats", "sync_full"),
-        full,
-        "the restart resynced partially"
-    );
+    resynced_partially(&mut m, &mut r, full);
     assert_eq!(
         r.cmd(&["LLEN", "list"]),
         b":7\r\n",
@@ -733,9 +728,7 @@ fn replica_shutdown_during_write_stream_saves_consistent_offset() {
         }
     });
     std::thread::sleep(Duration::from_millis(150));
-    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
-    rk.wait_exit();
-    drop(r);
+    rk.shutdown(r);
     let rk2 = DirKeel::start_on(rport, &rdir.0, 2, &extra);
     writer.join().unwrap();
     let mut r = rk2.conn();
@@ -787,18 +780,11 @@ fn replicaof_switch_during_stream_keeps_offsets_on_boundaries() {
     writer.join().unwrap();
     wait_synced(&mut m, &mut r, "after the switches");
     assert_eq!(digest(&mut m), digest(&mut r));
-    r.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
-    rk.wait_exit();
-    drop(r);
+    rk.shutdown(r);
     let full = info_int(&mut m, "stats", "sync_full");
     let rk2 = DirKeel::start_on(rport, &rdir.0, 2, &extra);
     let mut r = rk2.conn();
-    wait_synced(&mut m, &mut r, "after the restart");
-    assert_eq!(
-        info_int(&mut m, "stats", "sync_full"),
-        full,
-        "the restart resynced partially"
-    );
+    resynced_partially(&mut m, &mut r, full);
     assert_eq!(digest(&mut m), digest(&mut r));
     assert!(
         !rk2.log_text().contains("Protocol error from MASTER"),

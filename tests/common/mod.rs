@@ -1139,6 +1139,13 @@ impl DirKeel {
             .unwrap();
     }
 
+    /// SHUTDOWN through `c` (its own connection, closed after), then waits
+    /// for the process to exit.
+    pub fn shutdown(&mut self, mut c: Conn) {
+        c.send_lossy(b"*1\r\n$8\r\nSHUTDOWN\r\n");
+        self.wait_exit();
+    }
+
     /// Waits for the process to exit; returns its exit code (None: killed by a signal).
     pub fn wait_exit(&mut self) -> Option<i32> {
         let t = Instant::now();
