@@ -2,12 +2,11 @@
 //! handshake a stock replica does, full sync into the shards, applying the
 //! stream), promotion and demotion.
 //!
-//! The link is a task on one shard's executor. It applies the master's
-//! commands through the connection machinery (`conn::run_as_master`), so
-//! they reach their shards in stream order, multi-shard ones and MULTI/EXEC
-//! holding their shards like any client's. Only bytes of fully applied
-//! commands (a MULTI block at its EXEC) advance the offset; they go
-//! verbatim into this node's backlog for its own replicas.
+//! The link is a task on one shard's executor. It applies each run of the
+//! master's commands with every shard held, in stream order, and in the
+//! same step feeds their bytes verbatim into this node's backlog (for its
+//! own replicas and its offset), so a snapshot always sees data and offset
+//! agree. A MULTI block applies whole once its EXEC has arrived.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -101,8 +100,8 @@ thread_local! {
 pub struct MasterApply(bool);
 
 impl MasterApply {
-    pub fn enter(on: bool) -> MasterApply {
-        MasterApply(APPLYING.with(|a| a.replace(on)))
+    pub fn enter() -> MasterApply {
+        MasterApply(APPLYING.with(|a| a.replace(true)))
     }
 
     pub fn active() -> bool {
@@ -641,7 +640,6 @@ async fn stream(
     });
     srv.clients.lock().unwrap().insert(id, info.clone());
     let mut client = Client::new(info.clone(), true);
-    client.is_master = true;
     client.select(stream_db.clamp(0, srv.databases as i64 - 1) as usize);
     let r = apply_loop(rt, link_gen, s, rd, &mut client, timeout).await;
     srv.clients.lock().unwrap().remove(&id);
@@ -812,7 +810,7 @@ async fn apply_held(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>,
             if with_link(link_gen, |_| ()).is_none() {
                 return client.db;
             }
-            let _master = MasterApply::enter(true);
+            let _master = MasterApply::enter();
             let mut raw = Vec::new();
             for (args, bytes) in cmds {
                 raw.extend_from_slice(&bytes);

@@ -178,8 +178,6 @@ pub struct Client {
     pub sync_request: Option<Vec<bytes::Bytes>>,
     /// The socket now belongs to the replication threads.
     pub handed_off: bool,
-    /// This is the link to our master: its commands apply, never answer.
-    pub is_master: bool,
 }
 
 /// A replica's REPLCONF announcements.
@@ -214,7 +212,6 @@ impl Client {
             replconf: ReplConf::default(),
             sync_request: None,
             handed_off: false,
-            is_master: false,
         }
     }
 

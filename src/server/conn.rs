@@ -329,7 +329,7 @@ impl Conn<'_> {
             let route = self.route(cmd, &args);
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
-                let job = self.job(idx, cmd, args, resp3);
+                let job = Job::new(idx, cmd, args, self.client.db, resp3);
                 let mut r = self.run_routed(job.clone(), &route).await;
                 if r.need_all {
                     let all: Vec<usize> = (0..nshards).collect();
@@ -361,7 +361,6 @@ impl Conn<'_> {
                 // into the write buffer (no job, no reply copy).
                 Route::Shard(s)
                     if s == self.rt.id
-                        && !self.client.is_master
                         && batches.iter().all(|b| b.is_empty())
                         && self.rt.gate.is_free() =>
                 {
@@ -389,11 +388,11 @@ impl Conn<'_> {
                         remote: Some((s, batches[s].len())),
                         suppress,
                     });
-                    batches[s].push(self.job(idx, cmd, args, resp3));
+                    batches[s].push(Job::new(idx, cmd, args, self.client.db, resp3));
                 }
                 Route::Hold(shards) => {
                     self.complete(&mut slots, &mut batches).await;
-                    let job = self.job(idx, cmd, args, resp3);
+                    let job = Job::new(idx, cmd, args, self.client.db, resp3);
                     let out = self.run_held(&job, &shards).await.out;
                     slots.push(Slot {
                         out: Some(out),
@@ -491,10 +490,7 @@ impl Conn<'_> {
                 return None;
             }
         }
-        if cmd.is_write()
-            && !self.client.is_master
-            && crate::replication::replica::read_only_for_clients(self.rt.srv)
-        {
+        if cmd.is_write() && crate::replication::replica::read_only_for_clients(self.rt.srv) {
             err(
                 "READONLY You can't write against a read only replica.".into(),
                 slots,
@@ -662,7 +658,6 @@ impl Conn<'_> {
         let srv = rt.srv;
         let client = &mut *self.client;
         rt.with_shards(shards, |view| {
-            let _master = crate::replication::replica::MasterApply::enter(job.master);
             let mut out = Out::new(client.resp3);
             let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
             ctx.no_block = job.no_block || job.waiter.is_none();
@@ -727,7 +722,7 @@ impl Conn<'_> {
                 origin: rt.id,
                 wake_id,
             });
-            let mut job = self.job(idx, cmd, args.clone(), self.client.resp3);
+            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3);
             job.waiter = Some(waiter.clone());
             let r = self.run_routed(job, &route).await;
             let Some(block) = r.block else {
@@ -810,7 +805,6 @@ impl Conn<'_> {
         let client = &mut *self.client;
         let out = rt
             .with_shards(&shards, |view| {
-                let _master = crate::replication::replica::MasterApply::enter(client.is_master);
                 if transactions::watch_failed(client, crate::storage::now_ms()) {
                     out.null_array();
                     return out;
@@ -836,12 +830,6 @@ impl Conn<'_> {
         ThreadStats::bump(&rt.stats().cmd_calls[exec_idx], 1);
         rt.serve_ready();
         out
-    }
-
-    fn job(&self, idx: usize, cmd: &'static Command, args: Vec<Bytes>, resp3: bool) -> Job {
-        let mut j = Job::new(idx, cmd, args, self.client.db, resp3);
-        j.master = self.client.is_master;
-        j
     }
 
     /// WAIT numreplicas timeout: blocks until enough replicas acknowledged
@@ -882,7 +870,6 @@ impl Conn<'_> {
         let mut out = Out::new(self.client.resp3);
         let db = self.client.db;
         let none: Vec<*mut crate::storage::ShardStore> = vec![std::ptr::null_mut(); srv.nshards];
-        let _master = crate::replication::replica::MasterApply::enter(self.client.is_master);
         let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
         run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
         out

@@ -37,8 +37,6 @@ pub struct Job {
     pub waiter: Option<Arc<Waiter>>,
     /// Reply as on timeout instead of blocking (the deadline passed).
     pub no_block: bool,
-    /// Sent by this replica's master: logically expired keys still exist.
-    pub master: bool,
 }
 
 impl Job {
@@ -57,7 +55,6 @@ impl Job {
             resp3,
             waiter: None,
             no_block: false,
-            master: false,
         }
     }
 }
@@ -232,7 +229,6 @@ impl ShardRt {
     }
 
     fn run_job_once(&self, job: &Job) -> JobResult {
-        let _master = crate::replication::replica::MasterApply::enter(job.master);
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
         ctx.no_block = job.no_block || job.waiter.is_none();
