@@ -445,6 +445,8 @@ impl Config {
                     .collect()
             }
             Kind::List if !v.is_empty() => vec![format!("{} {}", p.name, v)],
+            // A master drops its `replicaof` line (Redis removes it too).
+            Kind::List => vec![],
             // Redis writes sizes in the largest exact unit: 10mb, not 10485760.
             Kind::Memory => {
                 let n: i64 = v.parse().unwrap_or(0);

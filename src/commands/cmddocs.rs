@@ -49,6 +49,7 @@ const USAGE: &[(&str, &str)] = &[
     ("memory", ""),
     ("object", ""),
     ("role", ""),
+    ("failover", ""),
     ("replicaof", "host port:int"),
     ("slaveof", "host port:int"),
     ("sync", ""),

@@ -56,6 +56,14 @@ pub fn commands() -> Vec<Command> {
                 "1.0.0",
                 "Configure a server as replica of another, or promote it to a master",
             ),
+        cmd("failover", -1, ADMIN | NOSCRIPT | STALE, failover)
+            .all_shards()
+            .acl(&["admin", "slow", "dangerous"])
+            .doc(
+                "server",
+                "6.2.0",
+                "Start a coordinated failover between this server and one of its replicas.",
+            ),
         cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, role)
             .acl(&["admin", "fast", "dangerous"])
             .doc(
@@ -155,8 +163,19 @@ fn wait(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.int(master::acked(target) as i64);
 }
 
+fn failover(ctx: &mut Ctx, args: &[Bytes]) {
+    let mut stores = super::snapshot::all_stores(ctx);
+    match crate::replication::failover::command(&mut stores, args) {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.out.err(&e),
+    }
+}
+
 fn replicaof(ctx: &mut Ctx, args: &[Bytes]) {
     let srv = ctx.srv;
+    if crate::replication::failover::active() {
+        return ctx.out.err("ERR REPLICAOF not allowed while failing over.");
+    }
     let mut stores = super::snapshot::all_stores(ctx);
     if eq_ic(&args[1], "no") && eq_ic(&args[2], "one") {
         if replica::is_replica() {
@@ -352,7 +371,10 @@ pub fn info_fields(min_replicas: i64) -> Vec<(String, String)> {
         ),
     };
     v.extend([
-        ("master_failover_state".into(), "no-failover".into()),
+        (
+            "master_failover_state".into(),
+            crate::replication::failover::state_name().into(),
+        ),
         ("master_replid".into(), st.replid.clone()),
         ("master_replid2".into(), st.replid2.clone()),
         ("master_repl_offset".into(), st.offset.to_string()),

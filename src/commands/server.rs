@@ -922,5 +922,10 @@ mod tests {
         assert_eq!(back.get("requirepass"), "a b");
         assert_eq!(back.get("save"), "");
         assert_eq!(back.get_i64("maxmemory"), 1 << 20);
+        // REPLICAOF NO ONE (Sentinel's promotion) removes the line.
+        let mut r = Config::default();
+        r.load_text("# B\nreplicaof 127.0.0.1 6379\n").unwrap();
+        r.set("replicaof", "").unwrap();
+        assert_eq!(r.rewrite_text("# B\nreplicaof 127.0.0.1 6379\n"), "# B\n");
     }
 }

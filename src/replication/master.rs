@@ -679,9 +679,11 @@ fn cron(r: &Repl, last_ping: &mut u64) {
     let mut st = r.lock();
     let mut grew = false;
     // Only a top-level master makes PINGs; a replica forwards its master's.
+    // Not while FAILOVER waits for the stream to stand still.
     if st.replica_of.is_none()
         && !st.replicas.is_empty()
         && now.saturating_sub(*last_ping) >= ping_period
+        && !super::failover::writes_paused()
     {
         *last_ping = now;
         append(&mut st, PING);
@@ -841,7 +843,7 @@ pub fn forget_scripts() {
 pub fn request_getack() {
     let Some(r) = REPL.get() else { return };
     let mut st = r.lock();
-    if st.replicas.is_empty() {
+    if st.replicas.is_empty() || super::failover::writes_paused() {
         return;
     }
     append(&mut st, GETACK);

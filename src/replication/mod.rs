@@ -11,6 +11,7 @@
 //! in the stream.
 
 pub mod backlog;
+pub mod failover;
 pub mod master;
 pub mod replica;
 pub mod sync;

@@ -288,11 +288,14 @@ pub async fn link_task(rt: Rc<ShardRt>, link_gen: u64) {
                 let _ = stream.set_nodelay(true);
                 if let Err(e) = session(&rt, link_gen, &mut stream).await {
                     crate::log::warning(&e);
+                    super::failover::psync_answered(&rt, false, "Write error to failover target")
+                        .await;
                 }
                 set_state(link_gen, LinkState::Connect);
             }
             Some(Err(e)) => {
                 crate::log::warning(&format!("Error condition on socket for SYNC: {e}"));
+                super::failover::psync_answered(&rt, false, "Failover target unreachable").await;
                 set_state(link_gen, LinkState::Connect);
             }
             None => {
@@ -427,13 +430,20 @@ async fn session(rt: &Rc<ShardRt>, link_gen: u64, s: &mut TcpStream) -> Result<(
             "Trying a partial resynchronization (request {id}:{off})."
         ));
     }
-    send(s, &["PSYNC", &id, &off.to_string()]).await?;
+    // A coordinated failover asks the target to take over as it accepts us.
+    if super::failover::in_progress() {
+        send(s, &["PSYNC", &id, &off.to_string(), "FAILOVER"]).await?;
+    } else {
+        send(s, &["PSYNC", &id, &off.to_string()]).await?;
+    }
     let reply = loop {
         let l = rd.line(s, link_gen).await?;
         if !l.is_empty() {
             break l;
         }
     };
+    let accepted = reply.starts_with("+FULLRESYNC ") || reply.starts_with("+CONTINUE");
+    super::failover::psync_answered(rt, accepted, "Failover target rejected psync request").await;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut it = rest.split(' ');
         let new_id = it.next().unwrap_or("").to_string();

@@ -32,6 +32,42 @@ pub async fn serve_replica(
     let srv = rt.srv;
     let Some(r) = master::repl() else { return };
     let psync = args[0].eq_ignore_ascii_case(b"psync");
+    if psync && args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover") {
+        // Our master hands over: take its place if we follow its history.
+        let id = String::from_utf8_lossy(&args[1]).into_owned();
+        crate::log::warning(&format!("Failover request received for replid {id}."));
+        if !super::replica::is_replica() {
+            let _ = stream
+                .write_all(b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n")
+                .await;
+            return;
+        }
+        if r.lock().replid != id {
+            let _ = stream
+                .write_all(b"-ERR PSYNC FAILOVER replid must match my replid.\r\n")
+                .await;
+            return;
+        }
+        let all: Vec<usize> = (0..srv.nshards).collect();
+        rt.with_shards(&all, |view| {
+            // SAFETY: every store is held for this closure.
+            let mut stores: Vec<&mut crate::storage::ShardStore> =
+                view.iter().map(|&s| unsafe { &mut *s }).collect();
+            super::replica::promote(&mut stores);
+        })
+        .await;
+        let _ = srv.config.write().unwrap().set("replicaof", "");
+        crate::log::notice(&format!(
+            "MASTER MODE enabled (failover request from '{}')",
+            client.info.addr
+        ));
+    }
+    if super::failover::active() {
+        let _ = stream
+            .write_all(b"-NOMASTERLINK Can't SYNC while failing over\r\n")
+            .await;
+        return;
+    }
     let not_linked = r
         .lock()
         .replica_of

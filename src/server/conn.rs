@@ -274,6 +274,15 @@ impl Conn<'_> {
             if self.client.close_after_reply || self.client.sync_request.is_some() {
                 break;
             }
+            if crate::replication::failover::writes_paused() && self.may_write(&args) {
+                // FAILOVER pauses writes: this one waits, after what came
+                // before it, until the handover ends (then it likely meets
+                // READONLY).
+                self.complete(&mut slots, &mut batches).await;
+                while crate::replication::failover::writes_paused() {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
@@ -418,6 +427,21 @@ impl Conn<'_> {
             {
                 wbuf.extend_from_slice(&o.buf);
             }
+        }
+    }
+
+    /// What CLIENT PAUSE WRITE holds back: writes, commands that may
+    /// replicate (scripts, PUBLISH) and an EXEC with either queued;
+    /// commands being queued are not held.
+    fn may_write(&self, args: &[Bytes]) -> bool {
+        let Some((_, cmd)) = commands::lookup(&args[0]) else {
+            return false;
+        };
+        let writes = |c: &Command| c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+        match &self.client.multi {
+            Some(q) if cmd.name == "exec" => q.iter().any(|q| writes(q.cmd)),
+            Some(_) => false,
+            None => writes(cmd),
         }
     }
 

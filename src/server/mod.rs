@@ -529,7 +529,9 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             // SAFETY: owner thread with its gate free: nobody else touches the store.
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
-            if crate::storage::expire::active_expire_enabled() {
+            if crate::storage::expire::active_expire_enabled()
+                && !crate::replication::failover::writes_paused()
+            {
                 // Redis's slow cycle: at most 25% of the cron period.
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
             }
@@ -538,6 +540,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             persist::shard_cron(rt.srv, store, &mut saved_gen);
         }
         if rt.id == 0 {
+            crate::replication::failover::tick(&rt).await;
             persistence_cron(&rt).await;
         }
     }

@@ -60,6 +60,13 @@ pub fn lru_clock() -> u32 {
     (super::now_ms() / 1000) as u32
 }
 
+/// While FAILOVER waits for a replica to catch up the stream must not grow:
+/// expired keys are hidden but not deleted (Redis does the same under a
+/// write pause).
+fn expiry_paused() -> bool {
+    crate::replication::failover::writes_paused()
+}
+
 impl Db {
     pub fn len(&self) -> usize {
         self.dict.len()
@@ -78,7 +85,7 @@ impl Db {
     /// Deletes `key` if it is expired. Returns true when it was removed
     /// (the caller counts expired_keys).
     pub fn expire_if_needed(&mut self, key: &[u8], now: u64) -> bool {
-        if self.replica_mode || !self.is_expired(key, now) {
+        if self.replica_mode || !self.is_expired(key, now) || expiry_paused() {
             return false;
         }
         self.remove_expired(key);
@@ -111,6 +118,9 @@ impl Db {
                 }
                 let e = &mut self.dict[i];
                 return (Some(e), false);
+            }
+            if expiry_paused() {
+                return (None, false);
             }
             self.remove_expired(key);
             return (None, true);

@@ -160,7 +160,9 @@ impl Server {
         })
     }
 
-    fn start(name: &str, program: &str, args: impl Fn(u16) -> Vec<String>) -> Server {
+    /// Starts `program` with `args(port)` on a free port, retrying on a
+    /// port taken meanwhile; ready once it answers PING.
+    pub fn start(name: &str, program: &str, args: impl Fn(u16) -> Vec<String>) -> Server {
         // A freed port can be taken by a parallel test before the server binds
         // it: retry on a new port when the server dies complaining about it.
         let mut last_log = String::new();
@@ -236,6 +238,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(false)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_text(&self) -> String {
@@ -1086,15 +1092,38 @@ impl DirKeel {
 
     /// Like `start`, on a given port (a restart where replicas expect it).
     pub fn start_on(port: u16, dir: &std::path::Path, shards: usize, extra: &[&str]) -> DirKeel {
+        DirKeel::spawn(None, port, dir, shards, extra)
+    }
+
+    /// Like `start_on`, reading the config file `conf` first (CONFIG
+    /// REWRITE's target).
+    pub fn start_conf(
+        conf: &std::path::Path,
+        port: u16,
+        dir: &std::path::Path,
+        shards: usize,
+        extra: &[&str],
+    ) -> DirKeel {
+        DirKeel::spawn(Some(conf), port, dir, shards, extra)
+    }
+
+    fn spawn(
+        conf: Option<&std::path::Path>,
+        port: u16,
+        dir: &std::path::Path,
+        shards: usize,
+        extra: &[&str],
+    ) -> DirKeel {
         let log = dir.join(format!("keel-{port}.log"));
-        let mut args: Vec<String> = vec![
+        let mut args: Vec<String> = conf.iter().map(|c| c.display().to_string()).collect();
+        args.extend([
             "--port".into(),
             port.to_string(),
             "--shards".into(),
             shards.to_string(),
             "--dir".into(),
             dir.display().to_string(),
-        ];
+        ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
