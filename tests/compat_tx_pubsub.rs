@@ -27,6 +27,7 @@ pair_tests!(
     publish_inside_multi,
     resp3_push,
     sharded_pubsub,
+    pubsub_clients_in_client_list,
 );
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -461,6 +462,46 @@ fn pubsub_introspection(p: &mut Pair) {
         }
         step(log, &mut q, "PUBLISH shared m");
         step(log, &mut q, "PUBLISH p1x m");
+    });
+}
+
+/// What Sentinel relies on: CLIENT LIST's sub/psub/ssub and `P` flag, and
+/// CLIENT KILL TYPE pubsub ending exactly the subscribed clients.
+fn pubsub_clients_in_client_list(p: &mut Pair) {
+    compare(p, "pubsub_clients_in_client_list", |s, log| {
+        let mut a = s.conn();
+        step(log, &mut a, "CLIENT SETNAME subscriber");
+        step_n(log, &mut a, "SUBSCRIBE x y", 2);
+        step_n(log, &mut a, "PSUBSCRIBE p*", 1);
+        // Refused in subscribed mode, by the subcommand's full name.
+        step(log, &mut a, "CLIENT SETNAME other");
+        let mut b = s.conn();
+        step_n(log, &mut b, "SSUBSCRIBE {a}s", 1);
+        step_n(log, &mut b, "SUNSUBSCRIBE {a}s", 1);
+        let mut q = s.conn();
+        step(log, &mut q, "CLIENT SETNAME asker");
+        let fields = |line: &[u8]| -> Vec<u8> {
+            let text = String::from_utf8_lossy(line).into_owned();
+            let mut picked: Vec<String> = text
+                .split(|c: char| c == '\n' || c == ' ')
+                .filter(|f| {
+                    ["name=", "flags=", "sub=", "psub=", "ssub="]
+                        .iter()
+                        .any(|p| f.starts_with(p))
+                })
+                .map(|f| f.trim().to_string())
+                .collect();
+            picked.sort();
+            picked.join(" ").into_bytes()
+        };
+        let r = q.line("CLIENT LIST TYPE pubsub");
+        log.push(("CLIENT LIST TYPE pubsub (fields)".into(), fields(&r)));
+        let r = q.line("CLIENT LIST TYPE normal");
+        log.push(("CLIENT LIST TYPE normal (fields)".into(), fields(&r)));
+        step(log, &mut q, "CLIENT KILL TYPE pubsub");
+        let closed = a.read_until_close(Duration::from_secs(3)).1;
+        log.push(("subscriber closed".into(), format!("{closed}").into_bytes()));
+        step(log, &mut b, "PING");
     });
 }
 

@@ -870,3 +870,60 @@ impl TapMkdir for std::path::PathBuf {
         self
     }
 }
+
+/// replica-announce-ip/port (how Sentinel finds replicas behind NAT): a
+/// keel master lists what stock and keel replicas announce, and a stock
+/// master lists what a keel replica announces.
+#[test]
+fn replica_announce_reaches_masters() {
+    let kdir = TempDir::new("announce");
+    let k = DirKeel::start(&kdir.0, 2, &[]);
+    let sdir = TempDir::new("announce-s");
+    let kp = k.port.to_string();
+    let st = stock(
+        Some(k.port),
+        &sdir,
+        &[
+            "--replica-announce-ip",
+            "10.1.2.3",
+            "--replica-announce-port",
+            "4567",
+        ],
+    );
+    let rdir = TempDir::new("announce-k");
+    let announced = [
+        "--replica-announce-ip",
+        "10.9.9.9",
+        "--replica-announce-port",
+        "999",
+    ];
+    let mut args = vec!["--replicaof", "127.0.0.1", &kp];
+    args.extend(announced);
+    let kr = DirKeel::start(&rdir.0, 1, &args);
+    wait_following(st.port, k.port, "stock replica up");
+    wait_following(kr.port, k.port, "keel replica up");
+    let mut kc = k.conn();
+    wait_for(10, "both replicas listed", || {
+        let info = s(kc.cmd(&["INFO", "replication"]));
+        info.contains("ip=10.1.2.3,port=4567,state=online")
+            && info.contains("ip=10.9.9.9,port=999,state=online")
+    });
+    let role = s(kc.cmd(&["ROLE"]));
+    assert!(
+        role.contains("10.1.2.3\r\n$4\r\n4567") && role.contains("10.9.9.9\r\n$3\r\n999"),
+        "{role}"
+    );
+
+    let mdir = TempDir::new("announce-m");
+    let master = stock(None, &mdir, &[]);
+    let mp = master.port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &mp];
+    args.extend(announced);
+    let rdir2 = TempDir::new("announce-k2");
+    let kr2 = DirKeel::start(&rdir2.0, 2, &args);
+    wait_following(kr2.port, master.port, "keel follows stock");
+    let mut mc = master.conn();
+    wait_for(10, "stock master lists keel's announced address", || {
+        s(mc.cmd(&["INFO", "replication"])).contains("ip=10.9.9.9,port=999,state=online")
+    });
+}

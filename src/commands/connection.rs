@@ -248,6 +248,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.authenticated = !auth_required;
     let (shard, id) = (c.info.shard, c.id);
     c.subs.clear(srv, shard, id);
+    c.subs.publish_counts(&c.info);
     c.subs.queue.resp3.set(false);
     *c.info.name.lock().unwrap() = String::new();
     ctx.out.resp3 = false;

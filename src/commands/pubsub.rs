@@ -136,6 +136,8 @@ fn subscribe_generic(ctx: &mut Ctx, args: &[Bytes], kind: Kind) {
         let n = reply_count(c, kind);
         reply_event(ctx, names(kind).0, Some(name), n);
     }
+    let c = client_of(ctx);
+    c.subs.publish_counts(&c.info);
 }
 
 fn unsubscribe_generic(ctx: &mut Ctx, args: &[Bytes], kind: Kind) {
@@ -165,6 +167,8 @@ fn unsubscribe_generic(ctx: &mut Ctx, args: &[Bytes], kind: Kind) {
         let n = reply_count(c, kind);
         reply_event(ctx, names(kind).1, Some(name), n);
     }
+    let c = client_of(ctx);
+    c.subs.publish_counts(&c.info);
 }
 
 fn subscribe(ctx: &mut Ctx, args: &[Bytes]) {

@@ -645,6 +645,7 @@ async fn stream(
         last_sub: usize::MAX.into(),
         qbuf: Default::default(),
         resp: 2.into(),
+        subs: Default::default(),
         flags: std::sync::Mutex::new("M".into()),
         killed: Default::default(),
     });

@@ -23,22 +23,31 @@ pub struct ClientInfo {
     pub last_sub: AtomicUsize,
     pub qbuf: AtomicUsize,
     pub resp: AtomicUsize,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST
+    /// sub/psub/ssub; any makes the client TYPE pubsub).
+    pub subs: [AtomicUsize; 3],
     pub flags: Mutex<String>,
     /// Set by CLIENT KILL; the connection closes at its next step.
     pub killed: AtomicBool,
 }
 
 impl ClientInfo {
-    /// CLIENT LIST / KILL TYPE: normal, replica or master.
+    /// CLIENT LIST / KILL TYPE: normal, replica, master or pubsub.
     pub fn kind(&self) -> &'static str {
         let f = self.flags.lock().unwrap();
-        if f.contains('S') {
-            "replica"
-        } else if f.contains('M') {
+        if f.contains('M') {
             "master"
+        } else if f.contains('S') {
+            "replica"
+        } else if self.subscribed() {
+            "pubsub"
         } else {
             "normal"
         }
+    }
+
+    fn subscribed(&self) -> bool {
+        self.subs.iter().any(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     pub fn touch(&self, now_ms: u64, cmd_idx: usize, args: &[bytes::Bytes]) {
@@ -56,9 +65,13 @@ impl ClientInfo {
     pub fn list_line(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
-        let flags = self.flags.lock().unwrap().clone();
+        let mut flags = self.flags.lock().unwrap().clone();
+        if self.subscribed() {
+            flags.push('P');
+        }
+        let subs = |i: usize| self.subs[i].load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -72,6 +85,9 @@ impl ClientInfo {
                 flags
             },
             self.db.load(Ordering::Relaxed),
+            subs(0),
+            subs(1),
+            subs(2),
             self.qbuf.load(Ordering::Relaxed),
             match self.last_sub.load(Ordering::Relaxed) {
                 usize::MAX => match self.last_cmd.load(Ordering::Relaxed) {
@@ -92,7 +108,7 @@ const CONTAINERS: &[&str] = &[
 ];
 
 /// Whether command `idx` is one of CONTAINERS (computed once for the table).
-fn is_container(idx: usize) -> bool {
+pub(crate) fn is_container(idx: usize) -> bool {
     static FLAGS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     FLAGS.get_or_init(|| {
         crate::commands::table()

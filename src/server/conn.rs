@@ -63,6 +63,7 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         last_sub: usize::MAX.into(),
         qbuf: Default::default(),
         resp: 2.into(),
+        subs: Default::default(),
         flags: Default::default(),
         killed: Default::default(),
     });
@@ -540,10 +541,19 @@ impl Conn<'_> {
             && self.client.subs.any()
             && !commands::pubsub::allowed_when_subscribed(cmd.name)
         {
+            // Redis names a subcommand by its full name (client|setname).
+            let name = if args.len() > 1 && super::client::is_container(idx) {
+                format!(
+                    "{}|{}",
+                    cmd.name,
+                    String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+                )
+            } else {
+                cmd.name.to_string()
+            };
             err(
                 format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    cmd.name
+                    "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 ),
                 slots,
             );

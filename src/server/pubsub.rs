@@ -311,6 +311,16 @@ impl Subscriptions {
         self.names.values().any(|v| !v.is_empty())
     }
 
+    /// Shows the counts to other threads (CLIENT LIST, KILL TYPE pubsub).
+    pub fn publish_counts(&self, info: &super::client::ClientInfo) {
+        for (i, kind) in [Kind::Channel, Kind::Pattern, Kind::Shard]
+            .into_iter()
+            .enumerate()
+        {
+            info.subs[i].store(self.len(kind), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Drops every subscription (connection closed, RESET).
     pub fn clear(&mut self, srv: &Server, shard: usize, client: u64) {
         for (kind, names) in self.names.drain() {
