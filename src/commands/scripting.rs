@@ -225,6 +225,9 @@ impl ScriptHost for Host<'_, '_> {
         if c.name == "select" {
             // SELECT inside a script changes the script's DB only.
             match super::parse_i64(&args[1]) {
+                Some(d) if d != 0 && self.cluster_checks => {
+                    out.err("ERR SELECT is not allowed in cluster mode")
+                }
                 Some(d) if d >= 0 && (d as usize) < self.ctx.srv.databases => {
                     self.ctx.db = d as usize;
                     out.ok();

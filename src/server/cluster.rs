@@ -110,6 +110,14 @@ impl ClusterMap {
         }))
     }
 
+    /// Which slots this node serves, indexed by slot.
+    pub fn owned(&self) -> Vec<bool> {
+        self.owner
+            .iter()
+            .map(|&o| o as usize == self.myself)
+            .collect()
+    }
+
     pub fn me(&self) -> &Node {
         &self.nodes[self.myself]
     }
@@ -233,11 +241,14 @@ pub fn node_id(addr: &str) -> String {
         .collect()
 }
 
+/// One `cluster-node` entry: address and inclusive slot ranges.
+pub type NodeSpec = (String, u16, Vec<(usize, usize)>);
+
 /// Parses the accumulated `cluster-node` value: a word with ':' starts a
 /// node (`host:port`, the port after the last ':'), the words after it are
 /// comma-separated slot ranges (`a-b` or `n`).
-pub fn parse_nodes(v: &str) -> Result<Vec<(String, u16, Vec<(usize, usize)>)>, String> {
-    let mut out: Vec<(String, u16, Vec<(usize, usize)>)> = Vec::new();
+pub fn parse_nodes(v: &str) -> Result<Vec<NodeSpec>, String> {
+    let mut out: Vec<NodeSpec> = Vec::new();
     for word in v.split_whitespace() {
         if let Some((host, port)) = word.rsplit_once(':') {
             let port: u16 = port

@@ -346,6 +346,9 @@ pub fn run(config: Config) -> i32 {
     };
     let spin_us = config.get_i64("hop-spin-us").max(0) as u64;
     let srv: &'static Server = Box::leak(Box::new(Server::new(config, nshards)));
+    if let Some(map) = &srv.cluster {
+        crate::storage::slot::set_cluster_layout(nshards, &map.owned());
+    }
     crate::replication::master::start(srv);
     crate::log::notice("oO0OoO0OoO0Oo keel is starting oO0OoO0OoO0Oo");
     crate::log::notice(&format!(
