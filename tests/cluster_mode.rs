@@ -620,3 +620,48 @@ fn redis_benchmark_cluster_mode_spreads_requests() {
     );
     assert!(na > 0 && nb > 0, "requests on both nodes: {na} and {nb}");
 }
+
+#[test]
+fn a_replica_applies_its_masters_stream_without_redirects() {
+    // The replica serves 0-8191; 8192-16383 belongs to a node that is not
+    // running. Its master (plain keel) writes keys of both halves.
+    let master = Server::keel(2, &["--repl-diskless-sync-delay", "0"]);
+    let dir = TempDir::new("cluster-replica");
+    let (pr, absent) = (free_port(), free_port());
+    let mine = format!("127.0.0.1:{pr} 0-8191");
+    let theirs = format!("127.0.0.1:{absent} 8192-16383");
+    let mp = master.port.to_string();
+    let args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node",
+        &mine,
+        "--cluster-node",
+        &theirs,
+        "--save",
+        "",
+        "--replicaof",
+        "127.0.0.1",
+        &mp,
+    ];
+    let replica = DirKeel::start_on(pr, &dir.0, 2, &args);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    for i in 0..200 {
+        m.line(&format!("SET k{i} {i}"));
+    }
+    m.line("SET foo 1");
+    m.line("MSET bar 1 {bar}x 2");
+    common::repl::wait_synced(&mut m, &mut r, "the replica's offset");
+    assert_eq!(int(&mut r, "DBSIZE"), 203, "every key applied");
+    assert_eq!(
+        int(&mut r, "CLUSTER COUNTKEYSINSLOT 12182"),
+        1,
+        "foo is there"
+    );
+    // Clients are still redirected for slots of the other node.
+    assert_eq!(
+        s(&r.line("GET foo")),
+        format!("-MOVED 12182 127.0.0.1:{absent}\r\n")
+    );
+    assert_eq!(s(&r.line("GET {bar}x")), "$1\r\n2\r\n");
+}
