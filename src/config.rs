@@ -205,7 +205,16 @@ pub const PARAMS: &[Param] = &[
     p("lfu-log-factor", "10", Kind::Int),
     p("lfu-decay-time", "1", Kind::Int),
     p("replica-ignore-maxmemory", "yes", YESNO),
-    p("cluster-enabled", "no", YESNO),
+    imm("cluster-enabled", "no", YESNO),
+    // The emulated cluster's static slot map (keel's own, repeatable):
+    // `cluster-node <host>:<port> <ranges>`; see server::cluster.
+    imm("cluster-node", "", Kind::List),
+    imm("cluster-announce-ip", "127.0.0.1", Kind::Str),
+    imm("cluster-announce-port", "0", Kind::Int),
+    imm("cluster-require-full-coverage", "yes", YESNO),
+    imm("cluster-allow-reads-when-down", "no", YESNO),
+    // Accepted for redis.conf compatibility; keel keeps no nodes file.
+    imm("cluster-config-file", "nodes.conf", Kind::Str),
     p("unixsocket", "", Kind::Str),
     p(
         "enable-debug-command",
@@ -294,13 +303,17 @@ impl Config {
             }
         }
         cfg.load_text(&text)?;
+        // The slot map spans several directives: checked once all are read.
+        crate::server::cluster::ClusterMap::from_config(&cfg)
+            .map_err(|e| format!("Fatal config error: {e}"))?;
         Ok(cfg)
     }
 
     /// Applies redis.conf lines. Unknown directives are reported, not fatal,
     /// so existing redis.conf files load.
     pub fn load_text(&mut self, text: &str) -> Result<(), String> {
-        let mut saw_save = false;
+        // Directives whose repeated lines accumulate, as `save` in redis.conf.
+        let mut seen: Vec<&'static str> = Vec::new();
         for (lineno, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -325,14 +338,14 @@ impl Config {
                 continue;
             };
             let value = words[1..].join(" ");
-            // Repeated `save` lines accumulate, as in redis.conf.
-            let value = if param.name == "save" && saw_save {
+            let repeatable = matches!(param.name, "save" | "cluster-node");
+            let value = if repeatable && seen.contains(&param.name) {
                 format!("{} {}", self.get(param.name), value)
             } else {
                 value
             };
-            if param.name == "save" {
-                saw_save = true;
+            if repeatable {
+                seen.push(param.name);
             }
             self.set_checked(param, &value)
                 .map_err(|e| format!("Bad directive or wrong number of arguments: {name}: {e}"))?;
@@ -444,6 +457,20 @@ impl Config {
                     .map(|c| format!("save {}", c.join(" ")))
                     .collect()
             }
+            // One line per node: a word with ':' starts the next node.
+            Kind::List if p.name == "cluster-node" => {
+                let mut lines: Vec<String> = Vec::new();
+                for w in v.split_whitespace() {
+                    match lines.last_mut() {
+                        Some(l) if !w.contains(':') => {
+                            l.push(' ');
+                            l.push_str(w);
+                        }
+                        _ => lines.push(format!("cluster-node {w}")),
+                    }
+                }
+                lines
+            }
             Kind::List if !v.is_empty() => vec![format!("{} {}", p.name, v)],
             // A master drops its `replicaof` line (Redis removes it too).
             Kind::List => vec![],
@@ -537,6 +564,34 @@ mod tests {
         assert_eq!(c.get("save"), "900 1 300 10");
         assert_eq!(c.get("replicaof"), "127.0.0.1 6380");
         assert!(c.set("port", "1").is_err());
+        // The slot map: repeated flags (each one quoted word) or lines accumulate.
+        let args: Vec<String> = [
+            "--port",
+            "7001",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node",
+            "127.0.0.1:7000 0-8191",
+            "--cluster-node",
+            "127.0.0.1:7001 8192-16000,16001-16383",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let cc = Config::from_args(&args).unwrap();
+        assert_eq!(
+            cc.get("cluster-node"),
+            "127.0.0.1:7000 0-8191 127.0.0.1:7001 8192-16000,16001-16383"
+        );
+        let text = cc.rewrite_text("");
+        assert!(text.contains("cluster-node 127.0.0.1:7000 0-8191\ncluster-node 127.0.0.1:7001 8192-16000,16001-16383\n"));
+        let bad = |extra: &str| {
+            let mut a = args.clone();
+            a.extend(["--cluster-node".to_string(), extra.to_string()]);
+            Config::from_args(&a).unwrap_err()
+        };
+        assert!(bad("127.0.0.1:7002 100").contains("already assigned"));
+        assert!(bad("127.0.0.1:7002 16384").contains("out of range"));
         assert!(c.set("maxmemory-policy", "bogus").is_err());
     }
 }

@@ -57,6 +57,8 @@ const USAGE: &[(&str, &str)] = &[
     ("wait", "numreplicas:int timeout:int"),
     ("readonly", ""),
     ("readwrite", ""),
+    ("asking", ""),
+    ("cluster", ""),
     // transactions, pubsub
     ("multi", ""),
     ("exec", ""),

@@ -111,6 +111,9 @@ fn select(ctx: &mut Ctx, args: &[Bytes]) {
     let Some(n) = parse_i64(&args[1]) else {
         return ctx.out.err(errors::NOT_INT);
     };
+    if ctx.srv.cluster.is_some() && n != 0 {
+        return ctx.out.err("ERR SELECT is not allowed in cluster mode");
+    }
     if n < 0 || n as usize >= ctx.srv.databases {
         return ctx.out.err("ERR DB index is out of range");
     }
@@ -219,7 +222,11 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.bulk(b"id");
     ctx.out.int(id as i64);
     ctx.out.bulk(b"mode");
-    ctx.out.bulk(b"standalone");
+    ctx.out.bulk(if ctx.srv.cluster.is_some() {
+        b"cluster"
+    } else {
+        b"standalone"
+    });
     ctx.out.bulk(b"role");
     ctx.out.bulk(b"master");
     ctx.out.bulk(b"modules");

@@ -246,7 +246,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "redis_git_sha1" => "00000000",
             "redis_git_dirty" => 0,
             "redis_build_id" => "0",
-            "redis_mode" => "standalone",
+            "redis_mode" => if srv.cluster.is_some() { "cluster" } else { "standalone" },
             "os" => format!("{sys} {rel} {mach}"),
             "arch_bits" => usize::BITS,
             "monotonic_clock" => "POSIX clock_gettime",
@@ -534,7 +534,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
 
     if want.has("cluster") {
         header(&mut s, "Cluster");
-        kv! { "cluster_enabled" => 0 }
+        kv! { "cluster_enabled" => srv.cluster.is_some() as u8 }
     }
 
     if want.has("keyspace") {

@@ -542,6 +542,9 @@ fn renamenx(ctx: &mut Ctx, args: &[Bytes]) {
 
 // A key lives on the same shard in every DB, so the key spec covers both ends.
 fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) {
+    if ctx.srv.cluster.is_some() {
+        return ctx.out.err("ERR MOVE is not allowed in cluster mode");
+    }
     let key = &args[1][..];
     let dst = match parse_db_index(ctx, &args[2]) {
         Ok(d) => d,
@@ -588,6 +591,11 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
             return;
         }
         j += 1;
+    }
+    if ctx.srv.cluster.is_some() && (ctx.db != 0 || dst_db != 0) {
+        ctx.out
+            .err("ERR Copying to another database is not allowed in cluster mode");
+        return;
     }
     if dst_db == ctx.db && src == dst {
         ctx.out
@@ -702,6 +710,10 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn swapdb(ctx: &mut Ctx, args: &[Bytes]) {
+    // Cluster mode has DB 0 only.
+    if ctx.srv.cluster.is_some() {
+        return ctx.out.err("ERR SWAPDB is not allowed in cluster mode");
+    }
     let a = match parse_int(&args[1], Some("ERR invalid first DB index")) {
         Ok(v) => v,
         Err(e) => return ctx.out.err(&e),

@@ -11,6 +11,7 @@
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
 pub mod bits;
+pub mod cluster;
 pub mod cmddocs;
 pub mod connection;
 pub mod geo;

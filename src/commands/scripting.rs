@@ -18,7 +18,7 @@ use super::table::{Command, cmd, flags::*};
 use super::{Ctx, flags};
 use crate::protocol::Out;
 use crate::scripting::{Engine, ScriptHost, ScriptStatus};
-use crate::storage::slot::key_shard;
+use crate::storage::slot::{key_shard, key_slot};
 
 pub fn commands() -> Vec<Command> {
     let f = NOSCRIPT | STALE | SKIP_MONITOR;
@@ -127,6 +127,53 @@ struct Host<'h, 'c> {
     need_all: bool,
     /// EVAL_RO / EVALSHA_RO, or a `no-writes` shebang.
     read_only: bool,
+    /// Cluster mode, for a client (never for the master's stream): each
+    /// call's keys must be local, and in one slot unless cross-slot is allowed.
+    cluster_checks: bool,
+    /// The script's slot: its declared keys', else the first key it used.
+    slot: Option<usize>,
+    cross_slot_ok: bool,
+}
+
+impl Host<'_, '_> {
+    /// Redis's scriptVerifyClusterState for one redis.call.
+    fn cluster_check(&mut self, c: &super::Command, args: &[Bytes]) -> Result<(), String> {
+        use crate::server::cluster::{Redirect, request_keys};
+        let Some(map) = self
+            .ctx
+            .srv
+            .cluster
+            .as_ref()
+            .filter(|_| self.cluster_checks)
+        else {
+            return Ok(());
+        };
+        let keys = request_keys(c, args);
+        let slot = match map.check(keys.iter().map(|&i| &args[i][..]), c.is_write()) {
+            Ok(s) => s,
+            Err(Redirect::Down) => {
+                return Err(
+                    "Script attempted to execute a command while the cluster is down".into(),
+                );
+            }
+            Err(Redirect::DownReadOnly) => {
+                return Err("Script attempted to execute a write command while the cluster is down and readonly".into());
+            }
+            Err(_) => {
+                return Err("Script attempted to access a non local key in a cluster node".into());
+            }
+        };
+        match (slot, self.slot) {
+            (Some(s), Some(mine)) if s != mine && !self.cross_slot_ok => {
+                Err("Script attempted to access keys that do not hash to the same slot".into())
+            }
+            (Some(s), None) if !self.cross_slot_ok => {
+                self.slot = Some(s);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ScriptHost for Host<'_, '_> {
@@ -146,6 +193,7 @@ impl ScriptHost for Host<'_, '_> {
         if self.read_only && c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
+        self.cluster_check(c, args)?;
         // Which shards the command needs, and whether we hold them.
         let n = self.ctx.nshards();
         let held = self.ctx.held_shards();
@@ -177,6 +225,9 @@ impl ScriptHost for Host<'_, '_> {
         if c.name == "select" {
             // SELECT inside a script changes the script's DB only.
             match super::parse_i64(&args[1]) {
+                Some(d) if d != 0 && self.cluster_checks => {
+                    out.err("ERR SELECT is not allowed in cluster mode")
+                }
                 Some(d) if d >= 0 && (d as usize) < self.ctx.srv.databases => {
                     self.ctx.db = d as usize;
                     out.ok();
@@ -200,6 +251,10 @@ impl ScriptHost for Host<'_, '_> {
         Ok(out.buf)
     }
 
+    fn cluster_enabled(&self) -> bool {
+        self.cluster_checks
+    }
+
     fn busy(&mut self, _elapsed_ms: u64) {
         // The engine logs the slow script itself.
         SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -221,9 +276,12 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
     let mut out = Out::new(resp3);
     let ro = args[0].len() > 3 && args[0][args[0].len() - 3..].eq_ignore_ascii_case(b"_ro");
     let is_sha = args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha");
-    let read_only = crate::scripting::script_flags(is_sha, &args[1])
-        .map(|f| f.read_only(ro))
-        .unwrap_or(ro);
+    let script_flags = crate::scripting::script_flags(is_sha, &args[1]);
+    let read_only = script_flags.map(|f| f.read_only(ro)).unwrap_or(ro);
+    let cluster_checks =
+        srv.cluster.is_some() && !crate::replication::replica::MasterApply::active();
+    // check() made sure the declared keys share one slot.
+    let slot = script_keys(args).first().map(|&i| key_slot(&args[i]));
     // Replicas get the script's effects (its writes, as MULTI/EXEC), or
     // under `lua-replicate-commands no` the script itself.
     let db = ctx.db;
@@ -239,6 +297,9 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             wrote: false,
             need_all: false,
             read_only,
+            cluster_checks,
+            slot,
+            cross_slot_ok: script_flags.is_none_or(|f| f.allow_cross_slot()),
         };
         engine.eval_command(args, &mut host, &mut out);
         SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);

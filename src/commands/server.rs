@@ -237,6 +237,13 @@ const CONTAINERS: &[Container] = &[
         subs: CONFIG_SUBS,
     },
     Container {
+        name: "cluster",
+        flags: 0,
+        acl: &[],
+        complexity: "Depends on subcommand.",
+        subs: super::cluster::CLUSTER_SUBS,
+    },
+    Container {
         name: "command",
         flags: LOADING | STALE,
         acl: &["connection"],
@@ -251,7 +258,7 @@ fn container(name: &str) -> Option<&'static Container> {
 
 /// Subcommand `sub` of `cmd` (case-insensitive), checking its arity.
 /// Replies with the error and returns None when unknown or misused.
-fn subcommand(ctx: &mut Ctx, args: &[Bytes]) -> Option<&'static str> {
+pub(crate) fn subcommand(ctx: &mut Ctx, args: &[Bytes]) -> Option<&'static str> {
     let c = container(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase())?;
     let Some(sub) = c.subs.iter().find(|s| eq_ic(&args[1], s.name)) else {
         ctx.out.err(&errors::unknown_subcommand(&args[1], c.name));
@@ -271,7 +278,7 @@ fn subcommand(ctx: &mut Ctx, args: &[Bytes]) -> Option<&'static str> {
 }
 
 /// Replies a HELP text as Redis's addReplyHelp does.
-fn reply_help(out: &mut Out, cmd: &[u8], lines: &[&str]) {
+pub(crate) fn reply_help(out: &mut Out, cmd: &[u8], lines: &[&str]) {
     out.array(lines.len() + 3);
     out.simple(&format!(
         "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

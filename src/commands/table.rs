@@ -221,6 +221,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::streams::commands());
         commands.extend(super::persistence::commands());
         commands.extend(super::replication::commands());
+        commands.extend(super::cluster::commands());
         let mut by_name = HashMap::default();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);

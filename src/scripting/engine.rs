@@ -525,6 +525,10 @@ impl Engine {
         };
         let flags = script.flags;
         if !flags.compat() {
+            if flags.has(ScriptFlags::NO_CLUSTER) && host.cluster_enabled() {
+                out.err("ERR Can not run script on cluster, 'no-cluster' flag is set.");
+                return;
+            }
             if !flags.has(ScriptFlags::NO_WRITES) && ro {
                 out.err("ERR Can not execute a script with write flag using *_ro command.");
                 return;

@@ -71,6 +71,12 @@ pub trait ScriptHost {
     /// the busy threshold (lua-time-limit); the server may serve other
     /// clients with BUSY here. SCRIPT KILL is seen through [`ScriptStatus`].
     fn busy(&mut self, _elapsed_ms: u64) {}
+
+    /// Cluster mode (not for the master's stream): scripts flagged
+    /// `no-cluster` are refused.
+    fn cluster_enabled(&self) -> bool {
+        false
+    }
 }
 
 pub const LOG_DEBUG: i32 = 0;

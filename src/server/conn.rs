@@ -12,6 +12,7 @@ use glommio::net::TcpStream;
 use super::ThreadStats;
 use super::blocking::{self, Waiter};
 use super::client::{Client, ClientInfo, Queued, ReplyMode};
+use super::cluster::{self, ClusterMap, Redirect};
 use super::shard::{Job, JobResult, Payload, ReplyFuture, ShardRt, run_handler};
 use crate::commands::{self, Command, Ctx, Scope, errors, flags, transactions};
 use crate::protocol::{Out, ParseError, Parser, ParserLimits};
@@ -503,6 +504,23 @@ impl Conn<'_> {
             err("NOAUTH Authentication required.".into(), slots);
             return None;
         }
+        // Redis's place for the cluster redirection: after auth, before the
+        // replica/script-busy checks. The master's stream never comes here.
+        if let Some(map) = &self.rt.srv.cluster
+            && let Err(r) = self.cluster_check(map, cmd, args)
+        {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            // Not wrapped in EXECABORT: Redis discards the transaction and
+            // replies the redirection itself.
+            let mut out = Out::new(resp3);
+            out.err(&map.message(&r));
+            slots.push(Slot {
+                out: Some(out),
+                remote: None,
+                suppress,
+            });
+            return None;
+        }
         if commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed) {
             if cmd.name == "shutdown" && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
                 // The only way out of a script that already wrote: the shards
@@ -569,6 +587,34 @@ impl Conn<'_> {
         Some((idx, cmd))
     }
 
+    /// Whether this node serves the request (getNodeByQuery): its keys must
+    /// hash to one slot of ours. EXEC checks every queued command together.
+    fn cluster_check(
+        &self,
+        map: &ClusterMap,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Result<(), Redirect> {
+        if cmd.name == "exec" {
+            let Some(queued) = &self.client.multi else {
+                return Ok(());
+            };
+            let keys = queued.iter().flat_map(|q| {
+                cluster::request_keys(q.cmd, &q.args)
+                    .into_iter()
+                    .map(|i| &q.args[i][..])
+            });
+            let write = queued.iter().any(|q| q.cmd.is_write());
+            return map.check(keys, write).map(|_| ());
+        }
+        let keys = cluster::request_keys(cmd, args);
+        if keys.is_empty() {
+            return Ok(());
+        }
+        map.check(keys.iter().map(|&i| &args[i][..]), cmd.is_write())
+            .map(|_| ())
+    }
+
     /// After MONITOR: stream the command feed until the client goes away.
     async fn monitor_loop(&mut self, stream: &mut TcpStream) {
         let srv = self.rt.srv;
@@ -606,6 +652,12 @@ impl Conn<'_> {
     fn route(&self, cmd: &'static Command, args: &[Bytes]) -> Route {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
+            Scope::Conn if cmd.name == "cluster" => {
+                match commands::cluster::data_shard(self.rt.srv, args) {
+                    Some(s) => Route::Shard(s),
+                    None => Route::Conn,
+                }
+            }
             Scope::Conn => Route::Conn,
             Scope::KeysHeld => {
                 let mut shards: Vec<usize> = cmd

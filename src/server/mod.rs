@@ -3,6 +3,7 @@
 
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 mod conn;
 pub mod gate;
 pub mod persist;
@@ -99,6 +100,8 @@ pub struct Server {
     pub persist: persist::Persist,
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: std::sync::atomic::AtomicUsize,
+    /// The emulated cluster's slot map when `cluster-enabled yes` (static).
+    pub cluster: Option<cluster::ClusterMap>,
 }
 
 impl Server {
@@ -129,6 +132,8 @@ impl Server {
             pubsub: Default::default(),
             persist: persist::Persist::new(nshards),
             blocked_clients: Default::default(),
+            cluster: cluster::ClusterMap::from_config(&config)
+                .expect("the slot map is checked when the config is read"),
             config: RwLock::new(config),
         };
         srv.config_changed();
@@ -341,6 +346,9 @@ pub fn run(config: Config) -> i32 {
     };
     let spin_us = config.get_i64("hop-spin-us").max(0) as u64;
     let srv: &'static Server = Box::leak(Box::new(Server::new(config, nshards)));
+    if let Some(map) = &srv.cluster {
+        crate::storage::slot::set_cluster_layout(nshards, &map.owned());
+    }
     crate::replication::master::start(srv);
     crate::log::notice("oO0OoO0OoO0Oo keel is starting oO0OoO0OoO0Oo");
     crate::log::notice(&format!(

@@ -1,5 +1,7 @@
 //! Key -> Redis Cluster slot -> shard.
 
+use std::sync::OnceLock;
+
 pub const SLOTS: usize = 16384;
 
 /// CRC16/XMODEM, the checksum Redis Cluster uses for slots.
@@ -29,8 +31,42 @@ pub fn key_slot(key: &[u8]) -> usize {
     crc16(key) as usize % SLOTS
 }
 
-/// Slots are split into contiguous ranges, one per shard.
+/// In cluster mode: the shard of each slot for this process's shard count.
+static LAYOUT: OnceLock<(usize, Box<[u16]>)> = OnceLock::new();
+
+/// Cluster mode: spreads the slots this node owns evenly over its shards
+/// (the plain contiguous split would leave shards without any of our
+/// slots). Slots of other nodes keep the plain split. Set once at startup,
+/// before any key is placed.
+pub fn set_cluster_layout(nshards: usize, owned: &[bool]) {
+    let _ = LAYOUT.set((nshards, cluster_layout(nshards, owned)));
+}
+
+fn cluster_layout(nshards: usize, owned: &[bool]) -> Box<[u16]> {
+    let mine = owned.iter().filter(|&&o| o).count().max(1);
+    let mut rank = 0;
+    owned
+        .iter()
+        .enumerate()
+        .map(|(slot, &o)| {
+            if o {
+                rank += 1;
+                ((rank - 1) * nshards / mine) as u16
+            } else {
+                (slot * nshards / SLOTS) as u16
+            }
+        })
+        .collect()
+}
+
+/// Slots are split into contiguous ranges, one per shard (in cluster mode,
+/// the node's own slots are: see `set_cluster_layout`).
 pub fn slot_shard(slot: usize, nshards: usize) -> usize {
+    if let Some((n, table)) = LAYOUT.get()
+        && *n == nshards
+    {
+        return table[slot] as usize;
+    }
     slot * nshards / SLOTS
 }
 
@@ -57,5 +93,26 @@ mod tests {
         );
         assert_eq!(slot_shard(16383, 4), 3);
         assert_eq!(slot_shard(0, 4), 0);
+    }
+
+    #[test]
+    fn cluster_layout_spreads_own_slots_over_every_shard() {
+        // A node owning 0-8191 with 2 shards: half of its slots on each.
+        let owned: Vec<bool> = (0..SLOTS).map(|s| s < 8192).collect();
+        let t = cluster_layout(2, &owned);
+        assert_eq!(t[0], 0);
+        assert_eq!(t[4095], 0);
+        assert_eq!(t[4096], 1);
+        assert_eq!(t[8191], 1);
+        // Slots of other nodes keep the plain split.
+        assert_eq!(t[8192], 1);
+        assert_eq!(t[100], 0);
+        let owned: Vec<bool> = (0..SLOTS).map(|s| s % 2 == 1).collect();
+        let t = cluster_layout(3, &owned);
+        let per_shard = |sh: u16| (0..SLOTS).filter(|&s| owned[s] && t[s] == sh).count();
+        assert_eq!(
+            [per_shard(0), per_shard(1), per_shard(2)],
+            [2731, 2731, 2730]
+        );
     }
 }

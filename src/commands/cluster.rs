@@ -1,0 +1,366 @@
+//! CLUSTER, READONLY, READWRITE, ASKING: the client side of the emulated
+//! Redis Cluster (server::cluster holds the static slot map). Replies have
+//! Redis 7.0's shapes; subcommands that change the map answer an error,
+//! since the map comes from the config only.
+
+use bytes::Bytes;
+
+use super::server::{Sub, reply_help, subcommand};
+use super::table::{Command, cmd, flags::*};
+use super::{Ctx, errors, parse_i64};
+use crate::server::cluster::ClusterMap;
+use crate::storage::slot::{SLOTS, key_slot, slot_shard};
+
+pub const DISABLED: &str = "ERR This instance has cluster support disabled";
+
+pub fn commands() -> Vec<Command> {
+    vec![
+        cmd("cluster", -2, 0, cluster).acl(&["slow"]).doc(
+            "cluster",
+            "3.0.0",
+            "A container for cluster commands",
+        ),
+        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled)
+            .acl(&["fast", "connection"])
+            .doc(
+                "cluster",
+                "3.0.0",
+                "Enables read queries for a connection to a cluster replica node",
+            ),
+        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled)
+            .acl(&["fast", "connection"])
+            .doc(
+                "cluster",
+                "3.0.0",
+                "Disables read queries for a connection to a cluster replica node",
+            ),
+        cmd("asking", 1, FAST, ok_if_enabled)
+            .acl(&["fast", "connection"])
+            .doc(
+                "cluster",
+                "3.0.0",
+                "Sent by cluster clients after an -ASK redirect",
+            ),
+    ]
+}
+
+const ADM: u32 = ADMIN | STALE;
+const ND: &[&str] = &["nondeterministic_output"];
+
+/// One table row per subcommand, as Redis's commands.c.
+#[allow(clippy::too_many_arguments)]
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    tips: &'static [&'static str],
+    summary: &'static str,
+    since: &'static str,
+    complexity: &'static str,
+    usage: &'static str,
+) -> Sub {
+    Sub {
+        name,
+        arity,
+        flags,
+        acl: &[],
+        tips,
+        summary,
+        since,
+        complexity,
+        usage,
+    }
+}
+
+/// Redis 7.0's CLUSTER subcommands (COMMAND INFO/DOCS and the arity check).
+#[rustfmt::skip]
+pub const CLUSTER_SUBS: &[Sub] = &[
+    sub("addslots", -3, ADM, &[], "Assign new hash slots to receiving node", "3.0.0", "O(N) where N is the total number of hash slot arguments", "slot:int..."),
+    sub("addslotsrange", -4, ADM, &[], "Assign new hash slots to receiving node", "7.0.0", "O(N) where N is the total number of the slots between the start slot and end slot arguments.", "(range=start-slot:int end-slot:int)..."),
+    sub("bumpepoch", 2, ADM, ND, "Advance the cluster config epoch", "3.0.0", "O(1)", ""),
+    sub("count-failure-reports", 3, ADM, ND, "Return the number of failure reports active for a given node", "3.0.0", "O(N) where N is the number of failure reports", "node-id"),
+    sub("countkeysinslot", 3, STALE, &[], "Return the number of local keys in the specified hash slot", "3.0.0", "O(1)", "slot:int"),
+    sub("delslots", -3, ADM, &[], "Set hash slots as unbound in receiving node", "3.0.0", "O(N) where N is the total number of hash slot arguments", "slot:int..."),
+    sub("delslotsrange", -4, ADM, &[], "Set hash slots as unbound in receiving node", "7.0.0", "O(N) where N is the total number of the slots between the start slot and end slot arguments.", "(range=start-slot:int end-slot:int)..."),
+    sub("failover", -2, ADM, &[], "Forces a replica to perform a manual failover of its master.", "3.0.0", "O(1)", "[options=FORCE|TAKEOVER]"),
+    sub("flushslots", 2, ADM, &[], "Delete a node's own slots information", "3.0.0", "O(1)", ""),
+    sub("forget", 3, ADM, &[], "Remove a node from the nodes table", "3.0.0", "O(1)", "node-id"),
+    sub("getkeysinslot", 4, STALE, ND, "Return local key names in the specified hash slot", "3.0.0", "O(log(N)) where N is the number of requested keys", "slot:int count:int"),
+    sub("help", 2, LOADING | STALE, &[], "Show helpful text about the different subcommands", "5.0.0", "O(1)", ""),
+    sub("info", 2, STALE, ND, "Provides info about Redis Cluster node state", "3.0.0", "O(1)", ""),
+    sub("keyslot", 3, STALE, &[], "Returns the hash slot of the specified key", "3.0.0", "O(N) where N is the number of bytes in the key", "key"),
+    sub("links", 2, STALE, ND, "Returns a list of all TCP links to and from peer nodes in cluster", "7.0.0", "O(N) where N is the total number of Cluster nodes", ""),
+    sub("meet", -4, ADM, &[], "Force a node cluster to handshake with another node", "3.0.0", "O(1)", "ip port:int [cluster-bus-port:int]"),
+    sub("myid", 2, STALE, &[], "Return the node id", "3.0.0", "O(1)", ""),
+    sub("nodes", 2, STALE, ND, "Get Cluster config for the node", "3.0.0", "O(N) where N is the total number of Cluster nodes", ""),
+    sub("replicas", 3, ADM, ND, "List replica nodes of the specified master node", "5.0.0", "O(1)", "node-id"),
+    sub("replicate", 3, ADM, &[], "Reconfigure a node as a replica of the specified master node", "3.0.0", "O(1)", "node-id"),
+    sub("reset", -2, ADM | NOSCRIPT, &[], "Reset a Redis Cluster node", "3.0.0", "O(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.", "[hard-soft=HARD|SOFT]"),
+    sub("saveconfig", 2, ADM, &[], "Forces the node to save cluster state on disk", "3.0.0", "O(1)", ""),
+    sub("set-config-epoch", 3, ADM, &[], "Set the configuration epoch in a new node", "3.0.0", "O(1)", "config-epoch:int"),
+    sub("setslot", -4, ADM, &[], "Bind a hash slot to a specific node", "3.0.0", "O(1)", "slot:int (subcommand=IMPORTING node-id|MIGRATING node-id|NODE node-id|STABLE)"),
+    sub("shards", 2, STALE, ND, "Get array of cluster slots to node mappings", "7.0.0", "O(N) where N is the total number of cluster nodes", ""),
+    sub("slaves", 3, ADM, ND, "List replica nodes of the specified master node", "3.0.0", "O(1)", "node-id"),
+    sub("slots", 2, STALE, ND, "Get array of Cluster slot to node mappings", "3.0.0", "O(N) where N is the total number of Cluster nodes", ""),
+];
+
+const HELP: &[&str] = &[
+    "ADDSLOTS <slot> [<slot> ...]",
+    "    Assign slots to current node.",
+    "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+    "    Assign slots which are between <start-slot> and <end-slot> to current node.",
+    "BUMPEPOCH",
+    "    Advance the cluster config epoch.",
+    "COUNT-FAILURE-REPORTS <node-id>",
+    "    Return number of failure reports for <node-id>.",
+    "COUNTKEYSINSLOT <slot>",
+    "    Return the number of keys in <slot>.",
+    "DELSLOTS <slot> [<slot> ...]",
+    "    Delete slots information from current node.",
+    "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+    "    Delete slots information which are between <start-slot> and <end-slot> from current node.",
+    "FAILOVER [FORCE|TAKEOVER]",
+    "    Promote current replica node to being a master.",
+    "FORGET <node-id>",
+    "    Remove a node from the cluster.",
+    "GETKEYSINSLOT <slot> <count>",
+    "    Return key names stored by current node in a slot.",
+    "FLUSHSLOTS",
+    "    Delete current node own slots information.",
+    "INFO",
+    "    Return information about the cluster.",
+    "KEYSLOT <key>",
+    "    Return the hash slot for <key>.",
+    "MEET <ip> <port> [<bus-port>]",
+    "    Connect nodes into a working cluster.",
+    "MYID",
+    "    Return the node id.",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "REPLICATE <node-id>",
+    "    Configure current node as replica to <node-id>.",
+    "RESET [HARD|SOFT]",
+    "    Reset current node (default: soft).",
+    "SET-CONFIG-EPOCH <epoch>",
+    "    Set config epoch of current node.",
+    "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+    "    Set slot state.",
+    "REPLICAS <node-id>",
+    "    Return <node-id> replicas.",
+    "SAVECONFIG",
+    "    Force saving cluster configuration on disk.",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "LINKS",
+    "    Return information about all network links between this node and its peers.",
+    "    Output format is an array where each array element is a map containing attributes of a link",
+];
+
+/// READONLY / READWRITE / ASKING: clients send them; with one master per
+/// slot and no migrations there is nothing to change.
+fn ok_if_enabled(ctx: &mut Ctx, _args: &[Bytes]) {
+    if ctx.srv.cluster.is_none() {
+        return ctx.out.err(DISABLED);
+    }
+    ctx.out.ok();
+}
+
+/// The shard holding the data CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT read
+/// (a slot lives on exactly one shard), so routing holds only that one.
+pub fn data_shard(srv: &crate::server::Server, args: &[Bytes]) -> Option<usize> {
+    srv.cluster.as_ref()?;
+    let sub = args.get(1)?;
+    let n = match args.len() {
+        3 if sub.eq_ignore_ascii_case(b"countkeysinslot") => parse_i64(&args[2])?,
+        4 if sub.eq_ignore_ascii_case(b"getkeysinslot") => parse_i64(&args[2])?,
+        _ => return None,
+    };
+    (0..SLOTS as i64)
+        .contains(&n)
+        .then(|| slot_shard(n as usize, srv.nshards))
+}
+
+fn cluster(ctx: &mut Ctx, args: &[Bytes]) {
+    let Some(sub) = subcommand(ctx, args) else {
+        return;
+    };
+    let Some(map) = ctx.srv.cluster.as_ref() else {
+        return ctx.out.err(DISABLED);
+    };
+    match sub {
+        "help" => reply_help(ctx.out, &args[0], HELP),
+        "info" => {
+            let info = info_text(map);
+            ctx.out.verbatim(info.as_bytes())
+        }
+        "myid" => ctx.out.bulk_str(&map.me().id),
+        "nodes" => {
+            let nodes = nodes_text(map);
+            ctx.out.verbatim(nodes.as_bytes())
+        }
+        "slots" => slots_reply(ctx, map),
+        "shards" => shards_reply(ctx, map),
+        "keyslot" => ctx.out.int(key_slot(&args[2]) as i64),
+        "countkeysinslot" => {
+            let Some(slot) = parse_i64(&args[2]) else {
+                return ctx.out.err(errors::NOT_INT);
+            };
+            if !(0..SLOTS as i64).contains(&slot) {
+                return ctx.out.err("ERR Invalid slot");
+            }
+            let n = keys_in_slot(ctx, slot as usize, usize::MAX).len();
+            ctx.out.int(n as i64)
+        }
+        "getkeysinslot" => {
+            let (Some(slot), Some(max)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
+                return ctx.out.err(errors::NOT_INT);
+            };
+            if !(0..SLOTS as i64).contains(&slot) || max < 0 {
+                return ctx.out.err("ERR Invalid slot or number of keys");
+            }
+            let keys = keys_in_slot(ctx, slot as usize, max as usize);
+            ctx.out.array(keys.len());
+            for k in keys {
+                ctx.out.bulk(&k);
+            }
+        }
+        // No cluster bus: no links, no replicas, no failure reports.
+        "links" => ctx.out.array(0),
+        "replicas" | "slaves" | "count-failure-reports" => {
+            if !map.nodes.iter().any(|n| n.id.as_bytes() == &args[2][..]) {
+                return ctx.out.err(&format!(
+                    "ERR Unknown node {}",
+                    String::from_utf8_lossy(&args[2])
+                ));
+            }
+            if sub == "count-failure-reports" {
+                ctx.out.int(0)
+            } else {
+                ctx.out.array(0)
+            }
+        }
+        // Nothing to save: the map lives in the config.
+        "saveconfig" => ctx.out.ok(),
+        other => ctx.out.err(&format!(
+            "ERR CLUSTER {} is not supported: keel's slot map is static (cluster-node directives in the config)",
+            other.to_ascii_uppercase()
+        )),
+    }
+}
+
+/// Keys of DB 0 in `slot`, at most `max`. Only the slot's shard is read.
+fn keys_in_slot(ctx: &mut Ctx, slot: usize, max: usize) -> Vec<Box<[u8]>> {
+    let shard = slot_shard(slot, ctx.nshards());
+    ctx.store(shard).dbs[0]
+        .dict
+        .keys()
+        .filter(|k| key_slot(k) == slot)
+        .take(max)
+        .cloned()
+        .collect()
+}
+
+fn info_text(map: &ClusterMap) -> String {
+    let assigned = map.slots_assigned();
+    let n = map.nodes.len();
+    format!(
+        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\n\
+         cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{n}\r\n\
+         cluster_size:{}\r\ncluster_current_epoch:{n}\r\ncluster_my_epoch:{}\r\n\
+         cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n\
+         total_cluster_links_buffer_limit_exceeded:0\r\n",
+        if map.state_ok() { "ok" } else { "fail" },
+        map.size(),
+        map.me().epoch,
+    )
+}
+
+/// CLUSTER NODES: `<id> <ip>:<port>@<cport> <flags> - 0 0 <epoch> connected <slots>`.
+fn nodes_text(map: &ClusterMap) -> String {
+    let mut s = String::new();
+    for (i, n) in map.nodes.iter().enumerate() {
+        let flags = if i == map.myself {
+            "myself,master"
+        } else {
+            "master"
+        };
+        s += &format!(
+            "{} {}:{}@{} {flags} - 0 0 {} connected",
+            n.id,
+            n.host,
+            n.port,
+            u32::from(n.port) + 10000,
+            n.epoch
+        );
+        for (a, b) in map.node_runs(i) {
+            if a == b {
+                s += &format!(" {a}");
+            } else {
+                s += &format!(" {a}-{b}");
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// CLUSTER SLOTS: per contiguous range [start, end, [ip, port, id, {}]].
+fn slots_reply(ctx: &mut Ctx, map: &ClusterMap) {
+    let runs = map.runs();
+    ctx.out.array(runs.len());
+    for (a, b, n) in runs {
+        let node = &map.nodes[n];
+        ctx.out.array(3);
+        ctx.out.int(a as i64);
+        ctx.out.int(b as i64);
+        ctx.out.array(4);
+        ctx.out.bulk_str(&node.host);
+        ctx.out.int(node.port as i64);
+        ctx.out.bulk_str(&node.id);
+        // No hostname, no other endpoint: an empty map (`*0` in RESP2).
+        ctx.out.map(0);
+    }
+}
+
+/// CLUSTER SHARDS: one shard per master, each {slots: [a, b, ...], nodes: [{...}]}.
+fn shards_reply(ctx: &mut Ctx, map: &ClusterMap) {
+    use crate::replication::master;
+    // As INFO's master_repl_offset: every write acknowledged so far counted.
+    let my_offset = master::repl().map_or(0, |r| {
+        master::cut(false);
+        r.lock().offset
+    });
+    ctx.out.array(map.nodes.len());
+    for (i, node) in map.nodes.iter().enumerate() {
+        let runs = map.node_runs(i);
+        ctx.out.map(2);
+        ctx.out.bulk_str("slots");
+        ctx.out.array(runs.len() * 2);
+        for (a, b) in runs {
+            ctx.out.int(a as i64);
+            ctx.out.int(b as i64);
+        }
+        ctx.out.bulk_str("nodes");
+        ctx.out.array(1);
+        ctx.out.map(7);
+        ctx.out.bulk_str("id");
+        ctx.out.bulk_str(&node.id);
+        ctx.out.bulk_str("port");
+        ctx.out.int(node.port as i64);
+        ctx.out.bulk_str("ip");
+        ctx.out.bulk_str(&node.host);
+        ctx.out.bulk_str("endpoint");
+        ctx.out.bulk_str(&node.host);
+        ctx.out.bulk_str("role");
+        ctx.out.bulk_str("master");
+        ctx.out.bulk_str("replication-offset");
+        // Other nodes' offsets come with gossip, which keel has not.
+        ctx.out.int(if i == map.myself { my_offset } else { 0 });
+        ctx.out.bulk_str("health");
+        ctx.out.bulk_str("online");
+    }
+}

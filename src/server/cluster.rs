@@ -1,0 +1,364 @@
+//! Emulated Redis Cluster: a static slot map from the config (`cluster-node
+//! <host>:<port> <ranges>` lines, the same in every process) and the
+//! redirection check run before a command executes. There is no cluster bus:
+//! no gossip, no failover, no resharding; every process derives the same
+//! node IDs and epochs from the map alone.
+
+use bytes::Bytes;
+
+use crate::commands::Command;
+use crate::config::Config;
+use crate::storage::slot::{SLOTS, key_slot};
+
+/// No node serves the slot.
+const UNASSIGNED: u16 = u16::MAX;
+
+pub struct Node {
+    pub host: String,
+    pub port: u16,
+    /// 40 hex chars of sha1("host:port"): every process computes the same.
+    pub id: String,
+    /// Position in the map + 1, so every master has its own config epoch.
+    pub epoch: u64,
+}
+
+impl Node {
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+pub struct ClusterMap {
+    pub nodes: Vec<Node>,
+    /// Index of this process's node in `nodes`.
+    pub myself: usize,
+    /// Node index per slot, UNASSIGNED when none.
+    owner: Vec<u16>,
+    /// cluster_state:ok (with cluster-require-full-coverage no, a partial
+    /// map is ok too).
+    state_ok: bool,
+    allow_reads_when_down: bool,
+}
+
+/// Why a command is not served here (Redis's CLUSTER_REDIR_* codes).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redirect {
+    CrossSlot,
+    Moved(usize, usize),
+    Unbound,
+    Down,
+    DownReadOnly,
+}
+
+impl ClusterMap {
+    /// Builds the map when `cluster-enabled yes`; None otherwise. Errors are
+    /// fatal config errors (overlaps, slots past 16383, no entry for myself).
+    pub fn from_config(cfg: &Config) -> Result<Option<ClusterMap>, String> {
+        if !cfg.get_bool("cluster-enabled") {
+            return Ok(None);
+        }
+        let entries = parse_nodes(cfg.get("cluster-node"))?;
+        if entries.is_empty() {
+            return Err("cluster-enabled yes needs the slot map: one 'cluster-node <host>:<port> <ranges>' line per node".into());
+        }
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut owner = vec![UNASSIGNED; SLOTS];
+        for (host, port, ranges) in entries {
+            let addr = format!("{host}:{port}");
+            if nodes.iter().any(|n| n.addr() == addr) {
+                return Err(format!("cluster-node {addr} is listed twice"));
+            }
+            let me = nodes.len() as u16;
+            nodes.push(Node {
+                id: node_id(&addr),
+                epoch: me as u64 + 1,
+                host,
+                port,
+            });
+            for (a, b) in ranges {
+                for (s, o) in owner.iter_mut().enumerate().take(b + 1).skip(a) {
+                    if *o != UNASSIGNED {
+                        return Err(format!(
+                            "cluster-node {addr}: slot {s} is already assigned to {}",
+                            nodes[*o as usize].addr()
+                        ));
+                    }
+                    *o = me;
+                }
+            }
+        }
+        let ip = cfg.get("cluster-announce-ip");
+        let port = match cfg.get_i64("cluster-announce-port") {
+            0 => cfg.get_i64("port"),
+            p => p,
+        };
+        let Some(myself) = nodes
+            .iter()
+            .position(|n| n.host == ip && i64::from(n.port) == port)
+        else {
+            return Err(format!(
+                "cluster-node: the slot map has no entry for this node ({ip}:{port}, from cluster-announce-ip and port/cluster-announce-port)"
+            ));
+        };
+        let full = owner.iter().all(|&o| o != UNASSIGNED);
+        Ok(Some(ClusterMap {
+            nodes,
+            myself,
+            owner,
+            state_ok: full || !cfg.get_bool("cluster-require-full-coverage"),
+            allow_reads_when_down: cfg.get_bool("cluster-allow-reads-when-down"),
+        }))
+    }
+
+    /// Which slots this node serves, indexed by slot.
+    pub fn owned(&self) -> Vec<bool> {
+        self.owner
+            .iter()
+            .map(|&o| o as usize == self.myself)
+            .collect()
+    }
+
+    pub fn me(&self) -> &Node {
+        &self.nodes[self.myself]
+    }
+
+    pub fn state_ok(&self) -> bool {
+        self.state_ok
+    }
+
+    /// The node serving `slot`, if any.
+    pub fn owner(&self, slot: usize) -> Option<usize> {
+        let o = self.owner[slot];
+        (o != UNASSIGNED).then_some(o as usize)
+    }
+
+    pub fn slots_assigned(&self) -> usize {
+        self.owner.iter().filter(|&&o| o != UNASSIGNED).count()
+    }
+
+    /// Contiguous slot runs in slot order: (start, end, node).
+    pub fn runs(&self) -> Vec<(usize, usize, usize)> {
+        let mut v: Vec<(usize, usize, usize)> = Vec::new();
+        for (s, &o) in self.owner.iter().enumerate() {
+            if o == UNASSIGNED {
+                continue;
+            }
+            match v.last_mut() {
+                Some(r) if r.2 == o as usize && r.1 + 1 == s => r.1 = s,
+                _ => v.push((s, s, o as usize)),
+            }
+        }
+        v
+    }
+
+    /// The slot runs of one node.
+    pub fn node_runs(&self, node: usize) -> Vec<(usize, usize)> {
+        self.runs()
+            .into_iter()
+            .filter(|r| r.2 == node)
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
+
+    /// Masters serving at least one slot (cluster_size).
+    pub fn size(&self) -> usize {
+        (0..self.nodes.len())
+            .filter(|&n| self.owner.iter().any(|&o| o as usize == n))
+            .count()
+    }
+
+    /// Redis's getNodeByQuery for one request: all keys must hash to one
+    /// slot that this node serves. Ok(None) for a request without keys.
+    pub fn check<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+        is_write: bool,
+    ) -> Result<Option<usize>, Redirect> {
+        let mut first: Option<(&[u8], usize)> = None;
+        for k in keys {
+            match first {
+                None => {
+                    let slot = key_slot(k);
+                    if self.owner(slot).is_none() {
+                        return Err(Redirect::Unbound);
+                    }
+                    first = Some((k, slot));
+                }
+                Some((f, slot)) => {
+                    if f != k && key_slot(k) != slot {
+                        return Err(Redirect::CrossSlot);
+                    }
+                }
+            }
+        }
+        let Some((_, slot)) = first else {
+            return Ok(None);
+        };
+        if !self.state_ok {
+            if !self.allow_reads_when_down {
+                return Err(Redirect::Down);
+            }
+            if is_write {
+                return Err(Redirect::DownReadOnly);
+            }
+        }
+        match self.owner(slot) {
+            Some(n) if n != self.myself => Err(Redirect::Moved(slot, n)),
+            _ => Ok(Some(slot)),
+        }
+    }
+
+    /// The error reply (without '-') for a redirect, as clusterRedirectClient.
+    pub fn message(&self, r: &Redirect) -> String {
+        match r {
+            Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
+            Redirect::Moved(slot, n) => format!("MOVED {slot} {}", self.nodes[*n].addr()),
+            Redirect::Unbound => "CLUSTERDOWN Hash slot not served".into(),
+            Redirect::Down => "CLUSTERDOWN The cluster is down".into(),
+            Redirect::DownReadOnly => {
+                "CLUSTERDOWN The cluster is down and only accepts read commands".into()
+            }
+        }
+    }
+}
+
+/// Key positions the cluster check looks at: the command's keys, plus the
+/// shard channels of SPUBLISH/SSUBSCRIBE/SUNSUBSCRIBE, which Redis 7 routes
+/// by slot like keys.
+pub fn request_keys(cmd: &Command, args: &[Bytes]) -> Vec<usize> {
+    match cmd.name {
+        "spublish" => vec![1],
+        "ssubscribe" | "sunsubscribe" => (1..args.len()).collect(),
+        _ => cmd.key_indexes(args),
+    }
+}
+
+pub fn node_id(addr: &str) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(addr.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One `cluster-node` entry: address and inclusive slot ranges.
+pub type NodeSpec = (String, u16, Vec<(usize, usize)>);
+
+/// Parses the accumulated `cluster-node` value: a word with ':' starts a
+/// node (`host:port`, the port after the last ':'), the words after it are
+/// comma-separated slot ranges (`a-b` or `n`).
+pub fn parse_nodes(v: &str) -> Result<Vec<NodeSpec>, String> {
+    let mut out: Vec<NodeSpec> = Vec::new();
+    for word in v.split_whitespace() {
+        if let Some((host, port)) = word.rsplit_once(':') {
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("cluster-node: invalid port in '{word}'"))?;
+            if host.is_empty() {
+                return Err(format!("cluster-node: no host in '{word}'"));
+            }
+            out.push((host.to_string(), port, Vec::new()));
+            continue;
+        }
+        let Some(node) = out.last_mut() else {
+            return Err(format!(
+                "cluster-node: '{word}' must follow a <host>:<port> address"
+            ));
+        };
+        for r in word.split(',').filter(|r| !r.is_empty()) {
+            let slot = |s: &str| -> Result<usize, String> {
+                let n: usize = s
+                    .parse()
+                    .map_err(|_| format!("cluster-node: invalid slot range '{r}'"))?;
+                if n >= SLOTS {
+                    return Err(format!(
+                        "cluster-node: slot {n} is out of range (0-{})",
+                        SLOTS - 1
+                    ));
+                }
+                Ok(n)
+            };
+            let (a, b) = match r.split_once('-') {
+                Some((a, b)) => (slot(a)?, slot(b)?),
+                None => (slot(r)?, slot(r)?),
+            };
+            if a > b {
+                return Err(format!(
+                    "cluster-node: start slot {a} is greater than end slot {b}"
+                ));
+            }
+            node.2.push((a, b));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(lines: &str, port: u16) -> Result<Option<ClusterMap>, String> {
+        let mut c = Config::default();
+        c.load_text(&format!("cluster-enabled yes\nport {port}\n{lines}"))?;
+        ClusterMap::from_config(&c)
+    }
+
+    #[test]
+    fn parses_and_validates_the_map() {
+        let m = map(
+            "cluster-node 127.0.0.1:7000 0-8191\ncluster-node 127.0.0.1:7001 8192-16000,16001-16383",
+            7001,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(m.myself, 1);
+        assert!(m.state_ok());
+        assert_eq!(m.runs(), vec![(0, 8191, 0), (8192, 16383, 1)]);
+        assert_eq!(m.me().id, node_id("127.0.0.1:7001"));
+        assert_eq!(m.me().id.len(), 40);
+        // foo is slot 12182 (mine), bar 5061 (the other node's).
+        assert_eq!(m.check([&b"foo"[..]], false), Ok(Some(12182)));
+        assert_eq!(m.check([&b"bar"[..]], false), Err(Redirect::Moved(5061, 0)));
+        assert_eq!(
+            m.message(&Redirect::Moved(5061, 0)),
+            "MOVED 5061 127.0.0.1:7000"
+        );
+        assert_eq!(
+            m.check([&b"foo"[..], b"bar"], true),
+            Err(Redirect::CrossSlot)
+        );
+        assert_eq!(
+            m.check([&b"{bar}x"[..], b"{bar}y"], true),
+            Err(Redirect::Moved(5061, 0))
+        );
+        assert_eq!(m.check(std::iter::empty(), true), Ok(None));
+
+        let err = |lines: &str| map(lines, 7000).err().unwrap();
+        assert!(
+            err("cluster-node 127.0.0.1:7000 0-100\ncluster-node 127.0.0.1:7001 50-200")
+                .contains("already assigned")
+        );
+        assert!(err("cluster-node 127.0.0.1:7000 0-16384").contains("out of range"));
+        assert!(err("cluster-node 127.0.0.1:7000 0-10,5").contains("already assigned"));
+        assert!(err("cluster-node 127.0.0.1:7001 0-16383").contains("no entry for this node"));
+        assert!(err("cluster-node 127.0.0.1:7000 10-5").contains("greater"));
+
+        // A partial map: keys of unserved slots, and a cluster that is down.
+        let m = map("cluster-node 127.0.0.1:7000 0-8191", 7000)
+            .unwrap()
+            .unwrap();
+        assert!(!m.state_ok());
+        assert_eq!(m.check([&b"foo"[..]], false), Err(Redirect::Unbound));
+        assert_eq!(m.check([&b"bar"[..]], false), Err(Redirect::Down));
+        let m = map(
+            "cluster-node 127.0.0.1:7000 0-8191\ncluster-require-full-coverage no",
+            7000,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(m.check([&b"bar"[..]], false), Ok(Some(5061)));
+        assert!(map("cluster-enabled no", 7000).unwrap().is_none());
+    }
+}
