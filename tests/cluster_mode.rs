@@ -341,6 +341,8 @@ fn multi_key_rules_match_stock_redis() {
         "COPY {bar}e {bar}f",
         "MOVE {bar}e 1",
         "SWAPDB 0 1",
+        "FAILOVER",
+        "FAILOVER ABORT",
         "SELECT 1",
         "SELECT 0",
         "SELECT x",

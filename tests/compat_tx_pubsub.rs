@@ -483,7 +483,7 @@ fn pubsub_clients_in_client_list(p: &mut Pair) {
         let fields = |line: &[u8]| -> Vec<u8> {
             let text = String::from_utf8_lossy(line).into_owned();
             let mut picked: Vec<String> = text
-                .split(|c: char| c == '\n' || c == ' ')
+                .split(['\n', ' '])
                 .filter(|f| {
                     ["name=", "flags=", "sub=", "psub=", "ssub="]
                         .iter()

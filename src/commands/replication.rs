@@ -164,6 +164,11 @@ fn wait(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn failover(ctx: &mut Ctx, args: &[Bytes]) {
+    if ctx.srv.cluster.is_some() {
+        return ctx.out.err(
+            "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.",
+        );
+    }
     let mut stores = super::snapshot::all_stores(ctx);
     match crate::replication::failover::command(&mut stores, args) {
         Ok(()) => ctx.out.ok(),
