@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod config;
 pub mod log;
+pub mod memory;
 pub mod protocol;
 pub mod rdb;
 pub mod replication;

@@ -432,6 +432,7 @@ fn dump_restore_with_stock_redis() {
         let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut c).unwrap();
         let v = rdb::restore_payload(&payload, &lim).unwrap().unwrap();
         let entry = Entry {
+            freq: keel::storage::evict::LFU_INIT_VAL,
             value: v,
             expire_at: 0,
             lru: 0,

@@ -29,7 +29,7 @@ unsafe extern "C" {
 /// Memory as INFO reports it.
 #[derive(Clone, Copy, Default)]
 pub struct MemSnapshot {
-    /// Bytes the allocator has committed (keel's used_memory).
+    /// Bytes allocated (keel's used_memory).
     pub used: u64,
     pub rss: u64,
     pub peak_commit: u64,
@@ -57,7 +57,16 @@ pub fn mem_snapshot() -> MemSnapshot {
         mi_process_info(a, b, c, d, e, f, g, h);
     }
     let rss = rss_bytes();
-    let used = if v[5] > 0 { v[5] as u64 } else { rss };
+    // Bytes allocated (what maxmemory limits); mimalloc's committed pages
+    // where the counting allocator is not installed.
+    let counted = crate::memory::used_memory();
+    let used = if counted > 0 {
+        counted
+    } else if v[5] > 0 {
+        v[5] as u64
+    } else {
+        rss
+    };
     MemSnapshot {
         used,
         rss,
@@ -433,7 +442,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "expired_stale_perc" => format!("{:.2}", t.stale_perc * 100.0),
             "expired_time_cap_reached_count" => 0,
             "expire_cycle_cpu_milliseconds" => 0,
-            "evicted_keys" => 0,
+            "evicted_keys" => crate::storage::evict::EVICTED.load(std::sync::atomic::Ordering::Relaxed),
             "evicted_clients" => 0,
             "total_eviction_exceeded_time" => 0,
             "current_eviction_exceeded_time" => 0,

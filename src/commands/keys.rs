@@ -612,6 +612,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
         return;
     }
     let entry = Entry {
+        freq: crate::storage::evict::LFU_INIT_VAL,
         value,
         expire_at,
         lru: (ctx.now / 1000) as u32,
@@ -825,17 +826,8 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) {
             if !lfu {
                 ctx.out.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
             } else {
-                // Entries keep no LFU counter yet: report the initial
-                // counter (5) decayed by the idle time, as LFUDecrAndReturn.
-                let period = ctx
-                    .srv
-                    .config
-                    .read()
-                    .unwrap()
-                    .get_i64("lfu-decay-time")
-                    .max(0) as u64;
-                let decay = (idle_secs(&e, now) / 60).checked_div(period).unwrap_or(0);
-                ctx.out.int(5u64.saturating_sub(decay) as i64);
+                let f = crate::storage::evict::lfu_decayed(e.freq, e.lru, now / 1000);
+                ctx.out.int(f as i64);
             }
         }
     }

@@ -135,6 +135,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.db_n(key, dbi).insert_entry(
         key,
         Entry {
+            freq: crate::storage::evict::LFU_INIT_VAL,
             value,
             expire_at: ttl as u64,
             lru,

@@ -133,6 +133,10 @@ struct Host<'h, 'c> {
     /// The script's slot: its declared keys', else the first key it used.
     slot: Option<usize>,
     cross_slot_ok: bool,
+    /// Over maxmemory when the script started (Redis's script_oom): its
+    /// deny-oom calls fail until it has written.
+    oom: bool,
+    allow_oom: bool,
 }
 
 impl Host<'_, '_> {
@@ -194,6 +198,9 @@ impl ScriptHost for Host<'_, '_> {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
         self.cluster_check(c, args)?;
+        if self.oom && !self.allow_oom && !self.wrote && c.flags & flags::DENYOOM != 0 {
+            return Err(format!("-{}", crate::storage::evict::OOM_ERR));
+        }
         // Which shards the command needs, and whether we hold them.
         let n = self.ctx.nshards();
         let held = self.ctx.held_shards();
@@ -255,6 +262,10 @@ impl ScriptHost for Host<'_, '_> {
         self.cluster_checks
     }
 
+    fn oom(&self) -> bool {
+        self.oom
+    }
+
     fn busy(&mut self, _elapsed_ms: u64) {
         // The engine logs the slow script itself.
         SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -300,6 +311,9 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             cluster_checks,
             slot,
             cross_slot_ok: script_flags.is_none_or(|f| f.allow_cross_slot()),
+            oom: !crate::replication::replica::MasterApply::active()
+                && crate::storage::evict::over_limit(),
+            allow_oom: script_flags.is_some_and(|f| f.allow_oom()),
         };
         engine.eval_command(args, &mut host, &mut out);
         SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -134,6 +134,7 @@ fn read_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Set>, ()> {
     match ctx.lookup_read(key) {
         None => Ok(None),
         Some(Entry {
+            freq: crate::storage::evict::LFU_INIT_VAL,
             value: Value::Set(s),
             ..
         }) => Ok(Some(s)),
@@ -145,6 +146,7 @@ fn write_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Set>, ()
     match ctx.lookup_write(key) {
         None => Ok(None),
         Some(Entry {
+            freq: crate::storage::evict::LFU_INIT_VAL,
             value: Value::Set(s),
             ..
         }) => Ok(Some(s)),

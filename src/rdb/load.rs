@@ -786,6 +786,7 @@ pub fn load<R: Read>(
             db,
             key.into_boxed_slice(),
             Entry {
+                freq: crate::storage::evict::LFU_INIT_VAL,
                 value,
                 expire_at: exp,
                 lru,

@@ -11,6 +11,7 @@ use crate::storage::{Db, Entry, Value};
 
 fn entry(value: Value, expire_at: u64) -> Entry {
     Entry {
+        freq: crate::storage::evict::LFU_INIT_VAL,
         value,
         expire_at,
         lru: 0,

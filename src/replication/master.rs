@@ -658,8 +658,15 @@ fn trim(st: &mut State) {
         .unwrap_or(i64::MAX);
     if let Some(b) = st.backlog.as_mut() {
         b.trim(keep);
+        // What lagging replicas hold past the backlog's size is theirs, not
+        // the dataset's: maxmemory does not count it (as Redis 7).
+        let extra = b.memory().saturating_sub(b.size + b.size / 16);
+        REPLICA_EXTRA_BYTES.store(extra as u64, Ordering::Relaxed);
     }
 }
+
+/// Stream memory kept only for lagging replicas (past the backlog size).
+pub static REPLICA_EXTRA_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Once every 100 ms: PING, GETACK for WAIT, output limits, timeouts,
 /// killed links, backlog TTL, good replicas.

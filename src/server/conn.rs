@@ -548,6 +548,15 @@ impl Conn<'_> {
             );
             return None;
         }
+        // Queueing in MULTI may grow memory without bound: Redis refuses
+        // every queued command when nothing can be evicted.
+        if in_multi
+            && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset")
+            && crate::storage::evict::out_of_memory()
+        {
+            err(crate::storage::evict::OOM_ERR.into(), slots);
+            return None;
+        }
         if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
             err(
                 "NOREPLICAS Not enough good replicas to write.".into(),
@@ -891,6 +900,17 @@ impl Conn<'_> {
         let client = &mut *self.client;
         let out = rt
             .with_shards(&shards, |view| {
+                // maxmemory is checked once, for the whole transaction.
+                let denyoom = queued.iter().any(|q| q.cmd.flags & flags::DENYOOM != 0);
+                let mut scratch = Out::new(resp3);
+                let mut ctx = Ctx::new(&mut scratch, client.db, srv, Some(&mut *client), view);
+                if super::shard::oom_refused(&mut ctx, denyoom) {
+                    out.err(&format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        crate::storage::evict::OOM_ERR
+                    ));
+                    return out;
+                }
                 if transactions::watch_failed(client, crate::storage::now_ms()) {
                     out.null_array();
                     return out;
@@ -899,15 +919,17 @@ impl Conn<'_> {
                 // One unit: the transaction's effects replicate as one
                 // MULTI/EXEC (or bare, if there is only one).
                 let unit = crate::replication::enter();
-                for q in &queued {
-                    let db = client.db;
-                    let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
-                    // Blocking commands inside MULTI never block.
-                    ctx.no_block = true;
-                    run_handler(rt.stats(), q.idx, q.cmd, &mut ctx, &q.args);
-                    // A command may switch protocol (HELLO) mid-transaction.
-                    out.resp3 = client.resp3;
-                }
+                super::shard::nested(|| {
+                    for q in &queued {
+                        let db = client.db;
+                        let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
+                        // Blocking commands inside MULTI never block.
+                        ctx.no_block = true;
+                        run_handler(rt.stats(), q.idx, q.cmd, &mut ctx, &q.args);
+                        // A command may switch protocol (HELLO) mid-transaction.
+                        out.resp3 = client.resp3;
+                    }
+                });
                 crate::replication::leave(unit, false, 0, &[]);
                 out
             })

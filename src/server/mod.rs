@@ -136,6 +136,7 @@ impl Server {
                 .expect("the slot map is checked when the config is read"),
             config: RwLock::new(config),
         };
+        crate::storage::evict::init(nshards);
         srv.config_changed();
         srv
     }
@@ -143,6 +144,7 @@ impl Server {
     /// Refreshes the hot copies of config values after CONFIG SET.
     pub fn config_changed(&self) {
         let c = self.config.read().unwrap();
+        crate::storage::evict::refresh(&c);
         self.auth_required
             .store(!c.get("requirepass").is_empty(), Ordering::Relaxed);
         self.proto_max_bulk_len
@@ -422,7 +424,11 @@ pub fn run(config: Config) -> i32 {
     for (i, (my_senders, my_receivers)) in mesh.into_iter().enumerate() {
         let cpu = cores[i % cores.len()];
         let mut builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
-            .name(&format!("keel-shard-{i}"));
+            .name(&format!("keel-shard-{i}"))
+            // glommio's registered-buffer arena serves DMA file I/O, which
+            // keel does not use; its 10 MiB default per shard would be
+            // counted against maxmemory and RSS.
+            .io_memory(512 << 10);
         if nshards > 1 && spin_us > 0 {
             // Waking a parked executor costs ~50 µs here; a short spin keeps
             // cross-shard hops near 15 µs (measured, see docs/architecture.md).
@@ -543,6 +549,8 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
                 // Redis's slow cycle: at most 25% of the cron period.
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
             }
+            // Every shard gives back its part when over maxmemory, writes or not.
+            crate::storage::evict::make_room(store, now, 100_000, 1000);
             blocking::sweep(store);
             crate::commands::transactions::prune_watched(store);
             persist::shard_cron(rt.srv, store, &mut saved_gen);

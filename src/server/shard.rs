@@ -98,6 +98,8 @@ pub enum Msg {
     Park(std::sync::Arc<super::persist::ParkBarrier>),
     /// Release a gate acquired by Hold.
     Release,
+    /// Over maxmemory: evict some of this shard's keys (no reply).
+    Evict,
     Reply {
         id: u64,
         payload: Payload,
@@ -503,6 +505,23 @@ impl ShardRt {
                 self.reply(from, id, Payload::Any(r));
             }
             Msg::Release => self.serve_and_release(),
+            Msg::Evict => {
+                let rt = self.clone();
+                glommio::spawn_local(async move {
+                    rt.gate.acquire().await;
+                    // SAFETY: the gate is ours: nobody else touches the store.
+                    let store = unsafe { &mut *rt.store_ptr() };
+                    crate::storage::evict::make_room(
+                        store,
+                        crate::storage::now_ms(),
+                        100_000,
+                        2000,
+                    );
+                    crate::storage::evict::asked_done(rt.id);
+                    rt.serve_and_release();
+                })
+                .detach();
+            }
             Msg::Reply { id, payload } => {
                 if let Some(slot) = self.pending.borrow_mut().remove(&id) {
                     *slot.payload.borrow_mut() = Some(payload);
@@ -585,6 +604,59 @@ fn held_dirty(ctx: &mut Ctx) -> u64 {
         .sum()
 }
 
+thread_local! {
+    /// Handlers running inside another (EXEC, scripts): maxmemory was
+    /// checked once for the whole unit.
+    static NESTED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` as part of a unit whose maxmemory check is done (EXEC's body).
+pub fn nested<R>(f: impl FnOnce() -> R) -> R {
+    NESTED.with(|n| n.set(n.get() + 1));
+    let r = f();
+    NESTED.with(|n| n.set(n.get() - 1));
+    r
+}
+
+/// maxmemory before a top-level command, as Redis's processCommand: evict
+/// from the shards held, then refuse a deny-oom command if still over.
+pub fn oom_refused(ctx: &mut Ctx, denyoom: bool) -> bool {
+    use crate::storage::evict;
+    if NESTED.with(|n| n.get()) > 0
+        || !evict::over_limit()
+        || crate::replication::replica::MasterApply::active()
+    {
+        return false;
+    }
+    let now = ctx.now;
+    let mut failed = true;
+    for i in 0..ctx.nshards() {
+        if let Some(s) = ctx.try_store(i) {
+            match evict::make_room(s, now, 100_000, 500) {
+                evict::Room::Ok => return false,
+                evict::Room::Running => failed = false,
+                evict::Room::Fail => {}
+            }
+        }
+    }
+    // Refused only when nothing here could be evicted (Redis's EVICT_FAIL).
+    denyoom && failed && evict::over_limit()
+}
+
+/// Commands refused over maxmemory: deny-oom ones, and scripts whose
+/// shebang flags neither `no-writes` nor `allow-oom` (Redis 7).
+fn denyoom(cmd: &Command, args: &[Bytes]) -> bool {
+    use crate::scripting::ScriptFlags;
+    if cmd.flags & flags::DENYOOM != 0 {
+        return true;
+    }
+    if !matches!(cmd.name, "eval" | "evalsha") {
+        return false;
+    }
+    crate::scripting::script_flags(cmd.name == "evalsha", &args[1])
+        .is_some_and(|f| !f.compat() && !f.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES))
+}
+
 /// Runs a handler and records its statistics (calls, time, failures).
 pub fn run_handler(
     stats: &ThreadStats,
@@ -593,6 +665,11 @@ pub fn run_handler(
     ctx: &mut Ctx,
     args: &[Bytes],
 ) {
+    if oom_refused(ctx, denyoom(cmd, args)) {
+        ThreadStats::bump(&stats.cmd_rejected[idx], 1);
+        ctx.out.err(crate::storage::evict::OOM_ERR);
+        return;
+    }
     let start = Instant::now();
     let before = ctx.out.len();
     let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
@@ -602,7 +679,7 @@ pub fn run_handler(
     } else {
         0
     };
-    (cmd.handler)(ctx, args);
+    nested(|| (cmd.handler)(ctx, args));
     let dirty_after = if watching || unit.is_some() {
         held_dirty(ctx)
     } else {

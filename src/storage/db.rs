@@ -41,6 +41,8 @@ pub struct Entry {
     pub expire_at: u64,
     /// LRU clock in seconds at last access (OBJECT IDLETIME).
     pub lru: u32,
+    /// LFU counter (logarithmic, Redis's 8 bits); decays by idle time.
+    pub freq: u8,
     /// A string modified in place (APPEND, SETRANGE, SETBIT, PFADD...):
     /// Redis reports such strings as "raw" whatever their length.
     pub raw: bool,
@@ -126,7 +128,7 @@ impl Db {
             return (None, true);
         }
         let e = &mut self.dict[i];
-        e.lru = (now / 1000) as u32;
+        super::evict::touch(e, now);
         (Some(e), false)
     }
 
@@ -166,6 +168,7 @@ impl Db {
                 self.dict.insert(
                     key.into(),
                     Entry {
+                        freq: crate::storage::evict::LFU_INIT_VAL,
                         value,
                         expire_at,
                         lru,

@@ -204,6 +204,7 @@ mod tests {
         use crate::storage::{hash::Hash, list::List, set::Set, zset::ZSet};
         let b = |s: &str| s.as_bytes().to_vec();
         let entry = |value| Entry {
+            freq: crate::storage::evict::LFU_INIT_VAL,
             value,
             expire_at: 0,
             lru: 0,

@@ -4,6 +4,7 @@
 
 mod db;
 pub mod digest;
+pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod hll;

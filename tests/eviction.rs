@@ -1,0 +1,300 @@
+//! maxmemory and eviction: keel and stock redis-server with the same limit
+//! and policy. OOM replies byte for byte under noeviction; under load keel
+//! stays under its limit, keeps accepting writes and keeps a cache hit
+//! ratio comparable to Redis's on a Zipf pattern (each given room for the
+//! same number of keys); a stock replica of an evicting keel master ends
+//! with the same keys; LFU counters and OBJECT FREQ/IDLETIME as Redis.
+
+mod common;
+
+use common::repl::{StockReplica, digest, info_int, wait_for, wait_synced};
+use common::{Conn, Pair, Server, encode};
+
+fn s(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+fn used(c: &mut Conn) -> i64 {
+    info_int(c, "memory", "used_memory")
+}
+
+/// Pipelined SETs of `keys` keys `prefix:i` with `size`-byte values;
+/// every reply must be +OK.
+fn fill(c: &mut Conn, prefix: &str, keys: usize, size: usize) {
+    let v = "x".repeat(size);
+    for start in (0..keys).step_by(500) {
+        let mut buf = Vec::new();
+        let end = (start + 500).min(keys);
+        for i in start..end {
+            buf.extend(encode(&["SET", &format!("{prefix}:{i}"), &v]));
+        }
+        c.send(&buf);
+        for i in start..end {
+            let r = c.read_reply();
+            assert_eq!(r, b"+OK\r\n", "SET {prefix}:{i}: {}", s(r.clone()));
+        }
+    }
+}
+
+#[test]
+fn noeviction_and_oom_replies_match_stock() {
+    for shards in [1, 4] {
+        let mut p = Pair::new(shards);
+        p.checks(&[
+            "SET before 1",
+            "SET vol 1 EX 1000",
+            "CONFIG SET maxmemory 1",
+            "CONFIG GET maxmemory-policy",
+            "SET a b",
+            "INCR before",
+            "GET before",
+            "DEL vol",
+            "LPUSH l a",
+            "MULTI",
+            "SET a b",
+            "GET before",
+            "EXEC",
+            "MULTI",
+            "GET before",
+            "EXEC",
+            "EVAL \"return redis.call('get','before')\" 0",
+            "EVAL \"return redis.call('set','x','y')\" 0",
+            "EVAL \"return redis.pcall('set','x','y')\" 0",
+            "EVAL \"#!lua\nreturn 1\" 0",
+            "EVAL \"#!lua flags=no-writes\nreturn 1\" 0",
+            "EVAL \"#!lua flags=allow-oom\nreturn redis.call('set','x','y')\" 0",
+            "CONFIG SET maxmemory-policy volatile-lru",
+            "SET a b",
+            "CONFIG SET maxmemory 0",
+            "SET a b",
+            "GET x",
+        ]);
+        p.finish();
+    }
+}
+
+#[test]
+fn object_freq_and_idletime_follow_the_policy() {
+    let mut p = Pair::new(2);
+    p.checks(&[
+        "SET k v",
+        "OBJECT FREQ k",
+        "CONFIG SET maxmemory-policy allkeys-lfu",
+        "OBJECT IDLETIME k",
+        "OBJECT FREQ nosuch",
+    ]);
+    // Many accesses raise the logarithmic counter about as Redis's does.
+    let (mut k, mut r) = p.conns();
+    for c in [&mut k, &mut r] {
+        let mut buf = Vec::new();
+        for _ in 0..2000 {
+            buf.extend(encode(&["GET", "k"]));
+        }
+        c.send(&buf);
+        for _ in 0..2000 {
+            c.read_reply();
+        }
+    }
+    let freq = |c: &mut Conn| -> i64 {
+        s(c.cmd(&["OBJECT", "FREQ", "k"]))[1..]
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (kf, rf) = (freq(&mut k), freq(&mut r));
+    assert!(
+        kf > 10 && (kf - rf).abs() <= 6,
+        "LFU counters: keel {kf}, redis {rf}"
+    );
+    p.checks(&["CONFIG SET maxmemory-policy allkeys-lru", "OBJECT FREQ k"]);
+    p.finish();
+}
+
+/// A Zipf-distributed key sampler (s = 1) over `n` keys, seeded.
+struct Zipf {
+    cdf: Vec<f64>,
+    rng: fastrand::Rng,
+}
+
+impl Zipf {
+    fn new(n: usize, seed: u64) -> Zipf {
+        let mut cdf = Vec::with_capacity(n);
+        let mut sum = 0.0;
+        for i in 1..=n {
+            sum += 1.0 / i as f64;
+            cdf.push(sum);
+        }
+        for v in &mut cdf {
+            *v /= sum;
+        }
+        Zipf {
+            cdf,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    fn next(&mut self) -> usize {
+        let u = self.rng.f64();
+        self.cdf.partition_point(|&c| c < u)
+    }
+}
+
+/// The cache pattern: GET a Zipf key, SET it on a miss. Returns the hit
+/// ratio over `ops` reads.
+fn cache_hit_ratio(c: &mut Conn, keys: usize, ops: usize, value: &str) -> f64 {
+    let mut z = Zipf::new(keys, 7);
+    let mut hits = 0;
+    for _ in 0..ops / 200 {
+        let batch: Vec<usize> = (0..200).map(|_| z.next()).collect();
+        let mut buf = Vec::new();
+        for k in &batch {
+            buf.extend(encode(&["GET", &format!("z:{k}")]));
+        }
+        c.send(&buf);
+        let mut misses = Vec::new();
+        for k in &batch {
+            let r = c.read_reply();
+            if r.starts_with(b"$-1") {
+                misses.push(*k);
+            } else {
+                hits += 1;
+            }
+        }
+        let mut buf = Vec::new();
+        for k in &misses {
+            buf.extend(encode(&["SET", &format!("z:{k}"), value]));
+        }
+        c.send(&buf);
+        for _ in &misses {
+            let r = c.read_reply();
+            assert_eq!(r, b"+OK\r\n", "SET under maxmemory: {}", s(r.clone()));
+        }
+    }
+    hits as f64 / ops as f64
+}
+
+/// Bytes one more `size`-byte string key costs on this server.
+fn bytes_per_key(c: &mut Conn, size: usize) -> f64 {
+    let before = used(c);
+    fill(c, "probe", 20_000, size);
+    let after = used(c);
+    c.cmd(&["FLUSHALL"]);
+    (after - before) as f64 / 20_000.0
+}
+
+#[test]
+fn eviction_keeps_the_limit_and_a_comparable_hit_ratio() {
+    const KEYS: usize = 40_000;
+    const ROOM: f64 = 8_000.0; // keys that fit under the limit
+    let value = "v".repeat(100);
+    for policy in ["allkeys-lru", "allkeys-lfu"] {
+        let keel = Server::keel(2, &["--maxmemory-samples", "5"]);
+        let redis = Server::redis(&["--maxmemory-samples", "5"]);
+        let mut ratios = Vec::new();
+        for (name, srv) in [("keel", &keel), ("redis", &redis)] {
+            let mut c = srv.conn();
+            let per_key = bytes_per_key(&mut c, 100);
+            let limit = used(&mut c) + (per_key * ROOM) as i64;
+            c.cmd(&["CONFIG", "SET", "maxmemory-policy", policy]);
+            c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+            // Fill far past the limit: every write is accepted.
+            fill(&mut c, "fill", 30_000, 100);
+            let evicted = info_int(&mut c, "stats", "evicted_keys");
+            assert!(evicted > 10_000, "{name} {policy}: evicted only {evicted}");
+            let u = used(&mut c);
+            assert!(
+                u <= limit + 256 * 1024,
+                "{name} {policy}: used_memory {u} over maxmemory {limit}"
+            );
+            let ratio = cache_hit_ratio(&mut c, KEYS, 60_000, &value);
+            let u = used(&mut c);
+            assert!(
+                u <= limit + 256 * 1024,
+                "{name} {policy}: used_memory {u} over {limit}"
+            );
+            eprintln!(
+                "{name} {policy}: {per_key:.0} B/key, hit ratio {ratio:.3}, evicted {}",
+                info_int(&mut c, "stats", "evicted_keys")
+            );
+            ratios.push(ratio);
+        }
+        let (k, r) = (ratios[0], ratios[1]);
+        assert!(k > 0.3, "{policy}: keel hit ratio {k}");
+        assert!(k >= r * 0.85, "{policy}: keel hit ratio {k} vs redis {r}");
+    }
+}
+
+/// Evicted keys reach replicas as DELs: a stock replica of an evicting
+/// keel master (every shard count, every DB used) ends with its keys.
+#[test]
+fn stock_replica_of_an_evicting_master_has_the_same_keys() {
+    for policy in ["allkeys-random", "volatile-ttl"] {
+        let dir = common::repl::TempDir::new("evict-master");
+        let keel = Server::keel(3, &["--dir", dir.path()]);
+        let replica = StockReplica::start(keel.port, &[]);
+        let (mut m, mut r) = (keel.conn(), replica.conn());
+        wait_synced(&mut m, &mut r, "replica attached");
+        let limit = used(&mut m) + 8 * 1024 * 1024;
+        m.cmd(&["CONFIG", "SET", "maxmemory-policy", policy]);
+        m.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+        let v = "y".repeat(200);
+        for db in ["0", "5"] {
+            m.cmd(&["SELECT", db]);
+            let mut buf = Vec::new();
+            for i in 0..20_000 {
+                buf.extend(encode(&[
+                    "SET",
+                    &format!("k{db}:{i}"),
+                    &v,
+                    "EX",
+                    &(1000 + i).to_string(),
+                ]));
+            }
+            m.send(&buf);
+            for _ in 0..20_000 {
+                let reply = m.read_reply();
+                assert_eq!(reply, b"+OK\r\n", "{}", s(reply.clone()));
+            }
+        }
+        assert!(info_int(&mut m, "stats", "evicted_keys") > 1000);
+        // The replica does not evict on its own (replica-ignore-maxmemory).
+        r.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+        wait_synced(&mut m, &mut r, "replica caught up");
+        assert_eq!(digest(&mut m), digest(&mut r), "{policy}: datasets differ");
+        assert_eq!(info_int(&mut r, "stats", "evicted_keys"), 0);
+        if policy == "volatile-ttl" {
+            // The nearest expiries went first: the longest TTLs remain.
+            m.cmd(&["SELECT", "5"]);
+            assert_eq!(s(m.cmd(&["EXISTS", "k5:19999"])), ":1\r\n");
+        }
+    }
+}
+
+/// A keel replica does not evict by itself either, and applies its
+/// master's DELs.
+#[test]
+fn keel_replica_ignores_maxmemory() {
+    let dir = common::repl::TempDir::new("evict-keel-replica");
+    let master = Server::redis(&[]);
+    let mport = master.port.to_string();
+    let replica = Server::keel(
+        2,
+        &[
+            "--dir",
+            dir.path(),
+            "--replicaof",
+            "127.0.0.1",
+            &mport,
+            "--maxmemory",
+            "1",
+        ],
+    );
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    wait_for(20, "replica linked", || {
+        common::repl::info_field(&mut r, "replication", "master_link_status") == "up"
+    });
+    fill(&mut m, "r", 5000, 100);
+    wait_synced(&mut m, &mut r, "replica caught up");
+    assert_eq!(s(r.cmd(&["DBSIZE"])), ":5000\r\n");
+    assert_eq!(info_int(&mut r, "stats", "evicted_keys"), 0);
+}
