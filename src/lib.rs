@@ -2,6 +2,8 @@
 
 pub mod commands;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod memory;
 pub mod protocol;

@@ -7,7 +7,8 @@
 //! is exact, this node becomes a replica of it and sends it
 //! `PSYNC <replid> <offset> FAILOVER`, which makes the target promote itself
 //! and accept us by partial resync. The pause ends when the target answers;
-//! a refusal (or a link that fails first) makes us master again.
+//! a refusal makes us master again; a connection that fails is retried, as
+//! any link (FAILOVER ABORT ends the attempt).
 
 use std::rc::Rc;
 use std::sync::Mutex;

@@ -286,16 +286,15 @@ pub async fn link_task(rt: Rc<ShardRt>, link_gen: u64) {
             Some(Ok(mut stream)) => {
                 crate::log::notice("MASTER <-> REPLICA sync started");
                 let _ = stream.set_nodelay(true);
+                // A failed attempt during a FAILOVER is retried like any
+                // link (Redis too); only the target's refusal aborts it.
                 if let Err(e) = session(&rt, link_gen, &mut stream).await {
                     crate::log::warning(&e);
-                    super::failover::psync_answered(&rt, false, "Write error to failover target")
-                        .await;
                 }
                 set_state(link_gen, LinkState::Connect);
             }
             Some(Err(e)) => {
                 crate::log::warning(&format!("Error condition on socket for SYNC: {e}"));
-                super::failover::psync_answered(&rt, false, "Failover target unreachable").await;
                 set_state(link_gen, LinkState::Connect);
             }
             None => {
