@@ -10,6 +10,7 @@
 //! - `Conn`: on the connection's thread, touching no shard data
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
+pub mod acl;
 pub mod bits;
 pub mod cluster;
 pub mod cmddocs;

@@ -67,6 +67,7 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         subs: Default::default(),
         flags: Default::default(),
         killed: Default::default(),
+        user: std::sync::Mutex::new("default".into()),
     });
     let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
     let too_many = {
@@ -504,6 +505,20 @@ impl Conn<'_> {
             err("NOAUTH Authentication required.".into(), slots);
             return None;
         }
+        // ACL: Redis checks after NOAUTH and the transaction's NO_MULTI.
+        if crate::acl::generation() != self.client.acl_gen {
+            self.refresh_user();
+        }
+        if !self.client.user.unrestricted
+            && !(in_multi && cmd.flags & flags::NO_MULTI != 0)
+            && let Err((denied, object)) = crate::acl::check(&self.client.user, idx, args)
+        {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            let context = if in_multi { "multi" } else { "toplevel" };
+            self.acl_log(crate::acl::reason_name(denied), context, object);
+            err(denied.noperm(&crate::acl::fullname(idx, args)), slots);
+            return None;
+        }
         // Redis's place for the cluster redirection: after auth, before the
         // replica/script-busy checks. The master's stream never comes here.
         if let Some(map) = &self.rt.srv.cluster
@@ -585,6 +600,21 @@ impl Conn<'_> {
                 .feed_monitors(self.client.db, &self.client.info.addr, args);
         }
         Some((idx, cmd))
+    }
+
+    /// Re-reads the connection's ACL user after a change. A deleted user
+    /// leaves the connection with no permissions (DELUSER also kills it).
+    fn refresh_user(&mut self) {
+        let g = crate::acl::generation();
+        let name = self.client.user.name.clone();
+        let user =
+            crate::acl::get_user(&name).unwrap_or_else(|| Arc::new(crate::acl::User::new(&name)));
+        self.client.user = user;
+        self.client.acl_gen = g;
+    }
+
+    fn acl_log(&self, reason: &'static str, context: &'static str, object: String) {
+        acl_log_for(self.rt.srv, self.client, reason, context, object, None);
     }
 
     /// Whether this node serves the request (getNodeByQuery): its keys must
@@ -1020,6 +1050,27 @@ async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wake) -> Wake 
             };
         }
     }
+}
+
+/// Adds an ACL LOG entry for a denial of `client`'s request.
+pub(crate) fn acl_log_for(
+    srv: &super::Server,
+    client: &Client,
+    reason: &'static str,
+    context: &'static str,
+    object: String,
+    username: Option<String>,
+) {
+    let max = srv.config.read().unwrap().get_i64("acllog-max-len").max(0) as usize;
+    let cinfo = client.info.list_line(crate::storage::now_ms());
+    crate::acl::log_denial(
+        reason,
+        context,
+        object,
+        username.unwrap_or_else(|| client.user.name.clone()),
+        cinfo,
+        max,
+    );
 }
 
 /// Commands that act on the transaction itself instead of being queued.
