@@ -341,7 +341,8 @@ impl Conn<'_> {
             let route = self.route(cmd, &args);
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
-                let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                let mut job = Job::new(idx, cmd, args, self.client.db, resp3);
+                job.caller = self.script_caller();
                 let mut r = self.run_routed(job.clone(), &route).await;
                 if r.need_all {
                     let all: Vec<usize> = (0..nshards).collect();
@@ -602,6 +603,12 @@ impl Conn<'_> {
         Some((idx, cmd))
     }
 
+    /// The caller a script checks redis.call against (None: unrestricted).
+    fn script_caller(&self) -> Option<crate::commands::Caller> {
+        let c = &self.client;
+        (!c.user.unrestricted).then(|| Arc::new((c.user.clone(), c.info.clone())))
+    }
+
     /// Re-reads the connection's ACL user after a change. A deleted user
     /// leaves the connection with no permissions (DELUSER also kills it).
     fn refresh_user(&mut self) {
@@ -777,6 +784,7 @@ impl Conn<'_> {
             let mut out = Out::new(client.resp3);
             let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
             ctx.no_block = job.no_block || job.waiter.is_none();
+            ctx.caller = job.caller.clone();
             run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
             let block = ctx.block.take();
             let need_all = ctx.need_all_shards;
@@ -926,6 +934,8 @@ impl Conn<'_> {
                     return out;
                 }
                 out.array(queued.len());
+                let caller = (!client.user.unrestricted)
+                    .then(|| Arc::new((client.user.clone(), client.info.clone())));
                 // One unit: the transaction's effects replicate as one
                 // MULTI/EXEC (or bare, if there is only one).
                 let unit = crate::replication::enter();
@@ -934,6 +944,7 @@ impl Conn<'_> {
                     let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
                     // Blocking commands inside MULTI never block.
                     ctx.no_block = true;
+                    ctx.caller = caller.clone();
                     run_handler(rt.stats(), q.idx, q.cmd, &mut ctx, &q.args);
                     // A command may switch protocol (HELLO) mid-transaction.
                     out.resp3 = client.resp3;
