@@ -510,9 +510,9 @@ impl Conn<'_> {
         if crate::acl::generation() != self.client.acl_gen {
             self.refresh_user();
         }
-        if !self.client.user.unrestricted
-            && !(in_multi && cmd.flags & flags::NO_MULTI != 0)
-            && let Err((denied, object)) = crate::acl::check(&self.client.user, idx, args)
+        let skip_acl =
+            self.client.user.unrestricted || (in_multi && cmd.flags & flags::NO_MULTI != 0);
+        if !skip_acl && let Err((denied, object)) = crate::acl::check(&self.client.user, idx, args)
         {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             let context = if in_multi { "multi" } else { "toplevel" };
