@@ -575,3 +575,63 @@ fn user_directives_in_config() {
     }
     let _ = words("");
 }
+
+/// A keel replica authenticates with `masteruser`/`masterauth` as an ACL
+/// user allowed only what replication needs, to a stock Redis master and to
+/// a keel master; the default user of both masters has a password.
+#[test]
+fn replica_authenticates_with_acl_user() {
+    use common::repl::{TempDir, wait_for};
+    let master_args = [
+        "--requirepass",
+        "defaultpw",
+        "--user",
+        "repl",
+        "on",
+        ">pw",
+        "+psync",
+        "+replconf",
+        "+ping",
+    ];
+    let rdir = TempDir::new("acl-rmaster");
+    let mut ra = vec!["--dir", rdir.path()];
+    ra.extend_from_slice(&master_args);
+    let stock = Server::redis(&ra);
+    let keel_master = Server::keel(2, &master_args);
+    for (what, port) in [
+        ("stock master", stock.port),
+        ("keel master", keel_master.port),
+    ] {
+        let mut m = Conn::connect(port);
+        assert_eq!(m.line("AUTH defaultpw"), b"+OK\r\n");
+        assert_eq!(m.line(&format!("SET from {port}")), b"+OK\r\n");
+        let dir = TempDir::new("acl-kreplica");
+        let p = port.to_string();
+        let replica = Server::keel(
+            4,
+            &[
+                "--dir",
+                dir.path(),
+                "--replicaof",
+                "127.0.0.1",
+                &p,
+                "--masteruser",
+                "repl",
+                "--masterauth",
+                "pw",
+            ],
+        );
+        let mut r = replica.conn();
+        wait_for(30, what, || {
+            r.line("GET from") == format!("${}\r\n{port}\r\n", p.len()).into_bytes()
+        });
+        // The replication user can run nothing else on the master.
+        let mut c = Conn::connect(port);
+        assert_eq!(c.line("AUTH repl pw"), b"+OK\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&c.line("GET from")),
+            "-NOPERM this user has no permissions to run the 'get' command\r\n",
+            "{what}"
+        );
+    }
+}
