@@ -66,6 +66,8 @@ pub const PARAMS: &[Param] = &[
     p("requirepass", "", Kind::Str),
     p("masterauth", "", Kind::Str),
     p("masteruser", "", Kind::Str),
+    imm("aclfile", "", Kind::Str),
+    p("acllog-max-len", "128", Kind::Int),
     p("dir", ".", Kind::Str),
     p("dbfilename", "dump.rdb", Kind::Str),
     p("save", "3600 1 300 100 60 10000", Kind::List),
@@ -265,6 +267,8 @@ pub struct Config {
     values: BTreeMap<&'static str, String>,
     /// Path of the config file keel was started with (CONFIG REWRITE target).
     pub file: Option<String>,
+    /// `user <name> <rules...>` directives, loaded into the ACL at start.
+    pub users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -273,7 +277,11 @@ impl Default for Config {
             .iter()
             .map(|p| (p.name, p.default.to_string()))
             .collect();
-        Config { values, file: None }
+        Config {
+            values,
+            file: None,
+            users: Vec::new(),
+        }
     }
 }
 
@@ -330,6 +338,13 @@ impl Config {
                 .map(|w| String::from_utf8_lossy(&w).into_owned())
                 .collect();
             let Some(name) = words.first() else { continue };
+            if name.eq_ignore_ascii_case("user") {
+                self.check_user_directive(&words[1..]).map_err(|e| {
+                    format!("Bad directive or wrong number of arguments: user: {e}")
+                })?;
+                self.users.push(words[1..].to_vec());
+                continue;
+            }
             let Some(param) = find_param(name) else {
                 crate::log::warning(&format!(
                     "Unknown config directive '{name}' (line {}), ignored",
@@ -349,6 +364,27 @@ impl Config {
             }
             self.set_checked(param, &value)
                 .map_err(|e| format!("Bad directive or wrong number of arguments: {name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// ACLAppendUserForLoading: rules must parse (unknown commands aside).
+    fn check_user_directive(&self, words: &[String]) -> Result<(), String> {
+        let Some(name) = words.first() else {
+            return Err("missing username".into());
+        };
+        if self.users.iter().any(|u| u.first() == Some(name)) {
+            return Err(
+                "Duplicate user found. A user can only be defined once in config files".into(),
+            );
+        }
+        let mut u = crate::acl::User::new(name);
+        for w in &words[1..] {
+            if let Err(e) = u.apply(w.as_bytes())
+                && !matches!(e, crate::acl::RuleError::Unknown)
+            {
+                return Err(format!("Error in user declaration '{w}': {}", e.message()));
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! keel: a Redis-compatible in-memory server, thread-per-core.
 
+pub mod acl;
 pub mod commands;
 pub mod config;
 #[doc(hidden)]

@@ -121,22 +121,36 @@ fn select(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.ok();
 }
 
-/// Checks a password for user `user` against requirepass.
-fn check_password(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> Result<(), &'static str> {
-    let required = ctx
-        .srv
-        .config
-        .read()
-        .unwrap()
-        .get("requirepass")
-        .to_string();
-    if user != b"default" {
-        return Err("WRONGPASS invalid username-password pair or user is disabled.");
-    }
-    if required.is_empty() || required.as_bytes() == pass {
-        Ok(())
-    } else {
-        Err("WRONGPASS invalid username-password pair or user is disabled.")
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// ACLAuthenticateUser: on success the connection becomes `user`; a
+/// failure is logged in ACL LOG (object: the command name as sent).
+fn authenticate(
+    ctx: &mut Ctx,
+    cmd_name: &[u8],
+    user: &[u8],
+    pass: &[u8],
+) -> Result<(), &'static str> {
+    let name = String::from_utf8_lossy(user).into_owned();
+    match crate::acl::get_user(&name) {
+        Some(u) if u.check_password(pass) => {
+            let c = client_of(ctx);
+            c.authenticated = true;
+            c.set_user(u);
+            Ok(())
+        }
+        _ => {
+            let srv = ctx.srv;
+            let c = client_of(ctx);
+            let context = if c.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            let object = String::from_utf8_lossy(cmd_name).into_owned();
+            crate::server::acl_log_for(srv, c, "auth", context, object, Some(name));
+            Err(WRONGPASS)
+        }
     }
 }
 
@@ -145,18 +159,15 @@ fn auth(ctx: &mut Ctx, args: &[Bytes]) {
         return ctx.out.err(errors::SYNTAX);
     }
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
-        if !ctx.srv.auth_required.load(Ordering::Relaxed) {
+        if crate::acl::default_user().nopass() {
             return ctx.out.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         }
         (b"default", &args[1])
     } else {
         (&args[1], &args[2])
     };
-    match check_password(ctx, user, pass) {
-        Ok(()) => {
-            client_of(ctx).authenticated = true;
-            ctx.out.ok();
-        }
+    match authenticate(ctx, &args[0], user, pass) {
+        Ok(()) => ctx.out.ok(),
         Err(e) => ctx.out.err(e),
     }
 }
@@ -179,10 +190,9 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) {
     let mut setname = None;
     while i < args.len() {
         if eq_ic(&args[i], "AUTH") && i + 2 < args.len() {
-            if let Err(e) = check_password(ctx, &args[i + 1], &args[i + 2]) {
+            if let Err(e) = authenticate(ctx, &args[0], &args[i + 1], &args[i + 2]) {
                 return ctx.out.err(e);
             }
-            client_of(ctx).authenticated = true;
             i += 3;
         } else if eq_ic(&args[i], "SETNAME") && i + 1 < args.len() {
             setname = Some(args[i + 1].clone());
@@ -242,7 +252,7 @@ fn valid_client_name(name: &[u8]) -> Result<(), &'static str> {
 
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     let srv = ctx.srv;
-    let auth_required = ctx.srv.auth_required.load(Ordering::Relaxed);
+    let default = crate::acl::default_user();
     let c = client_of(ctx);
     c.select(0);
     c.resp3 = false;
@@ -252,7 +262,9 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.multi = None;
     c.multi_error = false;
     super::transactions::unwatch_all(c);
-    c.authenticated = !auth_required;
+    // clientSetDefaultAuth: the default user, authenticated if it needs no password.
+    c.authenticated = default.nopass() && default.enabled();
+    c.set_user(default);
     let (shard, id) = (c.info.shard, c.id);
     c.subs.clear(srv, shard, id);
     c.subs.publish_counts(&c.info);
@@ -521,7 +533,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) {
 
 /// Marks matching clients killed and shuts their sockets down so their
 /// tasks wake up and close. Killing oneself closes after the reply.
-fn kill_where(
+pub(crate) fn kill_where(
     ctx: &mut Ctx,
     pred: impl Fn(&crate::server::client::ClientInfo) -> bool,
     skip: Option<u64>,

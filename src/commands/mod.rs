@@ -10,6 +10,7 @@
 //! - `Conn`: on the connection's thread, touching no shard data
 //!   (PING, SELECT, CLIENT...). `ctx.client` is always `Some` here.
 
+pub mod acl;
 pub mod bits;
 pub mod cluster;
 pub mod cmddocs;
@@ -63,7 +64,16 @@ pub struct Ctx<'a> {
     /// Set by a script that needs keys of shards this context does not
     /// hold (and changed nothing): the runtime re-runs it holding every shard.
     pub need_all_shards: bool,
+    /// The ACL user of a script's caller, when restricted: redis.call
+    /// checks each command against it.
+    pub caller: Option<Caller>,
 }
+
+/// Who runs a script, for its ACL checks and ACL LOG entries.
+pub type Caller = std::sync::Arc<(
+    std::sync::Arc<crate::acl::User>,
+    std::sync::Arc<crate::server::client::ClientInfo>,
+)>;
 
 /// What a blocked client waits for.
 #[derive(Clone, Debug)]
@@ -96,6 +106,7 @@ impl<'a> Ctx<'a> {
             block: None,
             no_block: false,
             need_all_shards: false,
+            caller: None,
         }
     }
 
@@ -112,6 +123,7 @@ impl<'a> Ctx<'a> {
             block: None,
             no_block: self.no_block,
             need_all_shards: false,
+            caller: None,
         }
     }
 

@@ -194,6 +194,29 @@ impl ScriptHost for Host<'_, '_> {
         if c.flags & flags::NOSCRIPT != 0 {
             return Err("This Redis command is not allowed from script".into());
         }
+        if let Some(caller) = &self.ctx.caller
+            && let Err((denied, object)) = crate::acl::check(&caller.0, idx, args)
+        {
+            let max = self
+                .ctx
+                .srv
+                .config
+                .read()
+                .unwrap()
+                .get_i64("acllog-max-len");
+            crate::acl::log_denial(
+                crate::acl::reason_name(denied),
+                "lua",
+                object,
+                caller.0.name.clone(),
+                caller.1.list_line(crate::storage::now_ms()),
+                max.max(0) as usize,
+            );
+            return Err(format!(
+                "The user executing the script {}",
+                denied.script_message()
+            ));
+        }
         if self.read_only && c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }

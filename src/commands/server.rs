@@ -490,7 +490,7 @@ const ACL_ORDER: &[&str] = &[
 ];
 
 /// Categories with the ones Redis derives from flags added, in Redis's order.
-fn categories(flags: u32, acl: &[&str]) -> Vec<&'static str> {
+pub(crate) fn categories(flags: u32, acl: &[&str]) -> Vec<&'static str> {
     let has = |c: &str| acl.contains(&c);
     ACL_ORDER
         .iter()

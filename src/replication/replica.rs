@@ -647,6 +647,7 @@ async fn stream(
         subs: Default::default(),
         flags: std::sync::Mutex::new("M".into()),
         killed: Default::default(),
+        user: std::sync::Mutex::new("default".into()),
     });
     srv.clients.lock().unwrap().insert(id, info.clone());
     let mut client = Client::new(info.clone(), true);

@@ -29,6 +29,8 @@ pub struct ClientInfo {
     pub flags: Mutex<String>,
     /// Set by CLIENT KILL; the connection closes at its next step.
     pub killed: AtomicBool,
+    /// The ACL user the connection is authenticated as (CLIENT LIST user=).
+    pub user: Mutex<String>,
 }
 
 impl ClientInfo {
@@ -71,7 +73,7 @@ impl ClientInfo {
         }
         let subs = |i: usize| self.subs[i].load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -96,6 +98,7 @@ impl ClientInfo {
                 },
                 i => subcommand_name(i),
             },
+            self.user.lock().unwrap(),
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -194,6 +197,10 @@ pub struct Client {
     pub sync_request: Option<Vec<bytes::Bytes>>,
     /// The socket now belongs to the replication threads.
     pub handed_off: bool,
+    /// Snapshot of the ACL user, valid while `acl_gen` is the ACL's
+    /// generation (re-read before a command otherwise).
+    pub user: Arc<crate::acl::User>,
+    pub acl_gen: u64,
 }
 
 /// A replica's REPLCONF announcements.
@@ -228,7 +235,16 @@ impl Client {
             replconf: ReplConf::default(),
             sync_request: None,
             handed_off: false,
+            // The generation first: a change in between makes us re-read.
+            acl_gen: crate::acl::generation(),
+            user: crate::acl::default_user(),
         }
+    }
+
+    /// Switches the connection to `user` (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>) {
+        *self.info.user.lock().unwrap() = user.name.clone();
+        self.user = user;
     }
 
     pub fn select(&mut self, db: usize) {

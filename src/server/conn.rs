@@ -67,6 +67,7 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         subs: Default::default(),
         flags: Default::default(),
         killed: Default::default(),
+        user: std::sync::Mutex::new("default".into()),
     });
     let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
     let too_many = {
@@ -340,7 +341,8 @@ impl Conn<'_> {
             let route = self.route(cmd, &args);
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
-                let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                let mut job = Job::new(idx, cmd, args, self.client.db, resp3);
+                job.caller = self.script_caller();
                 let mut r = self.run_routed(job.clone(), &route).await;
                 if r.need_all {
                     let all: Vec<usize> = (0..nshards).collect();
@@ -504,6 +506,20 @@ impl Conn<'_> {
             err("NOAUTH Authentication required.".into(), slots);
             return None;
         }
+        // ACL: Redis checks after NOAUTH and the transaction's NO_MULTI.
+        if crate::acl::generation() != self.client.acl_gen {
+            self.refresh_user();
+        }
+        let skip_acl =
+            self.client.user.unrestricted || (in_multi && cmd.flags & flags::NO_MULTI != 0);
+        if !skip_acl && let Err((denied, object)) = crate::acl::check(&self.client.user, idx, args)
+        {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            let context = if in_multi { "multi" } else { "toplevel" };
+            self.acl_log(crate::acl::reason_name(denied), context, object);
+            err(denied.noperm(&crate::acl::fullname(idx, args)), slots);
+            return None;
+        }
         // Redis's place for the cluster redirection: after auth, before the
         // replica/script-busy checks. The master's stream never comes here.
         if let Some(map) = &self.rt.srv.cluster
@@ -594,6 +610,27 @@ impl Conn<'_> {
                 .feed_monitors(self.client.db, &self.client.info.addr, args);
         }
         Some((idx, cmd))
+    }
+
+    /// The caller a script checks redis.call against (None: unrestricted).
+    fn script_caller(&self) -> Option<crate::commands::Caller> {
+        let c = &self.client;
+        (!c.user.unrestricted).then(|| Arc::new((c.user.clone(), c.info.clone())))
+    }
+
+    /// Re-reads the connection's ACL user after a change. A deleted user
+    /// leaves the connection with no permissions (DELUSER also kills it).
+    fn refresh_user(&mut self) {
+        let g = crate::acl::generation();
+        let name = self.client.user.name.clone();
+        let user =
+            crate::acl::get_user(&name).unwrap_or_else(|| Arc::new(crate::acl::User::new(&name)));
+        self.client.user = user;
+        self.client.acl_gen = g;
+    }
+
+    fn acl_log(&self, reason: &'static str, context: &'static str, object: String) {
+        acl_log_for(self.rt.srv, self.client, reason, context, object, None);
     }
 
     /// Whether this node serves the request (getNodeByQuery): its keys must
@@ -756,6 +793,7 @@ impl Conn<'_> {
             let mut out = Out::new(client.resp3);
             let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
             ctx.no_block = job.no_block || job.waiter.is_none();
+            ctx.caller = job.caller.clone();
             run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
             let block = ctx.block.take();
             let need_all = ctx.need_all_shards;
@@ -916,6 +954,8 @@ impl Conn<'_> {
                     return out;
                 }
                 out.array(queued.len());
+                let caller = (!client.user.unrestricted)
+                    .then(|| Arc::new((client.user.clone(), client.info.clone())));
                 // One unit: the transaction's effects replicate as one
                 // MULTI/EXEC (or bare, if there is only one).
                 let unit = crate::replication::enter();
@@ -925,6 +965,7 @@ impl Conn<'_> {
                         let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
                         // Blocking commands inside MULTI never block.
                         ctx.no_block = true;
+                        ctx.caller = caller.clone();
                         run_handler(rt.stats(), q.idx, q.cmd, &mut ctx, &q.args);
                         // A command may switch protocol (HELLO) mid-transaction.
                         out.resp3 = client.resp3;
@@ -1042,6 +1083,27 @@ async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wake) -> Wake 
             };
         }
     }
+}
+
+/// Adds an ACL LOG entry for a denial of `client`'s request.
+pub(crate) fn acl_log_for(
+    srv: &super::Server,
+    client: &Client,
+    reason: &'static str,
+    context: &'static str,
+    object: String,
+    username: Option<String>,
+) {
+    let max = srv.config.read().unwrap().get_i64("acllog-max-len").max(0) as usize;
+    let cinfo = client.info.list_line(crate::storage::now_ms());
+    crate::acl::log_denial(
+        reason,
+        context,
+        object,
+        username.unwrap_or_else(|| client.user.name.clone()),
+        cinfo,
+        max,
+    );
 }
 
 /// Commands that act on the transaction itself instead of being queued.

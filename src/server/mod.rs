@@ -5,6 +5,7 @@ pub mod blocking;
 pub mod client;
 pub mod cluster;
 mod conn;
+pub(crate) use conn::acl_log_for;
 pub mod gate;
 pub mod persist;
 pub mod pubsub;
@@ -145,8 +146,9 @@ impl Server {
     pub fn config_changed(&self) {
         let c = self.config.read().unwrap();
         crate::storage::evict::refresh(&c);
+        crate::acl::mirror_requirepass(c.get("requirepass"));
         self.auth_required
-            .store(!c.get("requirepass").is_empty(), Ordering::Relaxed);
+            .store(crate::acl::auth_required(), Ordering::Relaxed);
         self.proto_max_bulk_len
             .store(c.get_i64("proto-max-bulk-len") as u64, Ordering::Relaxed);
         self.client_query_buffer_limit.store(
@@ -347,6 +349,10 @@ pub fn run(config: Config) -> i32 {
         _ => cores.len().max(1),
     };
     let spin_us = config.get_i64("hop-spin-us").max(0) as u64;
+    if let Err(e) = crate::acl::load_at_startup(&config) {
+        crate::log::warning(&e);
+        return 1;
+    }
     let srv: &'static Server = Box::leak(Box::new(Server::new(config, nshards)));
     if let Some(map) = &srv.cluster {
         crate::storage::slot::set_cluster_layout(nshards, &map.owned());

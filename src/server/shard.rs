@@ -37,6 +37,8 @@ pub struct Job {
     pub waiter: Option<Arc<Waiter>>,
     /// Reply as on timeout instead of blocking (the deadline passed).
     pub no_block: bool,
+    /// A script's restricted ACL user (see `Ctx::caller`).
+    pub caller: Option<crate::commands::Caller>,
 }
 
 impl Job {
@@ -55,6 +57,7 @@ impl Job {
             resp3,
             waiter: None,
             no_block: false,
+            caller: None,
         }
     }
 }
@@ -234,6 +237,7 @@ impl ShardRt {
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
         ctx.no_block = job.no_block || job.waiter.is_none();
+        ctx.caller = job.caller.clone();
         run_handler(self.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
         let block = ctx.block.take();
         let need_all = ctx.need_all_shards;

@@ -1,0 +1,637 @@
+//! ACL: users, rules, GETUSER/LIST/CAT/DRYRUN/LOG, NOPERM errors, AUTH,
+//! scripts and MULTI, the ACL file: keel vs stock redis-server.
+
+#[macro_use]
+mod common;
+
+use common::{Conn, Pair, Resp, Server, show, words};
+
+pair_tests!(
+    setuser_getuser,
+    rule_errors,
+    cat,
+    dryrun,
+    noperm_matrix,
+    auth_and_default_user,
+    scripts_and_multi,
+    acl_log,
+);
+
+/// Redis emits single-command rules in its (randomly seeded) command-dict
+/// order: sort the `+cmd`/`-cmd` words of every line, keep the rest.
+fn normalize(reply: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| {
+            let (l, cr) = l.strip_suffix('\r').map_or((l, ""), |b| (b, "\r"));
+            let mut w: Vec<&str> = l.split(' ').collect();
+            let single = |s: &&str| {
+                (s.starts_with('+') || s.starts_with('-'))
+                    && !s.starts_with("+@")
+                    && !s.starts_with("-@")
+                    && s.len() > 1
+            };
+            let mut singles: Vec<&str> = w.iter().filter(|s| single(s)).copied().collect();
+            singles.sort();
+            let mut it = singles.into_iter();
+            for x in w.iter_mut() {
+                if single(x) {
+                    *x = it.next().unwrap();
+                }
+            }
+            w.join(" ") + cr
+        })
+        .collect();
+    lines.join("\n").into_bytes()
+}
+
+fn check_rules(p: &mut Pair, line: &str) {
+    let (k, r) = p.both(line);
+    let (nk, nr) = (normalize(&k), normalize(&r));
+    p.expect_eq(&format!("{line} (single-command rules sorted)"), &nk, &nr);
+}
+
+fn setuser_getuser(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER alice",
+        "ACL SETUSER bob on >p1 >p2 ~k:* %R~r:* %W~w:* &chan:* +get +set",
+        "ACL SETUSER carol on nopass allkeys allchannels +@all -@dangerous -flushall",
+        "ACL SETUSER dave on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 <p1 resetkeys ~x",
+        "ACL SETUSER erin on >x +@read +@write -@string +config|get +select|0 -debug",
+        "ACL SETUSER frank on >x -@all +client|id +client|setname +@hash",
+        "ACL SETUSER bob <p2 !5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+        "ACL SETUSER gina on nopass +@all -@keyspace -get",
+        "ACL SETUSER henry skip-sanitize-payload resetchannels &a &b %RW~both",
+        "ACL SETUSER ivan reset",
+        "ACL SETUSER jane allcommands nocommands +acl",
+        "ACL USERS",
+        "ACL WHOAMI",
+        "ACL GETUSER nosuch",
+    ]);
+    for u in [
+        "alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan", "jane",
+        "default",
+    ] {
+        check_rules(p, &format!("ACL GETUSER {u}"));
+    }
+    check_rules(p, "ACL LIST");
+    p.checks(&[
+        "ACL DELUSER alice nosuch bob",
+        "ACL DELUSER default",
+        "ACL USERS",
+        "ACL SETUSER \"a b\"",
+    ]);
+    p.proto(true);
+    check_rules(p, "ACL GETUSER erin");
+    p.check("ACL USERS");
+}
+
+fn rule_errors(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER u +nosuchcommand",
+        "ACL SETUSER u -@nosuchcat",
+        "ACL SETUSER u allkeys ~foo",
+        "ACL SETUSER u allchannels &foo",
+        "ACL SETUSER u <notthere",
+        "ACL SETUSER u #abc",
+        "ACL SETUSER u !XYZ",
+        "ACL SETUSER u +config|get|x",
+        "ACL SETUSER u +config|",
+        "ACL SETUSER u +select|",
+        "ACL SETUSER u +config|nosuch",
+        "ACL SETUSER u %X~foo",
+        "ACL SETUSER u badrule",
+        "ACL SETUSER u on >ok badrule",
+        // Nothing of a failed SETUSER is applied.
+        "ACL USERS",
+        "ACL GETUSER u",
+        "ACL",
+        "ACL FOO",
+        "ACL GETUSER",
+        "ACL GETUSER a b",
+        "ACL CAT a b",
+        "ACL GENPASS 0",
+        "ACL GENPASS x",
+        "ACL GENPASS 5000",
+        "ACL LOG x",
+        "ACL LOAD",
+        "ACL SAVE",
+    ]);
+    let (k, r) = p.both("ACL GENPASS");
+    let (k, r) = (Resp::parse(&k).as_str(), Resp::parse(&r).as_str());
+    if k.len() != r.len() || !k.bytes().all(|c| c.is_ascii_hexdigit()) {
+        p.fail(format!("ACL GENPASS: keel {k} redis {r}"));
+    }
+    let (k, _) = p.both("ACL GENPASS 9");
+    if Resp::parse(&k).as_str().len() != 3 {
+        p.fail(format!("ACL GENPASS 9: {}", show(&k)));
+    }
+}
+
+fn cat(p: &mut Pair) {
+    p.check("ACL CAT");
+    p.check("ACL CAT nosuch");
+    p.check_sorted("ACL CAT READ");
+    for c in [
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+        "scripting",
+    ] {
+        p.check_sorted(&format!("ACL CAT {c}"));
+    }
+}
+
+fn dryrun(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER d on nopass -@all +get +set +config|get %R~r* %W~w* &ch* +publish +subscribe",
+        "ACL DRYRUN d GET r1",
+        "ACL DRYRUN d GET w1",
+        "ACL DRYRUN d SET w1 v",
+        "ACL DRYRUN d SET w1 v GET",
+        "ACL DRYRUN d SET r1 v",
+        "ACL DRYRUN d DEL r1",
+        "ACL DRYRUN d CONFIG GET x",
+        "ACL DRYRUN d CONFIG SET x y",
+        "ACL DRYRUN d CONFIG NOSUCH",
+        "ACL DRYRUN d PUBLISH ch1 m",
+        "ACL DRYRUN d PUBLISH other m",
+        "ACL DRYRUN d SUBSCRIBE ch1 other",
+        "ACL DRYRUN d GET",
+        "ACL DRYRUN d NOSUCH",
+        "ACL DRYRUN nobody GET x",
+        "ACL DRYRUN default FLUSHALL",
+    ]);
+}
+
+/// Authenticates a second connection to each server as `user`.
+fn login(p: &Pair, user: &str) -> (Conn, Conn) {
+    let (mut k, mut r) = p.conns();
+    for c in [&mut k, &mut r] {
+        let rep = c.line(&format!("AUTH {user} pw"));
+        assert_eq!(rep, b"+OK\r\n", "AUTH {user}: {}", show(&rep));
+    }
+    (k, r)
+}
+
+fn run_as(p: &mut Pair, conns: &mut (Conn, Conn), lines: &[&str]) {
+    for l in lines {
+        let kr = conns.0.line(l);
+        let rr = conns.1.line(l);
+        p.expect_eq(l, &kr, &rr);
+    }
+}
+
+fn noperm_matrix(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER cat on >pw ~* &* +@all -@string -@dangerous",
+        "ACL SETUSER cmd on >pw ~* &* -@all +get +mset +client|getname +config|get +eval +subscribe +publish +ping",
+        "ACL SETUSER ro on >pw %R~* &* +@all",
+        "ACL SETUSER wo on >pw %W~* &* +@all",
+        "ACL SETUSER keys on >pw ~k:* %R~src:* %W~dst:* &* +@all",
+        "ACL SETUSER chans on >pw ~* resetchannels &news.* &exact +@all",
+        "MSET k:1 a src:1 b src:2 c",
+    ]);
+    let mut c = login(p, "cat");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "GET k:1",
+            "SET k:1 x",
+            "HSET h f v",
+            "FLUSHALL",
+            "DEBUG SLEEP 0",
+            "CONFIG GET maxmemory",
+            "ACL WHOAMI",
+            "KEYS *",
+        ],
+    );
+    let mut c = login(p, "cmd");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "GET k:1",
+            "SET k:1 x",
+            "MSET a 1 b 2",
+            "CLIENT GETNAME",
+            "CLIENT SETNAME x",
+            "CLIENT NOSUCH",
+            "CONFIG GET maxmemory",
+            "CONFIG SET maxmemory 0",
+            "CONFIG GET",
+            "EVAL \"return 1\" 0",
+            "EVAL \"return redis.call('get', KEYS[1])\" 1 k:1",
+            "EVAL \"return redis.call('set', KEYS[1], 'v')\" 1 k:1",
+            "PUBLISH ch m",
+            "PSUBSCRIBE p*",
+            "PING",
+            "SELECT 0",
+            "AUTH cmd wrong",
+        ],
+    );
+    let mut c = login(p, "ro");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "GET k:1",
+            "SET k:1 x",
+            "SET k:1 x GET",
+            "MSET a 1",
+            "COPY k:1 k:2",
+            "SUNIONSTORE dst s1 s2",
+            "EXISTS k:1",
+            "LPUSH l a",
+            "EVAL \"return 1\" 1 k:1",
+            "BITFIELD bf GET u8 0",
+            "BITFIELD bf SET u8 0 1",
+        ],
+    );
+    let mut c = login(p, "wo");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "GET k:1",
+            "SET k:1 x",
+            "SET k:1 x GET",
+            "DEL k:9",
+            "COPY k:1 k:2",
+            "SUNIONSTORE dst s1 s2",
+            "RPOPLPUSH a b",
+        ],
+    );
+    let mut c = login(p, "keys");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "GET k:1",
+            "GET src:1",
+            "GET other",
+            "SET src:1 x",
+            "SET dst:1 x",
+            "COPY src:1 dst:1",
+            "COPY dst:1 src:1",
+            "COPY src:1 k:9 REPLACE",
+            "MSET k:1 a dst:2 b",
+            "MSET k:1 a other b",
+            "MGET k:1 src:1 src:2",
+            "MGET k:1 dst:1",
+            "SUNIONSTORE dst:u src:1 src:2",
+            "SUNIONSTORE dst:u src:1 nope",
+            "SUNIONSTORE src:u src:1",
+            "RENAME k:1 k:2",
+            "DEL other",
+            "EVAL \"return 1\" 2 k:1 other",
+            "EVAL \"return 1\" 1 k:1",
+            "EVAL \"return redis.call('get','other')\" 0",
+            "XREAD STREAMS k:s other 0 0",
+            "ZUNIONSTORE dst:z 2 src:1 src:2",
+            "ZUNIONSTORE dst:z 2 src:1 k:x",
+            "OBJECT ENCODING other",
+            "TYPE other",
+        ],
+    );
+    let mut c = login(p, "chans");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "PUBLISH news.sport m",
+            "PUBLISH weather m",
+            "PUBLISH exact m",
+            "SPUBLISH news.x m",
+            "SPUBLISH other m",
+            "PSUBSCRIBE news.*",
+            "PSUBSCRIBE news.s*",
+            "SUBSCRIBE news.a other",
+            "SSUBSCRIBE other",
+        ],
+    );
+    run_as(p, &mut c, &["SUBSCRIBE news.a exact"]);
+    let kr = c.0.read_reply();
+    let rr = c.1.read_reply();
+    p.expect_eq("second subscribe reply", &kr, &rr);
+}
+
+fn auth_and_default_user(p: &mut Pair) {
+    p.checks(&[
+        "AUTH x",
+        "AUTH default x",
+        "AUTH nosuch x",
+        "ACL SETUSER u1 on >secret +@all ~*",
+        "ACL SETUSER u2 off >secret +@all ~*",
+        "AUTH u1 wrong",
+        "AUTH u2 secret",
+        "AUTH u1 secret",
+        "ACL WHOAMI",
+        "AUTH a b c",
+        "ACL WHOAMI",
+    ]);
+    // HELLO AUTH: the reply carries the server version and id.
+    for (line, ok) in [
+        ("HELLO 2 AUTH u1 wrong", false),
+        ("HELLO 2 AUTH nosuch x", false),
+        ("HELLO 2 AUTH u2 secret", false),
+        ("HELLO 2 AUTH default anything", true),
+    ] {
+        let (k, r) = p.both(line);
+        if ok {
+            if k.starts_with(b"-") != r.starts_with(b"-") {
+                p.fail(format!("{line}\n  keel {}\n  redis {}", show(&k), show(&r)));
+            }
+        } else {
+            p.expect_eq(line, &k, &r);
+        }
+    }
+    p.check("ACL WHOAMI");
+    // requirepass is the default user's password.
+    p.checks(&[
+        "CONFIG SET requirepass pw1",
+        "ACL GETUSER default",
+        "ACL LIST",
+    ]);
+    let (mut k, mut r) = p.conns();
+    for l in ["GET x", "AUTH wrong", "AUTH pw1", "GET x", "ACL WHOAMI"] {
+        let (kr, rr) = (k.line(l), r.line(l));
+        p.expect_eq(l, &kr, &rr);
+    }
+    // HELLO AUTH on a fresh connection.
+    let (mut k, mut r) = p.conns();
+    let (kr, rr) = (
+        k.line("HELLO 2 AUTH u1 secret"),
+        r.line("HELLO 2 AUTH u1 secret"),
+    );
+    if kr.starts_with(b"-") || rr.starts_with(b"-") {
+        p.fail(format!(
+            "HELLO AUTH: keel {} redis {}",
+            show(&kr),
+            show(&rr)
+        ));
+    }
+    for l in ["ACL WHOAMI", "RESET", "GET x", "ACL WHOAMI"] {
+        let (kr, rr) = (k.line(l), r.line(l));
+        p.expect_eq(l, &kr, &rr);
+    }
+    // CLIENT LIST shows the real user.
+    let kl = String::from_utf8_lossy(&k.line("AUTH u1 secret")).into_owned();
+    assert_eq!(kl, "+OK\r\n");
+    let info = String::from_utf8_lossy(&k.line("CLIENT INFO")).into_owned();
+    if !info.contains(" user=u1 ") {
+        p.fail(format!("CLIENT INFO after AUTH u1: {info}"));
+    }
+    p.checks(&["CONFIG SET requirepass \"\"", "ACL GETUSER default"]);
+    // Deleting a user disconnects its clients.
+    let (mut k, mut r) = p.conns();
+    k.line("AUTH u1 secret");
+    r.line("AUTH u1 secret");
+    p.check("ACL DELUSER u1");
+    for (name, c) in [("keel", &mut k), ("redis", &mut r)] {
+        let (_, closed) = c.read_until_close(std::time::Duration::from_millis(500));
+        if !closed {
+            p.fail(format!(
+                "{name}: the client of a deleted user stays connected"
+            ));
+        }
+    }
+}
+
+fn scripts_and_multi(p: &mut Pair) {
+    p.checks(&["ACL SETUSER s on >pw ~* &* +@all -set -flushall", "SET k v"]);
+    let mut c = login(p, "s");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "EVAL \"return redis.call('get', KEYS[1])\" 1 k",
+            "EVAL \"return redis.call('set', KEYS[1], 'x')\" 1 k",
+            "EVAL \"return redis.pcall('set', KEYS[1], 'x')\" 1 k",
+            "MULTI",
+            "GET k",
+            "SET k x",
+            "EXEC",
+            "MULTI",
+            "GET k",
+            "EXEC",
+            "MULTI",
+            "FLUSHALL",
+            "DISCARD",
+        ],
+    );
+    // Rights change at once for an authenticated connection.
+    p.check("ACL SETUSER s -get");
+    run_as(p, &mut c, &["GET k", "ACL WHOAMI"]);
+    p.check("ACL SETUSER s +get");
+    run_as(p, &mut c, &["GET k"]);
+}
+
+/// ACL LOG entries without age-seconds and client-info.
+fn log_fields(reply: &[u8]) -> Resp {
+    match Resp::parse(reply) {
+        Resp::Array(v) => Resp::Array(
+            v.into_iter()
+                .map(|e| match e {
+                    Resp::Array(kv) => Resp::Array(
+                        kv.chunks(2)
+                            .filter(|p| {
+                                !matches!(p[0].as_str().as_str(), "age-seconds" | "client-info")
+                            })
+                            .flat_map(|p| p.to_vec())
+                            .collect(),
+                    ),
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn acl_log(p: &mut Pair) {
+    p.checks(&[
+        "ACL LOG RESET",
+        "ACL SETUSER l on >pw %R~r* &ch +@all -flushall",
+        "ACL LOG",
+    ]);
+    let mut c = login(p, "l");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "FLUSHALL",
+            "FLUSHALL",
+            "SET r1 x",
+            "GET other",
+            "PUBLISH nope m",
+            "AUTH l wrong",
+            "AUTH nosuch pw",
+            "EVAL \"return redis.call('flushall')\" 0",
+            "MULTI",
+            "FLUSHALL",
+            "DISCARD",
+        ],
+    );
+    for line in ["ACL LOG", "ACL LOG 2", "ACL LOG 0", "ACL LOG -1"] {
+        let (k, r) = p.both(line);
+        let (lk, lr) = (log_fields(&k), log_fields(&r));
+        if lk != lr {
+            p.fail(format!(
+                "{line} (age and client-info dropped)\n    keel:  {lk:?}\n    redis: {lr:?}"
+            ));
+        }
+    }
+    let (k, _) = p.both("ACL LOG 1");
+    let s = String::from_utf8_lossy(&k).into_owned();
+    if !s.contains("age-seconds") || !s.contains("user=l") {
+        p.fail(format!("ACL LOG 1 fields: {s}"));
+    }
+    p.checks(&["ACL LOG RESET", "ACL LOG"]);
+}
+
+/// aclfile: loaded at start, ACL SAVE writes it, ACL LOAD reads it back;
+/// `user` directives in the config file. keel and redis each get a copy.
+#[test]
+fn aclfile_round_trip() {
+    let dir = std::env::temp_dir().join(format!("keel-acl-{}", common::free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = "user default on nopass ~* &* +@all\nuser app on >apppw ~app:* resetchannels -@all +get +set\n";
+    let kf = dir.join("keel.acl");
+    let rf = dir.join("redis.acl");
+    std::fs::write(&kf, start).unwrap();
+    std::fs::write(&rf, start).unwrap();
+    let (ks, rs) = (kf.to_str().unwrap(), rf.to_str().unwrap());
+    let mut p = Pair::with_args(4, &["--aclfile", ks], &["--aclfile", rs]);
+    check_rules(&mut p, "ACL LIST");
+    p.checks(&[
+        "ACL SETUSER extra on >x ~e:* +@read",
+        "ACL SAVE",
+        "ACL SETUSER extra off",
+        "ACL DELUSER app",
+        "ACL LOAD",
+        "ACL USERS",
+    ]);
+    check_rules(&mut p, "ACL LIST");
+    let norm = |f: &std::path::Path| normalize(&std::fs::read(f).unwrap());
+    p.expect_eq("saved ACL file", &norm(&kf), &norm(&rf));
+    // A broken file: nothing changes, the errors are reported.
+    let bad = "user ok on\nuser bad on +nosuch\nnotuser x\n";
+    std::fs::write(&kf, bad).unwrap();
+    std::fs::write(&rf, bad).unwrap();
+    let (k, r) = p.both("ACL LOAD");
+    let fix = |b: &[u8], f: &str| String::from_utf8_lossy(b).replace(f, "FILE");
+    if fix(&k, ks) != fix(&r, rs) {
+        p.fail(format!(
+            "ACL LOAD errors\n  keel {}\n  redis {}",
+            show(&k),
+            show(&r)
+        ));
+    }
+    p.check("ACL USERS");
+    p.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn user_directives_in_config() {
+    let args = [
+        "--user", "alice", "on", ">pa", "~a:*", "+@string", "--user", "default", "on", ">defpw",
+        "~*", "&*", "+@all",
+    ];
+    let keel = Server::keel(2, &args);
+    let redis = Server::redis(&args);
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    for l in [
+        "GET x",
+        "AUTH alice pa",
+        "ACL LIST",
+        "GET a:1",
+        "GET b",
+        "AUTH defpw",
+        "ACL WHOAMI",
+    ] {
+        let (kr, rr) = (normalize(&k.line(l)), normalize(&r.line(l)));
+        assert_eq!(show(&kr), show(&rr), "{l}");
+    }
+    let _ = words("");
+}
+
+/// A keel replica authenticates with `masteruser`/`masterauth` as an ACL
+/// user allowed only what replication needs, to a stock Redis master and to
+/// a keel master; the default user of both masters has a password.
+#[test]
+fn replica_authenticates_with_acl_user() {
+    use common::repl::{TempDir, wait_for};
+    let master_args = [
+        "--requirepass",
+        "defaultpw",
+        "--user",
+        "repl",
+        "on",
+        ">pw",
+        "+psync",
+        "+replconf",
+        "+ping",
+    ];
+    let rdir = TempDir::new("acl-rmaster");
+    let mut ra = vec!["--dir", rdir.path()];
+    ra.extend_from_slice(&master_args);
+    let stock = Server::redis(&ra);
+    let keel_master = Server::keel(2, &master_args);
+    for (what, port) in [
+        ("stock master", stock.port),
+        ("keel master", keel_master.port),
+    ] {
+        let mut m = Conn::connect(port);
+        assert_eq!(m.line("AUTH defaultpw"), b"+OK\r\n");
+        assert_eq!(m.line(&format!("SET from {port}")), b"+OK\r\n");
+        let dir = TempDir::new("acl-kreplica");
+        let p = port.to_string();
+        let replica = Server::keel(
+            4,
+            &[
+                "--dir",
+                dir.path(),
+                "--replicaof",
+                "127.0.0.1",
+                &p,
+                "--masteruser",
+                "repl",
+                "--masterauth",
+                "pw",
+            ],
+        );
+        let mut r = replica.conn();
+        wait_for(30, what, || {
+            r.line("GET from") == format!("${}\r\n{port}\r\n", p.len()).into_bytes()
+        });
+        // The replication user can run nothing else on the master.
+        let mut c = Conn::connect(port);
+        assert_eq!(c.line("AUTH repl pw"), b"+OK\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&c.line("GET from")),
+            "-NOPERM this user has no permissions to run the 'get' command\r\n",
+            "{what}"
+        );
+    }
+}
