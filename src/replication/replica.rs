@@ -844,8 +844,10 @@ fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], ar
     let srv = rt.srv;
     let name = &args[0];
     if name.eq_ignore_ascii_case(b"select") {
-        match std::str::from_utf8(&args[1])
-            .ok()
+        // A master's malformed SELECT (found by tests/fuzz_repl_stream.rs).
+        match args
+            .get(1)
+            .and_then(|a| std::str::from_utf8(a).ok())
             .and_then(|d| d.parse::<usize>().ok())
         {
             Some(d) if d < srv.databases => client.select(d),
