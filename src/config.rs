@@ -150,6 +150,12 @@ pub const PARAMS: &[Param] = &[
     p("slowlog-log-slower-than", "10000", Kind::Int),
     p("slowlog-max-len", "128", Kind::Int),
     p("latency-monitor-threshold", "0", Kind::Int),
+    p("latency-tracking", "yes", YESNO),
+    p(
+        "latency-tracking-info-percentiles",
+        "50 99 99.9",
+        Kind::List,
+    ),
     p("notify-keyspace-events", "", Kind::Str),
     p("lazyfree-lazy-eviction", "no", YESNO),
     p("lazyfree-lazy-expire", "no", YESNO),

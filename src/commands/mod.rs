@@ -20,6 +20,7 @@ pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod ops;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -63,6 +64,9 @@ pub struct Ctx<'a> {
     /// Set by a script that needs keys of shards this context does not
     /// hold (and changed nothing): the runtime re-runs it holding every shard.
     pub need_all_shards: bool,
+    /// The client a command runs for when `client` is absent (a job on
+    /// another shard): its address and name go into the slow log.
+    pub caller: Option<&'a crate::server::client::ClientInfo>,
 }
 
 /// What a blocked client waits for.
@@ -96,6 +100,7 @@ impl<'a> Ctx<'a> {
             block: None,
             no_block: false,
             need_all_shards: false,
+            caller: None,
         }
     }
 
@@ -112,6 +117,7 @@ impl<'a> Ctx<'a> {
             block: None,
             no_block: self.no_block,
             need_all_shards: false,
+            caller: None,
         }
     }
 

@@ -139,6 +139,14 @@ fn intern_subcommand(container: &str, sub: &[u8]) -> usize {
     names.len() - 1
 }
 
+/// The interned "container|sub" name (None once the table is full).
+pub fn subcommand_full_name(container: &str, sub: &[u8]) -> Option<&'static str> {
+    match intern_subcommand(container, sub) {
+        usize::MAX => None,
+        i => Some(subcommand_name(i)),
+    }
+}
+
 fn subcommand_name(i: usize) -> &'static str {
     SUBNAMES.lock().unwrap().get(i).copied().unwrap_or("NULL")
 }

@@ -305,6 +305,7 @@ impl Conn<'_> {
                 let mut out = Out::new(resp3);
                 if cmd.flags & flags::NO_MULTI != 0 {
                     out.err("ERR Command not allowed inside a transaction");
+                    count_error(&self.rt, &out);
                     self.client.multi_error = true;
                 } else {
                     out.simple("QUEUED");
@@ -320,6 +321,7 @@ impl Conn<'_> {
             if cmd.name == "wait" {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
+                count_error(&self.rt, &out);
                 slots.push(Slot {
                     out: Some(out),
                     remote: None,
@@ -330,6 +332,12 @@ impl Conn<'_> {
             if cmd.name == "exec" {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.exec(idx).await;
+                if out.buf.first() == Some(&b'-') {
+                    // EXECABORT, EXEC without MULTI: a call that failed.
+                    count_error(&self.rt, &out);
+                    ThreadStats::bump(&self.rt.stats().cmd_calls[idx], 1);
+                    ThreadStats::bump(&self.rt.stats().cmd_failed[idx], 1);
+                }
                 slots.push(Slot {
                     out: Some(out),
                     remote: None,
@@ -383,13 +391,15 @@ impl Conn<'_> {
                     let db = self.client.db;
                     if suppress {
                         let mut scratch = Out::new(resp3);
-                        self.rt.run_inline(idx, cmd, &args, db, &mut scratch);
+                        self.rt
+                            .run_inline(idx, cmd, &args, db, &mut scratch, &self.client.info);
                     } else {
                         let mut out = Out {
                             buf: std::mem::take(wbuf),
                             resp3,
                         };
-                        self.rt.run_inline(idx, cmd, &args, db, &mut out);
+                        self.rt
+                            .run_inline(idx, cmd, &args, db, &mut out, &self.client.info);
                         *wbuf = out.buf;
                     }
                 }
@@ -399,7 +409,9 @@ impl Conn<'_> {
                         remote: Some((s, batches[s].len())),
                         suppress,
                     });
-                    batches[s].push(Job::new(idx, cmd, args, self.client.db, resp3));
+                    batches[s].push(
+                        Job::new(idx, cmd, args, self.client.db, resp3).by(&self.client.info),
+                    );
                 }
                 Route::Hold(shards) => {
                     self.complete(&mut slots, &mut batches).await;
@@ -475,6 +487,7 @@ impl Conn<'_> {
         let is_exec = args[0].eq_ignore_ascii_case(b"exec");
         let resp3 = self.client.resp3;
         let in_multi = self.client.multi.is_some();
+        let rt = self.rt.clone();
         let err = |msg: String, slots: &mut Vec<Slot>| {
             let mut out = Out::new(resp3);
             if is_exec && (in_multi || msg.starts_with("ERR Can't execute")) {
@@ -483,6 +496,7 @@ impl Conn<'_> {
             } else {
                 out.err(&msg);
             }
+            count_error(&rt, &out);
             slots.push(Slot {
                 out: Some(out),
                 remote: None,
@@ -514,6 +528,7 @@ impl Conn<'_> {
             // replies the redirection itself.
             let mut out = Out::new(resp3);
             out.err(&map.message(&r));
+            count_error(&self.rt, &out);
             slots.push(Slot {
                 out: Some(out),
                 remote: None,
@@ -659,6 +674,10 @@ impl Conn<'_> {
                 }
             }
             Scope::Conn => Route::Conn,
+            // MEMORY STATS/DOCTOR...: every shard's key counts.
+            Scope::Keys if cmd.name == "memory" && cmd.key_indexes(args).is_empty() => {
+                Route::Hold((0..nshards).collect())
+            }
             Scope::KeysHeld => {
                 let mut shards: Vec<usize> = cmd
                     .key_indexes(args)
@@ -808,7 +827,8 @@ impl Conn<'_> {
                 origin: rt.id,
                 wake_id,
             });
-            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3);
+            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3)
+                .by(&self.client.info);
             job.waiter = Some(waiter.clone());
             let r = self.run_routed(job, &route).await;
             let Some(block) = r.block else {
@@ -959,6 +979,13 @@ impl Conn<'_> {
         let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
         run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
         out
+    }
+}
+
+/// Counts an error reply produced outside a handler (rejections).
+fn count_error(rt: &ShardRt, out: &Out) {
+    if out.buf.first() == Some(&b'-') {
+        rt.stats().ops.lock().unwrap().count_error(&out.buf);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod client;
 pub mod cluster;
 mod conn;
 pub mod gate;
+pub mod ops;
 pub mod persist;
 pub mod pubsub;
 pub mod shard;
@@ -29,6 +30,8 @@ pub struct ThreadStats {
     pub net_output_bytes: AtomicU64,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Latency histograms and error counts of commands run on this shard.
+    pub ops: Mutex<ops::ShardOps>,
 }
 
 impl ThreadStats {
@@ -44,6 +47,7 @@ impl ThreadStats {
             net_output_bytes: AtomicU64::new(0),
             connections_received: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
+            ops: Default::default(),
         }
     }
 
@@ -72,6 +76,7 @@ impl ThreadStats {
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        self.ops.lock().unwrap().reset();
     }
 }
 
@@ -102,6 +107,8 @@ pub struct Server {
     pub blocked_clients: std::sync::atomic::AtomicUsize,
     /// The emulated cluster's slot map when `cluster-enabled yes` (static).
     pub cluster: Option<cluster::ClusterMap>,
+    /// Slow log, latency events and the configs they read per command.
+    pub ops: ops::Ops,
 }
 
 impl Server {
@@ -134,6 +141,7 @@ impl Server {
             blocked_clients: Default::default(),
             cluster: cluster::ClusterMap::from_config(&config)
                 .expect("the slot map is checked when the config is read"),
+            ops: Default::default(),
             config: RwLock::new(config),
         };
         srv.config_changed();
@@ -151,6 +159,7 @@ impl Server {
             c.get_i64("client-query-buffer-limit") as u64,
             Ordering::Relaxed,
         );
+        self.ops.configure(&c);
     }
 
     /// Sends a command to every MONITOR client, formatted as Redis does:

@@ -37,6 +37,8 @@ pub struct Job {
     pub waiter: Option<Arc<Waiter>>,
     /// Reply as on timeout instead of blocking (the deadline passed).
     pub no_block: bool,
+    /// Who sent it (slow log entries).
+    pub caller: Option<Arc<super::client::ClientInfo>>,
 }
 
 impl Job {
@@ -55,7 +57,13 @@ impl Job {
             resp3,
             waiter: None,
             no_block: false,
+            caller: None,
         }
+    }
+
+    pub fn by(mut self, caller: &Arc<super::client::ClientInfo>) -> Job {
+        self.caller = Some(caller.clone());
+        self
     }
 }
 
@@ -221,8 +229,10 @@ impl ShardRt {
         args: &[Bytes],
         db: usize,
         out: &mut Out,
+        caller: &super::client::ClientInfo,
     ) {
         let mut ctx = Ctx::new(out, db, self.srv, None, &self.local_view);
+        ctx.caller = Some(caller);
         ctx.no_block = true;
         run_handler(self.stats(), idx, cmd, &mut ctx, args);
         self.serve_ready();
@@ -231,6 +241,7 @@ impl ShardRt {
     fn run_job_once(&self, job: &Job) -> JobResult {
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
+        ctx.caller = job.caller.as_deref();
         ctx.no_block = job.no_block || job.waiter.is_none();
         run_handler(self.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
         let block = ctx.block.take();
@@ -620,7 +631,74 @@ pub fn run_handler(
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
     ThreadStats::bump(&stats.cmd_usec[idx], us);
     ThreadStats::bump(&stats.total_commands, 1);
-    if ctx.out.buf.get(before) == Some(&b'-') {
+    let failed = ctx.out.buf.get(before) == Some(&b'-');
+    if failed {
         ThreadStats::bump(&stats.cmd_failed[idx], 1);
+        stats
+            .ops
+            .lock()
+            .unwrap()
+            .count_error(&ctx.out.buf[before..]);
     }
+    // A command that blocked is timed when it is served (as Redis).
+    if ctx.block.is_none() {
+        after_call(
+            stats,
+            idx,
+            cmd,
+            ctx,
+            args,
+            us,
+            failed.then(|| &ctx.out.buf[before..]),
+        );
+    }
+}
+
+/// Slow log, latency events and the command's latency histogram.
+fn after_call(
+    stats: &ThreadStats,
+    idx: usize,
+    cmd: &'static Command,
+    ctx: &Ctx,
+    args: &[Bytes],
+    us: u64,
+    error: Option<&[u8]>,
+) {
+    let ops = &ctx.srv.ops;
+    if cmd.flags & flags::SKIP_SLOWLOG == 0 && ops.is_slow(us) {
+        let who = ctx.client.as_ref().map(|c| &*c.info).or(ctx.caller);
+        let (addr, name) = match who {
+            Some(c) => (c.addr.as_str(), c.name.lock().unwrap().clone()),
+            None => ("", String::new()),
+        };
+        ops.slowlog_push(args, us, addr, &name);
+    }
+    let event = if cmd.flags & flags::FAST != 0 {
+        "fast-command"
+    } else {
+        "command"
+    };
+    ops.latency_sample(event, us / 1000);
+    if !ops.latency_tracking.load(Ordering::Relaxed) {
+        return;
+    }
+    // Containers are timed per subcommand; an unknown one or a wrong arity
+    // is a rejection in Redis, never timed.
+    let sub = if super::client::is_container(idx) {
+        if args.len() < 2
+            || error.is_some_and(|e| {
+                e.starts_with(b"-ERR unknown subcommand")
+                    || e.starts_with(b"-ERR wrong number of arguments")
+            })
+        {
+            return;
+        }
+        match super::client::subcommand_full_name(cmd.name, &args[1]) {
+            Some(n) => Some(n),
+            None => return,
+        }
+    } else {
+        None
+    };
+    stats.ops.lock().unwrap().record(idx, sub, us);
 }
