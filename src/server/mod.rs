@@ -547,7 +547,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
             if crate::storage::expire::active_expire_enabled()
-                && !crate::replication::failover::writes_paused()
+                && !crate::server::ops::writes_paused()
             {
                 // Redis's slow cycle: at most 25% of the cron period.
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);

@@ -80,6 +80,55 @@ pub struct Ops {
     pub slowlog_max_len: AtomicU64,
     pub latency_threshold_ms: AtomicU64,
     pub latency_tracking: AtomicBool,
+    /// `timeout`: idle seconds before a client is closed (0: never).
+    pub idle_timeout_secs: AtomicU64,
+    /// `tcp-keepalive` seconds (0: off).
+    pub tcp_keepalive_secs: AtomicU64,
+    /// `client-output-buffer-limit` of the normal and pubsub classes.
+    pub normal_limits: Mutex<OutputLimits>,
+    pub pubsub_limits: Mutex<OutputLimits>,
+}
+
+/// One class of `client-output-buffer-limit`: hard bytes, soft bytes, soft seconds.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub struct OutputLimits {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
+impl OutputLimits {
+    /// checkClientOutputBufferLimits: over the hard limit, or over the soft
+    /// one for longer than its seconds (`soft_since` tracks that).
+    pub fn reached(&self, used: u64, soft_since: &mut Option<u64>, now_ms: u64) -> bool {
+        if self.hard > 0 && used >= self.hard {
+            return true;
+        }
+        if self.soft > 0 && used >= self.soft {
+            let since = *soft_since.get_or_insert(now_ms);
+            return now_ms.saturating_sub(since) / 1000 >= self.soft_secs;
+        }
+        *soft_since = None;
+        false
+    }
+}
+
+/// The limits of `class` in a `client-output-buffer-limit` value.
+pub fn output_limits(spec: &str, class: &str) -> OutputLimits {
+    let w: Vec<&str> = spec.split_whitespace().collect();
+    let mut out = OutputLimits::default();
+    for c in w.chunks(4) {
+        let name = if c[0] == "slave" { "replica" } else { c[0] };
+        if c.len() == 4 && name == class {
+            let m = |s: &str| crate::config::parse_memory(s).unwrap_or(0) as u64;
+            out = OutputLimits {
+                hard: m(c[1]),
+                soft: m(c[2]),
+                soft_secs: c[3].parse().unwrap_or(0),
+            };
+        }
+    }
+    out
 }
 
 impl Default for Ops {
@@ -91,6 +140,14 @@ impl Default for Ops {
             slowlog_max_len: AtomicU64::new(128),
             latency_threshold_ms: AtomicU64::new(0),
             latency_tracking: AtomicBool::new(true),
+            idle_timeout_secs: AtomicU64::new(0),
+            tcp_keepalive_secs: AtomicU64::new(300),
+            normal_limits: Default::default(),
+            pubsub_limits: Mutex::new(OutputLimits {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_secs: 60,
+            }),
         }
     }
 }
@@ -109,6 +166,13 @@ impl Ops {
         );
         self.latency_tracking
             .store(c.get_bool("latency-tracking"), Ordering::Relaxed);
+        self.idle_timeout_secs
+            .store(c.get_i64("timeout").max(0) as u64, Ordering::Relaxed);
+        self.tcp_keepalive_secs
+            .store(c.get_i64("tcp-keepalive").max(0) as u64, Ordering::Relaxed);
+        let spec = c.get("client-output-buffer-limit");
+        *self.normal_limits.lock().unwrap() = output_limits(spec, "normal");
+        *self.pubsub_limits.lock().unwrap() = output_limits(spec, "pubsub");
     }
 
     /// Whether a command that took `us` goes into the slow log.
@@ -439,6 +503,51 @@ pub fn doctor(ops: &Ops) -> String {
     }
     r.push_str("\nI have a few advices for you:\n\n- Check your slowlog (SLOWLOG GET) and the LATENCY HISTOGRAM of your commands: keel runs one shard per core, so a slow command delays only the clients of its shard.\n");
     r
+}
+
+/// CLIENT PAUSE: 0 none, 1 WRITE, 2 ALL, until `PAUSE_END_MS`. FAILOVER's
+/// own write pause (replication::failover) goes through `holds` too.
+static PAUSE_MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static PAUSE_END_MS: AtomicU64 = AtomicU64::new(0);
+
+pub fn pause_clients(all: bool, end_ms: u64) {
+    // A second PAUSE keeps the stronger mode and the later end, as Redis.
+    let mode = if all { 2 } else { 1 };
+    let cur = PAUSE_MODE.load(Ordering::Acquire);
+    let active = cur != 0 && PAUSE_END_MS.load(Ordering::Acquire) > crate::storage::now_ms();
+    PAUSE_MODE.store(if active { cur.max(mode) } else { mode }, Ordering::Release);
+    let end = if active {
+        PAUSE_END_MS.load(Ordering::Acquire).max(end_ms)
+    } else {
+        end_ms
+    };
+    PAUSE_END_MS.store(end, Ordering::Release);
+}
+
+pub fn unpause_clients() {
+    PAUSE_MODE.store(0, Ordering::Release);
+}
+
+/// Whether a command (that may write: `write`) must wait now.
+pub fn holds(write: bool) -> bool {
+    if write && crate::replication::failover::writes_paused() {
+        return true;
+    }
+    match PAUSE_MODE.load(Ordering::Acquire) {
+        0 => false,
+        mode => {
+            if PAUSE_END_MS.load(Ordering::Acquire) <= crate::storage::now_ms() {
+                PAUSE_MODE.store(0, Ordering::Release);
+                return false;
+            }
+            mode == 2 || write
+        }
+    }
+}
+
+/// Writes are held (active expiry and eviction stay off meanwhile).
+pub fn writes_paused() -> bool {
+    holds(true)
 }
 
 #[cfg(test)]

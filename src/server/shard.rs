@@ -665,6 +665,18 @@ fn after_call(
     error: Option<&[u8]>,
 ) {
     let ops = &ctx.srv.ops;
+    // An unknown subcommand or a wrong arity is a rejection in Redis:
+    // never run, so neither logged nor timed.
+    let container = super::client::is_container(idx);
+    if container
+        && (args.len() < 2
+            || error.is_some_and(|e| {
+                e.starts_with(b"-ERR unknown subcommand '")
+                    || e.starts_with(b"-ERR wrong number of arguments")
+            }))
+    {
+        return;
+    }
     if cmd.flags & flags::SKIP_SLOWLOG == 0 && ops.is_slow(us) {
         let who = ctx.client.as_ref().map(|c| &*c.info).or(ctx.caller);
         let (addr, name) = match who {
@@ -682,17 +694,8 @@ fn after_call(
     if !ops.latency_tracking.load(Ordering::Relaxed) {
         return;
     }
-    // Containers are timed per subcommand; an unknown one or a wrong arity
-    // is a rejection in Redis, never timed.
-    let sub = if super::client::is_container(idx) {
-        if args.len() < 2
-            || error.is_some_and(|e| {
-                e.starts_with(b"-ERR unknown subcommand")
-                    || e.starts_with(b"-ERR wrong number of arguments")
-            })
-        {
-            return;
-        }
+    // Containers are timed per subcommand.
+    let sub = if container {
         match super::client::subcommand_full_name(cmd.name, &args[1]) {
             Some(n) => Some(n),
             None => return,
