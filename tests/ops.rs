@@ -15,7 +15,116 @@ pair_tests!(
     memory_usage,
     client_list_states,
     client_unblock,
+    latency_events,
+    info_section_sets,
 );
+
+/// LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR after a slow command:
+/// event names and reply shapes as stock (times and values blanked).
+fn latency_events(p: &mut Pair) {
+    p.checks(&[
+        "LATENCY RESET",
+        "LATENCY HISTORY command",
+        "LATENCY GRAPH command",
+        "LATENCY LATEST",
+        "LATENCY HELP",
+        "LATENCY BOGUS",
+        "LATENCY HISTORY",
+        "CONFIG SET latency-monitor-threshold 5",
+        "DEBUG SLEEP 0.02",
+    ]);
+    let events = |b: &[u8]| match Resp::parse(b) {
+        Resp::Array(v) => v
+            .iter()
+            .map(|e| match e {
+                Resp::Array(f) => format!("{}:{}", f[0].as_str(), f.len()),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => format!("{other:?}"),
+    };
+    let (k, r) = p.both("LATENCY LATEST");
+    p.expect_eq(
+        "LATENCY LATEST events",
+        events(&k).as_bytes(),
+        events(&r).as_bytes(),
+    );
+    let (k, r) = p.both("LATENCY HISTORY command");
+    let len = |b: &[u8]| match Resp::parse(b) {
+        Resp::Array(v) => v.len(),
+        _ => usize::MAX,
+    };
+    p.expect_eq(
+        "LATENCY HISTORY command samples",
+        len(&k).to_string().as_bytes(),
+        len(&r).to_string().as_bytes(),
+    );
+    let (k, r) = p.both("LATENCY GRAPH command");
+    let head = |b: &[u8]| {
+        let t = Resp::parse(b).as_str();
+        t.lines()
+            .next()
+            .unwrap_or("")
+            .split(" - ")
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    p.expect_eq(
+        "LATENCY GRAPH title",
+        head(&k).as_bytes(),
+        head(&r).as_bytes(),
+    );
+    let (k, r) = p.both("LATENCY DOCTOR");
+    let first = |b: &[u8]| {
+        Resp::parse(b)
+            .as_str()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    p.expect_eq(
+        "LATENCY DOCTOR first line",
+        first(&k).as_bytes(),
+        first(&r).as_bytes(),
+    );
+    p.checks(&[
+        "LATENCY RESET command nosuchevent",
+        "LATENCY LATEST",
+        "CONFIG SET latency-monitor-threshold 0",
+        "LATENCY DOCTOR",
+    ]);
+}
+
+/// Which sections INFO, INFO default, INFO all and INFO everything include.
+fn info_section_sets(p: &mut Pair) {
+    for line in [
+        "INFO",
+        "INFO default",
+        "INFO all",
+        "INFO everything",
+        "INFO commandstats errorstats",
+        "INFO ALL latencystats",
+        "INFO Server CLIENTS",
+    ] {
+        let (k, r) = p.both(line);
+        let heads = |b: &[u8]| {
+            Resp::parse(b)
+                .as_str()
+                .lines()
+                .filter(|l| l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        p.expect_eq(
+            &format!("{line} sections"),
+            heads(&k).as_bytes(),
+            heads(&r).as_bytes(),
+        );
+    }
+}
 
 /// A SLOWLOG GET reply with what differs between runs blanked: ids made
 /// relative to the newest, timestamps, durations and client addresses.

@@ -550,7 +550,11 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
                 && !crate::server::ops::writes_paused()
             {
                 // Redis's slow cycle: at most 25% of the cron period.
+                let t = std::time::Instant::now();
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
+                rt.srv
+                    .ops
+                    .latency_sample("expire-cycle", t.elapsed().as_millis() as u64);
             }
             blocking::sweep(store);
             crate::commands::transactions::prune_watched(store);
