@@ -152,6 +152,12 @@ pub const PARAMS: &[Param] = &[
     p("slowlog-log-slower-than", "10000", Kind::Int),
     p("slowlog-max-len", "128", Kind::Int),
     p("latency-monitor-threshold", "0", Kind::Int),
+    p("latency-tracking", "yes", YESNO),
+    p(
+        "latency-tracking-info-percentiles",
+        "50 99 99.9",
+        Kind::List,
+    ),
     p("notify-keyspace-events", "", Kind::Str),
     p("lazyfree-lazy-eviction", "no", YESNO),
     p("lazyfree-lazy-expire", "no", YESNO),
@@ -413,6 +419,9 @@ impl Config {
                 }
                 l
             }
+            Kind::List if param.name == "client-output-buffer-limit" => {
+                merge_output_limits(self.get(param.name), value)?
+            }
             Kind::Str | Kind::List => value.to_string(),
         };
         self.values.insert(param.name, v);
@@ -547,6 +556,55 @@ impl Config {
             self.values.insert(p.name, p.default.to_string());
         }
     }
+}
+
+/// `client-output-buffer-limit` as Redis keeps it: the classes given are
+/// replaced, the others kept, sizes in bytes, always all three classes.
+fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
+    let mut classes: Vec<(&str, [u64; 3])> = vec![
+        ("normal", [0, 0, 0]),
+        ("slave", [256 << 20, 64 << 20, 60]),
+        ("pubsub", [32 << 20, 8 << 20, 60]),
+    ];
+    let mut apply = |words: &[&str]| -> Result<(), String> {
+        if !words.len().is_multiple_of(4) {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        }
+        for c in words.chunks(4) {
+            let name = match c[0].to_ascii_lowercase().as_str() {
+                "normal" => "normal",
+                "slave" | "replica" => "slave",
+                "pubsub" => "pubsub",
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    );
+                }
+            };
+            let hard = parse_memory(c[1]);
+            let soft = parse_memory(c[2]);
+            let secs = c[3].parse::<i64>().ok().filter(|s| *s >= 0);
+            let (Some(h), Some(s), Some(t)) = (hard, soft, secs) else {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                );
+            };
+            if let Some(e) = classes.iter_mut().find(|(n, _)| *n == name) {
+                e.1 = [h as u64, s as u64, t as u64];
+            }
+        }
+        Ok(())
+    };
+    let cur: Vec<&str> = current.split_whitespace().collect();
+    apply(&cur)?;
+    let new: Vec<&str> = value.split_whitespace().collect();
+    apply(&new)?;
+    Ok(classes
+        .iter()
+        .map(|(n, v)| format!("{n} {} {} {}", v[0], v[1], v[2]))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 fn quote_arg(a: &str) -> String {

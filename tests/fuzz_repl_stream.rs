@@ -227,7 +227,7 @@ fn replica_survives_random_master_streams() {
     let seed: u64 = std::env::var("KEEL_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| common::now_ms());
+        .unwrap_or_else(common::now_ms);
     eprintln!("repl stream fuzz: KEEL_FUZZ_SEED={seed} KEEL_FUZZ_SECS={secs}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -393,7 +393,9 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             } else {
                 return ctx.out.err(errors::SYNTAX);
             };
-            client_of(ctx).no_evict = on;
+            let c = client_of(ctx);
+            c.no_evict = on;
+            c.info.no_evict.store(on, Ordering::Relaxed);
             ctx.out.ok()
         }
         ("reply", 3) => {
@@ -412,6 +414,57 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             } else {
                 ctx.out.err(errors::SYNTAX)
             }
+        }
+        ("unpause", 2) => {
+            crate::server::ops::unpause_clients();
+            ctx.out.ok()
+        }
+        ("pause", 3 | 4) => {
+            let all = if args.len() == 4 {
+                if eq_ic(&args[3], "write") {
+                    false
+                } else if eq_ic(&args[3], "all") {
+                    true
+                } else {
+                    return ctx.out.err("ERR CLIENT PAUSE mode must be WRITE or ALL");
+                }
+            } else {
+                true
+            };
+            match parse_i64(&args[2]) {
+                None => ctx.out.err("ERR timeout is not an integer or out of range"),
+                Some(t) if t < 0 => ctx.out.err("ERR timeout is negative"),
+                Some(t) => {
+                    crate::server::ops::pause_clients(all, now.saturating_add(t as u64));
+                    ctx.out.ok()
+                }
+            }
+        }
+        ("unblock", 3 | 4) => {
+            let code = if args.len() == 4 {
+                if eq_ic(&args[3], "timeout") {
+                    1
+                } else if eq_ic(&args[3], "error") {
+                    2
+                } else {
+                    return ctx
+                        .out
+                        .err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+                }
+            } else {
+                1
+            };
+            let Some(id) = parse_i64(&args[2]) else {
+                return ctx.out.err(errors::NOT_INT);
+            };
+            let clients = ctx.srv.clients.lock().unwrap();
+            let hit = clients
+                .get(&(id as u64))
+                .filter(|c| c.blocked.load(Ordering::Relaxed))
+                .map(|c| c.unblock.store(code, Ordering::Relaxed))
+                .is_some();
+            drop(clients);
+            ctx.out.int(hit as i64)
         }
         _ => ctx.out.err(&format!(
             "ERR CLIENT {} is not supported by keel yet",

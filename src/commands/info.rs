@@ -413,13 +413,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         let failed: u64 = srv
             .stats
             .iter()
-            .map(|s| {
-                s.cmd_failed
-                    .iter()
-                    .chain(s.cmd_rejected.iter())
-                    .map(|c| c.load(Ordering::Relaxed))
-                    .sum::<u64>()
-            })
+            .map(|s| s.ops.lock().unwrap().total_errors)
             .sum();
         let sync = super::replication::sync_counters();
         kv! {
@@ -532,13 +526,36 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
     }
 
     if want.has("errorstats") {
-        // keel does not count errors by code yet.
         header(&mut s, "Errorstats");
+        for (k, n) in crate::server::ops::merged_errors(srv) {
+            let _ = write!(s, "errorstat_{}:count={n}\r\n", safe_info_string(&k));
+        }
     }
 
     if want.has("latencystats") {
-        // No per-command latency histograms yet.
         header(&mut s, "Latencystats");
+        if cfg.get_bool("latency-tracking") {
+            let percentiles: Vec<f64> = cfg
+                .get("latency-tracking-info-percentiles")
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            for (name, h) in crate::server::ops::merged_histograms(srv) {
+                let _ = write!(s, "latency_percentiles_usec_{}:", safe_info_string(&name));
+                for (j, p) in percentiles.iter().enumerate() {
+                    if j > 0 {
+                        s.push(',');
+                    }
+                    let _ = write!(
+                        s,
+                        "p{}={:.3}",
+                        trim_double(*p),
+                        crate::server::ops::percentile_us(&h, *p)
+                    );
+                }
+                s.push_str("\r\n");
+            }
+        }
     }
 
     if want.has("cluster") {
@@ -555,6 +572,26 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         }
     }
     s
+}
+
+/// Redis's getSafeInfoString: ':' and control characters become '_'.
+fn safe_info_string(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c == ':' || c == '\r' || c == '\n' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// "%f" then trimDoubleString: 99.9 -> "99.9", 50 -> "50".
+fn trim_double(p: f64) -> String {
+    let s = format!("{p:.6}");
+    let s = s.trim_end_matches('0');
+    s.trim_end_matches('.').to_string()
 }
 
 /// INFO [section ...]

@@ -21,6 +21,7 @@ pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod ops;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -67,6 +68,9 @@ pub struct Ctx<'a> {
     /// The ACL user of a script's caller, when restricted: redis.call
     /// checks each command against it.
     pub caller: Option<Caller>,
+    /// The client a command runs for when `client` is absent (a job on
+    /// another shard): its address and name go into the slow log.
+    pub origin: Option<&'a crate::server::client::ClientInfo>,
 }
 
 /// Who runs a script, for its ACL checks and ACL LOG entries.
@@ -107,6 +111,7 @@ impl<'a> Ctx<'a> {
             no_block: false,
             need_all_shards: false,
             caller: None,
+            origin: None,
         }
     }
 
@@ -124,6 +129,7 @@ impl<'a> Ctx<'a> {
             no_block: self.no_block,
             need_all_shards: false,
             caller: None,
+            origin: None,
         }
     }
 

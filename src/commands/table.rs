@@ -223,6 +223,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::replication::commands());
         commands.extend(super::cluster::commands());
         commands.extend(super::acl::commands());
+        commands.extend(super::ops::commands());
         let mut by_name = HashMap::default();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);

@@ -630,25 +630,16 @@ async fn stream(
     let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let local = s.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let now = now_ms();
-    let info = Arc::new(ClientInfo {
+    let info = ClientInfo::new(
         id,
-        addr: peer,
-        laddr: local,
-        fd: std::sync::atomic::AtomicI32::new(std::os::fd::AsRawFd::as_raw_fd(&*s)),
-        shard: rt.id,
-        created_ms: now,
-        name: Default::default(),
-        db: Default::default(),
-        last_interaction_ms: now.into(),
-        last_cmd: usize::MAX.into(),
-        last_sub: usize::MAX.into(),
-        qbuf: Default::default(),
-        resp: 2.into(),
-        subs: Default::default(),
-        flags: std::sync::Mutex::new("M".into()),
-        killed: Default::default(),
-        user: std::sync::Mutex::new("default".into()),
-    });
+        peer,
+        local,
+        std::os::fd::AsRawFd::as_raw_fd(&*s),
+        rt.id,
+        now,
+    );
+    *info.flags.lock().unwrap() = "M".into();
+    let info = Arc::new(info);
     srv.clients.lock().unwrap().insert(id, info.clone());
     let mut client = Client::new(info.clone(), true);
     client.select(stream_db.clamp(0, srv.databases as i64 - 1) as usize);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// What other threads may see or do to a client. Written by the owning thread
 /// with relaxed stores (one writer), read by CLIENT LIST / INFO.
@@ -31,6 +31,22 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     /// The ACL user the connection is authenticated as (CLIENT LIST user=).
     pub user: Mutex<String>,
+    /// Free bytes of the query buffer's allocation (qbuf-free).
+    pub qbuf_free: AtomicUsize,
+    /// Bytes of the arguments of the command being run or blocked (argv-mem).
+    pub argv_mem: AtomicUsize,
+    /// Commands queued since MULTI (-1: not in a transaction) and their bytes.
+    pub multi: AtomicI64,
+    pub multi_mem: AtomicUsize,
+    /// Waiting in a blocking command (flag b).
+    pub blocked: AtomicBool,
+    /// CLIENT NO-EVICT on (flag e).
+    pub no_evict: AtomicBool,
+    /// Pushed messages not yet written to the socket (omem, oll).
+    pub omem: AtomicUsize,
+    pub oll: AtomicUsize,
+    /// CLIENT UNBLOCK request for a blocked client: 1 TIMEOUT, 2 ERROR.
+    pub unblock: std::sync::atomic::AtomicU8,
 }
 
 impl ClientInfo {
@@ -63,17 +79,71 @@ impl ClientInfo {
         self.last_sub.store(sub, Ordering::Relaxed);
     }
 
+    /// A new client's view (id, addresses, socket, shard, creation time).
+    pub fn new(id: u64, addr: String, laddr: String, fd: i32, shard: usize, now: u64) -> Self {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd: AtomicI32::new(fd),
+            shard,
+            created_ms: now,
+            name: Default::default(),
+            db: Default::default(),
+            last_interaction_ms: now.into(),
+            last_cmd: usize::MAX.into(),
+            last_sub: usize::MAX.into(),
+            qbuf: Default::default(),
+            resp: 2.into(),
+            subs: Default::default(),
+            flags: Default::default(),
+            killed: Default::default(),
+            qbuf_free: Default::default(),
+            argv_mem: Default::default(),
+            multi: AtomicI64::new(-1),
+            multi_mem: Default::default(),
+            blocked: Default::default(),
+            no_evict: Default::default(),
+            omem: Default::default(),
+            oll: Default::default(),
+            unblock: Default::default(),
+            user: Mutex::new("default".into()),
+        }
+    }
+
     /// One CLIENT LIST line, Redis 7.0 fields.
     pub fn list_line(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
+        // Redis's order: S/O, M, P, x, b, ..., e.
         let mut flags = self.flags.lock().unwrap().clone();
         if self.subscribed() {
             flags.push('P');
         }
+        let multi = self.multi.load(Ordering::Relaxed);
+        if multi >= 0 {
+            flags.push('x');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
         let subs = |i: usize| self.subs[i].load(Ordering::Relaxed);
+        let ld = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        let (qbuf, qfree, argv, mmem, omem) = (
+            ld(&self.qbuf),
+            ld(&self.qbuf_free),
+            ld(&self.argv_mem),
+            ld(&self.multi_mem),
+            ld(&self.omem),
+        );
+        // The read buffer, the 16 KB reply buffer, pending output and the
+        // client's own state, as Redis's getClientMemoryUsage adds them up.
+        let tot = qbuf + qfree + argv + mmem + omem + 16384 + 1024;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem={argv} multi-mem={mmem} rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot} events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -90,7 +160,7 @@ impl ClientInfo {
             subs(0),
             subs(1),
             subs(2),
-            self.qbuf.load(Ordering::Relaxed),
+            ld(&self.oll),
             match self.last_sub.load(Ordering::Relaxed) {
                 usize::MAX => match self.last_cmd.load(Ordering::Relaxed) {
                     usize::MAX => "NULL",
@@ -140,6 +210,14 @@ fn intern_subcommand(container: &str, sub: &[u8]) -> usize {
     }
     names.push(Box::leak(full.into_boxed_str()));
     names.len() - 1
+}
+
+/// The interned "container|sub" name (None once the table is full).
+pub fn subcommand_full_name(container: &str, sub: &[u8]) -> Option<&'static str> {
+    match intern_subcommand(container, sub) {
+        usize::MAX => None,
+        i => Some(subcommand_name(i)),
+    }
 }
 
 fn subcommand_name(i: usize) -> &'static str {

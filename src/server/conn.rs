@@ -50,25 +50,14 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let now = crate::storage::now_ms();
-    let info = Arc::new(ClientInfo {
+    let info = Arc::new(ClientInfo::new(
         id,
-        addr: peer.clone(),
-        laddr: local,
-        fd: std::sync::atomic::AtomicI32::new(std::os::fd::AsRawFd::as_raw_fd(&stream)),
-        shard: rt.id,
-        created_ms: now,
-        name: Default::default(),
-        db: Default::default(),
-        last_interaction_ms: now.into(),
-        last_cmd: usize::MAX.into(),
-        last_sub: usize::MAX.into(),
-        qbuf: Default::default(),
-        resp: 2.into(),
-        subs: Default::default(),
-        flags: Default::default(),
-        killed: Default::default(),
-        user: std::sync::Mutex::new("default".into()),
-    });
+        peer.clone(),
+        local,
+        std::os::fd::AsRawFd::as_raw_fd(&stream),
+        rt.id,
+        now,
+    ));
     let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
     let too_many = {
         let mut clients = srv.clients.lock().unwrap();
@@ -94,6 +83,7 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         return;
     }
     let _ = stream.set_nodelay(true);
+    set_keepalive(&stream, srv.ops.tcp_keepalive_secs.load(Ordering::Relaxed));
     let authenticated = !srv.auth_required.load(Ordering::Relaxed);
     let mut client = Client::new(info.clone(), authenticated);
     let mut conn = Conn {
@@ -109,6 +99,32 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         transactions::unwatch_all(&mut client);
     }
     srv.clients.lock().unwrap().remove(&id);
+}
+
+/// anetKeepAlive: SO_KEEPALIVE, first probe after `secs`, then every
+/// secs/3, three probes.
+fn set_keepalive(stream: &TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    let set = |level: libc::c_int, opt: libc::c_int, v: libc::c_int| {
+        // SAFETY: setsockopt on our own open socket with a valid int option.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                &v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    };
+    let secs = secs.min(i32::MAX as u64) as libc::c_int;
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1));
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
 
 /// Redis's protected mode: no password, default bind, non-loopback peer.
@@ -138,7 +154,7 @@ impl Conn<'_> {
         let mut parser = Parser::new();
         let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         loop {
-            let n = match self.read(stream, &mut chunk).await {
+            let n = match self.read_or_idle(stream, &mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
@@ -172,6 +188,10 @@ impl Conn<'_> {
                 }
             }
             self.client.info.qbuf.store(rbuf.len(), Ordering::Relaxed);
+            self.client
+                .info
+                .qbuf_free
+                .store(rbuf.capacity() - rbuf.len(), Ordering::Relaxed);
             if rbuf.len() as u64 > srv.client_query_buffer_limit.load(Ordering::Relaxed) {
                 crate::log::warning(&format!(
                     "Closing client that reached max query buffer length: id={} addr={}",
@@ -217,6 +237,37 @@ impl Conn<'_> {
         }
     }
 
+    /// `read`, closing an idle client after `timeout` seconds as Redis's
+    /// clientsCronHandleTimeout: never replicas, masters, blocked clients
+    /// (they wait elsewhere) or subscribers.
+    async fn read_or_idle(
+        &mut self,
+        stream: &mut TcpStream,
+        chunk: &mut [u8],
+    ) -> std::io::Result<usize> {
+        use futures_lite::future::or;
+        let secs = self.rt.srv.ops.idle_timeout_secs.load(Ordering::Relaxed);
+        if secs == 0 || self.client.subs.any() || !self.client.info.flags.lock().unwrap().is_empty()
+        {
+            return self.read(stream, chunk).await;
+        }
+        let info = self.client.info.clone();
+        let idle = async {
+            loop {
+                let last = info.last_interaction_ms.load(Ordering::Relaxed);
+                let now = crate::storage::now_ms();
+                // Redis compares whole seconds: idle > timeout.
+                let due = last + (secs + 1) * 1000;
+                if now >= due {
+                    crate::log::verbose("Closing idle client");
+                    return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+                }
+                glommio::timer::sleep(std::time::Duration::from_millis(due - now)).await;
+            }
+        };
+        or(self.read(stream, chunk), idle).await
+    }
+
     /// Reads from the socket; a connection with subscriptions meanwhile
     /// writes the messages published to it.
     async fn read(&mut self, stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
@@ -228,7 +279,7 @@ impl Conn<'_> {
         loop {
             let pending = queue.take();
             if !pending.is_empty() {
-                stream.write_all(&pending).await?;
+                self.write_pushed(stream, &pending, &queue).await?;
                 ThreadStats::bump(&self.rt.stats().net_output_bytes, pending.len() as u64);
             }
             // Peek, not read: a read cancelled by a message could lose input.
@@ -242,6 +293,42 @@ impl Conn<'_> {
                 return stream.read(chunk).await;
             }
         }
+    }
+
+    /// Writes pushed messages while watching the `pubsub` output limits: a
+    /// subscriber that does not read sees its pending output (omem) grow
+    /// until the limit closes it.
+    async fn write_pushed(
+        &mut self,
+        stream: &mut TcpStream,
+        pending: &[u8],
+        queue: &super::pubsub::PushQueue,
+    ) -> std::io::Result<()> {
+        use futures_lite::future::or;
+        let info = self.client.info.clone();
+        let limits = *self.rt.srv.ops.pubsub_limits.lock().unwrap();
+        let watch = async {
+            let mut soft_since = None;
+            loop {
+                let used = (pending.len() + queue.len()) as u64;
+                info.omem.store(used as usize, Ordering::Relaxed);
+                info.oll
+                    .store(used.div_ceil(16384) as usize, Ordering::Relaxed);
+                if limits.reached(used, &mut soft_since, crate::storage::now_ms()) {
+                    let line = info.list_line(crate::storage::now_ms());
+                    crate::log::warning(&format!(
+                        "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits."
+                    ));
+                    return Err(std::io::Error::other("output buffer limit"));
+                }
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let r = or(stream.write_all(pending), watch).await;
+        info.omem.store(queue.len(), Ordering::Relaxed);
+        info.oll
+            .store(queue.len().div_ceil(16384), Ordering::Relaxed);
+        r
     }
 
     async fn flush(&mut self, stream: &mut TcpStream, wbuf: &mut Vec<u8>) -> bool {
@@ -277,13 +364,16 @@ impl Conn<'_> {
             if self.client.close_after_reply || self.client.sync_request.is_some() {
                 break;
             }
-            if crate::replication::failover::writes_paused() && self.may_write(&args) {
-                // FAILOVER pauses writes: this one waits, after what came
-                // before it, until the handover ends (then it likely meets
-                // READONLY).
-                self.complete(&mut slots, &mut batches).await;
-                while crate::replication::failover::writes_paused() {
-                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            if super::ops::writes_paused() {
+                let write = self.may_write(&args);
+                if super::ops::holds(write) {
+                    // CLIENT PAUSE or FAILOVER: this command waits, after
+                    // what came before it, until the pause ends (after a
+                    // FAILOVER it then likely meets READONLY).
+                    self.complete(&mut slots, &mut batches).await;
+                    while super::ops::holds(write) {
+                        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                    }
                 }
             }
             let suppress = self.reply_suppressed();
@@ -306,6 +396,7 @@ impl Conn<'_> {
                 let mut out = Out::new(resp3);
                 if cmd.flags & flags::NO_MULTI != 0 {
                     out.err("ERR Command not allowed inside a transaction");
+                    count_error(&self.rt, &out);
                     self.client.multi_error = true;
                 } else {
                     out.simple("QUEUED");
@@ -321,6 +412,7 @@ impl Conn<'_> {
             if cmd.name == "wait" {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
+                count_error(&self.rt, &out);
                 slots.push(Slot {
                     out: Some(out),
                     remote: None,
@@ -331,6 +423,12 @@ impl Conn<'_> {
             if cmd.name == "exec" {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.exec(idx).await;
+                if out.buf.first() == Some(&b'-') {
+                    // EXECABORT, EXEC without MULTI: a call that failed.
+                    count_error(&self.rt, &out);
+                    ThreadStats::bump(&self.rt.stats().cmd_calls[idx], 1);
+                    ThreadStats::bump(&self.rt.stats().cmd_failed[idx], 1);
+                }
                 slots.push(Slot {
                     out: Some(out),
                     remote: None,
@@ -385,13 +483,15 @@ impl Conn<'_> {
                     let db = self.client.db;
                     if suppress {
                         let mut scratch = Out::new(resp3);
-                        self.rt.run_inline(idx, cmd, &args, db, &mut scratch);
+                        self.rt
+                            .run_inline(idx, cmd, &args, db, &mut scratch, &self.client.info);
                     } else {
                         let mut out = Out {
                             buf: std::mem::take(wbuf),
                             resp3,
                         };
-                        self.rt.run_inline(idx, cmd, &args, db, &mut out);
+                        self.rt
+                            .run_inline(idx, cmd, &args, db, &mut out, &self.client.info);
                         *wbuf = out.buf;
                     }
                 }
@@ -401,7 +501,9 @@ impl Conn<'_> {
                         remote: Some((s, batches[s].len())),
                         suppress,
                     });
-                    batches[s].push(Job::new(idx, cmd, args, self.client.db, resp3));
+                    batches[s].push(
+                        Job::new(idx, cmd, args, self.client.db, resp3).by(&self.client.info),
+                    );
                 }
                 Route::Hold(shards) => {
                     self.complete(&mut slots, &mut batches).await;
@@ -415,7 +517,11 @@ impl Conn<'_> {
                 }
                 Route::Conn => {
                     self.complete(&mut slots, &mut batches).await;
+                    let info = self.client.info.clone();
+                    info.argv_mem
+                        .store(args.iter().map(|a| a.len()).sum(), Ordering::Relaxed);
                     let out = self.run_conn(idx, cmd, &args);
+                    info.argv_mem.store(0, Ordering::Relaxed);
                     slots.push(Slot {
                         out: Some(out),
                         remote: None,
@@ -425,6 +531,18 @@ impl Conn<'_> {
             }
         }
         self.complete(&mut slots, &mut batches).await;
+        // CLIENT LIST's multi / multi-mem (argv bytes + a pointer per argument).
+        let (n, mem) = match &self.client.multi {
+            Some(q) => (
+                q.len() as i64,
+                q.iter()
+                    .map(|c| c.args.iter().map(|a| a.len() + 8).sum::<usize>())
+                    .sum(),
+            ),
+            None => (-1, 0),
+        };
+        self.client.info.multi.store(n, Ordering::Relaxed);
+        self.client.info.multi_mem.store(mem, Ordering::Relaxed);
         for s in slots {
             if !s.suppress
                 && let Some(o) = s.out
@@ -477,6 +595,7 @@ impl Conn<'_> {
         let is_exec = args[0].eq_ignore_ascii_case(b"exec");
         let resp3 = self.client.resp3;
         let in_multi = self.client.multi.is_some();
+        let rt = self.rt.clone();
         let err = |msg: String, slots: &mut Vec<Slot>| {
             let mut out = Out::new(resp3);
             if is_exec && (in_multi || msg.starts_with("ERR Can't execute")) {
@@ -485,6 +604,7 @@ impl Conn<'_> {
             } else {
                 out.err(&msg);
             }
+            count_error(&rt, &out);
             slots.push(Slot {
                 out: Some(out),
                 remote: None,
@@ -530,6 +650,7 @@ impl Conn<'_> {
             // replies the redirection itself.
             let mut out = Out::new(resp3);
             out.err(&map.message(&r));
+            count_error(&self.rt, &out);
             slots.push(Slot {
                 out: Some(out),
                 remote: None,
@@ -705,6 +826,10 @@ impl Conn<'_> {
                 }
             }
             Scope::Conn => Route::Conn,
+            // MEMORY STATS/DOCTOR...: every shard's key counts.
+            Scope::Keys if cmd.name == "memory" && cmd.key_indexes(args).is_empty() => {
+                Route::Hold((0..nshards).collect())
+            }
             Scope::KeysHeld => {
                 let mut shards: Vec<usize> = cmd
                     .key_indexes(args)
@@ -855,7 +980,8 @@ impl Conn<'_> {
                 origin: rt.id,
                 wake_id,
             });
-            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3);
+            let mut job = Job::new(idx, cmd, args.clone(), self.client.db, self.client.resp3)
+                .by(&self.client.info);
             job.waiter = Some(waiter.clone());
             let r = self.run_routed(job, &route).await;
             let Some(block) = r.block else {
@@ -865,19 +991,20 @@ impl Conn<'_> {
             if let Some(a) = &block.rerun_args {
                 args = a.clone();
             }
-            self.client
-                .info
-                .flags
-                .lock()
-                .unwrap()
-                .replace_range(.., "b");
+            let info = self.client.info.clone();
+            info.blocked.store(true, Ordering::Relaxed);
+            info.argv_mem
+                .store(args.iter().map(|a| a.len()).sum(), Ordering::Relaxed);
             let mut wake = wake;
             rt.srv.blocked_clients.fetch_add(1, Ordering::Relaxed);
-            let outcome = wait_blocked(stream, &mut wake, block.deadline_ms).await;
+            let outcome = wait_blocked(stream, &mut wake, block.deadline_ms, &info).await;
             rt.srv.blocked_clients.fetch_sub(1, Ordering::Relaxed);
-            self.client.info.flags.lock().unwrap().clear();
+            info.blocked.store(false, Ordering::Relaxed);
+            info.argv_mem.store(0, Ordering::Relaxed);
             let outcome = match outcome {
-                Wake::Timeout | Wake::Gone => settle(&waiter, &mut wake, outcome).await,
+                Wake::Timeout | Wake::Gone | Wake::Unblocked => {
+                    settle(&waiter, &mut wake, outcome).await
+                }
                 other => other,
             };
             rt.drop_slot(wake_id);
@@ -886,6 +1013,11 @@ impl Conn<'_> {
                 // Keys on several shards were signalled: run the command again.
                 Wake::Reply(_) => continue,
                 Wake::Gone => return None,
+                Wake::Unblocked => {
+                    let mut out = Out::new(self.client.resp3);
+                    out.err("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                    return Some(out);
+                }
                 // As Redis: a null reply, whatever the key holds by now. It is
                 // a null array for every list/zset/stream blocking command,
                 // BLMOVE and BRPOPLPUSH included (replyToBlockedClientTimedOut).
@@ -1025,10 +1157,19 @@ impl Conn<'_> {
     }
 }
 
+/// Counts an error reply produced outside a handler (rejections).
+fn count_error(rt: &ShardRt, out: &Out) {
+    if out.buf.first() == Some(&b'-') {
+        rt.stats().ops.lock().unwrap().count_error(&out.buf);
+    }
+}
+
 enum Wake {
     Reply(Payload),
     Timeout,
     Gone,
+    /// CLIENT UNBLOCK ... ERROR (UNBLOCK ... TIMEOUT is a Timeout).
+    Unblocked,
 }
 
 /// Waits for a blocked client's wake-up, its deadline, or its disconnection.
@@ -1036,6 +1177,7 @@ async fn wait_blocked(
     stream: &TcpStream,
     wake: &mut ReplyFuture,
     deadline_ms: Option<u64>,
+    info: &ClientInfo,
 ) -> Wake {
     use futures_lite::future::or;
     let timer = async {
@@ -1058,7 +1200,23 @@ async fn wait_blocked(
             Ok(_) => futures_lite::future::pending().await,
         }
     };
-    or(async { Wake::Reply(wake.await) }, or(timer, gone)).await
+    // CLIENT UNBLOCK from another connection: a flag polled while blocked.
+    info.unblock.store(0, Ordering::Relaxed);
+    let unblock = async {
+        loop {
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+            match info.unblock.swap(0, Ordering::Relaxed) {
+                1 => return Wake::Timeout,
+                2 => return Wake::Unblocked,
+                _ => {}
+            }
+        }
+    };
+    or(
+        async { Wake::Reply(wake.await) },
+        or(timer, or(gone, unblock)),
+    )
+    .await
 }
 
 /// After a timeout or disconnect, decides the waiter's fate exactly once:
@@ -1079,6 +1237,7 @@ async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wake) -> Wake 
             return match (p, &outcome) {
                 (Payload::Outs(v), _) => Wake::Reply(Payload::Outs(v)),
                 (_, Wake::Gone) => Wake::Gone,
+                (_, Wake::Unblocked) => Wake::Unblocked,
                 _ => Wake::Timeout,
             };
         }

@@ -7,6 +7,7 @@ pub mod cluster;
 mod conn;
 pub(crate) use conn::acl_log_for;
 pub mod gate;
+pub mod ops;
 pub mod persist;
 pub mod pubsub;
 pub mod shard;
@@ -30,6 +31,8 @@ pub struct ThreadStats {
     pub net_output_bytes: AtomicU64,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Latency histograms and error counts of commands run on this shard.
+    pub ops: Mutex<ops::ShardOps>,
 }
 
 impl ThreadStats {
@@ -45,6 +48,7 @@ impl ThreadStats {
             net_output_bytes: AtomicU64::new(0),
             connections_received: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
+            ops: Default::default(),
         }
     }
 
@@ -73,6 +77,7 @@ impl ThreadStats {
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        self.ops.lock().unwrap().reset();
     }
 }
 
@@ -103,6 +108,8 @@ pub struct Server {
     pub blocked_clients: std::sync::atomic::AtomicUsize,
     /// The emulated cluster's slot map when `cluster-enabled yes` (static).
     pub cluster: Option<cluster::ClusterMap>,
+    /// Slow log, latency events and the configs they read per command.
+    pub ops: ops::Ops,
 }
 
 impl Server {
@@ -135,6 +142,7 @@ impl Server {
             blocked_clients: Default::default(),
             cluster: cluster::ClusterMap::from_config(&config)
                 .expect("the slot map is checked when the config is read"),
+            ops: Default::default(),
             config: RwLock::new(config),
         };
         crate::storage::evict::init(nshards);
@@ -155,6 +163,7 @@ impl Server {
             c.get_i64("client-query-buffer-limit") as u64,
             Ordering::Relaxed,
         );
+        self.ops.configure(&c);
     }
 
     /// Sends a command to every MONITOR client, formatted as Redis does:
@@ -550,10 +559,14 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
             if crate::storage::expire::active_expire_enabled()
-                && !crate::replication::failover::writes_paused()
+                && !crate::server::ops::writes_paused()
             {
                 // Redis's slow cycle: at most 25% of the cron period.
+                let t = std::time::Instant::now();
                 crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
+                rt.srv
+                    .ops
+                    .latency_sample("expire-cycle", t.elapsed().as_millis() as u64);
             }
             // Every shard gives back its part when over maxmemory, writes or not.
             crate::storage::evict::make_room(store, now, 100_000, 1000);

@@ -381,7 +381,12 @@ pub fn bgsave(
     // replica's socket with blocking syscalls, and leaves with `_exit`: it
     // never touches the io_uring rings, runs no destructor, frees nothing
     // of the parent's and returns to no executor.
+    let fork_start = std::time::Instant::now();
     let pid = unsafe { libc::fork() };
+    if pid > 0 {
+        srv.ops
+            .latency_sample("fork", fork_start.elapsed().as_millis() as u64);
+    }
     if pid == 0 {
         crate::log::ROLE.store(b'C', Ordering::Relaxed);
         let code = match to_socket {

@@ -39,6 +39,8 @@ pub struct Job {
     pub no_block: bool,
     /// A script's restricted ACL user (see `Ctx::caller`).
     pub caller: Option<crate::commands::Caller>,
+    /// Who sent it (slow log entries).
+    pub origin: Option<Arc<super::client::ClientInfo>>,
 }
 
 impl Job {
@@ -58,7 +60,13 @@ impl Job {
             waiter: None,
             no_block: false,
             caller: None,
+            origin: None,
         }
+    }
+
+    pub fn by(mut self, origin: &Arc<super::client::ClientInfo>) -> Job {
+        self.origin = Some(origin.clone());
+        self
     }
 }
 
@@ -226,8 +234,10 @@ impl ShardRt {
         args: &[Bytes],
         db: usize,
         out: &mut Out,
+        origin: &super::client::ClientInfo,
     ) {
         let mut ctx = Ctx::new(out, db, self.srv, None, &self.local_view);
+        ctx.origin = Some(origin);
         ctx.no_block = true;
         run_handler(self.stats(), idx, cmd, &mut ctx, args);
         self.serve_ready();
@@ -236,6 +246,7 @@ impl ShardRt {
     fn run_job_once(&self, job: &Job) -> JobResult {
         let mut out = Out::new(job.resp3);
         let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
+        ctx.origin = job.origin.as_deref();
         ctx.no_block = job.no_block || job.waiter.is_none();
         ctx.caller = job.caller.clone();
         run_handler(self.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
@@ -701,7 +712,77 @@ pub fn run_handler(
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
     ThreadStats::bump(&stats.cmd_usec[idx], us);
     ThreadStats::bump(&stats.total_commands, 1);
-    if ctx.out.buf.get(before) == Some(&b'-') {
+    let failed = ctx.out.buf.get(before) == Some(&b'-');
+    if failed {
         ThreadStats::bump(&stats.cmd_failed[idx], 1);
+        stats
+            .ops
+            .lock()
+            .unwrap()
+            .count_error(&ctx.out.buf[before..]);
     }
+    // A command that blocked is timed when it is served (as Redis).
+    if ctx.block.is_none() {
+        after_call(
+            stats,
+            idx,
+            cmd,
+            ctx,
+            args,
+            us,
+            failed.then(|| &ctx.out.buf[before..]),
+        );
+    }
+}
+
+/// Slow log, latency events and the command's latency histogram.
+fn after_call(
+    stats: &ThreadStats,
+    idx: usize,
+    cmd: &'static Command,
+    ctx: &Ctx,
+    args: &[Bytes],
+    us: u64,
+    error: Option<&[u8]>,
+) {
+    let ops = &ctx.srv.ops;
+    // An unknown subcommand or a wrong arity is a rejection in Redis:
+    // never run, so neither logged nor timed.
+    let container = super::client::is_container(idx);
+    if container
+        && (args.len() < 2
+            || error.is_some_and(|e| {
+                e.starts_with(b"-ERR unknown subcommand '")
+                    || e.starts_with(b"-ERR wrong number of arguments")
+            }))
+    {
+        return;
+    }
+    if cmd.flags & flags::SKIP_SLOWLOG == 0 && ops.is_slow(us) {
+        let who = ctx.client.as_ref().map(|c| &*c.info).or(ctx.origin);
+        let (addr, name) = match who {
+            Some(c) => (c.addr.as_str(), c.name.lock().unwrap().clone()),
+            None => ("", String::new()),
+        };
+        ops.slowlog_push(args, us, addr, &name);
+    }
+    let event = if cmd.flags & flags::FAST != 0 {
+        "fast-command"
+    } else {
+        "command"
+    };
+    ops.latency_sample(event, us / 1000);
+    if !ops.latency_tracking.load(Ordering::Relaxed) {
+        return;
+    }
+    // Containers are timed per subcommand.
+    let sub = if container {
+        match super::client::subcommand_full_name(cmd.name, &args[1]) {
+            Some(n) => Some(n),
+            None => return,
+        }
+    } else {
+        None
+    };
+    stats.ops.lock().unwrap().record(idx, sub, us);
 }

@@ -62,11 +62,11 @@ pub fn lru_clock() -> u32 {
     (super::now_ms() / 1000) as u32
 }
 
-/// While FAILOVER waits for a replica to catch up the stream must not grow:
+/// While writes are paused (FAILOVER, CLIENT PAUSE) the stream must not grow:
 /// expired keys are hidden but not deleted (Redis does the same under a
 /// write pause).
 fn expiry_paused() -> bool {
-    crate::replication::failover::writes_paused()
+    crate::server::ops::writes_paused()
 }
 
 impl Db {

@@ -381,7 +381,8 @@ pub enum Room {
 pub fn make_room(store: &mut ShardStore, now_ms: u64, max_keys: usize, budget_us: u64) -> Room {
     // Also from the cron: the counts stay fresh for other shards.
     let mine = note_keys(store);
-    if !over_limit() {
+    // Nothing is evicted while writes are paused (the stream stands still).
+    if !over_limit() || crate::server::ops::writes_paused() {
         return Room::Ok;
     }
     let policy = policy();
