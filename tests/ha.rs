@@ -483,6 +483,58 @@ fn failover_abort_and_timeout_release_paused_writes() {
     assert_eq!(s(sc.cmd(&["GET", "paused"])), "$1\r\n2\r\n");
 }
 
+/// FAILOVER TO ... FORCE with a TIMEOUT hands over even to a replica that
+/// never caught up (stopped with SIGSTOP): when it resumes it takes the
+/// PSYNC FAILOVER, becomes master, and the old master follows it (by full
+/// sync: it is ahead of the new history).
+#[test]
+fn failover_force_hands_over_to_a_lagging_replica() {
+    let kdir = TempDir::new("fo4");
+    let k = DirKeel::start(&kdir.0, 2, &[]);
+    let sdir = TempDir::new("fo4-s");
+    let st = stock(Some(k.port), &sdir, &[]);
+    wait_following(st.port, k.port, "replica up");
+    let mut kc = k.conn();
+    kc.cmd(&["SET", "acked", "1"]);
+    wait_for(10, "replica has it", || {
+        offset(&mut st.conn()) == offset(&mut kc)
+    });
+    let pid = st.pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    kc.cmd(&["SET", "lost", "1"]);
+    let r = s(kc.cmd(&[
+        "FAILOVER",
+        "TO",
+        "127.0.0.1",
+        &st.port.to_string(),
+        "TIMEOUT",
+        "500",
+        "FORCE",
+    ]));
+    assert_eq!(r, "+OK\r\n");
+    wait_for(10, "forced past the timeout", || {
+        info_field(&mut kc, "replication", "master_failover_state") == "failover-in-progress"
+    });
+    assert_eq!(role(&mut kc), "slave");
+    signal("-CONT");
+    wait_role(st.port, "master", "the lagging replica took over");
+    wait_following(k.port, st.port, "old master follows");
+    assert_eq!(
+        info_field(&mut kc, "replication", "master_failover_state"),
+        "no-failover"
+    );
+    let mut sc = st.conn();
+    assert_eq!(s(sc.cmd(&["GET", "acked"])), "$1\r\n1\r\n");
+    converge(&mut [("new master", sc), ("old master", k.conn())]);
+    assert!(k.log_text().contains("time out exceeded, failing over"));
+}
+
 // ---------------------------------------------------------------------------
 // Sentinel
 
