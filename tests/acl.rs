@@ -444,6 +444,15 @@ fn scripts_and_multi(p: &mut Pair) {
     run_as(p, &mut c, &["GET k", "ACL WHOAMI"]);
     p.check("ACL SETUSER s +get");
     run_as(p, &mut c, &["GET k"]);
+    // Rules changed between queueing and EXEC: each command is checked again.
+    run_as(p, &mut c, &["MULTI", "GET k", "PING", "GET k"]);
+    p.check("ACL SETUSER s -get");
+    run_as(p, &mut c, &["EXEC"]);
+    p.checks(&["ACL SETUSER s +get resetkeys ~other", "ACL LOG RESET"]);
+    run_as(p, &mut c, &["MULTI", "GET k", "PING"]);
+    p.check("ACL SETUSER s -ping");
+    run_as(p, &mut c, &["EXEC"]);
+    p.check("ACL SETUSER s allkeys +ping");
 }
 
 /// ACL LOG entries without age-seconds and client-info.

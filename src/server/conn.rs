@@ -1044,6 +1044,32 @@ impl Conn<'_> {
             out.err(transactions::EXECABORT);
             return out;
         }
+        // ACL rules may have changed since the commands were queued: each
+        // is checked again, as Redis 7.0's execCommand does.
+        if crate::acl::generation() != self.client.acl_gen {
+            self.refresh_user();
+        }
+        let mut revoked: Vec<Option<String>> = vec![None; queued.len()];
+        if !self.client.user.unrestricted {
+            for (i, q) in queued.iter().enumerate() {
+                if let Err((denied, object)) = crate::acl::check(&self.client.user, q.idx, &q.args)
+                {
+                    self.acl_log(crate::acl::reason_name(denied), "multi", object);
+                    let reason = match denied {
+                        crate::acl::Denied::Command => {
+                            "no permission to execute the command or subcommand"
+                        }
+                        crate::acl::Denied::Key(_) => "no permission to touch the specified keys",
+                        crate::acl::Denied::Channel(_) => {
+                            "no permission to access one of the channels used as arguments"
+                        }
+                    };
+                    revoked[i] = Some(format!(
+                        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+                    ));
+                }
+            }
+        }
         let nshards = self.rt.srv.nshards;
         let mut shards: Vec<usize> = Vec::new();
         for q in &queued {
@@ -1092,7 +1118,11 @@ impl Conn<'_> {
                 // MULTI/EXEC (or bare, if there is only one).
                 let unit = crate::replication::enter();
                 super::shard::nested(|| {
-                    for q in &queued {
+                    for (q, revoked) in queued.iter().zip(&revoked) {
+                        if let Some(e) = revoked {
+                            out.err(e);
+                            continue;
+                        }
                         let db = client.db;
                         let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view);
                         // Blocking commands inside MULTI never block.
