@@ -644,3 +644,80 @@ fn replica_authenticates_with_acl_user() {
         );
     }
 }
+
+/// CONFIG REWRITE writes every user as a `user` line in place of the old
+/// ones (comments kept), as stock Redis does without an aclfile; keel
+/// restarted from the file has the same users.
+#[test]
+fn config_rewrite_writes_users() {
+    use common::repl::TempDir;
+    let dir = TempDir::new("acl-rewrite");
+    let start = |name: &str, program: &str| {
+        let conf = dir.0.join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            "# users below\nuser alice on >pa ~a:* +@string\nloglevel notice\n",
+        )
+        .unwrap();
+        let d = dir.path().to_string();
+        let c = conf.display().to_string();
+        let srv = Server::start(name, program, move |port| {
+            vec![
+                c.clone(),
+                "--port".into(),
+                port.to_string(),
+                "--dir".into(),
+                d.clone(),
+                "--save".into(),
+                String::new(),
+            ]
+        });
+        (srv, conf)
+    };
+    let (keel, kconf) = start("keel", env!("CARGO_BIN_EXE_keel"));
+    let (redis, rconf) = start("redis", "redis-server");
+    let user_lines = |p: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("user "))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    for srv in [&keel, &redis] {
+        let mut c = srv.conn();
+        c.line("ACL SETUSER bob on >x ~b:* +get");
+        c.line("ACL SETUSER alice -@string +get");
+        assert_eq!(c.line("CONFIG REWRITE"), b"+OK\r\n");
+    }
+    assert_eq!(
+        user_lines(&kconf),
+        user_lines(&rconf),
+        "user lines after CONFIG REWRITE"
+    );
+    let text = std::fs::read_to_string(&kconf).unwrap();
+    assert!(text.starts_with("# users below\nuser "), "{text}");
+    // Both restarted from their rewritten files list the same users.
+    drop((keel, redis));
+    let restart = |name: &str, program: &str, conf: &std::path::Path| {
+        let d = dir.path().to_string();
+        let c = conf.display().to_string();
+        Server::start(name, program, move |port| {
+            vec![
+                c.clone(),
+                "--port".into(),
+                port.to_string(),
+                "--dir".into(),
+                d.clone(),
+            ]
+        })
+    };
+    let k2 = restart("keel", env!("CARGO_BIN_EXE_keel"), &kconf);
+    let r2 = restart("redis", "redis-server", &rconf);
+    assert_eq!(
+        show(&normalize(&k2.conn().line("ACL LIST"))),
+        show(&normalize(&r2.conn().line("ACL LIST")))
+    );
+}
