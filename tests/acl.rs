@@ -15,7 +15,32 @@ pair_tests!(
     auth_and_default_user,
     scripts_and_multi,
     acl_log,
+    client_kill_user,
 );
+
+/// CLIENT KILL USER (what Sentinel-less failover scripts and operators use):
+/// only that user's connections go.
+fn client_kill_user(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER u on >pw ~* &* +@all",
+        "ACL SETUSER v on >pw ~* &* +@all",
+    ]);
+    let mut a = login(p, "u");
+    let _b = login(p, "u");
+    let mut other = login(p, "v");
+    p.checks(&[
+        "CLIENT KILL USER nosuch",
+        "CLIENT KILL USER u SKIPME no",
+        "CLIENT KILL USER u",
+        "CLIENT KILL MAXAGE 10",
+    ]);
+    let closed = |c: &mut Conn| c.read_until_close(std::time::Duration::from_secs(2)).1;
+    assert!(
+        closed(&mut a.0) && closed(&mut a.1),
+        "u's connection stays open"
+    );
+    run_as(p, &mut other, &["ACL WHOAMI"]);
+}
 
 /// Redis emits single-command rules in its (randomly seeded) command-dict
 /// order: sort the `+cmd`/`-cmd` words of every line, keep the rest.

@@ -539,6 +539,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) {
     let mut laddr = None;
     let mut skipme = true;
     let mut typ = None;
+    let mut user: Option<String> = None;
     for pair in opts.chunks(2) {
         let v = String::from_utf8_lossy(&pair[1]).into_owned();
         if eq_ic(&pair[0], "id") {
@@ -562,8 +563,11 @@ fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) {
                 return ctx.out.err(&format!("ERR Unknown client type '{v}'"));
             }
             typ = Some(t);
-        } else if eq_ic(&pair[0], "user") || eq_ic(&pair[0], "maxage") {
-            // Accepted for compatibility; no users or ages filter yet.
+        } else if eq_ic(&pair[0], "user") {
+            if crate::acl::get_user(&v).is_none() {
+                return ctx.out.err(&format!("ERR No such user '{v}'"));
+            }
+            user = Some(v);
         } else {
             return ctx.out.err(errors::SYNTAX);
         }
@@ -578,6 +582,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) {
                 && typ
                     .as_ref()
                     .is_none_or(|t| t == c.kind() || (t == "slave" && c.kind() == "replica"))
+                && user.as_ref().is_none_or(|u| *c.user.lock().unwrap() == *u)
         },
         skip,
     );
@@ -596,7 +601,9 @@ pub(crate) fn kill_where(
     let mut n = 0;
     let mut kill_self = false;
     for c in clients.values() {
-        if Some(c.id) == skip || !pred(c) {
+        // A client killed before but not yet gone is not counted again
+        // (Redis frees it at once).
+        if Some(c.id) == skip || c.killed.load(Ordering::Relaxed) || !pred(c) {
             continue;
         }
         n += 1;
