@@ -68,6 +68,11 @@ pub const PARAMS: &[Param] = &[
     p("masteruser", "", Kind::Str),
     imm("aclfile", "", Kind::Str),
     p("acllog-max-len", "128", Kind::Int),
+    p(
+        "acl-pubsub-default",
+        "resetchannels",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+    ),
     p("dir", ".", Kind::Str),
     p("dbfilename", "dump.rdb", Kind::Str),
     p("save", "3600 1 300 100 60 10000", Kind::List),

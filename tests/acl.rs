@@ -16,7 +16,24 @@ pair_tests!(
     scripts_and_multi,
     acl_log,
     client_kill_user,
+    pubsub_default,
 );
+
+/// `acl-pubsub-default`: the channels new users (and `reset`) start with.
+fn pubsub_default(p: &mut Pair) {
+    p.checks(&[
+        "CONFIG GET acl-pubsub-default",
+        "CONFIG SET acl-pubsub-default allchannels",
+        "ACL SETUSER x on",
+        "ACL SETUSER y resetchannels &a reset",
+        "ACL LIST",
+        "CONFIG SET acl-pubsub-default resetchannels",
+        "ACL SETUSER z on",
+        "ACL SETUSER x reset",
+        "ACL LIST",
+        "CONFIG SET acl-pubsub-default bogus",
+    ]);
+}
 
 /// CLIENT KILL USER (what Sentinel-less failover scripts and operators use):
 /// only that user's connections go.

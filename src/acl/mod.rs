@@ -441,6 +441,10 @@ impl User {
             allowed: vec![0; universe().words()],
             ..Default::default()
         };
+        // New users' channels follow `acl-pubsub-default` (Redis 7.0).
+        if PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = u.apply_inner(b"allchannels");
+        }
         u.refresh();
         u
     }
@@ -588,6 +592,9 @@ impl User {
                 "-@all",
             ] {
                 self.apply_inner(r.as_bytes())?;
+            }
+            if PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed) {
+                self.apply_inner(b"allchannels")?;
             }
         } else {
             return self.apply_selector(op);
@@ -1010,6 +1017,17 @@ static STATE: LazyLock<RwLock<State>> = LazyLock::new(|| {
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// Bumped by every change of any user.
+/// `acl-pubsub-default allchannels`: what new users (and `reset`) get.
+static PUBSUB_DEFAULT_ALL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_pubsub_default(cfg_value: &str) {
+    PUBSUB_DEFAULT_ALL.store(
+        cfg_value == "allchannels",
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 pub fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }

@@ -154,6 +154,7 @@ impl Server {
     pub fn config_changed(&self) {
         let c = self.config.read().unwrap();
         crate::storage::evict::refresh(&c);
+        crate::acl::set_pubsub_default(c.get("acl-pubsub-default"));
         crate::acl::mirror_requirepass(c.get("requirepass"));
         self.auth_required
             .store(crate::acl::auth_required(), Ordering::Relaxed);
