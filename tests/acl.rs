@@ -17,7 +17,34 @@ pair_tests!(
     acl_log,
     client_kill_user,
     pubsub_default,
+    revoked_channels_disconnect,
 );
+
+/// Subscribers whose user loses a channel or pattern are disconnected
+/// (ACLKillPubsubClientsIfNeeded); the others stay.
+fn revoked_channels_disconnect(p: &mut Pair) {
+    p.check("ACL SETUSER u on >pw ~* resetchannels &news.* +@all");
+    let mut chan = login(p, "u");
+    let mut pat = login(p, "u");
+    for (c, line) in [
+        (&mut chan, "SUBSCRIBE news.a"),
+        (&mut pat, "PSUBSCRIBE news.*"),
+    ] {
+        run_as(p, c, &[line]);
+    }
+    p.checks(&["PUBSUB NUMSUB news.a", "PUBSUB NUMPAT"]);
+    // news.a stays allowed; the pattern news.* is no longer listed.
+    p.check("ACL SETUSER u resetchannels &news.a");
+    let closed = |c: &mut Conn| c.read_until_close(std::time::Duration::from_secs(2)).1;
+    assert!(
+        closed(&mut pat.0) && closed(&mut pat.1),
+        "pattern subscriber kept"
+    );
+    p.checks(&["PUBSUB NUMPAT", "PUBLISH news.a hello"]);
+    let got = |c: &mut Conn| common::reply_within(c, std::time::Duration::from_secs(2));
+    let (k, r) = (got(&mut chan.0), got(&mut chan.1));
+    p.expect_eq("message to the kept subscriber", &k, &r);
+}
 
 /// `acl-pubsub-default`: the channels new users (and `reset`) start with.
 fn pubsub_default(p: &mut Pair) {

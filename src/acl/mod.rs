@@ -866,6 +866,12 @@ impl User {
                 .any(|(p, f)| f & need == need && glob_match(p, key, false))
     }
 
+    /// Whether a subscription to `ch` (a pattern subscription when
+    /// `is_pattern`) is allowed (ACLKillPubsubClientsIfNeeded's test).
+    pub fn channel_allowed(&self, ch: &[u8], is_pattern: bool) -> bool {
+        self.unrestricted || self.check_channel(ch, is_pattern)
+    }
+
     fn check_channel(&self, ch: &[u8], is_pattern: bool) -> bool {
         self.allchannels
             || self.channels.iter().any(|p| {
@@ -1038,9 +1044,23 @@ pub fn read() -> std::sync::RwLockReadGuard<'static, State> {
 
 /// Runs `f` on the state and publishes its changes to every connection.
 pub fn write<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    let mut s = STATE.write().unwrap();
-    let r = f(&mut s);
-    GENERATION.fetch_add(1, Ordering::AcqRel);
+    let r = {
+        let mut s = STATE.write().unwrap();
+        let r = f(&mut s);
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        r
+    };
+    // Subscribers that lost a channel are disconnected, as Redis does:
+    // every shard checks its own subscriptions.
+    crate::server::shard::with_current(|rt| {
+        for s in 0..rt.srv.nshards {
+            if s == rt.id {
+                crate::server::pubsub::kill_revoked(rt.srv);
+            } else {
+                rt.post(s, crate::server::shard::Msg::AclChanged);
+            }
+        }
+    });
     r
 }
 

@@ -611,12 +611,7 @@ pub(crate) fn kill_where(
             kill_self = true;
             continue;
         }
-        c.killed.store(true, Ordering::Relaxed);
-        // SAFETY: shutdown(2) on the client's socket fd; the fd stays open
-        // until the owning task closes it, so it cannot refer to another file.
-        unsafe {
-            libc::shutdown(c.fd.load(Ordering::Relaxed), libc::SHUT_RDWR);
-        }
+        c.kill();
     }
     drop(clients);
     if kill_self {

@@ -50,6 +50,17 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// Closes the connection from another task: flags it and shuts its
+    /// socket down so the owning task wakes up and ends.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        // SAFETY: shutdown(2) on the client's socket fd; the fd stays open
+        // until the owning task closes it, so it cannot refer to another file.
+        unsafe {
+            libc::shutdown(self.fd.load(Ordering::Relaxed), libc::SHUT_RDWR);
+        }
+    }
+
     /// CLIENT LIST / KILL TYPE: normal, replica, master or pubsub.
     pub fn kind(&self) -> &'static str {
         let f = self.flags.lock().unwrap();

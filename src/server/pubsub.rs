@@ -178,6 +178,36 @@ impl Global {
     }
 }
 
+/// After an ACL change: disconnects this shard's subscribers whose user may
+/// no longer have one of their channels or patterns.
+pub fn kill_revoked(srv: &Server) {
+    let mut doomed: Vec<u64> = Vec::new();
+    {
+        let clients = srv.clients.lock().unwrap();
+        LOCAL.with(|l| {
+            for (kind, table) in &l.borrow().tables {
+                for (name, subs) in table {
+                    for s in subs {
+                        if doomed.contains(&s.client) {
+                            continue;
+                        }
+                        let Some(info) = clients.get(&s.client) else {
+                            continue;
+                        };
+                        let user = info.user.lock().unwrap().clone();
+                        let allowed = crate::acl::get_user(&user)
+                            .is_some_and(|u| u.channel_allowed(name, *kind == Kind::Pattern));
+                        if !allowed {
+                            doomed.push(s.client);
+                            info.kill();
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// Subscribes `queue` (client `client` on shard `shard`) to `name`.
 /// Returns false if it was already subscribed.
 pub fn subscribe(

@@ -111,6 +111,8 @@ pub enum Msg {
     Release,
     /// Over maxmemory: evict some of this shard's keys (no reply).
     Evict,
+    /// ACL rules changed: drop subscribers that lost a channel (no reply).
+    AclChanged,
     Reply {
         id: u64,
         payload: Payload,
@@ -520,6 +522,7 @@ impl ShardRt {
                 self.reply(from, id, Payload::Any(r));
             }
             Msg::Release => self.serve_and_release(),
+            Msg::AclChanged => super::pubsub::kill_revoked(self.srv),
             Msg::Evict => {
                 let rt = self.clone();
                 glommio::spawn_local(async move {
