@@ -83,28 +83,35 @@ fn object_freq_and_idletime_follow_the_policy() {
         "OBJECT IDLETIME k",
         "OBJECT FREQ nosuch",
     ]);
-    // Many accesses raise the logarithmic counter about as Redis's does.
+    // Many accesses raise the logarithmic counter about as Redis's does
+    // (it is random: compared as a mean over 8 keys).
     let (mut k, mut r) = p.conns();
+    let mut means = Vec::new();
     for c in [&mut k, &mut r] {
-        let mut buf = Vec::new();
-        for _ in 0..2000 {
-            buf.extend(encode(&["GET", "k"]));
+        let mut sum = 0i64;
+        for key in 0..8 {
+            let key = format!("f{key}");
+            c.cmd(&["SET", &key, "v"]);
+            let mut buf = Vec::new();
+            for _ in 0..2000 {
+                buf.extend(encode(&["GET", &key]));
+            }
+            c.send(&buf);
+            for _ in 0..2000 {
+                c.read_reply();
+            }
+            let f: i64 = s(c.cmd(&["OBJECT", "FREQ", &key]))[1..]
+                .trim()
+                .parse()
+                .unwrap();
+            sum += f;
         }
-        c.send(&buf);
-        for _ in 0..2000 {
-            c.read_reply();
-        }
+        means.push(sum as f64 / 8.0);
     }
-    let freq = |c: &mut Conn| -> i64 {
-        s(c.cmd(&["OBJECT", "FREQ", "k"]))[1..]
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    let (kf, rf) = (freq(&mut k), freq(&mut r));
+    let (kf, rf) = (means[0], means[1]);
     assert!(
-        kf > 10 && (kf - rf).abs() <= 6,
-        "LFU counters: keel {kf}, redis {rf}"
+        kf > 12.0 && (kf - rf).abs() <= 5.0,
+        "mean LFU counters after 2000 hits: keel {kf}, redis {rf}"
     );
     p.checks(&["CONFIG SET maxmemory-policy allkeys-lru", "OBJECT FREQ k"]);
     p.finish();
