@@ -29,10 +29,34 @@ pub const RUN_ALL_HINT: &str = "run tests/run-all, which installs redis-server a
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A port that was free a moment ago (bound to :0, then released).
+/// A port that was free a moment ago, below the kernel's ephemeral range
+/// (32768-60999 by default). A port handed out by binding :0 can be taken
+/// again by any outgoing connection as its local port, e.g. while a server
+/// restarts on it (seen as "Address already in use" and connection resets
+/// in CI); ports from here are never picked that way, and each is handed
+/// out once per process.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    if NEXT.load(Ordering::Relaxed) == usize::MAX {
+        // Spread processes (test binaries, runs) over the range.
+        let start = (std::process::id() * 7919) % SPAN;
+        let _ = NEXT.compare_exchange(
+            usize::MAX,
+            start as usize,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
+        let port = (LOW + n % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
 }
 
 pub fn now_ms() -> u64 {
