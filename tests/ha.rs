@@ -151,6 +151,14 @@ fn ctr(c: &mut Conn) -> u64 {
         .unwrap_or_else(|| panic!("GET ctr: {r}"))
 }
 
+/// Sends `sig` (e.g. "-STOP") to process `pid`.
+fn kill(pid: u32, sig: &str) {
+    std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
 /// One command on a fresh connection; "" when the connection is refused or
 /// killed meanwhile (Sentinel's CLIENT KILL TYPE normal at role changes).
 fn probe(node: u16, args: &[&str]) -> String {
@@ -414,13 +422,7 @@ fn failover_abort_and_timeout_release_paused_writes() {
     let mut kc = k.conn();
     wait_following(st.port, k.port, "replica up");
     kc.cmd(&["SET", "before", "1"]);
-    let pid = st.pid().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-    };
+    let signal = |sig: &str| kill(st.pid(), sig);
     signal("-STOP");
     // One write the replica never acknowledges: it cannot catch up.
     kc.cmd(&["SET", "unacked", "1"]);
@@ -499,13 +501,7 @@ fn failover_force_hands_over_to_a_lagging_replica() {
     wait_for(10, "replica has it", || {
         offset(&mut st.conn()) == offset(&mut kc)
     });
-    let pid = st.pid().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-    };
+    let signal = |sig: &str| kill(st.pid(), sig);
     signal("-STOP");
     kc.cmd(&["SET", "lost", "1"]);
     let r = s(kc.cmd(&[

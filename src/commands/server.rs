@@ -508,35 +508,11 @@ fn config_rewrite(ctx: &mut Ctx) {
 
 // ---------------------------------------------------------------- COMMAND
 
-/// Redis's ACL category order, used for COMMAND's category lists.
-const ACL_ORDER: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
 /// Categories with the ones Redis derives from flags added, in Redis's order.
 pub(crate) fn categories(flags: u32, acl: &[&str]) -> Vec<&'static str> {
     let has = |c: &str| acl.contains(&c);
-    ACL_ORDER
+    // Redis's category order, shared with ACL CAT.
+    crate::acl::CATEGORIES
         .iter()
         .copied()
         .filter(|&c| {
