@@ -305,3 +305,38 @@ fn keel_replica_ignores_maxmemory() {
     assert_eq!(s(r.cmd(&["DBSIZE"])), ":5000\r\n");
     assert_eq!(info_int(&mut r, "stats", "evicted_keys"), 0);
 }
+
+/// The same maxmemory for both (room for ~8000 of Redis's keys): keel stays
+/// under it and keeps serving writes; it holds fewer keys (its per-key cost
+/// is higher, see docs/compatibility.md), so its hit ratio is lower but of
+/// the same order.
+#[test]
+fn same_maxmemory_as_stock() {
+    let value = "v".repeat(100);
+    let keel = Server::keel(2, &[]);
+    let redis = Server::redis(&[]);
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    let redis_per_key = bytes_per_key(&mut r, 100);
+    let limit = used(&mut k).max(used(&mut r)) + (redis_per_key * 8000.0) as i64;
+    let mut ratios = Vec::new();
+    for (name, c) in [("keel", &mut k), ("redis", &mut r)] {
+        c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+        c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+        fill(c, "fill", 30_000, 100);
+        let ratio = cache_hit_ratio(c, 40_000, 60_000, &value);
+        let u = used(c);
+        assert!(
+            u <= limit + 256 * 1024,
+            "{name}: used_memory {u} over {limit}"
+        );
+        let keys: i64 = s(c.cmd(&["DBSIZE"]))[1..].trim().parse().unwrap();
+        eprintln!("{name} at maxmemory {limit}: {keys} keys, hit ratio {ratio:.3}");
+        ratios.push(ratio);
+    }
+    assert!(
+        ratios[0] >= ratios[1] * 0.6,
+        "keel hit ratio {} vs redis {}",
+        ratios[0],
+        ratios[1]
+    );
+}
