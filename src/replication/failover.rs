@@ -159,7 +159,6 @@ pub fn command(stores: &mut [&mut ShardStore], args: &[bytes::Bytes]) -> Result<
         phase: Phase::WaitForSync,
     });
     PAUSED.store(true, Ordering::Release);
-    let _ = stores;
     Ok(())
 }
 
