@@ -164,6 +164,7 @@ pub const PARAMS: &[Param] = &[
         Kind::List,
     ),
     p("notify-keyspace-events", "", Kind::Str),
+    imm("disable-thp", "yes", YESNO),
     p("lazyfree-lazy-eviction", "no", YESNO),
     p("lazyfree-lazy-expire", "no", YESNO),
     p("lazyfree-lazy-server-del", "no", YESNO),

@@ -244,7 +244,7 @@ fn fixtures_round_trip() {
             for (a, b) in dbs.iter().zip(&again) {
                 assert_eq!(a.dict.len(), b.dict.len());
                 for (k, e) in &a.dict {
-                    let e2 = &b.dict[k];
+                    let e2 = b.dict.get(k).unwrap();
                     assert_eq!(
                         e.value,
                         e2.value,

@@ -125,7 +125,7 @@ fn put_entry(db: &mut Db, key: &[u8], entry: Entry) {
             if old != 0 && new == 0 {
                 db.expires.swap_remove(key);
             } else if old == 0 && new != 0 {
-                db.expires.insert(key.into());
+                db.expires.insert_key(key.into());
             }
         }
         None => db.insert_entry(key, entry),

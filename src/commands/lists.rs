@@ -282,7 +282,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) {
                 l.push(end, v.to_vec());
             }
             let n = l.len();
-            ctx.db(key).set(key, Value::List(l));
+            ctx.db(key).set(key, Value::List(Box::new(l)));
             n
         }
         Ok(Some(l)) => {
@@ -579,7 +579,7 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> b
             _ => {
                 let mut d = List::new();
                 d.push(to, v.clone());
-                ctx.db(dst).set(dst, Value::List(d));
+                ctx.db(dst).set(dst, Value::List(Box::new(d)));
             }
         }
         v

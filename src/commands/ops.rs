@@ -282,11 +282,7 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) {
         _ => {
             // Returns freed pages to the OS (mimalloc's counterpart of
             // jemalloc's purge); only this thread's heap can be collected.
-            unsafe extern "C" {
-                fn mi_collect(force: bool);
-            }
-            // SAFETY: mi_collect takes no pointers; it only walks mimalloc's own heaps.
-            unsafe { mi_collect(true) };
+            crate::memory::collect(true);
             ctx.out.ok();
         }
     }

@@ -30,22 +30,25 @@ fn sample() -> Vec<Db> {
     d.insert_entry(
         b"l",
         entry(
-            Value::List(List {
+            Value::List(Box::new(List {
                 items: ["a", "1", "-5", "70000", &"x".repeat(300)]
                     .iter()
                     .map(|s| s.as_bytes().to_vec())
                     .collect(),
-            }),
+            })),
             0,
         ),
     );
     d.insert_entry(
         b"si",
-        entry(Value::Set(Set::from_members(["3", "1", "-2"], 512)), 0),
+        entry(
+            Value::Set(Box::new(Set::from_members(["3", "1", "-2"], 512))),
+            0,
+        ),
     );
     d.insert_entry(
         b"ss",
-        entry(Value::Set(Set::from_members(["a", "b"], 512)), 0),
+        entry(Value::Set(Box::new(Set::from_members(["a", "b"], 512))), 0),
     );
     let lim = HashLimits {
         max_entries: 512,
@@ -54,14 +57,14 @@ fn sample() -> Vec<Db> {
     d.insert_entry(
         b"h",
         entry(
-            Value::Hash(Hash::from_pairs([("f", "1"), ("g", "v")], lim)),
+            Value::Hash(Box::new(Hash::from_pairs([("f", "1"), ("g", "v")], lim))),
             0,
         ),
     );
     d.insert_entry(
         b"hb",
         entry(
-            Value::Hash(Hash::from_pairs([("f", "v".repeat(100))], lim)),
+            Value::Hash(Box::new(Hash::from_pairs([("f", "v".repeat(100))], lim))),
             far,
         ),
     );
@@ -158,7 +161,7 @@ fn round_trip_and_aux() {
             let src = sample();
             assert_eq!(keys.len(), 12);
             for (db, k, e) in keys {
-                let orig = &src[db].dict[&k];
+                let orig = src[db].dict.get(&k).unwrap();
                 assert_eq!(e.value, orig.value, "{}", String::from_utf8_lossy(&k));
                 assert_eq!(e.expire_at, orig.expire_at);
             }

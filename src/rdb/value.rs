@@ -59,9 +59,9 @@ fn dup(what: &str) -> RdbError {
 }
 
 pub fn list(items: Vec<Vec<u8>>) -> Value {
-    Value::List(List {
+    Value::List(Box::new(List {
         items: items.into(),
-    })
+    }))
 }
 
 /// A set; `packed` = it came as an intset/listpack blob (converted to a
@@ -97,7 +97,7 @@ pub fn set(members: Vec<Vec<u8>>, packed: bool, lim: &Limits) -> Result<Value, R
         }
     }
     let _ = packed;
-    Ok(Value::Set(s))
+    Ok(Value::Set(Box::new(s)))
 }
 
 /// A hash; `packed` = it came as a listpack/ziplist/zipmap (kept a listpack
@@ -131,7 +131,7 @@ pub fn hash(
             return Err(dup("hash fields"));
         }
     }
-    Ok(Value::Hash(h))
+    Ok(Value::Hash(Box::new(h)))
 }
 
 /// A sorted set from (member, score) pairs. NaN scores and duplicate

@@ -1,7 +1,7 @@
 //! One logical database: a dict of keys plus the set of keys with a TTL
 //! (sampled by active expiry, like Redis's `expires` dict).
 
-use indexmap::{IndexMap, IndexSet};
+use super::dict::{DenseMap, DenseSet};
 
 pub type Key = Box<[u8]>;
 
@@ -13,9 +13,11 @@ pub type KeyHasher = ahash::RandomState;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
-    List(super::list::List),
-    Hash(super::hash::Hash),
-    Set(super::set::Set),
+    // Boxed: the enum is as small as a string's Vec, so a string key's
+    // entry stays 48 bytes (unboxed, a Hash made every Entry 104).
+    List(Box<super::list::List>),
+    Hash(Box<super::hash::Hash>),
+    Set(Box<super::set::Set>),
     ZSet(Box<super::zset::ZSet>),
     Stream(Box<super::stream::Stream>),
 }
@@ -50,8 +52,8 @@ pub struct Entry {
 
 #[derive(Default)]
 pub struct Db {
-    pub dict: IndexMap<Key, Entry, KeyHasher>,
-    pub expires: IndexSet<Key, KeyHasher>,
+    pub dict: DenseMap<Entry>,
+    pub expires: DenseSet,
     /// Replicas hide expired keys but never delete them (the master's DEL does).
     pub replica_mode: bool,
     /// This DB's number (for the DEL an expiry sends to replicas).
@@ -160,7 +162,7 @@ impl Db {
                 if e.expire_at != 0 && expire_at == 0 {
                     self.expires.swap_remove(key);
                 } else if e.expire_at == 0 && expire_at != 0 {
-                    self.expires.insert(key.into());
+                    self.expires.insert_key(key.into());
                 }
                 e.expire_at = expire_at;
             }
@@ -176,7 +178,7 @@ impl Db {
                     },
                 );
                 if expire_at != 0 {
-                    self.expires.insert(key.into());
+                    self.expires.insert_key(key.into());
                 }
             }
         }
@@ -204,7 +206,7 @@ impl Db {
                 self.expires.swap_remove(key);
             }
         } else if e.expire_at == 0 {
-            self.expires.insert(key.into());
+            self.expires.insert_key(key.into());
         }
         e.expire_at = expire_at;
         true
@@ -235,13 +237,13 @@ impl Db {
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         self.remove(key);
         if entry.expire_at != 0 {
-            self.expires.insert(key.into());
+            self.expires.insert_key(key.into());
         }
         self.dict.insert(key.into(), entry);
     }
 
     pub fn clear(&mut self) {
-        self.dict = IndexMap::default();
-        self.expires = IndexSet::default();
+        self.dict = DenseMap::default();
+        self.expires = DenseSet::default();
     }
 }

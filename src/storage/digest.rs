@@ -210,13 +210,13 @@ mod tests {
             lru: 0,
             raw: false,
         };
-        let l = entry(Value::List(List {
+        let l = entry(Value::List(Box::new(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
-        }));
-        let st = entry(Value::Set(Set {
+        })));
+        let st = entry(Value::Set(Box::new(Set {
             members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
             ..Default::default()
-        }));
+        })));
         let mut zs = ZSet::new();
         for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
             let lim = crate::storage::zset::Limits {
@@ -226,13 +226,13 @@ mod tests {
             zs.insert_new(m.as_bytes(), sc, lim);
         }
         let z = entry(Value::ZSet(Box::new(zs)));
-        let h = entry(Value::Hash(Hash {
+        let h = entry(Value::Hash(Box::new(Hash {
             fields: [("f", "v"), ("f2", "2")]
                 .iter()
                 .map(|&(f, v)| (b(f), b(v)))
                 .collect(),
             ..Default::default()
-        }));
+        })));
         let hx = |e: &Entry| hex(&value_digest(Some(e)));
         assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
         assert_eq!(hx(&st), "e8f32bbb1ad9bf537c8867de4f19fec9e001296d");

@@ -282,7 +282,7 @@ fn fill_pool(store: &ShardStore, policy: Policy, now_ms: u64, pool: &mut Vec<Can
         for _ in 0..samples.min(n) {
             let i = fastrand::usize(..n);
             let (key, e) = if policy.volatile() {
-                let k = &db.expires[i];
+                let k = db.expires.key_at(i);
                 match db.dict.get(k) {
                     Some(e) => (k, e),
                     None => continue,
@@ -330,7 +330,9 @@ fn pick(store: &ShardStore, policy: Policy, now_ms: u64) -> Option<(usize, Key)>
         let d = *dbs.get(fastrand::usize(..dbs.len().max(1)))?;
         let db = &store.dbs[d];
         let key = if policy.volatile() {
-            db.expires[fastrand::usize(..db.expires.len())].clone()
+            db.expires
+                .key_at(fastrand::usize(..db.expires.len()))
+                .clone()
         } else {
             db.dict
                 .get_index(fastrand::usize(..db.dict.len()))?

@@ -82,7 +82,7 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                     *pos = 0;
                 }
                 sampled += 1;
-                let key = &db.expires[*pos];
+                let key = db.expires.key_at(*pos);
                 let stale = matches!(db.dict.get(key), Some(e) if e.expire_at <= now_ms);
                 if stale {
                     // swap_remove brings the last key to `pos`: look there again.

@@ -3,6 +3,7 @@
 //! holds the shard (see server::gate).
 
 mod db;
+pub mod dict;
 pub mod digest;
 pub mod evict;
 pub mod expire;
