@@ -260,7 +260,7 @@ fn keys_in_slot(ctx: &mut Ctx, slot: usize, max: usize) -> Vec<Box<[u8]>> {
         .keys()
         .filter(|k| key_slot(k) == slot)
         .take(max)
-        .cloned()
+        .map(Box::from)
         .collect()
 }
 

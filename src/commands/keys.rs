@@ -125,7 +125,7 @@ fn put_entry(db: &mut Db, key: &[u8], entry: Entry) {
             if old != 0 && new == 0 {
                 db.expires.swap_remove(key);
             } else if old == 0 && new != 0 {
-                db.expires.insert_key(key.into());
+                db.expires.insert_key(key);
             }
         }
         None => db.insert_entry(key, entry),
@@ -400,7 +400,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) {
         let mut left = if resume == 0 { len } else { resume.min(len) };
         while left > 0 && keys.len() < count {
             left -= 1;
-            keys.push(dict.get_index(left as usize).unwrap().0.clone());
+            keys.push(dict.get_index(left as usize).unwrap().0.into());
         }
         if left > 0 {
             next = left * nshards + shard as u64;
@@ -474,7 +474,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) {
         let db = &mut store.dbs[dbi];
         let all_volatile = db.len() == db.expires.len();
         let (k, e) = db.dict.get_index(r).unwrap();
-        let key = k.clone();
+        let key = k.to_vec();
         if is_expired(e, now) {
             if db.replica_mode {
                 // A replica cannot delete: give up after some tries, as Redis.

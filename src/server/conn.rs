@@ -234,6 +234,10 @@ impl Conn<'_> {
             if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
                 rbuf = BytesMut::with_capacity(READ_CHUNK);
             }
+            // glommio's socket read returns at once when input is waiting,
+            // so a busy client would never give way: take turns after each
+            // batch, as Redis serves one read per client per event loop.
+            futures_lite::future::yield_now().await;
         }
     }
 
@@ -276,6 +280,12 @@ impl Conn<'_> {
         if !self.client.subs.any() && queue.is_empty() {
             return stream.read(chunk).await;
         }
+        queue
+            .hard_limit
+            .set(self.rt.srv.ops.pubsub_limits.lock().unwrap().hard);
+        if queue.client.borrow().is_none() {
+            *queue.client.borrow_mut() = Some(self.client.info.clone());
+        }
         loop {
             let pending = queue.take();
             if !pending.is_empty() {
@@ -307,6 +317,16 @@ impl Conn<'_> {
         use futures_lite::future::or;
         let info = self.client.info.clone();
         let limits = *self.rt.srv.ops.pubsub_limits.lock().unwrap();
+        let over = |info: &super::client::ClientInfo| {
+            let line = info.list_line(crate::storage::now_ms());
+            crate::log::warning(&format!(
+                "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits."
+            ));
+            Err(std::io::Error::other("output buffer limit"))
+        };
+        if queue.over.get() {
+            return over(&info);
+        }
         let watch = async {
             let mut soft_since = None;
             loop {
@@ -315,13 +335,18 @@ impl Conn<'_> {
                 info.oll
                     .store(used.div_ceil(16384) as usize, Ordering::Relaxed);
                 if limits.reached(used, &mut soft_since, crate::storage::now_ms()) {
-                    let line = info.list_line(crate::storage::now_ms());
-                    crate::log::warning(&format!(
-                        "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits."
-                    ));
-                    return Err(std::io::Error::other("output buffer limit"));
+                    return over(&info);
                 }
-                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                // The soft limit needs the clock; the hard one is also
+                // checked by every push (the timer alone fell behind a
+                // fast publisher).
+                or(
+                    async {
+                        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                    },
+                    queue.over_limit(),
+                )
+                .await;
             }
         };
         let r = or(stream.write_all(pending), watch).await;

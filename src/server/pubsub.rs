@@ -35,6 +35,14 @@ pub struct PushQueue {
     waker: RefCell<Option<Waker>>,
     /// The connection's protocol, kept current by the connection.
     pub resp3: Cell<bool>,
+    /// The `pubsub` hard output limit (0 = none), kept current by the
+    /// connection; a push past it marks the queue `over` (Redis checks the
+    /// limit as it appends to a client's output, not only while writing).
+    pub hard_limit: Cell<u64>,
+    pub over: Cell<bool>,
+    /// Where CLIENT LIST reads omem/oll, updated by every push (the
+    /// connection may not run before the limit closes it).
+    pub client: RefCell<Option<std::sync::Arc<super::client::ClientInfo>>>,
 }
 
 impl PushQueue {
@@ -49,6 +57,16 @@ impl PushQueue {
             b.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
             b.extend_from_slice(p);
             b.extend_from_slice(b"\r\n");
+        }
+        let hard = self.hard_limit.get();
+        if hard > 0 && b.len() as u64 >= hard {
+            self.over.set(true);
+        }
+        if let Some(info) = &*self.client.borrow() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let used = info.omem.load(Relaxed).max(b.len());
+            info.omem.store(used, Relaxed);
+            info.oll.store(used.div_ceil(16384), Relaxed);
         }
         drop(b);
         if let Some(w) = self.waker.borrow_mut().take() {
@@ -71,6 +89,24 @@ impl PushQueue {
     /// Resolves when there is something to write.
     pub fn ready(&self) -> Ready<'_> {
         Ready(self)
+    }
+
+    /// Resolves once a push went past the hard limit.
+    pub fn over_limit(&self) -> OverLimit<'_> {
+        OverLimit(self)
+    }
+}
+
+pub struct OverLimit<'a>(&'a PushQueue);
+
+impl Future for OverLimit<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.over.get() {
+            return Poll::Ready(());
+        }
+        *self.0.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 

@@ -162,13 +162,13 @@ impl Db {
                 if e.expire_at != 0 && expire_at == 0 {
                     self.expires.swap_remove(key);
                 } else if e.expire_at == 0 && expire_at != 0 {
-                    self.expires.insert_key(key.into());
+                    self.expires.insert_key(key);
                 }
                 e.expire_at = expire_at;
             }
             None => {
                 self.dict.insert(
-                    key.into(),
+                    key,
                     Entry {
                         freq: crate::storage::evict::LFU_INIT_VAL,
                         value,
@@ -178,7 +178,7 @@ impl Db {
                     },
                 );
                 if expire_at != 0 {
-                    self.expires.insert_key(key.into());
+                    self.expires.insert_key(key);
                 }
             }
         }
@@ -206,7 +206,7 @@ impl Db {
                 self.expires.swap_remove(key);
             }
         } else if e.expire_at == 0 {
-            self.expires.insert_key(key.into());
+            self.expires.insert_key(key);
         }
         e.expire_at = expire_at;
         true
@@ -237,9 +237,9 @@ impl Db {
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         self.remove(key);
         if entry.expire_at != 0 {
-            self.expires.insert_key(key.into());
+            self.expires.insert_key(key);
         }
-        self.dict.insert(key.into(), entry);
+        self.dict.insert(key, entry);
     }
 
     pub fn clear(&mut self) {

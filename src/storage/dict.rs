@@ -3,13 +3,49 @@
 //! 4-byte positions. IndexMap keeps an 8-byte hash in every entry and an
 //! 8-byte position per table slot; this layout saves ~20 bytes per key and
 //! pays for it by hashing the key again when the table grows or an entry
-//! moves (a swap_remove), as Redis's dict does.
+//! moves (a swap_remove), as Redis's dict does. Keys up to 22 bytes live in
+//! the entry itself: no allocation for them, and a lookup compares the key
+//! in the cache line it already loaded (one memory miss fewer).
 
-use super::db::{Key, KeyHasher};
+use super::db::KeyHasher;
 use hashbrown::HashTable;
 
+const INLINE: usize = 22;
+
+/// A key as the dict stores it: inline when short, else on the heap (public
+/// only because the borrowing iterator type names it).
+#[derive(Clone)]
+
+pub enum DictKey {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl DictKey {
+    fn new(key: &[u8]) -> Self {
+        if key.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..key.len()].copy_from_slice(key);
+            DictKey::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            DictKey::Heap(key.into())
+        }
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            DictKey::Inline { len, bytes } => &bytes[..*len as usize],
+            DictKey::Heap(k) => k,
+        }
+    }
+}
+
 pub struct DenseMap<V> {
-    entries: Vec<(Key, V)>,
+    entries: Vec<(DictKey, V)>,
     table: HashTable<u32>,
     hasher: KeyHasher,
 }
@@ -52,7 +88,7 @@ impl<V> DenseMap<V> {
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.table
-            .find(self.hash(key), |&i| &*entries[i as usize].0 == key)
+            .find(self.hash(key), |&i| entries[i as usize].0.as_bytes() == key)
             .map(|&i| i as usize)
     }
 
@@ -69,22 +105,26 @@ impl<V> DenseMap<V> {
         self.get_index_of(key).is_some()
     }
 
-    pub fn get_index(&self, i: usize) -> Option<(&Key, &V)> {
-        self.entries.get(i).map(|(k, v)| (k, v))
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &V)> {
+        self.entries.get(i).map(|(k, v)| (k.as_bytes(), v))
     }
 
     /// Inserts or replaces; returns the value replaced.
-    pub fn insert(&mut self, key: Key, value: V) -> Option<V> {
-        let hash = self.hash(&key);
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        let hash = self.hash(key);
         let entries = &mut self.entries;
-        if let Some(&i) = self.table.find(hash, |&i| entries[i as usize].0 == key) {
+        if let Some(&i) = self
+            .table
+            .find(hash, |&i| entries[i as usize].0.as_bytes() == key)
+        {
             return Some(std::mem::replace(&mut entries[i as usize].1, value));
         }
         let pos = u32::try_from(entries.len()).expect("more than 4G keys in one DB of one shard");
         let hasher = &self.hasher;
-        self.table
-            .insert_unique(hash, pos, |&i| hasher.hash_one(&*entries[i as usize].0));
-        entries.push((key, value));
+        self.table.insert_unique(hash, pos, |&i| {
+            hasher.hash_one(entries[i as usize].0.as_bytes())
+        });
+        entries.push((DictKey::new(key), value));
         None
     }
 
@@ -94,13 +134,13 @@ impl<V> DenseMap<V> {
         let entries = &self.entries;
         let found = self
             .table
-            .find_entry(hash, |&i| &*entries[i as usize].0 == key)
+            .find_entry(hash, |&i| entries[i as usize].0.as_bytes() == key)
             .ok()?;
         let (pos, _) = found.remove();
         let pos = pos as usize;
         let last = self.entries.len() - 1;
         if pos != last {
-            let moved = self.hash(&self.entries[last].0);
+            let moved = self.hash(self.entries[last].0.as_bytes());
             let slot = self
                 .table
                 .find_mut(moved, |&i| i as usize == last)
@@ -110,12 +150,12 @@ impl<V> DenseMap<V> {
         Some(self.entries.swap_remove(pos).1)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &V)> + DoubleEndedIterator {
-        self.entries.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &V)> + DoubleEndedIterator {
+        self.entries.iter().map(|(k, v)| (k.as_bytes(), v))
     }
 
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Key> + DoubleEndedIterator {
-        self.entries.iter().map(|(k, _)| k)
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &[u8]> + DoubleEndedIterator {
+        self.entries.iter().map(|(k, _)| k.as_bytes())
     }
 
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> + DoubleEndedIterator {
@@ -124,14 +164,14 @@ impl<V> DenseMap<V> {
 
     /// Bytes held by the entries vector and the table (MEMORY STATS).
     pub fn overhead_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(Key, V)>()
+        self.entries.capacity() * std::mem::size_of::<(DictKey, V)>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 
 impl DenseSet {
     /// Adds `key`; false when it was there.
-    pub fn insert_key(&mut self, key: Key) -> bool {
+    pub fn insert_key(&mut self, key: &[u8]) -> bool {
         self.insert(key, ()).is_none()
     }
 
@@ -139,8 +179,8 @@ impl DenseSet {
         self.contains_key(key)
     }
 
-    pub fn key_at(&self, i: usize) -> &Key {
-        &self.entries[i].0
+    pub fn key_at(&self, i: usize) -> &[u8] {
+        self.entries[i].0.as_bytes()
     }
 }
 
@@ -158,11 +198,13 @@ impl<V> std::ops::IndexMut<usize> for DenseMap<V> {
 }
 
 impl<'a, V> IntoIterator for &'a DenseMap<V> {
-    type Item = (&'a Key, &'a V);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (Key, V)>, fn(&'a (Key, V)) -> (&'a Key, &'a V)>;
+    type Item = (&'a [u8], &'a V);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (DictKey, V)>,
+        fn(&'a (DictKey, V)) -> (&'a [u8], &'a V),
+    >;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.entries.iter().map(|(k, v)| (k.as_bytes(), v))
     }
 }
 
@@ -170,17 +212,22 @@ impl<'a, V> IntoIterator for &'a DenseMap<V> {
 mod tests {
     use super::*;
 
-    fn key(n: usize) -> Key {
-        format!("key:{n}").into_bytes().into()
+    fn key(n: usize) -> Vec<u8> {
+        // Short (inline) and long (heap) keys both.
+        if n.is_multiple_of(2) {
+            format!("key:{n}").into_bytes()
+        } else {
+            format!("a-longer-key-than-inline:{n}").into_bytes()
+        }
     }
 
     #[test]
     fn insert_get_swap_remove_keep_positions_consistent() {
         let mut m: DenseMap<usize> = DenseMap::default();
         for n in 0..5000 {
-            assert_eq!(m.insert(key(n), n), None);
+            assert_eq!(m.insert(&key(n), n), None);
         }
-        assert_eq!(m.insert(key(7), 70), Some(7));
+        assert_eq!(m.insert(&key(7), 70), Some(7));
         assert_eq!(m.len(), 5000);
         // Remove every third key; the moved last entries must stay findable.
         for n in (0..5000).step_by(3) {
@@ -193,12 +240,12 @@ mod tests {
             let want = (n % 3 != 0).then_some(if n == 7 { 70 } else { n });
             assert_eq!(got, want, "key {n}");
             if let Some(i) = m.get_index_of(&key(n)) {
-                assert_eq!(m.get_index(i).unwrap().0, &key(n));
+                assert_eq!(m.get_index(i).unwrap().0, &key(n)[..]);
             }
         }
         assert_eq!(m.iter().count(), m.len());
         while let Some((k, _)) = m.get_index(0) {
-            let k = k.clone();
+            let k = k.to_vec();
             m.swap_remove(&k).unwrap();
         }
         assert!(m.is_empty());

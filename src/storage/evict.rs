@@ -291,7 +291,7 @@ fn fill_pool(store: &ShardStore, policy: Policy, now_ms: u64, pool: &mut Vec<Can
                 let (k, e) = db.dict.get_index(i).expect("index below len");
                 (k, e)
             };
-            if pool.iter().any(|c| c.db == dbi && c.key == *key) {
+            if pool.iter().any(|c| c.db == dbi && *c.key == *key) {
                 continue;
             }
             let s = score(policy, e, now_ms);
@@ -299,7 +299,7 @@ fn fill_pool(store: &ShardStore, policy: Policy, now_ms: u64, pool: &mut Vec<Can
                 pool.push(Candidate {
                     score: s,
                     db: dbi,
-                    key: key.clone(),
+                    key: key.into(),
                 });
             } else if let Some(worst) = pool.iter_mut().min_by_key(|c| c.score)
                 && worst.score < s
@@ -307,7 +307,7 @@ fn fill_pool(store: &ShardStore, policy: Policy, now_ms: u64, pool: &mut Vec<Can
                 *worst = Candidate {
                     score: s,
                     db: dbi,
-                    key: key.clone(),
+                    key: key.into(),
                 };
             }
         }
@@ -332,12 +332,12 @@ fn pick(store: &ShardStore, policy: Policy, now_ms: u64) -> Option<(usize, Key)>
         let key = if policy.volatile() {
             db.expires
                 .key_at(fastrand::usize(..db.expires.len()))
-                .clone()
+                .into()
         } else {
             db.dict
                 .get_index(fastrand::usize(..db.dict.len()))?
                 .0
-                .clone()
+                .into()
         };
         return Some((d, key));
     }

@@ -86,7 +86,7 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                 let stale = matches!(db.dict.get(key), Some(e) if e.expire_at <= now_ms);
                 if stale {
                     // swap_remove brings the last key to `pos`: look there again.
-                    let key = key.clone();
+                    let key = key.to_vec();
                     db.remove_expired(&key);
                     expired += 1;
                 } else {
