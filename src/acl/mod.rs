@@ -1055,7 +1055,7 @@ pub fn write<R>(f: impl FnOnce(&mut State) -> R) -> R {
     crate::server::shard::with_current(|rt| {
         for s in 0..rt.srv.nshards {
             if s == rt.id {
-                crate::server::pubsub::kill_revoked(rt.srv);
+                crate::server::pubsub::kill_revoked(rt.srv, rt.id);
             } else {
                 rt.post(s, crate::server::shard::Msg::AclChanged);
             }

@@ -216,7 +216,7 @@ impl Global {
 
 /// After an ACL change: disconnects this shard's subscribers whose user may
 /// no longer have one of their channels or patterns.
-pub fn kill_revoked(srv: &Server) {
+pub fn kill_revoked(srv: &Server, shard: usize) {
     let mut doomed: Vec<u64> = Vec::new();
     {
         let clients = srv.clients.lock().unwrap();
@@ -241,6 +241,21 @@ pub fn kill_revoked(srv: &Server) {
                 }
             }
         });
+    }
+    // Their subscriptions go now, not when their tasks next run: a command
+    // right after the ACL change (PUBSUB NUMPAT) must not see them.
+    let mut gone: Vec<(Kind, Bytes, u64)> = Vec::new();
+    LOCAL.with(|l| {
+        for (kind, table) in &l.borrow().tables {
+            for (name, subs) in table {
+                for s in subs.iter().filter(|s| doomed.contains(&s.client)) {
+                    gone.push((*kind, name.clone(), s.client));
+                }
+            }
+        }
+    });
+    for (kind, name, client) in gone {
+        unsubscribe(srv, shard, kind, &name, client);
     }
 }
 

@@ -522,7 +522,7 @@ impl ShardRt {
                 self.reply(from, id, Payload::Any(r));
             }
             Msg::Release => self.serve_and_release(),
-            Msg::AclChanged => super::pubsub::kill_revoked(self.srv),
+            Msg::AclChanged => super::pubsub::kill_revoked(self.srv, self.id),
             Msg::Evict => {
                 let rt = self.clone();
                 glommio::spawn_local(async move {
