@@ -3,6 +3,7 @@
 //! Also the SCAN-family and random-sampling helpers shared with sets.
 
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
 
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
@@ -267,10 +268,10 @@ pub(crate) fn parse_signed_count(s: &[u8]) -> Result<i64, String> {
 // ---------------------------------------------------------------------------
 
 fn limits(ctx: &Ctx) -> HashLimits {
-    let cfg = ctx.srv.config.read().unwrap();
+    let e = &ctx.srv.encoding;
     HashLimits {
-        max_entries: cfg.get_i64("hash-max-listpack-entries").max(0) as usize,
-        max_value: cfg.get_i64("hash-max-listpack-value").max(0) as usize,
+        max_entries: e.hash_max_listpack_entries.load(Ordering::Relaxed) as usize,
+        max_value: e.hash_max_listpack_value.load(Ordering::Relaxed) as usize,
     }
 }
 

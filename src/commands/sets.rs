@@ -3,6 +3,7 @@
 //! SDIFF SDIFFSTORE SSCAN.
 
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
 
 use super::hashes::{
     empty_scan, parse_scan_cursor, parse_scan_opts, parse_signed_count, sample_unique, with_out,
@@ -125,8 +126,8 @@ pub fn commands() -> Vec<Command> {
 }
 
 fn max_intset(ctx: &Ctx) -> usize {
-    let cfg = ctx.srv.config.read().unwrap();
-    cfg.get_i64("set-max-intset-entries").max(0) as usize
+    let e = &ctx.srv.encoding;
+    e.set_max_intset_entries.load(Ordering::Relaxed) as usize
 }
 
 /// Read lookup: Ok(None) when missing, Err(()) on a wrong type.

@@ -1,6 +1,7 @@
 //! Sorted-set commands (Redis 7.0 semantics, replies and errors).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -138,10 +139,10 @@ handlers! {
 }
 
 pub(crate) fn limits(ctx: &Ctx) -> Limits {
-    let cfg = ctx.srv.config.read().unwrap();
+    let e = &ctx.srv.encoding;
     Limits {
-        entries: cfg.get_i64("zset-max-listpack-entries").max(0) as usize,
-        value: cfg.get_i64("zset-max-listpack-value").max(0) as usize,
+        entries: e.zset_max_listpack_entries.load(Ordering::Relaxed) as usize,
+        value: e.zset_max_listpack_value.load(Ordering::Relaxed) as usize,
     }
 }
 

@@ -381,6 +381,9 @@ impl Conn<'_> {
     ) {
         let mut slots: Vec<Slot> = Vec::with_capacity(cmds.len());
         let nshards = self.rt.srv.nshards;
+        if cmds.len() > 1 && self.rt.gate.is_free() {
+            self.prefetch_keys(&cmds);
+        }
         let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
         // Last-interaction time for CLIENT LIST: once per batch is enough.
         let batch_ms = crate::storage::now_ms();
@@ -574,6 +577,31 @@ impl Conn<'_> {
             {
                 wbuf.extend_from_slice(&o.buf);
             }
+        }
+    }
+
+    /// Pipelines: the first key of each command that runs here is looked
+    /// up ahead (a hint only: arguments that are not keys cost a wasted
+    /// lookup), so the memory misses of the batch overlap.
+    fn prefetch_keys(&self, cmds: &[Vec<Bytes>]) {
+        // SAFETY: owner thread with the gate free (checked by the caller):
+        // nobody else touches the store, and this only reads it.
+        let store = unsafe { &*self.rt.store_ptr() };
+        let Some(db) = store.dbs.get(self.client.db) else {
+            return;
+        };
+        let (nshards, me) = (self.rt.srv.nshards, self.rt.id);
+        let local = cmds
+            .iter()
+            .filter_map(|args| args.get(1))
+            .filter(|key| key_shard(key, nshards) == me);
+        // Two steps: table slots and entries, then (entries now cached)
+        // string values.
+        for key in local.clone() {
+            db.prefetch(key);
+        }
+        for key in local {
+            db.prefetch_value(key);
         }
     }
 

@@ -80,6 +80,23 @@ impl Db {
         self.dict.is_empty()
     }
 
+    /// See `DenseMap::prefetch`.
+    pub fn prefetch(&self, key: &[u8]) {
+        self.dict.prefetch(key);
+    }
+
+    /// Second step after `prefetch`: with the entry (likely) cached, starts
+    /// loading a string's bytes.
+    pub fn prefetch_value(&self, key: &[u8]) {
+        if let Some(Entry {
+            value: Value::Str(s),
+            ..
+        }) = self.dict.get(key)
+        {
+            super::dict::prefetch_read(s.as_ptr());
+        }
+    }
+
     /// True if the key exists and is logically expired at `now`.
     fn is_expired(&self, key: &[u8], now: u64) -> bool {
         matches!(self.dict.get(key), Some(e) if e.expire_at != 0 && e.expire_at <= now)

@@ -92,6 +92,22 @@ impl<V> DenseMap<V> {
             .map(|&i| i as usize)
     }
 
+    /// Starts loading what a lookup of `key` will touch (table slots and
+    /// candidate entries) without waiting for it. A pipeline does this for
+    /// all its keys first, so their cache misses overlap instead of
+    /// following one another.
+    pub fn prefetch(&self, key: &[u8]) {
+        let entries = &self.entries;
+        // `find` hands every candidate position to the closure; answering
+        // "no match" walks the probe sequence without reading any entry.
+        let _ = self.table.find(self.hash(key), |&i| {
+            if let Some(e) = entries.get(i as usize) {
+                prefetch_read(e as *const (DictKey, V) as *const u8);
+            }
+            false
+        });
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&V> {
         self.get_index_of(key).map(|i| &self.entries[i].1)
     }
@@ -182,6 +198,18 @@ impl DenseSet {
     pub fn key_at(&self, i: usize) -> &[u8] {
         self.entries[i].0.as_bytes()
     }
+}
+
+#[inline(always)]
+pub fn prefetch_read(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and reads nothing into
+    // the program, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl<V> std::ops::Index<usize> for DenseMap<V> {

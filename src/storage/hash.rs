@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hash {
-    pub fields: IndexMap<Vec<u8>, Vec<u8>>,
+    pub fields: IndexMap<Vec<u8>, Vec<u8>, crate::storage::db::KeyHasher>,
     /// False while Redis would keep this hash in a listpack.
     pub hashtable: bool,
 }

@@ -2,7 +2,7 @@
 //! Only the owning shard thread touches a store, except while a coordinator
 //! holds the shard (see server::gate).
 
-mod db;
+pub mod db;
 pub mod dict;
 pub mod digest;
 pub mod evict;

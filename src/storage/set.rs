@@ -11,7 +11,7 @@ use indexmap::IndexSet;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Set {
-    pub members: IndexSet<Vec<u8>>,
+    pub members: IndexSet<Vec<u8>, crate::storage::db::KeyHasher>,
     /// False while Redis would keep this set in an intset.
     pub hashtable: bool,
 }
@@ -29,7 +29,7 @@ impl Set {
     /// whose first member will be `first`.
     pub fn new_for(first: &[u8]) -> Self {
         Set {
-            members: IndexSet::new(),
+            members: IndexSet::default(),
             hashtable: as_int(first).is_none(),
         }
     }
