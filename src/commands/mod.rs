@@ -100,10 +100,12 @@ impl<'a> Ctx<'a> {
         client: Option<&'a mut Client>,
         stores: &'a [*mut ShardStore],
     ) -> Self {
+        let now = crate::storage::now_ms();
+        crate::storage::db::set_command_time(now);
         Ctx {
             out,
             db,
-            now: crate::storage::now_ms(),
+            now,
             srv,
             client,
             stores,

@@ -780,8 +780,8 @@ fn replica_limits(spec: &str) -> (u64, u64, u64) {
 
 /// Whether writes are refused by min-replicas-to-write.
 pub fn not_enough_replicas(srv: &Server) -> bool {
-    let need = srv.config.read().unwrap().get_i64("min-replicas-to-write");
-    need > 0 && (GOOD_REPLICAS.load(Ordering::Acquire) as i64) < need
+    let need = srv.min_replicas_to_write.load(Ordering::Relaxed);
+    need > 0 && (GOOD_REPLICAS.load(Ordering::Acquire) as u64) < need
 }
 
 /// Replicas whose ACK reached `offset`.

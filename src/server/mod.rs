@@ -99,6 +99,8 @@ pub struct Server {
     pub auth_required: AtomicBool,
     pub proto_max_bulk_len: AtomicU64,
     pub client_query_buffer_limit: AtomicU64,
+    /// min-replicas-to-write, read by every write.
+    pub min_replicas_to_write: AtomicU64,
     /// Encoding thresholds the write commands read each call (a config
     /// lock and a map lookup per SADD/HSET/ZADD showed up at ~2 %).
     pub encoding: EncodingLimits,
@@ -138,6 +140,7 @@ impl Server {
             auth_required: AtomicBool::new(false),
             proto_max_bulk_len: AtomicU64::new(0),
             client_query_buffer_limit: AtomicU64::new(0),
+            min_replicas_to_write: AtomicU64::new(0),
             encoding: EncodingLimits::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: Default::default(),
@@ -169,6 +172,10 @@ impl Server {
             Ordering::Relaxed,
         );
         self.encoding.refresh(&c);
+        self.min_replicas_to_write.store(
+            c.get_i64("min-replicas-to-write").max(0) as u64,
+            Ordering::Relaxed,
+        );
         self.ops.configure(&c);
     }
 
@@ -607,6 +614,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             // SAFETY: owner thread with its gate free: nobody else touches the store.
             let store = unsafe { &mut *rt.store_ptr() };
             let now = crate::storage::now_ms();
+            crate::storage::db::set_command_time(now);
             if crate::storage::expire::active_expire_enabled()
                 && !crate::server::ops::writes_paused()
             {
