@@ -177,22 +177,12 @@ impl<V> DenseMap<V> {
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> + DoubleEndedIterator {
         self.entries.iter().map(|(_, v)| v)
     }
-
-    /// Bytes held by the entries vector and the table (MEMORY STATS).
-    pub fn overhead_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(DictKey, V)>()
-            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
-    }
 }
 
 impl DenseSet {
     /// Adds `key`; false when it was there.
     pub fn insert_key(&mut self, key: &[u8]) -> bool {
         self.insert(key, ()).is_none()
-    }
-
-    pub fn contains(&self, key: &[u8]) -> bool {
-        self.contains_key(key)
     }
 
     pub fn key_at(&self, i: usize) -> &[u8] {

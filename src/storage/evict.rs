@@ -354,7 +354,7 @@ fn pick(store: &ShardStore, policy: Policy, now_ms: u64) -> Option<(usize, Key)>
             let c = pool.swap_remove(best);
             let db = &store.dbs[c.db];
             let live = if policy.volatile() {
-                db.expires.contains(&c.key)
+                db.expires.contains_key(&c.key)
             } else {
                 db.dict.contains_key(&c.key)
             };
