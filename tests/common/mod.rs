@@ -701,6 +701,11 @@ impl Conn {
 // ---------------------------------------------------------------------------
 // keel vs redis
 
+/// How far keel's and stock's PTTL of the same key may differ: each
+/// answers within a millisecond; the slack is for a loaded machine, small
+/// enough to catch a second lost or gained (or a TTL kept in seconds).
+pub const PTTL_TOLERANCE_MS: i64 = 250;
+
 /// keel and stock redis-server side by side, one connection to each. Every
 /// mismatch is recorded; the test fails at the end listing all of them.
 pub struct Pair {
@@ -798,7 +803,7 @@ impl Pair {
     }
 
     /// Integer replies that may differ by timing (TTL/PTTL): equal when
-    /// negative, else within `tol`.
+    /// negative, else within `tol` (for PTTL: [`PTTL_TOLERANCE_MS`]).
     pub fn check_int_close(&mut self, line: &str, tol: i64) {
         let (k, r) = self.both(line);
         let (kv, rv) = (Resp::parse(&k), Resp::parse(&r));
