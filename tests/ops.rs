@@ -521,9 +521,15 @@ fn wait_blocked(c: &mut Conn, id: i64) {
     panic!("client {id} never blocked");
 }
 
-#[test]
-fn latency_histogram_counts_every_shard() {
-    let p = Pair::new(4);
+shard_tests!(
+    latency_histogram_counts_every_shard,
+    timeout_closes_idle_clients_only,
+    maxclients_error_as_redis,
+    pubsub_client_over_its_output_limit_is_closed,
+);
+
+fn latency_histogram_counts_every_shard(shards: usize) {
+    let p = Pair::new(shards);
     let (mut k, mut r) = p.conns();
     for c in [&mut k, &mut r] {
         c.line("CONFIG RESETSTAT");
@@ -591,9 +597,8 @@ fn latency_histogram_counts_every_shard() {
     }
 }
 
-#[test]
-fn timeout_closes_idle_clients_only() {
-    let s = Server::keel(2, &["--timeout", "1"]);
+fn timeout_closes_idle_clients_only(shards: usize) {
+    let s = Server::keel(shards, &["--timeout", "1"]);
     let mut idle = s.conn();
     idle.line("PING");
     let mut blocked = s.conn();
@@ -615,10 +620,9 @@ fn timeout_closes_idle_clients_only() {
     );
 }
 
-#[test]
-fn maxclients_error_as_redis() {
+fn maxclients_error_as_redis(shards: usize) {
     for s in [
-        Server::keel(2, &["--maxclients", "2"]),
+        Server::keel(shards, &["--maxclients", "2"]),
         Server::redis(&["--maxclients", "2"]),
     ] {
         let mut a = s.conn();
@@ -636,9 +640,8 @@ fn maxclients_error_as_redis() {
     }
 }
 
-#[test]
-fn pubsub_client_over_its_output_limit_is_closed() {
-    let s = Server::keel(2, &["--client-output-buffer-limit", "pubsub 4mb 0 0"]);
+fn pubsub_client_over_its_output_limit_is_closed(shards: usize) {
+    let s = Server::keel(shards, &["--client-output-buffer-limit", "pubsub 4mb 0 0"]);
     let mut sub = s.conn();
     sub.line("CLIENT SETNAME slowreader");
     sub.line("SUBSCRIBE ch");
