@@ -566,10 +566,11 @@ fn acl_log(p: &mut Pair) {
     p.checks(&["ACL LOG RESET", "ACL LOG"]);
 }
 
+shard_tests!(aclfile_round_trip);
+
 /// aclfile: loaded at start, ACL SAVE writes it, ACL LOAD reads it back;
 /// `user` directives in the config file. keel and redis each get a copy.
-#[test]
-fn aclfile_round_trip() {
+fn aclfile_round_trip(shards: usize) {
     let dir = std::env::temp_dir().join(format!("keel-acl-{}", common::free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let start = "user default on nopass ~* &* +@all\nuser app on >apppw ~app:* resetchannels -@all +get +set\n";
@@ -578,7 +579,7 @@ fn aclfile_round_trip() {
     std::fs::write(&kf, start).unwrap();
     std::fs::write(&rf, start).unwrap();
     let (ks, rs) = (kf.to_str().unwrap(), rf.to_str().unwrap());
-    let mut p = Pair::with_args(4, &["--aclfile", ks], &["--aclfile", rs]);
+    let mut p = Pair::with_args(shards, &["--aclfile", ks], &["--aclfile", rs]);
     check_rules(&mut p, "ACL LIST");
     p.checks(&[
         "ACL SETUSER extra on >x ~e:* +@read",

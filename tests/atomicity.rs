@@ -2,12 +2,19 @@
 //! on different shards with MULTI/EXEC and with scripts while readers check
 //! that the total never changes; WATCH races between clients.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{Conn, Resp, Server};
+use keel::storage::slot::key_shard;
+
+shard_tests!(
+    transfers_across_shards_never_show_a_partial_state,
+    watch_races_between_clients_lose_no_increment,
+);
 
 const ACCOUNTS: usize = 8;
 const START: i64 = 1000;
@@ -42,9 +49,14 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
-#[test]
-fn transfers_across_shards_never_show_a_partial_state() {
-    let keel = Server::keel(4, &[]);
+fn transfers_across_shards_never_show_a_partial_state(shards: usize) {
+    let keel = Server::keel(shards, &[]);
+    if shards > 1 {
+        let used: std::collections::BTreeSet<usize> = (0..ACCOUNTS)
+            .map(|i| key_shard(account(i).as_bytes(), shards))
+            .collect();
+        assert_eq!(used.len(), shards, "the accounts do not cover every shard");
+    }
     let mut c = keel.conn();
     for i in 0..ACCOUNTS {
         c.line(&format!("SET {} {START}", account(i)));
@@ -125,30 +137,46 @@ fn transfers_across_shards_never_show_a_partial_state() {
     assert_eq!(sum_of(&Resp::parse(&c.cmd(&args))), START * ACCOUNTS as i64);
 }
 
-#[test]
-fn watch_races_between_clients_lose_no_increment() {
-    let keel = Server::keel(4, &[]);
+/// Two key names on different shards at `shards` (> 1), by keel's slot map.
+fn keys_on_two_shards(shards: usize) -> (String, String) {
+    let a = "counter".to_string();
+    let on_a = key_shard(a.as_bytes(), shards);
+    let b = (0..)
+        .map(|i| format!("shadow:{i}"))
+        .find(|k| shards == 1 || key_shard(k.as_bytes(), shards) != on_a)
+        .unwrap();
+    (a, b)
+}
+
+fn watch_races_between_clients_lose_no_increment(shards: usize) {
+    let keel = Server::keel(shards, &[]);
     let port = keel.port;
+    // The WATCHed keys live on two shards (at one shard, on the only one).
+    let (counter, shadow) = keys_on_two_shards(shards);
     let per_client = 150;
     let mut clients = Vec::new();
-    for _ in 0..3 {
+    for t in 0..3 {
+        let (counter, shadow) = (counter.clone(), shadow.clone());
         clients.push(std::thread::spawn(move || {
             let mut c = Conn::connect(port);
             let mut retries = 0;
-            for _ in 0..per_client {
+            for n in 0..per_client {
+                // Each transaction increments one of the two keys, in turn:
+                // a WATCH that misses either shard loses increments of it.
+                let key = if (n + t) % 2 == 0 { &counter } else { &shadow };
                 loop {
-                    c.line("WATCH counter {counter}shadow");
-                    let v = match Resp::parse(&c.line("GET counter")) {
+                    c.line(&format!("WATCH {counter} {shadow}"));
+                    let v = match Resp::parse(&c.line(&format!("GET {key}"))) {
                         Resp::Bulk(b) => String::from_utf8_lossy(&b).parse::<i64>().unwrap(),
                         _ => 0,
                     };
                     c.line("MULTI");
-                    c.line(&format!("SET counter {}", v + 1));
-                    c.line(&format!("SET {{counter}}shadow {}", v + 1));
-                    if let Resp::Array(_) = Resp::parse(&c.line("EXEC")) {
-                        break;
+                    c.line(&format!("SET {key} {}", v + 1));
+                    match Resp::parse(&c.line("EXEC")) {
+                        Resp::Array(_) => break,
+                        Resp::Null => retries += 1,
+                        other => panic!("EXEC: {other:?}"),
                     }
-                    retries += 1;
                 }
             }
             retries
@@ -156,14 +184,14 @@ fn watch_races_between_clients_lose_no_increment() {
     }
     let retries: i32 = clients.into_iter().map(|t| t.join().unwrap()).sum();
     let mut c = keel.conn();
-    assert_eq!(
-        c.line("GET counter"),
-        format!("$3\r\n{}\r\n", 3 * per_client).into_bytes()
-    );
-    assert_eq!(
-        c.line("GET {counter}shadow"),
-        format!("$3\r\n{}\r\n", 3 * per_client).into_bytes()
-    );
+    // 3 clients x 150 increments, half of them on each key.
+    for key in [&counter, &shadow] {
+        assert_eq!(
+            common::show(&c.line(&format!("GET {key}"))),
+            common::show(format!("$3\r\n{}\r\n", 3 * per_client / 2).as_bytes()),
+            "{key}: increments lost"
+        );
+    }
     // With three clients racing, some EXECs must have been refused.
     assert!(retries > 0, "no WATCH conflict ever happened");
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Conn, Pair, Resp};
+use common::{Conn, Members, Pair, Resp, check_random_reply, show};
 
 pair_tests!(
     hash_basics,
@@ -546,88 +546,163 @@ fn args(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
 }
 
-/// Random-count replies: the number of elements, and for positive counts
-/// that they are distinct, must match stock Redis (contents are random).
+/// Random-member replies, in RESP2 and RESP3, of keel and (as a check of
+/// the test) stock: every member is in the source with its value, counts
+/// are as asked, positive counts give distinct members; SPOP removes
+/// exactly what it returns.
 fn random_counts(p: &mut Pair) {
+    let mut hash = Members::new();
     let mut hset = args("HSET hr");
     for i in 0..300 {
         hset.push(format!("f{i}"));
         hset.push(format!("v{i}"));
+        hash.insert(
+            format!("f{i}").into_bytes(),
+            Some(format!("v{i}").into_bytes()),
+        );
     }
+    // A small hash (listpack in stock) has its own code paths.
+    let small_hash: Members = (0..5)
+        .map(|i| {
+            (
+                format!("s{i}").into_bytes(),
+                Some(format!("w{i}").into_bytes()),
+            )
+        })
+        .collect();
+    p.check("HSET hs s0 w0 s1 w1 s2 w2 s3 w3 s4 w4");
+    let mut set = Members::new();
     let mut sadd = args("SADD sr x");
-    sadd.extend((0..1000).map(|i| i.to_string()));
+    set.insert(b"x".to_vec(), None);
+    for i in 0..1000 {
+        sadd.push(i.to_string());
+        set.insert(i.to_string().into_bytes(), None);
+    }
+    let mut ints = Members::new();
     let mut sadd_int = args("SADD si");
-    sadd_int.extend((0..100).map(|i| i.to_string()));
+    for i in 0..100 {
+        sadd_int.push(i.to_string());
+        ints.insert(i.to_string().into_bytes(), None);
+    }
     for a in [&hset, &sadd, &sadd_int] {
         p.check_args(a);
     }
-    let mut lines = Vec::new();
-    for n in [1, 2, 50, 299, 300, 301, -5, -400] {
-        lines.push(format!("HRANDFIELD hr {n}"));
-        lines.push(format!("HRANDFIELD hr {n} WITHVALUES"));
-    }
-    for n in [1, 5, 300, 900, 1001, 2000, -3, -1500] {
-        lines.push(format!("SRANDMEMBER sr {n}"));
-        lines.push(format!("SRANDMEMBER si {n}"));
-    }
-    for line in &lines {
-        let (k, r) = p.both(line);
-        let (k, r) = (items(&Resp::parse(&k)), items(&Resp::parse(&r)));
-        let distinct = |v: &Vec<Vec<u8>>| v.iter().collect::<BTreeSet<_>>().len();
-        let positive = !line.contains(" -");
-        let ok = k.len() == r.len() && (!positive || distinct(&k) == distinct(&r));
-        if !ok {
-            p.fail(format!(
-                "{line}: keel {} elements ({} distinct), redis {} ({} distinct)",
-                k.len(),
-                distinct(&k),
-                r.len(),
-                distinct(&r)
-            ));
+    let hash_counts = [
+        None,
+        Some(1),
+        Some(2),
+        Some(50),
+        Some(299),
+        Some(300),
+        Some(301),
+        Some(-5),
+        Some(-400),
+    ];
+    let small_counts = [
+        None,
+        Some(1),
+        Some(3),
+        Some(5),
+        Some(6),
+        Some(-3),
+        Some(-12),
+    ];
+    let set_counts = [
+        None,
+        Some(1),
+        Some(5),
+        Some(300),
+        Some(900),
+        Some(1001),
+        Some(2000),
+        Some(-3),
+        Some(-1500),
+    ];
+    let mut cases: Vec<(String, &Members, Option<i64>, bool)> = Vec::new();
+    for (key, src, counts) in [
+        ("hr", &hash, &hash_counts[..]),
+        ("hs", &small_hash, &small_counts[..]),
+    ] {
+        for &n in counts {
+            let c = n.map(|n| format!(" {n}")).unwrap_or_default();
+            cases.push((format!("HRANDFIELD {key}{c}"), src, n, false));
+            if n.is_some() {
+                cases.push((format!("HRANDFIELD {key}{c} WITHVALUES"), src, n, true));
+            }
         }
     }
-    // WITHVALUES pairs stay pairs.
-    let v = items(&cmd_val(&mut p.k, &args("HRANDFIELD hr -50 WITHVALUES")));
-    for pair in v.chunks(2) {
-        if pair[0][1..] != pair[1][1..] {
-            p.fail(format!(
-                "HRANDFIELD WITHVALUES: field/value mismatch {pair:?}"
-            ));
-            break;
+    for (key, src) in [("sr", &set), ("si", &ints)] {
+        for &n in &set_counts {
+            let c = n.map(|n| format!(" {n}")).unwrap_or_default();
+            cases.push((format!("SRANDMEMBER {key}{c}"), src, n, false));
         }
     }
-    // SPOP with a count: the popped members are gone, the rest remain.
+    for resp3 in [false, true] {
+        p.proto(resp3);
+        for (line, src, n, with_values) in &cases {
+            check_random(p, line, src, *n, *with_values);
+        }
+    }
+    p.proto(false);
+    // SPOP: each pop returns members of the set not popped before, and
+    // what is left plus what was popped is exactly the set.
     let mut popped = BTreeSet::new();
-    for n in [10, 800] {
-        let line = format!("SPOP sr {n}");
+    for n in [None, Some(10), Some(1), Some(800)] {
+        let c = n.map(|n| format!(" {n}")).unwrap_or_default();
+        let line = format!("SPOP sr{c}");
         let (k, r) = p.both(&line);
-        let (k, r) = (items(&Resp::parse(&k)), items(&Resp::parse(&r)));
-        let ks: BTreeSet<_> = k.iter().cloned().collect();
-        if k.len() != r.len() || ks.len() != n || !ks.is_disjoint(&popped) {
-            p.fail(format!(
-                "{line}: keel popped {} ({} distinct)",
-                k.len(),
-                ks.len()
-            ));
+        for (who, raw) in [("redis", &r), ("keel", &k)] {
+            match check_random_reply(&Resp::parse(raw), &set, n, false) {
+                Ok(m) if who == "keel" => {
+                    for m in m {
+                        if !popped.insert(m.clone()) {
+                            p.fail(format!("{line}: keel popped {} twice", show(&m)));
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => p.fail(format!("{line} ({who}): {e}")),
+            }
         }
-        popped.extend(ks);
     }
     p.check("SCARD sr");
     let left: BTreeSet<_> = items(&cmd_val(&mut p.k, &args("SMEMBERS sr")))
         .into_iter()
         .collect();
-    if !left.is_disjoint(&popped) || left.len() + popped.len() != 1001 {
+    let all: BTreeSet<_> = left.union(&popped).cloned().collect();
+    if !left.is_disjoint(&popped)
+        || all.len() != set.len()
+        || !all.iter().all(|m| set.contains_key(m))
+    {
         p.fail(format!(
-            "SPOP: {} left + {} popped, overlapping: {}",
+            "SPOP: {} left + {} popped, overlapping: {}, union is the set: {}",
             left.len(),
             popped.len(),
-            !left.is_disjoint(&popped)
+            !left.is_disjoint(&popped),
+            all.len() == set.len() && all.iter().all(|m| set.contains_key(m))
         ));
     }
     p.check_shape("SPOP sr");
     p.check_shape("SPOP sr 1");
     p.check_shape("SPOP sr 1000");
     p.check("EXISTS sr");
+}
+
+/// Runs `line` on both; each reply must be a valid draw from `src`.
+fn check_random(p: &mut Pair, line: &str, src: &Members, n: Option<i64>, with_values: bool) {
+    let (k, r) = p.both(line);
+    if k.first() != r.first() {
+        p.fail(format!(
+            "{line}: reply types differ\n    keel:  {}\n    redis: {}",
+            show(&k),
+            show(&r)
+        ));
+    }
+    for (who, raw) in [("keel", &k), ("redis", &r)] {
+        if let Err(e) = check_random_reply(&Resp::parse(raw), src, n, with_values) {
+            p.fail(format!("{line} ({who}): {e}"));
+        }
+    }
 }
 
 /// Full HSCAN/SSCAN/ iteration: the member set, deduplicated.

@@ -2,8 +2,9 @@
 //! generator is common/cmdgen.rs) over a small keyspace (30 keys, some
 //! hash-tagged so they spread over shards, and 3 DBs)
 //! sent to keel and stock redis-server, replies compared byte for byte (set
-//! and hash listings as sorted multisets, TTLs by sign), DEBUG DIGEST
-//! compared after every batch.
+//! and hash listings as sorted multisets, TTLs within a few hundred ms),
+//! DEBUG DIGEST (which sees only whether a key has a TTL) and every key's
+//! PEXPIRETIME compared after every batch.
 //!
 //! Fixed seeds always run; `KEEL_RANDOM_SEED=<u64>` adds one more. A mismatch
 //! names its seed, step and the commands that led to it.
@@ -15,7 +16,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use common::cmdgen::*;
-use common::{Pair, Resp, describe, encode, show, unordered};
+use common::{PTTL_TOLERANCE_MS, Pair, Resp, describe, encode, show, unordered};
 
 pair_tests!(
     strings_and_bits,
@@ -95,13 +96,10 @@ impl Run<'_> {
                     kr.first() == rr.first()
                         && unordered(&Resp::parse(&kr)) == unordered(&Resp::parse(&rr))
                 }
-                Cmp::TtlSign => {
-                    let sign = |b: &[u8]| match Resp::parse(b) {
-                        Resp::Int(n) => Resp::Int(n.clamp(-2, 1)),
-                        other => other,
-                    };
-                    sign(&kr) == sign(&rr)
-                }
+                Cmp::Ttl => match (Resp::parse(&kr), Resp::parse(&rr)) {
+                    (Resp::Int(a), Resp::Int(b)) => self.ttls_agree(args, a, b),
+                    _ => false,
+                },
             };
         if !same {
             self.mismatch(&what, &show(&kr), &show(&rr));
@@ -126,8 +124,86 @@ impl Run<'_> {
         ));
     }
 
+    /// Whether TTL-family replies `k` (keel) and `r` (redis) agree: a
+    /// negative one exactly; PTTL within the tolerance; whole seconds
+    /// exactly, or one apart only while the key's time sits within the
+    /// tolerance of the rounding boundary (TTL rounds to the nearest
+    /// second, EXPIRETIME truncates), which a follow-up read checks.
+    fn ttls_agree(&mut self, args: &[Vec<u8>], k: i64, r: i64) -> bool {
+        if k < 0 || r < 0 {
+            return k == r;
+        }
+        let name = args[0].to_ascii_uppercase();
+        if name == b"PTTL" {
+            return (k - r).abs() <= PTTL_TOLERANCE_MS;
+        }
+        if k == r {
+            return true;
+        }
+        if (k - r).abs() > 1 {
+            return false;
+        }
+        let (follow, boundary) = if name == b"TTL" {
+            ("PTTL", 500)
+        } else {
+            ("PEXPIRETIME", 0)
+        };
+        let req = encode(&[follow.as_bytes(), &args[1]]);
+        let ms = |c: &mut common::Conn| {
+            c.send(&req);
+            match Resp::parse(&c.read_reply()) {
+                Resp::Int(n) if n >= 0 => Some(n % 1000),
+                _ => None,
+            }
+        };
+        let near = |m: Option<i64>| {
+            m.is_some_and(|m| {
+                let d = (m - boundary).rem_euclid(1000);
+                d.min(1000 - d) <= PTTL_TOLERANCE_MS
+            })
+        };
+        near(ms(&mut self.p.k)) || near(ms(&mut self.p.r))
+    }
+
     fn digest(&mut self) -> bool {
-        self.exchange(&[b"DEBUG".to_vec(), b"DIGEST".to_vec()], Cmp::Exact)
+        self.exchange(&[b"DEBUG".to_vec(), b"DIGEST".to_vec()], Cmp::Exact) && self.expiry_times()
+    }
+
+    /// DEBUG DIGEST sees only whether a key has a TTL: every key's
+    /// PEXPIRETIME, in every DB the generator uses, compared within the
+    /// tolerance. The selected DB is restored after.
+    fn expiry_times(&mut self) -> bool {
+        let db = |c: &mut common::Conn| {
+            let list = Resp::parse(&c.line("CLIENT INFO")).as_str();
+            list.split_whitespace()
+                .find_map(|f| f.strip_prefix("db="))
+                .map(str::to_string)
+                .expect("db= in CLIENT INFO")
+        };
+        let (kdb, rdb) = (db(&mut self.p.k), db(&mut self.p.r));
+        if kdb != rdb {
+            self.mismatch("CLIENT INFO db=", &kdb, &rdb);
+            return false;
+        }
+        let mut ok = true;
+        for d in 0..3 {
+            self.p.k.line(&format!("SELECT {d}"));
+            self.p.r.line(&format!("SELECT {d}"));
+            for key in KEYS {
+                let line = format!("PEXPIRETIME {key}");
+                let (k, r) = (self.p.k.line(&line), self.p.r.line(&line));
+                let same = k == r
+                    || matches!((Resp::parse(&k), Resp::parse(&r)),
+                        (Resp::Int(a), Resp::Int(b)) if a >= 0 && b >= 0 && (a - b).abs() <= PTTL_TOLERANCE_MS);
+                if !same {
+                    self.mismatch(&format!("(db {d}) {line}"), &show(&k), &show(&r));
+                    ok = false;
+                }
+            }
+        }
+        self.p.k.line(&format!("SELECT {kdb}"));
+        self.p.r.line(&format!("SELECT {rdb}"));
+        ok && self.fails < MAX_FAILS_PER_SEED
     }
 }
 
@@ -188,7 +264,7 @@ fn block(run: &mut Run, g: &mut G, make: Gen) -> bool {
         match c.cmp {
             Cmp::Exact => {}
             // Not comparable inside EXEC's array: replaced by a plain read.
-            Cmp::TtlSign => {
+            Cmp::Ttl => {
                 let k = g.key();
                 if !run.exchange(&cmd(&["EXISTS", &k]).args, Cmp::Exact) {
                     return false;

@@ -7,7 +7,7 @@
 #[macro_use]
 mod common;
 
-use common::Pair;
+use common::{Members, Pair, Resp, check_random_reply, show};
 
 pair_tests!(
     zadd_options_scores,
@@ -17,6 +17,7 @@ pair_tests!(
     zunion_zinter_zdiff_across_shards,
     resp3_shapes,
     zrandmember,
+    zrandmember_members,
     zscan,
     wrongtype_and_sets_as_inputs,
     encodings,
@@ -356,6 +357,94 @@ fn resp3_shapes(p: &mut Pair) {
         ZSCAN nokey 0
         "#,
     );
+}
+
+/// ZRANDMEMBER draws, in RESP2 and RESP3, of keel and (as a check of the
+/// test) stock: every member is in the set with its score, counts are as
+/// asked, positive counts give distinct members; a small (listpack) and a
+/// large (skiplist) set.
+fn zrandmember_members(p: &mut Pair) {
+    let mut big = Members::new();
+    let mut zadd = vec!["ZADD".to_string(), "zb".to_string()];
+    for i in 0..300 {
+        let score = i as f64 / 3.0 - 20.0;
+        zadd.push(score.to_string());
+        zadd.push(format!("m{i}"));
+        big.insert(
+            format!("m{i}").into_bytes(),
+            Some(score.to_string().into_bytes()),
+        );
+    }
+    p.check_args(&zadd);
+    p.check("ZADD zs 1.5 a 2 b -3 c inf d 0.1 e");
+    let small: Members = [
+        ("a", "1.5"),
+        ("b", "2"),
+        ("c", "-3"),
+        ("d", "inf"),
+        ("e", "0.1"),
+    ]
+    .iter()
+    .map(|(m, s)| (m.as_bytes().to_vec(), Some(s.as_bytes().to_vec())))
+    .collect();
+    let cases = [
+        (
+            "zb",
+            &big,
+            &[
+                None,
+                Some(1),
+                Some(2),
+                Some(50),
+                Some(299),
+                Some(300),
+                Some(301),
+                Some(-5),
+                Some(-400),
+            ][..],
+        ),
+        (
+            "zs",
+            &small,
+            &[
+                None,
+                Some(1),
+                Some(3),
+                Some(5),
+                Some(6),
+                Some(-3),
+                Some(-12),
+            ][..],
+        ),
+    ];
+    for resp3 in [false, true] {
+        p.proto(resp3);
+        for (key, src, counts) in &cases {
+            for &n in *counts {
+                let c = n.map(|n| format!(" {n}")).unwrap_or_default();
+                let mut lines = vec![(format!("ZRANDMEMBER {key}{c}"), false)];
+                if n.is_some() {
+                    lines.push((format!("ZRANDMEMBER {key}{c} WITHSCORES"), true));
+                }
+                for (line, with_scores) in lines {
+                    let (k, r) = p.both(&line);
+                    if k.first() != r.first() {
+                        p.fail(format!(
+                            "{line}: reply types differ\n    keel:  {}\n    redis: {}",
+                            show(&k),
+                            show(&r)
+                        ));
+                    }
+                    for (who, raw) in [("keel", &k), ("redis", &r)] {
+                        if let Err(e) = check_random_reply(&Resp::parse(raw), src, n, with_scores) {
+                            p.fail(format!("{line} ({who}): {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    p.proto(false);
 }
 
 fn zrandmember(p: &mut Pair) {

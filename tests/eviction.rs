@@ -5,10 +5,16 @@
 //! same number of keys); a stock replica of an evicting keel master ends
 //! with the same keys; LFU counters and OBJECT FREQ/IDLETIME as Redis.
 
+#[macro_use]
 mod common;
 
 use common::repl::{StockReplica, digest, info_int, wait_for, wait_synced};
 use common::{Conn, Pair, Server, encode};
+
+shard_tests!(
+    object_freq_and_idletime_follow_the_policy,
+    eviction_keeps_the_limit_and_a_comparable_hit_ratio,
+);
 
 fn s(b: Vec<u8>) -> String {
     String::from_utf8_lossy(&b).into_owned()
@@ -73,9 +79,8 @@ fn noeviction_and_oom_replies_match_stock() {
     }
 }
 
-#[test]
-fn object_freq_and_idletime_follow_the_policy() {
-    let mut p = Pair::new(2);
+fn object_freq_and_idletime_follow_the_policy(shards: usize) {
+    let mut p = Pair::new(shards);
     p.checks(&[
         "SET k v",
         "OBJECT FREQ k",
@@ -189,13 +194,14 @@ fn bytes_per_key(c: &mut Conn, size: usize) -> f64 {
     (after - before) as f64 / 20_000.0
 }
 
-#[test]
-fn eviction_keeps_the_limit_and_a_comparable_hit_ratio() {
+/// Eviction samples each shard's keys: the limit and the hit ratio hold at
+/// one shard and at four.
+fn eviction_keeps_the_limit_and_a_comparable_hit_ratio(shards: usize) {
     const KEYS: usize = 40_000;
     const ROOM: f64 = 8_000.0; // keys that fit under the limit
     let value = "v".repeat(100);
     for policy in ["allkeys-lru", "allkeys-lfu"] {
-        let keel = Server::keel(2, &["--maxmemory-samples", "5"]);
+        let keel = Server::keel(shards, &["--maxmemory-samples", "5"]);
         let redis = Server::redis(&["--maxmemory-samples", "5"]);
         let mut ratios = Vec::new();
         for (name, srv) in [("keel", &keel), ("redis", &redis)] {

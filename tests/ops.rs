@@ -5,9 +5,9 @@
 #[macro_use]
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{Conn, Pair, Resp, Server, encode, show};
+use common::{Conn, Pair, Resp, Server, assert_held, encode, show};
 
 pair_tests!(
     slowlog,
@@ -521,9 +521,15 @@ fn wait_blocked(c: &mut Conn, id: i64) {
     panic!("client {id} never blocked");
 }
 
-#[test]
-fn latency_histogram_counts_every_shard() {
-    let p = Pair::new(4);
+shard_tests!(
+    latency_histogram_counts_every_shard,
+    timeout_closes_idle_clients_only,
+    maxclients_error_as_redis,
+    pubsub_client_over_its_output_limit_is_closed,
+);
+
+fn latency_histogram_counts_every_shard(shards: usize) {
+    let p = Pair::new(shards);
     let (mut k, mut r) = p.conns();
     for c in [&mut k, &mut r] {
         c.line("CONFIG RESETSTAT");
@@ -591,9 +597,8 @@ fn latency_histogram_counts_every_shard() {
     }
 }
 
-#[test]
-fn timeout_closes_idle_clients_only() {
-    let s = Server::keel(2, &["--timeout", "1"]);
+fn timeout_closes_idle_clients_only(shards: usize) {
+    let s = Server::keel(shards, &["--timeout", "1"]);
     let mut idle = s.conn();
     idle.line("PING");
     let mut blocked = s.conn();
@@ -615,10 +620,9 @@ fn timeout_closes_idle_clients_only() {
     );
 }
 
-#[test]
-fn maxclients_error_as_redis() {
+fn maxclients_error_as_redis(shards: usize) {
     for s in [
-        Server::keel(2, &["--maxclients", "2"]),
+        Server::keel(shards, &["--maxclients", "2"]),
         Server::redis(&["--maxclients", "2"]),
     ] {
         let mut a = s.conn();
@@ -636,9 +640,8 @@ fn maxclients_error_as_redis() {
     }
 }
 
-#[test]
-fn pubsub_client_over_its_output_limit_is_closed() {
-    let s = Server::keel(2, &["--client-output-buffer-limit", "pubsub 4mb 0 0"]);
+fn pubsub_client_over_its_output_limit_is_closed(shards: usize) {
+    let s = Server::keel(shards, &["--client-output-buffer-limit", "pubsub 4mb 0 0"]);
     let mut sub = s.conn();
     sub.line("CLIENT SETNAME slowreader");
     sub.line("SUBSCRIBE ch");
@@ -679,25 +682,77 @@ fn pubsub_client_over_its_output_limit_is_closed() {
     );
 }
 
-#[test]
-fn client_pause_write_holds_writes_not_reads() {
-    let s = Server::keel(2, &[]);
-    let mut admin = s.conn();
-    let mut c = s.conn();
-    c.line("SET k v1");
-    assert_eq!(admin.line("CLIENT PAUSE 100000 WRITE"), b"+OK\r\n");
-    assert_eq!(c.line("GET k"), b"$2\r\nv1\r\n");
+shard_tests!(client_pause_write_holds_writes_not_reads);
+
+/// CLIENT PAUSE WRITE holds writes, not reads; PAUSE ALL holds reads too,
+/// until it ends. Shown by when replies arrive (a held command stays
+/// silent, then answers after the unpause or the pause's end) and by order
+/// (a read during the pause sees the value from before the held write),
+/// on keel at `shards` and on stock, with the same replies on both.
+fn client_pause_write_holds_writes_not_reads(shards: usize) {
+    let keel = Server::keel(shards, &[]);
+    let redis = Server::redis(&[]);
+    let k = pause_steps(&keel);
+    let r = pause_steps(&redis);
+    assert_eq!(k, r, "replies of keel --shards {shards} vs redis-server");
+}
+
+/// Runs the pause scenario on `s`, asserting its timing; returns the replies.
+fn pause_steps(s: &Server) -> Vec<String> {
+    // A held command stays silent this long; a free one answers well within it.
+    const HOLD: Duration = Duration::from_millis(300);
+    const PAUSE_ALL_MS: u64 = 800;
+    let name = &s.name;
+    let mut log = Vec::new();
+    let (mut admin, mut c, mut d) = (s.conn(), s.conn(), s.conn());
+    let timed = |c: &mut Conn, line: &str, log: &mut Vec<String>| {
+        let t = Instant::now();
+        let r = c.line(line);
+        assert!(
+            t.elapsed() < HOLD,
+            "{name}: {line} took {:?} (held?)",
+            t.elapsed()
+        );
+        log.push(format!("{line} -> {}", show(&r)));
+    };
+    timed(&mut c, "SET k v1", &mut log);
+    timed(&mut admin, "CLIENT PAUSE 100000 WRITE", &mut log);
+    // Reads run during PAUSE WRITE, the pausing client's and others'.
+    timed(&mut c, "GET k", &mut log);
     c.send(&encode(&["SET", "k", "v2"]));
-    assert!(
-        c.try_read_reply(Duration::from_millis(300)).is_err(),
-        "a write ran during CLIENT PAUSE WRITE"
+    assert_held(&mut c, HOLD, &format!("{name}: SET during PAUSE WRITE"));
+    d.send(&encode(&["INCR", "n"]));
+    assert_held(&mut d, HOLD, &format!("{name}: INCR during PAUSE WRITE"));
+    // The held SET has not run: another client still reads the old value.
+    timed(&mut admin, "GET k", &mut log);
+    timed(&mut admin, "EXISTS n", &mut log);
+    timed(&mut admin, "CLIENT UNPAUSE", &mut log);
+    log.push(format!("held SET -> {}", show(&c.read_reply())));
+    log.push(format!("held INCR -> {}", show(&d.read_reply())));
+    timed(&mut c, "GET k", &mut log);
+
+    // PAUSE ALL holds reads (and PING) of every client until it ends.
+    let start = Instant::now();
+    timed(
+        &mut admin,
+        &format!("CLIENT PAUSE {PAUSE_ALL_MS} ALL"),
+        &mut log,
     );
-    // Reads of other clients still run meanwhile.
-    assert_eq!(admin.line("GET k"), b"$2\r\nv1\r\n");
-    assert_eq!(admin.line("CLIENT UNPAUSE"), b"+OK\r\n");
-    assert_eq!(c.read_reply(), b"+OK\r\n");
-    assert_eq!(c.line("GET k"), b"$2\r\nv2\r\n");
-    // PAUSE ALL also holds reads, until it expires.
-    assert_eq!(admin.line("CLIENT PAUSE 300 ALL"), b"+OK\r\n");
-    assert_eq!(c.line("GET k"), b"$2\r\nv2\r\n");
+    c.send(&encode(&["GET", "k"]));
+    d.send(&encode(&["PING"]));
+    assert_held(&mut c, HOLD, &format!("{name}: GET during PAUSE ALL"));
+    log.push(format!("held GET -> {}", show(&c.read_reply())));
+    let waited = start.elapsed();
+    log.push(format!("held PING -> {}", show(&d.read_reply())));
+    // The read answered once the pause ended, not before, and not long after.
+    assert!(
+        waited >= Duration::from_millis(PAUSE_ALL_MS - 50),
+        "{name}: GET answered after {waited:?}, before the {PAUSE_ALL_MS} ms pause ended"
+    );
+    assert!(
+        waited < Duration::from_millis(PAUSE_ALL_MS + 1000),
+        "{name}: GET answered only after {waited:?} ({PAUSE_ALL_MS} ms pause)"
+    );
+    timed(&mut c, "GET k", &mut log);
+    log
 }

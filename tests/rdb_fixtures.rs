@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod common;
+
 use keel::rdb::{self, LoadOpts, SaveAux, SaveOpts};
 use keel::storage::{Db, Entry, Value, digest};
 use serde_json::{Value as J, json};
@@ -14,10 +16,12 @@ use serde_json::{Value as J, json};
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rdb");
 const FILES: [&str; 2] = ["redis-7.0.15-all-types", "redis-7.4.1-all-types"];
 
-fn fixture(name: &str) -> Option<PathBuf> {
+/// The fixture's path; a missing fixture fails the test (never skips).
+fn fixture(name: &str) -> PathBuf {
     let dir = std::env::var("KEEL_RDB_FIXTURES").unwrap_or_else(|_| FIXTURES.into());
     let p = Path::new(&dir).join(format!("{name}.rdb"));
-    p.exists().then_some(p)
+    assert!(p.exists(), "missing RDB fixture {}", p.display());
+    p
 }
 
 fn load_bytes(data: &[u8]) -> (Vec<Db>, rdb::LoadInfo) {
@@ -190,11 +194,9 @@ fn save(dbs: &[Db]) -> Vec<u8> {
 
 #[test]
 fn fixtures_load_as_expected() {
+    let mut ran = 0;
     for name in FILES {
-        let Some(p) = fixture(name) else {
-            eprintln!("skipping: no fixture {name}");
-            continue;
-        };
+        let p = fixture(name);
         let data = std::fs::read(p).unwrap();
         let (dbs, info) = load_bytes(&data);
         assert_eq!(info.keys_loaded, 654, "{name}");
@@ -221,15 +223,19 @@ fn fixtures_load_as_expected() {
             got.as_object().unwrap().len(),
             want.as_object().unwrap().len()
         );
+        ran += 1;
     }
+    assert_eq!(ran, FILES.len(), "fixtures checked");
 }
 
 #[test]
 fn fixtures_round_trip() {
+    let mut ran = 0;
     for name in FILES {
-        let Some(p) = fixture(name) else { continue };
+        let p = fixture(name);
         let data = std::fs::read(p).unwrap();
         let (dbs, _) = load_bytes(&data);
+        ran += 1;
         for compression in [true, false] {
             let out = rdb::save_to_vec(
                 dbs.iter().enumerate(),
@@ -257,6 +263,7 @@ fn fixtures_round_trip() {
             assert_eq!(dataset_digest(&dbs), dataset_digest(&again));
         }
     }
+    assert_eq!(ran, FILES.len(), "fixtures round-tripped");
 }
 
 // ------------------------------------------------------------------ live
@@ -274,10 +281,6 @@ impl Drop for Server {
     }
 }
 
-fn have_redis() -> bool {
-    Path::new("/usr/bin/redis-server").exists()
-}
-
 fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("keel-rdb-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -285,13 +288,16 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
-/// Starts stock redis-server on `port` loading `rdb` bytes (None = empty).
-fn start_redis(port: u16, rdb_bytes: Option<&[u8]>) -> Server {
+/// Starts stock redis-server (from PATH, required) on a free port, loading
+/// `rdb` bytes (None = empty).
+fn start_redis(rdb_bytes: Option<&[u8]>) -> Server {
+    common::require_tool("redis-server");
+    let port = common::free_port();
     let dir = tmpdir(&format!("srv{port}"));
     if let Some(b) = rdb_bytes {
         std::fs::write(dir.join("dump.rdb"), b).unwrap();
     }
-    let child = Command::new("/usr/bin/redis-server")
+    let child = Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -336,10 +342,8 @@ fn conn(port: u16) -> redis::RedisResult<redis::Connection> {
 fn check_rdb(bytes: &[u8], tag: &str) {
     let p = tmpdir(tag).join("check.rdb");
     std::fs::write(&p, bytes).unwrap();
-    let out = Command::new("/usr/bin/redis-check-rdb")
-        .arg(&p)
-        .output()
-        .unwrap();
+    common::require_tool("redis-check-rdb");
+    let out = Command::new("redis-check-rdb").arg(&p).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("RDB looks OK"),
@@ -349,18 +353,14 @@ fn check_rdb(bytes: &[u8], tag: &str) {
 
 #[test]
 fn stock_redis_loads_keel_files() {
-    if !have_redis() {
-        eprintln!("skipping: no redis-server");
-        return;
-    }
+    let mut ran = 0;
     for (i, name) in FILES.iter().enumerate() {
-        let Some(p) = fixture(name) else { continue };
+        let p = fixture(name);
         let data = std::fs::read(p).unwrap();
         let (dbs, _) = load_bytes(&data);
         let ours = save(&dbs);
         check_rdb(&ours, &format!("check{i}"));
-        let port = 7850 + i as u16;
-        let srv = start_redis(port, Some(&ours));
+        let srv = start_redis(Some(&ours));
         let mut c = conn(srv.port).unwrap();
         let d: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
         assert_eq!(
@@ -370,20 +370,21 @@ fn stock_redis_loads_keel_files() {
         );
         if name.contains("7.0.15") {
             // The original file in stock Redis gives the same digest.
-            let orig = start_redis(7860, Some(&data));
+            let orig = start_redis(Some(&data));
             let mut c2 = conn(orig.port).unwrap();
             let d2: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c2).unwrap();
             assert_eq!(d, d2, "{name}: digest of the original");
+            ran += 1;
         }
+        ran += 1;
     }
+    // Both keel-written files, and the 7.0.15 original, were loaded in stock.
+    assert_eq!(ran, FILES.len() + 1, "files loaded in stock redis-server");
 }
 
 #[test]
 fn dump_restore_with_stock_redis() {
-    if !have_redis() {
-        return;
-    }
-    let srv = start_redis(7862, None);
+    let srv = start_redis(None);
     let mut c = conn(srv.port).unwrap();
     let setup: &[&[&str]] = &[
         &["SET", "s", "hello"],

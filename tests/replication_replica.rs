@@ -4,11 +4,12 @@
 //! DBs in the backlog, through failovers, and against masters that hang up
 //! or send garbage. Real processes, real sockets.
 
+#[macro_use]
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::time::Duration;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use common::repl::{StockReplica, TempDir, dbsizes, digest, info_field, info_int, wait_synced};
 use common::{Conn, DirKeel, Server};
@@ -404,48 +405,75 @@ fn failover_to_keel_with_partial_resyncs() {
     );
 }
 
-/// Masters that hang up mid-RDB or send a corrupt one: keel keeps its old
-/// data, never serves a half-loaded set, retries, and syncs once a real
-/// master answers.
-#[test]
-fn bad_masters_do_not_hurt_the_replica() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (keel, _kd) = keel_replica_of(port, 2, &[]);
+shard_tests!(bad_masters_do_not_hurt_the_replica);
+
+/// Masters that hang up mid-RDB or send a corrupt one: keel keeps the data
+/// it had (DEBUG DIGEST and DBSIZE of every DB unchanged after each bad
+/// master, and while one is half-way through its RDB), never serves a
+/// half-loaded set, retries, and syncs once a real master answers.
+fn bad_masters_do_not_hurt_the_replica(shards: usize) {
+    // What the bad masters send: a real RDB of other data.
+    let (src, srcdir) = redis_master(&[]);
+    let mut sc = src.conn();
+    writes(&mut sc, "other", 20);
+    assert_eq!(sc.line("SAVE"), b"+OK\r\n");
+    let rdb = std::fs::read(std::path::Path::new(srcdir.path()).join("dump.rdb")).unwrap();
+    drop(sc);
+    drop(src);
+
+    // The replica's own data, from a real master.
+    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    writes(&mut m, "real", 30);
+    big_values(&mut m, "real");
+    let (keel, _kd) = keel_replica_of(master.port, shards, &[]);
     let mut k = keel.conn();
-    // The first attempt: a truncated RDB, then a hang-up.
-    // The handshake replies go out at once (keel reads them a line at a
-    // time); the sync starts once PSYNC arrived.
-    let serve = |listener: &TcpListener, payload: &[u8]| {
-        let (mut c, _) = listener.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"+PONG\r\n+OK\r\n+OK\r\n").unwrap();
-        let mut buf = [0u8; 4096];
-        let mut got = Vec::new();
-        while !String::from_utf8_lossy(&got).contains("PSYNC") {
-            let n = c.read(&mut buf).unwrap();
-            assert!(n > 0, "keel closed during the handshake");
-            got.extend_from_slice(&buf[..n]);
-        }
-        let _ = c.write_all(payload);
-        c
+    wait_synced(&mut m, &mut k, "the first sync");
+    let want_digest = digest(&mut m);
+    let want_sizes = dbsizes(&mut m, 16);
+    assert!(want_sizes.iter().sum::<i64>() > 100, "{want_sizes:?}");
+    let unchanged = |k: &mut Conn, what: &str| {
+        assert_eq!(digest(k), want_digest, "DEBUG DIGEST {what}");
+        assert_eq!(dbsizes(k, 16), want_sizes, "DBSIZE of DBs 0..16 {what}");
     };
+    unchanged(&mut k, "after the first sync");
+
+    let bad = TcpListener::bind(("127.0.0.1", common::free_port())).unwrap();
+    let bad_port = bad.local_addr().unwrap().port().to_string();
+    assert_eq!(k.cmd(&["REPLICAOF", "127.0.0.1", &bad_port]), b"+OK\r\n");
     let full = |len: usize, body: &[u8]| {
         let mut p = format!("+FULLRESYNC {} 0\r\n${len}\r\n", "a".repeat(40)).into_bytes();
         p.extend_from_slice(body);
         p
     };
-    let c1 = serve(&listener, &full(1000, b"REDIS0010\xfa"));
-    drop(c1);
-    assert_eq!(
-        k.line("PING"),
-        b"+PONG\r\n",
-        "alive after a master hung up mid-RDB"
-    );
-    let c2 = serve(&listener, &full(20, b"REDIS0010garbage!!!!"));
+    // Each next attempt of keel shows it gave up on the previous one.
+    let mut c = accept_sync(&bad, "the first attempt");
+    unchanged(&mut k, "after REPLICAOF a new master");
+
+    // Half of the RDB, a pause, then a hang-up.
+    c.write_all(&full(rdb.len(), &rdb[..rdb.len() / 2]))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    drop(c2);
-    assert_eq!(k.line("PING"), b"+PONG\r\n", "alive after a corrupt RDB");
+    unchanged(&mut k, "while half an RDB has arrived");
+    drop(c);
+    let mut c = accept_sync(&bad, "after a hang-up mid-RDB");
+    unchanged(&mut k, "after a master hung up mid-RDB");
+
+    // The whole RDB with a wrong checksum: every key parses, the file is bad.
+    let mut sum = rdb.clone();
+    let n = sum.len();
+    sum[n - 1] ^= 0x5a;
+    c.write_all(&full(sum.len(), &sum)).unwrap();
+    let c2 = accept_sync(&bad, "after an RDB with a wrong checksum");
+    drop(c);
+    let mut c = c2;
+    unchanged(&mut k, "after an RDB with a wrong checksum");
+
+    // Garbage after a valid header.
+    c.write_all(&full(20, b"REDIS0010garbage!!!!")).unwrap();
+    let c2 = accept_sync(&bad, "after a corrupt RDB");
+    drop(c);
+    unchanged(&mut k, "after a corrupt RDB");
     assert_eq!(
         info_field(&mut k, "replication", "master_link_status"),
         "down"
@@ -455,15 +483,53 @@ fn bad_masters_do_not_hurt_the_replica() {
         log.contains("Failed trying to load the MASTER synchronization DB"),
         "{log}"
     );
-    // A real master at last.
-    drop(listener);
-    let (master, _md) = redis_master(&["--repl-diskless-sync-delay", "0"]);
-    let mut m = master.conn();
-    m.cmd(&["SET", "real", "1"]);
+    drop(c2);
+    drop(bad);
+
+    // The real master again, with more writes meanwhile.
+    writes(&mut m, "more", 5);
     let mp = master.port.to_string();
     assert_eq!(k.cmd(&["REPLICAOF", "127.0.0.1", &mp]), b"+OK\r\n");
-    wait_synced(&mut m, &mut k, "real master");
-    assert_eq!(k.cmd(&["GET", "real"]), b"$1\r\n1\r\n");
+    wait_synced(&mut m, &mut k, "the real master again");
+    assert_eq!(
+        digest(&mut k),
+        digest(&mut m),
+        "DEBUG DIGEST after the resync"
+    );
+    assert_eq!(dbsizes(&mut k, 16), dbsizes(&mut m, 16));
+}
+
+/// Accepts keel's next connection to a fake master (within 20 s) and
+/// answers its handshake up to PSYNC.
+fn accept_sync(listener: &TcpListener, what: &str) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "keel did not connect to the fake master {what} (did it take the data?)"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    c.set_nonblocking(false).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The handshake replies go out at once (keel reads them a line at a
+    // time); the sync starts once PSYNC arrived.
+    c.write_all(b"+PONG\r\n+OK\r\n+OK\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("PSYNC") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "keel closed during the handshake {what}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    c
 }
 
 /// A keel master in verbatim script mode with a keel replica that restarts

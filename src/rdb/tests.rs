@@ -773,28 +773,37 @@ fn stream_groups_round_trip_and_stock_check() {
     back.nodes.clear();
     assert_eq!(back, sd);
     assert!(r.is_empty());
-    // As a whole file, stock redis-check-rdb accepts it.
-    if std::path::Path::new("/usr/bin/redis-check-rdb").exists() {
-        let data = B::new(10)
-            .u8(OP_SELECTDB)
-            .len(0)
-            .u8(T_STREAM_LISTPACKS_2)
-            .s(b"st")
-            .raw(&rec)
-            .finish(true);
-        let dir = std::env::temp_dir().join(format!("keel-rdb-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("stream.rdb");
-        std::fs::write(&p, &data).unwrap();
-        let out = std::process::Command::new("/usr/bin/redis-check-rdb")
-            .arg(&p)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("RDB looks OK"), "{text}");
-        if std::env::var("KEEL_KEEP_RDB").is_err() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+    // As a whole file, stock redis-check-rdb accepts it. The tool is
+    // required (found on PATH): a missing one fails, never skips.
+    let data = B::new(10)
+        .u8(OP_SELECTDB)
+        .len(0)
+        .u8(T_STREAM_LISTPACKS_2)
+        .s(b"st")
+        .raw(&rec)
+        .finish(true);
+    let dir = std::env::temp_dir().join(format!("keel-rdb-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("stream.rdb");
+    std::fs::write(&p, &data).unwrap();
+    let out = match std::process::Command::new("redis-check-rdb")
+        .arg(&p)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "`redis-check-rdb` is not installed (not in PATH): run tests/run-all, \
+             which installs redis-server and redis-tools"
+        ),
+        Err(e) => panic!("cannot run redis-check-rdb: {e}"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("RDB looks OK"),
+        "redis-check-rdb rejected keel's stream record: {text}"
+    );
+    if std::env::var("KEEL_KEEP_RDB").is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

@@ -206,17 +206,27 @@ pub fn after_flushall(srv: &Server, stores: &mut [&mut ShardStore]) {
 
 /// A replica's full sync: replaces every store's data with the master's
 /// RDB at `path` (every shard held). Expired keys are kept: the master's
-/// DELs remove them.
+/// DELs remove them. The file loads into fresh DBs swapped in only once it
+/// all loaded: a corrupt file (or a bad checksum found at its end) leaves
+/// the old data, never a half-loaded set.
 pub fn load_for_replica(
     srv: &Server,
     stores: &mut [&mut ShardStore],
     path: &std::path::Path,
 ) -> Result<rdb::LoadInfo, String> {
-    for s in stores.iter_mut() {
-        for db in s.dbs.iter_mut() {
-            db.clear();
-        }
-    }
+    let mut staged: Vec<Vec<crate::storage::Db>> = stores
+        .iter()
+        .map(|s| {
+            s.dbs
+                .iter()
+                .map(|d| crate::storage::Db {
+                    index: d.index,
+                    replica_mode: d.replica_mode,
+                    ..Default::default()
+                })
+                .collect()
+        })
+        .collect();
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut r = std::io::BufReader::with_capacity(1 << 20, f);
     let opts = LoadOpts {
@@ -232,11 +242,18 @@ pub fn load_for_replica(
         &opts,
         |db, key, entry| {
             let s = key_shard(&key, n);
-            stores[s].dbs[db].insert_entry(&key, entry);
+            staged[s][db].insert_entry(&key, entry);
         },
         |_, _| {},
     )
     .map_err(|e| e.to_string())?;
+    for (s, dbs) in stores.iter_mut().zip(staged) {
+        for (old, mut new) in s.dbs.iter_mut().zip(dbs) {
+            // The old data is dropped here, after the new one is complete.
+            std::mem::swap(&mut old.dict, &mut new.dict);
+            std::mem::swap(&mut old.expires, &mut new.expires);
+        }
+    }
     load_scripts(&info.lua);
     crate::log::notice(&format!(
         "Done loading RDB, keys loaded: {}, keys expired: 0.",

@@ -42,8 +42,10 @@ pub enum Cmp {
     Exact,
     /// Arrays sorted at every level (set and hash iteration order).
     Unordered,
-    /// Integer replies compared as -2 / -1 / positive.
-    TtlSign,
+    /// TTL / PTTL / EXPIRETIME: negative replies exactly, PTTL within
+    /// `PTTL_TOLERANCE_MS`, seconds exactly unless the two servers straddle
+    /// a rounding boundary (checked with a follow-up PTTL/PEXPIRETIME).
+    Ttl,
 }
 
 pub struct Cmd {
@@ -325,7 +327,7 @@ pub fn keyspace(g: &mut G) -> Cmd {
         14 => cmd(&["PERSIST", &k]),
         15 => owned(
             vec![r.pick(&["TTL", "PTTL", "EXPIRETIME"]).into(), k],
-            Cmp::TtlSign,
+            Cmp::Ttl,
         ),
         16 => cmd(&["MOVE", &k, &r.below(3).to_string()]),
         17 => cmd(&["SELECT", &r.below(3).to_string()]),

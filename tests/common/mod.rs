@@ -701,6 +701,11 @@ impl Conn {
 // ---------------------------------------------------------------------------
 // keel vs redis
 
+/// How far keel's and stock's PTTL of the same key may differ: each
+/// answers within a millisecond; the slack is for a loaded machine, small
+/// enough to catch a second lost or gained (or a TTL kept in seconds).
+pub const PTTL_TOLERANCE_MS: i64 = 250;
+
 /// keel and stock redis-server side by side, one connection to each. Every
 /// mismatch is recorded; the test fails at the end listing all of them.
 pub struct Pair {
@@ -798,7 +803,7 @@ impl Pair {
     }
 
     /// Integer replies that may differ by timing (TTL/PTTL): equal when
-    /// negative, else within `tol`.
+    /// negative, else within `tol` (for PTTL: [`PTTL_TOLERANCE_MS`]).
     pub fn check_int_close(&mut self, line: &str, tol: i64) {
         let (k, r) = self.both(line);
         let (kv, rv) = (Resp::parse(&k), Resp::parse(&r));
@@ -1060,6 +1065,123 @@ macro_rules! pair_tests {
             }
         )*
     };
+}
+
+/// The shard counts a behaviour that can differ by shard count is tested
+/// at: one (no hops at all) and four (keys spread, holds across shards).
+pub const SHARD_MATRIX: [usize; 2] = [1, 4];
+
+/// For each test body `fn name(shards: usize)`, a module `name` with the
+/// tests `shards_1` and `shards_4` (the [`SHARD_MATRIX`]), for tests that
+/// start their own servers rather than a [`Pair`].
+#[macro_export]
+macro_rules! shard_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn shards_1() {
+                    super::$name($crate::common::SHARD_MATRIX[0]);
+                }
+                #[test]
+                fn shards_4() {
+                    super::$name($crate::common::SHARD_MATRIX[1]);
+                }
+            }
+        )*
+    };
+}
+
+/// Panics unless `c` stays silent for `window` (a held command): a reply,
+/// or a closed connection, within it fails with `what`.
+pub fn assert_held(c: &mut Conn, window: Duration, what: &str) {
+    match c.try_read_reply(window) {
+        Err(ReadErr::Timeout) => {}
+        Ok(r) => panic!("{what}: answered {} within {window:?}", show(&r)),
+        Err(e) => panic!("{what}: connection lost ({e:?}) instead of held"),
+    }
+}
+
+/// A member of a random-member source mapped to its value (hash), score
+/// (sorted set) or nothing (set).
+pub type Members = std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Checks a random-member reply (HRANDFIELD, SRANDMEMBER, SPOP,
+/// ZRANDMEMBER) against the `source` it was drawn from: every member is in
+/// it, with its value (scores compared as numbers), the count is the one
+/// asked (`count` None: the single-member form; negative: repeats allowed),
+/// and a positive count returns distinct members. Returns the members.
+pub fn check_random_reply(
+    reply: &Resp,
+    source: &Members,
+    count: Option<i64>,
+    with_values: bool,
+) -> Result<Vec<Vec<u8>>, String> {
+    fn scalars(r: &Resp, out: &mut Vec<Vec<u8>>) -> Result<(), String> {
+        match r {
+            Resp::Array(v) => v.iter().try_for_each(|x| scalars(x, out)),
+            Resp::Bulk(b) => {
+                out.push(b.clone());
+                Ok(())
+            }
+            // A RESP3 double (a score).
+            Resp::Other(h) if h.first() == Some(&b',') => {
+                out.push(h[1..].to_vec());
+                Ok(())
+            }
+            other => Err(format!("unexpected element {other:?}")),
+        }
+    }
+    let mut flat = Vec::new();
+    match (count, reply) {
+        (None, Resp::Bulk(b)) => flat.push(b.clone()),
+        (None, other) => return Err(format!("expected one member, got {other:?}")),
+        (Some(_), Resp::Array(_)) => scalars(reply, &mut flat)?,
+        (Some(_), other) => return Err(format!("expected an array, got {other:?}")),
+    }
+    let width = if with_values { 2 } else { 1 };
+    if flat.len() % width != 0 {
+        return Err(format!("{} elements, not pairs", flat.len()));
+    }
+    let mut members = Vec::new();
+    for chunk in flat.chunks(width) {
+        let m = &chunk[0];
+        let Some(want) = source.get(m) else {
+            return Err(format!("{} is not in the source", show(m)));
+        };
+        if with_values {
+            let got = &chunk[1];
+            let want = want.as_deref().unwrap_or_default();
+            let num = |b: &[u8]| std::str::from_utf8(b).ok()?.parse::<f64>().ok();
+            let same = got == want || matches!((num(got), num(want)), (Some(a), Some(b)) if a == b);
+            if !same {
+                return Err(format!(
+                    "{}: value {} but the source has {}",
+                    show(m),
+                    show(got),
+                    show(want)
+                ));
+            }
+        }
+        members.push(m.clone());
+    }
+    let n = members.len();
+    let distinct = members
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let want = match count {
+        None => 1,
+        Some(c) if c >= 0 => (c as usize).min(source.len()),
+        Some(c) => c.unsigned_abs() as usize,
+    };
+    if n != want {
+        return Err(format!("{n} members, expected {want}"));
+    }
+    if count.is_some_and(|c| c >= 0) && distinct != n {
+        return Err(format!("{n} members but only {distinct} distinct"));
+    }
+    Ok(members)
 }
 
 // ---------------------------------------------------------------------------
