@@ -29,6 +29,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod snapshot;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod table;
@@ -71,6 +72,8 @@ pub struct Ctx<'a> {
     /// The client a command runs for when `client` is absent (a job on
     /// another shard): its address and name go into the slow log.
     pub origin: Option<&'a crate::server::client::ClientInfo>,
+    /// Run by a script's redis.call (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
 }
 
 /// Who runs a script, for its ACL checks and ACL LOG entries.
@@ -114,6 +117,7 @@ impl<'a> Ctx<'a> {
             need_all_shards: false,
             caller: None,
             origin: None,
+            in_script: false,
         }
     }
 
@@ -132,6 +136,7 @@ impl<'a> Ctx<'a> {
             need_all_shards: false,
             caller: None,
             origin: None,
+            in_script: true,
         }
     }
 
