@@ -349,7 +349,11 @@ SORT_RO ids BY w_*
 SORT ids LIMIT x y BY w_*
 SORT ids BY w_* FOO
 SORT ids FOO BY w_*
+EVAL "return redis.call('sort', KEYS[1], 'by', 'w_*')" 1 ids
+EVAL "return redis.call('sort', KEYS[1], 'get', '#')" 1 ids
+EVAL "return redis.call('sort', KEYS[1], 'by', 'nosort')" 1 ids
 AUTH allr x
+EVAL "return redis.call('sort', KEYS[1], 'by', 'w_*', 'get', 'o_*')" 1 ids
 SORT ids BY w_* GET o_*
 SORT ids BY w_* STORE dst
 SORT ids STORE other

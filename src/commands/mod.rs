@@ -134,7 +134,9 @@ impl<'a> Ctx<'a> {
             block: None,
             no_block: self.no_block,
             need_all_shards: false,
-            caller: None,
+            // The script's restricted user, for checks inside commands
+            // (SORT's BY/GET patterns).
+            caller: self.caller.clone(),
             origin: None,
             in_script: true,
         }

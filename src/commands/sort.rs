@@ -182,9 +182,9 @@ fn full_key_access(ctx: &Ctx) -> bool {
     if let Some(c) = ctx.client.as_ref() {
         return c.user.unrestricted_read_keys();
     }
-    // A command on a remote shard, or inside a script: routing sends every
-    // SORT with BY/GET patterns to the connection's thread, and a script
-    // caller's rights were checked by redis.call.
+    // Inside a script: its caller, when restricted. Routing runs every SORT
+    // with BY/GET patterns on the connection's thread (`client` set), so
+    // nothing else gets here.
     ctx.caller
         .as_ref()
         .is_none_or(|c| c.0.unrestricted_read_keys())
