@@ -611,7 +611,7 @@ fn key_slot(key: &[u8]) -> usize {
 /// Ids whose `prefix<id>` keys fall `per_shard` on each shard of a 4-shard
 /// keel (its default layout splits the slots in 4 contiguous ranges).
 fn names_per_shard(prefix: &str, per_shard: usize) -> Vec<String> {
-    assert_eq!(key_slot(b"123456789"), 0x31C3 % 16384, "CRC16 check value");
+    assert_eq!(key_slot(b"123456789"), 0x31C3, "CRC16 check value");
     let mut counts = [0usize; 4];
     let mut out = Vec::new();
     for i in 0.. {
