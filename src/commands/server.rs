@@ -877,6 +877,9 @@ fn write_cats(out: &mut Out, cats: &[&str]) {
 
 /// One key spec derived from the legacy first/last/step positions.
 fn write_key_specs(out: &mut Out, c: &Command) {
+    if super::sort::write_key_specs(out, c.name) {
+        return;
+    }
     if c.first_key <= 0 && c.keys_fn.is_none() {
         out.set(0);
         return;

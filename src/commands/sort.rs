@@ -26,8 +26,10 @@ pub fn commands() -> Vec<Command> {
                 "1.0.0",
                 "Sort the elements in a list, set or sorted set",
             ),
+        // A keys function (always just the key) so COMMAND INFO shows
+        // movablekeys, as Redis's sortROGetKeys does.
         cmd("sort_ro", -2, READONLY, sort_ro)
-            .keys(1, 1, 1)
+            .keys_fn(|_| vec![1], 1, 1, 1)
             .unknown_keys(reaches_other_keys)
             .acl(ACL)
             .doc(
@@ -36,6 +38,67 @@ pub fn commands() -> Vec<Command> {
                 "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
             ),
     ]
+}
+
+/// COMMAND INFO key specs of SORT (key, BY/GET patterns, STORE) and
+/// SORT_RO (no STORE), as Redis 7.0 declares them. False for other commands.
+pub fn write_key_specs(out: &mut crate::protocol::Out, name: &str) -> bool {
+    let n = match name {
+        "sort" => 3,
+        "sort_ro" => 2,
+        _ => return false,
+    };
+    let flags = |out: &mut crate::protocol::Out, f: &[&str]| {
+        out.bulk_str("flags");
+        out.set(f.len());
+        for x in f {
+            out.simple(x);
+        }
+    };
+    let unknown = |out: &mut crate::protocol::Out, what: &str| {
+        out.bulk_str(what);
+        out.map(2);
+        out.bulk_str("type");
+        out.bulk_str("unknown");
+        out.bulk_str("spec");
+        out.map(0);
+    };
+    out.set(n);
+    out.map(3);
+    flags(out, &["RO", "access"]);
+    out.bulk_str("begin_search");
+    out.map(2);
+    out.bulk_str("type");
+    out.bulk_str("index");
+    out.bulk_str("spec");
+    out.map(1);
+    out.bulk_str("index");
+    out.int(1);
+    out.bulk_str("find_keys");
+    out.map(2);
+    out.bulk_str("type");
+    out.bulk_str("range");
+    out.bulk_str("spec");
+    out.map(3);
+    for (k, v) in [("lastkey", 0), ("keystep", 1), ("limit", 0)] {
+        out.bulk_str(k);
+        out.int(v);
+    }
+    out.map(4);
+    out.bulk_str("notes");
+    out.bulk_str("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort");
+    flags(out, &["RO", "access"]);
+    unknown(out, "begin_search");
+    unknown(out, "find_keys");
+    if n == 3 {
+        out.map(4);
+        out.bulk_str("notes");
+        out.bulk_str("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array");
+        flags(out, &["OW", "update"]);
+        unknown(out, "begin_search");
+        unknown(out, "find_keys");
+    }
+    true
 }
 
 /// Redis's sortGetKeys: the sorted key, and the destination of the last
