@@ -148,6 +148,13 @@ pub const PARAMS: &[Param] = &[
         Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
     ),
     p("min-replicas-to-write", "0", Kind::Int),
+    // Redis 7.2's: what a replica does with a command of its master's
+    // stream it cannot apply (see replication::replica::not_applied).
+    p(
+        "propagation-error-behavior",
+        "ignore",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+    ),
     p("lua-replicate-commands", "yes", YESNO),
     p("shutdown-timeout", "10", Kind::Int),
     p("min-replicas-max-lag", "10", Kind::Int),
@@ -230,6 +237,11 @@ pub const PARAMS: &[Param] = &[
     // Accepted for redis.conf compatibility; keel keeps no nodes file.
     imm("cluster-config-file", "nodes.conf", Kind::Str),
     p("unixsocket", "", Kind::Str),
+    imm(
+        "enable-module-command",
+        "no",
+        Kind::Enum(&["yes", "no", "local"]),
+    ),
     p(
         "enable-debug-command",
         "yes",

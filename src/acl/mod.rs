@@ -71,9 +71,38 @@ enum FindKeys {
     Keynum(i32, i32, i32),
 }
 
+/// Redis's key-spec flags, in the order COMMAND shows them.
+pub const KEY_FLAG_NAMES: [&str; 11] = [
+    "RO",
+    "RW",
+    "OW",
+    "RM",
+    "access",
+    "update",
+    "insert",
+    "delete",
+    "not_key",
+    "incomplete",
+    "variable_flags",
+];
+
+/// Bit `i` set = KEY_FLAG_NAMES[i].
+fn key_flags(names: &[&str]) -> u16 {
+    names
+        .iter()
+        .filter_map(|n| {
+            KEY_FLAG_NAMES
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(n))
+        })
+        .fold(0, |a, i| a | (1 << i))
+}
+
 struct KeySpec {
     /// KEY_READ for ACCESS, KEY_WRITE for INSERT/DELETE/UPDATE.
     perm: u8,
+    /// Redis's flags of the spec (bits of KEY_FLAG_NAMES).
+    flags: u16,
     not_key: bool,
     incomplete: bool,
     bs: BeginSearch,
@@ -132,6 +161,7 @@ fn parse_spec(s: &str) -> Option<KeySpec> {
     };
     Some(KeySpec {
         perm,
+        flags: key_flags(&flags.split(',').collect::<Vec<_>>()),
         not_key,
         incomplete,
         bs,
@@ -245,18 +275,62 @@ impl Universe {
 
     /// Key positions and the access each needs (getKeysFromCommandWithSpecs).
     fn keys(&self, id: usize, keel_idx: Option<usize>, args: &[Bytes]) -> Vec<(usize, u8)> {
+        self.keys_flags(id, keel_idx, args)
+            .into_iter()
+            .map(|(p, perm, _)| (p, perm))
+            .collect()
+    }
+
+    /// Key positions with the access each needs and Redis's key flags.
+    fn keys_flags(
+        &self,
+        id: usize,
+        keel_idx: Option<usize>,
+        args: &[Bytes],
+    ) -> Vec<(usize, u8, u16)> {
         let c = &self.cmds[id];
         let argc = args.len() as i32;
         let eq = |i: usize, kw: &str| args[i].eq_ignore_ascii_case(kw.as_bytes());
+        let (ro, rw_upd, ow_upd) = (
+            key_flags(&["RO", "access"]),
+            key_flags(&["RW", "access", "update"]),
+            key_flags(&["OW", "update"]),
+        );
         // Commands whose key flags depend on the arguments (getkeys procs).
         match c.fullname.as_str() {
             "set" if argc >= 2 => {
                 let get = (3..args.len()).any(|i| eq(i, "get"));
-                return vec![(1, if get { KEY_ALL } else { KEY_WRITE })];
+                return vec![if get {
+                    (1, KEY_ALL, rw_upd)
+                } else {
+                    (1, KEY_WRITE, ow_upd)
+                }];
+            }
+            // sortGetKeys: the sorted key, and the last STORE's destination.
+            "sort" if argc >= 2 => {
+                let mut keys = vec![(1, KEY_READ, ro)];
+                let mut store = None;
+                let mut i = 2;
+                while i < args.len() {
+                    if eq(i, "limit") {
+                        i += 2;
+                    } else if eq(i, "store") && i + 1 < args.len() {
+                        store = Some((i + 1, KEY_WRITE, ow_upd));
+                    } else if eq(i, "get") || eq(i, "by") {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                keys.extend(store);
+                return keys;
             }
             "bitfield" if argc >= 2 => {
                 let write = (2..args.len()).any(|i| eq(i, "set") || eq(i, "incrby"));
-                return vec![(1, if write { KEY_ALL } else { KEY_READ })];
+                return vec![if write {
+                    (1, KEY_ALL, rw_upd)
+                } else {
+                    (1, KEY_READ, ro)
+                }];
             }
             _ => {}
         }
@@ -323,7 +397,7 @@ impl Universe {
             }
             let mut i = first;
             while i <= last {
-                out.push((i as usize, spec.perm));
+                out.push((i as usize, spec.perm, spec.flags));
                 i += step.max(1);
             }
             if spec.incomplete {
@@ -333,7 +407,7 @@ impl Universe {
                     return cmd
                         .key_indexes(args)
                         .into_iter()
-                        .map(|i| (i, spec.perm))
+                        .map(|i| (i, spec.perm, spec.flags))
                         .collect();
                 }
                 return out;
@@ -858,6 +932,16 @@ impl User {
         })
     }
 
+    /// Any key may be read (ACLSelectorHasUnrestrictedKeyAccess for reads):
+    /// SORT's BY and GET patterns need it.
+    pub fn unrestricted_read_keys(&self) -> bool {
+        self.allkeys
+            || self
+                .patterns
+                .iter()
+                .any(|(p, f)| f & KEY_READ == KEY_READ && p.as_slice() == b"*")
+    }
+
     fn check_key(&self, key: &[u8], need: u8) -> bool {
         self.allkeys
             || self
@@ -982,6 +1066,26 @@ pub fn check(user: &User, keel_idx: usize, args: &[Bytes]) -> Result<(), (Denied
             };
             (d, obj)
         })
+}
+
+/// COMMAND GETKEYSANDFLAGS: the keys of a request with Redis's key flags
+/// (getKeysFromCommandWithSpecs); None for a request Redis's spec lookup
+/// cannot resolve (unknown subcommand).
+pub fn keys_and_flags(keel_idx: usize, args: &[Bytes]) -> Option<Vec<(usize, Vec<&'static str>)>> {
+    let u = universe();
+    let id = u.resolve(keel_idx, args)?;
+    Some(
+        u.keys_flags(id, Some(keel_idx), args)
+            .into_iter()
+            .map(|(pos, _, f)| {
+                let names = (0..KEY_FLAG_NAMES.len())
+                    .filter(|i| f & (1 << i) != 0)
+                    .map(|i| KEY_FLAG_NAMES[i])
+                    .collect();
+                (pos, names)
+            })
+            .collect(),
+    )
 }
 
 /// The full name of the command a request runs ("config|get").

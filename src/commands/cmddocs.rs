@@ -31,6 +31,8 @@ const USAGE: &[(&str, &str)] = &[
     ("command", ""),
     ("time", ""),
     ("lastsave", ""),
+    ("module", ""),
+    ("lolwut", "[VERSION version:int]"),
     ("dbsize", ""),
     ("flushdb", "[flush-type=ASYNC|SYNC]"),
     ("flushall", "[flush-type=ASYNC|SYNC]"),

@@ -458,7 +458,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "tracking_total_keys" => 0,
             "tracking_total_items" => 0,
             "tracking_total_prefixes" => 0,
-            "unexpected_error_replies" => 0,
+            "unexpected_error_replies" => crate::replication::replica::UNEXPECTED_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
             "total_error_replies" => failed,
             "dump_payload_sanitizations" => 0,
             "total_reads_processed" => 0,

@@ -1103,6 +1103,9 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hex signature of the values of all the specified keys.",
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message. Useful for clients",
+                "    unit tests to simulate Redis errors.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
                 "POPULATE <count> [<prefix>] [<size>]",
@@ -1145,6 +1148,18 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             let d = digest::value_digest(ctx.db(k).dict.get(&k[..]));
             ctx.out.simple(&digest::hex(&d));
         }
+    } else if eq_ic(sub, "error") && argc == 3 {
+        // The argument as the error line itself (no ERR prefix added),
+        // with CR and LF turned into spaces.
+        let mut e = Vec::with_capacity(args[2].len() + 3);
+        e.push(b'-');
+        e.extend(
+            args[2]
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        e.extend_from_slice(b"\r\n");
+        ctx.out.raw(&e);
     } else if eq_ic(sub, "populate") && (3..=5).contains(&argc) {
         debug_populate(ctx, args);
     } else if eq_ic(sub, "reload") {

@@ -29,6 +29,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod snapshot;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod table;
@@ -71,6 +72,8 @@ pub struct Ctx<'a> {
     /// The client a command runs for when `client` is absent (a job on
     /// another shard): its address and name go into the slow log.
     pub origin: Option<&'a crate::server::client::ClientInfo>,
+    /// Run by a script's redis.call (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
 }
 
 /// Who runs a script, for its ACL checks and ACL LOG entries.
@@ -114,6 +117,7 @@ impl<'a> Ctx<'a> {
             need_all_shards: false,
             caller: None,
             origin: None,
+            in_script: false,
         }
     }
 
@@ -130,8 +134,11 @@ impl<'a> Ctx<'a> {
             block: None,
             no_block: self.no_block,
             need_all_shards: false,
-            caller: None,
+            // The script's restricted user, for checks inside commands
+            // (SORT's BY/GET patterns).
+            caller: self.caller.clone(),
             origin: None,
+            in_script: true,
         }
     }
 

@@ -228,6 +228,7 @@ impl ScriptHost for Host<'_, '_> {
         let n = self.ctx.nshards();
         let held = self.ctx.held_shards();
         let needed: Vec<usize> = match c.scope {
+            _ if c.reaches_unknown_keys(args) => (0..n).collect(),
             super::Scope::Keys | super::Scope::KeysHeld => c
                 .key_indexes(args)
                 .iter()

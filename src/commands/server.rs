@@ -38,6 +38,15 @@ pub fn commands() -> Vec<Command> {
             "2.6.0",
             "Return the current server time",
         ),
+        // Conn: `enable-module-command local` needs the client's address.
+        cmd("module", -2, ADMIN | NOSCRIPT, module)
+            .acl(&["admin", "slow", "dangerous"])
+            .doc("server", "4.0.0", "A container for module commands"),
+        cmd("lolwut", -1, READONLY | FAST, lolwut).doc(
+            "server",
+            "5.0.0",
+            "Display some computer art and the Redis version",
+        ),
         cmd("lastsave", 1, LOADING | STALE | FAST, lastsave)
             .acl(&["admin", "dangerous"])
             .doc(
@@ -228,6 +237,65 @@ struct Container {
     subs: &'static [Sub],
 }
 
+const MODULE_ADMIN: u32 = ADMIN | NOSCRIPT;
+const MODULE_SUBS: &[Sub] = &[
+    Sub {
+        name: "list",
+        arity: 2,
+        flags: MODULE_ADMIN,
+        acl: &["dangerous"],
+        tips: ORDER,
+        summary: "List all modules loaded by the server",
+        since: "4.0.0",
+        complexity: "O(N) where N is the number of loaded modules.",
+        usage: "",
+    },
+    Sub {
+        name: "help",
+        arity: 2,
+        flags: LOADING | STALE,
+        acl: &[],
+        tips: &[],
+        summary: "Show helpful text about the different subcommands",
+        since: "5.0.0",
+        complexity: "O(1)",
+        usage: "",
+    },
+    Sub {
+        name: "load",
+        arity: -3,
+        flags: MODULE_ADMIN,
+        acl: &["dangerous"],
+        tips: &[],
+        summary: "Load a module",
+        since: "4.0.0",
+        complexity: "O(1)",
+        usage: "path [arg...]",
+    },
+    Sub {
+        name: "loadex",
+        arity: -3,
+        flags: MODULE_ADMIN,
+        acl: &["dangerous"],
+        tips: &[],
+        summary: "Load a module with extended parameters",
+        since: "7.0.0",
+        complexity: "O(1)",
+        usage: "path [(configs=CONFIG name value)...] [ARGS (args=arg...)]",
+    },
+    Sub {
+        name: "unload",
+        arity: 3,
+        flags: MODULE_ADMIN,
+        acl: &["dangerous"],
+        tips: &[],
+        summary: "Unload a module",
+        since: "4.0.0",
+        complexity: "O(1)",
+        usage: "name",
+    },
+];
+
 const CONTAINERS: &[Container] = &[
     Container {
         name: "config",
@@ -242,6 +310,13 @@ const CONTAINERS: &[Container] = &[
         acl: &[],
         complexity: "Depends on subcommand.",
         subs: super::cluster::CLUSTER_SUBS,
+    },
+    Container {
+        name: "module",
+        flags: 0,
+        acl: &[],
+        complexity: "Depends on subcommand.",
+        subs: MODULE_SUBS,
     },
     Container {
         name: "command",
@@ -289,6 +364,208 @@ pub(crate) fn reply_help(out: &mut Out, cmd: &[u8], lines: &[&str]) {
     }
     out.simple("HELP");
     out.simple("    Prints this help.");
+}
+
+// ---------------------------------------------------------------- MODULE, LOLWUT
+
+/// Whether a protected command (`enable-debug-command` / `enable-module-command`:
+/// yes, no or local) may run for this client: "local" means a loopback peer.
+pub(crate) fn protected_allowed(ctx: &Ctx, setting: &str) -> bool {
+    match setting {
+        "yes" => true,
+        "local" => ctx.client.as_ref().is_some_and(|c| {
+            c.info
+                .addr
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| match a.ip() {
+                    std::net::IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+                    std::net::IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+                })
+        }),
+        _ => false,
+    }
+}
+
+/// keel loads no Redis modules (they are C shared objects built against
+/// Redis's own internals): LIST is empty, LOAD and LOADEX fail as a failed
+/// load does in Redis, UNLOAD finds no such module.
+fn module(ctx: &mut Ctx, args: &[Bytes]) {
+    let Some(sub) = subcommand(ctx, args) else {
+        return;
+    };
+    if sub == "help" {
+        return reply_help(
+            ctx.out,
+            &args[0],
+            &[
+                "LIST",
+                "    Return a list of loaded modules.",
+                "LOAD <path> [<arg> ...]",
+                "    Load a module library from <path>, passing to it any optional arguments.",
+                "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+                "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+                "UNLOAD <name>",
+                "    Unload a module.",
+            ],
+        );
+    }
+    let setting = ctx
+        .srv
+        .config
+        .read()
+        .unwrap()
+        .get("enable-module-command")
+        .to_string();
+    // LOAD, LOADEX and UNLOAD are protected; LIST is not.
+    if sub != "list" && !protected_allowed(ctx, &setting) {
+        return ctx.out.err(
+            "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        );
+    }
+    match sub {
+        "list" => ctx.out.array(0),
+        "unload" => ctx
+            .out
+            .err("ERR Error unloading module: no such module with that name"),
+        _ => {
+            crate::log::warning(&format!(
+                "Module {} failed to load: keel does not load Redis modules",
+                String::from_utf8_lossy(&args[2])
+            ));
+            ctx.out
+                .err("ERR Error loading the extension. Please check the server logs.")
+        }
+    }
+}
+
+/// LOLWUT [VERSION v] [args]: keel's own art for versions 5 and 6 (their
+/// arguments parsed and clamped as Redis does), the version line otherwise.
+fn lolwut(ctx: &mut Ctx, args: &[Bytes]) {
+    let mut version: Option<i64> = None;
+    let mut rest = &args[1..];
+    if args.len() >= 3 && eq_ic(&args[1], "version") {
+        let Some(v) = super::parse_i64(&args[2]) else {
+            return ctx.out.err(errors::NOT_INT);
+        };
+        // Redis prints it with %u: only the low 32 bits count.
+        version = Some(v as u32 as i64);
+        rest = &args[3..];
+    }
+    // Versions 5 and 6 read 3 and 2 numbers; the others read none.
+    let wanted = match version {
+        Some(5) => 3,
+        Some(6) => 2,
+        _ => 0,
+    };
+    let mut nums = Vec::new();
+    for a in rest.iter().take(wanted) {
+        match super::parse_i64(a) {
+            Some(n) => nums.push(n),
+            None => return ctx.out.err(errors::NOT_INT),
+        }
+    }
+    let ver = crate::REDIS_VERSION;
+    let text = match version {
+        Some(5) => {
+            let cols = nums.first().copied().unwrap_or(66).clamp(1, 1000) as usize;
+            let per_row = nums.get(1).copied().unwrap_or(8).clamp(1, 200) as usize;
+            let per_col = nums.get(2).copied().unwrap_or(12).clamp(1, 200) as usize;
+            format!(
+                "{}\nA grid slowly coming apart, keel's own. Redis ver. {ver}\n",
+                lolwut_grid(cols, per_row, per_col)
+            )
+        }
+        Some(6) => {
+            let cols = nums.first().copied().unwrap_or(80).clamp(1, 1000) as usize;
+            let rows = nums.get(1).copied().unwrap_or(20).clamp(1, 1000) as usize;
+            format!(
+                "{}\nA skyline of shards, keel's own. Redis ver. {ver}\n",
+                lolwut_skyline(cols, rows)
+            )
+        }
+        // Other versions take no arguments and never fail on them.
+        _ => format!("Redis ver. {ver}\n"),
+    };
+    ctx.out.verbatim(text.as_bytes());
+}
+
+/// Squares drifting and turning more the lower they sit, drawn with
+/// braille-free ASCII so any terminal shows it.
+fn lolwut_grid(cols: usize, per_row: usize, per_col: usize) -> String {
+    let size = (cols / per_row).max(1);
+    // Bounded, so LOLWUT stays cheap whatever the arguments.
+    let h = (per_col * size / 2 + 1).min(1000);
+    let w = cols;
+    let mut canvas = vec![vec![b' '; w]; h.max(1)];
+    let mut seed: u64 = crate::storage::now_us() | 1;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 1000) as f64 / 1000.0
+    };
+    for r in 0..per_col {
+        for c in 0..per_row {
+            let chaos = r as f64 / per_col as f64;
+            let dx = ((rnd() - 0.5) * chaos * size as f64) as isize;
+            let dy = ((rnd() - 0.5) * chaos * size as f64 / 2.0) as isize;
+            let x0 = (c * size) as isize + dx;
+            let y0 = (r * size / 2) as isize + dy;
+            let half = (size / 2).max(1) as isize;
+            for k in 0..(size as isize) {
+                for (x, y, ch) in [
+                    (x0 + k, y0, b'-'),
+                    (x0 + k, y0 + half, b'-'),
+                    (x0, y0 + k / 2, b'|'),
+                    (x0 + size as isize - 1, y0 + k / 2, b'|'),
+                ] {
+                    if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < canvas.len() {
+                        canvas[y as usize][x as usize] = ch;
+                    }
+                }
+            }
+        }
+    }
+    canvas
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Towers of random height, one per few columns, with lit windows.
+fn lolwut_skyline(cols: usize, rows: usize) -> String {
+    let mut seed: u64 = crate::storage::now_us() | 1;
+    let mut rnd = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    let mut canvas = vec![vec![b' '; cols]; rows];
+    let mut x = 0;
+    while x < cols {
+        let width = 3 + rnd(5);
+        let height = 1 + rnd(rows);
+        for (y, line) in canvas.iter_mut().enumerate().skip(rows - height) {
+            for (i, cell) in line.iter_mut().enumerate().skip(x).take(width) {
+                let edge = i == x || i == x + width - 1 || y == rows - height;
+                *cell = if edge {
+                    b'#'
+                } else if rnd(3) == 0 {
+                    b'o'
+                } else {
+                    b'.'
+                };
+            }
+        }
+        x += width + rnd(3);
+    }
+    canvas
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 // ---------------------------------------------------------------- CONFIG
@@ -423,6 +700,7 @@ fn config_resetstat(ctx: &mut Ctx) {
     for s in &ctx.srv.stats {
         s.reset();
     }
+    crate::replication::replica::UNEXPECTED_ERRORS.store(0, Ordering::Relaxed);
     for i in ctx.held_shards() {
         ctx.store(i).stats = Default::default();
     }
@@ -599,6 +877,9 @@ fn write_cats(out: &mut Out, cats: &[&str]) {
 
 /// One key spec derived from the legacy first/last/step positions.
 fn write_key_specs(out: &mut Out, c: &Command) {
+    if super::sort::write_key_specs(out, c.name) {
+        return;
+    }
     if c.first_key <= 0 && c.keys_fn.is_none() {
         out.set(0);
         return;
@@ -891,7 +1172,7 @@ fn command_list(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes], with_flags: bool) {
-    let Some((_, c)) = lookup(&argv[0]) else {
+    let Some((idx, c)) = lookup(&argv[0]) else {
         ctx.out.err("ERR Invalid command specified");
         return;
     };
@@ -915,11 +1196,20 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes], with_flags: bool) {
     } else {
         &["RO", "access"]
     };
+    // Redis's flags from its key specs, where they name the position.
+    let spec_flags = if with_flags {
+        crate::acl::keys_and_flags(idx, argv).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     for k in keys {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(&argv[k]);
-            write_strs(ctx.out, kf, true);
+            match spec_flags.iter().find(|(p, _)| *p == k) {
+                Some((_, names)) => write_strs(ctx.out, names, true),
+                None => write_strs(ctx.out, kf, true),
+            }
         } else {
             ctx.out.bulk(&argv[k]);
         }

@@ -66,6 +66,10 @@ pub mod flags {
 /// (numkeys-style commands): returns the argument indexes that are keys.
 pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
 
+/// For commands that may touch keys their arguments do not name (SORT's
+/// BY/GET patterns): true when this request may, so it holds every shard.
+pub type UnknownKeysFn = fn(&[Bytes]) -> bool;
+
 pub struct Command {
     /// Lower case, as COMMAND reports it.
     pub name: &'static str,
@@ -77,6 +81,7 @@ pub struct Command {
     pub last_key: i32,
     pub step: i32,
     pub keys_fn: Option<KeysFn>,
+    pub unknown_keys: Option<UnknownKeysFn>,
     pub scope: Scope,
     pub handler: Handler,
     /// ACL categories without '@' (e.g. "string", "fast").
@@ -136,6 +141,7 @@ pub const fn cmd(name: &'static str, arity: i32, flags: u32, handler: Handler) -
         last_key: 0,
         step: 0,
         keys_fn: None,
+        unknown_keys: None,
         scope: Scope::Conn,
         handler,
         acl: &[],
@@ -162,6 +168,14 @@ impl Command {
         self.step = step;
         self.scope = Scope::Keys;
         self
+    }
+    pub const fn unknown_keys(mut self, f: UnknownKeysFn) -> Self {
+        self.unknown_keys = Some(f);
+        self
+    }
+    /// Whether this request must hold every shard (see `UnknownKeysFn`).
+    pub fn reaches_unknown_keys(&self, args: &[Bytes]) -> bool {
+        self.unknown_keys.is_some_and(|f| f(args))
     }
     pub const fn held(mut self) -> Self {
         self.scope = Scope::KeysHeld;
@@ -208,6 +222,7 @@ pub fn table() -> &'static Table {
         commands.extend(super::server::commands());
         commands.extend(super::strings::commands());
         commands.extend(super::keys::commands());
+        commands.extend(super::sort::commands());
         commands.extend(super::transactions::commands());
         commands.extend(super::scripting::commands());
         commands.extend(super::snapshot::commands());

@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -854,14 +854,18 @@ fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], ar
         return;
     }
     let Some((idx, cmd)) = crate::commands::lookup(name) else {
-        crate::log::warning(&format!(
-            "== CRITICAL == This replica got an unknown command from its master: '{}'",
-            String::from_utf8_lossy(name)
-        ));
-        return;
+        let err = crate::commands::errors::unknown_command(name, &args[1..]);
+        return not_applied(
+            rt,
+            srv,
+            &format!("-{err}\r\n").into_bytes(),
+            "<unknown>",
+            true,
+        );
     };
     if !cmd.arity_ok(args.len()) {
-        return;
+        let err = crate::commands::errors::wrong_args(cmd.name);
+        return not_applied(rt, srv, &format!("-{err}\r\n").into_bytes(), cmd.name, true);
     }
     let mut out = crate::protocol::Out::new(false);
     let db = client.db;
@@ -869,10 +873,45 @@ fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], ar
     ctx.no_block = true;
     crate::server::shard::run_handler(rt.stats(), idx, cmd, &mut ctx, args);
     if out.buf.first() == Some(&b'-') {
+        // run_handler counted the error already.
+        not_applied(rt, srv, &out.buf, cmd.name, false);
+    }
+}
+
+/// Commands of the master's stream that failed here (INFO
+/// unexpected_error_replies): this replica may now differ from its master.
+pub static UNEXPECTED_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// A command of the master's stream that this replica could not apply
+/// (Redis's afterErrorReply for the master client): logged, counted, and
+/// with `propagation-error-behavior` panic or panic-on-replicas on a
+/// read-only replica, fatal (Redis 7.2), since going on means diverging.
+fn not_applied(rt: &Rc<ShardRt>, srv: &Server, reply: &[u8], cmd: &str, count: bool) {
+    if count {
+        rt.stats().ops.lock().unwrap().count_error(reply);
+    }
+    let line = &reply[..reply.len().saturating_sub(2)];
+    let msg = line
+        .strip_prefix(b"-ERR ")
+        .or_else(|| line.strip_prefix(b"-"))
+        .unwrap_or(line);
+    let msg = &msg[..msg.len().min(4096)];
+    crate::log::warning(&format!(
+        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{cmd}'",
+        String::from_utf8_lossy(msg)
+    ));
+    UNEXPECTED_ERRORS.fetch_add(1, Ordering::Relaxed);
+    let (behavior, read_only) = {
+        let c = srv.config.read().unwrap();
+        (
+            c.get("propagation-error-behavior").to_string(),
+            c.get_bool("replica-read-only"),
+        )
+    };
+    if read_only && matches!(behavior.as_str(), "panic" | "panic-on-replicas") {
         crate::log::warning(&format!(
-            "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
-            String::from_utf8_lossy(&out.buf[1..out.buf.len().saturating_sub(2)]),
-            cmd.name
+            "Guru Meditation: This replica panicked sending an error to its master after processing the command '{cmd}'"
         ));
+        std::process::abort();
     }
 }

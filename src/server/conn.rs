@@ -897,6 +897,7 @@ impl Conn<'_> {
             Scope::Keys if is_script(cmd) && commands::scripting::needs_all_shards(args) => {
                 Route::Hold((0..nshards).collect())
             }
+            Scope::Keys if cmd.reaches_unknown_keys(args) => Route::Hold((0..nshards).collect()),
             // One shard: nothing to compute.
             Scope::Keys if nshards == 1 => Route::Shard(0),
             Scope::Keys => {
