@@ -10,6 +10,19 @@ pub struct Out {
     pub resp3: bool,
 }
 
+/// Appends `-<msg>\r\n`. Every error reply goes through here: CR and LF in
+/// `msg` (user data echoed in errors) become spaces, as stock does, so a
+/// reply can never be split into two.
+pub fn err_line(buf: &mut Vec<u8>, msg: &[u8]) {
+    buf.reserve(msg.len() + 3);
+    buf.push(b'-');
+    buf.extend(
+        msg.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    buf.extend_from_slice(b"\r\n");
+}
+
 impl Out {
     pub fn new(resp3: bool) -> Self {
         Out {
@@ -30,13 +43,7 @@ impl Out {
 
     /// `msg` is the whole error line after `-`, e.g. "ERR syntax error".
     pub fn err(&mut self, msg: &str) {
-        self.buf.push(b'-');
-        // Newlines would break the protocol: Redis replaces them with spaces.
-        for &b in msg.as_bytes() {
-            self.buf
-                .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
-        }
-        self.buf.extend_from_slice(b"\r\n");
+        err_line(&mut self.buf, msg.as_bytes());
     }
 
     pub fn int(&mut self, n: i64) {
@@ -230,6 +237,16 @@ pub fn fmt_double(d: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_never_carry_crlf() {
+        let mut o = Out::new(false);
+        o.err("ERR a\r\n+OK\r\nb\n");
+        assert_eq!(o.buf, b"-ERR a  +OK  b \r\n");
+        let mut v = Vec::new();
+        err_line(&mut v, b"ERR x\ry");
+        assert_eq!(v, b"-ERR x y\r\n");
+    }
 
     #[test]
     fn encodes() {

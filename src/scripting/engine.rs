@@ -319,6 +319,9 @@ impl Engine {
         let g = Registry::global().generation();
         if g != self.generation {
             unsafe {
+                // A full collection first, while the state is whole, as
+                // Redis does before closing it (CVE-2024-46981).
+                lua_gc(self.l, LUA_GCCOLLECT, 0);
                 lua_close(self.l);
                 self.l = new_state(&mut *self.ctx);
             }
@@ -615,10 +618,9 @@ unsafe fn error_reply(l: *mut lua_State, sha: &str, out: &mut Out) {
             let msg = &msg[..msg.len().min(100)];
             let mut e = format!("Error running script {sha}, ").into_bytes();
             e.extend_from_slice(msg);
-            let e = map_crlf(trim_crlf(&e));
-            out.raw(b"-ERR ");
-            out.raw(&e);
-            out.raw(b"\r\n");
+            let mut line = b"ERR ".to_vec();
+            line.extend_from_slice(trim_crlf(&e));
+            crate::protocol::err_line(&mut out.buf, &line);
             return;
         }
         let info = error_info(l);
@@ -633,10 +635,10 @@ unsafe fn error_reply(l: *mut lua_State, sha: &str, out: &mut Out) {
             e.extend_from_slice(line);
             e.push(b'.');
         }
-        // Newlines become spaces (the packaged 7.0.15 does so; upstream
-        // 7.0.15 sent them raw and broke the protocol).
-        out.raw(&map_crlf(&e));
-        out.raw(b"\r\n");
+        // addReplyErrorFormat("-%s ..."): trimmed after the '-' is in
+        // front, newlines become spaces (the packaged 7.0.15 does so;
+        // upstream 7.0.15 sent them raw and broke the protocol).
+        crate::protocol::err_line(&mut out.buf, &trim_crlf(&e)[1..]);
     }
 }
 
@@ -743,11 +745,11 @@ unsafe fn table_to_resp(l: *mut lua_State, w: &mut Vec<u8>, resp3: bool, script_
         if rawget_str(l, -1, b"err") == LUA_TSTRING {
             lua_pop(l, 1);
             let info = error_info(l);
-            // addReplyErrorFormatEx("-%s"): trimmed, newlines mapped.
-            let m = map_crlf(trim_crlf(&info.msg));
-            w.push(b'-');
-            w.extend_from_slice(&m);
-            w.extend_from_slice(b"\r\n");
+            // addReplyErrorFormatEx("-%s"): trimmed with the '-' in front
+            // (so a leading CR/LF stays, as a space), newlines mapped.
+            let mut e = vec![b'-'];
+            e.extend_from_slice(&info.msg);
+            crate::protocol::err_line(w, &trim_crlf(&e)[1..]);
             lua_pop(l, 1);
             return;
         }

@@ -203,9 +203,8 @@ impl Conn<'_> {
                 self.run_pipeline(stream, cmds, &mut wbuf).await;
             }
             if let Some(m) = proto_err {
-                wbuf.extend_from_slice(b"-ERR ");
-                wbuf.extend_from_slice(m.as_bytes());
-                wbuf.extend_from_slice(b"\r\n");
+                // The message may quote a client byte (a CR or LF too).
+                crate::protocol::err_line(&mut wbuf, format!("ERR {m}").as_bytes());
                 crate::log::verbose(&format!(
                     "Protocol error ({m}) from client: id={} addr={}",
                     self.client.id, self.client.info.addr

@@ -285,9 +285,15 @@ unsafe fn array_length(l: *mut lua_State, c: &Cfg) -> Result<i64, LErr> {
             if lua_type(l, -2) == LUA_TNUMBER {
                 let k = lua_tonumber(l, -2);
                 if k != 0.0 && k.floor() == k && k >= 1.0 {
-                    // C stores the max in an int.
+                    // C stores the max in an int: a key beyond int range
+                    // converts to INT_MIN (x86 cvttsd2si), which later makes
+                    // the table an object, not a sparse array.
                     if k > max as f64 {
-                        max = crate::scripting::engine::d2ll(k) as c_int as i64;
+                        max = if k < 2_147_483_648.0 {
+                            k as i64
+                        } else {
+                            c_int::MIN as i64
+                        };
                     }
                     items += 1;
                     lua_pop(l, 1);

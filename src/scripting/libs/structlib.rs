@@ -326,7 +326,9 @@ unsafe fn unpack_(l: *mut lua_State) -> Result<c_int, LErr> {
                         if n == 0 || lua_isnumber(l, -1) == 0 {
                             return Err(LErr::Msg("format 'c0' needs a previous size".into()));
                         }
-                        size = lua_tonumber(l, -1) as u64 as usize;
+                        // C's (size_t) cast: -1 is huge ("too short"), where
+                        // Rust's saturating cast would give 0.
+                        size = d2size(lua_tonumber(l, -1));
                         lua_pop(l, 1);
                         n -= 1;
                         if !(size <= ld && pos <= ld - size) {
@@ -393,5 +395,32 @@ pub unsafe extern "C-unwind" fn open(l: *mut lua_State) -> c_int {
         lua_pushvalue(l, -1);
         lua_setfield(l, LUA_GLOBALSINDEX, c"struct".as_ptr());
         1
+    }
+}
+
+/// C's (size_t) cast of a double as x86-64 does it: below 2^63 through the
+/// signed conversion (negative values wrap, NaN and out of range give 2^63),
+/// above it through the offset trick gcc emits.
+fn d2size(d: f64) -> usize {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    let v = if d >= TWO63 {
+        (crate::scripting::engine::d2ll(d - TWO63) as u64) ^ (1 << 63)
+    } else {
+        crate::scripting::engine::d2ll(d) as u64
+    };
+    v as usize
+}
+
+#[cfg(test)]
+mod d2size_tests {
+    use super::d2size;
+
+    #[test]
+    fn matches_x86_casts() {
+        assert_eq!(d2size(3.0), 3);
+        assert_eq!(d2size(-1.0), usize::MAX);
+        assert_eq!(d2size(f64::NAN), 1 << 63);
+        assert_eq!(d2size(1e300), 0);
+        assert_eq!(d2size(9_223_372_036_854_775_808.0), 1 << 63);
     }
 }

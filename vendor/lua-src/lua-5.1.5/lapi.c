@@ -730,6 +730,11 @@ LUA_API int lua_setmetatable (lua_State *L, int objindex) {
       break;
     }
     default: {
+      /* keel: the metatable of a basic type is shared by every script;
+         once locked it stays (CVE-2025-46818). */
+      Table *cur = G(L)->mt[ttype(obj)];
+      if (cur && cur->readonly)
+        luaG_runerror(L, "Attempt to modify a readonly table");
       G(L)->mt[ttype(obj)] = mt;
       break;
     }

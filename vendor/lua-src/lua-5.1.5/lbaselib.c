@@ -340,18 +340,20 @@ static int luaB_assert (lua_State *L) {
 
 
 static int luaB_unpack (lua_State *L) {
-  int i, e, n;
+  int i, e, k;
+  unsigned int n;
   luaL_checktype(L, 1, LUA_TTABLE);
   i = luaL_optint(L, 2, 1);
   e = luaL_opt(L, luaL_checkint, 3, luaL_getn(L, 1));
   if (i > e) return 0;  /* empty range */
-  n = e - i + 1;  /* number of elements */
-  if (n <= 0 || !lua_checkstack(L, n))  /* n <= 0 means arith. overflow */
+  /* keel: the count is computed unsigned; `e - i + 1` overflowed int and the
+     compiler dropped the `n <= 0` test (CVE-2025-46817). */
+  n = (unsigned int)e - (unsigned int)i;  /* elements minus one */
+  if (n >= (unsigned int)LUAI_MAXCSTACK || !lua_checkstack(L, (int)++n))
     return luaL_error(L, "too many results to unpack");
-  lua_rawgeti(L, 1, i);  /* push arg[i] (avoiding overflow problems) */
-  while (i++ < e)  /* push arg[i + 1...e] */
-    lua_rawgeti(L, 1, i);
-  return n;
+  for (k = 0; k < (int)n; k++)  /* keel: i + k <= e, never overflows */
+    lua_rawgeti(L, 1, i + k);
+  return (int)n;
 }
 
 
