@@ -575,16 +575,12 @@ fn object_size(v: &Value, raw: bool, samples: usize) -> usize {
             }
         }
         Value::Hash(h) => {
-            let n = h.fields.len();
-            if !h.hashtable {
-                ROBJ + listpack(
-                    h.fields
-                        .iter()
-                        .flat_map(|(k, v)| [k.as_slice(), v.as_slice()]),
-                )
+            let n = h.len();
+            if !h.is_hashtable() {
+                ROBJ + listpack(h.iter().flat_map(|(k, v)| [k, v]))
             } else {
                 ROBJ + dict_base(n)
-                    + sampled(h.fields.iter(), n, samples, |(k, v)| {
+                    + sampled(h.iter(), n, samples, |(k, v)| {
                         DICT_ENTRY + sds_alloc(k.len()) + sds_alloc(v.len())
                     })
             }

@@ -121,16 +121,7 @@ pub fn hash(
     } else {
         n > hl.max_entries || long(&pairs)
     };
-    let mut h = Hash {
-        hashtable,
-        ..Default::default()
-    };
-    h.fields.reserve(n);
-    for (f, v) in pairs {
-        if h.fields.insert(f, v).is_some() {
-            return Err(dup("hash fields"));
-        }
-    }
+    let h = Hash::from_distinct_pairs(pairs, hashtable).ok_or_else(|| dup("hash fields"))?;
     Ok(Value::Hash(Box::new(h)))
 }
 
@@ -324,12 +315,8 @@ pub fn form<'a>(v: &'a Value, _lim: &Limits) -> Form<'a> {
             Form::SetHt(s.members.iter().map(|m| m.as_slice()).collect())
         }
         Value::Hash(h) => {
-            let pairs = h
-                .fields
-                .iter()
-                .map(|(f, v)| (f.as_slice(), v.as_slice()))
-                .collect();
-            if h.hashtable {
+            let pairs = h.iter().collect();
+            if h.is_hashtable() {
                 Form::HashHt(pairs)
             } else {
                 Form::HashLp(pairs)

@@ -62,7 +62,7 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
             }
         }
         Value::Hash(h) => {
-            for (f, v) in &h.fields {
+            for (f, v) in h.iter() {
                 let mut e = [0u8; 20];
                 mix_digest(&mut e, f);
                 mix_digest(&mut e, v);
@@ -226,13 +226,10 @@ mod tests {
             zs.insert_new(m.as_bytes(), sc, lim);
         }
         let z = entry(Value::ZSet(Box::new(zs)));
-        let h = entry(Value::Hash(Box::new(Hash {
-            fields: [("f", "v"), ("f2", "2")]
-                .iter()
-                .map(|&(f, v)| (b(f), b(v)))
-                .collect(),
-            ..Default::default()
-        })));
+        let h = entry(Value::Hash(Box::new(Hash::from_pairs(
+            [("f", "v"), ("f2", "2")],
+            Default::default(),
+        ))));
         let hx = |e: &Entry| hex(&value_digest(Some(e)));
         assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
         assert_eq!(hx(&st), "e8f32bbb1ad9bf537c8867de4f19fec9e001296d");
