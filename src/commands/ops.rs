@@ -549,9 +549,8 @@ fn object_size(v: &Value, raw: bool, samples: usize) -> usize {
                 })
         }
         Value::Set(set) => {
-            if !set.hashtable {
+            if !set.is_hashtable() {
                 let width = set
-                    .members
                     .iter()
                     .filter_map(|m| parse_i64(m))
                     .map(|v| {
@@ -565,13 +564,11 @@ fn object_size(v: &Value, raw: bool, samples: usize) -> usize {
                     })
                     .max()
                     .unwrap_or(2);
-                ROBJ + je(8 + width * set.members.len())
+                ROBJ + je(8 + width * set.len())
             } else {
-                let n = set.members.len();
+                let n = set.len();
                 ROBJ + dict_base(n)
-                    + sampled(set.members.iter(), n, samples, |m| {
-                        DICT_ENTRY + sds_alloc(m.len())
-                    })
+                    + sampled(set.iter(), n, samples, |m| DICT_ENTRY + sds_alloc(m.len()))
             }
         }
         Value::Hash(h) => {

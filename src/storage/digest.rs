@@ -52,7 +52,7 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
         // Ordered: chained.
         Value::List(l) => l.items.iter().for_each(|e| mix_digest(digest, e)),
         // Unordered: xor of each member.
-        Value::Set(set) => set.members.iter().for_each(|m| xor_digest(digest, m)),
+        Value::Set(set) => set.iter().for_each(|m| xor_digest(digest, m)),
         Value::ZSet(z) => {
             for (m, score) in z.iter() {
                 let mut e = [0u8; 20];
@@ -213,10 +213,10 @@ mod tests {
         let l = entry(Value::List(Box::new(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
         })));
-        let st = entry(Value::Set(Box::new(Set {
-            members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
-            ..Default::default()
-        })));
+        let st = entry(Value::Set(Box::new(Set::from_members(
+            ["a", "1", "b"],
+            512,
+        ))));
         let mut zs = ZSet::new();
         for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
             let lim = crate::storage::zset::Limits {
