@@ -552,7 +552,7 @@ fn object_size(v: &Value, raw: bool, samples: usize) -> usize {
             if !set.is_hashtable() {
                 let width = set
                     .iter()
-                    .filter_map(|m| parse_i64(m))
+                    .filter_map(parse_i64)
                     .map(|v| {
                         if i16::try_from(v).is_ok() {
                             2
