@@ -60,7 +60,6 @@ fn to_json(e: &Entry) -> J {
         Value::List(l) => ("list", J::Array(l.items.iter().map(|x| s(x)).collect())),
         Value::Set(set) => {
             let mut m: Vec<String> = set
-                .members
                 .iter()
                 .map(|x| String::from_utf8_lossy(x).into_owned())
                 .collect();
@@ -70,8 +69,7 @@ fn to_json(e: &Entry) -> J {
         Value::Hash(h) => (
             "hash",
             J::Object(
-                h.fields
-                    .iter()
+                h.iter()
                     .map(|(f, v)| (String::from_utf8_lossy(f).into_owned(), s(v)))
                     .collect(),
             ),

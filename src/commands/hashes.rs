@@ -570,7 +570,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(None) => out.null(),
         Ok(Some(h)) => {
             let i = fastrand::usize(..h.len());
-            out.bulk(h.fields.get_index(i).unwrap().0);
+            out.bulk(h.get_index(i).unwrap().0);
         }
     })
 }
@@ -589,8 +589,17 @@ fn randfield_count(out: &mut Out, h: &Hash, l: i64, withvalues: bool) {
             out.array(n)
         }
     };
+    // Positional access into a listpack is a scan: index it once.
+    let packed: Vec<(&[u8], &[u8])> = if h.is_hashtable() {
+        Vec::new()
+    } else {
+        h.iter().collect()
+    };
     let pair = |out: &mut Out, i: usize| {
-        let (f, v) = h.fields.get_index(i).unwrap();
+        let (f, v) = packed
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| h.get_index(i).unwrap());
         if withvalues && out.resp3 {
             out.array(2);
         }
@@ -612,7 +621,7 @@ fn randfield_count(out: &mut Out, h: &Hash, l: i64, withvalues: bool) {
         return;
     }
     header(out, count);
-    for i in sample_unique(size, count, !h.hashtable) {
+    for i in sample_unique(size, count, !h.is_hashtable()) {
         pair(out, i);
     }
 }
@@ -632,7 +641,7 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) {
             Err(e) => return out.err(e),
         };
         let mut found: Vec<usize> = Vec::new();
-        let next = if h.hashtable {
+        let next = if h.is_hashtable() {
             let (next, pos) = scan_step(h.len(), cursor, opts.count);
             found.extend(pos);
             next
@@ -641,12 +650,12 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) {
             found.extend(0..h.len());
             0
         };
-        found.retain(|&i| opts.matches(h.fields.get_index(i).unwrap().0));
+        found.retain(|&i| opts.matches(h.get_index(i).unwrap().0));
         out.array(2);
         out.bulk(next.to_string().as_bytes());
         out.array(found.len() * 2);
         for i in found {
-            let (f, v) = h.fields.get_index(i).unwrap();
+            let (f, v) = h.get_index(i).unwrap();
             out.bulk(f);
             out.bulk(v);
         }

@@ -549,11 +549,10 @@ fn object_size(v: &Value, raw: bool, samples: usize) -> usize {
                 })
         }
         Value::Set(set) => {
-            if !set.hashtable {
+            if !set.is_hashtable() {
                 let width = set
-                    .members
                     .iter()
-                    .filter_map(|m| parse_i64(m))
+                    .filter_map(parse_i64)
                     .map(|v| {
                         if i16::try_from(v).is_ok() {
                             2
@@ -565,26 +564,20 @@ fn object_size(v: &Value, raw: bool, samples: usize) -> usize {
                     })
                     .max()
                     .unwrap_or(2);
-                ROBJ + je(8 + width * set.members.len())
+                ROBJ + je(8 + width * set.len())
             } else {
-                let n = set.members.len();
+                let n = set.len();
                 ROBJ + dict_base(n)
-                    + sampled(set.members.iter(), n, samples, |m| {
-                        DICT_ENTRY + sds_alloc(m.len())
-                    })
+                    + sampled(set.iter(), n, samples, |m| DICT_ENTRY + sds_alloc(m.len()))
             }
         }
         Value::Hash(h) => {
-            let n = h.fields.len();
-            if !h.hashtable {
-                ROBJ + listpack(
-                    h.fields
-                        .iter()
-                        .flat_map(|(k, v)| [k.as_slice(), v.as_slice()]),
-                )
+            let n = h.len();
+            if !h.is_hashtable() {
+                ROBJ + listpack(h.iter().flat_map(|(k, v)| [k, v]))
             } else {
                 ROBJ + dict_base(n)
-                    + sampled(h.fields.iter(), n, samples, |(k, v)| {
+                    + sampled(h.iter(), n, samples, |(k, v)| {
                         DICT_ENTRY + sds_alloc(k.len()) + sds_alloc(v.len())
                     })
             }

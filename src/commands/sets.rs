@@ -413,7 +413,7 @@ fn srandmember_count(ctx: &mut Ctx, args: &[Bytes]) {
             return reply_array(out, s);
         }
         out.array(count);
-        for i in sample_unique(size, count, !s.hashtable) {
+        for i in sample_unique(size, count, !s.is_hashtable()) {
             out.bulk(s.get_index(i).unwrap());
         }
     })
@@ -701,7 +701,7 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) {
             Err(e) => return out.err(e),
         };
         let mut found: Vec<usize> = Vec::new();
-        let next = if s.hashtable {
+        let next = if s.is_hashtable() {
             let (next, pos) = scan_step(s.len(), cursor, opts.count);
             found.extend(pos);
             next

@@ -68,34 +68,12 @@ pub fn list(items: Vec<Vec<u8>>) -> Value {
 /// hashtable only when too big), else it is built like Redis's SET loader
 /// (intset while every member is an integer and the count fits).
 pub fn set(members: Vec<Vec<u8>>, packed: bool, lim: &Limits) -> Result<Value, RdbError> {
-    let n = members.len();
     let max = lim.set_max_intset_entries.min(1 << 30);
-    let all_int = members
-        .iter()
-        .all(|m| crate::storage::set::as_int(m).is_some());
-    let mut s = Set {
-        hashtable: n > max || !all_int,
-        ..Default::default()
-    };
-    if !s.hashtable {
-        // Intset order: by value.
-        let mut v: Vec<(i64, Vec<u8>)> = members
-            .into_iter()
-            .map(|m| (crate::storage::set::as_int(&m).unwrap_or(0), m))
-            .collect();
-        v.sort_by_key(|(i, _)| *i);
-        if v.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(dup("set members"));
-        }
-        s.members = v.into_iter().map(|(_, m)| m).collect();
-    } else {
-        s.members.reserve(n);
-        for m in members {
-            if !s.members.insert(m) {
-                return Err(dup("set members"));
-            }
-        }
-    }
+    let intset = members.len() <= max
+        && members
+            .iter()
+            .all(|m| crate::storage::set::as_int(m).is_some());
+    let s = Set::from_distinct_members(members, intset).ok_or_else(|| dup("set members"))?;
     let _ = packed;
     Ok(Value::Set(Box::new(s)))
 }
@@ -121,16 +99,7 @@ pub fn hash(
     } else {
         n > hl.max_entries || long(&pairs)
     };
-    let mut h = Hash {
-        hashtable,
-        ..Default::default()
-    };
-    h.fields.reserve(n);
-    for (f, v) in pairs {
-        if h.fields.insert(f, v).is_some() {
-            return Err(dup("hash fields"));
-        }
-    }
+    let h = Hash::from_distinct_pairs(pairs, hashtable).ok_or_else(|| dup("hash fields"))?;
     Ok(Value::Hash(Box::new(h)))
 }
 
@@ -310,26 +279,18 @@ pub fn form<'a>(v: &'a Value, _lim: &Limits) -> Form<'a> {
         Value::Str(s) => Form::Str(s),
         Value::List(l) => Form::List(l.items.iter().map(|e| e.as_slice()).collect()),
         Value::Set(s) => {
-            if !s.hashtable {
-                let mut v: Vec<i64> = s
-                    .members
-                    .iter()
-                    .filter_map(|m| crate::storage::set::as_int(m))
-                    .collect();
-                if v.len() == s.members.len() {
+            if !s.is_hashtable() {
+                let mut v: Vec<i64> = s.iter().filter_map(crate::storage::set::as_int).collect();
+                if v.len() == s.len() {
                     v.sort_unstable();
                     return Form::Intset(v);
                 }
             }
-            Form::SetHt(s.members.iter().map(|m| m.as_slice()).collect())
+            Form::SetHt(s.iter().collect())
         }
         Value::Hash(h) => {
-            let pairs = h
-                .fields
-                .iter()
-                .map(|(f, v)| (f.as_slice(), v.as_slice()))
-                .collect();
-            if h.hashtable {
+            let pairs = h.iter().collect();
+            if h.is_hashtable() {
                 Form::HashHt(pairs)
             } else {
                 Form::HashLp(pairs)

@@ -52,7 +52,7 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
         // Ordered: chained.
         Value::List(l) => l.items.iter().for_each(|e| mix_digest(digest, e)),
         // Unordered: xor of each member.
-        Value::Set(set) => set.members.iter().for_each(|m| xor_digest(digest, m)),
+        Value::Set(set) => set.iter().for_each(|m| xor_digest(digest, m)),
         Value::ZSet(z) => {
             for (m, score) in z.iter() {
                 let mut e = [0u8; 20];
@@ -62,7 +62,7 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
             }
         }
         Value::Hash(h) => {
-            for (f, v) in &h.fields {
+            for (f, v) in h.iter() {
                 let mut e = [0u8; 20];
                 mix_digest(&mut e, f);
                 mix_digest(&mut e, v);
@@ -213,10 +213,10 @@ mod tests {
         let l = entry(Value::List(Box::new(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
         })));
-        let st = entry(Value::Set(Box::new(Set {
-            members: ["a", "1", "b"].iter().map(|s| b(s)).collect(),
-            ..Default::default()
-        })));
+        let st = entry(Value::Set(Box::new(Set::from_members(
+            ["a", "1", "b"],
+            512,
+        ))));
         let mut zs = ZSet::new();
         for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
             let lim = crate::storage::zset::Limits {
@@ -226,13 +226,10 @@ mod tests {
             zs.insert_new(m.as_bytes(), sc, lim);
         }
         let z = entry(Value::ZSet(Box::new(zs)));
-        let h = entry(Value::Hash(Box::new(Hash {
-            fields: [("f", "v"), ("f2", "2")]
-                .iter()
-                .map(|&(f, v)| (b(f), b(v)))
-                .collect(),
-            ..Default::default()
-        })));
+        let h = entry(Value::Hash(Box::new(Hash::from_pairs(
+            [("f", "v"), ("f2", "2")],
+            Default::default(),
+        ))));
         let hx = |e: &Entry| hex(&value_digest(Some(e)));
         assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
         assert_eq!(hx(&st), "e8f32bbb1ad9bf537c8867de4f19fec9e001296d");

@@ -1,18 +1,191 @@
 //! Hash values.
 //!
-//! One IndexMap serves both Redis 7.0 encodings. While "listpack" it keeps
-//! insertion order and deletes by shifting, like a listpack does, so HGETALL
-//! and friends reply in the same order as Redis. Once "hashtable" (one-way,
-//! as in Redis) deletes swap the last entry in, which keeps them O(1) and
-//! keeps HSCAN's positional cursor sound (see `scan_step`).
+//! Two representations for Redis 7.0's two encodings. While "listpack" the
+//! pairs live in one contiguous buffer (`Packed`) in insertion order, and a
+//! delete shifts the rest down, as a listpack does, so HGETALL and friends
+//! reply in Redis's order and a small hash costs one allocation instead of
+//! two per field plus an index table. Lookups scan, which is what Redis does
+//! too below hash-max-listpack-entries. Once a limit is crossed the buffer
+//! becomes an IndexMap ("hashtable", one-way as in Redis) whose deletes swap
+//! the last entry in, which keeps them O(1) and keeps HSCAN's positional
+//! cursor sound (see `scan_step`).
 
 use indexmap::IndexMap;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+type Table = IndexMap<Vec<u8>, Vec<u8>, crate::storage::db::KeyHasher>;
+
+#[derive(Clone, Debug)]
 pub struct Hash {
-    pub fields: IndexMap<Vec<u8>, Vec<u8>, crate::storage::db::KeyHasher>,
-    /// False while Redis would keep this hash in a listpack.
-    pub hashtable: bool,
+    repr: Repr,
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Packed(Packed),
+    Table(Box<Table>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash {
+            repr: Repr::Packed(Packed::default()),
+        }
+    }
+}
+
+impl PartialEq for Hash {
+    /// Same encoding and same field/value pairs (order aside, as a map).
+    fn eq(&self, other: &Self) -> bool {
+        self.is_hashtable() == other.is_hashtable()
+            && self.len() == other.len()
+            && self.iter().all(|(f, v)| other.get(f) == Some(v))
+    }
+}
+
+/// Elements packed back to back, each a LEB128 length then its bytes. The
+/// buffer is a boxed slice, kept at its exact size: a small hash is mostly
+/// short strings, so slack capacity would be a large share of it, and a
+/// capacity field would make `Hash` a size class bigger.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Packed {
+    buf: Box<[u8]>,
+}
+
+/// Reads the element starting at `pos`: (its bytes, where the next starts).
+#[inline]
+fn read_elem(buf: &[u8], pos: usize) -> (&[u8], usize) {
+    let b = buf[pos];
+    let (len, start) = if b < 0x80 {
+        (b as usize, pos + 1)
+    } else {
+        let mut len = 0usize;
+        let mut shift = 0;
+        let mut p = pos;
+        loop {
+            let b = buf[p];
+            p += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        (len, p)
+    };
+    (&buf[start..start + len], start + len)
+}
+
+/// The LEB128 header for a length: (bytes, how many are used).
+fn len_header(mut len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    let mut n = 0;
+    loop {
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            h[n] = b;
+            return (h, n + 1);
+        }
+        h[n] = b | 0x80;
+        n += 1;
+    }
+}
+
+impl Packed {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Elements in order.
+    pub(crate) fn elems(&self) -> PackedIter<'_> {
+        PackedIter {
+            buf: &self.buf,
+            pos: 0,
+        }
+    }
+
+    /// Runs `f` on the buffer as a Vec; `f` grows it with reserve_exact so
+    /// that turning it back into a boxed slice does not reallocate (the
+    /// allocator grows and shrinks in place within a size class).
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        f(&mut v);
+        self.buf = v.into_boxed_slice();
+    }
+
+    /// Appends elements.
+    pub(crate) fn push(&mut self, elems: &[&[u8]]) {
+        self.edit(|v| {
+            let need: usize = elems.iter().map(|e| len_header(e.len()).1 + e.len()).sum();
+            v.reserve_exact(need);
+            for e in elems {
+                let (h, n) = len_header(e.len());
+                v.extend_from_slice(&h[..n]);
+                v.extend_from_slice(e);
+            }
+        });
+    }
+
+    /// Replaces the bytes in `range` (whole elements) with element `e`.
+    pub(crate) fn replace(&mut self, range: std::ops::Range<usize>, e: &[u8]) {
+        let (h, n) = len_header(e.len());
+        let new = n + e.len();
+        let old = range.end - range.start;
+        if new != old {
+            self.edit(|v| {
+                let len = v.len();
+                if new > old {
+                    let extra = new - old;
+                    v.reserve_exact(extra);
+                    v.resize(len + extra, 0);
+                    v.copy_within(range.end..len, range.end + extra);
+                } else {
+                    v.copy_within(range.end..len, range.start + new);
+                    v.truncate(len - (old - new));
+                }
+            });
+        }
+        self.buf[range.start..range.start + n].copy_from_slice(&h[..n]);
+        self.buf[range.start + n..range.start + new].copy_from_slice(e);
+    }
+
+    /// Removes the bytes in `range` (whole elements), shifting the rest down.
+    pub(crate) fn remove(&mut self, range: std::ops::Range<usize>) {
+        self.edit(|v| {
+            let len = v.len();
+            v.copy_within(range.end..len, range.start);
+            v.truncate(len - (range.end - range.start));
+        });
+    }
+}
+
+/// Elements of a `Packed`, each with the byte range it occupies.
+pub(crate) struct PackedIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> PackedIter<'a> {
+    /// The next element and the range of bytes it occupies.
+    #[inline]
+    pub(crate) fn next_with_range(&mut self) -> Option<(&'a [u8], std::ops::Range<usize>)> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let (e, next) = read_elem(self.buf, start);
+        self.pos = next;
+        Some((e, start..next))
+    }
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.next_with_range().map(|(e, _)| e)
+    }
 }
 
 /// The listpack thresholds (hash-max-listpack-entries / -value).
@@ -31,22 +204,73 @@ impl Default for HashLimits {
     }
 }
 
+/// Where a field sits in a packed hash: the byte ranges of the field and of
+/// its value.
+struct Slot {
+    field: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+}
+
+impl Packed {
+    /// Finds `field` among the pairs; when absent, also says how many pairs
+    /// there are.
+    fn find_pair(&self, field: &[u8]) -> Result<Slot, usize> {
+        let mut it = self.elems();
+        let mut n = 0;
+        while let Some((f, fr)) = it.next_with_range() {
+            let (_, vr) = it
+                .next_with_range()
+                .expect("packed hash: field without value");
+            if f == field {
+                return Ok(Slot {
+                    field: fr,
+                    value: vr,
+                });
+            }
+            n += 1;
+        }
+        Err(n)
+    }
+
+    fn get_value(&self, field: &[u8]) -> Option<&[u8]> {
+        let mut it = self.elems();
+        while let Some(f) = it.next() {
+            let v = it.next()?;
+            if f == field {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
 impl Hash {
     pub fn new() -> Self {
         Self::default()
     }
 
     pub fn len(&self) -> usize {
-        self.fields.len()
+        match &self.repr {
+            Repr::Packed(p) => p.elems().count() / 2,
+            Repr::Table(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        match &self.repr {
+            Repr::Packed(p) => p.is_empty(),
+            Repr::Table(t) => t.is_empty(),
+        }
+    }
+
+    /// False while Redis would keep this hash in a listpack.
+    pub fn is_hashtable(&self) -> bool {
+        matches!(self.repr, Repr::Table(_))
     }
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        if self.hashtable {
+        if self.is_hashtable() {
             "hashtable"
         } else {
             "listpack"
@@ -54,22 +278,41 @@ impl Hash {
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.fields.get(field).map(|v| v.as_slice())
+        match &self.repr {
+            Repr::Packed(p) => p.get_value(field),
+            Repr::Table(t) => t.get(field).map(|v| v.as_slice()),
+        }
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
-        self.fields.contains_key(field)
+        self.get(field).is_some()
     }
 
     /// Field/value pairs in reply order (what DEBUG DIGEST-VALUE mixes).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.fields
-            .iter()
-            .map(|(f, v)| (f.as_slice(), v.as_slice()))
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Packed(p) => Iter(IterRepr::Packed(p.elems())),
+            Repr::Table(t) => Iter(IterRepr::Table(t.iter())),
+        }
+    }
+
+    /// The pair at position `i` of `iter`'s order (O(i) while packed).
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        match &self.repr {
+            Repr::Packed(_) => self.iter().nth(i),
+            Repr::Table(t) => t.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
     }
 
     pub fn convert_to_hashtable(&mut self) {
-        self.hashtable = true;
+        if let Repr::Packed(p) = &self.repr {
+            let mut t = Table::with_capacity_and_hasher(self.len(), Default::default());
+            let mut it = p.elems();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                t.insert(f.to_vec(), v.to_vec());
+            }
+            self.repr = Repr::Table(Box::new(t));
+        }
     }
 
     /// Redis's hashTypeTryConversion: converts up front when any of the
@@ -79,40 +322,57 @@ impl Hash {
         lens: impl IntoIterator<Item = &'a [u8]>,
         lim: HashLimits,
     ) {
-        if !self.hashtable && lens.into_iter().any(|s| s.len() > lim.max_value) {
-            self.hashtable = true;
+        if !self.is_hashtable() && lens.into_iter().any(|s| s.len() > lim.max_value) {
+            self.convert_to_hashtable();
         }
     }
 
     /// Sets a field. Returns true when the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], lim: HashLimits) -> bool {
-        if !self.hashtable && (field.len() > lim.max_value || value.len() > lim.max_value) {
-            self.hashtable = true;
+        if let Repr::Packed(p) = &mut self.repr {
+            if field.len() <= lim.max_value && value.len() <= lim.max_value {
+                // An update keeps the field's position in both encodings.
+                match p.find_pair(field) {
+                    Ok(slot) => {
+                        p.replace(slot.value, value);
+                        return false;
+                    }
+                    Err(n) if n < lim.max_entries => {
+                        p.push(&[field, value]);
+                        return true;
+                    }
+                    Err(_) => {}
+                }
+            }
+            self.convert_to_hashtable();
         }
-        // An update keeps the field's position in both encodings.
-        let new = match self.fields.get_mut(field) {
+        let Repr::Table(t) = &mut self.repr else {
+            unreachable!("converted above")
+        };
+        match t.get_mut(field) {
             Some(v) => {
                 v.clear();
                 v.extend_from_slice(value);
                 false
             }
             None => {
-                self.fields.insert(field.to_vec(), value.to_vec());
+                t.insert(field.to_vec(), value.to_vec());
                 true
             }
-        };
-        if !self.hashtable && self.fields.len() > lim.max_entries {
-            self.hashtable = true;
         }
-        new
     }
 
     /// Deletes a field. Returns true when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        if self.hashtable {
-            self.fields.swap_remove(field).is_some()
-        } else {
-            self.fields.shift_remove(field).is_some()
+        match &mut self.repr {
+            Repr::Packed(p) => match p.find_pair(field) {
+                Ok(slot) => {
+                    p.remove(slot.field.start..slot.value.end);
+                    true
+                }
+                Err(_) => false,
+            },
+            Repr::Table(t) => t.swap_remove(field).is_some(),
         }
     }
 
@@ -128,6 +388,58 @@ impl Hash {
             h.set(f.as_ref(), v.as_ref(), lim);
         }
         h
+    }
+
+    /// Builds a hash with the given encoding from distinct pairs in order
+    /// (the RDB loader, which decided the encoding); None on a duplicate field.
+    pub fn from_distinct_pairs(pairs: Vec<(Vec<u8>, Vec<u8>)>, hashtable: bool) -> Option<Self> {
+        if hashtable {
+            let mut t = Table::with_capacity_and_hasher(pairs.len(), Default::default());
+            for (f, v) in pairs {
+                if t.insert(f, v).is_some() {
+                    return None;
+                }
+            }
+            return Some(Hash {
+                repr: Repr::Table(Box::new(t)),
+            });
+        }
+        // Duplicates: a sorted copy of the fields when there are many.
+        if pairs.len() > 16 {
+            let mut fs: Vec<&[u8]> = pairs.iter().map(|(f, _)| f.as_slice()).collect();
+            fs.sort_unstable();
+            if fs.windows(2).any(|w| w[0] == w[1]) {
+                return None;
+            }
+        } else if (1..pairs.len()).any(|i| pairs[..i].iter().any(|(f, _)| *f == pairs[i].0)) {
+            return None;
+        }
+        let mut p = Packed::default();
+        let elems: Vec<&[u8]> = pairs.iter().flat_map(|(f, v)| [&f[..], &v[..]]).collect();
+        p.push(&elems);
+        Some(Hash {
+            repr: Repr::Packed(p),
+        })
+    }
+}
+
+/// Field/value pairs of a `Hash`.
+pub struct Iter<'a>(IterRepr<'a>);
+
+enum IterRepr<'a> {
+    Packed(PackedIter<'a>),
+    Table(indexmap::map::Iter<'a, Vec<u8>, Vec<u8>>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterRepr::Packed(it) => Some((it.next()?, it.next()?)),
+            IterRepr::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
     }
 }
 
@@ -189,6 +501,64 @@ mod tests {
     }
 
     #[test]
+    fn packed_updates_in_place_and_long_strings() {
+        let big = lim(128, 100_000);
+        let long = vec![b'x'; 300]; // a two-byte length header
+        let mut h = Hash::new();
+        h.set(b"a", b"1", big);
+        h.set(b"b", &long, big);
+        h.set(b"c", b"3", big);
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(h.get(b"b"), Some(&long[..]));
+        // Grow, shrink and keep the position.
+        assert!(!h.set(b"a", &long, big));
+        assert!(!h.set(b"b", b"", big));
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+            h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (b"a".to_vec(), long.clone()),
+                (b"b".to_vec(), vec![]),
+                (b"c".to_vec(), b"3".to_vec())
+            ]
+        );
+        assert_eq!(h.get_index(2), Some((&b"c"[..], &b"3"[..])));
+        assert_eq!(h.get_index(3), None);
+        assert!(h.remove(b"a"));
+        assert!(!h.remove(b"a"));
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.get(b"c"), Some(&b"3"[..]));
+        assert!(h.remove(b"b") && h.remove(b"c"));
+        assert!(h.is_empty());
+
+        // Conversion keeps the order; equality ignores it, not the encoding.
+        let a = Hash::from_pairs([("x", "1"), ("y", "2")], big);
+        let mut b = Hash::from_pairs([("y", "2"), ("x", "1")], big);
+        assert_eq!(a, b);
+        b.convert_to_hashtable();
+        assert_ne!(a, b);
+        assert_eq!(b.get_index(0), Some((&b"y"[..], &b"2"[..])));
+    }
+
+    #[test]
+    fn distinct_pairs_reject_duplicates() {
+        let p = |fs: &[&str]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            fs.iter()
+                .map(|f| (f.as_bytes().to_vec(), b"v".to_vec()))
+                .collect()
+        };
+        assert!(Hash::from_distinct_pairs(p(&["a", "b", "a"]), false).is_none());
+        assert!(Hash::from_distinct_pairs(p(&["a", "b", "a"]), true).is_none());
+        let many: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        let mut fs: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+        let h = Hash::from_distinct_pairs(p(&fs), false).unwrap();
+        assert_eq!((h.len(), h.encoding()), (40, "listpack"));
+        fs.push("f7");
+        assert!(Hash::from_distinct_pairs(p(&fs), false).is_none());
+    }
+
+    #[test]
     fn scan_never_misses_stable_entries() {
         // Remove entries while scanning; every entry present all along is seen.
         let mut h = Hash::new();
@@ -202,9 +572,7 @@ mod tests {
         let mut round = 0;
         loop {
             let (next, pos) = scan_step(h.len(), cursor, 7);
-            let got: Vec<Vec<u8>> = pos
-                .map(|p| h.fields.get_index(p).unwrap().0.clone())
-                .collect();
+            let got: Vec<Vec<u8>> = pos.map(|p| h.get_index(p).unwrap().0.to_vec()).collect();
             seen.extend(got);
             // Delete a couple of entries each round, some seen, some not.
             for k in [format!("f{}", round * 3), format!("f{}", 99 - round)] {

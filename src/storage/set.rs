@@ -1,19 +1,46 @@
 //! Set values.
 //!
-//! One IndexSet serves both Redis 7.0 encodings. While "intset" every member
-//! is a canonical integer string and the members are kept sorted by value,
-//! so iteration (SMEMBERS, SSCAN, SRANDMEMBER with a large count...) gives
-//! Redis's intset order. Once "hashtable" (one-way, as in Redis) deletes
-//! swap the last member in, which keeps SSCAN's positional cursor sound
-//! (see `hash::scan_step`).
+//! Two representations for Redis 7.0's two encodings. While "intset" the
+//! members are canonical integers kept sorted by value, so iteration
+//! (SMEMBERS, SSCAN, SRANDMEMBER with a large count...) gives Redis's intset
+//! order; they live in one buffer of fixed-width decimal slots (`IntStrs`),
+//! which keeps a small set to one exact-size allocation while lookups stay
+//! binary searches and members stay borrowable byte strings. Once
+//! "hashtable" (one-way, as in Redis) it is an IndexSet whose deletes swap
+//! the last member in, which keeps SSCAN's positional cursor sound (see
+//! `hash::scan_step`).
 
 use indexmap::IndexSet;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+type Table = IndexSet<Vec<u8>, crate::storage::db::KeyHasher>;
+
+#[derive(Clone, Debug)]
 pub struct Set {
-    pub members: IndexSet<Vec<u8>, crate::storage::db::KeyHasher>,
-    /// False while Redis would keep this set in an intset.
-    pub hashtable: bool,
+    repr: Repr,
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Ints(IntStrs),
+    Table(Box<Table>),
+}
+
+impl Default for Set {
+    /// An empty intset.
+    fn default() -> Self {
+        Set {
+            repr: Repr::Ints(IntStrs::default()),
+        }
+    }
+}
+
+impl PartialEq for Set {
+    /// Same encoding and same members.
+    fn eq(&self, other: &Self) -> bool {
+        self.is_hashtable() == other.is_hashtable()
+            && self.len() == other.len()
+            && self.iter().all(|m| other.contains(m))
+    }
 }
 
 /// Redis caps intsets at 2^30 entries whatever set-max-intset-entries says.
@@ -24,13 +51,118 @@ pub fn as_int(m: &[u8]) -> Option<i64> {
     crate::commands::parse_i64(m)
 }
 
+/// Sorted distinct integers as decimal strings in slots of one width, like
+/// an intset's 16/32/64-bit widths: `buf[0]` is the width W (the longest
+/// member's length), then each slot is a length byte and W bytes. Empty
+/// when there are no members. A longer member widens every slot (never
+/// narrowed back, as an intset is never downgraded).
+#[derive(Clone, Debug, Default)]
+struct IntStrs {
+    buf: Box<[u8]>,
+}
+
+/// The value of a canonical decimal integer (what the slots hold).
+fn int_of(d: &[u8]) -> i64 {
+    let (neg, digits) = match d.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, d),
+    };
+    // Accumulating negatively reaches i64::MIN without overflow.
+    let mut v: i64 = 0;
+    for &c in digits {
+        v = v.wrapping_mul(10).wrapping_sub((c - b'0') as i64);
+    }
+    if neg { v } else { v.wrapping_neg() }
+}
+
+impl IntStrs {
+    fn width(&self) -> usize {
+        self.buf.first().map_or(0, |&w| w as usize)
+    }
+
+    fn len(&self) -> usize {
+        match self.width() {
+            0 => 0,
+            w => (self.buf.len() - 1) / (w + 1),
+        }
+    }
+
+    /// The member in slot `i` (< len).
+    #[inline]
+    fn get(&self, i: usize) -> &[u8] {
+        let w = self.width();
+        let at = 1 + i * (w + 1);
+        let n = self.buf[at] as usize;
+        &self.buf[at + 1..at + 1 + n]
+    }
+
+    /// Binary search by value: Ok(slot) or Err(insertion slot).
+    fn find(&self, v: i64) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match int_of(self.get(mid)).cmp(&v) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    /// Inserts canonical integer `m` at slot `pos`, widening if needed.
+    fn insert(&mut self, pos: usize, m: &[u8]) {
+        let (n, old_w) = (self.len(), self.width());
+        let w = old_w.max(m.len());
+        let mut v = Vec::with_capacity(1 + (n + 1) * (w + 1));
+        v.push(w as u8);
+        let put = |v: &mut Vec<u8>, e: &[u8]| {
+            v.push(e.len() as u8);
+            v.extend_from_slice(e);
+            v.resize(v.len() + w - e.len(), 0);
+        };
+        if w == old_w {
+            // Same width: the slots around the new one are copied as they are.
+            let at = 1 + pos * (w + 1);
+            v.extend_from_slice(&self.buf[1..at]);
+            put(&mut v, m);
+            v.extend_from_slice(&self.buf[at..]);
+        } else {
+            for i in 0..pos {
+                put(&mut v, self.get(i));
+            }
+            put(&mut v, m);
+            for i in pos..n {
+                put(&mut v, self.get(i));
+            }
+        }
+        self.buf = v.into_boxed_slice();
+    }
+
+    /// Removes slot `i` (< len).
+    fn remove(&mut self, i: usize) {
+        if self.len() == 1 {
+            self.buf = Box::default();
+            return;
+        }
+        let w = self.width();
+        let at = 1 + i * (w + 1);
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        v.drain(at..at + w + 1);
+        self.buf = v.into_boxed_slice();
+    }
+}
+
 impl Set {
     /// An empty set with the encoding Redis's setTypeCreate picks for a set
     /// whose first member will be `first`.
     pub fn new_for(first: &[u8]) -> Self {
-        Set {
-            members: IndexSet::default(),
-            hashtable: as_int(first).is_none(),
+        if as_int(first).is_none() {
+            Set {
+                repr: Repr::Table(Box::default()),
+            }
+        } else {
+            Set::default()
         }
     }
 
@@ -40,16 +172,24 @@ impl Set {
     }
 
     pub fn len(&self) -> usize {
-        self.members.len()
+        match &self.repr {
+            Repr::Ints(s) => s.len(),
+            Repr::Table(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.len() == 0
+    }
+
+    /// False while Redis would keep this set in an intset.
+    pub fn is_hashtable(&self) -> bool {
+        matches!(self.repr, Repr::Table(_))
     }
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        if self.hashtable {
+        if self.is_hashtable() {
             "hashtable"
         } else {
             "intset"
@@ -57,61 +197,82 @@ impl Set {
     }
 
     pub fn contains(&self, m: &[u8]) -> bool {
-        self.members.contains(m)
+        match &self.repr {
+            Repr::Ints(s) => as_int(m).is_some_and(|v| s.find(v).is_ok()),
+            Repr::Table(t) => t.contains(m),
+        }
     }
 
     /// Members in iteration order (what DEBUG DIGEST-VALUE xors).
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.members.iter().map(|m| m.as_slice())
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Ints(s) => Iter(IterRepr::Ints(s, 0..s.len())),
+            Repr::Table(t) => Iter(IterRepr::Table(t.iter())),
+        }
     }
 
     pub fn get_index(&self, i: usize) -> Option<&[u8]> {
-        self.members.get_index(i).map(|m| m.as_slice())
+        match &self.repr {
+            Repr::Ints(s) => (i < s.len()).then(|| s.get(i)),
+            Repr::Table(t) => t.get_index(i).map(|m| m.as_slice()),
+        }
     }
 
     pub fn convert_to_hashtable(&mut self) {
-        self.hashtable = true;
+        if let Repr::Ints(s) = &self.repr {
+            let mut t = Table::with_capacity_and_hasher(s.len(), Default::default());
+            t.extend((0..s.len()).map(|i| s.get(i).to_vec()));
+            self.repr = Repr::Table(Box::new(t));
+        }
     }
 
     /// Adds a member. Returns true when it is new. `max_intset` is
     /// set-max-intset-entries.
     pub fn add(&mut self, m: &[u8], max_intset: usize) -> bool {
-        if self.hashtable {
-            return self.members.insert(m.to_vec());
+        if let Repr::Ints(s) = &mut self.repr {
+            if let Some(v) = as_int(m) {
+                let Err(pos) = s.find(v) else {
+                    return false;
+                };
+                if s.len() < max_intset.min(INTSET_HARD_MAX) {
+                    s.insert(pos, m);
+                    return true;
+                }
+            }
+            self.convert_to_hashtable();
         }
-        let Some(v) = as_int(m) else {
-            self.hashtable = true;
-            return self.members.insert(m.to_vec());
+        let Repr::Table(t) = &mut self.repr else {
+            unreachable!("converted above")
         };
-        if self.members.contains(m) {
-            return false;
-        }
-        let pos = self
-            .members
-            .as_slice()
-            .partition_point(|x| as_int(x).unwrap_or(i64::MIN) < v);
-        self.members.shift_insert(pos, m.to_vec());
-        if self.members.len() > max_intset.min(INTSET_HARD_MAX) {
-            self.hashtable = true;
-        }
-        true
+        t.insert(m.to_vec())
     }
 
     /// Removes a member. Returns true when it existed.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        if self.hashtable {
-            self.members.swap_remove(m)
-        } else {
-            self.members.shift_remove(m)
+        match &mut self.repr {
+            Repr::Ints(s) => match as_int(m).map(|v| s.find(v)) {
+                Some(Ok(i)) => {
+                    s.remove(i);
+                    true
+                }
+                _ => false,
+            },
+            Repr::Table(t) => t.swap_remove(m),
         }
     }
 
     /// Removes and returns the member at position `i`.
     pub fn remove_index(&mut self, i: usize) -> Option<Vec<u8>> {
-        if self.hashtable {
-            self.members.swap_remove_index(i)
-        } else {
-            self.members.shift_remove_index(i)
+        match &mut self.repr {
+            Repr::Ints(s) => {
+                if i >= s.len() {
+                    return None;
+                }
+                let m = s.get(i).to_vec();
+                s.remove(i);
+                Some(m)
+            }
+            Repr::Table(t) => t.swap_remove_index(i),
         }
     }
 
@@ -130,6 +291,73 @@ impl Set {
             s.add(m.as_ref(), max_intset);
         }
         s
+    }
+
+    /// Builds a set with the given encoding from distinct members (the RDB
+    /// loader, which decided it); an intset must get only canonical
+    /// integers. None on a duplicate.
+    pub fn from_distinct_members(members: Vec<Vec<u8>>, intset: bool) -> Option<Self> {
+        if !intset {
+            let mut t = Table::with_capacity_and_hasher(members.len(), Default::default());
+            for m in members {
+                if !t.insert(m) {
+                    return None;
+                }
+            }
+            return Some(Set {
+                repr: Repr::Table(Box::new(t)),
+            });
+        }
+        let mut v: Vec<(i64, Vec<u8>)> = members
+            .into_iter()
+            .map(|m| as_int(&m).map(|i| (i, m)))
+            .collect::<Option<_>>()?;
+        v.sort_unstable_by_key(|(i, _)| *i);
+        if v.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        let w = v.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+        let mut s = IntStrs::default();
+        if w > 0 {
+            let mut buf = Vec::with_capacity(1 + v.len() * (w + 1));
+            buf.push(w as u8);
+            for (_, m) in &v {
+                buf.push(m.len() as u8);
+                buf.extend_from_slice(m);
+                buf.resize(buf.len() + w - m.len(), 0);
+            }
+            s.buf = buf.into_boxed_slice();
+        }
+        Some(Set {
+            repr: Repr::Ints(s),
+        })
+    }
+}
+
+/// Members of a `Set`.
+pub struct Iter<'a>(IterRepr<'a>);
+
+enum IterRepr<'a> {
+    Ints(&'a IntStrs, std::ops::Range<usize>),
+    Table(indexmap::set::Iter<'a, Vec<u8>>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            IterRepr::Ints(s, r) => r.next().map(|i| s.get(i)),
+            IterRepr::Table(it) => it.next().map(|m| m.as_slice()),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            IterRepr::Ints(_, r) => r.size_hint(),
+            IterRepr::Table(it) => it.size_hint(),
+        }
     }
 }
 
@@ -172,5 +400,54 @@ mod tests {
             members(&s),
             ["-9223372036854775808", "9", "9223372036854775807"]
         );
+    }
+
+    #[test]
+    fn intset_slots_widen_remove_and_find() {
+        let mut s = Set::new_intset();
+        for m in ["3", "1", "2"] {
+            assert!(s.add(m.as_bytes(), 512));
+        }
+        assert!(!s.add(b"2", 512));
+        // Widening keeps every member and the order.
+        assert!(s.add(b"-9223372036854775808", 512));
+        assert!(s.add(b"40", 512));
+        assert_eq!(members(&s), ["-9223372036854775808", "1", "2", "3", "40"]);
+        for m in ["-9223372036854775808", "1", "2", "3", "40"] {
+            assert!(s.contains(m.as_bytes()), "{m}");
+        }
+        for m in ["0", "4", "-1", "400", "01", "x", ""] {
+            assert!(!s.contains(m.as_bytes()), "{m}");
+        }
+        assert_eq!(s.get_index(4), Some(&b"40"[..]));
+        assert_eq!(s.get_index(5), None);
+        assert_eq!(s.remove_index(0), Some(b"-9223372036854775808".to_vec()));
+        assert!(s.remove(b"2"));
+        assert!(!s.remove(b"2"));
+        assert_eq!(members(&s), ["1", "3", "40"]);
+        for m in ["1", "3", "40"] {
+            assert!(s.remove(m.as_bytes()));
+        }
+        assert!(s.is_empty());
+        assert_eq!(s.encoding(), "intset");
+        assert!(s.add(b"-5", 512));
+        assert_eq!(members(&s), ["-5"]);
+
+        // The loader's builder: sorted, duplicates refused, kinds checked.
+        let v = |ms: &[&str]| ms.iter().map(|m| m.as_bytes().to_vec()).collect::<Vec<_>>();
+        let s = Set::from_distinct_members(v(&["10", "-1", "7"]), true).unwrap();
+        assert_eq!(members(&s), ["-1", "7", "10"]);
+        assert_eq!(s, Set::from_members(["7", "10", "-1"], 512));
+        assert!(Set::from_distinct_members(v(&["1", "1"]), true).is_none());
+        assert!(Set::from_distinct_members(v(&["1", "a"]), true).is_none());
+        assert!(Set::from_distinct_members(v(&["a", "a"]), false).is_none());
+        assert!(Set::from_distinct_members(vec![], true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn int_of_extremes() {
+        for v in [0, 1, -1, 42, -42, i64::MAX, i64::MIN, 10, -10] {
+            assert_eq!(int_of(v.to_string().as_bytes()), v);
+        }
     }
 }

@@ -122,6 +122,13 @@ fn lp(s: f64) -> f64 {
     if s == 0.0 { 0.0 } else { s }
 }
 
+/// Gives back a small set's slack once it is mostly unused.
+fn shrink<T>(v: &mut Vec<T>) {
+    if v.capacity() > 2 * v.len() + 4 {
+        v.shrink_to_fit();
+    }
+}
+
 /// (score, member) strictly before (score2, member2).
 #[inline]
 fn before(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> bool {
@@ -135,9 +142,10 @@ pub struct ZSet {
 
 #[derive(Clone)]
 enum Repr {
-    /// Sorted by (score, member).
+    /// Sorted by (score, member); kept at its exact capacity.
     Small(Vec<(Box<[u8]>, f64)>),
-    Big(Skiplist),
+    /// Boxed so that a small set does not carry the skiplist's fields.
+    Big(Box<Skiplist>),
 }
 
 impl Default for Repr {
@@ -155,7 +163,7 @@ impl ZSet {
     /// An empty set in the skiplist encoding.
     pub fn new_skiplist() -> Self {
         ZSet {
-            repr: Repr::Big(Skiplist::new()),
+            repr: Repr::Big(Box::new(Skiplist::new())),
         }
     }
 
@@ -163,13 +171,13 @@ impl ZSet {
     /// listpack when `listpack`, else skiplist.
     pub fn from_sorted(items: Vec<(Vec<u8>, f64)>, listpack: bool) -> Self {
         if listpack {
+            let mut v: Vec<_> = items
+                .into_iter()
+                .map(|(m, s)| (m.into_boxed_slice(), lp(s)))
+                .collect();
+            v.shrink_to_fit();
             ZSet {
-                repr: Repr::Small(
-                    items
-                        .into_iter()
-                        .map(|(m, s)| (m.into_boxed_slice(), lp(s)))
-                        .collect(),
-                ),
+                repr: Repr::Small(v),
             }
         } else {
             let mut sl = Skiplist::new();
@@ -177,7 +185,7 @@ impl ZSet {
                 sl.insert_new(&m, s);
             }
             ZSet {
-                repr: Repr::Big(sl),
+                repr: Repr::Big(Box::new(sl)),
             }
         }
     }
@@ -219,7 +227,7 @@ impl ZSet {
             for (m, s) in std::mem::take(v) {
                 sl.insert_new(&m, s);
             }
-            self.repr = Repr::Big(sl);
+            self.repr = Repr::Big(Box::new(sl));
         }
     }
 
@@ -230,7 +238,8 @@ impl ZSet {
             && sl.len <= lim.entries
             && sl.dict.keys().all(|m| m.len() <= lim.value)
         {
-            let v = self.iter().map(|(m, s)| (Box::from(m), lp(s))).collect();
+            let mut v: Vec<_> = self.iter().map(|(m, s)| (Box::from(m), lp(s))).collect();
+            v.shrink_to_fit();
             self.repr = Repr::Small(v);
         }
     }
@@ -246,6 +255,7 @@ impl ZSet {
         match &mut self.repr {
             Repr::Small(v) => {
                 let i = v.partition_point(|(m, s)| before(*s, m, score, member));
+                v.reserve_exact(1);
                 v.insert(i, (member.into(), lp(score)));
             }
             Repr::Big(sl) => sl.insert_new(member, score),
@@ -273,7 +283,9 @@ impl ZSet {
         match &mut self.repr {
             Repr::Small(v) => {
                 let i = v.iter().position(|(m, _)| &**m == member)?;
-                Some(v.remove(i).1)
+                let score = v.remove(i).1;
+                shrink(v);
+                Some(score)
             }
             Repr::Big(sl) => {
                 let score = sl.dict.get(member).copied()?;
@@ -397,6 +409,7 @@ impl ZSet {
         match &mut self.repr {
             Repr::Small(v) => {
                 v.drain(start..=end);
+                shrink(v);
             }
             Repr::Big(sl) => sl.delete_rank_range(start + 1, end + 1),
         }
