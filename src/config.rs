@@ -475,12 +475,6 @@ impl Config {
                 &format!("Can't open the log file: {}", strerror(&e)),
             ));
         }
-        if self.get_bool("cluster-enabled") && !self.get("replicaof").is_empty() {
-            return Err(fatal(
-                None,
-                "replicaof directive not allowed in cluster mode",
-            ));
-        }
         // The slot map spans several directives: checked once all are read.
         crate::server::cluster::ClusterMap::from_config(self)
             .map_err(|e| format!("Fatal config error: {e}"))?;

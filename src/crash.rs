@@ -239,7 +239,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _uc: *mut 
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = libc::SIG_DFL;
         libc::sigaction(sig, &act, std::ptr::null_mut());
-        libc::kill(libc::getpid(), sig);
+        // raise: to this thread, where the signal is not blocked
+        // (SA_NODEFER), so it is delivered before raise returns.
+        libc::raise(sig);
         libc::_exit(128 + sig);
     }
 }

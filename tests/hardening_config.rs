@@ -73,6 +73,10 @@ fn bad_config_files_and_flags_are_refused_as_stock() {
             vec![],
         ),
         (Some("include /nonexistent/keel-test.conf\n"), vec![]),
+        (
+            None,
+            vec!["--port", "0", "--logfile", "/nonexistent/dir/x.log"],
+        ),
     ];
     for (i, (text, flags)) in cases.iter().enumerate() {
         let mut args = Vec::new();
@@ -267,10 +271,7 @@ fn debug_segfault_writes_a_crash_report_and_ends_the_process() {
     ] {
         assert!(text.contains(want), "crash report lacks `{want}`:\n{text}");
     }
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "port still open"
-    );
+    port_closes(port);
 }
 
 #[test]
@@ -300,10 +301,20 @@ fn a_panic_in_a_non_zero_shard_ends_the_whole_process() {
     ] {
         assert!(text.contains(want), "crash report lacks `{want}`:\n{text}");
     }
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "port still open"
-    );
+    port_closes(port);
+}
+
+/// The port stops accepting (a dead process's io_uring listener can linger
+/// a moment while the kernel tears it down).
+fn port_closes(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "port {port} still open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn redis_cli(args: &[&str]) -> String {
@@ -618,4 +629,128 @@ fn info_counters_move_with_what_they_count() {
         .parse()
         .unwrap();
     assert!(kbps > 0.0, "instantaneous_input_kbps {kbps}");
+}
+
+/// A non-loopback IPv4 address of this machine (protected mode's "remote").
+fn outside_ip() -> std::net::Ipv4Addr {
+    let mut found = None;
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        assert_eq!(libc::getifaddrs(&mut list), 0, "getifaddrs");
+        let mut p = list;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() && (*a).sa_family as i32 == libc::AF_INET {
+                let sin = &*(a as *const libc::sockaddr_in);
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() {
+                    found = Some(ip);
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    found.expect("this test needs a non-loopback IPv4 interface (none found)")
+}
+
+fn first_reply_from(ip: std::net::Ipv4Addr, port: u16) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((ip, port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(b"PING\r\n");
+    let mut out = Vec::new();
+    let mut b = [0u8; 4096];
+    // The DENIED reply is followed by a close; a served PING is one line.
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.extend_from_slice(&b[..n]);
+                if out.ends_with(b"\r\n") && !out.starts_with(b"-DENIED") {
+                    break;
+                }
+            }
+            // The unread PING makes the close of a denied connection a reset.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !out.is_empty() => break,
+            Err(e) => panic!("read from {ip}:{port}: {e} (got {})", show(&out)),
+        }
+    }
+    out
+}
+
+#[test]
+fn protected_mode_refuses_remote_clients_as_stock() {
+    require_tool("redis-server");
+    let ip = outside_ip();
+    for extra in [
+        vec![],
+        vec!["--requirepass", "pw"],
+        vec!["--protected-mode", "no"],
+    ] {
+        let mut flags = vec!["--bind", "0.0.0.0"];
+        flags.extend(extra.iter().copied());
+        let x = strings(&flags);
+        let args = move |port: u16| {
+            let mut a = strings(&["--port", &port.to_string(), "--save", ""]);
+            a.extend(x.clone());
+            a
+        };
+        let keel = Server::start("keel", KEEL, args.clone());
+        let redis = Server::start("redis", "redis-server", args);
+        let k = first_reply_from(ip, keel.port);
+        let r = first_reply_from(ip, redis.port);
+        assert_eq!(show(&k), show(&r), "{extra:?}");
+        if extra.is_empty() {
+            assert!(
+                k.starts_with(b"-DENIED Redis is running in protected mode"),
+                "{}",
+                show(&k)
+            );
+            // Loopback clients are still served.
+            assert_eq!(keel.conn().line("PING"), b"+PONG\r\n");
+        }
+    }
+}
+
+#[test]
+fn a_failed_bgsave_stops_writes_as_stock() {
+    require_tool("redis-server");
+    let kdir = TempDir::new("misconf-k");
+    let rdir = TempDir::new("misconf-r");
+    let keel = Server::keel(2, &["--save", "3600 1", "--dir", kdir.path()]);
+    let redis = Server::redis(&["--save", "3600 1", "--dir", rdir.path()]);
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    for (c, d) in [(&mut k, &kdir), (&mut r, &rdir)] {
+        assert_eq!(c.line("SET a 1"), b"+OK\r\n");
+        std::fs::remove_dir_all(&d.0).unwrap();
+        assert_eq!(c.line("BGSAVE"), b"+Background saving started\r\n");
+        let t = Instant::now();
+        while info_field(c, "persistence", "rdb_bgsave_in_progress") != "0" {
+            assert!(t.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            info_field(c, "persistence", "rdb_last_bgsave_status"),
+            "err"
+        );
+    }
+    for line in [
+        "SET b 2",
+        "PING",
+        "GET a",
+        "INCR a",
+        "CONFIG SET stop-writes-on-bgsave-error no",
+        "SET b 2",
+    ] {
+        let (a, b) = (k.line(line), r.line(line));
+        assert_eq!(show(&a), show(&b), "{line}");
+    }
+    assert!(show(&k.line("CONFIG SET stop-writes-on-bgsave-error yes")).contains("OK"));
+    assert!(
+        k.line("SET c 3")
+            .starts_with(b"-MISCONF Redis is configured to save RDB snapshots")
+    );
+    std::fs::create_dir_all(&kdir.0).unwrap();
 }

@@ -1151,6 +1151,9 @@ impl DirKeel {
             dir.display().to_string(),
             "--enable-debug-command".into(),
             "yes".into(),
+            // Persistence tests switch dbfilename at run time.
+            "--enable-protected-configs".into(),
+            "yes".into(),
         ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let out = std::fs::File::create(&log).unwrap();
