@@ -218,7 +218,7 @@ pub const PARAMS: &[Param] = &[
     alias(
         "hash-max-listpack-value",
         "64",
-        Kind::Int,
+        Kind::Memory,
         "hash-max-ziplist-value",
     ),
     p("set-max-intset-entries", "512", Kind::Int),
@@ -231,7 +231,7 @@ pub const PARAMS: &[Param] = &[
     alias(
         "zset-max-listpack-value",
         "64",
-        Kind::Int,
+        Kind::Memory,
         "zset-max-ziplist-value",
     ),
     p("stream-node-max-bytes", "4096", Kind::Memory),
@@ -600,10 +600,15 @@ impl Config {
             Kind::Octal => match u32::from_str_radix(value, 8) {
                 Ok(n) if n <= 0o777 => format!("{n:o}"),
                 Ok(_) => return Err("argument must be between 0 and 777 inclusive".into()),
-                Err(_) => return Err("argument couldn't be parsed into an integer".into()),
+                Err(_) => return Err("argument couldn't be parsed as an octal number".into()),
             },
             Kind::Str | Kind::List => value.to_string(),
         };
+        if let (Some((lo, hi)), Ok(n)) = (int_bounds(param.name), v.parse::<i64>())
+            && !(lo..=hi).contains(&n)
+        {
+            return Err(format!("argument must be between {lo} and {hi} inclusive"));
+        }
         if let Some(ok) = param.only
             && !ok.contains(&v.as_str())
         {
@@ -790,6 +795,49 @@ fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
         .map(|(n, v)| format!("{n} {} {} {}", v[0], v[1], v[2]))
         .collect::<Vec<_>>()
         .join(" "))
+}
+
+/// Redis 7.0's bounds of numeric configs (numericBoundaryCheck).
+fn int_bounds(name: &str) -> Option<(i64, i64)> {
+    const INT: i64 = i32::MAX as i64;
+    const LONG: i64 = i64::MAX;
+    Some(match name {
+        "port" | "cluster-announce-port" | "replica-announce-port" => (0, 65535),
+        "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
+        "active-expire-effort" => (1, 10),
+        "io-threads" => (1, 128),
+        "maxclients" => (1, u32::MAX as i64),
+        "maxmemory-eviction-tenacity" => (0, 100),
+        "client-query-buffer-limit" | "proto-max-bulk-len" => (1 << 20, LONG),
+        "repl-backlog-size" => (1, LONG),
+        "slowlog-log-slower-than" => (-1, LONG),
+        "list-max-listpack-size" => (i32::MIN as i64, INT),
+        "hz"
+        | "lfu-decay-time"
+        | "lfu-log-factor"
+        | "min-replicas-max-lag"
+        | "min-replicas-to-write"
+        | "repl-diskless-sync-delay"
+        | "replica-priority"
+        | "shutdown-timeout"
+        | "tcp-backlog"
+        | "tcp-keepalive"
+        | "timeout" => (0, INT),
+        "acllog-max-len"
+        | "busy-reply-threshold"
+        | "hash-max-listpack-entries"
+        | "hash-max-listpack-value"
+        | "hll-sparse-max-bytes"
+        | "latency-monitor-threshold"
+        | "repl-backlog-ttl"
+        | "set-max-intset-entries"
+        | "slowlog-max-len"
+        | "stream-node-max-bytes"
+        | "stream-node-max-entries"
+        | "zset-max-listpack-entries"
+        | "zset-max-listpack-value" => (0, LONG),
+        _ => return None,
+    })
 }
 
 /// Why a value keel would not act on is refused.

@@ -77,6 +77,13 @@ fn bad_config_files_and_flags_are_refused_as_stock() {
             None,
             vec!["--port", "0", "--logfile", "/nonexistent/dir/x.log"],
         ),
+        (None, vec!["--port", "70000"]),
+        (None, vec!["--port", "0", "--maxclients", "0"]),
+        (None, vec!["--port", "0", "--proto-max-bulk-len", "10"]),
+        (None, vec!["--port", "0", "--active-expire-effort", "11"]),
+        (Some("databases 0\n"), vec![]),
+        (Some("unixsocketperm 999\n"), vec![]),
+        (Some("unixsocketperm 1777\n"), vec![]),
     ];
     for (i, (text, flags)) in cases.iter().enumerate() {
         let mut args = Vec::new();
