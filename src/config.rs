@@ -16,6 +16,8 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// Free-form list of words kept as typed (save, bind, client-output-buffer-limit...).
     List,
+    /// An octal number (unixsocketperm), kept as typed in octal.
+    Octal,
 }
 
 pub struct Param {
@@ -25,6 +27,26 @@ pub struct Param {
     /// Cannot be changed by CONFIG SET.
     pub immutable: bool,
     pub alias: Option<&'static str>,
+    /// CONFIG SET needs `enable-protected-configs` (Redis's PROTECTED_CONFIG).
+    pub protected: bool,
+    /// The only values keel acts on as Redis does; any other is refused
+    /// (a setting keel would silently ignore).
+    pub only: Option<&'static [&'static str]>,
+}
+
+impl Param {
+    const fn protected(self) -> Param {
+        Param {
+            protected: true,
+            ..self
+        }
+    }
+    const fn only(self, values: &'static [&'static str]) -> Param {
+        Param {
+            only: Some(values),
+            ..self
+        }
+    }
 }
 
 const fn p(name: &'static str, default: &'static str, kind: Kind) -> Param {
@@ -34,6 +56,8 @@ const fn p(name: &'static str, default: &'static str, kind: Kind) -> Param {
         kind,
         immutable: false,
         alias: None,
+        protected: false,
+        only: None,
     }
 }
 const fn imm(name: &'static str, default: &'static str, kind: Kind) -> Param {
@@ -43,6 +67,8 @@ const fn imm(name: &'static str, default: &'static str, kind: Kind) -> Param {
         kind,
         immutable: true,
         alias: None,
+        protected: false,
+        only: None,
     }
 }
 const fn alias(name: &'static str, default: &'static str, kind: Kind, a: &'static str) -> Param {
@@ -52,6 +78,8 @@ const fn alias(name: &'static str, default: &'static str, kind: Kind, a: &'stati
         kind,
         immutable: false,
         alias: Some(a),
+        protected: false,
+        only: None,
     }
 }
 
@@ -73,12 +101,13 @@ pub const PARAMS: &[Param] = &[
         "resetchannels",
         Kind::Enum(&["allchannels", "resetchannels"]),
     ),
-    p("dir", ".", Kind::Str),
-    p("dbfilename", "dump.rdb", Kind::Str),
+    p("dir", ".", Kind::Str).protected(),
+    p("dbfilename", "dump.rdb", Kind::Str).protected(),
     p("save", "3600 1 300 100 60 10000", Kind::List),
     p("rdbcompression", "yes", YESNO),
     p("rdbchecksum", "yes", YESNO),
-    p("appendonly", "no", YESNO),
+    // No AOF yet: `yes` would promise a durability keel does not give.
+    p("appendonly", "no", YESNO).only(&["no"]),
     p(
         "appendfsync",
         "everysec",
@@ -100,8 +129,8 @@ pub const PARAMS: &[Param] = &[
         ]),
     ),
     p("maxmemory-samples", "5", Kind::Int),
-    p("maxmemory-clients", "0", Kind::Memory),
-    p("maxmemory-eviction-tenacity", "10", Kind::Int),
+    p("maxmemory-clients", "0", Kind::Memory).only(&["0"]),
+    p("maxmemory-eviction-tenacity", "10", Kind::Int).only(&["10"]),
     p("maxclients", "10000", Kind::Int),
     p("timeout", "0", Kind::Int),
     p("tcp-keepalive", "300", Kind::Int),
@@ -114,7 +143,7 @@ pub const PARAMS: &[Param] = &[
     ),
     p("logfile", "", Kind::Str),
     imm("daemonize", "no", YESNO),
-    p("pidfile", "", Kind::Str),
+    imm("pidfile", "", Kind::Str),
     p("proto-max-bulk-len", "536870912", Kind::Memory),
     p("client-query-buffer-limit", "1073741824", Kind::Memory),
     p(
@@ -170,20 +199,23 @@ pub const PARAMS: &[Param] = &[
         "50 99 99.9",
         Kind::List,
     ),
-    p("notify-keyspace-events", "", Kind::Str),
+    // Keyspace notifications are not implemented.
+    p("notify-keyspace-events", "", Kind::Str).only(&[""]),
     imm("disable-thp", "yes", YESNO),
-    p("lazyfree-lazy-eviction", "no", YESNO),
-    p("lazyfree-lazy-expire", "no", YESNO),
-    p("lazyfree-lazy-server-del", "no", YESNO),
-    p("lazyfree-lazy-user-del", "no", YESNO),
+    p("lazyfree-lazy-eviction", "no", YESNO).only(&["no"]),
+    p("lazyfree-lazy-expire", "no", YESNO).only(&["no"]),
+    p("lazyfree-lazy-server-del", "no", YESNO).only(&["no"]),
+    p("lazyfree-lazy-user-del", "no", YESNO).only(&["no"]),
     p("lazyfree-lazy-user-flush", "no", YESNO),
     p("active-expire-effort", "1", Kind::Int),
+    // Lists have one encoding in keel: the node size means nothing.
     alias(
         "list-max-listpack-size",
         "-2",
         Kind::Int,
         "list-max-ziplist-size",
-    ),
+    )
+    .only(&["-2"]),
     alias(
         "hash-max-listpack-entries",
         "512",
@@ -193,7 +225,7 @@ pub const PARAMS: &[Param] = &[
     alias(
         "hash-max-listpack-value",
         "64",
-        Kind::Int,
+        Kind::Memory,
         "hash-max-ziplist-value",
     ),
     p("set-max-intset-entries", "512", Kind::Int),
@@ -206,22 +238,27 @@ pub const PARAMS: &[Param] = &[
     alias(
         "zset-max-listpack-value",
         "64",
-        Kind::Int,
+        Kind::Memory,
         "zset-max-ziplist-value",
     ),
     p("stream-node-max-bytes", "4096", Kind::Memory),
     p("hll-sparse-max-bytes", "3000", Kind::Memory),
     p("stream-node-max-entries", "100", Kind::Int),
-    p("activerehashing", "yes", YESNO),
+    // Tables resize at once (no incremental rehash to drive).
+    p("activerehashing", "yes", YESNO).only(&["yes"]),
     p("appendfilename", "appendonly.aof", Kind::Str),
-    p("io-threads", "1", Kind::Int),
+    // Thread per core: see `shards`.
+    p("io-threads", "1", Kind::Int).only(&["1"]),
+    // keel does not talk to a supervisor (no sd_notify).
     imm(
         "supervised",
         "no",
         Kind::Enum(&["upstart", "systemd", "auto", "no"]),
-    ),
-    p("always-show-logo", "no", YESNO),
-    p("set-proc-title", "yes", YESNO),
+    )
+    .only(&["no"]),
+    p("always-show-logo", "no", YESNO).only(&["no"]),
+    // keel does not rewrite its process title.
+    p("set-proc-title", "no", YESNO).only(&["no"]),
     p("stop-writes-on-bgsave-error", "yes", YESNO),
     p("lfu-log-factor", "10", Kind::Int),
     p("lfu-decay-time", "1", Kind::Int),
@@ -234,23 +271,44 @@ pub const PARAMS: &[Param] = &[
     imm("cluster-announce-port", "0", Kind::Int),
     imm("cluster-require-full-coverage", "yes", YESNO),
     imm("cluster-allow-reads-when-down", "no", YESNO),
-    // Accepted for redis.conf compatibility; keel keeps no nodes file.
-    imm("cluster-config-file", "nodes.conf", Kind::Str),
-    p("unixsocket", "", Kind::Str),
+    // keel keeps no nodes file (the slot map is `cluster-node`).
+    imm("cluster-config-file", "nodes.conf", Kind::Str).only(&["nodes.conf"]),
+    imm("unixsocket", "", Kind::Str),
+    imm("unixsocketperm", "0", Kind::Octal),
     imm(
         "enable-module-command",
         "no",
         Kind::Enum(&["yes", "no", "local"]),
     ),
-    p(
+    imm(
         "enable-debug-command",
-        "yes",
-        Kind::Enum(&["yes", "no", "local"]),
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+    ),
+    imm(
+        "enable-protected-configs",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
     ),
     // keel's own: shard count, and how long an idle shard spins before parking (µs).
     imm("shards", "0", Kind::Int),
     p("hop-spin-us", "20", Kind::Int),
 ];
+
+/// islocalClient: a unix socket or a loopback address ("ip:port").
+pub fn peer_is_local(addr: &str) -> bool {
+    if addr.starts_with('/') {
+        return true;
+    }
+    let ip = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    ip.starts_with("127.") || ip == "::1" || ip.starts_with("::ffff:127.")
+}
+
+/// allowProtectedAction: `enable-debug-command` / `enable-protected-configs`.
+pub fn protected_allowed(setting: &str, local: bool) -> bool {
+    setting == "yes" || (setting == "local" && local)
+}
 
 pub fn find_param(name: &str) -> Option<&'static Param> {
     let name = name.to_ascii_lowercase();
@@ -293,6 +351,8 @@ pub struct Config {
     pub file: Option<String>,
     /// `user <name> <rules...>` directives, loaded into the ACL at start.
     pub users: Vec<Vec<String>>,
+    /// `rename-command <name> <new-name>` directives in file order ("" = disabled).
+    pub renames: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -305,109 +365,218 @@ impl Default for Config {
             values,
             file: None,
             users: Vec::new(),
+            renames: Vec::new(),
         }
     }
 }
 
+/// An I/O error as C's strerror words it (no " (os error N)").
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Stock's startup refusal, naming the line (printed to stderr, exit 1).
+fn fatal(at: Option<(usize, &str)>, err: &str) -> String {
+    let mut s = format!(
+        "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\n",
+        crate::REDIS_VERSION
+    );
+    if let Some((n, line)) = at {
+        s.push_str(&format!(
+            "Reading the configuration file, at line {n}\n>>> '{line}'\n"
+        ));
+    }
+    s.push_str(err);
+    s
+}
+
+/// sdscatrepr: how redis-server quotes a command-line value into the
+/// config text it parses.
+fn repr(a: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in a {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            7 => s.push_str("\\a"),
+            8 => s.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => s.push(b as char),
+            b => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// The config text redis-server builds from its command line: each
+/// `--name` starts a line, the words after it are quoted values.
+fn options_text(args: &[String]) -> String {
+    let mut text = String::new();
+    // After a bare `--name`, the next word is its value even if it starts with "--".
+    let mut have_value = true;
+    for (j, a) in args.iter().enumerate() {
+        if have_value && let Some(name) = a.strip_prefix("--") {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(name);
+            text.push(' ');
+            have_value = name.split_whitespace().count() > 1;
+            if !have_value && name.eq_ignore_ascii_case("save") {
+                // `--save` followed by another option or nothing: `save ""`.
+                let next_is_option = args.get(j + 1).is_none_or(|n| n.starts_with("--"));
+                if next_is_option {
+                    text.push_str("\"\"");
+                    have_value = true;
+                }
+            }
+        } else {
+            text.push_str(&repr(a.as_bytes()));
+            text.push(' ');
+            have_value = true;
+        }
+    }
+    text
+}
+
 impl Config {
-    /// Builds the config from `keel [config-file] [--name value ...]`.
+    /// Builds the config from `keel [config-file] [--name value ...]`: as
+    /// redis-server, the options become lines appended to the file's text,
+    /// so an error names the line of the whole.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
         let mut cfg = Config::default();
         let mut rest = args;
+        let mut text = String::new();
         if let Some(first) = rest.first()
-            && !first.starts_with("--")
+            && !first.starts_with('-')
         {
-            let text = std::fs::read_to_string(first)
-                .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
-            cfg.load_text(&text)?;
+            text = std::fs::read_to_string(first).map_err(|e| {
+                format!(
+                    "Fatal error, can't open config file '{first}': {}",
+                    strerror(&e)
+                )
+            })?;
             cfg.file = Some(first.clone());
             rest = &rest[1..];
         }
-        // `--name v1 v2 --other v` becomes "name v1 v2\nother v" as redis-server does.
-        let mut text = String::new();
-        for a in rest {
-            if let Some(name) = a.strip_prefix("--") {
-                text.push('\n');
-                text.push_str(name);
-            } else {
-                text.push(' ');
-                text.push_str(&quote_arg(a));
-            }
-        }
+        text.push('\n');
+        text.push_str(&options_text(rest));
         cfg.load_text(&text)?;
-        // The slot map spans several directives: checked once all are read.
-        crate::server::cluster::ClusterMap::from_config(&cfg)
-            .map_err(|e| format!("Fatal config error: {e}"))?;
+        cfg.check_loaded()?;
         Ok(cfg)
     }
 
-    /// Applies redis.conf lines. Unknown directives are reported, not fatal,
-    /// so existing redis.conf files load.
+    /// Checks after every line is read (loadServerConfigFromString's tail).
+    fn check_loaded(&self) -> Result<(), String> {
+        let log = self.get("logfile");
+        if !log.is_empty()
+            && let Err(e) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+        {
+            return Err(fatal(
+                None,
+                &format!("Can't open the log file: {}", strerror(&e)),
+            ));
+        }
+        // The slot map spans several directives: checked once all are read.
+        crate::server::cluster::ClusterMap::from_config(self)
+            .map_err(|e| format!("Fatal config error: {e}"))?;
+        Ok(())
+    }
+
+    /// Applies redis.conf text; the first bad line refuses the whole, with
+    /// redis-server's message.
     pub fn load_text(&mut self, text: &str) -> Result<(), String> {
         // Directives whose repeated lines accumulate, as `save` in redis.conf.
         let mut seen: Vec<&'static str> = Vec::new();
-        for (lineno, line) in text.lines().enumerate() {
-            let line = line.trim();
+        for (i, line) in text.split('\n').enumerate() {
+            let line = line.trim_matches([' ', '\t', '\r', '\n']);
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let at = Some((i + 1, line));
             let Some(words) = parser_split_args(line.as_bytes()) else {
-                return Err(format!(
-                    "Unbalanced quotes in configuration line {}",
-                    lineno + 1
-                ));
+                return Err(fatal(at, "Unbalanced quotes in configuration line"));
             };
             let words: Vec<String> = words
                 .into_iter()
                 .map(|w| String::from_utf8_lossy(&w).into_owned())
                 .collect();
             let Some(name) = words.first() else { continue };
-            if name.eq_ignore_ascii_case("user") {
-                self.check_user_directive(&words[1..]).map_err(|e| {
-                    format!("Bad directive or wrong number of arguments: user: {e}")
-                })?;
-                self.users.push(words[1..].to_vec());
+            let name = name.to_ascii_lowercase();
+            let argc = words.len();
+            if let Some(param) = find_param(&name) {
+                let multi = matches!(param.kind, Kind::List);
+                if !multi && argc != 2 {
+                    return Err(fatal(at, "wrong number of arguments"));
+                }
+                let value = words[1..].join(" ");
+                let repeatable = matches!(param.name, "save" | "cluster-node");
+                let value = if repeatable && seen.contains(&param.name) {
+                    format!("{} {}", self.get(param.name), value)
+                } else {
+                    value
+                };
+                if repeatable {
+                    seen.push(param.name);
+                }
+                self.set_checked(param, &value).map_err(|e| fatal(at, &e))?;
                 continue;
             }
-            let Some(param) = find_param(name) else {
-                crate::log::warning(&format!(
-                    "Unknown config directive '{name}' (line {}), ignored",
-                    lineno + 1
-                ));
-                continue;
-            };
-            let value = words[1..].join(" ");
-            let repeatable = matches!(param.name, "save" | "cluster-node");
-            let value = if repeatable && seen.contains(&param.name) {
-                format!("{} {}", self.get(param.name), value)
-            } else {
-                value
-            };
-            if repeatable {
-                seen.push(param.name);
+            match name.as_str() {
+                "user" if argc >= 2 => {
+                    self.check_user_directive(&words[1..])
+                        .map_err(|e| fatal(at, &e))?;
+                    self.users.push(words[1..].to_vec());
+                }
+                "rename-command" if argc == 3 => {
+                    self.renames.push((words[1].clone(), words[2].clone()));
+                    crate::commands::table::renamed_names(&self.renames)
+                        .map_err(|e| fatal(at, e))?;
+                }
+                "include" if argc == 2 => {
+                    let inc = std::fs::read_to_string(&words[1]).map_err(|e| {
+                        format!(
+                            "Fatal error, can't open config file '{}': {}",
+                            words[1],
+                            strerror(&e)
+                        )
+                    })?;
+                    self.load_text(&inc)?;
+                }
+                // Deprecated: redis-server skips them.
+                "list-max-ziplist-entries" | "list-max-ziplist-value" if argc == 2 => {}
+                _ => return Err(fatal(at, "Bad directive or wrong number of arguments")),
             }
-            self.set_checked(param, &value)
-                .map_err(|e| format!("Bad directive or wrong number of arguments: {name}: {e}"))?;
         }
         Ok(())
     }
 
     /// ACLAppendUserForLoading: rules must parse (unknown commands aside).
+    /// Redis 7.0 names the user, not the bad rule, in its message.
     fn check_user_directive(&self, words: &[String]) -> Result<(), String> {
         let Some(name) = words.first() else {
-            return Err("missing username".into());
+            return Err("Bad directive or wrong number of arguments".into());
         };
+        let refuse = |why: &str| Err(format!("Error in user declaration '{name}': {why}"));
         if self.users.iter().any(|u| u.first() == Some(name)) {
-            return Err(
-                "Duplicate user found. A user can only be defined once in config files".into(),
-            );
+            return refuse("Duplicate user found. A user can only be defined once in config files");
         }
         let mut u = crate::acl::User::new(name);
         for w in &words[1..] {
             if let Err(e) = u.apply(w.as_bytes())
                 && !matches!(e, crate::acl::RuleError::Unknown)
             {
-                return Err(format!("Error in user declaration '{w}': {}", e.message()));
+                return refuse(e.message());
             }
         }
         Ok(())
@@ -440,8 +609,23 @@ impl Config {
             Kind::List if param.name == "client-output-buffer-limit" => {
                 merge_output_limits(self.get(param.name), value)?
             }
+            Kind::Octal => match u32::from_str_radix(value, 8) {
+                Ok(n) if n <= 0o777 => format!("{n:o}"),
+                Ok(_) => return Err("argument must be between 0 and 777 inclusive".into()),
+                Err(_) => return Err("argument couldn't be parsed as an octal number".into()),
+            },
             Kind::Str | Kind::List => value.to_string(),
         };
+        if let (Some((lo, hi)), Ok(n)) = (int_bounds(param.name), v.parse::<i64>())
+            && !(lo..=hi).contains(&n)
+        {
+            return Err(format!("argument must be between {lo} and {hi} inclusive"));
+        }
+        if let Some(ok) = param.only
+            && !ok.contains(&v.as_str())
+        {
+            return Err(not_implemented(param, ok));
+        }
         self.values.insert(param.name, v);
         Ok(())
     }
@@ -623,6 +807,71 @@ fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
         .map(|(n, v)| format!("{n} {} {} {}", v[0], v[1], v[2]))
         .collect::<Vec<_>>()
         .join(" "))
+}
+
+/// Redis 7.0's bounds of numeric configs (numericBoundaryCheck).
+fn int_bounds(name: &str) -> Option<(i64, i64)> {
+    const INT: i64 = i32::MAX as i64;
+    const LONG: i64 = i64::MAX;
+    Some(match name {
+        "port" | "cluster-announce-port" | "replica-announce-port" => (0, 65535),
+        "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
+        "active-expire-effort" => (1, 10),
+        "io-threads" => (1, 128),
+        "maxclients" => (1, u32::MAX as i64),
+        "maxmemory-eviction-tenacity" => (0, 100),
+        "client-query-buffer-limit" | "proto-max-bulk-len" => (1 << 20, LONG),
+        "repl-backlog-size" => (1, LONG),
+        "slowlog-log-slower-than" => (-1, LONG),
+        "list-max-listpack-size" => (i32::MIN as i64, INT),
+        "hz"
+        | "lfu-decay-time"
+        | "lfu-log-factor"
+        | "min-replicas-max-lag"
+        | "min-replicas-to-write"
+        | "repl-diskless-sync-delay"
+        | "replica-priority"
+        | "shutdown-timeout"
+        | "tcp-backlog"
+        | "tcp-keepalive"
+        | "timeout" => (0, INT),
+        "acllog-max-len"
+        | "busy-reply-threshold"
+        | "hash-max-listpack-entries"
+        | "hash-max-listpack-value"
+        | "hll-sparse-max-bytes"
+        | "latency-monitor-threshold"
+        | "repl-backlog-ttl"
+        | "set-max-intset-entries"
+        | "slowlog-max-len"
+        | "stream-node-max-bytes"
+        | "stream-node-max-entries"
+        | "zset-max-listpack-entries"
+        | "zset-max-listpack-value" => (0, LONG),
+        _ => return None,
+    })
+}
+
+/// Why a value keel would not act on is refused.
+fn not_implemented(param: &Param, ok: &[&str]) -> String {
+    if param.name == "appendonly" {
+        return "AOF is not supported by keel yet: appendonly must be 'no'".into();
+    }
+    let values: Vec<String> = ok
+        .iter()
+        .map(|v| {
+            if v.is_empty() {
+                "\"\"".to_string()
+            } else {
+                format!("'{v}'")
+            }
+        })
+        .collect();
+    format!(
+        "keel does not implement other values of '{}': only {} is accepted",
+        param.name,
+        values.join(", ")
+    )
 }
 
 fn quote_arg(a: &str) -> String {

@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod commands;
 pub mod config;
+pub mod crash;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod log;

@@ -2,10 +2,12 @@
 
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(2);
 static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+/// The log's descriptor for the crash report, which must not take a lock.
+static FD: AtomicI32 = AtomicI32::new(1);
 /// Role letter: M master, S replica, C forked child.
 pub static ROLE: AtomicU8 = AtomicU8::new(b'M');
 
@@ -32,8 +34,19 @@ pub fn set_file(path: &str) -> std::io::Result<()> {
                 .open(path)?,
         )
     };
-    *FILE.lock().unwrap() = f;
+    let mut cur = FILE.lock().unwrap();
+    FD.store(
+        f.as_ref().map_or(1, std::os::fd::AsRawFd::as_raw_fd),
+        Ordering::Relaxed,
+    );
+    *cur = f;
     Ok(())
+}
+
+/// The descriptor the log goes to (1 = stdout), for writes that cannot
+/// wait on the log's lock (a crash report from a signal handler).
+pub fn raw_fd() -> i32 {
+    FD.load(Ordering::Relaxed)
 }
 
 fn emit(level: u8, mark: char, msg: &str) {

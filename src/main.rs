@@ -6,7 +6,13 @@ fn main() {
     let cfg = match keel::config::Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            // As redis-server: a file it cannot open is logged (stdout),
+            // a bad line gets the FATAL CONFIG FILE ERROR block on stderr.
+            if e.starts_with("Fatal error, can't open config file") {
+                keel::log::warning(&e);
+            } else {
+                eprintln!("{e}");
+            }
             std::process::exit(1);
         }
     };

@@ -502,12 +502,10 @@ fn ttl_and_encoding(p: &mut Pair) {
         debug digest
         lpush big 123456789012
         debug digest-value big
-        config set list-max-listpack-size 4
         rpush small a b c d
         object encoding small
         rpush small e
         object encoding small
-        config set list-max-listpack-size -2
         rpush long 01234567890123456789012345678901234567890123456789012345678901234567890123456789
         object encoding long
         "#,

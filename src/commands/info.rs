@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::{Ctx, table};
 use crate::server::Server;
+use crate::server::pubsub::Kind as PubsubKind;
 
 // Linking: the symbols below come from the mimalloc crate's C library.
 use mimalloc as _;
@@ -224,6 +225,55 @@ fn abs_path(p: &str) -> String {
         .unwrap_or_else(|_| p.to_string())
 }
 
+/// Redis's instantaneous metrics: a rate sampled every cron tick (shard
+/// 0's, 100 ms at hz 10), averaged over the last 16 samples.
+const INST_OPS: usize = 0;
+const INST_NET_IN: usize = 1;
+const INST_NET_OUT: usize = 2;
+const INST_SAMPLES: usize = 16;
+
+#[derive(Clone, Copy)]
+struct Metric {
+    last_ms: u64,
+    last: u64,
+    samples: [u64; INST_SAMPLES],
+    idx: usize,
+}
+
+static INST: std::sync::Mutex<[Metric; 3]> = std::sync::Mutex::new(
+    [Metric {
+        last_ms: 0,
+        last: 0,
+        samples: [0; INST_SAMPLES],
+        idx: 0,
+    }; 3],
+);
+
+/// trackInstantaneousMetric for commands and network bytes (from the cron).
+pub fn track_instantaneous(srv: &Server) {
+    let now = crate::storage::now_ms();
+    let values = [
+        sum(srv, |s| &s.total_commands),
+        sum(srv, |s| &s.net_input_bytes),
+        sum(srv, |s| &s.net_output_bytes),
+    ];
+    let mut m = INST.lock().unwrap();
+    for (metric, v) in m.iter_mut().zip(values) {
+        if metric.last_ms != 0 && now > metric.last_ms {
+            let rate = v.saturating_sub(metric.last) * 1000 / (now - metric.last_ms);
+            metric.samples[metric.idx] = rate;
+            metric.idx = (metric.idx + 1) % INST_SAMPLES;
+        }
+        metric.last_ms = now;
+        metric.last = v;
+    }
+}
+
+fn instantaneous(which: usize) -> u64 {
+    let m = INST.lock().unwrap();
+    m[which].samples.iter().sum::<u64>() / INST_SAMPLES as u64
+}
+
 /// Builds the INFO text for `args` (the section names).
 pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
     let want = Want::from_args(args);
@@ -252,18 +302,14 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         let now_ms = crate::storage::now_ms();
         kv! {
             "redis_version" => "7.0.15",
-            "redis_git_sha1" => "00000000",
-            "redis_git_dirty" => 0,
-            "redis_build_id" => "0",
             "redis_mode" => if srv.cluster.is_some() { "cluster" } else { "standalone" },
             "os" => format!("{sys} {rel} {mach}"),
             "arch_bits" => usize::BITS,
             "monotonic_clock" => "POSIX clock_gettime",
             "multiplexing_api" => "io_uring",
             "atomicvar_api" => "c11-builtin",
-            "gcc_version" => "0.0.0",
             "process_id" => std::process::id(),
-            "process_supervised" => "no",
+            "process_supervised" => cfg.get("supervised"),
             "run_id" => srv.run_id,
             "tcp_port" => srv.port,
             "server_time_usec" => crate::storage::now_us(),
@@ -274,7 +320,6 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "lru_clock" => (now_ms / 1000) & ((1 << 24) - 1),
             "executable" => std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             "config_file" => cfg.file.as_deref().map(abs_path).unwrap_or_default(),
-            "io_threads_active" => 0,
             "keel_version" => env!("CARGO_PKG_VERSION"),
             "keel_shards" => srv.nshards,
         }
@@ -284,13 +329,8 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         header(&mut s, "Clients");
         kv! {
             "connected_clients" => srv.clients.lock().unwrap().len(),
-            "cluster_connections" => 0,
             "maxclients" => cfg.get_i64("maxclients"),
-            "client_recent_max_input_buffer" => 0,
-            "client_recent_max_output_buffer" => 0,
             "blocked_clients" => srv.blocked_clients.load(Ordering::Relaxed),
-            "tracking_clients" => 0,
-            "clients_in_timeout_table" => 0,
         }
     }
 
@@ -310,6 +350,8 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         };
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let v = unsafe { mi_version() };
+        let scripts = crate::scripting::Registry::global();
+        let scripts_mem = scripts.memory();
         kv! {
             "used_memory" => m.used,
             "used_memory_human" => bytes_to_human(m.used),
@@ -323,45 +365,22 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "used_memory_dataset" => dataset,
             "used_memory_dataset_perc" => format!("{:.2}%", ratio(dataset, m.used) * 100.0),
             "allocator_allocated" => m.used,
-            "allocator_active" => m.used,
             "allocator_resident" => m.rss,
             "total_system_memory" => total_sys,
             "total_system_memory_human" => bytes_to_human(total_sys),
-            "used_memory_lua" => 0,
-            "used_memory_vm_eval" => 0,
-            "used_memory_lua_human" => "0B",
-            "used_memory_scripts_eval" => 0,
-            "number_of_cached_scripts" => 0,
-            "number_of_functions" => 0,
-            "number_of_libraries" => 0,
-            "used_memory_vm_functions" => 0,
-            "used_memory_vm_total" => 0,
-            "used_memory_vm_total_human" => "0B",
-            "used_memory_functions" => 0,
-            "used_memory_scripts" => 0,
-            "used_memory_scripts_human" => "0B",
+            "used_memory_scripts_eval" => scripts_mem,
+            "number_of_cached_scripts" => scripts.len(),
+            "used_memory_scripts" => scripts_mem,
+            "used_memory_scripts_human" => bytes_to_human(scripts_mem as u64),
             "maxmemory" => maxmem,
             "maxmemory_human" => bytes_to_human(maxmem),
             "maxmemory_policy" => cfg.get("maxmemory-policy"),
-            "allocator_frag_ratio" => "1.00",
-            "allocator_frag_bytes" => 0,
             "allocator_rss_ratio" => format!("{:.2}", ratio(m.rss, m.used)),
             "allocator_rss_bytes" => m.rss as i64 - m.used as i64,
-            "rss_overhead_ratio" => "1.00",
-            "rss_overhead_bytes" => 0,
             "mem_fragmentation_ratio" => format!("{:.2}", ratio(m.rss, m.used)),
             "mem_fragmentation_bytes" => m.rss as i64 - m.used as i64,
-            "mem_not_counted_for_evict" => 0,
             "mem_replication_backlog" => super::replication::backlog_memory(),
-            "mem_total_replication_buffers" => 0,
-            "mem_clients_slaves" => 0,
-            "mem_clients_normal" => 0,
-            "mem_cluster_links" => 0,
-            "mem_aof_buffer" => 0,
             "mem_allocator" => mimalloc_version(v),
-            "active_defrag_running" => 0,
-            "lazyfree_pending_objects" => 0,
-            "lazyfreed_objects" => 0,
         }
     }
 
@@ -376,13 +395,6 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         };
         kv! {
             "loading" => p.loading.load(Ordering::Relaxed) as i32,
-            "async_loading" => 0,
-            "current_cow_peak" => 0,
-            "current_cow_size" => 0,
-            "current_cow_size_age" => 0,
-            "current_fork_perc" => "0.00",
-            "current_save_keys_processed" => 0,
-            "current_save_keys_total" => 0,
             "rdb_changes_since_last_save" => t.dirty,
             "rdb_bgsave_in_progress" => in_progress as i32,
             "rdb_last_save_time" => srv.lastsave.load(Ordering::Relaxed),
@@ -390,21 +402,9 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "rdb_last_bgsave_time_sec" => p.last_bgsave_secs.load(Ordering::Relaxed),
             "rdb_current_bgsave_time_sec" => current_secs,
             "rdb_saves" => p.saves.load(Ordering::Relaxed),
-            "rdb_last_cow_size" => 0,
             "rdb_last_load_keys_expired" => srv.persist.last_load.load(Ordering::Relaxed) & 0xffff_ffff,
             "rdb_last_load_keys_loaded" => srv.persist.last_load.load(Ordering::Relaxed) >> 32,
-            "aof_enabled" => 0,
-            "aof_rewrite_in_progress" => 0,
-            "aof_rewrite_scheduled" => 0,
-            "aof_last_rewrite_time_sec" => -1,
-            "aof_current_rewrite_time_sec" => -1,
-            "aof_last_bgrewrite_status" => "ok",
-            "aof_rewrites" => 0,
-            "aof_rewrites_consecutive_failures" => 0,
-            "aof_last_write_status" => "ok",
-            "aof_last_cow_size" => 0,
-            "module_fork_in_progress" => 0,
-            "module_fork_last_cow_size" => 0,
+            "aof_enabled" => cfg.get_bool("appendonly") as i32,
         }
     }
 
@@ -419,54 +419,28 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         kv! {
             "total_connections_received" => sum(srv, |s| &s.connections_received),
             "total_commands_processed" => sum(srv, |s| &s.total_commands),
-            "instantaneous_ops_per_sec" => 0,
+            "instantaneous_ops_per_sec" => instantaneous(INST_OPS),
             "total_net_input_bytes" => sum(srv, |s| &s.net_input_bytes),
             "total_net_output_bytes" => sum(srv, |s| &s.net_output_bytes),
-            "total_net_repl_input_bytes" => 0,
             "total_net_repl_output_bytes" => crate::replication::master::REPL_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed),
-            "instantaneous_input_kbps" => "0.00",
-            "instantaneous_output_kbps" => "0.00",
-            "instantaneous_input_repl_kbps" => "0.00",
-            "instantaneous_output_repl_kbps" => "0.00",
+            "instantaneous_input_kbps" => format!("{:.2}", instantaneous(INST_NET_IN) as f64 / 1024.0),
+            "instantaneous_output_kbps" => format!("{:.2}", instantaneous(INST_NET_OUT) as f64 / 1024.0),
             "rejected_connections" => sum(srv, |s| &s.rejected_connections),
             "sync_full" => sync.0,
             "sync_partial_ok" => sync.1,
             "sync_partial_err" => sync.2,
             "expired_keys" => t.expired,
             "expired_stale_perc" => format!("{:.2}", t.stale_perc * 100.0),
-            "expired_time_cap_reached_count" => 0,
-            "expire_cycle_cpu_milliseconds" => 0,
             "evicted_keys" => crate::storage::evict::EVICTED.load(std::sync::atomic::Ordering::Relaxed),
-            "evicted_clients" => 0,
-            "total_eviction_exceeded_time" => 0,
-            "current_eviction_exceeded_time" => 0,
             "keyspace_hits" => t.hits,
             "keyspace_misses" => t.misses,
-            "pubsub_channels" => 0,
-            "pubsub_patterns" => 0,
-            "pubsubshard_channels" => 0,
-            "latest_fork_usec" => 0,
-            "total_forks" => 0,
-            "migrate_cached_sockets" => 0,
-            "slave_expires_tracked_keys" => 0,
-            "active_defrag_hits" => 0,
-            "active_defrag_misses" => 0,
-            "active_defrag_key_hits" => 0,
-            "active_defrag_key_misses" => 0,
-            "total_active_defrag_time" => 0,
-            "current_active_defrag_time" => 0,
-            "tracking_total_keys" => 0,
-            "tracking_total_items" => 0,
-            "tracking_total_prefixes" => 0,
+            "pubsub_channels" => srv.pubsub.names(PubsubKind::Channel, None).len(),
+            "pubsub_patterns" => srv.pubsub.numpat(),
+            "pubsubshard_channels" => srv.pubsub.names(PubsubKind::Shard, None).len(),
+            "latest_fork_usec" => srv.persist.latest_fork_usec.load(Ordering::Relaxed),
+            "total_forks" => srv.persist.forks.load(Ordering::Relaxed),
             "unexpected_error_replies" => crate::replication::replica::UNEXPECTED_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
             "total_error_replies" => failed,
-            "dump_payload_sanitizations" => 0,
-            "total_reads_processed" => 0,
-            "total_writes_processed" => 0,
-            "io_threaded_reads_processed" => 0,
-            "io_threaded_writes_processed" => 0,
-            "reply_buffer_shrinks" => 0,
-            "reply_buffer_expands" => 0,
         }
     }
 

@@ -1091,6 +1091,46 @@ fn debug_populate(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.ok();
 }
 
+/// DEBUG PANIC [shard]: a Rust panic (the crash report path), on this
+/// thread or, keel's extension, on the given shard's thread.
+fn debug_panic(ctx: &mut Ctx, shard: Option<&Bytes>) {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let msg = format!("DEBUG PANIC called at Unix time {unix}");
+    let target = match shard {
+        None => None,
+        Some(a) => match parse_i64(a) {
+            Some(n) if n >= 0 && (n as usize) < ctx.nshards() => Some(n as usize),
+            _ => return ctx.out.err("ERR shard index out of range"),
+        },
+    };
+    let here = crate::server::shard::with_current(|rt| rt.id);
+    match target {
+        Some(t) if Some(t) != here => {
+            crate::server::shard::with_current(|rt| {
+                let f: crate::server::shard::RemoteFn = Box::new(move |_| {
+                    crate::crash::set_current("debug");
+                    panic!("{msg}")
+                });
+                rt.post(
+                    t,
+                    crate::server::shard::Msg::Call {
+                        id: 0,
+                        from: rt.id,
+                        f,
+                    },
+                );
+            });
+            // The target runs the message even while this hold has its
+            // gate; the process ends long before this sleep does.
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            ctx.out.err("ERR the shard did not panic");
+        }
+        _ => panic!("{msg}"),
+    }
+}
+
 fn debug(ctx: &mut Ctx, args: &[Bytes]) {
     let sub = &args[1][..];
     let argc = args.len();
@@ -1113,6 +1153,10 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "    it is used instead of the 'key' prefix. These are not propagated to",
                 "    replicas. Cluster slots are not respected so keys not belonging to the",
                 "    current node can be created in cluster mode.",
+                "PANIC [<shard>]",
+                "    Crash the server simulating a panic (keel: on the given shard's thread).",
+                "SEGFAULT",
+                "    Crash the server with sigsegv.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -1177,6 +1221,10 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             std::thread::sleep(std::time::Duration::from_micros(us as u64));
         }
         ctx.out.ok();
+    } else if eq_ic(sub, "segfault") {
+        crate::crash::segfault();
+    } else if eq_ic(sub, "panic") && argc <= 3 {
+        debug_panic(ctx, args.get(2));
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         expire::set_active_expire(atoi(&args[2]) != 0);
         ctx.out.ok();

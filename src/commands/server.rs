@@ -641,6 +641,18 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
         })
         .collect();
     // The first bad name decides the error, as in Redis.
+    let local = ctx
+        .client
+        .as_ref()
+        .is_some_and(|c| crate::config::peer_is_local(&c.info.addr));
+    let protected_ok = crate::config::protected_allowed(
+        ctx.srv
+            .config
+            .read()
+            .unwrap()
+            .get("enable-protected-configs"),
+        local,
+    );
     let mut params = Vec::new();
     for (name, _) in &pairs {
         let why = match find_param(name) {
@@ -651,6 +663,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
                 return;
             }
             Some(p) if p.immutable => "can't set immutable config",
+            Some(p) if p.protected && !protected_ok => "can't set protected config",
             Some(p)
                 if params
                     .iter()

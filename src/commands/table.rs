@@ -248,9 +248,44 @@ pub fn table() -> &'static Table {
     })
 }
 
+/// The names clients use when `rename-command` is in the config (set once
+/// at startup); absent, the table's own names.
+static RENAMED: OnceLock<HashMap<String, usize>> = OnceLock::new();
+
+/// The name -> command map after `renames` (in order; "" removes the
+/// command), with redis-server's refusals.
+pub fn renamed_names(renames: &[(String, String)]) -> Result<HashMap<String, usize>, &'static str> {
+    let t = table();
+    let mut names: HashMap<String, usize> =
+        t.by_name.iter().map(|(k, &i)| (k.to_string(), i)).collect();
+    for (from, to) in renames {
+        let Some(i) = names.remove(&from.to_ascii_lowercase()) else {
+            return Err("No such command in rename-command");
+        };
+        if !to.is_empty() && names.insert(to.to_ascii_lowercase(), i).is_some() {
+            return Err("Target command name already exists");
+        }
+    }
+    Ok(names)
+}
+
+/// Puts the config's `rename-command`s in effect (before any client).
+pub fn install_renames(renames: &[(String, String)]) -> Result<(), &'static str> {
+    if renames.is_empty() {
+        return Ok(());
+    }
+    let _ = RENAMED.set(renamed_names(renames)?);
+    Ok(())
+}
+
 /// Finds a command by name, case-insensitively. Returns its index too
 /// (per-command statistics are indexed by it).
 pub fn lookup(name: &[u8]) -> Option<(usize, &'static Command)> {
+    let t = table();
+    if let Some(names) = RENAMED.get() {
+        let s = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+        return names.get(&s).map(|&i| (i, &t.commands[i]));
+    }
     let mut lower = [0u8; 32];
     if name.len() > lower.len() {
         return None;
@@ -259,6 +294,5 @@ pub fn lookup(name: &[u8]) -> Option<(usize, &'static Command)> {
         *d = s.to_ascii_lowercase();
     }
     let s = std::str::from_utf8(&lower[..name.len()]).ok()?;
-    let t = table();
     t.by_name.get(s).map(|&i| (i, &t.commands[i]))
 }

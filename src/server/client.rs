@@ -138,6 +138,9 @@ impl ClientInfo {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        if self.addr.starts_with('/') {
+            flags.push('U');
+        }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
         }

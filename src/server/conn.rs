@@ -39,8 +39,6 @@ struct Slot {
 }
 
 pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
-    let srv = rt.srv;
-    let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -49,6 +47,20 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    serve_client(rt, stream, peer, local).await
+}
+
+/// A client of the `unixsocket` (its stream is a unix socket behind the
+/// TcpStream type: reads, writes and peeks are the same syscalls). Redis
+/// shows such a client at `<path>:0` on both ends.
+pub async fn handle_unix(rt: Rc<ShardRt>, stream: TcpStream, path: Rc<str>) {
+    let addr = format!("{path}:0");
+    serve_client(rt, stream, addr.clone(), addr).await
+}
+
+async fn serve_client(rt: Rc<ShardRt>, stream: TcpStream, peer: String, local: String) {
+    let srv = rt.srv;
+    let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now = crate::storage::now_ms();
     let info = Arc::new(ClientInfo::new(
         id,
@@ -78,6 +90,7 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         return;
     }
     if let Some(msg) = protected_mode_denial(srv, &peer) {
+        ThreadStats::bump(&rt.stats().rejected_connections, 1);
         let _ = stream.write_all(msg.as_bytes()).await;
         srv.clients.lock().unwrap().remove(&id);
         return;
@@ -127,18 +140,21 @@ fn set_keepalive(stream: &TcpStream, secs: u64) {
     set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
 
-/// Redis's protected mode: no password, default bind, non-loopback peer.
+const DEBUG_REFUSED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Redis's protected mode: no password for the default user, non-local peer.
 fn protected_mode_denial(srv: &super::Server, peer: &str) -> Option<String> {
-    let c = srv.config.read().unwrap();
-    if !c.get_bool("protected-mode") || !c.get("requirepass").is_empty() {
+    if !srv.config.read().unwrap().get_bool("protected-mode")
+        || !crate::acl::default_user().nopass()
+    {
         return None;
     }
-    let ip = peer.rsplit_once(':').map(|(h, _)| h).unwrap_or(peer);
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    if ip.starts_with("127.") || ip == "::1" || ip.starts_with("::ffff:127.") {
+    if crate::config::peer_is_local(peer) {
         return None;
     }
-    Some("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n".to_string())
+    Some("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n".to_string())
 }
 
 struct Conn<'c> {
@@ -673,6 +689,12 @@ impl Conn<'_> {
             err(errors::wrong_args(cmd.name), slots);
             return None;
         }
+        // Redis's CMD_PROTECTED check, after arity and before auth.
+        if cmd.name == "debug" && !self.debug_allowed() {
+            ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
+            err(DEBUG_REFUSED.into(), slots);
+            return None;
+        }
         if !self.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             err("NOAUTH Authentication required.".into(), slots);
@@ -746,6 +768,10 @@ impl Conn<'_> {
             err(crate::storage::evict::OOM_ERR.into(), slots);
             return None;
         }
+        if (cmd.is_write() || cmd.name == "ping") && self.rt.srv.writes_denied_by_disk_error() {
+            err(MISCONF.into(), slots);
+            return None;
+        }
         if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
             err(
                 "NOREPLICAS Not enough good replicas to write.".into(),
@@ -783,6 +809,15 @@ impl Conn<'_> {
                 .feed_monitors(self.client.db, &self.client.info.addr, args);
         }
         Some((idx, cmd))
+    }
+
+    /// `enable-debug-command`: yes, or local for a loopback/unix client.
+    fn debug_allowed(&self) -> bool {
+        let c = self.rt.srv.config.read().unwrap();
+        crate::config::protected_allowed(
+            c.get("enable-debug-command"),
+            crate::config::peer_is_local(&self.client.info.addr),
+        )
     }
 
     /// The caller a script checks redis.call against (None: unrestricted).

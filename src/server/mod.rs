@@ -101,6 +101,9 @@ pub struct Server {
     pub client_query_buffer_limit: AtomicU64,
     /// min-replicas-to-write, read by every write.
     pub min_replicas_to_write: AtomicU64,
+    /// `stop-writes-on-bgsave-error yes` with save rules: a failed BGSAVE
+    /// refuses writes (MISCONF) until a save succeeds.
+    pub stop_writes_on_bgsave_err: AtomicBool,
     /// Encoding thresholds the write commands read each call (a config
     /// lock and a map lookup per SADD/HSET/ZADD showed up at ~2 %).
     pub encoding: EncodingLimits,
@@ -141,6 +144,7 @@ impl Server {
             proto_max_bulk_len: AtomicU64::new(0),
             client_query_buffer_limit: AtomicU64::new(0),
             min_replicas_to_write: AtomicU64::new(0),
+            stop_writes_on_bgsave_err: AtomicBool::new(false),
             encoding: EncodingLimits::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: Default::default(),
@@ -177,6 +181,16 @@ impl Server {
             Ordering::Relaxed,
         );
         self.ops.configure(&c);
+        self.stop_writes_on_bgsave_err.store(
+            c.get_bool("stop-writes-on-bgsave-error") && !c.get("save").trim().is_empty(),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// writeCommandsDeniedByDiskError (RDB only: keel has no AOF).
+    pub fn writes_denied_by_disk_error(&self) -> bool {
+        self.stop_writes_on_bgsave_err.load(Ordering::Relaxed)
+            && !self.persist.last_bgsave_ok.load(Ordering::Relaxed)
     }
 
     /// Sends a command to every MONITOR client, formatted as Redis does:
@@ -294,6 +308,7 @@ pub async fn start_shard(
     }
     let rt = std::rc::Rc::new(shard::ShardRt::new(i, srv, stores, peers));
     shard::set_current(&rt);
+    crate::crash::thread_init();
     for t in rx_tasks {
         let rx = t.await;
         glommio::spawn_local(rt.clone().receive_loop(rx)).detach();
@@ -337,7 +352,7 @@ fn probe_bind(addr: &str) -> std::io::Result<()> {
 
 /// A listening socket shared by every shard (SO_REUSEPORT) that rebinds a
 /// port whose old connections linger in TIME_WAIT (SO_REUSEADDR, as Redis).
-fn listen(addr: &str) -> std::io::Result<glommio::net::TcpListener> {
+fn listen(addr: &str, backlog: i32) -> std::io::Result<glommio::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::net::ToSocketAddrs;
     let a = addr
@@ -348,13 +363,109 @@ fn listen(addr: &str) -> std::io::Result<glommio::net::TcpListener> {
     sk.set_reuse_address(true)?;
     sk.set_reuse_port(true)?;
     sk.bind(&a.into())?;
-    sk.listen(511)?;
+    sk.listen(backlog)?;
     // SAFETY: a bound, listening socket whose ownership moves to the listener.
     Ok(unsafe {
         <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(
             std::os::fd::IntoRawFd::into_raw_fd(sk),
         )
     })
+}
+
+/// `unixsocket` and its `unixsocketperm` (0: the umask's), if set.
+fn unix_socket_config(c: &Config) -> Option<(String, u32)> {
+    let path = c.get("unixsocket");
+    if path.is_empty() {
+        return None;
+    }
+    let perm = u32::from_str_radix(c.get("unixsocketperm"), 8).unwrap_or(0);
+    Some((path.to_string(), perm))
+}
+
+/// anetUnixServer: a stale socket file is replaced; the mode applied
+/// after bind. Accepted through glommio's TcpListener (accept(2) is the
+/// same for any stream socket; the peer's address is never asked).
+fn listen_unix(path: &str, perm: u32, backlog: i32) -> std::io::Result<glommio::net::TcpListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let _ = std::fs::remove_file(path);
+    let sk = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    sk.bind(&SockAddr::unix(path)?)?;
+    if perm != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+    }
+    sk.listen(backlog)?;
+    remove_at_exit(path);
+    // SAFETY: a bound, listening socket whose ownership moves to the listener.
+    Ok(unsafe {
+        <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(
+            std::os::fd::IntoRawFd::into_raw_fd(sk),
+        )
+    })
+}
+
+/// Files the process removes when it exits normally (the pid file, the
+/// unix socket), as Redis's prepareForShutdown does. A crash leaves them.
+static AT_EXIT: Mutex<Vec<std::ffi::CString>> = Mutex::new(Vec::new());
+
+fn remove_at_exit(path: &str) {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        extern "C" fn cleanup() {
+            // try_lock: exit may run while another thread holds it.
+            if let Ok(paths) = AT_EXIT.try_lock() {
+                for p in paths.iter() {
+                    // SAFETY: unlink of a NUL-terminated path we own.
+                    unsafe { libc::unlink(p.as_ptr()) };
+                }
+            }
+        }
+        // SAFETY: registers a plain function run by exit(3).
+        unsafe { libc::atexit(cleanup) };
+    });
+    if let Ok(c) = std::ffi::CString::new(path) {
+        AT_EXIT.lock().unwrap().push(c);
+    }
+}
+
+/// createPidFile: `pidfile`, or Redis's default path when daemonized.
+fn write_pidfile(srv: &Server, daemonized: bool) {
+    let configured = srv.config.read().unwrap().get("pidfile").to_string();
+    let path = match (configured.is_empty(), daemonized) {
+        (false, _) => configured,
+        (true, true) => "/var/run/redis.pid".to_string(),
+        (true, false) => return,
+    };
+    match std::fs::write(&path, format!("{}\n", std::process::id())) {
+        Ok(()) => remove_at_exit(&path),
+        Err(e) => crate::log::warning(&format!("Failed to write PID file: {e}")),
+    }
+}
+
+/// daemonize yes: the parent exits at once, the child leaves the session
+/// and its standard descriptors go to /dev/null (the log needs `logfile`).
+fn daemonize() {
+    // SAFETY: called before any other thread exists; the parent only _exits.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                eprintln!("fork: {}", std::io::Error::last_os_error());
+                libc::_exit(1);
+            }
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
 }
 
 /// As Redis's `disable-thp`: no transparent huge pages for this process.
@@ -371,9 +482,19 @@ fn disable_thp() {
 }
 
 pub fn run(config: Config) -> i32 {
+    // Before any thread exists: fork keeps only the calling one.
+    let daemonized = config.get_bool("daemonize");
+    if daemonized {
+        daemonize();
+    }
     crate::log::set_level(config.get("loglevel"));
     if let Err(e) = crate::log::set_file(config.get("logfile")) {
         eprintln!("Can't open the log file: {e}");
+        return 1;
+    }
+    crate::crash::install();
+    if let Err(e) = crate::commands::table::install_renames(&config.renames) {
+        crate::log::warning(e);
         return 1;
     }
     if config.get("disable-thp") == "yes" {
@@ -408,6 +529,13 @@ pub fn run(config: Config) -> i32 {
     ));
 
     let addrs = bind_addrs(srv.config.read().unwrap().get("bind"), srv.port);
+    let backlog = srv
+        .config
+        .read()
+        .unwrap()
+        .get_i64("tcp-backlog")
+        .clamp(0, i32::MAX as i64) as i32;
+    let unix = unix_socket_config(&srv.config.read().unwrap());
     // A probe bind without SO_REUSEPORT, so a port already in use fails like
     // in Redis instead of silently sharing it with another process.
     let mut usable = Vec::new();
@@ -480,6 +608,7 @@ pub fn run(config: Config) -> i32 {
         }
         let stores = stores.clone();
         let usable = usable.clone();
+        let unix = if i == 0 { unix.clone() } else { None };
         let ready_tx = ready_tx.clone();
         let h = builder
             .spawn(move || async move {
@@ -496,7 +625,7 @@ pub fn run(config: Config) -> i32 {
                 }
                 let mut listeners = Vec::new();
                 for addr in &usable {
-                    match listen(addr) {
+                    match listen(addr, backlog) {
                         Ok(l) => listeners.push(l),
                         Err(e) => {
                             let _ = ready_tx.send(Err(format!("{addr}: {e}")));
@@ -504,8 +633,41 @@ pub fn run(config: Config) -> i32 {
                         }
                     }
                 }
-                let _ = ready_tx.send(Ok(()));
                 let mut accepts = Vec::new();
+                // One shard serves the unix socket: there is no SO_REUSEPORT
+                // spreading for it.
+                if let Some((path, perm)) = unix {
+                    match listen_unix(&path, perm, backlog) {
+                        Ok(l) => {
+                            let rt = rt.clone();
+                            let path: std::rc::Rc<str> = path.into();
+                            accepts.push(glommio::spawn_local(async move {
+                                loop {
+                                    match l.accept().await {
+                                        Ok(s) => {
+                                            let c = conn::handle_unix(rt.clone(), s, path.clone());
+                                            glommio::spawn_local(c).detach();
+                                        }
+                                        Err(e) => {
+                                            crate::log::warning(&format!(
+                                                "Accepting client connection: {e}"
+                                            ));
+                                            glommio::timer::sleep(
+                                                std::time::Duration::from_millis(10),
+                                            )
+                                            .await;
+                                        }
+                                    }
+                                }
+                            }));
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("unix socket {path}: {e}")));
+                            return;
+                        }
+                    }
+                }
+                let _ = ready_tx.send(Ok(()));
                 for l in listeners {
                     let rt = rt.clone();
                     accepts.push(glommio::spawn_local(async move {
@@ -548,6 +710,12 @@ pub fn run(config: Config) -> i32 {
         srv.port
     ));
     crate::log::notice("Ready to accept connections tcp");
+    if let Some((path, _)) = &unix {
+        crate::log::notice(&format!(
+            "The server is now ready to accept connections at {path}"
+        ));
+    }
+    write_pidfile(srv, daemonized);
 
     // The main thread only waits for a shutdown signal.
     loop {
@@ -620,7 +788,15 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             {
                 // Redis's slow cycle: at most 25% of the cron period.
                 let t = std::time::Instant::now();
-                crate::storage::expire::active_expire_cycle(store, now, 250_000 / hz);
+                // active-expire-effort 1..10 raises it to 43%, as in Redis.
+                let effort = rt
+                    .srv
+                    .config
+                    .read()
+                    .unwrap()
+                    .get_i64("active-expire-effort");
+                let percent = 25 + 2 * (effort.clamp(1, 10) as u64 - 1);
+                crate::storage::expire::active_expire_cycle(store, now, percent * 10_000 / hz);
                 rt.srv
                     .ops
                     .latency_sample("expire-cycle", t.elapsed().as_millis() as u64);
@@ -632,6 +808,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             persist::shard_cron(rt.srv, store, &mut saved_gen);
         }
         if rt.id == 0 {
+            crate::commands::info::track_instantaneous(rt.srv);
             crate::replication::failover::tick(&rt).await;
             persistence_cron(&rt).await;
         }

@@ -45,6 +45,10 @@ pub struct Persist {
     pub last_child: AtomicU64,
     /// (keys loaded << 32) | keys expired, of the last load at startup.
     pub last_load: AtomicU64,
+    /// Forks done (BGSAVE, full syncs) and how long the last one took
+    /// (INFO total_forks, latest_fork_usec).
+    pub forks: AtomicU64,
+    pub latest_fork_usec: AtomicU64,
     /// A replica's position (replid, offset, stream DB) read at startup.
     pub restored_position: std::sync::Mutex<Option<(String, i64, i64)>>,
 }
@@ -401,8 +405,12 @@ pub fn bgsave(
     let fork_start = std::time::Instant::now();
     let pid = unsafe { libc::fork() };
     if pid > 0 {
-        srv.ops
-            .latency_sample("fork", fork_start.elapsed().as_millis() as u64);
+        let took = fork_start.elapsed();
+        srv.ops.latency_sample("fork", took.as_millis() as u64);
+        srv.persist.forks.fetch_add(1, Ordering::Relaxed);
+        srv.persist
+            .latest_fork_usec
+            .store(took.as_micros() as u64, Ordering::Relaxed);
     }
     if pid == 0 {
         crate::log::ROLE.store(b'C', Ordering::Relaxed);

@@ -697,6 +697,7 @@ pub fn run_handler(
     } else {
         0
     };
+    crate::crash::set_current(cmd.name);
     nested(|| (cmd.handler)(ctx, args));
     let dirty_after = if watching || unit.is_some() {
         held_dirty(ctx)

@@ -120,6 +120,8 @@ impl Server {
                     .map(|s| s.to_string())
                     .collect();
                 a.extend(["--save".to_string(), String::new()]);
+                // Tests compare DEBUG DIGEST etc.; DEBUG is refused by default.
+                a.extend(["--enable-debug-command".to_string(), "yes".to_string()]);
                 a.extend(extra.iter().map(|s| s.to_string()));
                 a
             },
@@ -175,7 +177,7 @@ impl Server {
                 String::new(),
                 "--appendonly".into(),
                 "no".into(),
-                // DEBUG DIGEST is compared; keel allows DEBUG by default.
+                // DEBUG DIGEST is compared (keel gets the same flag).
                 "--enable-debug-command".into(),
                 "yes".into(),
             ];
@@ -1269,6 +1271,11 @@ impl DirKeel {
             shards.to_string(),
             "--dir".into(),
             dir.display().to_string(),
+            "--enable-debug-command".into(),
+            "yes".into(),
+            // Persistence tests switch dbfilename at run time.
+            "--enable-protected-configs".into(),
+            "yes".into(),
         ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let out = std::fs::File::create(&log).unwrap();

@@ -165,6 +165,7 @@ impl Node {
         match self.kind {
             Kind::Keel(n) => {
                 a.extend(["--shards".into(), n.to_string()]);
+                a.extend(["--enable-debug-command".into(), "yes".into()]);
                 (env!("CARGO_BIN_EXE_keel").to_string(), a)
             }
             Kind::Redis => {
