@@ -507,6 +507,8 @@ pub fn run(config: Config) -> i32 {
                 let _ = ready_tx.send(Ok(()));
                 let mut accepts = Vec::new();
                 for l in listeners {
+                    // A script stuck on this thread accepts from it (conn::busy).
+                    conn::busy::add_listener(std::os::fd::AsRawFd::as_raw_fd(&l));
                     let rt = rt.clone();
                     accepts.push(glommio::spawn_local(async move {
                         loop {
