@@ -38,12 +38,22 @@ struct Slot {
     suppress: bool,
 }
 
-pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
-    let mut stream = stream;
+/// Admits a connection the accept task got and starts its task. The
+/// admission is synchronous: a script that goes busy before the task first
+/// runs still finds the connection (`busy`).
+pub fn spawn(rt: &Rc<ShardRt>, stream: TcpStream) {
+    let rt = rt.clone();
     match admit_connection(&rt, &stream) {
-        Ok((port, registered)) => run_connection(rt, port, registered, stream).await,
+        Ok((port, registered)) => {
+            port.idle.set(true);
+            glommio::spawn_local(run_connection(rt, port, registered, stream)).detach();
+        }
         Err(msg) => {
-            let _ = stream.write_all(msg.as_bytes()).await;
+            let mut stream = stream;
+            glommio::spawn_local(async move {
+                let _ = stream.write_all(msg.as_bytes()).await;
+            })
+            .detach();
         }
     }
 }
@@ -167,6 +177,11 @@ struct Conn<'c> {
 /// hook left work in the connection's state.
 const WOKEN: usize = usize::MAX;
 
+// The connection's state stays borrowed while a batch runs, awaits
+// included: the only other user, the busy-script hook, runs on this thread,
+// touches only connections marked idle (never one in a batch) and only
+// through `try_borrow_mut`.
+#[allow(clippy::await_holding_refcell_ref)]
 async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
     let srv = rt.srv;
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -176,10 +191,8 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
         // that runs too long on this thread can answer them (`busy`).
         let subscribed = {
             let st = port.st.borrow();
-            let c = &st.client;
-            let subscribed = c.subs.any() || !c.subs.queue.is_empty();
-            port.idle.set(!subscribed && c.reply_mode == ReplyMode::On);
-            subscribed
+            port.idle.set(servable(&st.client));
+            subscribed(&st.client)
         };
         let n = if subscribed {
             let mut st = port.st.borrow_mut();
@@ -292,12 +305,24 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
         if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
             *rbuf = BytesMut::with_capacity(READ_CHUNK);
         }
+        // Between batches the hook may serve it too.
+        port.idle.set(servable(conn.client));
         drop(st);
         // glommio's socket read returns at once when input is waiting,
         // so a busy client would never give way: take turns after each
         // batch, as Redis serves one read per client per event loop.
         futures_lite::future::yield_now().await;
     }
+}
+
+fn subscribed(c: &Client) -> bool {
+    c.subs.any() || !c.subs.queue.is_empty()
+}
+
+/// Whether the busy-script hook may answer the connection while it waits:
+/// not a subscriber (its own read loop), replies on.
+fn servable(c: &Client) -> bool {
+    !subscribed(c) && c.reply_mode == ReplyMode::On
 }
 
 /// `read` for a connection without subscriptions; returns [`WOKEN`] when

@@ -514,7 +514,7 @@ pub fn run(config: Config) -> i32 {
                         loop {
                             match l.accept().await {
                                 Ok(s) => {
-                                    glommio::spawn_local(conn::handle(rt.clone(), s)).detach();
+                                    conn::spawn(&rt, s);
                                 }
                                 Err(e) => {
                                     crate::log::warning(&format!(
