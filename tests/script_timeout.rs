@@ -377,3 +377,39 @@ fn large_pipeline_during_a_busy_script_gets_every_reply() {
         assert_eq!(c.line("PING"), b"+PONG\r\n");
     }
 }
+
+/// QUIT and a protocol error while the script runs: stock's reply, then the
+/// connection closes (once: the error is not repeated when the script ends).
+#[test]
+fn quit_and_protocol_error_during_a_busy_script_match_stock() {
+    let _serial = serial();
+    let run = |s: &Server| -> Vec<(Vec<u8>, bool)> {
+        let mut runner = s.conn();
+        let mut killer = s.conn();
+        let mut q = s.conn();
+        let mut bad = s.conn();
+        runner.send(SPIN.as_bytes());
+        wait_busy(&mut killer);
+        q.send(b"PING\r\nQUIT\r\nPING\r\n");
+        bad.send(b"PING\r\n*1\r\n$x\r\n");
+        let mut got = Vec::new();
+        for c in [&mut q, &mut bad] {
+            got.push(c.read_until_close(DEADLINE));
+        }
+        killer.send(b"SCRIPT KILL\r\n");
+        expect(&mut killer, "SCRIPT KILL", b"+OK\r\n");
+        runner.read_reply();
+        got
+    };
+    let redis = Server::redis(LIMIT);
+    let want = run(&redis);
+    assert!(want.iter().all(|(_, closed)| *closed), "stock closes both");
+    for shards in [1, 4] {
+        let keel = Server::keel(shards, LIMIT);
+        let got = run(&keel);
+        for ((g, gc), (w, wc)) in got.iter().zip(&want) {
+            assert_eq!(show(g), show(w), "shards={shards}");
+            assert_eq!(gc, wc, "shards={shards}: closed");
+        }
+    }
+}

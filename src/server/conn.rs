@@ -221,6 +221,7 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             gone,
         } = &mut *st;
         let mut cmds = Vec::new();
+        let mut closing = false;
         if port.dirty.replace(false) {
             // What the hook did while a script ran: its unsent replies go
             // out first, then the command it left for us, then the rest.
@@ -230,11 +231,17 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             *stalled = false;
             wbuf.append(out);
             cmds = std::mem::take(deferred);
+            // QUIT or a protocol error answered by the hook.
+            closing = client.close_after_reply;
         }
         let mut conn = Conn {
             rt: rt.clone(),
             client,
         };
+        if closing {
+            let _ = conn.flush(stream, &mut wbuf).await;
+            return;
+        }
         if conn.client.info.killed.load(Ordering::Relaxed) {
             return;
         }
@@ -1754,20 +1761,20 @@ pub(super) mod busy {
             }
         }
 
-        /// Reads what port `i` sent and answers it.
+        /// Sends port `i` what is pending, reads what it sent and answers it.
         fn serve(&mut self, rt: &Rc<ShardRt>, i: usize) {
             let port = self.ports[i].clone();
             let Ok(mut st) = port.st.try_borrow_mut() else {
                 return;
             };
-            if st.stalled || !port.idle.get() {
+            if !port.idle.get() || st.gone {
                 return;
             }
             port.dirty.set(true);
-            let mut done = !flush(rt, port.fd, &mut st);
+            let mut ok = flush(rt, port.fd, &mut st);
             let mut reads = 0;
             let mut chunk = [0u8; 16 * 1024];
-            while !done && st.out.is_empty() && reads < 8 {
+            while ok && !st.stalled && st.out.is_empty() && reads < 8 {
                 reads += 1;
                 // SAFETY: the fd is the connection's open socket; `chunk`
                 // is writable for its length.
@@ -1784,26 +1791,31 @@ pub(super) mod busy {
                     if e == std::io::ErrorKind::Interrupted {
                         continue;
                     }
-                    done = e != std::io::ErrorKind::WouldBlock;
-                    if done {
-                        st.gone = true;
-                    }
+                    st.gone = e != std::io::ErrorKind::WouldBlock;
                     break;
                 }
                 if n == 0 || port.info.killed.load(Ordering::Relaxed) {
                     st.gone = true;
-                    done = true;
                     break;
                 }
                 ThreadStats::bump(&rt.stats().net_input_bytes, n as u64);
                 st.rbuf.extend_from_slice(&chunk[..n as usize]);
-                done = answer(rt, &mut st);
-                done |= !flush(rt, port.fd, &mut st);
+                if answer(rt, &mut st) {
+                    st.stalled = true;
+                }
+                ok = flush(rt, port.fd, &mut st);
             }
-            if done {
-                st.stalled = true;
+            if st.client.close_after_reply && st.out.is_empty() && !st.gone {
+                // QUIT, a protocol error: closed once the last reply is out,
+                // as stock does (the task ends when the script does).
+                // SAFETY: shutdown(2) of the connection's open socket.
+                unsafe { libc::shutdown(port.fd, libc::SHUT_RDWR) };
+                st.gone = true;
+            }
+            if st.gone || st.stalled {
                 self.ctl(libc::EPOLL_CTL_DEL, port.fd, 0);
-            } else if !st.out.is_empty() {
+            }
+            if !st.gone && !st.out.is_empty() {
                 self.backlog.push(i);
             }
         }
