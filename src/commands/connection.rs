@@ -35,7 +35,7 @@ pub fn commands() -> Vec<Command> {
         cmd(
             "hello",
             -1,
-            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
             hello,
         )
         .acl(&["fast", "connection"])
@@ -43,7 +43,7 @@ pub fn commands() -> Vec<Command> {
         cmd(
             "auth",
             -2,
-            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
             auth,
         )
         .acl(&["fast", "connection"])

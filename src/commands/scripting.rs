@@ -82,8 +82,16 @@ pub const BUSY_ERR: &str =
 /// Whether `args` may run while a script is busy (flag allow_busy, SCRIPT
 /// KILL, SHUTDOWN NOSAVE).
 pub fn allowed_while_busy(cmd: &Command, args: &[Bytes]) -> bool {
-    cmd.flags & ALLOW_BUSY != 0
-        || (cmd.name == "script" && args.len() == 2 && args[1].eq_ignore_ascii_case(b"kill"))
+    // Subcommands flagged allow_busy in Redis 7.0: SCRIPT KILL, and for
+    // when functions exist, FUNCTION KILL and FUNCTION STATS.
+    let sub = |name: &str, subs: &[&str]| {
+        cmd.name == name
+            && args.len() == 2
+            && subs
+                .iter()
+                .any(|s| args[1].eq_ignore_ascii_case(s.as_bytes()))
+    };
+    cmd.flags & ALLOW_BUSY != 0 || sub("script", &["kill"]) || sub("function", &["kill", "stats"])
 }
 
 /// Every engine's status, for SCRIPT KILL from any connection.
@@ -137,6 +145,8 @@ struct Host<'h, 'c> {
     /// deny-oom calls fail until it has written.
     oom: bool,
     allow_oom: bool,
+    /// The run passed busy-reply-threshold.
+    busy: bool,
 }
 
 impl Host<'_, '_> {
@@ -292,7 +302,12 @@ impl ScriptHost for Host<'_, '_> {
 
     fn busy(&mut self, _elapsed_ms: u64) {
         // The engine logs the slow script itself.
-        SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !self.busy {
+            self.busy = true;
+            SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        // This thread's own connections are answered from here.
+        crate::server::shard::serve_while_busy();
     }
 
     fn log(&mut self, level: i32, msg: &str) {
@@ -338,9 +353,13 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             oom: !crate::replication::replica::MasterApply::active()
                 && crate::storage::evict::over_limit(),
             allow_oom: script_flags.is_some_and(|f| f.allow_oom()),
+            busy: false,
         };
         engine.eval_command(args, &mut host, &mut out);
-        SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
+        if host.busy {
+            SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
+            crate::server::shard::busy_ended();
+        }
         (host.need_all, host.wrote)
     });
     if verbatim {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::ThreadStats;
@@ -38,7 +38,8 @@ struct Slot {
     suppress: bool,
 }
 
-pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
+/// Admits a TCP connection the accept task got and starts its task.
+pub fn spawn(rt: &Rc<ShardRt>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -47,29 +48,49 @@ pub async fn handle(rt: Rc<ShardRt>, stream: TcpStream) {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    serve_client(rt, stream, peer, local).await
+    spawn_client(rt, stream, peer, local)
 }
 
 /// A client of the `unixsocket` (its stream is a unix socket behind the
 /// TcpStream type: reads, writes and peeks are the same syscalls). Redis
 /// shows such a client at `<path>:0` on both ends.
-pub async fn handle_unix(rt: Rc<ShardRt>, stream: TcpStream, path: Rc<str>) {
+pub fn spawn_unix(rt: &Rc<ShardRt>, stream: TcpStream, path: &str) {
     let addr = format!("{path}:0");
-    serve_client(rt, stream, addr.clone(), addr).await
+    spawn_client(rt, stream, addr.clone(), addr)
 }
 
-async fn serve_client(rt: Rc<ShardRt>, stream: TcpStream, peer: String, local: String) {
+/// The admission is synchronous: a script that goes busy before the task
+/// first runs still finds the connection (`busy`).
+fn spawn_client(rt: &Rc<ShardRt>, stream: TcpStream, peer: String, local: String) {
+    let rt = rt.clone();
+    match admit_connection(&rt, &stream, peer, local) {
+        Ok((port, registered)) => {
+            port.idle.set(true);
+            glommio::spawn_local(run_connection(rt, port, registered, stream)).detach();
+        }
+        Err(msg) => {
+            let mut stream = stream;
+            glommio::spawn_local(async move {
+                let _ = stream.write_all(msg.as_bytes()).await;
+            })
+            .detach();
+        }
+    }
+}
+
+/// A new connection's checks and state (maxclients, protected mode); Err
+/// is the refusal to write before closing.
+fn admit_connection(
+    rt: &ShardRt,
+    stream: &TcpStream,
+    peer: String,
+    local: String,
+) -> Result<(Rc<Port>, busy::Registered), String> {
     let srv = rt.srv;
     let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now = crate::storage::now_ms();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer.clone(),
-        local,
-        std::os::fd::AsRawFd::as_raw_fd(&stream),
-        rt.id,
-        now,
-    ));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    let info = Arc::new(ClientInfo::new(id, peer.clone(), local, fd, rt.id, now));
     let maxclients = srv.config.read().unwrap().get_i64("maxclients") as usize;
     let too_many = {
         let mut clients = srv.clients.lock().unwrap();
@@ -81,35 +102,43 @@ async fn serve_client(rt: Rc<ShardRt>, stream: TcpStream, peer: String, local: S
         }
     };
     ThreadStats::bump(&rt.stats().connections_received, 1);
-    let mut stream = stream;
     if too_many {
         ThreadStats::bump(&rt.stats().rejected_connections, 1);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
+        return Err("-ERR max number of clients reached\r\n".into());
     }
     if let Some(msg) = protected_mode_denial(srv, &peer) {
         ThreadStats::bump(&rt.stats().rejected_connections, 1);
-        let _ = stream.write_all(msg.as_bytes()).await;
         srv.clients.lock().unwrap().remove(&id);
-        return;
+        return Err(msg);
     }
     let _ = stream.set_nodelay(true);
-    set_keepalive(&stream, srv.ops.tcp_keepalive_secs.load(Ordering::Relaxed));
+    set_keepalive(stream, srv.ops.tcp_keepalive_secs.load(Ordering::Relaxed));
     let authenticated = !srv.auth_required.load(Ordering::Relaxed);
-    let mut client = Client::new(info.clone(), authenticated);
-    let mut conn = Conn {
-        rt: rt.clone(),
-        client: &mut client,
-    };
-    conn.serve(&mut stream).await;
+    let client = Client::new(info.clone(), authenticated);
+    let port = Rc::new(Port::new(fd, info, client));
+    let registered = busy::register(id, &port);
+    Ok((port, registered))
+}
+
+/// Serves an admitted connection until it ends.
+async fn run_connection(
+    rt: Rc<ShardRt>,
+    port: Rc<Port>,
+    _registered: busy::Registered,
+    mut stream: TcpStream,
+) {
+    let srv = rt.srv;
+    let id = port.info.id;
+    busy::set_waker(&port).await;
+    serve(&rt, &port, &mut stream).await;
+    let mut st = port.st.borrow_mut();
+    let client = &mut st.client;
     if client.handed_off {
         return;
     }
     client.subs.clear(srv, rt.id, id);
     if client.watch_flag.is_some() {
-        transactions::unwatch_all(&mut client);
+        transactions::unwatch_all(client);
     }
     srv.clients.lock().unwrap().remove(&id);
 }
@@ -162,131 +191,203 @@ struct Conn<'c> {
     client: &'c mut Client,
 }
 
-impl Conn<'_> {
-    async fn serve(&mut self, stream: &mut TcpStream) {
-        let srv = self.rt.srv;
-        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let mut parser = Parser::new();
-        let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-        loop {
-            let n = match self.read_or_idle(stream, &mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if self.client.info.killed.load(Ordering::Relaxed) {
-                return;
-            }
-            ThreadStats::bump(&self.rt.stats().net_input_bytes, n as u64);
-            rbuf.extend_from_slice(&chunk[..n]);
-            let limits = ParserLimits {
-                proto_max_bulk_len: srv.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
-                authenticated: self.client.authenticated,
-            };
-            let mut cmds = Vec::new();
-            let mut proto_err = None;
-            loop {
-                match parser.parse(&mut rbuf, limits) {
-                    Ok(Some(c)) => cmds.push(c),
-                    Ok(None) => break,
-                    Err(ParseError::Protocol(m)) => {
-                        proto_err = Some(m);
-                        break;
-                    }
-                }
-                if cmds.len() >= 1024 {
-                    // Bound the batch so a huge pipeline streams its replies.
-                    self.run_pipeline(stream, std::mem::take(&mut cmds), &mut wbuf)
-                        .await;
-                    if !self.flush(stream, &mut wbuf).await || self.client.close_after_reply {
-                        return;
-                    }
-                }
-            }
-            self.client.info.qbuf.store(rbuf.len(), Ordering::Relaxed);
-            self.client
-                .info
-                .qbuf_free
-                .store(rbuf.capacity() - rbuf.len(), Ordering::Relaxed);
-            if rbuf.len() as u64 > srv.client_query_buffer_limit.load(Ordering::Relaxed) {
-                crate::log::warning(&format!(
-                    "Closing client that reached max query buffer length: id={} addr={}",
-                    self.client.id, self.client.info.addr
-                ));
-                return;
-            }
-            if !cmds.is_empty() {
-                self.run_pipeline(stream, cmds, &mut wbuf).await;
-            }
-            if let Some(m) = proto_err {
-                // The message may quote a client byte (a CR or LF too).
-                crate::protocol::err_line(&mut wbuf, format!("ERR {m}").as_bytes());
-                crate::log::verbose(&format!(
-                    "Protocol error ({m}) from client: id={} addr={}",
-                    self.client.id, self.client.info.addr
-                ));
-                let _ = self.flush(stream, &mut wbuf).await;
-                return;
-            }
-            if !self.flush(stream, &mut wbuf).await || self.client.close_after_reply {
-                return;
-            }
-            if self.client.monitor {
-                return self.monitor_loop(stream).await;
-            }
-            if let Some(args) = self.client.sync_request.take() {
-                let pending = rbuf.to_vec();
-                let rt = self.rt.clone();
-                return crate::replication::sync::serve_replica(
-                    &rt,
-                    stream,
-                    self.client,
-                    args,
-                    pending,
-                )
-                .await;
-            }
-            if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
-                rbuf = BytesMut::with_capacity(READ_CHUNK);
-            }
-            // glommio's socket read returns at once when input is waiting,
-            // so a busy client would never give way: take turns after each
-            // batch, as Redis serves one read per client per event loop.
-            futures_lite::future::yield_now().await;
-        }
-    }
+/// Sentinel byte count from [`read_plain`]: no new input, but the busy-script
+/// hook left work in the connection's state.
+const WOKEN: usize = usize::MAX;
 
-    /// `read`, closing an idle client after `timeout` seconds as Redis's
-    /// clientsCronHandleTimeout: never replicas, masters, blocked clients
-    /// (they wait elsewhere) or subscribers.
-    async fn read_or_idle(
-        &mut self,
-        stream: &mut TcpStream,
-        chunk: &mut [u8],
-    ) -> std::io::Result<usize> {
-        use futures_lite::future::or;
-        let secs = self.rt.srv.ops.idle_timeout_secs.load(Ordering::Relaxed);
-        if secs == 0 || self.client.subs.any() || !self.client.info.flags.lock().unwrap().is_empty()
-        {
-            return self.read(stream, chunk).await;
-        }
-        let info = self.client.info.clone();
-        let idle = async {
-            loop {
-                let last = info.last_interaction_ms.load(Ordering::Relaxed);
-                let now = crate::storage::now_ms();
-                // Redis compares whole seconds: idle > timeout.
-                let due = last + (secs + 1) * 1000;
-                if now >= due {
-                    crate::log::verbose("Closing idle client");
-                    return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
-                }
-                glommio::timer::sleep(std::time::Duration::from_millis(due - now)).await;
-            }
+// The connection's state stays borrowed while a batch runs, awaits
+// included: the only other user, the busy-script hook, runs on this thread,
+// touches only connections marked idle (never one in a batch) and only
+// through `try_borrow_mut`.
+#[allow(clippy::await_holding_refcell_ref)]
+async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
+    let srv = rt.srv;
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    loop {
+        // Plain connections wait with their state released, so a script
+        // that runs too long on this thread can answer them (`busy`).
+        let subscribed = {
+            let st = port.st.borrow();
+            port.idle.set(servable(&st.client));
+            subscribed(&st.client)
         };
-        or(self.read(stream, chunk), idle).await
+        let n = if subscribed {
+            let mut st = port.st.borrow_mut();
+            let mut conn = Conn {
+                rt: rt.clone(),
+                client: &mut st.client,
+            };
+            conn.read(stream, &mut chunk).await
+        } else {
+            let r = read_plain(rt, port, stream, &mut chunk).await;
+            port.idle.set(false);
+            r
+        };
+        let n = match n {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut st = port.st.borrow_mut();
+        let ConnState {
+            client,
+            rbuf,
+            parser,
+            out,
+            deferred,
+            stalled,
+            gone,
+        } = &mut *st;
+        let mut cmds = Vec::new();
+        let mut closing = false;
+        if port.dirty.replace(false) {
+            // What the hook did while a script ran: its unsent replies go
+            // out first, then the command it left for us, then the rest.
+            if *gone {
+                return;
+            }
+            *stalled = false;
+            wbuf.append(out);
+            cmds = std::mem::take(deferred);
+            // QUIT or a protocol error answered by the hook.
+            closing = client.close_after_reply;
+        }
+        let mut conn = Conn {
+            rt: rt.clone(),
+            client,
+        };
+        if closing {
+            let _ = conn.flush(stream, &mut wbuf).await;
+            return;
+        }
+        if conn.client.info.killed.load(Ordering::Relaxed) {
+            return;
+        }
+        if n != WOKEN {
+            ThreadStats::bump(&rt.stats().net_input_bytes, n as u64);
+            rbuf.extend_from_slice(&chunk[..n]);
+        }
+        let limits = ParserLimits {
+            proto_max_bulk_len: srv.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
+            authenticated: conn.client.authenticated,
+        };
+        let mut proto_err = None;
+        loop {
+            match parser.parse(rbuf, limits) {
+                Ok(Some(c)) => cmds.push(c),
+                Ok(None) => break,
+                Err(ParseError::Protocol(m)) => {
+                    proto_err = Some(m);
+                    break;
+                }
+            }
+            if cmds.len() >= 1024 {
+                // Bound the batch so a huge pipeline streams its replies.
+                conn.run_pipeline(stream, std::mem::take(&mut cmds), &mut wbuf)
+                    .await;
+                if !conn.flush(stream, &mut wbuf).await || conn.client.close_after_reply {
+                    return;
+                }
+            }
+        }
+        conn.client.info.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        conn.client
+            .info
+            .qbuf_free
+            .store(rbuf.capacity() - rbuf.len(), Ordering::Relaxed);
+        if rbuf.len() as u64 > srv.client_query_buffer_limit.load(Ordering::Relaxed) {
+            crate::log::warning(&format!(
+                "Closing client that reached max query buffer length: id={} addr={}",
+                conn.client.id, conn.client.info.addr
+            ));
+            return;
+        }
+        if !cmds.is_empty() {
+            conn.run_pipeline(stream, cmds, &mut wbuf).await;
+        }
+        if let Some(m) = proto_err {
+            // The message may quote a client byte (a CR or LF too).
+            crate::protocol::err_line(&mut wbuf, format!("ERR {m}").as_bytes());
+            crate::log::verbose(&format!(
+                "Protocol error ({m}) from client: id={} addr={}",
+                conn.client.id, conn.client.info.addr
+            ));
+            let _ = conn.flush(stream, &mut wbuf).await;
+            return;
+        }
+        if !conn.flush(stream, &mut wbuf).await || conn.client.close_after_reply {
+            return;
+        }
+        if conn.client.monitor {
+            return conn.monitor_loop(stream).await;
+        }
+        if let Some(args) = conn.client.sync_request.take() {
+            let pending = rbuf.to_vec();
+            return crate::replication::sync::serve_replica(rt, stream, conn.client, args, pending)
+                .await;
+        }
+        if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
+            *rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        // Between batches the hook may serve it too.
+        port.idle.set(servable(conn.client));
+        drop(st);
+        // glommio's socket read returns at once when input is waiting,
+        // so a busy client would never give way: take turns after each
+        // batch, as Redis serves one read per client per event loop.
+        futures_lite::future::yield_now().await;
     }
+}
 
+fn subscribed(c: &Client) -> bool {
+    c.subs.any() || !c.subs.queue.is_empty()
+}
+
+/// Whether the busy-script hook may answer the connection while it waits:
+/// not a subscriber (its own read loop), replies on.
+fn servable(c: &Client) -> bool {
+    !subscribed(c) && c.reply_mode == ReplyMode::On
+}
+
+/// `read` for a connection without subscriptions; returns [`WOKEN`] when
+/// the busy-script hook left work for it. Closes an idle client after
+/// `timeout` seconds as Redis's clientsCronHandleTimeout: never replicas,
+/// masters or blocked clients (they wait elsewhere).
+async fn read_plain(
+    rt: &ShardRt,
+    port: &Port,
+    stream: &mut TcpStream,
+    chunk: &mut [u8],
+) -> std::io::Result<usize> {
+    use futures_lite::future::{or, poll_fn};
+    let read = poll_fn(|cx| {
+        if port.dirty.get() {
+            return std::task::Poll::Ready(Ok(WOKEN));
+        }
+        std::pin::Pin::new(&mut *stream).poll_read(cx, chunk)
+    });
+    let secs = rt.srv.ops.idle_timeout_secs.load(Ordering::Relaxed);
+    if secs == 0 || !port.info.flags.lock().unwrap().is_empty() {
+        return read.await;
+    }
+    let info = &port.info;
+    let idle = async {
+        loop {
+            let last = info.last_interaction_ms.load(Ordering::Relaxed);
+            let now = crate::storage::now_ms();
+            // Redis compares whole seconds: idle > timeout.
+            let due = last + (secs + 1) * 1000;
+            if now >= due {
+                crate::log::verbose("Closing idle client");
+                return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(due - now)).await;
+        }
+    };
+    or(read, idle).await
+}
+
+impl Conn<'_> {
     /// Reads from the socket; a connection with subscriptions meanwhile
     /// writes the messages published to it.
     async fn read(&mut self, stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
@@ -421,37 +522,9 @@ impl Conn<'_> {
             }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
-            let Some((idx, cmd)) = self.check(&args, &mut slots, suppress) else {
-                if args[0].eq_ignore_ascii_case(b"exec") {
-                    // A rejected EXEC discards the transaction (execCommandAbort).
-                    self.client.multi = None;
-                    self.client.multi_error = false;
-                    transactions::unwatch_all(self.client);
-                } else if self.client.multi.is_some() {
-                    self.client.multi_error = true;
-                }
+            let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
                 continue;
             };
-            self.client.info.touch(batch_ms, idx, &args);
-            if let Some(queue) = self.client.multi.as_mut()
-                && !is_tx_control(cmd)
-            {
-                let mut out = Out::new(resp3);
-                if cmd.flags & flags::NO_MULTI != 0 {
-                    out.err("ERR Command not allowed inside a transaction");
-                    count_error(&self.rt, &out);
-                    self.client.multi_error = true;
-                } else {
-                    out.simple("QUEUED");
-                    queue.push(Queued { idx, cmd, args });
-                }
-                slots.push(Slot {
-                    out: Some(out),
-                    remote: None,
-                    suppress,
-                });
-                continue;
-            }
             if cmd.name == "wait" {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
@@ -595,6 +668,51 @@ impl Conn<'_> {
         }
     }
 
+    /// The part of a command's way that needs no other shard: the checks
+    /// (a rejection flags or ends the transaction), and queueing inside
+    /// MULTI. Returns the command when it is to be run; otherwise its reply
+    /// is in `slots`. The busy-script hook uses it too.
+    fn admit(
+        &mut self,
+        args: Vec<Bytes>,
+        slots: &mut Vec<Slot>,
+        suppress: bool,
+        now_ms: u64,
+    ) -> Option<(usize, &'static Command, Vec<Bytes>)> {
+        let Some((idx, cmd)) = self.check(&args, slots, suppress) else {
+            if args[0].eq_ignore_ascii_case(b"exec") {
+                // A rejected EXEC discards the transaction (execCommandAbort).
+                self.client.multi = None;
+                self.client.multi_error = false;
+                transactions::unwatch_all(self.client);
+            } else if self.client.multi.is_some() {
+                self.client.multi_error = true;
+            }
+            return None;
+        };
+        self.client.info.touch(now_ms, idx, &args);
+        if let Some(queue) = self.client.multi.as_mut()
+            && !is_tx_control(cmd)
+        {
+            let mut out = Out::new(self.client.resp3);
+            if cmd.flags & flags::NO_MULTI != 0 {
+                out.err("ERR Command not allowed inside a transaction");
+                count_error(&self.rt, &out);
+                self.client.multi_error = true;
+            } else {
+                out.simple("QUEUED");
+                queue.push(Queued { idx, cmd, args });
+            }
+            slots.push(Slot {
+                out: Some(out),
+                remote: None,
+                suppress,
+            });
+            return None;
+        }
+        Some((idx, cmd, args))
+    }
+
     /// Pipelines: the first key of each command that runs here is looked
     /// up ahead (a hint only: arguments that are not keys cost a wasted
     /// lookup), so the memory misses of the batch overlap.
@@ -666,7 +784,11 @@ impl Conn<'_> {
         let rt = self.rt.clone();
         let err = |msg: String, slots: &mut Vec<Slot>| {
             let mut out = Out::new(resp3);
-            if is_exec && (in_multi || msg.starts_with("ERR Can't execute")) {
+            // Stock wraps every rejection of EXEC (rejectCommand); keel so
+            // far only these.
+            if is_exec
+                && (in_multi || msg.starts_with("ERR Can't execute") || msg.starts_with("BUSY "))
+            {
                 let m = msg.strip_prefix("ERR ").unwrap_or(&msg);
                 out.err(&format!("EXECABORT Transaction discarded because of: {m}"));
             } else {
@@ -732,18 +854,6 @@ impl Conn<'_> {
             });
             return None;
         }
-        if commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed) {
-            if cmd.name == "shutdown" && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
-                // The only way out of a script that already wrote: the shards
-                // it holds will never be free, so no hold is attempted.
-                crate::log::warning("SHUTDOWN NOSAVE during a busy script: exiting now.");
-                std::process::exit(0);
-            }
-            if !commands::scripting::allowed_while_busy(cmd, args) {
-                err(commands::scripting::BUSY_ERR.into(), slots);
-                return None;
-            }
-        }
         if cmd.is_write() && crate::replication::replica::read_only_for_clients(self.rt.srv) {
             err(
                 "READONLY You can't write against a read only replica.".into(),
@@ -761,7 +871,9 @@ impl Conn<'_> {
         }
         // Queueing in MULTI may grow memory without bound: Redis refuses
         // every queued command when nothing can be evicted.
+        let busy = commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed);
         if in_multi
+            && !busy
             && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset")
             && crate::storage::evict::out_of_memory()
         {
@@ -800,6 +912,24 @@ impl Conn<'_> {
                 slots,
             );
             return None;
+        }
+        // Redis's place for the busy-script check: the last rejection.
+        if busy {
+            let nosave = args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave"));
+            if cmd.name == "shutdown" && nosave && !in_multi {
+                // The only way out of a script that already wrote: the shards
+                // it holds will never be free, so no hold is attempted.
+                crate::log::warning("SHUTDOWN NOSAVE during a busy script: exiting now.");
+                std::process::exit(0);
+            }
+            // SHUTDOWN without NOSAVE refuses too (shutdownCommand); inside
+            // MULTI it meets NO_MULTI when queued.
+            let refused = !commands::scripting::allowed_while_busy(cmd, args)
+                || (cmd.name == "shutdown" && !in_multi);
+            if refused {
+                err(commands::scripting::BUSY_ERR.into(), slots);
+                return None;
+            }
         }
         if self.rt.srv.monitor_count.load(Ordering::Relaxed) > 0
             && cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0
@@ -917,6 +1047,8 @@ impl Conn<'_> {
             Scope::Keys if cmd.name == "memory" && cmd.key_indexes(args).is_empty() => {
                 Route::Hold((0..nshards).collect())
             }
+            // WATCH inside MULTI only refuses: no data needed.
+            Scope::KeysHeld if cmd.name == "watch" && self.client.multi.is_some() => Route::Conn,
             Scope::KeysHeld => {
                 let mut shards: Vec<usize> = cmd
                     .key_indexes(args)
@@ -1418,4 +1550,445 @@ fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
 /// EVAL, EVALSHA and their _RO forms.
 fn is_script(cmd: &Command) -> bool {
     cmd.name.starts_with("eval")
+}
+
+/// What a connection shares with its shard's busy-script hook: all of its
+/// state, borrowed by the connection task while it works and left in the
+/// cell while it waits for input.
+pub(super) struct Port {
+    fd: std::os::fd::RawFd,
+    info: Arc<ClientInfo>,
+    /// Waiting for input with nothing in flight and replies on: the hook
+    /// may serve it.
+    idle: std::cell::Cell<bool>,
+    /// The hook read or answered something: the task looks at `st` first.
+    dirty: std::cell::Cell<bool>,
+    /// The connection task, woken by the hook's owner when the script ends.
+    waker: std::cell::RefCell<Option<std::task::Waker>>,
+    st: std::cell::RefCell<ConnState>,
+}
+
+struct ConnState {
+    client: Client,
+    rbuf: BytesMut,
+    parser: Parser,
+    /// Replies the hook could not send yet: they go before anything newer.
+    out: Vec<u8>,
+    /// A command the hook may not run inside a script (WATCH, REPLCONF...):
+    /// the task runs it first, then the input after it.
+    deferred: Vec<Vec<Bytes>>,
+    /// The hook stopped serving this connection until the script ends.
+    stalled: bool,
+    /// The peer closed, or the connection must be dropped.
+    gone: bool,
+}
+
+impl Port {
+    fn new(fd: std::os::fd::RawFd, info: Arc<ClientInfo>, client: Client) -> Port {
+        Port {
+            fd,
+            info,
+            idle: false.into(),
+            dirty: false.into(),
+            waker: None.into(),
+            st: std::cell::RefCell::new(ConnState {
+                client,
+                rbuf: BytesMut::with_capacity(READ_CHUNK),
+                parser: Parser::new(),
+                out: Vec::new(),
+                deferred: Vec::new(),
+                stalled: false,
+                gone: false,
+            }),
+        }
+    }
+}
+
+/// Serving a shard's connections while a script runs past
+/// busy-reply-threshold on its thread (Redis's processEventsWhileBlocked,
+/// called from the script's interrupt hook). The executor is stuck inside
+/// Lua, so no task can run: the hook itself polls the sockets of the
+/// connections that wait for input (an epoll set made once per busy
+/// script), reads, parses and admits their commands with the connection's
+/// own state, answers -BUSY and the like, runs the few commands allowed
+/// meanwhile that need no data (MULTI, DISCARD, UNWATCH, QUIT, RESET,
+/// SCRIPT KILL; SHUTDOWN NOSAVE exits) and writes the replies with
+/// non-blocking sends. A command it may not run (WATCH...) is left for the
+/// connection, which then stops being served until the script ends.
+/// Connections in the middle of a batch, blocked or subscribed are not
+/// read, as Redis does not process a blocked client's input. When the
+/// script ends, every connection the hook touched is woken to take over.
+pub(super) mod busy {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::rc::Rc;
+    use std::sync::atomic::Ordering;
+
+    use glommio::net::TcpStream;
+
+    use super::{Conn, ConnState, Port, Route, Slot};
+    use crate::protocol::{ParseError, ParserLimits};
+    use crate::server::ThreadStats;
+    use crate::server::shard::ShardRt;
+
+    thread_local! {
+        /// This shard's connections, by client id.
+        static PORTS: RefCell<HashMap<u64, Rc<Port>>> = RefCell::new(HashMap::new());
+        /// The running busy script's epoll set (None: no script is busy here).
+        static EPISODE: RefCell<Option<Episode>> = const { RefCell::new(None) };
+        /// This shard's listening sockets (SO_REUSEPORT: its own queues).
+        static LISTENERS: RefCell<Vec<libc::c_int>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A listening socket of this shard, from which the hook accepts new
+    /// connections while a script is busy. Made non-blocking, so that an
+    /// accept never waits (the accept task waits on readiness).
+    pub(in crate::server) fn add_listener(fd: libc::c_int) {
+        // SAFETY: fcntl on the caller's open listening socket.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            if fl >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+        }
+        LISTENERS.with(|l| l.borrow_mut().push(fd));
+    }
+
+    /// epoll data of listener `j` (ports use their index).
+    const LISTENER_TAG: u64 = 1 << 63;
+
+    /// Removes the connection from its shard's table when it ends.
+    pub(in crate::server) struct Registered(u64);
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            if let Some(p) = PORTS.with(|m| m.borrow_mut().remove(&self.0)) {
+                // The waker refers to the task that owns the port.
+                p.waker.borrow_mut().take();
+            }
+        }
+    }
+
+    /// Enters the connection in its shard's table.
+    pub(in crate::server) fn register(id: u64, port: &Rc<Port>) -> Registered {
+        PORTS.with(|m| m.borrow_mut().insert(id, port.clone()));
+        Registered(id)
+    }
+
+    /// Notes the calling task (the connection's) as the one to wake.
+    pub(in crate::server) async fn set_waker(port: &Port) {
+        futures_lite::future::poll_fn(|cx| {
+            *port.waker.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+
+    struct Episode {
+        epoll: OwnedFd,
+        ports: Vec<Rc<Port>>,
+        /// Ports whose replies did not fit in the socket: retried each tick.
+        backlog: Vec<usize>,
+        listeners: Vec<libc::c_int>,
+        /// Connections accepted meanwhile: their tasks start when it ends.
+        accepted: Vec<(Rc<Port>, Registered, TcpStream)>,
+    }
+
+    impl Episode {
+        fn start() -> Option<Episode> {
+            // SAFETY: plain syscall; the fd is owned from here on.
+            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if fd < 0 {
+                return None;
+            }
+            // SAFETY: a fresh fd nobody else owns.
+            let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+            let ports: Vec<Rc<Port>> = PORTS.with(|m| {
+                m.borrow()
+                    .values()
+                    .filter(|p| p.idle.get())
+                    .cloned()
+                    .collect()
+            });
+            let ep = Episode {
+                epoll,
+                ports,
+                backlog: Vec::new(),
+                listeners: LISTENERS.with(|l| l.borrow().clone()),
+                accepted: Vec::new(),
+            };
+            for (i, p) in ep.ports.iter().enumerate() {
+                ep.ctl(libc::EPOLL_CTL_ADD, p.fd, i as u64);
+            }
+            for (j, &fd) in ep.listeners.iter().enumerate() {
+                ep.ctl(libc::EPOLL_CTL_ADD, fd, LISTENER_TAG | j as u64);
+            }
+            Some(ep)
+        }
+
+        fn ctl(&self, op: libc::c_int, fd: libc::c_int, data: u64) {
+            let mut ev = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+                u64: data,
+            };
+            // SAFETY: both fds are open; `ev` lives across the call.
+            unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev) };
+        }
+
+        fn tick(&mut self, rt: &Rc<ShardRt>) {
+            for i in std::mem::take(&mut self.backlog) {
+                self.serve(rt, i);
+            }
+            let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
+            // SAFETY: `evs` has room for 64 events; timeout 0 never blocks.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), evs.as_mut_ptr(), 64, 0) };
+            for ev in &evs[..n.max(0) as usize] {
+                if ev.u64 & LISTENER_TAG != 0 {
+                    self.accept(rt, self.listeners[(ev.u64 & !LISTENER_TAG) as usize]);
+                    continue;
+                }
+                let i = ev.u64 as usize;
+                if !self.backlog.contains(&i) {
+                    self.serve(rt, i);
+                }
+            }
+        }
+
+        /// Admits the connections waiting on a listener, as the accept
+        /// task would, and serves them from now on.
+        fn accept(&mut self, rt: &Rc<ShardRt>, listener: libc::c_int) {
+            for _ in 0..64 {
+                // SAFETY: accept4 on our non-blocking listening socket.
+                let fd = unsafe {
+                    libc::accept4(
+                        listener,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    return;
+                }
+                // SAFETY: a connected socket we own from here on.
+                let stream = unsafe { TcpStream::from_raw_fd(fd) };
+                match super::admit_connection(rt, &stream) {
+                    Ok((port, registered)) => {
+                        port.idle.set(true);
+                        let i = self.ports.len();
+                        self.ports.push(port.clone());
+                        self.ctl(libc::EPOLL_CTL_ADD, fd, i as u64);
+                        self.accepted.push((port, registered, stream));
+                        // Input may have come with the connection.
+                        self.serve(rt, i);
+                    }
+                    Err(msg) => {
+                        // SAFETY: best effort on the socket we are closing.
+                        unsafe {
+                            libc::send(
+                                fd,
+                                msg.as_ptr().cast(),
+                                msg.len(),
+                                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                            )
+                        };
+                    }
+                }
+            }
+        }
+
+        /// Sends port `i` what is pending, reads what it sent and answers it.
+        fn serve(&mut self, rt: &Rc<ShardRt>, i: usize) {
+            let port = self.ports[i].clone();
+            let Ok(mut st) = port.st.try_borrow_mut() else {
+                return;
+            };
+            if !port.idle.get() || st.gone {
+                return;
+            }
+            port.dirty.set(true);
+            let mut ok = flush(rt, port.fd, &mut st);
+            let mut reads = 0;
+            let mut chunk = [0u8; 16 * 1024];
+            while ok && !st.stalled && st.out.is_empty() && reads < 8 {
+                reads += 1;
+                // SAFETY: the fd is the connection's open socket; `chunk`
+                // is writable for its length.
+                let n = unsafe {
+                    libc::recv(
+                        port.fd,
+                        chunk.as_mut_ptr().cast(),
+                        chunk.len(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n < 0 {
+                    let e = std::io::Error::last_os_error().kind();
+                    if e == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    st.gone = e != std::io::ErrorKind::WouldBlock;
+                    break;
+                }
+                if n == 0 || port.info.killed.load(Ordering::Relaxed) {
+                    st.gone = true;
+                    break;
+                }
+                ThreadStats::bump(&rt.stats().net_input_bytes, n as u64);
+                st.rbuf.extend_from_slice(&chunk[..n as usize]);
+                if answer(rt, &mut st) {
+                    st.stalled = true;
+                }
+                ok = flush(rt, port.fd, &mut st);
+            }
+            if st.client.close_after_reply && st.out.is_empty() && !st.gone {
+                // QUIT, a protocol error: closed once the last reply is out,
+                // as stock does (the task ends when the script does).
+                // SAFETY: shutdown(2) of the connection's open socket.
+                unsafe { libc::shutdown(port.fd, libc::SHUT_RDWR) };
+                st.gone = true;
+            }
+            if st.gone || st.stalled {
+                self.ctl(libc::EPOLL_CTL_DEL, port.fd, 0);
+            }
+            if !st.gone && !st.out.is_empty() {
+                self.backlog.push(i);
+            }
+        }
+    }
+
+    /// Parses and answers the complete commands in the connection's input.
+    /// True when the hook must stop serving it (a command left for the
+    /// connection, QUIT, a protocol error, a full query buffer).
+    fn answer(rt: &Rc<ShardRt>, st: &mut ConnState) -> bool {
+        let srv = rt.srv;
+        let ConnState {
+            client,
+            rbuf,
+            parser,
+            out,
+            deferred,
+            gone,
+            ..
+        } = st;
+        let mut conn = Conn {
+            rt: rt.clone(),
+            client,
+        };
+        loop {
+            let limits = ParserLimits {
+                proto_max_bulk_len: srv.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
+                authenticated: conn.client.authenticated,
+            };
+            let args = match parser.parse(rbuf, limits) {
+                Ok(Some(a)) => a,
+                Ok(None) => break,
+                Err(ParseError::Protocol(m)) => {
+                    crate::protocol::err_line(out, format!("ERR {m}").as_bytes());
+                    conn.client.close_after_reply = true;
+                    return true;
+                }
+            };
+            let mut slots: Vec<Slot> = Vec::new();
+            let now = crate::storage::now_ms();
+            if let Some((idx, cmd, args)) = conn.admit(args, &mut slots, false, now) {
+                // Only commands allowed while busy get here; those that run
+                // on the connection and touch no data run now.
+                if !matches!(conn.route(cmd, &args), Route::Conn) {
+                    deferred.push(args);
+                    return true;
+                }
+                let o = conn.run_conn(idx, cmd, &args);
+                out.extend_from_slice(&o.buf);
+            }
+            for s in slots {
+                if let Some(o) = s.out {
+                    out.extend_from_slice(&o.buf);
+                }
+            }
+            if conn.client.close_after_reply {
+                return true;
+            }
+        }
+        if rbuf.len() as u64 > srv.client_query_buffer_limit.load(Ordering::Relaxed) {
+            crate::log::warning(&format!(
+                "Closing client that reached max query buffer length: id={} addr={}",
+                conn.client.id, conn.client.info.addr
+            ));
+            *gone = true;
+            return true;
+        }
+        false
+    }
+
+    /// Non-blocking send of as much of the pending replies as the socket
+    /// takes. False (and the connection gone) if the socket is broken.
+    fn flush(rt: &ShardRt, fd: libc::c_int, st: &mut ConnState) -> bool {
+        let buf = &mut st.out;
+        let mut sent = 0;
+        let mut ok = true;
+        while sent < buf.len() {
+            // SAFETY: `buf[sent..]` is readable; fd is the client's socket.
+            let n = unsafe {
+                libc::send(
+                    fd,
+                    buf[sent..].as_ptr().cast(),
+                    buf.len() - sent,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error().kind();
+                if e == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                ok = e == std::io::ErrorKind::WouldBlock;
+                break;
+            }
+            sent += n as usize;
+        }
+        buf.drain(..sent);
+        ThreadStats::bump(&rt.stats().net_output_bytes, sent as u64);
+        if !ok {
+            st.gone = true;
+        }
+        ok
+    }
+
+    /// Called from the interrupt hook of a script past the threshold.
+    pub fn tick() {
+        crate::server::shard::with_current(|rt| {
+            EPISODE.with(|e| {
+                let mut e = e.borrow_mut();
+                if e.is_none() {
+                    *e = Episode::start();
+                }
+                if let Some(ep) = e.as_mut() {
+                    ep.tick(rt);
+                }
+            })
+        });
+    }
+
+    /// The script ended: the connections the hook touched take over, and
+    /// those it accepted get their tasks.
+    pub fn ended() {
+        let Some(ep) = EPISODE.with(|e| e.borrow_mut().take()) else {
+            return;
+        };
+        for p in &ep.ports {
+            if p.dirty.get()
+                && let Some(w) = p.waker.borrow().as_ref()
+            {
+                w.wake_by_ref();
+            }
+        }
+        crate::server::shard::with_current(|rt| {
+            for (port, registered, stream) in ep.accepted {
+                let rt = rt.clone();
+                glommio::spawn_local(super::run_connection(rt, port, registered, stream)).detach();
+            }
+        });
+    }
 }

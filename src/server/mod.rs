@@ -644,10 +644,7 @@ pub fn run(config: Config) -> i32 {
                             accepts.push(glommio::spawn_local(async move {
                                 loop {
                                     match l.accept().await {
-                                        Ok(s) => {
-                                            let c = conn::handle_unix(rt.clone(), s, path.clone());
-                                            glommio::spawn_local(c).detach();
-                                        }
+                                        Ok(s) => conn::spawn_unix(&rt, s, &path),
                                         Err(e) => {
                                             crate::log::warning(&format!(
                                                 "Accepting client connection: {e}"
@@ -669,12 +666,14 @@ pub fn run(config: Config) -> i32 {
                 }
                 let _ = ready_tx.send(Ok(()));
                 for l in listeners {
+                    // A script stuck on this thread accepts from it (conn::busy).
+                    conn::busy::add_listener(std::os::fd::AsRawFd::as_raw_fd(&l));
                     let rt = rt.clone();
                     accepts.push(glommio::spawn_local(async move {
                         loop {
                             match l.accept().await {
                                 Ok(s) => {
-                                    glommio::spawn_local(conn::handle(rt.clone(), s)).detach();
+                                    conn::spawn(&rt, s);
                                 }
                                 Err(e) => {
                                     crate::log::warning(&format!(

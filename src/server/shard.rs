@@ -604,6 +604,19 @@ pub fn with_current<R>(f: impl FnOnce(&Rc<ShardRt>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
+/// From the interrupt hook of a script running past busy-reply-threshold
+/// on this thread: answers this shard's waiting connections (see
+/// `conn::busy`).
+pub fn serve_while_busy() {
+    super::conn::busy::tick();
+}
+
+/// The busy script of this thread ended: the connections served meanwhile
+/// take over.
+pub fn busy_ended() {
+    super::conn::busy::ended();
+}
+
 /// Whether a blocking command pops from values like `v`.
 fn waits_for(cmd: &str, v: &crate::storage::Value) -> bool {
     use crate::storage::Value;

@@ -90,6 +90,13 @@ impl FromRawFd for TcpListener {
     }
 }
 
+// keel: the listening socket, for accepting outside the executor's loop.
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+}
+
 impl TcpListener {
     /// Creates a TCP listener bound to the specified address.
     ///
@@ -174,9 +181,19 @@ impl TcpListener {
                 Err(err) => return Err(GlommioError::IoError(err)),
             }
         }
-        let source = reactor.accept(self.listener.as_raw_fd());
-        let fd = source.collect_rw().await?;
-        Ok(AcceptedTcpStream { fd: fd as RawFd })
+        // keel: wait for readiness and accept here, instead of an io_uring
+        // accept: that one is completed by the kernel on the thread's behalf
+        // even while its executor is stuck (in a busy script, whose hook
+        // accepts and serves new connections itself).
+        loop {
+            reactor.poll_read_ready(raw_fd).collect_rw().await?;
+            if let Some(r) = yolo_accept(raw_fd) {
+                return match r {
+                    Ok(fd) => Ok(AcceptedTcpStream { fd }),
+                    Err(err) => Err(GlommioError::IoError(err)),
+                };
+            }
+        }
     }
 
     /// Accepts a new incoming TCP connection in this executor
