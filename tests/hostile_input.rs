@@ -744,6 +744,20 @@ fn restore_of_corrupt_payloads_as_stock() {
         refused > 500,
         "only {refused} corrupt payloads were refused"
     );
-    p.checks(&["CONFIG GET sanitize-dump-payload", "EXISTS ok mk"]);
+    p.checks(&[
+        "CONFIG GET sanitize-dump-payload",
+        "EXISTS ok mk",
+        "CONFIG SET sanitize-dump-payload bogus",
+        "CONFIG SET sanitize-dump-payload clients",
+        "CONFIG GET sanitize-dump-payload",
+        "CONFIG SET sanitize-dump-payload no",
+        "CONFIG GET sanitize-dump-payload",
+    ]);
+    // Intact payloads restore the same under every setting.
+    for (name, good) in &payloads {
+        let key = format!("restored-{name}").into_bytes();
+        let args = [b"RESTORE".to_vec(), key, b"0".to_vec(), good.clone()];
+        p.check_args(&args);
+    }
     p.finish();
 }
