@@ -207,6 +207,14 @@ pub const PARAMS: &[Param] = &[
     p("lazyfree-lazy-server-del", "no", YESNO).only(&["no"]),
     p("lazyfree-lazy-user-del", "no", YESNO).only(&["no"]),
     p("lazyfree-lazy-user-flush", "no", YESNO),
+    // RESTORE and RDB loading always validate every value in depth (values
+    // are decoded, never kept as unchecked blobs): "no" and "clients"
+    // behave as "yes".
+    p(
+        "sanitize-dump-payload",
+        "no",
+        Kind::Enum(&["no", "yes", "clients"]),
+    ),
     p("active-expire-effort", "1", Kind::Int),
     // Lists have one encoding in keel: the node size means nothing.
     alias(

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use crate::protocol::{Out, ParseError, Parser, ParserLimits, parser_split_args};
 use crate::rdb::{Limits, LoadOpts, RDB_VERSION, crc64, dump_payload, load, restore_payload};
 use crate::storage::Value;
+use crate::util::{glob_match, glob_match_reference};
 
 /// The targets, by name: what `bench-scripts/fuzz` and the smoke test run.
 /// A target: its name and its check.
@@ -19,6 +20,7 @@ pub const TARGETS: &[Target] = &[
     ("restore", restore),
     ("split_args", split_args),
     ("lua_reply", lua_reply),
+    ("glob", glob),
 ];
 
 // ---------------------------------------------------------------- parser
@@ -212,6 +214,48 @@ pub fn split_args(line: &[u8]) {
         Some(&args[..]),
         "re-quoted round trip"
     );
+}
+
+// ---------------------------------------------------------------- glob
+
+/// Longest pattern and string compared with the exponential reference.
+const GLOB_REF_MAX: usize = 20;
+
+/// `util::glob_match` (KEYS, SCAN MATCH, PSUBSCRIBE, ACL...): byte 0 holds
+/// nocase (bit 0) and a repeat count (bits 2..), byte 1 the pattern length,
+/// then pattern and string. Short inputs must match the plain recursive
+/// reference; the pattern repeated up to 63 times against the string
+/// repeated 500 times must still answer well within a second (an
+/// exponential matcher takes forever there).
+pub fn glob(input: &[u8]) {
+    let [flags, plen, rest @ ..] = input else {
+        return;
+    };
+    let nocase = flags & 1 == 1;
+    let (pat, s) = rest.split_at((*plen as usize).min(rest.len()));
+    let stars = pat.split(|&b| b != b'*').filter(|r| !r.is_empty()).count();
+    if pat.len() <= GLOB_REF_MAX && s.len() <= GLOB_REF_MAX && stars <= 8 {
+        assert_eq!(
+            glob_match(pat, s, nocase),
+            glob_match_reference(pat, s, nocase),
+            "pattern {} string {} nocase {nocase}",
+            crate::util::repr(pat),
+            crate::util::repr(s)
+        );
+    }
+    let times = (flags >> 2) as usize;
+    if times > 1 && pat.len() <= 64 && s.len() <= 16 {
+        let (pat, s) = (pat.repeat(times), s.repeat(500));
+        let t = std::time::Instant::now();
+        let _ = glob_match(&pat, &s, nocase);
+        let took = t.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "{took:?} for a {}-byte pattern on a {}-byte string",
+            pat.len(),
+            s.len()
+        );
+    }
 }
 
 // ---------------------------------------------------------------- Lua replies

@@ -37,6 +37,16 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"save 900 1 300 10",
             b"  a\t\"b c\"  'd' \"\\\"\" ",
         ]),
+        // flags (bit 0 nocase, bits 2.. repeat count), pattern length, pattern, string.
+        "glob" => strings(&[
+            b"\x00\x05h?llohello",
+            b"\x01\x0ah[^e]l[A-Z]ohallo",
+            b"\x50\x02a*aaaaaaaaaaaaaaab",
+            b"\xfc\x02*?aaaaaaaaaaaaaaaa",
+            b"\x00\x09[a-\\]x]*\\x]]]",
+            b"\x03\x04[^z-aZZZ",
+            b"\x00\x06a\\*b[?a*bxx",
+        ]),
         "rdb_load" => fixtures,
         "restore" => {
             let mut out = Vec::new();

@@ -280,7 +280,6 @@ fn read_hash<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Hash>, ()> {
     match ctx.lookup_read(key) {
         None => Ok(None),
         Some(Entry {
-            freq: crate::storage::evict::LFU_INIT_VAL,
             value: Value::Hash(h),
             ..
         }) => Ok(Some(h)),
@@ -292,7 +291,6 @@ fn write_hash<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Hash>, 
     match ctx.lookup_write(key) {
         None => Ok(None),
         Some(Entry {
-            freq: crate::storage::evict::LFU_INIT_VAL,
             value: Value::Hash(h),
             ..
         }) => Ok(Some(h)),

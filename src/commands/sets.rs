@@ -135,7 +135,6 @@ fn read_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Set>, ()> {
     match ctx.lookup_read(key) {
         None => Ok(None),
         Some(Entry {
-            freq: crate::storage::evict::LFU_INIT_VAL,
             value: Value::Set(s),
             ..
         }) => Ok(Some(s)),
@@ -147,7 +146,6 @@ fn write_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Set>, ()
     match ctx.lookup_write(key) {
         None => Ok(None),
         Some(Entry {
-            freq: crate::storage::evict::LFU_INIT_VAL,
             value: Value::Set(s),
             ..
         }) => Ok(Some(s)),

@@ -160,7 +160,13 @@ impl<'r, R: Read> Rd<'r, R> {
                 let ulen = self.len()?;
                 // LZF expands at most ~88x (a 3-byte ref yields 264 bytes):
                 // refuse claims beyond that before allocating for them.
-                if ulen > clen.saturating_mul(90) || ulen == 0 {
+                if ulen == 0 {
+                    // Redis accepts it: decompressing into no room "makes"
+                    // the 0 bytes it asked for, whatever the input holds.
+                    self.bytes(clen)?;
+                    return Ok(Vec::new());
+                }
+                if ulen > clen.saturating_mul(90) {
                     return corrupt("Invalid LZF compressed string");
                 }
                 let c = self.bytes(clen)?;
@@ -186,26 +192,35 @@ impl<'r, R: Read> Rd<'r, R> {
             254 => Ok(f64::INFINITY),
             255 => Ok(f64::NEG_INFINITY),
             _ => {
+                // sscanf("%lg"): a number must start the string.
                 let b = self.bytes(n as u64)?;
-                parse_double(&b).ok_or_else(|| RdbError::Corrupt("bad double value".into()))
+                match c_strtod(&b) {
+                    (_, 0) => corrupt("bad double value"),
+                    (v, _) => Ok(v),
+                }
             }
         }
     }
 }
 
-fn parse_double(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?.trim();
-    match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => s.parse().ok(),
-    }
+/// C's strtod over `s` up to its first NUL: (value, bytes used).
+fn c_strtod(s: &[u8]) -> (f64, usize) {
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    let mut buf = s[..end].to_vec();
+    buf.push(0);
+    let start = buf.as_ptr() as *const libc::c_char;
+    let mut stop: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `buf` is NUL-terminated and outlives the call.
+    let v = unsafe { libc::strtod(start, &mut stop) };
+    (v, stop as usize - start as usize)
 }
 
+/// A packed zset's score as Redis reads it (zzlStrtod): strtod over at
+/// most 127 bytes, whatever follows the number, 0 when there is none.
 fn elem_double(e: Elem<'_>) -> Result<f64, RdbError> {
     match e {
         Elem::Int(v) => Ok(v as f64),
-        Elem::Str(s) => parse_double(s).ok_or_else(|| RdbError::Corrupt("bad zset score".into())),
+        Elem::Str(s) => Ok(c_strtod(&s[..s.len().min(127)]).0),
     }
 }
 
@@ -843,7 +858,10 @@ pub fn restore_payload(payload: &[u8], lim: &Limits) -> Result<Option<Value>, Re
     if crc.to_le_bytes() != footer[2..10] {
         return Err(RestoreError::Footer);
     }
-    let mut r = body;
+    // As Redis's RESTORE, the value is read from the whole payload: a value
+    // may run into the footer's bytes, and bytes left over are ignored.
+    let _ = body;
+    let mut r = payload;
     let mut rd = Rd::new(&mut r);
     let mut cx = ObjCtx {
         lim,

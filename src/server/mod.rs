@@ -156,7 +156,13 @@ impl Server {
             ops: Default::default(),
             config: RwLock::new(config),
         };
-        crate::storage::evict::init(nshards);
+        crate::storage::evict::init(
+            nshards,
+            crate::storage::evict::Hooks {
+                ask: shard::ask_evict,
+                writes_paused: ops::writes_paused,
+            },
+        );
         srv.config_changed();
         srv
     }

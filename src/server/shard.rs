@@ -363,6 +363,21 @@ impl ShardRt {
         }
     }
 
+    /// Evicts from this shard's store once its gate is free (after the hold
+    /// of a multi-shard command that asked for it, if any).
+    pub fn evict_soon(self: &Rc<Self>) {
+        let rt = self.clone();
+        glommio::spawn_local(async move {
+            rt.gate.acquire().await;
+            // SAFETY: the gate is ours: nobody else touches the store.
+            let store = unsafe { &mut *rt.store_ptr() };
+            crate::storage::evict::make_room(store, crate::storage::now_ms(), 100_000, 2000);
+            crate::storage::evict::asked_done(rt.id);
+            rt.serve_and_release();
+        })
+        .detach();
+    }
+
     /// Sends without waiting; false if the channel is full.
     pub fn try_post(&self, to: usize, msg: Msg) -> bool {
         let tx = self.peers[to].as_ref().expect("no channel to self");
@@ -523,23 +538,7 @@ impl ShardRt {
             }
             Msg::Release => self.serve_and_release(),
             Msg::AclChanged => super::pubsub::kill_revoked(self.srv, self.id),
-            Msg::Evict => {
-                let rt = self.clone();
-                glommio::spawn_local(async move {
-                    rt.gate.acquire().await;
-                    // SAFETY: the gate is ours: nobody else touches the store.
-                    let store = unsafe { &mut *rt.store_ptr() };
-                    crate::storage::evict::make_room(
-                        store,
-                        crate::storage::now_ms(),
-                        100_000,
-                        2000,
-                    );
-                    crate::storage::evict::asked_done(rt.id);
-                    rt.serve_and_release();
-                })
-                .detach();
-            }
+            Msg::Evict => self.evict_soon(),
             Msg::Reply { id, payload } => {
                 if let Some(slot) = self.pending.borrow_mut().remove(&id) {
                     *slot.payload.borrow_mut() = Some(payload);
@@ -597,6 +596,19 @@ thread_local! {
 /// reach other shards, like PUBLISH).
 pub fn set_current(rt: &Rc<ShardRt>) {
     CURRENT.with(|c| *c.borrow_mut() = Some(rt.clone()));
+}
+
+/// Eviction's request to shard `to` (`evict::Hooks::ask`): from its own
+/// thread (a coordinator holding it) a local task, else a message.
+pub fn ask_evict(to: usize) -> bool {
+    with_current(|rt| {
+        if rt.id == to {
+            rt.evict_soon();
+            true
+        } else {
+            rt.try_post(to, Msg::Evict)
+        }
+    }) == Some(true)
 }
 
 /// Runs `f` with this thread's shard runtime, if any.

@@ -87,8 +87,23 @@ struct ShardView {
 
 static SHARDS: std::sync::OnceLock<Vec<ShardView>> = std::sync::OnceLock::new();
 
+/// What eviction needs from the server above it (storage does not reach
+/// up into the server's runtime).
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    /// Asks a shard to evict soon, without waiting; false when the request
+    /// could not be sent. The shard may be the caller's own thread, or one
+    /// the caller holds (a multi-shard command): it evicts once free.
+    pub ask: fn(usize) -> bool,
+    /// Writes are held (CLIENT PAUSE WRITE, FAILOVER): nothing is evicted.
+    pub writes_paused: fn() -> bool,
+}
+
+static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+
 /// At startup, once the shard count is known.
-pub fn init(nshards: usize) {
+pub fn init(nshards: usize, hooks: Hooks) {
+    let _ = HOOKS.set(hooks);
     let _ = SHARDS.set(
         (0..nshards)
             .map(|_| ShardView {
@@ -137,13 +152,10 @@ fn ask_richer(me: usize, mine: u64) -> Room {
     if n == 0 || n <= mine.saturating_mul(2) {
         return Room::Fail;
     }
-    if !shards[rich].asked.swap(true, Ordering::AcqRel) {
-        let sent = crate::server::shard::with_current(|rt| {
-            rt.try_post(rich, crate::server::shard::Msg::Evict)
-        });
-        if sent != Some(true) {
-            shards[rich].asked.store(false, Ordering::Release);
-        }
+    if !shards[rich].asked.swap(true, Ordering::AcqRel)
+        && !HOOKS.get().is_some_and(|h| (h.ask)(rich))
+    {
+        shards[rich].asked.store(false, Ordering::Release);
     }
     Room::Running
 }
@@ -384,7 +396,7 @@ pub fn make_room(store: &mut ShardStore, now_ms: u64, max_keys: usize, budget_us
     // Also from the cron: the counts stay fresh for other shards.
     let mine = note_keys(store);
     // Nothing is evicted while writes are paused (the stream stands still).
-    if !over_limit() || crate::server::ops::writes_paused() {
+    if !over_limit() || HOOKS.get().is_some_and(|h| (h.writes_paused)()) {
         return Room::Ok;
     }
     let policy = policy();
