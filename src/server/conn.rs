@@ -40,15 +40,15 @@ struct Slot {
 
 /// Admits a TCP connection the accept task got and starts its task.
 pub fn spawn(rt: &Rc<ShardRt>, stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let (peer, local) = tcp_addrs(&stream);
     spawn_client(rt, stream, peer, local)
+}
+
+/// A TCP client's peer and local addresses as CLIENT LIST shows them.
+fn tcp_addrs(stream: &TcpStream) -> (String, String) {
+    let peer = stream.peer_addr().map(|a| a.to_string());
+    let local = stream.local_addr().map(|a| a.to_string());
+    (peer.unwrap_or_default(), local.unwrap_or_default())
 }
 
 /// A client of the `unixsocket` (its stream is a unix socket behind the
@@ -1773,7 +1773,8 @@ pub(super) mod busy {
                 }
                 // SAFETY: a connected socket we own from here on.
                 let stream = unsafe { TcpStream::from_raw_fd(fd) };
-                match super::admit_connection(rt, &stream) {
+                let (peer, local) = super::tcp_addrs(&stream);
+                match super::admit_connection(rt, &stream, peer, local) {
                     Ok((port, registered)) => {
                         port.idle.set(true);
                         let i = self.ports.len();
