@@ -13,6 +13,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+/// The script cache is one per process (`scripting::Registry`), as in a
+/// server: the two tests run one at a time, or one's EVAL would refill the
+/// cache right after the other's SCRIPT FLUSH.
+static SCRIPT_CACHE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 use bytes::Bytes;
 use keel::protocol::Out;
 use keel::scripting::{Engine, ScriptHost};
@@ -762,6 +767,7 @@ fn report(what: &str, total: usize, mismatches: &[String]) {
 
 #[test]
 fn live_commands() {
+    let _cache = SCRIPT_CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let srv = common::Server::redis(&[]);
     let port = srv.port;
     let mut direct = Conn::open(port);
@@ -793,6 +799,7 @@ fn live_commands() {
 
 #[test]
 fn live_compare() {
+    let _cache = SCRIPT_CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let srv = common::Server::redis(&[]);
     let port = srv.port;
     let mut direct2 = Conn::open(port);
