@@ -216,11 +216,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _uc: *mut 
     // Best effort: function names and lines need the allocator and the
     // debug info. A watchdog ends the process should that deadlock (the
     // crash may have happened inside the allocator).
+    default_action(libc::SIGALRM);
     // SAFETY: alarm and sigprocmask-style calls are async-signal-safe.
     unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(libc::SIGALRM, &act, std::ptr::null_mut());
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGALRM);
@@ -233,12 +231,10 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _uc: *mut 
         write_fd(fd, bt.as_bytes());
     }
     footer(fd);
-    // Die of the same signal, as Redis: SA_RESETHAND restored the default.
+    // Die of the same signal, as Redis.
+    default_action(sig);
     // SAFETY: signalling our own process.
     unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &act, std::ptr::null_mut());
         // raise: to this thread, where the signal is not blocked
         // (SA_NODEFER), so it is delivered before raise returns.
         libc::raise(sig);
@@ -272,13 +268,18 @@ fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
     footer(fd);
     // End the whole process as Redis's serverPanic does (abort), without
     // reporting the SIGABRT a second time.
-    // SAFETY: restoring the default action, then aborting.
+    default_action(libc::SIGABRT);
+    std::process::abort();
+}
+
+/// Puts back the default action of `sig` (async-signal-safe).
+fn default_action(sig: libc::c_int) {
+    // SAFETY: sigaction with a zeroed struct and SIG_DFL only resets `sig`.
     unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(libc::SIGABRT, &act, std::ptr::null_mut());
+        libc::sigaction(sig, &act, std::ptr::null_mut());
     }
-    std::process::abort();
 }
 
 /// DEBUG SEGFAULT: a real invalid write (to a read-only page), so the

@@ -594,32 +594,14 @@ fn cluster_mode_refuses_patterns_like_stock() {
     );
 }
 
-/// Redis Cluster's key slot: CRC16 (XMODEM) of the key, mod 16384 (no
-/// hash tags in the names used here).
-fn key_slot(key: &[u8]) -> usize {
-    let mut crc: u16 = 0;
-    for &b in key {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc as usize % 16384
-}
-
 /// Ids whose `prefix<id>` keys fall `per_shard` on each shard of a 4-shard
-/// keel (its default layout splits the slots in 4 contiguous ranges).
+/// keel.
 fn names_per_shard(prefix: &str, per_shard: usize) -> Vec<String> {
-    assert_eq!(key_slot(b"123456789"), 0x31C3, "CRC16 check value");
     let mut counts = [0usize; 4];
     let mut out = Vec::new();
     for i in 0.. {
         let name = format!("{prefix}{i}");
-        let shard = key_slot(name.as_bytes()) * 4 / 16384;
+        let shard = keel::storage::slot::key_shard(name.as_bytes(), 4);
         if counts[shard] < per_shard {
             counts[shard] += 1;
             out.push(i.to_string());
