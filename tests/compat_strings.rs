@@ -22,7 +22,39 @@ pair_tests!(
     binary_safety,
     big_value,
     many_keys_across_shards,
+    encodings_after_in_place_changes,
 );
+
+/// OBJECT ENCODING after commands that rewrite a string: the INCR family
+/// and INCRBYFLOAT store a new value (int / embstr again), APPEND and
+/// SETRANGE leave it raw.
+fn encodings_after_in_place_changes(p: &mut Pair) {
+    p.checks(&[
+        "SET n 12",
+        "OBJECT ENCODING n",
+        "APPEND n 3",
+        "OBJECT ENCODING n",
+        "INCR n",
+        "OBJECT ENCODING n",
+        "APPEND n 4",
+        "DECRBY n 5",
+        "OBJECT ENCODING n",
+        "SETRANGE n 0 9",
+        "OBJECT ENCODING n",
+        "INCRBY n 1",
+        "OBJECT ENCODING n",
+        "SET f 1.5",
+        "APPEND f 0",
+        "OBJECT ENCODING f",
+        "INCRBYFLOAT f 1",
+        "OBJECT ENCODING f",
+        "SET s abc",
+        "APPEND s def",
+        "OBJECT ENCODING s",
+        "SET s abcdef",
+        "OBJECT ENCODING s",
+    ]);
+}
 
 fn set_get_options(p: &mut Pair) {
     p.checks(&[

@@ -214,6 +214,8 @@ fn set_generic(
                 }
                 _ => e.value = Value::Str(val.to_vec()),
             }
+            // A new value: not "raw" because an APPEND changed the old one.
+            e.raw = false;
             return true;
         }
         let db = ctx.db(key);
@@ -460,6 +462,8 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) {
                     None => Err(OVERFLOW),
                     Some(v) => {
                         write_i64(s, v);
+                        // Redis stores a new integer object: "int" again.
+                        e.raw = false;
                         Ok(v)
                     }
                 },
@@ -555,6 +559,8 @@ fn incrbyfloat_cmd(ctx: &mut Ctx, args: &[Bytes]) {
             Some(s) => incr_float(Some(s), &args[2]).inspect(|v| {
                 s.clear();
                 s.extend_from_slice(v);
+                // A new string object in Redis (embstr when short).
+                e.raw = false;
             }),
         },
         None => incr_float(None, &args[2]).inspect(|v| {
