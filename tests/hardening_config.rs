@@ -382,20 +382,7 @@ fn unixsocket_serves_redis_cli_as_stock() {
             .args(["-s", sock, "SHUTDOWN", "NOSAVE"])
             .output();
     }
-    let t = Instant::now();
-    while (std::path::Path::new(&ksock).exists() || std::path::Path::new(&rsock).exists())
-        && t.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        !std::path::Path::new(&ksock).exists(),
-        "keel removes its socket at shutdown"
-    );
-    assert!(
-        !std::path::Path::new(&rsock).exists(),
-        "stock removes its socket at shutdown"
-    );
+    assert_removed_at_shutdown(&[(&ksock, "keel's socket"), (&rsock, "stock's socket")]);
 }
 
 #[test]
@@ -418,20 +405,20 @@ fn pidfile_holds_the_pid_and_goes_at_shutdown() {
         assert_eq!(srv.conn().line("CONFIG SET pidfile /tmp/x.pid"), b"-ERR CONFIG SET failed (possibly related to argument 'pidfile') - can't set immutable config\r\n");
         srv.conn().send(&common::encode(&["SHUTDOWN", "NOSAVE"]));
     }
+    assert_removed_at_shutdown(&[(&kpid, "keel's pidfile"), (&rpid, "stock's pidfile")]);
+}
+
+/// Waits up to 10 s for every file to be gone (the servers were told to
+/// shut down), then asserts each one is.
+fn assert_removed_at_shutdown(files: &[(&str, &str)]) {
+    let exists = |f: &str| std::path::Path::new(f).exists();
     let t = Instant::now();
-    while (std::path::Path::new(&kpid).exists() || std::path::Path::new(&rpid).exists())
-        && t.elapsed() < Duration::from_secs(10)
-    {
+    while files.iter().any(|(f, _)| exists(f)) && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        !std::path::Path::new(&kpid).exists(),
-        "keel removes its pidfile"
-    );
-    assert!(
-        !std::path::Path::new(&rpid).exists(),
-        "stock removes its pidfile"
-    );
+    for (f, what) in files {
+        assert!(!exists(f), "{what} is removed at shutdown ({f})");
+    }
 }
 
 #[test]
