@@ -402,27 +402,6 @@ fn fatal(at: Option<(usize, &str)>, err: &str) -> String {
     s
 }
 
-/// sdscatrepr: how redis-server quotes a command-line value into the
-/// config text it parses.
-fn repr(a: &[u8]) -> String {
-    let mut s = String::from("\"");
-    for &b in a {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            b'"' => s.push_str("\\\""),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            7 => s.push_str("\\a"),
-            8 => s.push_str("\\b"),
-            b if b.is_ascii_graphic() || b == b' ' => s.push(b as char),
-            b => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    s.push('"');
-    s
-}
-
 /// The config text redis-server builds from its command line: each
 /// `--name` starts a line, the words after it are quoted values.
 fn options_text(args: &[String]) -> String {
@@ -446,7 +425,7 @@ fn options_text(args: &[String]) -> String {
                 }
             }
         } else {
-            text.push_str(&repr(a.as_bytes()));
+            text.push_str(&crate::util::repr(a.as_bytes()));
             text.push(' ');
             have_value = true;
         }

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Conn, Members, Pair, Resp, check_random_reply, show};
+use common::{Conn, Members, Pair, Resp, check_random, check_random_reply, show};
 
 pair_tests!(
     hash_basics,
@@ -686,23 +686,6 @@ fn random_counts(p: &mut Pair) {
     p.check_shape("SPOP sr 1");
     p.check_shape("SPOP sr 1000");
     p.check("EXISTS sr");
-}
-
-/// Runs `line` on both; each reply must be a valid draw from `src`.
-fn check_random(p: &mut Pair, line: &str, src: &Members, n: Option<i64>, with_values: bool) {
-    let (k, r) = p.both(line);
-    if k.first() != r.first() {
-        p.fail(format!(
-            "{line}: reply types differ\n    keel:  {}\n    redis: {}",
-            show(&k),
-            show(&r)
-        ));
-    }
-    for (who, raw) in [("keel", &k), ("redis", &r)] {
-        if let Err(e) = check_random_reply(&Resp::parse(raw), src, n, with_values) {
-            p.fail(format!("{line} ({who}): {e}"));
-        }
-    }
 }
 
 /// Full HSCAN/SSCAN/ iteration: the member set, deduplicated.

@@ -7,7 +7,7 @@
 #[macro_use]
 mod common;
 
-use common::{Members, Pair, Resp, check_random_reply, show};
+use common::{Members, Pair, check_random};
 
 pair_tests!(
     zadd_options_scores,
@@ -427,19 +427,7 @@ fn zrandmember_members(p: &mut Pair) {
                     lines.push((format!("ZRANDMEMBER {key}{c} WITHSCORES"), true));
                 }
                 for (line, with_scores) in lines {
-                    let (k, r) = p.both(&line);
-                    if k.first() != r.first() {
-                        p.fail(format!(
-                            "{line}: reply types differ\n    keel:  {}\n    redis: {}",
-                            show(&k),
-                            show(&r)
-                        ));
-                    }
-                    for (who, raw) in [("keel", &k), ("redis", &r)] {
-                        if let Err(e) = check_random_reply(&Resp::parse(raw), src, n, with_scores) {
-                            p.fail(format!("{line} ({who}): {e}"));
-                        }
-                    }
+                    check_random(p, &line, src, n, with_scores);
                 }
             }
         }

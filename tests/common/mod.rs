@@ -1108,6 +1108,23 @@ pub fn assert_held(c: &mut Conn, window: Duration, what: &str) {
 /// (sorted set) or nothing (set).
 pub type Members = std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// Runs `line` on both; each reply must be a valid draw from `src`.
+pub fn check_random(p: &mut Pair, line: &str, src: &Members, n: Option<i64>, with_values: bool) {
+    let (k, r) = p.both(line);
+    if k.first() != r.first() {
+        p.fail(format!(
+            "{line}: reply types differ\n    keel:  {}\n    redis: {}",
+            show(&k),
+            show(&r)
+        ));
+    }
+    for (who, raw) in [("keel", &k), ("redis", &r)] {
+        if let Err(e) = check_random_reply(&Resp::parse(raw), src, n, with_values) {
+            p.fail(format!("{line} ({who}): {e}"));
+        }
+    }
+}
+
 /// Checks a random-member reply (HRANDFIELD, SRANDMEMBER, SPOP,
 /// ZRANDMEMBER) against the `source` it was drawn from: every member is in
 /// it, with its value (scores compared as numbers), the count is the one
