@@ -2,10 +2,12 @@
 //! hops between them. See docs/architecture.md.
 
 pub mod blocking;
+mod busy;
 pub mod client;
 pub mod cluster;
 mod conn;
-pub(crate) use conn::acl_log_for;
+mod pipeline;
+pub(crate) use pipeline::acl_log_for;
 pub mod gate;
 pub mod ops;
 pub mod persist;
@@ -672,8 +674,8 @@ pub fn run(config: Config) -> i32 {
                 }
                 let _ = ready_tx.send(Ok(()));
                 for l in listeners {
-                    // A script stuck on this thread accepts from it (conn::busy).
-                    conn::busy::add_listener(std::os::fd::AsRawFd::as_raw_fd(&l));
+                    // A script stuck on this thread accepts from it (busy).
+                    busy::add_listener(std::os::fd::AsRawFd::as_raw_fd(&l));
                     let rt = rt.clone();
                     accepts.push(glommio::spawn_local(async move {
                         loop {

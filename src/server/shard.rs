@@ -618,15 +618,15 @@ pub fn with_current<R>(f: impl FnOnce(&Rc<ShardRt>) -> R) -> Option<R> {
 
 /// From the interrupt hook of a script running past busy-reply-threshold
 /// on this thread: answers this shard's waiting connections (see
-/// `conn::busy`).
+/// `busy`).
 pub fn serve_while_busy() {
-    super::conn::busy::tick();
+    super::busy::tick();
 }
 
 /// The busy script of this thread ended: the connections served meanwhile
 /// take over.
 pub fn busy_ended() {
-    super::conn::busy::ended();
+    super::busy::ended();
 }
 
 /// Whether a blocking command pops from values like `v`.

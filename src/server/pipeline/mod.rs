@@ -1,0 +1,343 @@
+//! processCommand: a parsed batch of commands, each checked, queued in
+//! MULTI or routed to the shard(s) its keys live on, replies in order.
+
+mod blocked;
+mod checks;
+mod exec;
+pub(crate) mod route;
+mod wait;
+
+pub(crate) use checks::acl_log_for;
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use glommio::net::TcpStream;
+
+use super::ThreadStats;
+use super::client::{Queued, ReplyMode};
+use super::conn::Conn;
+use super::shard::{Job, ShardRt, run_handler};
+use crate::commands::{self, Command, Ctx, flags, transactions};
+use crate::protocol::Out;
+use crate::storage::slot::key_shard;
+use route::{Route, is_script};
+
+/// A command waiting for its reply within the current pipeline.
+pub(crate) struct Slot {
+    pub(crate) out: Option<Out>,
+    /// Replies of remote batch `batch`, position `pos`.
+    pub(crate) remote: Option<(usize, usize)>,
+    pub(crate) suppress: bool,
+}
+
+impl Conn<'_> {
+    /// Runs a batch of parsed commands. Single-shard commands are grouped per
+    /// shard and sent in one message per shard; anything else is a barrier
+    /// that first completes the commands before it.
+    pub(crate) async fn run_pipeline(
+        &mut self,
+        stream: &TcpStream,
+        cmds: Vec<Vec<Bytes>>,
+        wbuf: &mut Vec<u8>,
+    ) {
+        let mut slots: Vec<Slot> = Vec::with_capacity(cmds.len());
+        let nshards = self.rt.srv.nshards;
+        if cmds.len() > 1 && self.rt.gate.is_free() {
+            self.prefetch_keys(&cmds);
+        }
+        let mut batches: Vec<Vec<Job>> = (0..nshards).map(|_| Vec::new()).collect();
+        // Last-interaction time for CLIENT LIST: once per batch is enough.
+        let batch_ms = crate::storage::now_ms();
+        for args in cmds {
+            // After QUIT (or a self CLIENT KILL, or PSYNC) nothing more runs.
+            if self.client.close_after_reply || self.client.sync_request.is_some() {
+                break;
+            }
+            if super::ops::writes_paused() {
+                let write = self.may_write(&args);
+                if super::ops::holds(write) {
+                    // CLIENT PAUSE or FAILOVER: this command waits, after
+                    // what came before it, until the pause ends (after a
+                    // FAILOVER it then likely meets READONLY).
+                    self.complete(&mut slots, &mut batches).await;
+                    while super::ops::holds(write) {
+                        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                }
+            }
+            let suppress = self.reply_suppressed();
+            let resp3 = self.client.resp3;
+            let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
+                continue;
+            };
+            if cmd.name == "wait" {
+                self.complete(&mut slots, &mut batches).await;
+                let out = self.wait_replicas(&args).await;
+                count_error(&self.rt, &out);
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            if cmd.name == "exec" {
+                self.complete(&mut slots, &mut batches).await;
+                let out = self.exec(idx).await;
+                if out.buf.first() == Some(&b'-') {
+                    // EXECABORT, EXEC without MULTI: a call that failed.
+                    count_error(&self.rt, &out);
+                    ThreadStats::bump(&self.rt.stats().cmd_calls[idx], 1);
+                    ThreadStats::bump(&self.rt.stats().cmd_failed[idx], 1);
+                }
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            let route = self.route(cmd, &args);
+            if is_script(cmd) {
+                self.complete(&mut slots, &mut batches).await;
+                let mut job = Job::new(idx, cmd, args, self.client.db, resp3);
+                job.caller = self.script_caller();
+                let mut r = self.run_routed(job.clone(), &route).await;
+                if r.need_all {
+                    let all: Vec<usize> = (0..nshards).collect();
+                    r = self.run_held(&job, &all).await;
+                }
+                slots.push(Slot {
+                    out: Some(r.out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            if cmd.flags & flags::BLOCKING != 0 {
+                self.complete(&mut slots, &mut batches).await;
+                let Some(out) = self.run_blocking(stream, idx, cmd, args, route).await else {
+                    // The client went away while blocked.
+                    self.client.close_after_reply = true;
+                    return;
+                };
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            match route {
+                // Local key, nothing in flight before it: run now, straight
+                // into the write buffer (no job, no reply copy).
+                Route::Shard(s)
+                    if s == self.rt.id
+                        && batches.iter().all(|b| b.is_empty())
+                        && self.rt.gate.is_free() =>
+                {
+                    for sl in slots.drain(..) {
+                        if let (false, Some(o)) = (sl.suppress, sl.out) {
+                            wbuf.extend_from_slice(&o.buf);
+                        }
+                    }
+                    let db = self.client.db;
+                    if suppress {
+                        let mut scratch = Out::new(resp3);
+                        self.rt
+                            .run_inline(idx, cmd, &args, db, &mut scratch, &self.client.info);
+                    } else {
+                        let mut out = Out {
+                            buf: std::mem::take(wbuf),
+                            resp3,
+                        };
+                        self.rt
+                            .run_inline(idx, cmd, &args, db, &mut out, &self.client.info);
+                        *wbuf = out.buf;
+                    }
+                }
+                Route::Shard(s) => {
+                    slots.push(Slot {
+                        out: None,
+                        remote: Some((s, batches[s].len())),
+                        suppress,
+                    });
+                    batches[s].push(
+                        Job::new(idx, cmd, args, self.client.db, resp3).by(&self.client.info),
+                    );
+                }
+                Route::Hold(shards) => {
+                    self.complete(&mut slots, &mut batches).await;
+                    let job = Job::new(idx, cmd, args, self.client.db, resp3);
+                    let out = self.run_held(&job, &shards).await.out;
+                    slots.push(Slot {
+                        out: Some(out),
+                        remote: None,
+                        suppress,
+                    });
+                }
+                Route::Conn => {
+                    self.complete(&mut slots, &mut batches).await;
+                    let info = self.client.info.clone();
+                    info.argv_mem
+                        .store(args.iter().map(|a| a.len()).sum(), Ordering::Relaxed);
+                    let out = self.run_conn(idx, cmd, &args);
+                    info.argv_mem.store(0, Ordering::Relaxed);
+                    slots.push(Slot {
+                        out: Some(out),
+                        remote: None,
+                        suppress,
+                    });
+                }
+            }
+        }
+        self.complete(&mut slots, &mut batches).await;
+        // CLIENT LIST's multi / multi-mem (argv bytes + a pointer per argument).
+        let (n, mem) = match &self.client.multi {
+            Some(q) => (
+                q.len() as i64,
+                q.iter()
+                    .map(|c| c.args.iter().map(|a| a.len() + 8).sum::<usize>())
+                    .sum(),
+            ),
+            None => (-1, 0),
+        };
+        self.client.info.multi.store(n, Ordering::Relaxed);
+        self.client.info.multi_mem.store(mem, Ordering::Relaxed);
+        for s in slots {
+            if !s.suppress
+                && let Some(o) = s.out
+            {
+                wbuf.extend_from_slice(&o.buf);
+            }
+        }
+    }
+
+    /// The part of a command's way that needs no other shard: the checks
+    /// (a rejection flags or ends the transaction), and queueing inside
+    /// MULTI. Returns the command when it is to be run; otherwise its reply
+    /// is in `slots`. The busy-script hook uses it too.
+    pub(crate) fn admit(
+        &mut self,
+        args: Vec<Bytes>,
+        slots: &mut Vec<Slot>,
+        suppress: bool,
+        now_ms: u64,
+    ) -> Option<(usize, &'static Command, Vec<Bytes>)> {
+        let Some((idx, cmd)) = self.check(&args, slots, suppress) else {
+            if args[0].eq_ignore_ascii_case(b"exec") {
+                // A rejected EXEC discards the transaction (execCommandAbort).
+                self.client.multi = None;
+                self.client.multi_error = false;
+                transactions::unwatch_all(self.client);
+            } else if self.client.multi.is_some() {
+                self.client.multi_error = true;
+            }
+            return None;
+        };
+        self.client.info.touch(now_ms, idx, &args);
+        if let Some(queue) = self.client.multi.as_mut()
+            && !is_tx_control(cmd)
+        {
+            let mut out = Out::new(self.client.resp3);
+            if cmd.flags & flags::NO_MULTI != 0 {
+                out.err("ERR Command not allowed inside a transaction");
+                count_error(&self.rt, &out);
+                self.client.multi_error = true;
+            } else {
+                out.simple("QUEUED");
+                queue.push(Queued { idx, cmd, args });
+            }
+            slots.push(Slot {
+                out: Some(out),
+                remote: None,
+                suppress,
+            });
+            return None;
+        }
+        Some((idx, cmd, args))
+    }
+
+    /// Pipelines: the first key of each command that runs here is looked
+    /// up ahead (a hint only: arguments that are not keys cost a wasted
+    /// lookup), so the memory misses of the batch overlap.
+    pub(crate) fn prefetch_keys(&self, cmds: &[Vec<Bytes>]) {
+        // SAFETY: owner thread with the gate free (checked by the caller):
+        // nobody else touches the store, and this only reads it.
+        let store = unsafe { &*self.rt.store_ptr() };
+        let Some(db) = store.dbs.get(self.client.db) else {
+            return;
+        };
+        let (nshards, me) = (self.rt.srv.nshards, self.rt.id);
+        let local = cmds
+            .iter()
+            .filter_map(|args| args.get(1))
+            .filter(|key| key_shard(key, nshards) == me);
+        // Two steps: table slots and entries, then (entries now cached)
+        // string values.
+        for key in local.clone() {
+            db.prefetch(key);
+        }
+        for key in local {
+            db.prefetch_value(key);
+        }
+    }
+
+    /// What CLIENT PAUSE WRITE holds back: writes, commands that may
+    /// replicate (scripts, PUBLISH) and an EXEC with either queued;
+    /// commands being queued are not held.
+    pub(crate) fn may_write(&self, args: &[Bytes]) -> bool {
+        let Some((_, cmd)) = commands::lookup(&args[0]) else {
+            return false;
+        };
+        let writes = |c: &Command| c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+        match &self.client.multi {
+            Some(q) if cmd.name == "exec" => q.iter().any(|q| writes(q.cmd)),
+            Some(_) => false,
+            None => writes(cmd),
+        }
+    }
+
+    /// CLIENT REPLY OFF/SKIP: whether the next command's reply is dropped.
+    pub(crate) fn reply_suppressed(&mut self) -> bool {
+        match self.client.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                self.client.reply_mode = ReplyMode::On;
+                true
+            }
+            // Set by CLIENT REPLY SKIP itself: its own reply is dropped, the next one too.
+            ReplyMode::SkipNext => {
+                self.client.reply_mode = ReplyMode::Skip;
+                true
+            }
+        }
+    }
+
+    pub(crate) fn run_conn(&mut self, idx: usize, cmd: &'static Command, args: &[Bytes]) -> Out {
+        let srv = self.rt.srv;
+        let mut out = Out::new(self.client.resp3);
+        let db = self.client.db;
+        let none: Vec<*mut crate::storage::ShardStore> = vec![std::ptr::null_mut(); srv.nshards];
+        let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
+        run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
+        out
+    }
+}
+
+/// Counts an error reply produced outside a handler (rejections).
+pub(crate) fn count_error(rt: &ShardRt, out: &Out) {
+    if out.buf.first() == Some(&b'-') {
+        rt.stats().ops.lock().unwrap().count_error(&out.buf);
+    }
+}
+
+/// Commands that act on the transaction itself instead of being queued.
+pub(crate) fn is_tx_control(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
