@@ -450,7 +450,7 @@ pub fn lua_reply(data: &[u8]) {
                     Bytes::from_static(b"0"),
                 ];
                 let mut out = Out::new(resp3);
-                engine.eval_command(&args, &mut host, &mut out);
+                engine.eval_command(&args, false, false, &mut host, &mut out);
                 let n = resp_frame_len(&out.buf);
                 assert_eq!(
                     n,

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::server::{Sub, reply_help, subcommand};
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, errors, parse_i64};
 use crate::server::cluster::ClusterMap;
 use crate::storage::slot::{SLOTS, key_slot, slot_shard};
@@ -15,11 +15,10 @@ pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("cluster", -2, 0, cluster).acl(&["slow"]).doc(
-            "cluster",
-            "3.0.0",
-            "A container for cluster commands",
-        ),
+        cmd("cluster", -2, 0, cluster)
+            .special(Special::Cluster)
+            .acl(&["slow"])
+            .doc("cluster", "3.0.0", "A container for cluster commands"),
         cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled)
             .acl(&["fast", "connection"])
             .doc(

@@ -5,13 +5,14 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::server::client::{Client, ReplyMode};
 
 pub fn commands() -> Vec<Command> {
     vec![
         cmd("ping", -1, FAST, ping)
+            .special(Special::Ping)
             .acl(&["fast", "connection"])
             .doc("connection", "1.0.0", "Ping the server"),
         cmd("echo", 2, FAST | STALE | LOADING, echo)
@@ -23,9 +24,11 @@ pub fn commands() -> Vec<Command> {
             ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
             quit,
         )
+        .special(Special::Quit)
         .acl(&["fast", "connection"])
         .doc("connection", "1.0.0", "Close the connection"),
         cmd("select", 2, LOADING | STALE | FAST, select)
+            .special(Special::Select)
             .acl(&["fast", "connection"])
             .doc(
                 "connection",
@@ -61,6 +64,7 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
             reset,
         )
+        .special(Special::Reset)
         .acl(&["fast", "connection"])
         .doc("connection", "6.2.0", "Reset the connection"),
         cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)

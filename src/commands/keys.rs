@@ -74,7 +74,7 @@ pub fn commands() -> Vec<Command> {
             .doc("generic", "7.0.0", "Get the expiration Unix timestamp for a key in milliseconds"),
         cmd("persist", 2, WRITE | FAST, persist).keys(1, 1, 1).acl(KW_FAST)
             .doc("generic", "2.2.0", "Remove the expiration from a key"),
-        cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, debug).all_shards()
+        cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, debug).all_shards()
             .acl(&["admin", "slow", "dangerous"])
             .doc("server", "1.0.0", "A container for debugging commands"),
     ]

@@ -43,7 +43,7 @@ use crate::server::Server;
 use crate::server::client::Client;
 use crate::storage::{Db, ShardStore, slot::key_shard};
 
-pub use table::{Command, Scope, flags, lookup, table};
+pub use table::{Command, Scope, Special, flags, lookup, table};
 
 /// Execution context of one command.
 pub struct Ctx<'a> {
@@ -361,3 +361,22 @@ pub fn eq_ic(arg: &[u8], kw: &str) -> bool {
 }
 
 pub type Args = [Bytes];
+
+/// Commands whose CLIENT LIST `cmd=` shows "container|sub" as Redis 7 does.
+const CONTAINERS: &[&str] = &[
+    "client", "config", "command", "object", "pubsub", "script", "function", "memory", "latency",
+    "slowlog", "acl", "cluster", "module", "xinfo", "xgroup",
+];
+
+/// Whether command `idx` is one of CONTAINERS (computed once for the table;
+/// CLIENT LIST, latency and error names use the full name).
+pub(crate) fn is_container(idx: usize) -> bool {
+    static FLAGS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    FLAGS.get_or_init(|| {
+        table()
+            .commands
+            .iter()
+            .map(|c| CONTAINERS.contains(&c.name))
+            .collect()
+    })[idx]
+}

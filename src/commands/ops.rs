@@ -21,10 +21,11 @@ pub fn commands() -> Vec<Command> {
                 "2.8.13",
                 "A container for latency diagnostics commands",
             ),
-        // USAGE runs on its key's shard; the others hold every shard (see
-        // conn::route) since STATS counts every key.
+        // USAGE runs on its key's shard; the others hold every shard
+        // since STATS counts every key.
         cmd("memory", -2, READONLY, memory)
             .keys_fn(memory_keys, 0, 0, 0)
+            .unknown_keys(memory_all_keys)
             .acl(&["read", "slow"])
             .doc(
                 "server",
@@ -32,6 +33,11 @@ pub fn commands() -> Vec<Command> {
                 "A container for memory diagnostics commands",
             ),
     ]
+}
+
+/// MEMORY STATS, DOCTOR...: every shard's keys, none named.
+fn memory_all_keys(args: &[Bytes]) -> bool {
+    memory_keys(args).is_empty()
 }
 
 fn memory_keys(args: &[Bytes]) -> Vec<usize> {

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, eq_ic};
 use crate::server::client::Client;
 use crate::server::pubsub::{self, Kind};
@@ -39,6 +39,7 @@ pub fn commands() -> Vec<Command> {
                 "Stop listening for messages posted to channels matching the given patterns",
             ),
         cmd("ssubscribe", -2, sub, ssubscribe)
+            .special(Special::SSubscribe)
             .acl(&["pubsub", "slow"])
             .doc(
                 "pubsub",
@@ -46,6 +47,7 @@ pub fn commands() -> Vec<Command> {
                 "Listen for messages published to the given shard channels",
             ),
         cmd("sunsubscribe", -1, sub, sunsubscribe)
+            .special(Special::SSubscribe)
             .acl(&["pubsub", "slow"])
             .doc(
                 "pubsub",
@@ -66,6 +68,7 @@ pub fn commands() -> Vec<Command> {
             PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
             spublish,
         )
+        .special(Special::SPublish)
         .acl(&["pubsub", "fast"])
         .doc("pubsub", "7.0.0", "Post a message to a shard channel"),
         cmd("pubsub", -2, 0, pubsub_cmd).acl(&["slow"]).doc(

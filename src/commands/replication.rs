@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::replication::{master, replica};
 
@@ -17,7 +17,7 @@ pub fn commands() -> Vec<Command> {
             -1,
             ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
             replconf,
-        )
+        ).special(Special::Replconf)
         .doc(
             "server",
             "3.0.0",
@@ -33,7 +33,7 @@ pub fn commands() -> Vec<Command> {
         cmd("sync", 1, NOSCRIPT | NO_MULTI, sync)
             .acl(&["admin", "slow", "dangerous"])
             .doc("server", "1.0.0", "An internal command used in replication"),
-        cmd("wait", 3, NOSCRIPT, wait)
+        cmd("wait", 3, NOSCRIPT, wait).special(Special::Wait)
             .acl(&["slow", "connection"])
             .doc(
                 "generic",

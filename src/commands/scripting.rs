@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, flags};
 use crate::protocol::Out;
 use crate::scripting::{Engine, ScriptHost, ScriptStatus};
@@ -24,14 +24,26 @@ pub fn commands() -> Vec<Command> {
     let f = NOSCRIPT | STALE | SKIP_MONITOR;
     vec![
         cmd("eval", -3, f | MAY_REPLICATE, eval)
+            .special(Special::Script {
+                sha: false,
+                ro: false,
+            })
             .keys_fn(script_keys, 0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc("scripting", "2.6.0", "Execute a Lua script server side"),
         cmd("evalsha", -3, f | MAY_REPLICATE, eval)
+            .special(Special::Script {
+                sha: true,
+                ro: false,
+            })
             .keys_fn(script_keys, 0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc("scripting", "2.6.0", "Execute a Lua script server side"),
         cmd("eval_ro", -3, f | READONLY, eval)
+            .special(Special::Script {
+                sha: false,
+                ro: true,
+            })
             .keys_fn(script_keys, 0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc(
@@ -40,6 +52,10 @@ pub fn commands() -> Vec<Command> {
                 "Execute a read-only Lua script server side",
             ),
         cmd("evalsha_ro", -3, f | READONLY, eval)
+            .special(Special::Script {
+                sha: true,
+                ro: true,
+            })
             .keys_fn(script_keys, 0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc(
@@ -324,8 +340,13 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
     let srv = ctx.srv;
     let resp3 = ctx.out.resp3;
     let mut out = Out::new(resp3);
-    let ro = args[0].len() > 3 && args[0][args[0].len() - 3..].eq_ignore_ascii_case(b"_ro");
-    let is_sha = args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha");
+    let (is_sha, ro) = match super::lookup(&args[0]) {
+        Some((_, c)) => match c.special {
+            Special::Script { sha, ro } => (sha, ro),
+            _ => (false, false),
+        },
+        None => (false, false),
+    };
     let script_flags = crate::scripting::script_flags(is_sha, &args[1]);
     let read_only = script_flags.map(|f| f.read_only(ro)).unwrap_or(ro);
     let cluster_checks =
@@ -355,7 +376,7 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             allow_oom: script_flags.is_some_and(|f| f.allow_oom()),
             busy: false,
         };
-        engine.eval_command(args, &mut host, &mut out);
+        engine.eval_command(args, is_sha, ro, &mut host, &mut out);
         if host.busy {
             SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
             crate::server::shard::busy_ended();

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, eq_ic, errors};
 use crate::server::persist;
 use crate::storage::ShardStore;
@@ -26,6 +26,7 @@ pub fn commands() -> Vec<Command> {
             ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
             shutdown,
         )
+        .special(Special::Shutdown)
         .all_shards()
         .acl(&["admin", "slow", "dangerous"])
         .doc(

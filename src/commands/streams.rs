@@ -63,7 +63,7 @@ pub fn commands() -> Vec<Command> {
         cmd("xsetid", -3, WRITE | DENYOOM | FAST, xsetid).keys(1, 1, 1).acl(W_FAST)
             .doc("stream", "5.0.0", "An internal command for replicating stream values"),
         // Containers: the key is argument 2 of every keyed subcommand.
-        cmd("xgroup", -2, 0, xgroup).keys(2, 2, 1).acl(&["slow"])
+        cmd("xgroup", -2, WRITE_SUBCOMMANDS, xgroup).keys(2, 2, 1).acl(&["slow"])
             .doc("stream", "5.0.0", "A container for consumer groups commands"),
         cmd("xinfo", -2, 0, xinfo).keys(2, 2, 1).acl(&["slow"])
             .doc("stream", "5.0.0", "A container for stream introspection commands"),

@@ -40,6 +40,12 @@ pub mod flags {
     pub const MAY_REPLICATE: u32 = 1 << 14;
     pub const NO_MULTI: u32 = 1 << 15;
     pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Redis's CMD_PROTECTED (DEBUG): refused unless enable-debug-command
+    /// allows it. Hidden from COMMAND INFO, as in Redis.
+    pub const PROTECTED: u32 = 1 << 17;
+    /// A container whose subcommands write (XGROUP): replicated when it
+    /// changed data although the container has no write flag. Hidden.
+    pub const WRITE_SUBCOMMANDS: u32 = 1 << 18;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -70,6 +76,51 @@ pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
 /// BY/GET patterns): true when this request may, so it holds every shard.
 pub type UnknownKeysFn = fn(&[Bytes]) -> bool;
 
+/// The commands the request path treats in a way of their own (Redis
+/// compares `cmd->proc` for these): the runtime matches on this, never on
+/// a command's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Special {
+    None,
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Quit,
+    Reset,
+    Ping,
+    Select,
+    Shutdown,
+    Wait,
+    Replconf,
+    /// CLUSTER: some subcommands read one shard's data.
+    Cluster,
+    /// EVAL, EVALSHA and their _RO forms.
+    Script {
+        sha: bool,
+        ro: bool,
+    },
+    /// SPUBLISH: its shard channel (argument 1) is routed by slot like a key.
+    SPublish,
+    /// SSUBSCRIBE / SUNSUBSCRIBE: every argument is a shard channel.
+    SSubscribe,
+}
+
+impl Special {
+    /// Commands that act on the transaction itself instead of being queued.
+    pub fn is_tx_control(self) -> bool {
+        matches!(
+            self,
+            Special::Exec
+                | Special::Discard
+                | Special::Multi
+                | Special::Watch
+                | Special::Quit
+                | Special::Reset
+        )
+    }
+}
+
 pub struct Command {
     /// Lower case, as COMMAND reports it.
     pub name: &'static str,
@@ -90,6 +141,7 @@ pub struct Command {
     pub summary: &'static str,
     pub since: &'static str,
     pub group: &'static str,
+    pub special: Special,
 }
 
 impl Command {
@@ -148,6 +200,7 @@ pub const fn cmd(name: &'static str, arity: i32, flags: u32, handler: Handler) -
         summary: "",
         since: "1.0.0",
         group: "generic",
+        special: Special::None,
     }
 }
 
@@ -183,6 +236,10 @@ impl Command {
     }
     pub const fn all_shards(mut self) -> Self {
         self.scope = Scope::AllShards;
+        self
+    }
+    pub const fn special(mut self, s: Special) -> Self {
+        self.special = s;
         self
     }
     pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use crate::server::client::{Client, Watched};
 use crate::storage::ShardStore;
 
@@ -27,6 +27,7 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             multi,
         )
+        .special(Special::Multi)
         .acl(&["fast", "transaction"])
         .doc("transactions", "1.2.0", "Start a transaction block"),
         cmd(
@@ -35,6 +36,7 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
             exec_outside_conn,
         )
+        .special(Special::Exec)
         .acl(&["slow", "transaction"])
         .doc(
             "transactions",
@@ -47,6 +49,7 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             discard,
         )
+        .special(Special::Discard)
         .acl(&["fast", "transaction"])
         .doc(
             "transactions",
@@ -59,6 +62,7 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             watch,
         )
+        .special(Special::Watch)
         .keys(1, -1, 1)
         .held()
         .acl(&["fast", "transaction"])

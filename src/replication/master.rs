@@ -486,7 +486,8 @@ fn read_acks(r: &Repl, link: &Link, sock: TcpStream, pending: Vec<u8>) {
         };
         link.ack_ms.store(now_ms(), Ordering::Release);
         if args.len() >= 3
-            && args[0].eq_ignore_ascii_case(b"replconf")
+            && crate::commands::lookup(&args[0])
+                .is_some_and(|(_, c)| c.special == crate::commands::Special::Replconf)
             && args[1].eq_ignore_ascii_case(b"ack")
         {
             if let Some(off) = std::str::from_utf8(&args[2])

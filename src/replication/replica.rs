@@ -21,6 +21,7 @@ use glommio::net::TcpStream;
 use super::backlog::Backlog;
 use super::master::{self, disconnect_replicas};
 use super::{random_id, set_active};
+use crate::commands::Special;
 use crate::protocol::{Parser, ParserLimits};
 use crate::server::Server;
 use crate::server::client::{Client, ClientInfo};
@@ -764,12 +765,12 @@ async fn apply(
 ) -> Result<(), String> {
     let mut ready: Vec<StreamCmd> = Vec::new();
     for (args, bytes) in cmds {
-        let name = args[0].clone();
+        let special = crate::commands::lookup(&args[0]).map_or(Special::None, |(_, c)| c.special);
         if !open_tx.is_empty() {
-            if name.eq_ignore_ascii_case(b"exec") {
+            if special == Special::Exec {
                 open_tx.push((Some(args), bytes));
                 ready.append(open_tx);
-            } else if name.eq_ignore_ascii_case(b"discard") {
+            } else if special == Special::Discard {
                 open_tx.push((Some(args), bytes));
                 ready.extend(open_tx.drain(..).map(|(_, b)| (None, b)));
             } else {
@@ -777,11 +778,11 @@ async fn apply(
             }
             continue;
         }
-        if name.eq_ignore_ascii_case(b"multi") {
+        if special == Special::Multi {
             open_tx.push((Some(args), bytes));
             continue;
         }
-        let getack = name.eq_ignore_ascii_case(b"replconf")
+        let getack = special == Special::Replconf
             && args.len() >= 2
             && args[1].eq_ignore_ascii_case(b"getack");
         if getack {
@@ -834,7 +835,17 @@ async fn apply_held(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>,
 fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], args: &[Bytes]) {
     let srv = rt.srv;
     let name = &args[0];
-    if name.eq_ignore_ascii_case(b"select") {
+    let Some((idx, cmd)) = crate::commands::lookup(name) else {
+        let err = crate::commands::errors::unknown_command(name, &args[1..]);
+        return not_applied(
+            rt,
+            srv,
+            &format!("-{err}\r\n").into_bytes(),
+            "<unknown>",
+            true,
+        );
+    };
+    if cmd.special == Special::Select {
         // A master's malformed SELECT (found by tests/fuzz_repl_stream.rs).
         match args
             .get(1)
@@ -846,23 +857,12 @@ fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], ar
         }
         return;
     }
-    if name.eq_ignore_ascii_case(b"multi")
-        || name.eq_ignore_ascii_case(b"exec")
-        || name.eq_ignore_ascii_case(b"ping")
-        || name.eq_ignore_ascii_case(b"replconf")
-    {
+    if matches!(
+        cmd.special,
+        Special::Multi | Special::Exec | Special::Ping | Special::Replconf
+    ) {
         return;
     }
-    let Some((idx, cmd)) = crate::commands::lookup(name) else {
-        let err = crate::commands::errors::unknown_command(name, &args[1..]);
-        return not_applied(
-            rt,
-            srv,
-            &format!("-{err}\r\n").into_bytes(),
-            "<unknown>",
-            true,
-        );
-    };
     if !cmd.arity_ok(args.len()) {
         let err = crate::commands::errors::wrong_args(cmd.name);
         return not_applied(rt, srv, &format!("-{err}\r\n").into_bytes(), cmd.name, true);

@@ -31,7 +31,8 @@ pub async fn serve_replica(
 ) {
     let srv = rt.srv;
     let Some(r) = master::repl() else { return };
-    let psync = args[0].eq_ignore_ascii_case(b"psync");
+    // SYNC takes no argument (arity 1), PSYNC at least two.
+    let psync = args.len() > 1;
     if psync && args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover") {
         // Our master hands over: take its place if we follow its history.
         let id = String::from_utf8_lossy(&args[1]).into_owned();

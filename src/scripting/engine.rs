@@ -459,12 +459,16 @@ impl Engine {
         true
     }
 
-    /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO with the full argv
-    /// (`args[0]` the command name, arity already checked).
-    pub fn eval_command(&mut self, args: &[Bytes], host: &mut dyn ScriptHost, out: &mut Out) {
-        let name = args[0].to_ascii_lowercase();
-        let is_sha = name.starts_with(b"evalsha");
-        let ro = name.ends_with(b"_ro");
+    /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO with the full argv (arity
+    /// already checked): `is_sha` for the EVALSHA forms, `ro` for the _RO ones.
+    pub fn eval_command(
+        &mut self,
+        args: &[Bytes],
+        is_sha: bool,
+        ro: bool,
+        host: &mut dyn ScriptHost,
+        out: &mut Out,
+    ) {
         let numkeys = match crate::commands::parse_i64(&args[2]) {
             Some(n) => n,
             None => {

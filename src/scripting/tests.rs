@@ -87,7 +87,7 @@ fn eval(
     args.extend(keys.iter().map(|k| Bytes::from(k.to_string())));
     args.extend(argv.iter().map(|k| Bytes::from(k.to_string())));
     let mut out = Out::new(resp3);
-    e.eval_command(&args, h, &mut out);
+    e.eval_command(&args, false, false, h, &mut out);
     String::from_utf8_lossy(&out.buf).into_owned()
 }
 
@@ -398,14 +398,14 @@ fn shebang() {
         .map(|s| Bytes::from(*s))
         .collect();
     let mut out = Out::new(false);
-    e.eval_command(&args, &mut h, &mut out);
+    e.eval_command(&args, false, true, &mut h, &mut out);
     assert_eq!(
         out.buf,
         b"-ERR Can not execute a script with write flag using *_ro command.\r\n"
     );
     args[1] = Bytes::from("#!lua flags=no-writes\nreturn 1");
     let mut out = Out::new(false);
-    e.eval_command(&args, &mut h, &mut out);
+    e.eval_command(&args, false, true, &mut h, &mut out);
     assert_eq!(out.buf, b":1\r\n");
 }
 
@@ -427,7 +427,7 @@ fn registry_and_evalsha() {
         Bytes::from("0"),
     ];
     let mut out = Out::new(false);
-    b.eval_command(&args, &mut h, &mut out);
+    b.eval_command(&args, true, false, &mut h, &mut out);
     assert_eq!(out.buf, b"$13\r\nregistry test\r\n");
     assert_eq!(
         script_flags(true, s.as_bytes()),
@@ -437,7 +437,7 @@ fn registry_and_evalsha() {
     a.script_command(&[Bytes::from("script"), Bytes::from("flush")], &mut out);
     assert_eq!(out.buf, b"+OK\r\n");
     let mut out = Out::new(false);
-    b.eval_command(&args, &mut h, &mut out);
+    b.eval_command(&args, true, false, &mut h, &mut out);
     assert_eq!(
         out.buf,
         b"-NOSCRIPT No matching script. Please use EVAL.\r\n"

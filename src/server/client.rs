@@ -82,7 +82,7 @@ impl ClientInfo {
     pub fn touch(&self, now_ms: u64, cmd_idx: usize, args: &[bytes::Bytes]) {
         self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
         self.last_cmd.store(cmd_idx, Ordering::Relaxed);
-        let sub = if args.len() > 1 && is_container(cmd_idx) {
+        let sub = if args.len() > 1 && crate::commands::is_container(cmd_idx) {
             intern_subcommand(crate::commands::table().get(cmd_idx).name, &args[1])
         } else {
             usize::MAX
@@ -186,24 +186,6 @@ impl ClientInfo {
             self.resp.load(Ordering::Relaxed),
         )
     }
-}
-
-/// Commands whose CLIENT LIST `cmd=` shows "container|sub" as Redis 7 does.
-const CONTAINERS: &[&str] = &[
-    "client", "config", "command", "object", "pubsub", "script", "function", "memory", "latency",
-    "slowlog", "acl", "cluster", "module", "xinfo", "xgroup",
-];
-
-/// Whether command `idx` is one of CONTAINERS (computed once for the table).
-pub(crate) fn is_container(idx: usize) -> bool {
-    static FLAGS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
-    FLAGS.get_or_init(|| {
-        crate::commands::table()
-            .commands
-            .iter()
-            .map(|c| CONTAINERS.contains(&c.name))
-            .collect()
-    })[idx]
 }
 
 /// Interned "container|sub" names (only container commands get here: rare).

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::commands::Command;
+use crate::commands::{Command, Special};
 use crate::config::Config;
 use crate::storage::slot::{SLOTS, key_slot};
 
@@ -226,9 +226,9 @@ impl ClusterMap {
 /// shard channels of SPUBLISH/SSUBSCRIBE/SUNSUBSCRIBE, which Redis 7 routes
 /// by slot like keys.
 pub fn request_keys(cmd: &Command, args: &[Bytes]) -> Vec<usize> {
-    match cmd.name {
-        "spublish" => vec![1],
-        "ssubscribe" | "sunsubscribe" => (1..args.len()).collect(),
+    match cmd.special {
+        Special::SPublish => vec![1],
+        Special::SSubscribe => (1..args.len()).collect(),
         _ => cmd.key_indexes(args),
     }
 }

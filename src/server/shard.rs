@@ -20,7 +20,7 @@ use super::{Server, ThreadStats};
 use std::sync::atomic::Ordering;
 
 use crate::commands::transactions::{self, WATCHING_CLIENTS};
-use crate::commands::{BlockRequest, Command, Ctx, flags};
+use crate::commands::{BlockRequest, Command, Ctx, Special, flags};
 use crate::protocol::Out;
 use crate::storage::ShardStore;
 
@@ -307,7 +307,7 @@ impl ShardRt {
                 let wrong_type = store.dbs[dbkey.0]
                     .dict
                     .get(&dbkey.1)
-                    .is_some_and(|e| !waits_for(job.cmd.name, &e.value));
+                    .is_some_and(|e| !waits_for(job.cmd, &e.value));
                 let r = if wrong_type {
                     None
                 } else {
@@ -629,15 +629,14 @@ pub fn busy_ended() {
     super::busy::ended();
 }
 
-/// Whether a blocking command pops from values like `v`.
-fn waits_for(cmd: &str, v: &crate::storage::Value) -> bool {
+/// Whether a blocking command pops from values like `v`: its family
+/// (the COMMAND DOCS group) is the type it waits for.
+fn waits_for(cmd: &Command, v: &crate::storage::Value) -> bool {
     use crate::storage::Value;
-    match v {
-        Value::List(_) => cmd.starts_with("bl") || cmd.starts_with("br"),
-        Value::ZSet(_) => cmd.starts_with("bz"),
-        Value::Stream(_) => cmd.starts_with("xread"),
-        _ => false,
-    }
+    matches!(
+        (v, cmd.group),
+        (Value::List(_), "list") | (Value::ZSet(_), "sorted-set") | (Value::Stream(_), "stream")
+    )
 }
 
 /// Sum of the `dirty` counters of the stores a context holds.
@@ -693,10 +692,10 @@ fn denyoom(cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.flags & flags::DENYOOM != 0 {
         return true;
     }
-    if !matches!(cmd.name, "eval" | "evalsha") {
+    let Special::Script { sha, ro: false } = cmd.special else {
         return false;
-    }
-    crate::scripting::script_flags(cmd.name == "evalsha", &args[1])
+    };
+    crate::scripting::script_flags(sha, &args[1])
         .is_some_and(|f| !f.compat() && !f.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES))
 }
 
@@ -735,7 +734,8 @@ pub fn run_handler(
     // Replayed on replicas: data commands that changed data. SAVE resets
     // the counters; SHUTDOWN, DEBUG and the like never replicate.
     // XGROUP is a container without flags of its own (its subcommands write).
-    let replicated = cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 || cmd.name == "xgroup";
+    let replicated =
+        cmd.flags & (flags::WRITE | flags::MAY_REPLICATE | flags::WRITE_SUBCOMMANDS) != 0;
     crate::replication::leave(unit, replicated && dirty_after > dirty_before, ctx.db, args);
     let us = start.elapsed().as_micros() as u64;
     ThreadStats::bump(&stats.cmd_calls[idx], 1);
@@ -777,7 +777,7 @@ fn after_call(
     let ops = &ctx.srv.ops;
     // An unknown subcommand or a wrong arity is a rejection in Redis:
     // never run, so neither logged nor timed.
-    let container = super::client::is_container(idx);
+    let container = crate::commands::is_container(idx);
     if container
         && (args.len() < 2
             || error.is_some_and(|e| {

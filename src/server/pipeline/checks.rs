@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{Slot, count_error};
-use crate::commands::{self, Command, errors, flags};
+use crate::commands::{self, Command, Special, errors, flags};
 use crate::protocol::Out;
 use crate::server::ThreadStats;
 use crate::server::client::Client;
@@ -25,12 +25,12 @@ impl Conn<'_> {
         slots: &mut Vec<Slot>,
         suppress: bool,
     ) -> Option<(usize, &'static Command)> {
-        // A rejected EXEC also ends the transaction, as Redis's execCommandAbort.
-        let is_exec = args[0].eq_ignore_ascii_case(b"exec");
         let resp3 = self.client.resp3;
         let in_multi = self.client.multi.is_some();
         let rt = self.rt.clone();
-        let err = |msg: String, slots: &mut Vec<Slot>| {
+        // A rejected EXEC also ends the transaction, as Redis's execCommandAbort.
+        let mut is_exec = false;
+        let err = |msg: String, slots: &mut Vec<Slot>, is_exec: bool| {
             let mut out = Out::new(resp3);
             // Stock wraps every rejection of EXEC (rejectCommand); keel so
             // far only these.
@@ -50,9 +50,15 @@ impl Conn<'_> {
             });
         };
         let Some((idx, cmd)) = commands::lookup(&args[0]) else {
-            err(errors::unknown_command(&args[0], &args[1..]), slots);
+            err(
+                errors::unknown_command(&args[0], &args[1..]),
+                slots,
+                is_exec,
+            );
             return None;
         };
+        is_exec = cmd.special == Special::Exec;
+        let err = |msg: String, slots: &mut Vec<Slot>| err(msg, slots, is_exec);
         // Redis's order: arity before authentication.
         if !cmd.arity_ok(args.len()) {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
@@ -60,7 +66,7 @@ impl Conn<'_> {
             return None;
         }
         // Redis's CMD_PROTECTED check, after arity and before auth.
-        if cmd.name == "debug" && !self.debug_allowed() {
+        if cmd.flags & flags::PROTECTED != 0 && !self.debug_allowed() {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             err(DEBUG_REFUSED.into(), slots);
             return None;
@@ -122,13 +128,18 @@ impl Conn<'_> {
         let busy = commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed);
         if in_multi
             && !busy
-            && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset")
+            && !matches!(
+                cmd.special,
+                Special::Exec | Special::Discard | Special::Quit | Special::Reset
+            )
             && crate::storage::evict::out_of_memory()
         {
             err(crate::storage::evict::OOM_ERR.into(), slots);
             return None;
         }
-        if (cmd.is_write() || cmd.name == "ping") && self.rt.srv.writes_denied_by_disk_error() {
+        if (cmd.is_write() || cmd.special == Special::Ping)
+            && self.rt.srv.writes_denied_by_disk_error()
+        {
             err(MISCONF.into(), slots);
             return None;
         }
@@ -144,7 +155,7 @@ impl Conn<'_> {
             && !commands::pubsub::allowed_when_subscribed(cmd.name)
         {
             // Redis names a subcommand by its full name (client|setname).
-            let name = if args.len() > 1 && crate::server::client::is_container(idx) {
+            let name = if args.len() > 1 && commands::is_container(idx) {
                 format!(
                     "{}|{}",
                     cmd.name,
@@ -164,7 +175,8 @@ impl Conn<'_> {
         // Redis's place for the busy-script check: the last rejection.
         if busy {
             let nosave = args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave"));
-            if cmd.name == "shutdown" && nosave && !in_multi {
+            let shutdown = cmd.special == Special::Shutdown;
+            if shutdown && nosave && !in_multi {
                 // The only way out of a script that already wrote: the shards
                 // it holds will never be free, so no hold is attempted.
                 crate::log::warning("SHUTDOWN NOSAVE during a busy script: exiting now.");
@@ -172,8 +184,8 @@ impl Conn<'_> {
             }
             // SHUTDOWN without NOSAVE refuses too (shutdownCommand); inside
             // MULTI it meets NO_MULTI when queued.
-            let refused = !commands::scripting::allowed_while_busy(cmd, args)
-                || (cmd.name == "shutdown" && !in_multi);
+            let refused =
+                !commands::scripting::allowed_while_busy(cmd, args) || (shutdown && !in_multi);
             if refused {
                 err(commands::scripting::BUSY_ERR.into(), slots);
                 return None;
@@ -227,7 +239,7 @@ impl Conn<'_> {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Result<(), Redirect> {
-        if cmd.name == "exec" {
+        if cmd.special == Special::Exec {
             let Some(queued) = &self.client.multi else {
                 return Ok(());
             };

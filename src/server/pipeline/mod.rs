@@ -18,7 +18,7 @@ use super::ThreadStats;
 use super::client::{Queued, ReplyMode};
 use super::conn::Conn;
 use super::shard::{Job, ShardRt, run_handler};
-use crate::commands::{self, Command, Ctx, flags, transactions};
+use crate::commands::{self, Command, Ctx, Special, flags, transactions};
 use crate::protocol::Out;
 use crate::storage::slot::key_shard;
 use route::{Route, is_script};
@@ -71,7 +71,7 @@ impl Conn<'_> {
             let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
                 continue;
             };
-            if cmd.name == "wait" {
+            if cmd.special == Special::Wait {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
                 count_error(&self.rt, &out);
@@ -82,7 +82,7 @@ impl Conn<'_> {
                 });
                 continue;
             }
-            if cmd.name == "exec" {
+            if cmd.special == Special::Exec {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.exec(idx).await;
                 if out.buf.first() == Some(&b'-') {
@@ -226,7 +226,8 @@ impl Conn<'_> {
         now_ms: u64,
     ) -> Option<(usize, &'static Command, Vec<Bytes>)> {
         let Some((idx, cmd)) = self.check(&args, slots, suppress) else {
-            if args[0].eq_ignore_ascii_case(b"exec") {
+            let exec = commands::lookup(&args[0]).is_some_and(|(_, c)| c.special == Special::Exec);
+            if exec {
                 // A rejected EXEC discards the transaction (execCommandAbort).
                 self.client.multi = None;
                 self.client.multi_error = false;
@@ -238,7 +239,7 @@ impl Conn<'_> {
         };
         self.client.info.touch(now_ms, idx, &args);
         if let Some(queue) = self.client.multi.as_mut()
-            && !is_tx_control(cmd)
+            && !cmd.special.is_tx_control()
         {
             let mut out = Out::new(self.client.resp3);
             if cmd.flags & flags::NO_MULTI != 0 {
@@ -293,7 +294,7 @@ impl Conn<'_> {
         };
         let writes = |c: &Command| c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
         match &self.client.multi {
-            Some(q) if cmd.name == "exec" => q.iter().any(|q| writes(q.cmd)),
+            Some(q) if cmd.special == Special::Exec => q.iter().any(|q| writes(q.cmd)),
             Some(_) => false,
             None => writes(cmd),
         }
@@ -332,12 +333,4 @@ pub(crate) fn count_error(rt: &ShardRt, out: &Out) {
     if out.buf.first() == Some(&b'-') {
         rt.stats().ops.lock().unwrap().count_error(&out.buf);
     }
-}
-
-/// Commands that act on the transaction itself instead of being queued.
-pub(crate) fn is_tx_control(cmd: &Command) -> bool {
-    matches!(
-        cmd.name,
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    )
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Slot;
-use crate::commands::{self, Command, Ctx, Scope};
+use crate::commands::{self, Command, Ctx, Scope, Special};
 use crate::protocol::Out;
 use crate::server::blocking;
 use crate::server::conn::Conn;
@@ -24,19 +24,17 @@ impl Conn<'_> {
     pub(crate) fn route(&self, cmd: &'static Command, args: &[Bytes]) -> Route {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
-            Scope::Conn if cmd.name == "cluster" => {
+            Scope::Conn if cmd.special == Special::Cluster => {
                 match commands::cluster::data_shard(self.rt.srv, args) {
                     Some(s) => Route::Shard(s),
                     None => Route::Conn,
                 }
             }
             Scope::Conn => Route::Conn,
-            // MEMORY STATS/DOCTOR...: every shard's key counts.
-            Scope::Keys if cmd.name == "memory" && cmd.key_indexes(args).is_empty() => {
-                Route::Hold((0..nshards).collect())
-            }
             // WATCH inside MULTI only refuses: no data needed.
-            Scope::KeysHeld if cmd.name == "watch" && self.client.multi.is_some() => Route::Conn,
+            Scope::KeysHeld if cmd.special == Special::Watch && self.client.multi.is_some() => {
+                Route::Conn
+            }
             Scope::KeysHeld => {
                 let mut shards: Vec<usize> = cmd
                     .key_indexes(args)
@@ -196,5 +194,5 @@ pub(crate) fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> 
 
 /// EVAL, EVALSHA and their _RO forms.
 pub(crate) fn is_script(cmd: &Command) -> bool {
-    cmd.name.starts_with("eval")
+    matches!(cmd.special, Special::Script { .. })
 }
