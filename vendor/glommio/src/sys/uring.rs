@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -1080,13 +1080,18 @@ impl SleepableRing {
             // We have now prepared the SQE that links the two rings. We now need to submit
             // it successfully to be able to safely sleep.
 
-            if self
-                .submit_sqes()
+            // keel: submit and wait in one io_uring_enter (was two per sleep).
+            // Once the SQE is submitted the kernel returns the count even if
+            // the wait is interrupted, so 1 means linked (and slept or woke).
+            let submitted = self
+                .ring
+                .submit_sqes_and_wait(1)
+                .map(|x| x as usize)
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?
-                != 1
-            {
+                .or_else(Reactor::intr_ok)?;
+            self.in_kernel += submitted;
+            if submitted != 1 {
                 // We failed to submit the `SQE` that links the rings. Just can't sleep.
                 // Waiting here is unsafe because we could end up waiting much longer than
                 // needed.
@@ -1094,14 +1099,8 @@ impl SleepableRing {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
+                // The rings were linked and we slept. Good morning!
+                Ok(1)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1230,6 +1229,12 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// keel: when the armed sleep timer (`latency_preemption_timeout_src`)
+    /// fires; it stays armed across sleeps while it fires no later than needed.
+    sleep_timer_deadline: Cell<Option<Instant>>,
+    /// keel: CLOCK_MONOTONIC_COARSE ns after which `need_preempt` is true; the
+    /// awake executor's preempt timer, read instead of armed in the ring.
+    preempt_deadline: Cell<u64>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1255,6 +1260,19 @@ pub(crate) fn common_flags() -> PollFlags {
 /// Epoll flags for all possible readability events.
 pub(crate) fn read_flags() -> PollFlags {
     PollFlags::POLLIN | PollFlags::POLLPRI
+}
+
+/// keel: CLOCK_MONOTONIC_COARSE in ns (a vDSO read of the last tick, no TSC
+/// access): the resolution of the preempt deadline is one kernel tick.
+#[inline]
+fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 macro_rules! consume_rings {
@@ -1361,6 +1379,8 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            sleep_timer_deadline: Cell::new(None),
+            preempt_deadline: Cell::new(u64::MAX),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1822,22 +1842,28 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // keel: timers are no longer cancelled and re-armed on every call (that
+        // was 2-4 io_uring_enter per request with one client, and the
+        // cancellations' completions kept the executor from sleeping). The
+        // sleep timer stays armed while pending (it fires at most a spurious
+        // wake-up); it is replaced below only when a sleep needs it earlier.
+        if let Some(src) = self.latency_preemption_timeout_src.take() {
+            if src.result().is_none() {
+                self.latency_preemption_timeout_src.set(Some(src));
+            } else {
+                self.sleep_timer_deadline.set(None);
+            }
+        }
 
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
+        // The throughput-based timeout stays armed until it fires.
+        let throughput = match self.throughput_preemption_timeout_src.take() {
+            Some(src) if src.result().is_none() => src,
+            _ => main_ring.prepare_throughput_preemption_timer(
                 self.ring_depth() as u32,
                 self.eventfd_src.raw(),
             ),
-        ));
+        };
+        self.throughput_preemption_timeout_src.set(Some(throughput));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1859,19 +1885,28 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                let needed = Instant::now() + dur;
+                let armed = self.sleep_timer_deadline.get();
+                if armed.is_none_or(|at| at > needed) {
+                    drop(self.latency_preemption_timeout_src.take());
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    self.sleep_timer_deadline.set(Some(needed));
+                    // The replaced timer's cancellation goes out with the next
+                    // call's flush; it fires later than this one anyway.
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // keel: a full fence here and one in `SleepNotifier::notify` instead of
+            // membarrier(2): the syscall IPIs every core running this process
+            // on each park (measured: ~13 % of a 2-shard server's CPU with one
+            // client), the senders' fence costs tens of nanoseconds.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
@@ -1888,8 +1923,10 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            // keel: a deadline read by `need_preempt` instead of a timer in the
+            // latency ring (armed and cancelled on every executor loop).
+            self.preempt_deadline
+                .set(coarse_now_ns().saturating_add(preempt.as_nanos() as u64));
             flush_rings!(lat_ring, main_ring)?;
         }
 
@@ -1901,6 +1938,12 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// keel: the awake executor's preempt timer expired.
+    #[inline]
+    pub(crate) fn preempt_deadline_passed(&self) -> bool {
+        coarse_now_ns() >= self.preempt_deadline.get()
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
