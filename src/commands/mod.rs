@@ -303,6 +303,17 @@ pub mod errors {
 
 pub use crate::util::parse_i64;
 
+/// Runs `f` with the reply buffer moved out of the context, so a handler can
+/// hold a borrow of a stored value while it writes the reply (no copy).
+/// `ctx.out` must not be used inside `f`.
+#[inline]
+pub(crate) fn with_out<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Out) -> R) -> R {
+    let mut out = std::mem::take(&mut *ctx.out);
+    let r = f(ctx, &mut out);
+    *ctx.out = out;
+    r
+}
+
 /// Parses a float like Redis's string2ld: C's strtod over the whole
 /// argument (so hex floats and "inf" work), no leading space, no trailing
 /// bytes, no NaN, no overflow or underflow to zero.
