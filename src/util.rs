@@ -232,6 +232,21 @@ pub fn repr(s: &[u8]) -> String {
     out
 }
 
+/// Parses a whole argument as i64 the way Redis's string2ll does
+/// (no spaces, no '+', no leading zeros).
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s.len() > 1 && (s[0] == b'0' || (s[0] == b'-' && s[1] == b'0')) {
+        return None;
+    }
+    if s[0] == b'+' {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{glob_match, glob_match_reference};

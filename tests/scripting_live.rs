@@ -784,7 +784,8 @@ fn live_commands() {
             assert!(engine.script_command(&bargs, &mut out));
         } else {
             host.read_only = argv[0].ends_with("_ro");
-            engine.eval_command(&bargs, &mut host, &mut out);
+            let sha = argv[0].starts_with("evalsha");
+            engine.eval_command(&bargs, sha, host.read_only, &mut host, &mut out);
         }
         if out.buf != want {
             mismatches.push(format!(
@@ -831,7 +832,7 @@ fn live_compare() {
                 host.read_only = ro
                     || keel::scripting::script_flags(false, src.as_bytes())
                         .is_some_and(|f| f.read_only(false));
-                engine.eval_command(&bargs, &mut host, &mut out);
+                engine.eval_command(&bargs, false, ro, &mut host, &mut out);
                 if out.buf != want {
                     mismatches.push(format!(
                         "resp3={resp3} ro={ro} script={src:?}\n  redis: {}\n  keel:  {}",

@@ -382,7 +382,7 @@ impl Universe {
                 FindKeys::Keynum(idx, firstkey, step) => {
                     let Some(n) = args
                         .get((first + idx) as usize)
-                        .and_then(|a| crate::commands::parse_i64(a))
+                        .and_then(|a| crate::util::parse_i64(a))
                         .filter(|n| *n >= 0)
                     else {
                         return Vec::new();
@@ -1154,18 +1154,19 @@ pub fn write<R>(f: impl FnOnce(&mut State) -> R) -> R {
         GENERATION.fetch_add(1, Ordering::AcqRel);
         r
     };
-    // Subscribers that lost a channel are disconnected, as Redis does:
-    // every shard checks its own subscriptions.
-    crate::server::shard::with_current(|rt| {
-        for s in 0..rt.srv.nshards {
-            if s == rt.id {
-                crate::server::pubsub::kill_revoked(rt.srv, rt.id);
-            } else {
-                rt.post(s, crate::server::shard::Msg::AclChanged);
-            }
-        }
-    });
+    // Subscribers that lost a channel are disconnected, as Redis does (the
+    // server's hook has every shard check its own subscriptions).
+    if let Some(f) = ON_CHANGE.get() {
+        f();
+    }
     r
+}
+
+static ON_CHANGE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// What runs after every change of the users (set once by the server).
+pub fn on_change(f: fn()) {
+    let _ = ON_CHANGE.set(f);
 }
 
 pub fn get_user(name: &str) -> Option<Arc<User>> {

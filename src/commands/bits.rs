@@ -4,9 +4,9 @@
 use bytes::Bytes;
 
 use super::errors::{NOT_INT, SYNTAX, WRONGTYPE};
-use super::strings::{proto_max_bulk_len, split_out, str_of, str_of_mut};
+use super::strings::{proto_max_bulk_len, str_of, str_of_mut};
 use super::table::{Command, cmd, flags::*};
-use super::{Ctx, eq_ic, parse_i64};
+use super::{Ctx, eq_ic, parse_i64, with_out};
 use crate::storage::Value;
 
 const BIT_OFFSET_ERR: &str = "ERR bit offset is not an integer or out of range";
@@ -180,7 +180,7 @@ fn bit_range(mut start: i64, mut end: i64, len: usize, is_bit: bool) -> Option<(
 
 fn bitcount_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     // Redis looks the key up before parsing the range.
-    let n = split_out(ctx, |ctx, out| {
+    let n = with_out(ctx, |ctx, out| {
         let s = match ctx.lookup_read(&args[1]).map(|e| str_of(&e.value)) {
             None => return Some(0),
             Some(None) => {
@@ -273,7 +273,7 @@ fn bitpos_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         Some(b @ (0 | 1)) => b == 1,
         Some(_) => return ctx.out.err("ERR The bit argument must be 1 or 0."),
     };
-    let res = split_out(ctx, |ctx, out| {
+    let res = with_out(ctx, |ctx, out| {
         let s = match ctx.lookup_read(&args[1]).map(|e| str_of(&e.value)) {
             // A missing key is an infinite run of zeros.
             None => return Some(if bit { -1 } else { 0 }),
@@ -678,7 +678,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], ro: bool) {
     }
 
     if readonly {
-        split_out(ctx, |ctx, out| {
+        with_out(ctx, |ctx, out| {
             let s = match ctx.lookup_read(key).map(|e| str_of(&e.value)) {
                 None => &[][..],
                 Some(None) => return out.err(WRONGTYPE),

@@ -505,12 +505,7 @@ fn reply_pos(o: &mut Out, xy: [f64; 2]) {
 // Plumbing, as in zsets.rs: handlers write into a detached reply buffer.
 
 fn with_out(ctx: &mut Ctx, a: &[Bytes], f: fn(&mut Ctx, &mut Out, &[Bytes])) {
-    let mut o = Out {
-        buf: std::mem::take(&mut ctx.out.buf),
-        resp3: ctx.out.resp3,
-    };
-    f(ctx, &mut o, a);
-    ctx.out.buf = o.buf;
+    super::with_out(ctx, |ctx, o| f(ctx, o, a))
 }
 
 fn geoadd(ctx: &mut Ctx, a: &[Bytes]) {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 use super::table::{Command, cmd, flags::*};
-use super::{Ctx, eq_ic, errors, parse_i64};
+use super::{Ctx, eq_ic, errors, parse_i64, with_out};
 use crate::protocol::Out;
 use crate::storage::hash::{Hash, HashLimits, scan_step};
 use crate::storage::{Entry, Value};
@@ -116,16 +116,6 @@ pub fn commands() -> Vec<Command> {
 
 // ---------------------------------------------------------------------------
 // Helpers shared with the other aggregate families.
-
-/// Runs `f` with the reply buffer moved out of the context, so a handler can
-/// hold a borrow of a stored value while it writes the reply.
-/// `ctx.out` must not be used inside `f`.
-pub(crate) fn with_out<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Out) -> R) -> R {
-    let mut out = std::mem::take(&mut *ctx.out);
-    let r = f(ctx, &mut out);
-    *ctx.out = out;
-    r
-}
 
 /// Redis's `emptyscan` reply.
 pub(crate) fn empty_scan(out: &mut Out) {

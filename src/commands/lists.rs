@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::table::{Command, cmd, flags::*};
-use super::{Ctx, eq_ic, errors, parse_i64};
+use super::{Ctx, eq_ic, errors, parse_i64, with_out};
 use crate::protocol::Out;
 use crate::storage::Value;
 use crate::storage::list::{End, List, range};
@@ -196,15 +196,6 @@ fn list_read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c List>, Wrong
             _ => Err(WrongType),
         },
     }
-}
-
-/// Runs `f` with the reply buffer moved out of `ctx`, so a reply can be
-/// written while a value borrowed from the keyspace is alive.
-fn with_out<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Out) -> R) -> R {
-    let mut out = std::mem::take(&mut *ctx.out);
-    let r = f(ctx, &mut out);
-    *ctx.out = out;
-    r
 }
 
 /// Redis's getRangeLongFromObjectOrReply: a parse failure and an out of

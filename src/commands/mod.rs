@@ -301,19 +301,17 @@ pub mod errors {
     }
 }
 
-/// Parses a whole argument as i64 the way Redis's string2ll does
-/// (no spaces, no '+', no leading zeros).
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s.len() > 1 && (s[0] == b'0' || (s[0] == b'-' && s[1] == b'0')) {
-        return None;
-    }
-    if s[0] == b'+' {
-        return None;
-    }
-    std::str::from_utf8(s).ok()?.parse().ok()
+pub use crate::util::parse_i64;
+
+/// Runs `f` with the reply buffer moved out of the context, so a handler can
+/// hold a borrow of a stored value while it writes the reply (no copy).
+/// `ctx.out` must not be used inside `f`.
+#[inline]
+pub(crate) fn with_out<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Out) -> R) -> R {
+    let mut out = std::mem::take(&mut *ctx.out);
+    let r = f(ctx, &mut out);
+    *ctx.out = out;
+    r
 }
 
 /// Parses a float like Redis's string2ld: C's strtod over the whole

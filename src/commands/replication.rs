@@ -220,7 +220,7 @@ fn role(ctx: &mut Ctx, _args: &[Bytes]) {
     };
     master::cut(false);
     let st = r.lock();
-    if let Some(m) = &st.replica_of {
+    if let Some(m) = &st.replica.of {
         ctx.out.array(5);
         ctx.out.bulk(b"slave");
         ctx.out.bulk(m.host.as_bytes());
@@ -258,7 +258,7 @@ pub fn info_fields(min_replicas: i64) -> Vec<(String, String)> {
     master::cut(false);
     let st = r.lock();
     let now = crate::storage::now_ms();
-    match &st.replica_of {
+    match &st.replica.of {
         None => v.push(("role".into(), "master".into())),
         Some(m) => {
             let up = m.state == replica::LinkState::Connected;

@@ -6,10 +6,10 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 use super::hashes::{
-    empty_scan, parse_scan_cursor, parse_scan_opts, parse_signed_count, sample_unique, with_out,
+    empty_scan, parse_scan_cursor, parse_scan_opts, parse_signed_count, sample_unique,
 };
 use super::table::{Command, cmd, flags::*};
-use super::{Ctx, eq_ic, errors, parse_i64};
+use super::{Ctx, eq_ic, errors, parse_i64, with_out};
 use crate::protocol::Out;
 use crate::storage::hash::scan_step;
 use crate::storage::set::Set;

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::errors::{NOT_INT, OVERFLOW, SYNTAX, WRONGTYPE, wrong_args};
 use super::table::{Command, cmd, flags::*};
-use super::{Ctx, eq_ic, parse_i64};
+use super::{Ctx, eq_ic, parse_i64, with_out};
 use crate::protocol::Out;
 use crate::storage::Value;
 
@@ -28,15 +28,6 @@ pub(crate) fn str_of_mut(v: &mut Value) -> Option<&mut Vec<u8>> {
         Value::Str(s) => Some(s),
         _ => None,
     }
-}
-
-/// Runs `f` with the reply buffer moved out of `ctx`, so a stored value can be
-/// written into the reply while the store is still borrowed (no copy).
-pub(crate) fn split_out<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Out) -> R) -> R {
-    let mut out = std::mem::take(&mut *ctx.out);
-    let r = f(ctx, &mut out);
-    *ctx.out = out;
-    r
 }
 
 /// The configured proto-max-bulk-len (512MB by default).
@@ -69,7 +60,7 @@ fn string_too_long(ctx: &mut Ctx, size: i64, append: i64) -> bool {
 /// GET semantics shared by GET, GETSET, GETDEL and SET ... GET: replies with
 /// the value or null. Returns false after a WRONGTYPE error.
 fn reply_get(ctx: &mut Ctx, key: &[u8]) -> bool {
-    split_out(ctx, |ctx, out| match ctx.lookup_read(key) {
+    with_out(ctx, |ctx, out| match ctx.lookup_read(key) {
         None => {
             out.null();
             true
@@ -193,7 +184,7 @@ fn set_generic(
     if flags & F_GET != 0 && !reply_get(ctx, key) {
         return;
     }
-    let done = split_out(ctx, |ctx, out| {
+    let done = with_out(ctx, |ctx, out| {
         let entry = ctx.lookup_write(key);
         let found = entry.is_some();
         if (flags & F_NX != 0 && found) || (flags & F_XX != 0 && !found) {
@@ -345,7 +336,7 @@ fn getex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         }
     }
     let now = ctx.now;
-    split_out(ctx, |ctx, out| {
+    with_out(ctx, |ctx, out| {
         if let Some(s) = ctx.db(key).peek(key, now).and_then(|e| str_of(&e.value)) {
             out.bulk(s);
         }
@@ -392,7 +383,7 @@ fn getset_cmd(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn mget_cmd(ctx: &mut Ctx, args: &[Bytes]) {
-    split_out(ctx, |ctx, out| {
+    with_out(ctx, |ctx, out| {
         out.array(args.len() - 1);
         for key in &args[1..] {
             match ctx.lookup_read(key).and_then(|e| str_of(&e.value)) {
@@ -652,7 +643,7 @@ fn getrange_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.out.err(NOT_INT);
         return;
     };
-    split_out(ctx, |ctx, out| match ctx.lookup_read(&args[1]) {
+    with_out(ctx, |ctx, out| match ctx.lookup_read(&args[1]) {
         None => out.bulk(b""),
         Some(e) => match str_of(&e.value) {
             None => out.err(WRONGTYPE),

@@ -86,12 +86,7 @@ fn dest_numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
 /// Handlers write into a detached reply buffer so that they may hold a
 /// borrowed value from the keyspace (which borrows `ctx`) while replying.
 fn with_out(ctx: &mut Ctx, a: &[Bytes], f: fn(&mut Ctx, &mut Out, &[Bytes])) {
-    let mut o = Out {
-        buf: std::mem::take(&mut ctx.out.buf),
-        resp3: ctx.out.resp3,
-    };
-    f(ctx, &mut o, a);
-    ctx.out.buf = o.buf;
+    super::with_out(ctx, |ctx, o| f(ctx, o, a))
 }
 
 macro_rules! handlers {

@@ -65,10 +65,8 @@ pub struct State {
     script_fifo: VecDeque<String>,
     /// Replicas online and acked within min-replicas-max-lag.
     pub good_replicas: usize,
-    /// Set while this node is a replica: its master and link.
-    pub replica_of: Option<super::replica::MasterLink>,
-    /// Bumped at every REPLICAOF: an old link task sees it and leaves.
-    pub link_gen: u64,
+    /// The replica side: this node's master, if any.
+    pub replica: super::replica::ReplicaSide,
 }
 
 /// A replica connection, from PSYNC until it goes.
@@ -174,8 +172,7 @@ pub fn start(srv: &'static Server) {
             forgetful_replica_seen: false,
             script_fifo: VecDeque::new(),
             good_replicas: 0,
-            replica_of: None,
-            link_gen: 0,
+            replica: Default::default(),
         }),
         cond: Condvar::new(),
         tx,
@@ -213,7 +210,7 @@ pub fn cut(full_sync: bool) -> Option<CutInfo> {
         // A replica's snapshot position is its master's stream as applied;
         // its own replicas get that stream verbatim, never a SELECT of ours.
         let mut st = r.lock();
-        if let Some(m) = &st.replica_of {
+        if let Some(m) = &st.replica.of {
             if !m.has_position() {
                 return None;
             }
@@ -272,7 +269,7 @@ pub fn feed_applied(link_gen: u64, bytes: &[u8]) {
     if FROZEN.load(Ordering::Acquire) {
         return;
     }
-    if st.link_gen != link_gen || st.replica_of.is_none() {
+    if st.replica.link_gen != link_gen || st.replica.of.is_none() {
         return;
     }
     if st.backlog.is_none() {
@@ -688,7 +685,7 @@ fn cron(r: &Repl, last_ping: &mut u64) {
     let mut grew = false;
     // Only a top-level master makes PINGs; a replica forwards its master's.
     // Not while FAILOVER waits for the stream to stand still.
-    if st.replica_of.is_none()
+    if st.replica.of.is_none()
         && !st.replicas.is_empty()
         && now.saturating_sub(*last_ping) >= ping_period
         && !super::failover::writes_paused()
@@ -738,7 +735,7 @@ fn cron(r: &Repl, last_ping: &mut u64) {
     st.good_replicas = good;
     GOOD_REPLICAS.store(good, Ordering::Release);
     if st.replicas.is_empty()
-        && st.replica_of.is_none()
+        && st.replica.of.is_none()
         && st.backlog.is_some()
         && ttl > 0
         && now.saturating_sub(st.no_replicas_since_ms) > ttl as u64 * 1000
@@ -809,7 +806,7 @@ pub fn current_offset() -> i64 {
 /// acknowledged the whole stream (Redis 7.0, #9872).
 pub fn wait_for_replicas(timeout: Duration) {
     let Some(r) = REPL.get() else { return };
-    if r.lock().replica_of.is_some() || cut(false).is_none() {
+    if r.lock().replica.of.is_some() || cut(false).is_none() {
         return;
     }
     let lagging = |st: &State| {

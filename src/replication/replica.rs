@@ -28,6 +28,15 @@ use crate::server::client::{Client, ClientInfo};
 use crate::server::shard::ShardRt;
 use crate::storage::{ShardStore, now_ms};
 
+/// This node's replica side of the replication state (empty on a master).
+#[derive(Default)]
+pub struct ReplicaSide {
+    /// Set while this node is a replica: its master and link.
+    pub of: Option<MasterLink>,
+    /// Bumped at every REPLICAOF: an old link task sees it and leaves.
+    pub link_gen: u64,
+}
+
 /// The replica's view of its master (ROLE / INFO states).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum LinkState {
@@ -130,7 +139,8 @@ pub fn stale_denied(srv: &Server) -> bool {
     }
     master::repl().is_some_and(|r| {
         r.lock()
-            .replica_of
+            .replica
+            .of
             .as_ref()
             .is_some_and(|m| m.state != LinkState::Connected)
     })
@@ -163,22 +173,22 @@ pub fn set_master(stores: &mut [&mut ShardStore], host: String, port: u16) -> Re
     }
     let link_gen = {
         let mut st = r.lock();
-        if let Some(m) = &st.replica_of
+        if let Some(m) = &st.replica.of
             && m.host == host
             && m.port == port
         {
             return Ok(false);
         }
-        let (cached, db) = match &st.replica_of {
+        let (cached, db) = match &st.replica.of {
             Some(m) => (m.has_position(), m.stream_db),
             // Our own history: a former replica promoted in our place
             // holds it as replid2.
             None => (st.backlog.is_some(), 0),
         };
-        st.link_gen += 1;
-        st.replica_of = Some(MasterLink::new(host.clone(), port, cached, db));
+        st.replica.link_gen += 1;
+        st.replica.of = Some(MasterLink::new(host.clone(), port, cached, db));
         disconnect_replicas(&st);
-        st.link_gen
+        st.replica.link_gen
     };
     IS_REPLICA.store(true, Ordering::Release);
     set_replica_mode(stores, true);
@@ -196,7 +206,7 @@ pub fn promote(stores: &mut [&mut ShardStore]) {
     let Some(r) = master::repl() else { return };
     {
         let mut st = r.lock();
-        if st.replica_of.take().is_none() {
+        if st.replica.of.take().is_none() {
             return;
         }
         st.replid2 = std::mem::replace(&mut st.replid, random_id());
@@ -207,7 +217,7 @@ pub fn promote(stores: &mut [&mut ShardStore]) {
             st.backlog = Some(Backlog::new(master::backlog_size(r.srv), st.offset));
         }
         st.no_replicas_since_ms = now_ms();
-        st.link_gen += 1;
+        st.replica.link_gen += 1;
         disconnect_replicas(&st);
     }
     IS_REPLICA.store(false, Ordering::Release);
@@ -235,8 +245,8 @@ pub fn configure_at_startup(
         }
         None => (false, 0),
     };
-    st.link_gen += 1;
-    st.replica_of = Some(MasterLink::new(host, port, cached, db));
+    st.replica.link_gen += 1;
+    st.replica.of = Some(MasterLink::new(host, port, cached, db));
     IS_REPLICA.store(true, Ordering::Release);
     let _ = srv;
 }
@@ -245,13 +255,13 @@ pub fn configure_at_startup(
 pub fn startup_gen() -> Option<u64> {
     let r = master::repl()?;
     let st = r.lock();
-    st.replica_of.as_ref().map(|_| st.link_gen)
+    st.replica.of.as_ref().map(|_| st.replica.link_gen)
 }
 
 fn with_link<R>(link_gen: u64, f: impl FnOnce(&mut master::State) -> R) -> Option<R> {
     let r = master::repl()?;
     let mut st = r.lock();
-    if st.link_gen != link_gen || st.replica_of.is_none() {
+    if st.replica.link_gen != link_gen || st.replica.of.is_none() {
         return None;
     }
     Some(f(&mut st))
@@ -259,7 +269,7 @@ fn with_link<R>(link_gen: u64, f: impl FnOnce(&mut master::State) -> R) -> Optio
 
 fn set_state(link_gen: u64, s: LinkState) {
     with_link(link_gen, |st| {
-        let m = st.replica_of.as_mut().unwrap();
+        let m = st.replica.of.as_mut().unwrap();
         if m.state == LinkState::Connected && s != LinkState::Connected {
             m.down_since_ms = now_ms();
         }
@@ -271,7 +281,7 @@ fn set_state(link_gen: u64, s: LinkState) {
 pub async fn link_task(rt: Rc<ShardRt>, link_gen: u64) {
     loop {
         let Some((host, port)) = with_link(link_gen, |st| {
-            let m = st.replica_of.as_ref().unwrap();
+            let m = st.replica.of.as_ref().unwrap();
             (m.host.clone(), m.port)
         }) else {
             return;
@@ -325,7 +335,7 @@ impl Reader {
         }
         self.buf.extend_from_slice(&chunk[..n]);
         with_link(link_gen, |st| {
-            st.replica_of.as_mut().unwrap().last_io_ms = now_ms();
+            st.replica.of.as_mut().unwrap().last_io_ms = now_ms();
         });
         Ok(())
     }
@@ -416,7 +426,7 @@ async fn session(rt: &Rc<ShardRt>, link_gen: u64, s: &mut TcpStream) -> Result<(
     .await?;
     rd.line(s, link_gen).await?;
     let (id, off) = with_link(link_gen, |st| {
-        if st.replica_of.as_ref().unwrap().has_position() {
+        if st.replica.of.as_ref().unwrap().has_position() {
             (st.replid.clone(), st.offset + 1)
         } else {
             ("?".to_string(), -1)
@@ -478,7 +488,7 @@ fn continue_sync(link_gen: u64, new_id: &str) {
         if st.backlog.is_none() {
             st.backlog = Some(Backlog::new(master::backlog_size(r.srv), st.offset));
         }
-        let m = st.replica_of.as_mut().unwrap();
+        let m = st.replica.of.as_mut().unwrap();
         m.state = LinkState::Connected;
         m.cached = true;
     });
@@ -545,7 +555,7 @@ async fn full_sync(
             "MASTER <-> REPLICA sync: receiving {len} bytes from master to disk"
         ));
         with_link(link_gen, |st| {
-            st.replica_of.as_mut().unwrap().sync_total = len as i64
+            st.replica.of.as_mut().unwrap().sync_total = len as i64
         });
         let mut left = len;
         loop {
@@ -554,7 +564,7 @@ async fn full_sync(
             file.write_all(&head).map_err(|e| e.to_string())?;
             left -= n;
             with_link(link_gen, |st| {
-                st.replica_of.as_mut().unwrap().sync_read = (len - left) as i64
+                st.replica.of.as_mut().unwrap().sync_read = (len - left) as i64
             });
             if left == 0 {
                 break;
@@ -598,7 +608,7 @@ async fn full_sync(
         st.second_offset = -1;
         st.backlog = Some(Backlog::new(master::backlog_size(r.srv), off));
         disconnect_replicas(st);
-        let m = st.replica_of.as_mut().unwrap();
+        let m = st.replica.of.as_mut().unwrap();
         m.stream_db = info.repl_stream_db.unwrap_or(0).max(0);
         m.state = LinkState::Connected;
         m.cached = true;
@@ -623,7 +633,7 @@ async fn stream(
     let srv = rt.srv;
     let (timeout, stream_db) = {
         let c = srv.config.read().unwrap().get_i64("repl-timeout").max(1) as u64;
-        let db = with_link(link_gen, |st| st.replica_of.as_ref().unwrap().stream_db).unwrap_or(0);
+        let db = with_link(link_gen, |st| st.replica.of.as_ref().unwrap().stream_db).unwrap_or(0);
         (c, db)
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
@@ -649,7 +659,7 @@ async fn stream(
     // Cached master: a MULTI without its EXEC is dropped; the PSYNC offset
     // points before it, so the master sends it again whole.
     with_link(link_gen, |st| {
-        let m = st.replica_of.as_mut().unwrap();
+        let m = st.replica.of.as_mut().unwrap();
         m.cached = true;
     });
     crate::log::notice("Connection with master lost.");
@@ -717,7 +727,7 @@ async fn apply_loop(
                 rbuf.extend_from_slice(&chunk[..n]);
                 shadow.extend_from_slice(&chunk[..n]);
                 with_link(link_gen, |st| {
-                    let m = st.replica_of.as_mut().unwrap();
+                    let m = st.replica.of.as_mut().unwrap();
                     m.last_io_ms = last_io;
                     m.read_reploff += n as i64;
                 });
@@ -825,7 +835,7 @@ async fn apply_held(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>,
         })
         .await;
     with_link(link_gen, |st| {
-        st.replica_of.as_mut().unwrap().stream_db = db as i64;
+        st.replica.of.as_mut().unwrap().stream_db = db as i64;
     });
     rt.serve_ready();
 }

@@ -71,7 +71,8 @@ pub async fn serve_replica(
     }
     let not_linked = r
         .lock()
-        .replica_of
+        .replica
+        .of
         .as_ref()
         .is_some_and(|m| m.state != super::replica::LinkState::Connected);
     if not_linked {

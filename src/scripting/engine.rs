@@ -469,7 +469,7 @@ impl Engine {
         host: &mut dyn ScriptHost,
         out: &mut Out,
     ) {
-        let numkeys = match crate::commands::parse_i64(&args[2]) {
+        let numkeys = match crate::util::parse_i64(&args[2]) {
             Some(n) => n,
             None => {
                 out.err("ERR value is not an integer or out of range");

@@ -1,5 +1,6 @@
-//! A client connection: read, parse, route each command to where its keys
-//! live, write the replies back in request order.
+//! A client connection's socket I/O: admission, the read loop, parsing,
+//! the query-buffer and pubsub output limits, flushing replies, MONITOR's
+//! feed. What happens to the parsed commands is `pipeline`'s.
 
 use std::rc::Rc;
 use std::sync::Arc;

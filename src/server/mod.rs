@@ -122,6 +122,20 @@ pub struct Server {
     pub ops: ops::Ops,
 }
 
+/// After an ACL change: subscribers that lost a channel are disconnected;
+/// every shard checks its own subscriptions.
+fn acl_changed() {
+    shard::with_current(|rt| {
+        for s in 0..rt.srv.nshards {
+            if s == rt.id {
+                pubsub::kill_revoked(rt.srv, rt.id);
+            } else {
+                rt.post(s, shard::Msg::AclChanged);
+            }
+        }
+    });
+}
+
 impl Server {
     pub fn new(config: Config, nshards: usize) -> Server {
         let ncommands = crate::commands::table().commands.len();
@@ -158,13 +172,18 @@ impl Server {
             ops: Default::default(),
             config: RwLock::new(config),
         };
-        crate::storage::evict::init(
-            nshards,
-            crate::storage::evict::Hooks {
-                ask: shard::ask_evict,
-                writes_paused: ops::writes_paused,
+        crate::storage::evict::init(nshards);
+        crate::storage::install_hooks(crate::storage::Hooks {
+            key_expired: crate::replication::expired,
+            writes_paused: ops::writes_paused,
+            applying_master: crate::replication::replica::MasterApply::active,
+            is_replica: crate::replication::replica::is_replica,
+            replica_extra_bytes: || {
+                crate::replication::master::REPLICA_EXTRA_BYTES.load(Ordering::Relaxed)
             },
-        );
+            ask_evict: shard::ask_evict,
+        });
+        crate::acl::on_change(acl_changed);
         srv.config_changed();
         srv
     }

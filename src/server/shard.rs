@@ -598,7 +598,7 @@ pub fn set_current(rt: &Rc<ShardRt>) {
     CURRENT.with(|c| *c.borrow_mut() = Some(rt.clone()));
 }
 
-/// Eviction's request to shard `to` (`evict::Hooks::ask`): from its own
+/// Eviction's request to shard `to` (`storage::Hooks::ask_evict`): from its own
 /// thread (a coordinator holding it) a local task, else a message.
 pub fn ask_evict(to: usize) -> bool {
     with_current(|rt| {

@@ -81,7 +81,12 @@ pub fn lru_clock() -> u32 {
 /// expired keys are hidden but not deleted (Redis does the same under a
 /// write pause).
 fn expiry_paused() -> bool {
-    crate::server::ops::writes_paused()
+    super::hooks().is_some_and(|h| (h.writes_paused)())
+}
+
+/// See `Hooks::applying_master`.
+fn applying_master() -> bool {
+    super::hooks().is_some_and(|h| (h.applying_master)())
 }
 
 impl Db {
@@ -113,7 +118,7 @@ impl Db {
     /// True if the key exists and is logically expired at `now`.
     fn is_expired(&self, key: &[u8], now: u64) -> bool {
         matches!(self.dict.get(key), Some(e) if e.expire_at != 0 && e.expire_at <= now)
-            && !(self.replica_mode && crate::replication::replica::MasterApply::active())
+            && !(self.replica_mode && applying_master())
     }
 
     /// Deletes `key` if it is expired. Returns true when it was removed
@@ -147,7 +152,7 @@ impl Db {
             if self.replica_mode {
                 // Hidden from clients; the master's commands still see it
                 // (its DEL, not our clock, ends the key).
-                if !crate::replication::replica::MasterApply::active() {
+                if !applying_master() {
                     return (None, false);
                 }
                 let e = &mut self.dict[i];
@@ -251,7 +256,9 @@ impl Db {
 
     /// Deletes a key whose TTL passed; replicas are sent a DEL.
     pub fn remove_expired(&mut self, key: &[u8]) {
-        crate::replication::expired(self.index, key);
+        if let Some(h) = super::hooks() {
+            (h.key_expired)(self.index, key);
+        }
         self.remove(key);
     }
 

@@ -87,23 +87,9 @@ struct ShardView {
 
 static SHARDS: std::sync::OnceLock<Vec<ShardView>> = std::sync::OnceLock::new();
 
-/// What eviction needs from the server above it (storage does not reach
-/// up into the server's runtime).
-#[derive(Clone, Copy)]
-pub struct Hooks {
-    /// Asks a shard to evict soon, without waiting; false when the request
-    /// could not be sent. The shard may be the caller's own thread, or one
-    /// the caller holds (a multi-shard command): it evicts once free.
-    pub ask: fn(usize) -> bool,
-    /// Writes are held (CLIENT PAUSE WRITE, FAILOVER): nothing is evicted.
-    pub writes_paused: fn() -> bool,
-}
-
-static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
-
-/// At startup, once the shard count is known.
-pub fn init(nshards: usize, hooks: Hooks) {
-    let _ = HOOKS.set(hooks);
+/// At startup, once the shard count is known (what eviction asks of the
+/// server goes through `storage::Hooks`).
+pub fn init(nshards: usize) {
     let _ = SHARDS.set(
         (0..nshards)
             .map(|_| ShardView {
@@ -153,7 +139,7 @@ fn ask_richer(me: usize, mine: u64) -> Room {
         return Room::Fail;
     }
     if !shards[rich].asked.swap(true, Ordering::AcqRel)
-        && !HOOKS.get().is_some_and(|h| (h.ask)(rich))
+        && !super::hooks().is_some_and(|h| (h.ask_evict)(rich))
     {
         shards[rich].asked.store(false, Ordering::Release);
     }
@@ -204,9 +190,10 @@ pub fn over_limit() -> bool {
     let max = MAXMEMORY.load(Ordering::Relaxed);
     max > 0
         && crate::memory::used_memory()
-            .saturating_sub(crate::replication::master::REPLICA_EXTRA_BYTES.load(Ordering::Relaxed))
+            .saturating_sub(super::hooks().map_or(0, |h| (h.replica_extra_bytes)()))
             > max
-        && !(IGNORE_ON_REPLICA.load(Ordering::Relaxed) && crate::replication::replica::is_replica())
+        && !(IGNORE_ON_REPLICA.load(Ordering::Relaxed)
+            && super::hooks().is_some_and(|h| (h.is_replica)()))
 }
 
 /// Over the limit with nothing any shard may evict (Redis's EVICT_FAIL), as
@@ -396,7 +383,7 @@ pub fn make_room(store: &mut ShardStore, now_ms: u64, max_keys: usize, budget_us
     // Also from the cron: the counts stay fresh for other shards.
     let mine = note_keys(store);
     // Nothing is evicted while writes are paused (the stream stands still).
-    if !over_limit() || HOOKS.get().is_some_and(|h| (h.writes_paused)()) {
+    if !over_limit() || super::hooks().is_some_and(|h| (h.writes_paused)()) {
         return Room::Ok;
     }
     let policy = policy();
@@ -415,7 +402,9 @@ pub fn make_room(store: &mut ShardStore, now_ms: u64, max_keys: usize, budget_us
             return ask_richer(store.id, 0);
         };
         // Replicas and the stream get a DEL, as for an expired key.
-        crate::replication::expired(dbi, &key);
+        if let Some(h) = super::hooks() {
+            (h.key_expired)(dbi, &key);
+        }
         store.dbs[dbi].remove(&key);
         store.dirty += 1;
         EVICTED.fetch_add(1, Ordering::Relaxed);

@@ -17,6 +17,40 @@ pub mod zset;
 
 pub use db::{Db, Entry, Key, Value};
 
+/// What storage tells, or asks, the layers above it (it imports nothing of
+/// theirs). Installed once at startup by the server; while none is
+/// installed (unit tests, fuzzing) nothing is asked or told.
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    /// A key left because its TTL passed or it was evicted: replicas and
+    /// the stream get a DEL.
+    pub key_expired: fn(db: usize, key: &[u8]),
+    /// Writes are held (CLIENT PAUSE WRITE, FAILOVER): nothing is expired
+    /// or evicted.
+    pub writes_paused: fn() -> bool,
+    /// On a replica, a command of the master is running: it still sees
+    /// expired keys (the master's DEL ends them).
+    pub applying_master: fn() -> bool,
+    /// This node is a replica (replica-ignore-maxmemory).
+    pub is_replica: fn() -> bool,
+    /// Replication buffers maxmemory does not count.
+    pub replica_extra_bytes: fn() -> u64,
+    /// Asks a shard to evict soon, without waiting; false when the request
+    /// could not be sent. The shard may be the caller's own thread, or one
+    /// the caller holds (a multi-shard command): it evicts once free.
+    pub ask_evict: fn(usize) -> bool,
+}
+
+static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+
+pub fn install_hooks(hooks: Hooks) {
+    let _ = HOOKS.set(hooks);
+}
+
+pub(crate) fn hooks() -> Option<&'static Hooks> {
+    HOOKS.get()
+}
+
 /// Per-shard counters, summed across shards for INFO.
 #[derive(Default, Debug, Clone)]
 pub struct ShardStats {

@@ -48,7 +48,7 @@ const INTSET_HARD_MAX: usize = 1 << 30;
 
 /// The integer an intset can hold for `m` (Redis's string2ll rules).
 pub fn as_int(m: &[u8]) -> Option<i64> {
-    crate::commands::parse_i64(m)
+    crate::util::parse_i64(m)
 }
 
 /// Sorted distinct integers as decimal strings in slots of one width, like

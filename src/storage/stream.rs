@@ -173,7 +173,7 @@ fn lp_int(v: i64) -> usize {
 
 /// Size of a string element: listpack stores integer-looking strings as integers.
 fn lp_str(s: &[u8]) -> usize {
-    if let Some(v) = crate::commands::parse_i64(s) {
+    if let Some(v) = crate::util::parse_i64(s) {
         return lp_int(v);
     }
     let e = match s.len() {
