@@ -838,8 +838,8 @@ impl Conn<'_> {
         }
         // Redis's place for the cluster redirection: after auth, before the
         // replica/script-busy checks. The master's stream never comes here.
-        if let Some(map) = &self.rt.srv.cluster
-            && let Err(r) = self.cluster_check(map, cmd, args)
+        if let Some(map) = self.rt.srv.cluster.as_ref().map(|c| c.map())
+            && let Err(r) = self.cluster_check(&map, cmd, args)
         {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             // Not wrapped in EXECABORT: Redis discards the transaction and
@@ -1037,8 +1037,9 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
             Scope::Conn if cmd.name == "cluster" => {
-                match commands::cluster::data_shard(self.rt.srv, args) {
-                    Some(s) => Route::Shard(s),
+                match commands::cluster::data_shards(self.rt.srv, args) {
+                    Some(s) if s.len() == 1 => Route::Shard(s[0]),
+                    Some(s) => Route::Hold(s),
                     None => Route::Conn,
                 }
             }
