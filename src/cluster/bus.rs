@@ -119,8 +119,22 @@ fn run(srv: &'static Server, listeners: Vec<TcpListener>) {
             last_cron = now;
             st.repl_offset =
                 crate::replication::master::repl().map_or(0, |r| r.lock().offset.max(0) as u64);
-            cron(&mut st, iteration);
+            let to_connect = cron(&mut st, iteration);
             iteration += 1;
+            if !to_connect.is_empty() {
+                flush_and_reap(&mut st);
+                commit(srv, &mut st);
+                drop(st);
+                let timeout = bus.lock().unwrap().set.node_timeout.clamp(10, 200);
+                let links: Vec<_> = to_connect
+                    .into_iter()
+                    .map(|(name, ip, cport)| (name, connect(&ip, cport, timeout)))
+                    .collect();
+                st = bus.lock().unwrap();
+                for (name, stream) in links {
+                    attach(&mut st, name, stream);
+                }
+            }
         }
         flush_and_reap(&mut st);
         commit(srv, &mut st);
@@ -864,6 +878,32 @@ fn vote_if_needed(st: &mut State, node: &Name, m: &Msg) {
     ));
 }
 
+/// A new outbound link to `name` (MEET or PING on it), or a failed attempt
+/// (which starts the failure-detection clock).
+fn attach(st: &mut State, name: Name, stream: Option<TcpStream>) {
+    let Some(n) = st.nodes.get_mut(&name) else {
+        return;
+    };
+    if n.link.is_some() {
+        return;
+    }
+    let Some(s) = stream else {
+        if n.ping_sent == 0 {
+            n.ping_sent = now_ms();
+        }
+        return;
+    };
+    let meet = n.flags & nf::MEET != 0;
+    n.flags &= !nf::MEET;
+    let old_ping_sent = n.ping_sent;
+    let id = add_link(st, s, false, Some(name));
+    st.nodes.get_mut(&name).unwrap().link = Some(id);
+    send_ping(st, id, if meet { codec::MEET } else { codec::PING });
+    if old_ping_sent != 0 {
+        st.nodes.get_mut(&name).unwrap().ping_sent = old_ping_sent;
+    }
+}
+
 fn connect(ip: &str, cport: u16, timeout: u64) -> Option<TcpStream> {
     let addr: SocketAddr = format!("{ip}:{cport}")
         .parse()
@@ -875,8 +915,10 @@ fn connect(ip: &str, cport: u16, timeout: u64) -> Option<TcpStream> {
     Some(s)
 }
 
-/// clusterCron: links, handshakes, pings, PFAIL.
-fn cron(st: &mut State, iteration: u64) {
+/// clusterCron: links, handshakes, pings, PFAIL. Returns the nodes to
+/// connect to (done without the lock: a connect can take a while).
+fn cron(st: &mut State, iteration: u64) -> Vec<(Name, String, u16)> {
+    let mut to_connect = Vec::new();
     let now = now_ms();
     let timeout = st.set.node_timeout;
     let handshake_timeout = timeout.max(1000);
@@ -896,26 +938,7 @@ fn cron(st: &mut State, iteration: u64) {
         if n.link.is_some() {
             continue;
         }
-        let (ip, cport, meet) = (n.ip.clone(), n.cport, n.flags & nf::MEET != 0);
-        match connect(&ip, cport, timeout.clamp(10, 200)) {
-            Some(s) => {
-                let id = add_link(st, s, false, Some(*name));
-                let n = st.nodes.get_mut(name).unwrap();
-                n.link = Some(id);
-                let old_ping_sent = n.ping_sent;
-                n.flags &= !nf::MEET;
-                send_ping(st, id, if meet { codec::MEET } else { codec::PING });
-                if old_ping_sent != 0 {
-                    st.nodes.get_mut(name).unwrap().ping_sent = old_ping_sent;
-                }
-            }
-            None => {
-                let n = st.nodes.get_mut(name).unwrap();
-                if n.ping_sent == 0 {
-                    n.ping_sent = now;
-                }
-            }
-        }
+        to_connect.push((*name, n.ip.clone(), n.cport));
     }
     // Once a second: ping the node with the oldest pong among a few.
     if iteration.is_multiple_of(10) {
@@ -975,4 +998,5 @@ fn cron(st: &mut State, iteration: u64) {
         }
     }
     st.update_state();
+    to_connect
 }
