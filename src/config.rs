@@ -275,12 +275,17 @@ pub const PARAMS: &[Param] = &[
     // The emulated cluster's static slot map (keel's own, repeatable):
     // `cluster-node <host>:<port> <ranges>`; see server::cluster.
     imm("cluster-node", "", Kind::List),
-    imm("cluster-announce-ip", "127.0.0.1", Kind::Str),
+    // Empty: learned from the first MEET (the static map reads it as
+    // 127.0.0.1).
+    imm("cluster-announce-ip", "", Kind::Str),
+    imm("cluster-announce-hostname", "", Kind::Str),
+    imm("cluster-port", "0", Kind::Int),
+    imm("cluster-node-timeout", "15000", Kind::Int),
     imm("cluster-announce-port", "0", Kind::Int),
     imm("cluster-require-full-coverage", "yes", YESNO),
     imm("cluster-allow-reads-when-down", "no", YESNO),
-    // keel keeps no nodes file (the slot map is `cluster-node`).
-    imm("cluster-config-file", "nodes.conf", Kind::Str).only(&["nodes.conf"]),
+    // The bus's node table (relative to `dir`); unused by the static map.
+    imm("cluster-config-file", "nodes.conf", Kind::Str),
     imm("unixsocket", "", Kind::Str),
     imm("unixsocketperm", "0", Kind::Octal),
     imm(
@@ -801,7 +806,7 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
     const INT: i64 = i32::MAX as i64;
     const LONG: i64 = i64::MAX;
     Some(match name {
-        "port" | "cluster-announce-port" | "replica-announce-port" => (0, 65535),
+        "port" | "cluster-announce-port" | "replica-announce-port" | "cluster-port" => (0, 65535),
         "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
         "active-expire-effort" => (1, 10),
         "io-threads" => (1, 128),

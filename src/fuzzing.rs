@@ -21,6 +21,7 @@ pub const TARGETS: &[Target] = &[
     ("split_args", split_args),
     ("lua_reply", lua_reply),
     ("glob", glob),
+    ("cluster_bus", cluster_bus),
 ];
 
 // ---------------------------------------------------------------- parser
@@ -498,4 +499,41 @@ pub fn mutate(rng: &mut fastrand::Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
         }
     }
     v
+}
+
+// ----------------------------------------------------------- cluster_bus
+
+/// A cluster bus frame from arbitrary bytes: the signature, length and
+/// version are set so the decoder's body checks are reached; the bytes
+/// after them (type, count, gossip, extensions...) are the input's. As a
+/// plain frame, the input itself is decoded too. A decoded message must
+/// encode to bytes that decode to the same message.
+pub fn cluster_bus(input: &[u8]) {
+    use crate::cluster::codec::{self, Body, MF_EXT_DATA};
+    let _ = codec::frame_len(input);
+    let _ = codec::decode(input);
+    let mut frame = codec::SIG.to_vec();
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(&codec::VERSION.to_be_bytes());
+    frame.extend_from_slice(input);
+    if frame.len() < codec::HEADER_LEN {
+        frame.resize(codec::HEADER_LEN, 0);
+    }
+    let len = frame.len() as u32;
+    frame[4..8].copy_from_slice(&len.to_be_bytes());
+    let Ok(mut m) = codec::decode(&frame) else {
+        return;
+    };
+    let again = codec::decode(&codec::encode(&m)).expect("an encoded message decodes");
+    // Encoding keeps only what the decoder understood: the hostname
+    // extension (when not empty) and the flag that announces it.
+    m.mflags[0] &= !MF_EXT_DATA;
+    if let Body::Ping { hostname, .. } = &mut m.body
+        && hostname.as_deref().is_none_or(str::is_empty)
+    {
+        *hostname = None;
+    }
+    let mut again = again;
+    again.mflags[0] &= !MF_EXT_DATA;
+    assert_eq!(again, m);
 }

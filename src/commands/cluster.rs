@@ -1,7 +1,7 @@
-//! CLUSTER, READONLY, READWRITE, ASKING: the client side of the emulated
-//! Redis Cluster (server::cluster holds the static slot map). Replies have
-//! Redis 7.0's shapes; subcommands that change the map answer an error,
-//! since the map comes from the config only.
+//! CLUSTER, READONLY, READWRITE, ASKING. In bus mode (`crate::cluster`)
+//! the subcommands read and change the bus's state; with a static map
+//! (`cluster-node` lines) the ones that would change it answer an error.
+//! Replies have Redis 7.0's shapes.
 
 use bytes::Bytes;
 
@@ -9,6 +9,8 @@ use super::server::{Sub, reply_help, subcommand};
 use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, errors, parse_i64};
 use crate::server::cluster::ClusterMap;
+
+mod bus_cmds;
 use crate::storage::slot::{SLOTS, key_slot, slot_shard};
 
 pub const DISABLED: &str = "ERR This instance has cluster support disabled";
@@ -168,28 +170,46 @@ fn ok_if_enabled(ctx: &mut Ctx, _args: &[Bytes]) {
     ctx.out.ok();
 }
 
-/// The shard holding the data CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT read
-/// (a slot lives on exactly one shard), so routing holds only that one.
-pub fn data_shard(srv: &crate::server::Server, args: &[Bytes]) -> Option<usize> {
-    srv.cluster.as_ref()?;
+/// The shards a CLUSTER subcommand reads or changes: the slot's one for
+/// COUNTKEYSINSLOT/GETKEYSINSLOT/SETSLOT (a slot lives on exactly one
+/// shard), every shard for the ones that check or drop the data or change
+/// replication (bus mode). None: no data needed.
+pub fn data_shards(srv: &crate::server::Server, args: &[Bytes]) -> Option<Vec<usize>> {
+    let c = srv.cluster.as_ref()?;
     let sub = args.get(1)?;
+    let is = |name: &str| sub.eq_ignore_ascii_case(name.as_bytes());
     let n = match args.len() {
-        3 if sub.eq_ignore_ascii_case(b"countkeysinslot") => parse_i64(&args[2])?,
-        4 if sub.eq_ignore_ascii_case(b"getkeysinslot") => parse_i64(&args[2])?,
+        3 if is("countkeysinslot") => parse_i64(&args[2])?,
+        4 if is("getkeysinslot") => parse_i64(&args[2])?,
+        5 | 6 if c.bus.is_some() && is("setslot") => parse_i64(&args[2])?,
+        _ if c.bus.is_some()
+            && (is("replicate") || is("reset") || is("flushslots") || is("failover")) =>
+        {
+            return Some((0..srv.nshards).collect());
+        }
         _ => return None,
     };
     (0..SLOTS as i64)
         .contains(&n)
-        .then(|| slot_shard(n as usize, srv.nshards))
+        .then(|| vec![slot_shard(n as usize, srv.nshards)])
 }
 
 fn cluster(ctx: &mut Ctx, args: &[Bytes]) {
     let Some(sub) = subcommand(ctx, args) else {
         return;
     };
-    let Some(map) = ctx.srv.cluster.as_ref() else {
+    let Some(cluster) = ctx.srv.cluster.as_ref() else {
         return ctx.out.err(DISABLED);
     };
+    if cluster.bus.is_some()
+        && !matches!(
+            sub,
+            "help" | "keyslot" | "countkeysinslot" | "getkeysinslot"
+        )
+    {
+        return bus_cmds::run(ctx, sub, args);
+    }
+    let map = &*cluster.map();
     match sub {
         "help" => reply_help(ctx.out, &args[0], HELP),
         "info" => {
@@ -252,7 +272,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 /// Keys of DB 0 in `slot`, at most `max`. Only the slot's shard is read.
-fn keys_in_slot(ctx: &mut Ctx, slot: usize, max: usize) -> Vec<Box<[u8]>> {
+pub(crate) fn keys_in_slot(ctx: &mut Ctx, slot: usize, max: usize) -> Vec<Box<[u8]>> {
     let shard = slot_shard(slot, ctx.nshards());
     ctx.store(shard).dbs[0]
         .dict

@@ -647,7 +647,7 @@ fn flush_async(ctx: &mut Ctx, args: &[Bytes]) -> Option<bool> {
 
 /// Empties DB `dbi` (all DBs if None) on every held shard; returns the
 /// number of keys removed. ASYNC drops the old dicts on a helper thread.
-fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
+pub(crate) fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
     let mut removed = 0u64;
     let mut garbage = Vec::new();
     for i in ctx.held_shards() {

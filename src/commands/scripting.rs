@@ -175,6 +175,7 @@ impl Host<'_, '_> {
             .cluster
             .as_ref()
             .filter(|_| self.cluster_checks)
+            .map(|c| c.map())
         else {
             return Ok(());
         };

@@ -1,8 +1,17 @@
-//! Emulated Redis Cluster: a static slot map from the config (`cluster-node
-//! <host>:<port> <ranges>` lines, the same in every process) and the
-//! redirection check run before a command executes. There is no cluster bus:
-//! no gossip, no failover, no resharding; every process derives the same
-//! node IDs and epochs from the map alone.
+//! Cluster mode as the shards see it: an immutable slot map (`ClusterMap`)
+//! and the redirection check run before a command executes.
+//!
+//! Two sources for the map. With `cluster-node <host>:<port> <ranges>`
+//! lines (the same in every process) it is static: no bus, every process
+//! derives the same node IDs and epochs from the map alone (a fixed
+//! topology for tests and clients, no other process needed). Without them
+//! the node is a real Redis Cluster member: the bus thread
+//! (`crate::cluster`) owns the state and publishes a new map whenever it
+//! changes (`Cluster::publish`); shards pick it up by generation.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
@@ -25,6 +34,107 @@ pub struct Node {
 impl Node {
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The process's cluster: the current map, and the bus state when the node
+/// speaks the cluster bus.
+pub struct Cluster {
+    current: RwLock<Arc<ClusterMap>>,
+    generation: AtomicU64,
+    pub bus: Option<Mutex<crate::cluster::state::State>>,
+}
+
+thread_local! {
+    static CACHED: RefCell<(u64, Option<Arc<ClusterMap>>)> = const { RefCell::new((0, None)) };
+}
+
+impl Cluster {
+    /// None without `cluster-enabled yes`. In bus mode nodes.conf is loaded
+    /// (or a new node id made) here; errors are fatal.
+    pub fn from_config(cfg: &Config) -> Result<Option<Cluster>, String> {
+        if let Some(map) = ClusterMap::from_config(cfg)? {
+            return Ok(Some(Cluster::with_map(map, None)));
+        }
+        if !cfg.get_bool("cluster-enabled") {
+            return Ok(None);
+        }
+        let port = match cfg.get_i64("cluster-announce-port") {
+            0 => cfg.get_i64("port"),
+            p => p,
+        } as u16;
+        let cport = match cfg.get_i64("cluster-port") {
+            0 => cfg.get_i64("port") + 10000,
+            p => p,
+        };
+        let cport = u16::try_from(cport).map_err(|_| {
+            format!("the cluster bus port {cport} is out of range: set cluster-port")
+        })?;
+        let set = crate::cluster::state::Settings {
+            port,
+            cport,
+            announce_ip: cfg.get("cluster-announce-ip").to_string(),
+            hostname: cfg.get("cluster-announce-hostname").to_string(),
+            node_timeout: cfg.get_i64("cluster-node-timeout").max(1) as u64,
+            require_full_coverage: cfg.get_bool("cluster-require-full-coverage"),
+            allow_reads_when_down: cfg.get_bool("cluster-allow-reads-when-down"),
+            config_file: std::path::PathBuf::from(cfg.get("dir"))
+                .join(cfg.get("cluster-config-file"))
+                .to_string_lossy()
+                .into_owned(),
+        };
+        let mut st = crate::cluster::state::State::new(set);
+        if st.load()? {
+            crate::log::notice(&format!(
+                "Node configuration loaded, I'm {}",
+                crate::cluster::state::name_str(&st.myself)
+            ));
+        } else {
+            crate::log::notice(&format!(
+                "No cluster configuration found, I'm {}",
+                crate::cluster::state::name_str(&st.myself)
+            ));
+        }
+        st.update_state();
+        st.dirty = true;
+        let map = crate::cluster::bus::snapshot(&st);
+        Ok(Some(Cluster::with_map(map, Some(Mutex::new(st)))))
+    }
+
+    fn with_map(map: ClusterMap, bus: Option<Mutex<crate::cluster::state::State>>) -> Cluster {
+        Cluster {
+            current: RwLock::new(Arc::new(map)),
+            generation: AtomicU64::new(1),
+            bus,
+        }
+    }
+
+    /// The current map: a thread-local copy, refreshed when the bus
+    /// published a newer one (one relaxed load per call otherwise).
+    pub fn map(&self) -> Arc<ClusterMap> {
+        let g = self.generation.load(Ordering::Acquire);
+        CACHED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != g || c.1.is_none() {
+                *c = (g, Some(self.current.read().unwrap().clone()));
+            }
+            c.1.clone().unwrap()
+        })
+    }
+
+    pub fn publish(&self, map: ClusterMap) {
+        *self.current.write().unwrap() = Arc::new(map);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The address and port of this node's master, from nodes.conf at
+    /// startup (the node then follows it as `replicaof` would).
+    pub fn startup_master(&self) -> Option<(String, u16)> {
+        let st = self.bus.as_ref()?.lock().unwrap();
+        let me = st.me();
+        let m = me.slaveof.filter(|_| me.is_slave())?;
+        let m = st.nodes.get(&m)?;
+        (!m.ip.is_empty() && m.port != 0).then(|| (m.ip.clone(), m.port))
     }
 }
 
@@ -53,13 +163,14 @@ pub enum Redirect {
 impl ClusterMap {
     /// Builds the map when `cluster-enabled yes`; None otherwise. Errors are
     /// fatal config errors (overlaps, slots past 16383, no entry for myself).
+    /// Without `cluster-node` lines: None (the bus builds the map).
     pub fn from_config(cfg: &Config) -> Result<Option<ClusterMap>, String> {
         if !cfg.get_bool("cluster-enabled") {
             return Ok(None);
         }
         let entries = parse_nodes(cfg.get("cluster-node"))?;
         if entries.is_empty() {
-            return Err("cluster-enabled yes needs the slot map: one 'cluster-node <host>:<port> <ranges>' line per node".into());
+            return Ok(None);
         }
         let mut nodes: Vec<Node> = Vec::new();
         let mut owner = vec![UNASSIGNED; SLOTS];
@@ -87,7 +198,10 @@ impl ClusterMap {
                 }
             }
         }
-        let ip = cfg.get("cluster-announce-ip");
+        let ip = match cfg.get("cluster-announce-ip") {
+            "" => "127.0.0.1",
+            ip => ip,
+        };
         let port = match cfg.get_i64("cluster-announce-port") {
             0 => cfg.get_i64("port"),
             p => p,
@@ -108,6 +222,26 @@ impl ClusterMap {
             state_ok: full || !cfg.get_bool("cluster-require-full-coverage"),
             allow_reads_when_down: cfg.get_bool("cluster-allow-reads-when-down"),
         }))
+    }
+
+    /// The bus's snapshot: `owner` holds indexes into `nodes`.
+    pub fn from_parts(
+        nodes: Vec<Node>,
+        myself: usize,
+        owner: Vec<Option<usize>>,
+        state_ok: bool,
+        allow_reads_when_down: bool,
+    ) -> ClusterMap {
+        ClusterMap {
+            nodes,
+            myself,
+            owner: owner
+                .into_iter()
+                .map(|o| o.map_or(UNASSIGNED, |o| o as u16))
+                .collect(),
+            state_ok,
+            allow_reads_when_down,
+        }
     }
 
     /// Which slots this node serves, indexed by slot.

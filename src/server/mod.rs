@@ -116,8 +116,8 @@ pub struct Server {
     pub persist: persist::Persist,
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: std::sync::atomic::AtomicUsize,
-    /// The emulated cluster's slot map when `cluster-enabled yes` (static).
-    pub cluster: Option<cluster::ClusterMap>,
+    /// `cluster-enabled yes`: the slot map (static, or kept by the bus).
+    pub cluster: Option<cluster::Cluster>,
     /// Slow log, latency events and the configs they read per command.
     pub ops: ops::Ops,
 }
@@ -167,8 +167,13 @@ impl Server {
             pubsub: Default::default(),
             persist: persist::Persist::new(nshards),
             blocked_clients: Default::default(),
-            cluster: cluster::ClusterMap::from_config(&config)
-                .expect("the slot map is checked when the config is read"),
+            cluster: match cluster::Cluster::from_config(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    crate::log::warning(&e);
+                    std::process::exit(1);
+                }
+            },
             ops: Default::default(),
             config: RwLock::new(config),
         };
@@ -540,8 +545,12 @@ pub fn run(config: Config) -> i32 {
         return 1;
     }
     let srv: &'static Server = Box::leak(Box::new(Server::new(config, nshards)));
-    if let Some(map) = &srv.cluster {
-        crate::storage::slot::set_cluster_layout(nshards, &map.owned());
+    match &srv.cluster {
+        // The bus moves slots at run time: a layout that spreads any set
+        // of slots over every shard.
+        Some(c) if c.bus.is_some() => crate::storage::slot::set_interleaved_layout(nshards),
+        Some(c) => crate::storage::slot::set_cluster_layout(nshards, &c.map().owned()),
+        None => {}
     }
     crate::replication::master::start(srv);
     crate::log::notice("oO0OoO0OoO0Oo keel is starting oO0OoO0OoO0Oo");
@@ -600,6 +609,18 @@ pub fn run(config: Config) -> i32 {
             crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
             return 1;
         }
+    }
+    // A cluster replica (nodes.conf) follows its master as `replicaof` would.
+    if let Some((host, port)) = srv.cluster.as_ref().and_then(|c| c.startup_master()) {
+        let _ = srv
+            .config
+            .write()
+            .unwrap()
+            .set("replicaof", &format!("{host} {port}"));
+    }
+    if let Err(e) = crate::cluster::bus::start(srv) {
+        crate::log::warning(&e);
+        return 1;
     }
     // `replicaof` in the config: follow that master from the file's position.
     let replicaof = srv.config.read().unwrap().get("replicaof").to_string();

@@ -42,6 +42,15 @@ pub fn set_cluster_layout(nshards: usize, owned: &[bool]) {
     let _ = LAYOUT.set((nshards, cluster_layout(nshards, owned)));
 }
 
+/// Cluster bus mode: slot `s` lives on shard `s % nshards`, so whichever
+/// slots the node is given over time, they spread over every shard.
+pub fn set_interleaved_layout(nshards: usize) {
+    let _ = LAYOUT.set((
+        nshards,
+        (0..SLOTS).map(|s| (s % nshards.max(1)) as u16).collect(),
+    ));
+}
+
 fn cluster_layout(nshards: usize, owned: &[bool]) -> Box<[u16]> {
     let mine = owned.iter().filter(|&&o| o).count().max(1);
     let mut rank = 0;

@@ -92,8 +92,8 @@ impl Conn<'_> {
         }
         // Redis's place for the cluster redirection: after auth, before the
         // replica/script-busy checks. The master's stream never comes here.
-        if let Some(map) = &self.rt.srv.cluster
-            && let Err(r) = self.cluster_check(map, cmd, args)
+        if let Some(map) = self.rt.srv.cluster.as_ref().map(|c| c.map())
+            && let Err(r) = self.cluster_check(&map, cmd, args)
         {
             ThreadStats::bump(&self.rt.stats().cmd_rejected[idx], 1);
             // Not wrapped in EXECABORT: Redis discards the transaction and

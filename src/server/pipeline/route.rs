@@ -25,8 +25,9 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
             Scope::Conn if cmd.special == Special::Cluster => {
-                match commands::cluster::data_shard(self.rt.srv, args) {
-                    Some(s) => Route::Shard(s),
+                match commands::cluster::data_shards(self.rt.srv, args) {
+                    Some(s) if s.len() == 1 => Route::Shard(s[0]),
+                    Some(s) => Route::Hold(s),
                     None => Route::Conn,
                 }
             }

@@ -1,0 +1,1002 @@
+//! The cluster bus: one thread (`keel-cluster`) that accepts links on the
+//! cluster port, connects to every known node, exchanges PING/PONG/MEET
+//! with gossip, FAIL, UPDATE and failover votes, and runs the cluster cron
+//! every 100 ms. It polls its non-blocking sockets with poll(2). Each time
+//! the state changed it saves nodes.conf and publishes a new slot map
+//! snapshot to the shards (`commit`).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::codec::{self, Body, Gossip, Msg, NULL_NAME, Name, flags as nf};
+use super::state::{Link, Node, SLOTS, State, name_str, now_ms};
+use crate::server::Server;
+
+/// Starts the bus thread; Err when the cluster port cannot be bound.
+pub fn start(srv: &'static Server) -> Result<(), String> {
+    let Some(bus) = srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) else {
+        return Ok(());
+    };
+    let (port, binds) = {
+        let st = bus.lock().unwrap();
+        let c = srv.config.read().unwrap();
+        let binds: Vec<(String, bool)> = c
+            .get("bind")
+            .split_whitespace()
+            .map(|a| match a.strip_prefix('-') {
+                Some(a) => (a.to_string(), true),
+                None => (a.to_string(), false),
+            })
+            .map(|(a, opt)| match a.as_str() {
+                "*" => ("0.0.0.0".to_string(), opt),
+                "::*" => ("::".to_string(), opt),
+                _ => (a, opt),
+            })
+            .collect();
+        (st.set.cport, binds)
+    };
+    // The bus listens where the clients' port does, like Redis.
+    let mut listeners = Vec::new();
+    for (addr, optional) in binds {
+        match TcpListener::bind((addr.as_str(), port)) {
+            Ok(l) => {
+                l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                listeners.push(l);
+            }
+            Err(_) if optional => {}
+            Err(e) => {
+                return Err(format!(
+                    "Could not bind the cluster bus port {addr}:{port}: {e}"
+                ));
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(format!("Could not bind the cluster bus port {port}"));
+    }
+    std::thread::Builder::new()
+        .name("keel-cluster".into())
+        .spawn(move || run(srv, listeners))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn run(srv: &'static Server, listeners: Vec<TcpListener>) {
+    let cluster = srv.cluster.as_ref().unwrap();
+    let bus = cluster.bus.as_ref().unwrap();
+    let mut last_cron = 0u64;
+    let mut iteration = 0u64;
+    loop {
+        let (mut fds, ids) = {
+            let st = bus.lock().unwrap();
+            let mut fds: Vec<libc::pollfd> = listeners
+                .iter()
+                .map(|l| libc::pollfd {
+                    fd: l.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let mut ids = Vec::new();
+            for (&id, l) in &st.links {
+                let mut events = libc::POLLIN;
+                if !l.wbuf.is_empty() {
+                    events |= libc::POLLOUT;
+                }
+                fds.push(libc::pollfd {
+                    fd: l.stream.as_raw_fd(),
+                    events,
+                    revents: 0,
+                });
+                ids.push(id);
+            }
+            (fds, ids)
+        };
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        let mut st = bus.lock().unwrap();
+        for (i, listener) in listeners.iter().enumerate() {
+            if fds[i].revents == 0 {
+                continue;
+            }
+            while let Ok((s, _)) = listener.accept() {
+                if s.set_nonblocking(true).is_ok() {
+                    let _ = s.set_nodelay(true);
+                    add_link(&mut st, s, true, None);
+                }
+            }
+        }
+        let nl = listeners.len();
+        for (i, id) in ids.iter().enumerate() {
+            if fds[i + nl].revents != 0 {
+                read_link(&mut st, *id);
+            }
+        }
+        let now = now_ms();
+        if now.saturating_sub(last_cron) >= 100 {
+            last_cron = now;
+            st.repl_offset =
+                crate::replication::master::repl().map_or(0, |r| r.lock().offset.max(0) as u64);
+            let to_connect = cron(&mut st, iteration);
+            iteration += 1;
+            if !to_connect.is_empty() {
+                flush_and_reap(&mut st);
+                commit(srv, &mut st);
+                drop(st);
+                let timeout = bus.lock().unwrap().set.node_timeout.clamp(10, 200);
+                let links: Vec<_> = to_connect
+                    .into_iter()
+                    .map(|(name, ip, cport)| (name, connect(&ip, cport, timeout)))
+                    .collect();
+                st = bus.lock().unwrap();
+                for (name, stream) in links {
+                    attach(&mut st, name, stream);
+                }
+            }
+        }
+        flush_and_reap(&mut st);
+        commit(srv, &mut st);
+        if srv.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
+/// After a change: save nodes.conf and publish the slot map to the shards.
+pub fn commit(srv: &Server, st: &mut State) {
+    if !st.dirty {
+        return;
+    }
+    st.update_state();
+    st.dirty = false;
+    if let Err(e) = st.save() {
+        crate::log::warning(&format!("Could not save the cluster config: {e}"));
+    }
+    if let Some(c) = &srv.cluster {
+        c.publish(snapshot(st));
+    }
+}
+
+/// The routing view the shards consult.
+pub fn snapshot(st: &State) -> crate::server::cluster::ClusterMap {
+    use crate::server::cluster::{ClusterMap, Node as MapNode};
+    let sorted: Vec<&Node> = st
+        .sorted()
+        .into_iter()
+        .filter(|n| !n.in_handshake())
+        .collect();
+    let index = |name: &Name| sorted.iter().position(|n| n.name == *name);
+    let owner: Vec<Option<usize>> = st
+        .owner
+        .iter()
+        .map(|o| o.as_ref().and_then(index))
+        .collect();
+    let nodes = sorted
+        .iter()
+        .map(|n| MapNode {
+            host: n.ip.clone(),
+            port: n.port,
+            id: name_str(&n.name).to_string(),
+            epoch: n.config_epoch,
+        })
+        .collect();
+    ClusterMap::from_parts(
+        nodes,
+        index(&st.myself).unwrap_or(0),
+        owner,
+        st.state_ok,
+        st.set.allow_reads_when_down,
+    )
+}
+
+fn add_link(st: &mut State, stream: TcpStream, inbound: bool, node: Option<Name>) -> u64 {
+    let id = st.next_link;
+    st.next_link += 1;
+    st.links.insert(
+        id,
+        Link {
+            stream,
+            inbound,
+            node,
+            ctime: now_ms(),
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            closed: false,
+        },
+    );
+    id
+}
+
+fn read_link(st: &mut State, id: u64) {
+    let mut buf = [0u8; 16384];
+    loop {
+        let Some(l) = st.links.get_mut(&id) else {
+            return;
+        };
+        match l.stream.read(&mut buf) {
+            Ok(0) => {
+                l.closed = true;
+                break;
+            }
+            Ok(n) => l.rbuf.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                l.closed = true;
+                break;
+            }
+        }
+    }
+    loop {
+        let Some(l) = st.links.get_mut(&id) else {
+            return;
+        };
+        if l.closed && l.rbuf.is_empty() {
+            return;
+        }
+        let len = match codec::frame_len(&l.rbuf) {
+            None => return,
+            Some(Err(_)) => {
+                l.closed = true;
+                return;
+            }
+            Some(Ok(len)) => len,
+        };
+        if l.rbuf.len() < len {
+            return;
+        }
+        let frame: Vec<u8> = l.rbuf.drain(..len).collect();
+        let typ = u16::from_be_bytes([frame[12], frame[13]]) as usize;
+        if typ < codec::TYPE_COUNT {
+            st.received[typ] += 1;
+        }
+        // A malformed message is dropped; the link stays, as in Redis.
+        if let Ok(m) = codec::decode(&frame) {
+            process(st, id, m);
+        }
+    }
+}
+
+fn flush_and_reap(st: &mut State) {
+    for l in st.links.values_mut() {
+        while !l.wbuf.is_empty() && !l.closed {
+            match l.stream.write(&l.wbuf) {
+                Ok(0) => l.closed = true,
+                Ok(n) => {
+                    l.wbuf.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => l.closed = true,
+            }
+        }
+    }
+    let closed: Vec<u64> = st
+        .links
+        .iter()
+        .filter(|(_, l)| l.closed)
+        .map(|(&id, _)| id)
+        .collect();
+    for id in closed {
+        st.links.remove(&id);
+        for n in st.nodes.values_mut() {
+            if n.link == Some(id) {
+                n.link = None;
+            }
+        }
+    }
+}
+
+fn header(st: &State, typ: u16) -> Msg {
+    let me = st.me();
+    let master = me
+        .slaveof
+        .filter(|_| me.is_slave())
+        .and_then(|m| st.nodes.get(&m));
+    let mut m = Msg::new(typ);
+    m.port = st.set.port;
+    m.cport = st.set.cport;
+    m.current_epoch = st.current_epoch;
+    m.config_epoch = master.map_or(me.config_epoch, |m| m.config_epoch);
+    m.offset = st.repl_offset;
+    m.sender = st.myself;
+    m.myslots = st.slot_bitmap(&master.map_or(st.myself, |m| m.name));
+    if me.is_slave()
+        && let Some(s) = me.slaveof
+    {
+        m.slaveof = s;
+    }
+    m.myip = st.set.announce_ip.clone();
+    m.flags = me.flags;
+    m.state = if st.state_ok { 0 } else { 1 };
+    m
+}
+
+fn send(st: &mut State, link: u64, m: &Msg) {
+    let bytes = codec::encode(m);
+    if let Some(l) = st.links.get_mut(&link) {
+        l.wbuf.extend_from_slice(&bytes);
+        if (m.typ as usize) < codec::TYPE_COUNT {
+            st.sent[m.typ as usize] += 1;
+        }
+    }
+}
+
+fn gossip_entry(n: &Node) -> Gossip {
+    Gossip {
+        name: n.name,
+        ping_sent: (n.ping_sent / 1000) as u32,
+        pong_received: (n.pong_received / 1000) as u32,
+        ip: n.ip.clone(),
+        port: n.port,
+        cport: n.cport,
+        flags: n.flags,
+        pport: n.pport,
+    }
+}
+
+/// PING, PONG or MEET with a gossip section about the other known nodes.
+fn send_ping(st: &mut State, link: u64, typ: u16) {
+    let mut m = header(st, typ);
+    let target = st.links.get(&link).and_then(|l| l.node);
+    let gossip: Vec<Gossip> = st
+        .nodes
+        .values()
+        .filter(|n| n.name != st.myself && Some(n.name) != target)
+        .filter(|n| n.flags & (nf::HANDSHAKE | nf::NOADDR) == 0)
+        .filter(|n| n.link.is_some() || st.owner.contains(&Some(n.name)) || n.is_slave())
+        .map(gossip_entry)
+        .collect();
+    m.body = Body::Ping {
+        gossip,
+        hostname: Some(st.set.hostname.clone()),
+    };
+    if typ == codec::PING
+        && let Some(l) = st.links.get(&link)
+        && !l.inbound
+        && let Some(n) = l.node.and_then(|n| st.nodes.get_mut(&n))
+    {
+        n.ping_sent = now_ms();
+    }
+    send(st, link, &m);
+}
+
+fn broadcast(st: &mut State, m: &Msg) {
+    let links: Vec<u64> = st
+        .nodes
+        .values()
+        .filter(|n| n.name != st.myself && !n.in_handshake())
+        .filter_map(|n| n.link)
+        .collect();
+    for l in links {
+        send(st, l, m);
+    }
+}
+
+pub fn broadcast_pong(st: &mut State) {
+    let links: Vec<u64> = st
+        .nodes
+        .values()
+        .filter(|n| n.name != st.myself && !n.in_handshake())
+        .filter_map(|n| n.link)
+        .collect();
+    for l in links {
+        send_ping(st, l, codec::PONG);
+    }
+}
+
+fn peer_ip(st: &State, link: u64) -> Option<String> {
+    let l = st.links.get(&link)?;
+    l.stream.peer_addr().ok().map(|a| a.ip().to_string())
+}
+
+/// The sender's address as this link sees it: announced IP or the peer's.
+fn sender_ip(st: &State, link: u64, m: &Msg) -> Option<String> {
+    if !m.myip.is_empty() {
+        return Some(m.myip.clone());
+    }
+    peer_ip(st, link)
+}
+
+fn process(st: &mut State, link: u64, m: Msg) {
+    let now = now_ms();
+    let Some(l) = st.links.get(&link) else {
+        return;
+    };
+    let (inbound, link_node) = (l.inbound, l.node);
+    let sender: Option<Name> = match link_node {
+        Some(n) if st.nodes.get(&n).is_some_and(|n| !n.in_handshake()) => Some(n),
+        _ => st.nodes.contains_key(&m.sender).then_some(m.sender),
+    };
+    if let Some(s) = sender {
+        st.nodes.get_mut(&s).unwrap().data_received = now;
+        if inbound && let Some(l) = st.links.get_mut(&link) {
+            l.node = Some(s);
+        }
+    }
+    if let Some(s) = sender
+        && !st.nodes[&s].in_handshake()
+    {
+        if m.current_epoch > st.current_epoch {
+            st.current_epoch = m.current_epoch;
+            st.dirty = true;
+        }
+        let n = st.nodes.get_mut(&s).unwrap();
+        if m.config_epoch > n.config_epoch {
+            n.config_epoch = m.config_epoch;
+            st.dirty = true;
+        }
+        n.repl_offset = m.offset;
+    }
+    let ping_like = matches!(m.typ, codec::PING | codec::PONG | codec::MEET);
+    if m.typ == codec::PING || m.typ == codec::MEET {
+        if (m.typ == codec::MEET || st.me().ip.is_empty())
+            && st.set.announce_ip.is_empty()
+            && let Some(Ok(a)) = st.links.get(&link).map(|l| l.stream.local_addr())
+        {
+            let ip = a.ip().to_string();
+            if st.me().ip != ip {
+                crate::log::notice(&format!("IP address for this node updated to {ip}"));
+                st.me_mut().ip = ip;
+                st.dirty = true;
+            }
+        }
+        if sender.is_none()
+            && m.typ == codec::MEET
+            && let Some(ip) = sender_ip(st, link, &m)
+        {
+            let mut n = Node::new(super::state::random_name(), nf::HANDSHAKE);
+            n.ip = ip;
+            n.port = m.port;
+            n.pport = m.pport;
+            n.cport = m.cport;
+            st.nodes.insert(n.name, n);
+            st.dirty = true;
+        }
+        send_ping(st, link, codec::PONG);
+    }
+    if ping_like {
+        if !inbound && let Some(ln) = link_node {
+            let in_hs = st.nodes.get(&ln).is_some_and(|n| n.in_handshake());
+            if in_hs {
+                if let Some(s) = sender {
+                    // We already know this node: keep the known one.
+                    update_address(st, &s, link, &m);
+                    st.del_node(&ln);
+                    return;
+                }
+                let mut n = st.nodes.remove(&ln).unwrap();
+                n.name = m.sender;
+                n.flags &= !nf::HANDSHAKE;
+                n.flags |= m.flags & (nf::MASTER | nf::SLAVE);
+                st.nodes.insert(n.name, n);
+                if let Some(l) = st.links.get_mut(&link) {
+                    l.node = Some(m.sender);
+                }
+                st.dirty = true;
+            } else if ln != m.sender {
+                // Another node answers at this address now.
+                if let Some(n) = st.nodes.get_mut(&ln) {
+                    n.flags |= nf::NOADDR;
+                    n.ip.clear();
+                    n.port = 0;
+                    n.pport = 0;
+                    n.cport = 0;
+                }
+                if let Some(l) = st.links.get_mut(&link) {
+                    l.closed = true;
+                }
+                st.dirty = true;
+                return;
+            }
+        }
+        if let Some(s) = sender {
+            let n = st.nodes.get_mut(&s).unwrap();
+            n.flags = (n.flags & !nf::NOFAILOVER) | (m.flags & nf::NOFAILOVER);
+            if m.typ == codec::PING && !n.in_handshake() {
+                update_address(st, &s, link, &m);
+            }
+        }
+        if !inbound
+            && m.typ == codec::PONG
+            && let Some(ln) = st.links.get(&link).and_then(|l| l.node)
+            && let Some(n) = st.nodes.get_mut(&ln)
+        {
+            n.pong_received = now;
+            n.ping_sent = 0;
+            if n.flags & nf::PFAIL != 0 {
+                n.flags &= !nf::PFAIL;
+                st.dirty = true;
+            } else if n.failed() {
+                clear_failure_if_needed(st, &ln);
+            }
+        }
+        let Some(s) = sender else {
+            return;
+        };
+        if m.slaveof == NULL_NAME {
+            st.set_node_as_master(&s);
+        } else {
+            if st.nodes[&s].is_master() {
+                st.del_node_slots(&s);
+                let n = st.nodes.get_mut(&s).unwrap();
+                n.flags &= !(nf::MASTER | nf::MIGRATE_TO);
+                n.flags |= nf::SLAVE;
+                st.dirty = true;
+            }
+            if st.nodes.contains_key(&m.slaveof) && st.nodes[&s].slaveof != Some(m.slaveof) {
+                st.nodes.get_mut(&s).unwrap().slaveof = Some(m.slaveof);
+                st.dirty = true;
+            }
+        }
+        let sender_master = if st.nodes[&s].is_master() {
+            Some(s)
+        } else {
+            st.nodes[&s].slaveof.filter(|m| st.nodes.contains_key(m))
+        };
+        let dirty_slots = sender_master.is_some_and(|sm| *st.slot_bitmap(&sm) != *m.myslots);
+        if dirty_slots && st.nodes[&s].is_master() {
+            update_slots_config_with(st, s, m.config_epoch, &m.myslots);
+        }
+        if dirty_slots {
+            // The sender claims slots a newer config gives to another node.
+            for j in 0..SLOTS {
+                if !codec::slot_bit(&m.myslots, j) {
+                    continue;
+                }
+                let Some(o) = st.owner[j] else { continue };
+                if o == s {
+                    continue;
+                }
+                if st.nodes[&o].config_epoch > m.config_epoch {
+                    send_update(st, &s, &o);
+                    break;
+                }
+            }
+        }
+        if st.me().is_master() && st.nodes[&s].is_master() && m.config_epoch == st.me().config_epoch
+        {
+            epoch_collision(st, &s);
+        }
+        process_gossip(st, Some(s), &m);
+        if let Body::Ping {
+            hostname: Some(h), ..
+        } = &m.body
+        {
+            let n = st.nodes.get_mut(&s).unwrap();
+            if n.hostname != *h {
+                n.hostname = h.clone();
+                st.dirty = true;
+            }
+        }
+        return;
+    }
+    let Some(s) = sender else {
+        return;
+    };
+    match (&m.body, m.typ) {
+        (Body::Fail { about }, _) => {
+            if let Some(n) = st.nodes.get_mut(about)
+                && n.flags & (nf::FAIL | nf::MYSELF) == 0
+            {
+                crate::log::notice(&format!(
+                    "FAIL message received from {} about {}",
+                    name_str(&s),
+                    name_str(about)
+                ));
+                n.flags |= nf::FAIL;
+                n.flags &= !nf::PFAIL;
+                n.fail_time = now;
+                st.dirty = true;
+            }
+        }
+        (
+            Body::Update {
+                config_epoch,
+                name,
+                slots,
+            },
+            _,
+        ) => {
+            let Some(n) = st.nodes.get(name) else { return };
+            if n.config_epoch >= *config_epoch {
+                return;
+            }
+            let name = *name;
+            st.set_node_as_master(&name);
+            st.nodes.get_mut(&name).unwrap().config_epoch = *config_epoch;
+            update_slots_config_with(st, name, *config_epoch, slots);
+            st.dirty = true;
+        }
+        (_, codec::AUTH_REQUEST) => vote_if_needed(st, &s, &m),
+        _ => {}
+    }
+}
+
+/// A known node's address as its PING shows it; a change drops its link.
+fn update_address(st: &mut State, name: &Name, link: u64, m: &Msg) {
+    if *name == st.myself {
+        return;
+    }
+    let Some(ip) = sender_ip(st, link, m) else {
+        return;
+    };
+    let n = st.nodes.get_mut(name).unwrap();
+    if n.ip == ip && n.port == m.port && n.cport == m.cport {
+        return;
+    }
+    n.ip = ip;
+    n.port = m.port;
+    n.pport = m.pport;
+    n.cport = m.cport;
+    n.flags &= !nf::NOADDR;
+    if let Some(l) = n.link.take()
+        && let Some(l) = st.links.get_mut(&l)
+    {
+        l.closed = true;
+    }
+    st.dirty = true;
+}
+
+fn send_update(st: &mut State, to: &Name, about: &Name) {
+    let Some(link) = st.nodes.get(to).and_then(|n| n.link) else {
+        return;
+    };
+    let mut m = header(st, codec::UPDATE);
+    m.body = Body::Update {
+        config_epoch: st.nodes[about].config_epoch,
+        name: *about,
+        slots: st.slot_bitmap(about),
+    };
+    send(st, link, &m);
+}
+
+/// clusterUpdateSlotsConfigWith: slots claimed with a newer config epoch
+/// move to `sender`.
+fn update_slots_config_with(
+    st: &mut State,
+    sender: Name,
+    epoch: u64,
+    slots: &[u8; codec::SLOTS_BYTES],
+) {
+    if sender == st.myself {
+        return;
+    }
+    let my_master = if st.me().is_master() {
+        Some(st.myself)
+    } else {
+        st.me().slaveof
+    };
+    let mut lost_master = false;
+    for j in 0..SLOTS {
+        if !codec::slot_bit(slots, j) || st.owner[j] == Some(sender) {
+            continue;
+        }
+        if st.importing.contains_key(&j) {
+            continue;
+        }
+        let older = match st.owner[j] {
+            None => true,
+            Some(o) => st.nodes.get(&o).is_none_or(|n| n.config_epoch < epoch),
+        };
+        if older {
+            if st.owner[j] == my_master && my_master.is_some() {
+                lost_master = true;
+            }
+            if st.owner[j] == Some(st.myself) {
+                crate::log::warning(&format!(
+                    "Slot {j} moved to {} by a newer configuration",
+                    name_str(&sender)
+                ));
+            }
+            st.owner[j] = Some(sender);
+            st.migrating.remove(&j);
+            st.dirty = true;
+        }
+    }
+    if lost_master
+        && let Some(mm) = my_master
+        && st.num_slots(&mm) == 0
+    {
+        // Redis would follow `sender` as its replica here; keel does not
+        // reconfigure replication from the bus yet.
+        crate::log::warning(&format!(
+            "Configuration change detected: {} took our last slot",
+            name_str(&sender)
+        ));
+    }
+}
+
+/// clusterHandleConfigEpochCollision: of two masters with the same config
+/// epoch, the one with the smaller name takes a new epoch.
+fn epoch_collision(st: &mut State, other: &Name) {
+    if *other <= st.myself {
+        return;
+    }
+    st.current_epoch += 1;
+    let e = st.current_epoch;
+    st.me_mut().config_epoch = e;
+    st.dirty = true;
+    crate::log::notice(&format!(
+        "WARNING: configEpoch collision with node {}. configEpoch set to {e}",
+        name_str(other)
+    ));
+}
+
+fn process_gossip(st: &mut State, sender: Option<Name>, m: &Msg) {
+    let Body::Ping { gossip, .. } = &m.body else {
+        return;
+    };
+    let now = now_ms();
+    let sender_is_master = sender.is_some_and(|s| st.nodes.get(&s).is_some_and(|n| n.is_master()));
+    for g in gossip {
+        if st.nodes.contains_key(&g.name) {
+            if sender_is_master && g.name != st.myself {
+                let s = sender.unwrap();
+                let n = st.nodes.get_mut(&g.name).unwrap();
+                if g.flags & (nf::FAIL | nf::PFAIL) != 0 {
+                    match n.fail_reports.iter_mut().find(|r| r.0 == s) {
+                        Some(r) => r.1 = now,
+                        None => n.fail_reports.push((s, now)),
+                    }
+                    mark_failing_if_needed(st, &g.name);
+                } else {
+                    n.fail_reports.retain(|r| r.0 != s);
+                }
+            }
+            let n = st.nodes.get_mut(&g.name).unwrap();
+            if n.flags & (nf::FAIL | nf::PFAIL) != 0
+                && g.flags & (nf::NOADDR | nf::FAIL | nf::PFAIL) == 0
+                && (n.ip != g.ip || n.port != g.port || n.cport != g.cport)
+                && n.flags & nf::MYSELF == 0
+            {
+                if let Some(l) = n.link.take()
+                    && let Some(l) = st.links.get_mut(&l)
+                {
+                    l.closed = true;
+                }
+                let n = st.nodes.get_mut(&g.name).unwrap();
+                n.ip = g.ip.clone();
+                n.port = g.port;
+                n.pport = g.pport;
+                n.cport = g.cport;
+                n.flags &= !nf::NOADDR;
+                st.dirty = true;
+            }
+        } else if sender.is_some()
+            && g.flags & nf::NOADDR == 0
+            && st.blacklist.get(&g.name).is_none_or(|&t| t <= now)
+            && g.name != NULL_NAME
+            && g.name.iter().all(u8::is_ascii_hexdigit)
+        {
+            let mut n = Node::new(g.name, g.flags & !(nf::MYSELF | nf::HANDSHAKE | nf::MEET));
+            n.ip = g.ip.clone();
+            n.port = g.port;
+            n.pport = g.pport;
+            n.cport = g.cport;
+            st.nodes.insert(g.name, n);
+            st.dirty = true;
+        }
+    }
+}
+
+/// PFAIL becomes FAIL when a majority of masters reported it.
+fn mark_failing_if_needed(st: &mut State, name: &Name) {
+    let needed = st.size() / 2 + 1;
+    let now = now_ms();
+    let validity = st.set.node_timeout * 2;
+    let me_master = st.me().is_master();
+    let Some(n) = st.nodes.get_mut(name) else {
+        return;
+    };
+    if n.flags & nf::PFAIL == 0 || n.failed() {
+        return;
+    }
+    n.fail_reports
+        .retain(|r| now.saturating_sub(r.1) <= validity);
+    let failures = n.fail_reports.len() + usize::from(me_master);
+    if failures < needed {
+        return;
+    }
+    crate::log::notice(&format!(
+        "Marking node {} as failing (quorum reached).",
+        name_str(name)
+    ));
+    n.flags &= !nf::PFAIL;
+    n.flags |= nf::FAIL;
+    n.fail_time = now;
+    let mut m = header(st, codec::FAIL);
+    m.body = Body::Fail { about: *name };
+    broadcast(st, &m);
+    st.dirty = true;
+}
+
+fn clear_failure_if_needed(st: &mut State, name: &Name) {
+    let now = now_ms();
+    let timeout = st.set.node_timeout;
+    let has_slots = st.num_slots(name) > 0;
+    let n = st.nodes.get_mut(name).unwrap();
+    if n.is_slave() || !has_slots || now.saturating_sub(n.fail_time) > timeout * 2 {
+        crate::log::notice(&format!(
+            "Clear FAIL state for node {}: is reachable again.",
+            name_str(name)
+        ));
+        n.flags &= !nf::FAIL;
+        st.dirty = true;
+    }
+}
+
+/// clusterSendFailoverAuthIfNeeded: a master votes once per epoch for a
+/// replica of a failed master whose claimed slots are not newer elsewhere.
+fn vote_if_needed(st: &mut State, node: &Name, m: &Msg) {
+    let now = now_ms();
+    if !st.me().is_master() || st.num_slots(&st.myself) == 0 {
+        return;
+    }
+    if m.current_epoch < st.current_epoch || st.last_vote_epoch == st.current_epoch {
+        return;
+    }
+    let Some(n) = st.nodes.get(node) else { return };
+    let Some(master) = n.slaveof.filter(|_| n.is_slave()) else {
+        return;
+    };
+    let Some(mn) = st.nodes.get(&master) else {
+        return;
+    };
+    if !mn.failed() && m.mflags[0] & codec::MF_FORCEACK == 0 {
+        return;
+    }
+    if now.saturating_sub(mn.voted_time) < st.set.node_timeout * 2 {
+        return;
+    }
+    for j in 0..SLOTS {
+        if !codec::slot_bit(&m.myslots, j) {
+            continue;
+        }
+        if let Some(o) = st.owner[j]
+            && st
+                .nodes
+                .get(&o)
+                .is_some_and(|o| o.config_epoch > m.config_epoch)
+        {
+            return;
+        }
+    }
+    st.last_vote_epoch = st.current_epoch;
+    st.nodes.get_mut(&master).unwrap().voted_time = now;
+    st.dirty = true;
+    if let Some(link) = st.nodes.get(node).and_then(|n| n.link) {
+        let ack = header(st, codec::AUTH_ACK);
+        send(st, link, &ack);
+    }
+    crate::log::notice(&format!(
+        "Failover auth granted to {} for epoch {}",
+        name_str(node),
+        st.current_epoch
+    ));
+}
+
+/// A new outbound link to `name` (MEET or PING on it), or a failed attempt
+/// (which starts the failure-detection clock).
+fn attach(st: &mut State, name: Name, stream: Option<TcpStream>) {
+    let Some(n) = st.nodes.get_mut(&name) else {
+        return;
+    };
+    if n.link.is_some() {
+        return;
+    }
+    let Some(s) = stream else {
+        if n.ping_sent == 0 {
+            n.ping_sent = now_ms();
+        }
+        return;
+    };
+    let meet = n.flags & nf::MEET != 0;
+    n.flags &= !nf::MEET;
+    let old_ping_sent = n.ping_sent;
+    let id = add_link(st, s, false, Some(name));
+    st.nodes.get_mut(&name).unwrap().link = Some(id);
+    send_ping(st, id, if meet { codec::MEET } else { codec::PING });
+    if old_ping_sent != 0 {
+        st.nodes.get_mut(&name).unwrap().ping_sent = old_ping_sent;
+    }
+}
+
+fn connect(ip: &str, cport: u16, timeout: u64) -> Option<TcpStream> {
+    let addr: SocketAddr = format!("{ip}:{cport}")
+        .parse()
+        .or_else(|_| format!("[{ip}]:{cport}").parse())
+        .ok()?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_millis(timeout)).ok()?;
+    s.set_nonblocking(true).ok()?;
+    let _ = s.set_nodelay(true);
+    Some(s)
+}
+
+/// clusterCron: links, handshakes, pings, PFAIL. Returns the nodes to
+/// connect to (done without the lock: a connect can take a while).
+fn cron(st: &mut State, iteration: u64) -> Vec<(Name, String, u16)> {
+    let mut to_connect = Vec::new();
+    let now = now_ms();
+    let timeout = st.set.node_timeout;
+    let handshake_timeout = timeout.max(1000);
+    st.blacklist.retain(|_, t| *t > now);
+    let names: Vec<Name> = st.nodes.keys().copied().collect();
+    for name in &names {
+        let Some(n) = st.nodes.get(name) else {
+            continue;
+        };
+        if n.flags & (nf::MYSELF | nf::NOADDR) != 0 {
+            continue;
+        }
+        if n.in_handshake() && now.saturating_sub(n.ctime) > handshake_timeout {
+            st.del_node(name);
+            continue;
+        }
+        if n.link.is_some() {
+            continue;
+        }
+        to_connect.push((*name, n.ip.clone(), n.cport));
+    }
+    // Once a second: ping the node with the oldest pong among a few.
+    if iteration.is_multiple_of(10) {
+        let mut best: Option<(u64, Name)> = None;
+        for _ in 0..5 {
+            let Some(n) = st.nodes.values().nth(fastrand::usize(0..st.nodes.len())) else {
+                break;
+            };
+            if n.link.is_none() || n.ping_sent != 0 || n.flags & (nf::MYSELF | nf::HANDSHAKE) != 0 {
+                continue;
+            }
+            if best.is_none_or(|(p, _)| n.pong_received < p) {
+                best = Some((n.pong_received, n.name));
+            }
+        }
+        if let Some((_, name)) = best
+            && let Some(l) = st.nodes[&name].link
+        {
+            send_ping(st, l, codec::PING);
+        }
+    }
+    for name in &names {
+        let Some(n) = st.nodes.get(name) else {
+            continue;
+        };
+        if n.flags & (nf::MYSELF | nf::NOADDR | nf::HANDSHAKE) != 0 {
+            continue;
+        }
+        // A link that answers nothing for half the timeout is re-opened.
+        if let Some(l) = n.link
+            && let Some(link) = st.links.get(&l)
+            && now.saturating_sub(link.ctime) > timeout
+            && n.ping_sent != 0
+            && now.saturating_sub(n.ping_sent) > timeout / 2
+            && now.saturating_sub(n.data_received) > timeout / 2
+        {
+            st.links.get_mut(&l).unwrap().closed = true;
+        }
+        let n = &st.nodes[name];
+        if let Some(l) = n.link
+            && n.ping_sent == 0
+            && now.saturating_sub(n.pong_received) > timeout / 2
+        {
+            send_ping(st, l, codec::PING);
+        }
+        let n = st.nodes.get_mut(name).unwrap();
+        if n.ping_sent == 0 {
+            continue;
+        }
+        let delay = now
+            .saturating_sub(n.ping_sent)
+            .min(now.saturating_sub(n.data_received));
+        if delay > timeout && n.flags & (nf::PFAIL | nf::FAIL) == 0 {
+            crate::log::notice(&format!("*** NODE {} possibly failing", name_str(name)));
+            n.flags |= nf::PFAIL;
+            st.dirty = true;
+        }
+    }
+    st.update_state();
+    to_connect
+}
