@@ -140,6 +140,7 @@ pub fn prepare_for_shutdown(
     }
     persist::kill_child(srv);
     crate::replication::master::freeze(true);
+    crate::aof::flush_at_shutdown();
     if nosave || (!save && persist::save_rules(srv).is_empty()) {
         return Ok(());
     }

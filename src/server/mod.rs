@@ -191,12 +191,16 @@ impl Server {
             c.get_bool("stop-writes-on-bgsave-error") && !c.get("save").trim().is_empty(),
             Ordering::Relaxed,
         );
+        crate::aof::set_policy(c.get("appendfsync"));
+        crate::aof::TIMESTAMPS.store(c.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
     }
 
-    /// writeCommandsDeniedByDiskError (RDB only: keel has no AOF).
+    /// writeCommandsDeniedByDiskError: a failed BGSAVE (with
+    /// stop-writes-on-bgsave-error) or a failed AOF write.
     pub fn writes_denied_by_disk_error(&self) -> bool {
-        self.stop_writes_on_bgsave_err.load(Ordering::Relaxed)
-            && !self.persist.last_bgsave_ok.load(Ordering::Relaxed)
+        (self.stop_writes_on_bgsave_err.load(Ordering::Relaxed)
+            && !self.persist.last_bgsave_ok.load(Ordering::Relaxed))
+            || crate::aof::write_failed()
     }
 
     /// Sends a command to every MONITOR client, formatted as Redis does:
@@ -573,10 +577,24 @@ pub fn run(config: Config) -> i32 {
             .collect(),
     );
 
-    match persist::load_at_startup(srv, &stores.0) {
-        Ok(_) => {}
-        Err(e) => {
-            crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+    // With `appendonly yes` the AOF is the dataset (as Redis: the RDB is
+    // not read).
+    let aof_on = srv.config.read().unwrap().get_bool("appendonly");
+    let loaded = if aof_on {
+        crate::aof::load_at_startup(srv, &stores.0)
+    } else {
+        persist::load_at_startup(srv, &stores.0)
+    };
+    if let Err(e) = loaded {
+        crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        return 1;
+    }
+    if aof_on {
+        // SAFETY: no shard thread exists yet; main owns every store.
+        let view: Vec<&crate::storage::ShardStore> =
+            stores.0.iter().map(|&p| unsafe { &*p }).collect();
+        if let Err(e) = crate::aof::start(srv, &view) {
+            crate::log::warning(&e);
             return 1;
         }
     }

@@ -75,7 +75,7 @@ pub fn rdb_path(srv: &Server) -> PathBuf {
     PathBuf::from(c.get("dir")).join(c.get("dbfilename"))
 }
 
-fn limits(srv: &Server) -> Limits {
+pub(crate) fn limits(srv: &Server) -> Limits {
     let c = srv.config.read().unwrap();
     let get = |n: &str| c.get_i64(n).max(0) as usize;
     Limits {
