@@ -113,6 +113,8 @@ pub const PARAMS: &[Param] = &[
     // Rewrites and new bases are RDB-preamble files only.
     p("aof-use-rdb-preamble", "yes", YESNO).only(&["yes"]),
     p("aof-timestamp-enabled", "no", YESNO),
+    p("auto-aof-rewrite-percentage", "100", Kind::Int),
+    p("auto-aof-rewrite-min-size", "64mb", Kind::Memory),
     p(
         "appendfsync",
         "everysec",

@@ -48,7 +48,10 @@ pub fn load_all(
                     "The append log file {} doesn't exist: {e}",
                     f.name
                 ));
-                return Err(format!("AOF file {} listed in the manifest is missing", f.name));
+                return Err(format!(
+                    "AOF file {} listed in the manifest is missing",
+                    f.name
+                ));
             }
         }
     }
@@ -184,7 +187,9 @@ fn number(s: &[u8]) -> i64 {
     let end = digits
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
-    let v = digits[..end].parse::<i64>().unwrap_or(if end > 0 { i64::MAX } else { 0 });
+    let v = digits[..end]
+        .parse::<i64>()
+        .unwrap_or(if end > 0 { i64::MAX } else { 0 });
     if neg { -v } else { v }
 }
 

@@ -29,8 +29,10 @@ impl Manifest {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |why: &str| format!("Invalid AOF manifest file format at line {}: {why}", i + 1);
-            let words = crate::protocol::parser_split_args(line.as_bytes()).ok_or_else(|| bad("unbalanced quotes"))?;
+            let bad =
+                |why: &str| format!("Invalid AOF manifest file format at line {}: {why}", i + 1);
+            let words = crate::protocol::parser_split_args(line.as_bytes())
+                .ok_or_else(|| bad("unbalanced quotes"))?;
             if words.len() % 2 != 0 {
                 return Err(bad("Invalid AOF manifest file format"));
             }
@@ -76,12 +78,19 @@ impl Manifest {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let line = |s: &mut String, f: &FileInfo| {
-            let name = if f.name.bytes().all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'') {
+            let name = if f
+                .name
+                .bytes()
+                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'')
+            {
                 f.name.clone()
             } else {
                 crate::util::repr(f.name.as_bytes())
             };
-            s.push_str(&format!("file {name} seq {} type {}\n", f.seq, f.kind as char));
+            s.push_str(&format!(
+                "file {name} seq {} type {}\n",
+                f.seq, f.kind as char
+            ));
         };
         if let Some(b) = &self.base {
             line(&mut s, b);

@@ -63,6 +63,9 @@ struct Pending {
     /// The DB the file has selected (-1: the next record sends SELECT).
     seldb: i32,
     last_ts: u64,
+    /// A rewrite began at this offset of `buf`: what follows goes to a new
+    /// incremental file.
+    rotate_at: Option<usize>,
 }
 
 struct Io {
@@ -73,6 +76,10 @@ struct Io {
     /// Size of every file of the AOF (aof_current_size).
     total_size: u64,
     last_fsync: Instant,
+    /// The first incremental file made by the running rewrite (0: none yet).
+    rewrite_incr_seq: i64,
+    /// The base the running rewrite's child writes.
+    rewrite_base: Option<manifest::FileInfo>,
 }
 
 #[derive(Default)]
@@ -214,7 +221,8 @@ pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String>
         .create(true)
         .open(dir.join(&incr))
         .map_err(|e| format!("Can't open the append-only file {incr}: {e}"))?;
-    write_manifest(&dir, &prefix, &m).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    write_manifest(&dir, &prefix, &m)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
     crate::log::notice(&format!(
         "{} AOF incr file {incr} on server start",
         if created { "Creating" } else { "Opening" }
@@ -241,6 +249,8 @@ pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String>
             incr_size,
             total_size,
             last_fsync: Instant::now(),
+            rewrite_incr_seq: 0,
+            rewrite_base: None,
         }),
         stats: Stats {
             last_rewrite_ok: AtomicBool::new(true),
@@ -293,7 +303,10 @@ pub fn feed(lsn: u64, effects: &[Effect]) {
     let mut select = |buf: &mut Vec<u8>, db: i32| {
         if db >= 0 && db != p.seldb {
             let d = db.to_string();
-            buf.extend_from_slice(&crate::replication::encode(&[b"SELECT".as_slice(), d.as_bytes()]));
+            buf.extend_from_slice(&crate::replication::encode(&[
+                b"SELECT".as_slice(),
+                d.as_bytes(),
+            ]));
             p.seldb = db;
         }
     };
@@ -327,10 +340,48 @@ impl Aof {
     /// Writes what is pending to the current file (the caller holds `io`),
     /// fsyncing it when `sync`. Returns the LSN it covers.
     fn write_pending(&self, io: &mut Io, sync: bool) -> Option<u64> {
-        let (buf, end) = {
+        let (mut buf, end, rotate) = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            (std::mem::take(&mut p.buf), p.end_lsn)
+            (std::mem::take(&mut p.buf), p.end_lsn, p.rotate_at.take())
         };
+        if let Some(at) = rotate {
+            let rest = buf.split_off(at);
+            self.write_buf(io, buf, true)?;
+            if let Err(e) = self.open_next_incr(io) {
+                crate::log::warning(&format!("Can't open a new AOF incr file: {e}"));
+                // Keep appending to the current file; the rewrite fails.
+                io.rewrite_incr_seq = -1;
+            }
+            buf = rest;
+        }
+        self.write_buf(io, buf, sync)?;
+        if WRITE_ERR.swap(false, Ordering::AcqRel) {
+            crate::log::warning("AOF write error looks solved, Redis can write again.");
+        }
+        Some(end)
+    }
+
+    /// The rewrite's switch: a new incremental file, in the manifest at once.
+    fn open_next_incr(&self, io: &mut Io) -> std::io::Result<()> {
+        let mut m = io.manifest.clone();
+        let f = m.new_incr(&self.prefix);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(&f.name))?;
+        write_manifest(&self.dir, &self.prefix, &m)?;
+        io.manifest = m;
+        io.file = Some(file);
+        io.incr_size = 0;
+        io.rewrite_incr_seq = f.seq;
+        crate::log::notice(&format!(
+            "Creating AOF incr file {} on background rewrite",
+            f.name
+        ));
+        Ok(())
+    }
+
+    fn write_buf(&self, io: &mut Io, buf: Vec<u8>, sync: bool) -> Option<()> {
         let file = io.file.as_mut()?;
         if !buf.is_empty() {
             if let Err(e) = file.write_all(&buf) {
@@ -358,10 +409,7 @@ impl Aof {
             }
             io.last_fsync = Instant::now();
         }
-        if WRITE_ERR.swap(false, Ordering::AcqRel) {
-            crate::log::warning("AOF write error looks solved, Redis can write again.");
-        }
-        Some(end)
+        Some(())
     }
 
     fn write_error(&self, e: &std::io::Error, lost: &[u8]) {
@@ -410,6 +458,148 @@ fn writer_loop(a: &'static Aof) {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// BGREWRITEAOF at the cut (every shard parked, every record before it fed):
+/// what is fed from now on goes to a new incremental file. Returns the path
+/// of the new base the child writes.
+pub fn rewrite_begin() -> Result<PathBuf, String> {
+    let Some(a) = AOF.get().filter(|_| enabled()) else {
+        return Err("ERR the AOF is off".into());
+    };
+    let base = {
+        let mut io = a.lock_io();
+        let mut m = io.manifest.clone();
+        let b = m.new_base(&a.prefix, true);
+        io.rewrite_incr_seq = 0;
+        io.rewrite_base = Some(b.clone());
+        b
+    };
+    {
+        let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.rotate_at = Some(p.buf.len());
+        p.seldb = -1;
+    }
+    a.cond.notify_one();
+    a.stats.rewrite_in_progress.store(true, Ordering::Release);
+    a.stats.rewrite_scheduled.store(false, Ordering::Release);
+    a.stats
+        .rewrite_start_ms
+        .store(crate::storage::now_ms(), Ordering::Relaxed);
+    Ok(a.dir.join(base.name))
+}
+
+/// The rewrite's child ended: on success the new base and the incremental
+/// files from the cut on replace the old ones in the manifest, and the old
+/// files are deleted.
+pub fn rewrite_done(srv: &Server, ok: bool) {
+    let _ = srv;
+    let Some(a) = AOF.get() else { return };
+    let st = &a.stats;
+    let mut io = a.lock_io();
+    // The switch to the new incr file may still be pending.
+    let always = POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS;
+    if let Some(end) = a.write_pending(&mut io, always) {
+        SYNCED.fetch_max(end, Ordering::AcqRel);
+    }
+    let base = io.rewrite_base.take();
+    let secs = (crate::storage::now_ms() - st.rewrite_start_ms.load(Ordering::Relaxed)) / 1000;
+    st.last_rewrite_secs.store(secs as i64, Ordering::Relaxed);
+    st.rewrite_in_progress.store(false, Ordering::Release);
+    let first_new = io.rewrite_incr_seq;
+    let done = match base {
+        Some(b) if ok && first_new > 0 => {
+            let mut m = io.manifest.clone();
+            let nb = m.new_base(&a.prefix, true);
+            debug_assert_eq!(nb.name, b.name);
+            let (keep, old): (Vec<_>, Vec<_>) = m.incrs.drain(..).partition(|f| f.seq >= first_new);
+            m.incrs = keep;
+            m.history.extend(old.into_iter().map(|mut f| {
+                f.kind = b'h';
+                f
+            }));
+            // The new manifest names no old file: they go once it is in place.
+            let old = std::mem::take(&mut m.history);
+            match write_manifest(&a.dir, &a.prefix, &m) {
+                Ok(()) => {
+                    for f in old {
+                        let _ = std::fs::remove_file(a.dir.join(&f.name));
+                    }
+                    io.manifest = m;
+                    io.total_size = files_size(&a.dir, &io.manifest);
+                    let base_size = std::fs::metadata(a.dir.join(&b.name)).map_or(0, |md| md.len());
+                    st.base_size.store(base_size, Ordering::Relaxed);
+                    st.current_size.store(io.total_size, Ordering::Relaxed);
+                    true
+                }
+                Err(e) => {
+                    crate::log::warning(&format!("Can't persist the AOF manifest: {e}"));
+                    let _ = std::fs::remove_file(a.dir.join(&b.name));
+                    false
+                }
+            }
+        }
+        Some(b) => {
+            let _ = std::fs::remove_file(a.dir.join(&b.name));
+            false
+        }
+        None => false,
+    };
+    st.last_rewrite_ok.store(done, Ordering::Relaxed);
+    if done {
+        st.rewrites.fetch_add(1, Ordering::Relaxed);
+        st.rewrite_failures.store(0, Ordering::Relaxed);
+        crate::log::notice("Background AOF rewrite finished successfully");
+    } else {
+        st.rewrite_failures.fetch_add(1, Ordering::Relaxed);
+        crate::log::warning("Background AOF rewrite terminated with error");
+    }
+}
+
+/// Whether the AOF grew enough for an automatic rewrite
+/// (auto-aof-rewrite-percentage / -min-size), or one was scheduled.
+pub fn rewrite_due(srv: &Server) -> bool {
+    let Some(a) = AOF.get().filter(|_| enabled()) else {
+        return false;
+    };
+    if a.stats.rewrite_in_progress.load(Ordering::Relaxed) {
+        return false;
+    }
+    if a.stats.rewrite_scheduled.load(Ordering::Relaxed) {
+        return true;
+    }
+    let (perc, min) = {
+        let c = srv.config.read().unwrap();
+        (
+            c.get_i64("auto-aof-rewrite-percentage"),
+            crate::config::parse_memory(c.get("auto-aof-rewrite-min-size")).unwrap_or(0) as i64,
+        )
+    };
+    let cur = a.stats.current_size.load(Ordering::Relaxed) as i64;
+    let base = (a.stats.base_size.load(Ordering::Relaxed) as i64).max(1);
+    if perc <= 0 || cur < min {
+        return false;
+    }
+    // A failed rewrite is retried, but not more than once a minute.
+    if a.stats.rewrite_failures.load(Ordering::Relaxed) > 0
+        && crate::storage::now_ms().saturating_sub(a.stats.rewrite_start_ms.load(Ordering::Relaxed))
+            < 60_000
+    {
+        return false;
+    }
+    (cur - base) * 100 / base >= perc
+}
+
+/// BGREWRITEAOF while another child runs: it starts when that one ends.
+pub fn schedule_rewrite() {
+    if let Some(a) = AOF.get() {
+        a.stats.rewrite_scheduled.store(true, Ordering::Release);
+    }
+}
+
+pub fn rewrite_in_progress() -> bool {
+    AOF.get()
+        .is_some_and(|a| a.stats.rewrite_in_progress.load(Ordering::Relaxed))
 }
 
 /// Before exiting (every shard held, the stream frozen at a cut): writes
@@ -461,10 +651,10 @@ pub fn info_fields(srv: &Server) -> Vec<(&'static str, String)> {
         (
             "aof_current_rewrite_time_sec",
             match st {
-                Some(s) if rewriting => ((crate::storage::now_ms()
-                    - s.rewrite_start_ms.load(Ordering::Relaxed))
-                    / 1000)
-                    .to_string(),
+                Some(s) if rewriting => {
+                    ((crate::storage::now_ms() - s.rewrite_start_ms.load(Ordering::Relaxed)) / 1000)
+                        .to_string()
+                }
                 _ => "-1".into(),
             },
         ),
@@ -489,12 +679,22 @@ pub fn info_fields(srv: &Server) -> Vec<(&'static str, String)> {
         ),
         (
             "aof_last_write_status",
-            if WRITE_ERR.load(Ordering::Relaxed) { "err" } else { "ok" }.into(),
+            if WRITE_ERR.load(Ordering::Relaxed) {
+                "err"
+            } else {
+                "ok"
+            }
+            .into(),
         ),
     ];
     let _ = srv;
     if on && let Some(a) = a {
-        let pending = a.pending.lock().unwrap_or_else(|e| e.into_inner()).buf.len();
+        let pending = a
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .buf
+            .len();
         v.push((
             "aof_current_size",
             a.stats.current_size.load(Ordering::Relaxed).to_string(),

@@ -870,6 +870,20 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
         crate::log::notice("keel is now ready to exit, bye bye...");
         std::process::exit(0);
     }
+    if !p.bgsave_in_progress() && crate::aof::rewrite_due(srv) {
+        let r = rt
+            .with_shards(&all, |view| {
+                // SAFETY: every store is held for this closure.
+                let stores: Vec<&crate::storage::ShardStore> =
+                    view.iter().map(|&s| unsafe { &*s }).collect();
+                persist::bgsave(rt, &stores, persist::Target::AofRewrite)
+            })
+            .await;
+        if let Err(e) = r {
+            crate::log::warning(&e);
+        }
+        return;
+    }
     let due = persist::rule_due(srv);
     let scheduled = !p.bgsave_in_progress() && p.scheduled.swap(false, Ordering::AcqRel);
     if due.is_none() && !scheduled {
