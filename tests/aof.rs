@@ -664,3 +664,29 @@ fn timestamp_annotations_are_written_and_read() {
     stock_digest_matches(&dir, &want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn replica_with_aof_is_refused_not_silently_unlogged() {
+    let dir = tempdir("replica");
+    let k = Keel::start(&dir, 1, &aof_args("everysec"));
+    let mut c = k.conn();
+    let r = c.line("REPLICAOF 127.0.0.1 1");
+    assert!(
+        r.starts_with(b"-ERR keel does not keep an AOF on a replica yet"),
+        "{}",
+        show(&r)
+    );
+    assert!(c.line("ROLE").starts_with(b"*3\r\n$6\r\nmaster"));
+    shutdown(&mut c);
+    drop(k);
+    let out = refused(
+        env!("CARGO_BIN_EXE_keel"),
+        &dir,
+        &["--replicaof", "127.0.0.1", "1"],
+    );
+    assert!(
+        out.contains("keel does not keep an AOF on a replica yet"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,6 +28,11 @@ use crate::replication::Effect;
 use crate::server::Server;
 use crate::storage::ShardStore;
 
+/// A replica does not write what it applies to an AOF yet: refused rather
+/// than an AOF that silently misses the master's writes.
+pub const NO_REPLICA_AOF: &str =
+    "ERR keel does not keep an AOF on a replica yet: appendonly must be no with replicaof";
+
 pub const FSYNC_NO: u8 = 0;
 pub const FSYNC_EVERYSEC: u8 = 1;
 pub const FSYNC_ALWAYS: u8 = 2;

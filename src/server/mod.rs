@@ -580,6 +580,10 @@ pub fn run(config: Config) -> i32 {
     // With `appendonly yes` the AOF is the dataset (as Redis: the RDB is
     // not read).
     let aof_on = srv.config.read().unwrap().get_bool("appendonly");
+    if aof_on && !srv.config.read().unwrap().get("replicaof").is_empty() {
+        crate::log::warning(crate::aof::NO_REPLICA_AOF);
+        return 1;
+    }
     let loaded = if aof_on {
         crate::aof::load_at_startup(srv, &stores.0)
     } else {
