@@ -106,8 +106,7 @@ pub const PARAMS: &[Param] = &[
     p("save", "3600 1 300 100 60 10000", Kind::List),
     p("rdbcompression", "yes", YESNO),
     p("rdbchecksum", "yes", YESNO),
-    // Turning the AOF on or off at runtime is not built yet: only at startup.
-    imm("appendonly", "no", YESNO),
+    p("appendonly", "no", YESNO),
     imm("appenddirname", "appendonlydir", Kind::Str),
     p("aof-load-truncated", "yes", YESNO),
     // Rewrites and new bases are RDB-preamble files only.

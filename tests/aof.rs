@@ -690,3 +690,52 @@ fn replica_with_aof_is_refused_not_silently_unlogged() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn config_set_appendonly_at_run_time() {
+    let dir = tempdir("runtime");
+    let k = Keel::start(&dir, 2, &["--save", ""]);
+    let mut c = k.conn();
+    fill(&mut c, "r");
+    assert!(!dir.join("appendonlydir").exists());
+    assert_eq!(c.line("CONFIG SET appendonly yes"), b"+OK\r\n");
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    wait_rewrite(&mut c, 0);
+    c.line("SET after-on 1");
+    c.line("INCR after-on-ctr");
+    let (m, _) = listed_files(&dir);
+    assert!(
+        m.starts_with("file appendonly.aof.1.base.rdb seq 1 type b\n"),
+        "{m}"
+    );
+    assert!(m.contains(" type i\n"), "{m}");
+    let want = digest(&mut c);
+    // Off: the files stay as they are while writes go on.
+    assert_eq!(c.line("CONFIG SET appendonly no"), b"+OK\r\n");
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    let size = |d: &Path| -> u64 {
+        std::fs::read_dir(d.join("appendonlydir"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let before = size(&dir);
+    c.line("SET while-off 1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(size(&dir), before, "written while appendonly no");
+    check_aof(&dir);
+    stock_digest_matches(&dir, &want);
+    // On again: a new base holds everything, including what came meanwhile.
+    assert_eq!(c.line("CONFIG SET appendonly yes"), b"+OK\r\n");
+    wait_rewrite(&mut c, 1);
+    c.line("SET again 1");
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    drop(k);
+    check_aof(&dir);
+    let k2 = Keel::start(&dir, 1, &aof_args("everysec"));
+    assert_eq!(digest(&mut k2.conn()), want);
+    drop(k2);
+    stock_digest_matches(&dir, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}

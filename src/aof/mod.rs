@@ -85,6 +85,9 @@ struct Io {
     rewrite_incr_seq: i64,
     /// The base the running rewrite's child writes.
     rewrite_base: Option<manifest::FileInfo>,
+    /// Turned on at run time, waiting for its first rewrite: the manifest
+    /// on disk is not touched until the new base exists.
+    starting: bool,
 }
 
 #[derive(Default)]
@@ -239,6 +242,26 @@ pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String>
         .and_then(|b| std::fs::metadata(dir.join(&b.name)).ok())
         .map_or(0, |md| md.len());
     let total_size = files_size(&dir, &m);
+    install(srv, dir, prefix, Some(file), m, incr_size)?;
+    let a = AOF.get().unwrap();
+    a.stats.base_size.store(base_size, Ordering::Relaxed);
+    a.stats.current_size.store(total_size, Ordering::Relaxed);
+    SYNCED.store(crate::replication::next_lsn(), Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+    crate::replication::master::enable_records();
+    Ok(())
+}
+
+/// Creates the AOF state and its writer thread (once per process).
+fn install(
+    srv: &Server,
+    dir: PathBuf,
+    prefix: String,
+    file: Option<File>,
+    m: Manifest,
+    incr_size: u64,
+) -> Result<(), String> {
+    let total_size = files_size(&dir, &m);
     let policy = policy_of(srv.config.read().unwrap().get("appendfsync"));
     let aof = Aof {
         dir,
@@ -249,7 +272,8 @@ pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String>
         }),
         cond: Condvar::new(),
         io: Mutex::new(Io {
-            file: Some(file),
+            file,
+            starting: false,
             manifest: m,
             incr_size,
             total_size,
@@ -263,15 +287,10 @@ pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String>
             ..Default::default()
         },
     };
-    aof.stats.base_size.store(base_size, Ordering::Relaxed);
-    aof.stats.current_size.store(total_size, Ordering::Relaxed);
     if AOF.set(aof).is_err() {
         return Err("the AOF was started twice".into());
     }
     POLICY.store(policy, Ordering::Relaxed);
-    SYNCED.store(crate::replication::next_lsn(), Ordering::Release);
-    ENABLED.store(true, Ordering::Release);
-    crate::replication::master::enable_records();
     std::thread::Builder::new()
         .name("keel-aof".into())
         .spawn(|| writer_loop(AOF.get().unwrap()))
@@ -374,7 +393,9 @@ impl Aof {
             .append(true)
             .create(true)
             .open(self.dir.join(&f.name))?;
-        write_manifest(&self.dir, &self.prefix, &m)?;
+        if !io.starting {
+            write_manifest(&self.dir, &self.prefix, &m)?;
+        }
         io.manifest = m;
         io.file = Some(file);
         io.incr_size = 0;
@@ -387,7 +408,10 @@ impl Aof {
     }
 
     fn write_buf(&self, io: &mut Io, buf: Vec<u8>, sync: bool) -> Option<()> {
-        let file = io.file.as_mut()?;
+        let Some(file) = io.file.as_mut() else {
+            // Off, or on and waiting for its first incr file: nothing to write.
+            return Some(());
+        };
         if !buf.is_empty() {
             if let Err(e) = file.write_all(&buf) {
                 self.write_error(&e, &buf);
@@ -468,7 +492,10 @@ fn writer_loop(a: &'static Aof) {
 /// BGREWRITEAOF at the cut (every shard parked, every record before it fed):
 /// what is fed from now on goes to a new incremental file. Returns the path
 /// of the new base the child writes.
-pub fn rewrite_begin() -> Result<PathBuf, String> {
+pub fn rewrite_begin(srv: &Server) -> Result<PathBuf, String> {
+    if !enabled() && START_REQUESTED.load(Ordering::Acquire) {
+        turn_on_at_cut(srv)?;
+    }
     let Some(a) = AOF.get().filter(|_| enabled()) else {
         return Err("ERR the AOF is off".into());
     };
@@ -527,6 +554,7 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
             let old = std::mem::take(&mut m.history);
             match write_manifest(&a.dir, &a.prefix, &m) {
                 Ok(()) => {
+                    io.starting = false;
                     for f in old {
                         let _ = std::fs::remove_file(a.dir.join(&f.name));
                     }
@@ -561,9 +589,86 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
     }
 }
 
+/// Set by CONFIG SET appendonly yes: shard 0's cron starts the rewrite
+/// that turns the AOF on (as Redis: the first base, then appends).
+static START_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Startup is over: CONFIG SET appendonly acts from now on.
+static BOOTED: AtomicBool = AtomicBool::new(false);
+
+pub fn booted() {
+    BOOTED.store(true, Ordering::Release);
+}
+
+/// After CONFIG SET: `appendonly` turned on or off.
+pub fn config_changed(srv: &Server, on: bool) {
+    if !BOOTED.load(Ordering::Acquire) {
+        return;
+    }
+    if on {
+        if !enabled() {
+            START_REQUESTED.store(true, Ordering::Release);
+        }
+        return;
+    }
+    START_REQUESTED.store(false, Ordering::Release);
+    if !enabled() {
+        return;
+    }
+    if rewrite_in_progress() {
+        crate::server::persist::kill_child(srv);
+    }
+    let Some(a) = AOF.get() else { return };
+    let mut io = a.lock_io();
+    if let Some(end) = a.write_pending(&mut io, true) {
+        SYNCED.fetch_max(end, Ordering::AcqRel);
+    }
+    ENABLED.store(false, Ordering::Release);
+    io.file = None;
+    let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+    p.buf.clear();
+    p.rotate_at = None;
+    p.seldb = -1;
+    crate::log::notice("AOF turned off (CONFIG SET appendonly no)");
+}
+
+/// CONFIG SET appendonly yes, at the first rewrite's cut (every shard
+/// parked): records are fed from here on; the new incr file and the
+/// manifest follow from the rewrite.
+fn turn_on_at_cut(srv: &Server) -> Result<(), String> {
+    let (dir, prefix) = paths(srv);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("ERR Can't open or create append-only dir: {e}"))?;
+    let m = read_manifest(&dir, &prefix).unwrap_or_default();
+    match AOF.get() {
+        None => install(srv, dir, prefix, None, m, 0).map_err(|e| format!("ERR {e}"))?,
+        Some(a) => {
+            let mut io = a.lock_io();
+            io.manifest = m;
+            io.file = None;
+            io.incr_size = 0;
+        }
+    }
+    let a = AOF.get().unwrap();
+    a.lock_io().starting = true;
+    {
+        let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.buf.clear();
+        p.seldb = -1;
+    }
+    SYNCED.store(crate::replication::next_lsn(), Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+    START_REQUESTED.store(false, Ordering::Release);
+    crate::replication::master::enable_records();
+    crate::log::notice("AOF turned on (CONFIG SET appendonly yes): writing its first base");
+    Ok(())
+}
+
 /// Whether the AOF grew enough for an automatic rewrite
 /// (auto-aof-rewrite-percentage / -min-size), or one was scheduled.
 pub fn rewrite_due(srv: &Server) -> bool {
+    if START_REQUESTED.load(Ordering::Acquire) && !enabled() {
+        return true;
+    }
     let Some(a) = AOF.get().filter(|_| enabled()) else {
         return false;
     };
@@ -642,7 +747,10 @@ pub fn info_fields(srv: &Server) -> Vec<(&'static str, String)> {
     let b = |f: fn(&Stats) -> bool| st.is_some_and(f);
     let rewriting = b(|s| s.rewrite_in_progress.load(Ordering::Relaxed));
     let mut v = vec![
-        ("aof_enabled", (on as i32).to_string()),
+        (
+            "aof_enabled",
+            ((on || START_REQUESTED.load(Ordering::Relaxed)) as i32).to_string(),
+        ),
         ("aof_rewrite_in_progress", (rewriting as i32).to_string()),
         (
             "aof_rewrite_scheduled",

@@ -193,6 +193,7 @@ impl Server {
         );
         crate::aof::set_policy(c.get("appendfsync"));
         crate::aof::TIMESTAMPS.store(c.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
+        crate::aof::config_changed(self, c.get_bool("appendonly"));
     }
 
     /// writeCommandsDeniedByDiskError: a failed BGSAVE (with
@@ -602,6 +603,7 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     }
+    crate::aof::booted();
     // `replicaof` in the config: follow that master from the file's position.
     let replicaof = srv.config.read().unwrap().get("replicaof").to_string();
     let mut words = replicaof.split_whitespace();

@@ -379,7 +379,7 @@ pub fn bgsave(
         Target::File => (None, crate::replication::master::cut(false)),
         Target::AofRewrite => {
             crate::replication::master::cut(false);
-            match crate::aof::rewrite_begin() {
+            match crate::aof::rewrite_begin(srv) {
                 Ok(p) => aof_base = Some(p),
                 Err(e) => {
                     release();
