@@ -45,7 +45,7 @@ fn info_field(c: &mut Conn, field: &str) -> String {
         .to_string()
 }
 
-fn aof_args<'a>(fsync: &'a str) -> Vec<&'a str> {
+fn aof_args(fsync: &str) -> Vec<&str> {
     vec!["--save", "", "--appendonly", "yes", "--appendfsync", fsync]
 }
 

@@ -85,7 +85,7 @@ pub fn load_all(
         let r = if data.starts_with(b"REDIS") {
             crate::log::notice("Reading RDB base file on AOF loading...");
             load_rdb(srv, &data, stores).map_err(|e| {
-                crate::log::warning(&format!("{e}"));
+                crate::log::warning(&e);
                 format!(
                     "Error reading the RDB base file {}, AOF loading aborted",
                     f.name

@@ -682,7 +682,7 @@ pub fn rewrite_due(srv: &Server) -> bool {
         let c = srv.config.read().unwrap();
         (
             c.get_i64("auto-aof-rewrite-percentage"),
-            crate::config::parse_memory(c.get("auto-aof-rewrite-min-size")).unwrap_or(0) as i64,
+            crate::config::parse_memory(c.get("auto-aof-rewrite-min-size")).unwrap_or(0),
         )
     };
     let cur = a.stats.current_size.load(Ordering::Relaxed) as i64;
