@@ -2,6 +2,21 @@
 //! `file <name> seq <n> type b|h|i`, base first, then history, then the
 //! incremental files in order.
 
+/// Longest manifest line Redis reads (MANIFEST_MAX_LINE).
+const MAX_LINE: usize = 1024;
+
+/// atoll: leading digits with a sign, 0 when none.
+fn atoll(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, d) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let end = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
+    let v = d[..end].parse::<i64>().unwrap_or(0);
+    if neg { -v } else { v }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileInfo {
     pub name: String,
@@ -21,42 +36,67 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn parse(text: &[u8]) -> Result<Manifest, String> {
+    /// Parses as Redis 7.0 does (aofLoadManifestFromFile); an error is
+    /// (line number, the trimmed line, stock's message).
+    pub fn parse(text: &[u8]) -> Result<Manifest, (usize, String, &'static str)> {
         let mut m = Manifest::default();
-        for (i, raw) in text.split(|&c| c == b'\n').enumerate() {
-            let line = String::from_utf8_lossy(raw);
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+        if text.is_empty() {
+            return Err((0, String::new(), "Found an empty AOF manifest"));
+        }
+        let mut rest = text;
+        let mut linenum = 0;
+        while !rest.is_empty() {
+            linenum += 1;
+            let (raw, next, complete) = match rest.iter().position(|&c| c == b'\n') {
+                Some(i) if i <= MAX_LINE => (&rest[..i], &rest[i + 1..], true),
+                _ => (
+                    &rest[..rest.len().min(MAX_LINE)],
+                    &rest[rest.len()..],
+                    false,
+                ),
+            };
+            rest = next;
+            if raw.first() == Some(&b'#') {
                 continue;
             }
-            let bad =
-                |why: &str| format!("Invalid AOF manifest file format at line {}: {why}", i + 1);
-            let words = crate::protocol::parser_split_args(line.as_bytes())
-                .ok_or_else(|| bad("unbalanced quotes"))?;
-            if words.len() % 2 != 0 {
-                return Err(bad("Invalid AOF manifest file format"));
+            let line = String::from_utf8_lossy(raw)
+                .trim_matches([' ', '\t', '\r', '\n'])
+                .to_string();
+            let err = |e: &'static str| Err((linenum, line.clone(), e));
+            if !complete {
+                return err("The AOF manifest file contains too long line");
             }
-            let (mut name, mut seq, mut kind) = (None, None, None);
+            if line.is_empty() {
+                return err("Invalid AOF manifest file format");
+            }
+            let Some(words) = crate::protocol::parser_split_args(line.as_bytes()) else {
+                return err("Invalid AOF manifest file format");
+            };
+            if words.len() < 6 || words.len() % 2 != 0 {
+                return err("Invalid AOF manifest file format");
+            }
+            let (mut name, mut seq, mut kind) = (None, 0i64, 0u8);
             for kv in words.chunks(2) {
                 let v = String::from_utf8_lossy(&kv[1]).to_string();
-                match kv[0].as_slice() {
-                    b"file" => name = Some(v),
-                    b"seq" => seq = v.parse::<i64>().ok(),
-                    b"type" => kind = v.bytes().next().filter(|_| v.len() == 1),
-                    _ => {}
+                if kv[0].eq_ignore_ascii_case(b"file") {
+                    if v.contains('/') {
+                        return err("File can't be a path, just a filename");
+                    }
+                    name = Some(v);
+                } else if kv[0].eq_ignore_ascii_case(b"seq") {
+                    seq = atoll(&v);
+                } else if kv[0].eq_ignore_ascii_case(b"type") {
+                    kind = v.bytes().next().unwrap_or(0);
                 }
             }
-            let (Some(name), Some(seq), Some(kind)) = (name, seq, kind) else {
-                return Err(bad("Mismatched manifest key"));
+            let Some(name) = name.filter(|_| seq != 0 && kind != 0) else {
+                return err("Invalid AOF manifest file format");
             };
-            if name.contains('/') {
-                return Err(bad("file name is a path"));
-            }
             let f = FileInfo { name, seq, kind };
             match kind {
                 b'b' => {
                     if m.base.is_some() {
-                        return Err(bad("Found duplicate base file information"));
+                        return err("Found duplicate base file information");
                     }
                     m.base_seq = seq;
                     m.base = Some(f);
@@ -64,12 +104,12 @@ impl Manifest {
                 b'h' => m.history.push(f),
                 b'i' => {
                     if seq <= m.incr_seq {
-                        return Err(bad("Found a non-monotonic sequence number"));
+                        return err("Found a non-monotonic sequence number");
                     }
                     m.incr_seq = seq;
                     m.incrs.push(f);
                 }
-                _ => return Err(bad("Unknown AOF file type")),
+                _ => return err("Unknown AOF file type"),
             }
         }
         Ok(m)
@@ -146,6 +186,9 @@ mod tests {
         assert_eq!(m.render().as_bytes(), text);
         assert!(Manifest::parse(b"file a seq 1 type i\nfile b seq 1 type i\n").is_err());
         assert!(Manifest::parse(b"file a seq 1\n").is_err());
+        assert!(Manifest::parse(b"").is_err());
+        assert!(Manifest::parse(b"file a seq 1 type b\n\n").is_err());
+        assert!(Manifest::parse(b"# comment\nfile a seq 1 type b\n").is_ok());
         assert!(Manifest::parse(b"file a seq 1 type x\n").is_err());
         assert!(Manifest::parse(b"file ../a seq 1 type b\n").is_err());
     }

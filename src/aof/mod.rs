@@ -155,7 +155,16 @@ fn paths(srv: &Server) -> (PathBuf, String) {
 fn read_manifest(dir: &Path, prefix: &str) -> Result<Manifest, String> {
     let path = dir.join(format!("{prefix}.manifest"));
     match std::fs::read(&path) {
-        Ok(t) => Manifest::parse(&t),
+        Ok(t) => Manifest::parse(&t).map_err(|(n, line, err)| {
+            // Stock's block, line by line.
+            crate::log::warning("\n*** FATAL AOF MANIFEST FILE ERROR ***\n");
+            if n > 0 {
+                crate::log::warning(&format!("Reading the manifest file, at line {n}\n"));
+                crate::log::warning(&format!(">>> '{line}'\n"));
+            }
+            crate::log::warning(&format!("{err}\n"));
+            "the AOF manifest could not be read".to_string()
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
         Err(e) => Err(format!(
             "Fatal error: can't open the AOF manifest {}: {e}",
