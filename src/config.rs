@@ -106,8 +106,14 @@ pub const PARAMS: &[Param] = &[
     p("save", "3600 1 300 100 60 10000", Kind::List),
     p("rdbcompression", "yes", YESNO),
     p("rdbchecksum", "yes", YESNO),
-    // No AOF yet: `yes` would promise a durability keel does not give.
-    p("appendonly", "no", YESNO).only(&["no"]),
+    p("appendonly", "no", YESNO),
+    imm("appenddirname", "appendonlydir", Kind::Str),
+    p("aof-load-truncated", "yes", YESNO),
+    // Rewrites and new bases are RDB-preamble files only.
+    p("aof-use-rdb-preamble", "yes", YESNO).only(&["yes"]),
+    p("aof-timestamp-enabled", "no", YESNO),
+    p("auto-aof-rewrite-percentage", "100", Kind::Int),
+    p("auto-aof-rewrite-min-size", "64mb", Kind::Memory),
     p(
         "appendfsync",
         "everysec",
@@ -254,7 +260,7 @@ pub const PARAMS: &[Param] = &[
     p("stream-node-max-entries", "100", Kind::Int),
     // Tables resize at once (no incremental rehash to drive).
     p("activerehashing", "yes", YESNO).only(&["yes"]),
-    p("appendfilename", "appendonly.aof", Kind::Str),
+    imm("appendfilename", "appendonly.aof", Kind::Str),
     // Thread per core: see `shards`.
     p("io-threads", "1", Kind::Int).only(&["1"]),
     // keel does not talk to a supervisor (no sd_notify).
@@ -846,9 +852,6 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
 
 /// Why a value keel would not act on is refused.
 fn not_implemented(param: &Param, ok: &[&str]) -> String {
-    if param.name == "appendonly" {
-        return "AOF is not supported by keel yet: appendonly must be 'no'".into();
-    }
     let values: Vec<String> = ok
         .iter()
         .map(|v| {

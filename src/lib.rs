@@ -1,6 +1,7 @@
 //! keel: a Redis-compatible in-memory server, thread-per-core.
 
 pub mod acl;
+pub mod aof;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -404,7 +404,9 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "rdb_saves" => p.saves.load(Ordering::Relaxed),
             "rdb_last_load_keys_expired" => srv.persist.last_load.load(Ordering::Relaxed) & 0xffff_ffff,
             "rdb_last_load_keys_loaded" => srv.persist.last_load.load(Ordering::Relaxed) >> 32,
-            "aof_enabled" => cfg.get_bool("appendonly") as i32,
+        }
+        for (k, v) in crate::aof::info_fields(srv) {
+            let _ = write!(s, "{k}:{v}\r\n");
         }
     }
 

@@ -20,6 +20,14 @@ pub fn commands() -> Vec<Command> {
             .all_shards()
             .acl(&["admin", "slow", "dangerous"])
             .doc("server", "1.0.0", "Asynchronously save the dataset to disk"),
+        cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, bgrewriteaof)
+            .all_shards()
+            .acl(&["admin", "slow", "dangerous"])
+            .doc(
+                "server",
+                "1.0.0",
+                "Asynchronously rewrite the append-only file",
+            ),
         cmd(
             "shutdown",
             -1,
@@ -86,6 +94,39 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) {
     }
 }
 
+fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) {
+    let srv = ctx.srv;
+    if crate::aof::rewrite_in_progress() {
+        return ctx
+            .out
+            .err("ERR Background append only file rewriting already in progress");
+    }
+    if !crate::aof::enabled() {
+        // Redis writes a base without appending to it; keel rewrites only
+        // an AOF it is appending to.
+        return ctx
+            .out
+            .err("ERR keel rewrites the AOF only while appendonly is yes");
+    }
+    if srv.persist.bgsave_in_progress() {
+        crate::aof::schedule_rewrite();
+        return ctx
+            .out
+            .simple("Background append only file rewriting scheduled");
+    }
+    let stores: Vec<&ShardStore> = all_stores(ctx).into_iter().map(|s| &*s).collect();
+    let r = crate::server::shard::with_current(|rt| {
+        persist::bgsave(rt, &stores, persist::Target::AofRewrite)
+    })
+    .unwrap_or_else(|| Err("ERR no shard runtime".into()));
+    match r {
+        Ok(_) => ctx
+            .out
+            .simple("Background append only file rewriting started"),
+        Err(e) => ctx.out.err(&e),
+    }
+}
+
 fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
     let (mut nosave, mut save, mut force, mut now) = (false, false, false, false);
     for a in &args[1..] {
@@ -141,6 +182,7 @@ pub fn prepare_for_shutdown(
     }
     persist::kill_child(srv);
     crate::replication::master::freeze(true);
+    crate::aof::flush_at_shutdown();
     if nosave || (!save && persist::save_rules(srv).is_empty()) {
         return Ok(());
     }

@@ -282,6 +282,21 @@ pub fn feed_applied(link_gen: u64, bytes: &[u8]) {
     r.cond.notify_all();
 }
 
+/// The AOF is on: records must be made from now on. Called with no record
+/// in flight (at startup before the shards run, or at a global cut).
+pub fn enable_records() {
+    let Some(r) = REPL.get() else { return };
+    if super::active() {
+        return;
+    }
+    let mut st = r.lock();
+    if st.backlog.is_none() {
+        let size = backlog_size(r.srv);
+        st.backlog = Some(Backlog::new(size, st.offset));
+    }
+    set_active(true);
+}
+
 /// Closes every replica link (they come back by PSYNC).
 pub fn disconnect_replicas(st: &State) {
     for l in &st.replicas {
@@ -541,8 +556,9 @@ fn merge_loop(r: &'static Repl, rx: Receiver<Msg>) {
             let mut st = r.lock();
             let before = st.offset;
             while let Some(effects) = pending.remove(&next_lsn) {
-                next_lsn += 1;
                 write_record(&mut st, &effects, &mut out);
+                crate::aof::feed(next_lsn, &effects);
+                next_lsn += 1;
             }
             cuts.retain(|(lsn, full_sync, reply)| {
                 if *lsn > next_lsn {
@@ -734,9 +750,11 @@ fn cron(r: &Repl, last_ping: &mut u64) {
     }
     st.good_replicas = good;
     GOOD_REPLICAS.store(good, Ordering::Release);
+    // The AOF is fed from the stream: records go on while it is on.
     if st.replicas.is_empty()
         && st.replica.of.is_none()
         && st.backlog.is_some()
+        && !crate::aof::enabled()
         && ttl > 0
         && now.saturating_sub(st.no_replicas_since_ms) > ttl as u64 * 1000
     {

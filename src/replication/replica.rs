@@ -166,6 +166,9 @@ pub fn set_master(stores: &mut [&mut ShardStore], host: String, port: u16) -> Re
     let Some(r) = master::repl() else {
         return Err("ERR replication is not available".into());
     };
+    if crate::aof::enabled() {
+        return Err(crate::aof::NO_REPLICA_AOF.into());
+    }
     let was_master = !is_replica();
     if was_master {
         master::cut(false);

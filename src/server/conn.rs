@@ -453,6 +453,11 @@ impl Conn<'_> {
         if wbuf.is_empty() {
             return true;
         }
+        // appendfsync always: no reply leaves before the records made so
+        // far are on disk (as Redis, reads wait behind concurrent writes).
+        if crate::aof::always() {
+            crate::aof::wait_synced(crate::replication::next_lsn()).await;
+        }
         let ok = stream.write_all(wbuf).await.is_ok();
         ThreadStats::bump(&self.rt.stats().net_output_bytes, wbuf.len() as u64);
         if wbuf.capacity() > 1 << 20 {

@@ -217,12 +217,17 @@ impl Server {
             c.get_bool("stop-writes-on-bgsave-error") && !c.get("save").trim().is_empty(),
             Ordering::Relaxed,
         );
+        crate::aof::set_policy(c.get("appendfsync"));
+        crate::aof::TIMESTAMPS.store(c.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
+        crate::aof::config_changed(self, c.get_bool("appendonly"));
     }
 
-    /// writeCommandsDeniedByDiskError (RDB only: keel has no AOF).
+    /// writeCommandsDeniedByDiskError: a failed BGSAVE (with
+    /// stop-writes-on-bgsave-error) or a failed AOF write.
     pub fn writes_denied_by_disk_error(&self) -> bool {
-        self.stop_writes_on_bgsave_err.load(Ordering::Relaxed)
-            && !self.persist.last_bgsave_ok.load(Ordering::Relaxed)
+        (self.stop_writes_on_bgsave_err.load(Ordering::Relaxed)
+            && !self.persist.last_bgsave_ok.load(Ordering::Relaxed))
+            || crate::aof::write_failed()
     }
 
     /// Sends a command to every MONITOR client, formatted as Redis does:
@@ -603,10 +608,28 @@ pub fn run(config: Config) -> i32 {
             .collect(),
     );
 
-    match persist::load_at_startup(srv, &stores.0) {
-        Ok(_) => {}
-        Err(e) => {
-            crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+    // With `appendonly yes` the AOF is the dataset (as Redis: the RDB is
+    // not read).
+    let aof_on = srv.config.read().unwrap().get_bool("appendonly");
+    if aof_on && !srv.config.read().unwrap().get("replicaof").is_empty() {
+        crate::log::warning(crate::aof::NO_REPLICA_AOF);
+        return 1;
+    }
+    let loaded = if aof_on {
+        crate::aof::load_at_startup(srv, &stores.0)
+    } else {
+        persist::load_at_startup(srv, &stores.0)
+    };
+    if let Err(e) = loaded {
+        crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        return 1;
+    }
+    if aof_on {
+        // SAFETY: no shard thread exists yet; main owns every store.
+        let view: Vec<&crate::storage::ShardStore> =
+            stores.0.iter().map(|&p| unsafe { &*p }).collect();
+        if let Err(e) = crate::aof::start(srv, &view) {
+            crate::log::warning(&e);
             return 1;
         }
     }
@@ -622,6 +645,7 @@ pub fn run(config: Config) -> i32 {
         crate::log::warning(&e);
         return 1;
     }
+    crate::aof::booted();
     // `replicaof` in the config: follow that master from the file's position.
     let replicaof = srv.config.read().unwrap().get("replicaof").to_string();
     let mut words = replicaof.split_whitespace();
@@ -893,6 +917,20 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
         }
         crate::log::notice("keel is now ready to exit, bye bye...");
         std::process::exit(0);
+    }
+    if !p.bgsave_in_progress() && crate::aof::rewrite_due(srv) {
+        let r = rt
+            .with_shards(&all, |view| {
+                // SAFETY: every store is held for this closure.
+                let stores: Vec<&crate::storage::ShardStore> =
+                    view.iter().map(|&s| unsafe { &*s }).collect();
+                persist::bgsave(rt, &stores, persist::Target::AofRewrite)
+            })
+            .await;
+        if let Err(e) = r {
+            crate::log::warning(&e);
+        }
+        return;
     }
     let due = persist::rule_due(srv);
     let scheduled = !p.bgsave_in_progress() && p.scheduled.swap(false, Ordering::AcqRel);

@@ -41,6 +41,8 @@ pub struct Persist {
     /// The running child streams a full sync to a replica's socket
     /// (diskless): not a save of the dataset file.
     pub child_to_socket: AtomicBool,
+    /// The running child writes a new AOF base (BGREWRITEAOF).
+    pub child_aof: AtomicBool,
     /// (pid << 1) | ok of the last child reaped.
     pub last_child: AtomicU64,
     /// (keys loaded << 32) | keys expired, of the last load at startup.
@@ -75,7 +77,7 @@ pub fn rdb_path(srv: &Server) -> PathBuf {
     PathBuf::from(c.get("dir")).join(c.get("dbfilename"))
 }
 
-fn limits(srv: &Server) -> Limits {
+pub(crate) fn limits(srv: &Server) -> Limits {
     let c = srv.config.read().unwrap();
     let get = |n: &str| c.get_i64(n).max(0) as usize;
     Limits {
@@ -195,6 +197,9 @@ pub fn kill_child(srv: &Server) {
         unsafe {
             libc::kill(pid, libc::SIGUSR1);
             libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        if srv.persist.child_aof.swap(false, Ordering::AcqRel) {
+            crate::aof::rewrite_done(srv, false);
         }
     }
 }
@@ -319,6 +324,9 @@ impl ParkBarrier {
 pub enum Target<'a> {
     /// BGSAVE: the dataset file.
     File,
+    /// BGREWRITEAOF: a new AOF base; the AOF switches to a new incremental
+    /// file at the cut.
+    AofRewrite,
     /// A full sync of the replica on socket `fd`: `+FULLRESYNC` is written
     /// at the cut, `on_cut` registers the replica at the cut's offset, and
     /// the RDB goes to the file (then the caller sends it) or, `diskless`,
@@ -366,8 +374,20 @@ pub fn bgsave(
     let release = || barrier.release.store(true, Ordering::Release);
     // Every record before this point has been sent: the stream position of
     // the cut is the snapshot's (and a new replica's FULLRESYNC offset).
+    let mut aof_base = None;
     let (to_socket, repl) = match target {
         Target::File => (None, crate::replication::master::cut(false)),
+        Target::AofRewrite => {
+            crate::replication::master::cut(false);
+            match crate::aof::rewrite_begin(srv) {
+                Ok(p) => aof_base = Some(p),
+                Err(e) => {
+                    release();
+                    return Err(e);
+                }
+            }
+            (None, None)
+        }
         Target::Replica {
             fd,
             diskless,
@@ -387,12 +407,12 @@ pub fn bgsave(
             (diskless.then_some(fd), Some(c))
         }
     };
-    if to_socket.is_none() {
+    if to_socket.is_none() && aof_base.is_none() {
         for (i, s) in stores.iter().enumerate() {
             srv.persist.dirty_at_fork[i].store(s.dirty, Ordering::Relaxed);
         }
     }
-    let path = rdb_path(srv);
+    let path = aof_base.clone().unwrap_or_else(|| rdb_path(srv));
     // SAFETY: every other shard thread is parked in `ParkBarrier::park` and
     // the main thread waits in sigwait. The replication threads may hold
     // the replication lock or be inside the allocator's own (per-thread)
@@ -417,7 +437,11 @@ pub fn bgsave(
         let code = match to_socket {
             None => match write_rdb(srv, stores, &path, repl.as_ref()) {
                 Ok(()) => {
-                    crate::log::notice("DB saved on disk");
+                    if aof_base.is_some() {
+                        crate::log::notice("Successfully created the temporary AOF base file");
+                    } else {
+                        crate::log::notice("DB saved on disk");
+                    }
                     0
                 }
                 Err(e) => {
@@ -452,9 +476,18 @@ pub fn bgsave(
     release();
     if pid < 0 {
         let e = std::io::Error::last_os_error();
+        if aof_base.is_some() {
+            crate::aof::rewrite_done(srv, false);
+            return Err(format!(
+                "ERR Can't rewrite append only file in background: fork: {e}"
+            ));
+        }
         srv.persist.last_bgsave_ok.store(false, Ordering::Relaxed);
         return Err(format!("ERR Can't save in background: fork: {e}"));
     }
+    srv.persist
+        .child_aof
+        .store(aof_base.is_some(), Ordering::Release);
     srv.persist
         .child_to_socket
         .store(to_socket.is_some(), Ordering::Release);
@@ -465,6 +498,10 @@ pub fn bgsave(
     if to_socket.is_some() {
         crate::log::notice(&format!(
             "Starting BGSAVE for SYNC with target: replicas sockets (pid {pid})"
+        ));
+    } else if aof_base.is_some() {
+        crate::log::notice(&format!(
+            "Background append only file rewriting started by pid {pid}"
         ));
     } else {
         crate::log::notice(&format!("Background saving started by pid {pid}"));
@@ -532,6 +569,11 @@ pub fn reap_child(srv: &Server) {
     p.last_child
         .store(((pid as u64) << 1) | ok as u64, Ordering::Release);
     if p.child_to_socket.swap(false, Ordering::AcqRel) {
+        p.child_pid.store(0, Ordering::Release);
+        return;
+    }
+    if p.child_aof.swap(false, Ordering::AcqRel) {
+        crate::aof::rewrite_done(srv, ok);
         p.child_pid.store(0, Ordering::Release);
         return;
     }

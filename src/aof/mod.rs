@@ -1,0 +1,840 @@
+//! The append-only file: Redis 7's multi-part AOF (a manifest, one base,
+//! incremental files), written from the replication core's merged stream.
+//!
+//! The merge thread (`replication::master`) hands every record, in LSN
+//! order, to `feed`, which encodes it into a pending buffer (SELECT where
+//! the DB changes, MULTI/EXEC around more than one effect, scripts in
+//! their EVAL form): the AOF and the replicas see the same order and the
+//! same atomic units. The `keel-aof` thread writes the pending buffer to
+//! the current incremental file and fsyncs it per `appendfsync`; whatever
+//! accumulated while it wrote (from every shard) goes out with the next
+//! write and fsync: group commit. `SYNCED` is the LSN below which every
+//! record is on disk; with `always` a connection holds its replies until
+//! it passes the records its batch made.
+
+pub mod load;
+pub mod manifest;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use manifest::Manifest;
+
+use crate::replication::Effect;
+use crate::server::Server;
+use crate::storage::ShardStore;
+
+/// A replica does not write what it applies to an AOF yet: refused rather
+/// than an AOF that silently misses the master's writes.
+pub const NO_REPLICA_AOF: &str =
+    "ERR keel does not keep an AOF on a replica yet: appendonly must be no with replicaof";
+
+pub const FSYNC_NO: u8 = 0;
+pub const FSYNC_EVERYSEC: u8 = 1;
+pub const FSYNC_ALWAYS: u8 = 2;
+
+/// The AOF is on (records are fed and written).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static POLICY: AtomicU8 = AtomicU8::new(FSYNC_EVERYSEC);
+/// Every record with an LSN below this is written (and fsynced with
+/// `always`).
+static SYNCED: AtomicU64 = AtomicU64::new(0);
+/// The last write or fsync failed (INFO aof_last_write_status; writes are
+/// refused while set).
+static WRITE_ERR: AtomicBool = AtomicBool::new(false);
+/// The writer is inside an fsync (aof_pending_bio_fsync).
+static FSYNCING: AtomicBool = AtomicBool::new(false);
+/// Everysec fsyncs that had to wait for a previous one (aof_delayed_fsync).
+static DELAYED_FSYNC: AtomicU64 = AtomicU64::new(0);
+
+pub struct Aof {
+    dir: PathBuf,
+    prefix: String,
+    pending: Mutex<Pending>,
+    cond: Condvar,
+    io: Mutex<Io>,
+    pub stats: Stats,
+}
+
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    /// The LSN after the last record in `buf`.
+    end_lsn: u64,
+    /// The DB the file has selected (-1: the next record sends SELECT).
+    seldb: i32,
+    last_ts: u64,
+    /// A rewrite began at this offset of `buf`: what follows goes to a new
+    /// incremental file.
+    rotate_at: Option<usize>,
+}
+
+struct Io {
+    file: Option<File>,
+    manifest: Manifest,
+    /// Bytes written to the current incremental file.
+    incr_size: u64,
+    /// Size of every file of the AOF (aof_current_size).
+    total_size: u64,
+    last_fsync: Instant,
+    /// The first incremental file made by the running rewrite (0: none yet).
+    rewrite_incr_seq: i64,
+    /// The base the running rewrite's child writes.
+    rewrite_base: Option<manifest::FileInfo>,
+    /// Turned on at run time, waiting for its first rewrite: the manifest
+    /// on disk is not touched until the new base exists.
+    starting: bool,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub base_size: AtomicU64,
+    pub current_size: AtomicU64,
+    pub rewrite_in_progress: AtomicBool,
+    pub rewrite_scheduled: AtomicBool,
+    pub rewrites: AtomicU64,
+    pub rewrite_failures: AtomicU64,
+    pub last_rewrite_ok: AtomicBool,
+    pub last_rewrite_secs: AtomicI64,
+    pub rewrite_start_ms: AtomicU64,
+}
+
+static AOF: OnceLock<Aof> = OnceLock::new();
+
+pub fn get() -> Option<&'static Aof> {
+    AOF.get()
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+/// `appendfsync always` is in force: replies wait for their records.
+pub fn always() -> bool {
+    ENABLED.load(Ordering::Relaxed) && POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS
+}
+
+pub fn synced_lsn() -> u64 {
+    SYNCED.load(Ordering::Acquire)
+}
+
+pub fn write_failed() -> bool {
+    ENABLED.load(Ordering::Relaxed) && WRITE_ERR.load(Ordering::Relaxed)
+}
+
+pub fn delayed_fsyncs() -> u64 {
+    DELAYED_FSYNC.load(Ordering::Relaxed)
+}
+
+/// CONFIG SET appendfsync.
+pub fn set_policy(name: &str) {
+    POLICY.store(policy_of(name), Ordering::Relaxed);
+    if let Some(a) = AOF.get() {
+        a.cond.notify_all();
+    }
+}
+
+fn policy_of(name: &str) -> u8 {
+    match name {
+        "always" => FSYNC_ALWAYS,
+        "no" => FSYNC_NO,
+        _ => FSYNC_EVERYSEC,
+    }
+}
+
+fn paths(srv: &Server) -> (PathBuf, String) {
+    let c = srv.config.read().unwrap();
+    let dir = Path::new(c.get("dir")).join(c.get("appenddirname"));
+    (dir, c.get("appendfilename").to_string())
+}
+
+fn read_manifest(dir: &Path, prefix: &str) -> Result<Manifest, String> {
+    let path = dir.join(format!("{prefix}.manifest"));
+    match std::fs::read(&path) {
+        Ok(t) => Manifest::parse(&t).map_err(|(n, line, err)| {
+            // Stock's block, line by line.
+            crate::log::warning("\n*** FATAL AOF MANIFEST FILE ERROR ***\n");
+            if n > 0 {
+                crate::log::warning(&format!("Reading the manifest file, at line {n}\n"));
+                crate::log::warning(&format!(">>> '{line}'\n"));
+            }
+            crate::log::warning(&format!("{err}\n"));
+            "the AOF manifest could not be read".to_string()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+        Err(e) => Err(format!(
+            "Fatal error: can't open the AOF manifest {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Writes the manifest through a temp file, fsync, rename, fsync of the dir.
+fn write_manifest(dir: &Path, prefix: &str, m: &Manifest) -> std::io::Result<()> {
+    let tmp = dir.join(format!("temp-{prefix}.manifest"));
+    let path = dir.join(format!("{prefix}.manifest"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(m.render().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    File::open(dir)?.sync_all()
+}
+
+/// Startup with `appendonly yes`: loads the AOF the manifest names into the
+/// stores (before any shard runs). Ok(true) when it held data.
+pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
+    let (dir, prefix) = paths(srv);
+    let m = read_manifest(&dir, &prefix)?;
+    srv.persist.loading.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    let r = load::load_all(srv, &dir, &m, stores);
+    srv.persist.loading.store(false, Ordering::Relaxed);
+    match r? {
+        None => Ok(false),
+        Some(o) => {
+            crate::log::notice(&format!(
+                "DB loaded from append only file: {:.3} seconds",
+                start.elapsed().as_secs_f64()
+            ));
+            let _ = o;
+            Ok(true)
+        }
+    }
+}
+
+/// Opens the AOF for appending (startup with `appendonly yes`, after the
+/// load, before any shard runs): creates the directory, a base holding the
+/// stores when there is none, the incremental file, the manifest; then
+/// starts the writer and turns on the records it is fed from.
+pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String> {
+    let (dir, prefix) = paths(srv);
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    let mut m = read_manifest(&dir, &prefix)?;
+    if m.base.is_none() && m.incrs.is_empty() {
+        let base = m.new_base(&prefix, true);
+        crate::server::persist::write_rdb(srv, stores, &dir.join(&base.name), None)
+            .map_err(|e| format!("Can't write the AOF base file {}: {e}", base.name))?;
+        crate::log::notice(&format!(
+            "Creating AOF base file {} on server start",
+            base.name
+        ));
+    }
+    let created = m.incrs.is_empty();
+    if created {
+        m.new_incr(&prefix);
+    }
+    let incr = m.incrs.last().unwrap().name.clone();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join(&incr))
+        .map_err(|e| format!("Can't open the append-only file {incr}: {e}"))?;
+    write_manifest(&dir, &prefix, &m)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    crate::log::notice(&format!(
+        "{} AOF incr file {incr} on server start",
+        if created { "Creating" } else { "Opening" }
+    ));
+    let incr_size = file.metadata().map(|md| md.len()).unwrap_or(0);
+    let base_size = m
+        .base
+        .as_ref()
+        .and_then(|b| std::fs::metadata(dir.join(&b.name)).ok())
+        .map_or(0, |md| md.len());
+    let total_size = files_size(&dir, &m);
+    install(srv, dir, prefix, Some(file), m, incr_size)?;
+    let a = AOF.get().unwrap();
+    a.stats.base_size.store(base_size, Ordering::Relaxed);
+    a.stats.current_size.store(total_size, Ordering::Relaxed);
+    SYNCED.store(crate::replication::next_lsn(), Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+    crate::replication::master::enable_records();
+    Ok(())
+}
+
+/// Creates the AOF state and its writer thread (once per process).
+fn install(
+    srv: &Server,
+    dir: PathBuf,
+    prefix: String,
+    file: Option<File>,
+    m: Manifest,
+    incr_size: u64,
+) -> Result<(), String> {
+    let total_size = files_size(&dir, &m);
+    let policy = policy_of(srv.config.read().unwrap().get("appendfsync"));
+    let aof = Aof {
+        dir,
+        prefix,
+        pending: Mutex::new(Pending {
+            seldb: -1,
+            ..Default::default()
+        }),
+        cond: Condvar::new(),
+        io: Mutex::new(Io {
+            file,
+            starting: false,
+            manifest: m,
+            incr_size,
+            total_size,
+            last_fsync: Instant::now(),
+            rewrite_incr_seq: 0,
+            rewrite_base: None,
+        }),
+        stats: Stats {
+            last_rewrite_ok: AtomicBool::new(true),
+            last_rewrite_secs: AtomicI64::new(-1),
+            ..Default::default()
+        },
+    };
+    if AOF.set(aof).is_err() {
+        return Err("the AOF was started twice".into());
+    }
+    POLICY.store(policy, Ordering::Relaxed);
+    std::thread::Builder::new()
+        .name("keel-aof".into())
+        .spawn(|| writer_loop(AOF.get().unwrap()))
+        .map_err(|e| format!("can't start the AOF thread: {e}"))?;
+    Ok(())
+}
+
+fn files_size(dir: &Path, m: &Manifest) -> u64 {
+    m.base
+        .iter()
+        .chain(m.incrs.iter())
+        .filter_map(|f| std::fs::metadata(dir.join(&f.name)).ok())
+        .map(|md| md.len())
+        .sum()
+}
+
+/// Called by the merge thread for each record, in LSN order (`lsn` is the
+/// record's).
+pub fn feed(lsn: u64, effects: &[Effect]) {
+    if !enabled() {
+        return;
+    }
+    let Some(a) = AOF.get() else { return };
+    let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+    let p = &mut *p;
+    if TIMESTAMPS.load(Ordering::Relaxed) {
+        let now = crate::storage::now_ms() / 1000;
+        if now != p.last_ts {
+            p.last_ts = now;
+            p.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+        }
+    }
+    let multi = effects.len() > 1;
+    let mut select = |buf: &mut Vec<u8>, db: i32| {
+        if db >= 0 && db != p.seldb {
+            let d = db.to_string();
+            buf.extend_from_slice(&crate::replication::encode(&[
+                b"SELECT".as_slice(),
+                d.as_bytes(),
+            ]));
+            p.seldb = db;
+        }
+    };
+    if multi {
+        select(&mut p.buf, effects[0].db);
+        p.buf.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n");
+    }
+    for e in effects {
+        select(&mut p.buf, e.db);
+        // The file has no script cache: a verbatim script goes as EVAL.
+        match &e.eval_form {
+            Some((_, eval)) => p.buf.extend_from_slice(eval),
+            None => p.buf.extend_from_slice(&e.resp),
+        }
+    }
+    if multi {
+        p.buf.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n");
+    }
+    p.end_lsn = lsn + 1;
+    a.cond.notify_one();
+}
+
+/// `aof-timestamp-enabled` (read by the merge thread without the config lock).
+pub static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
+
+impl Aof {
+    fn lock_io(&self) -> MutexGuard<'_, Io> {
+        self.io.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes what is pending to the current file (the caller holds `io`),
+    /// fsyncing it when `sync`. Returns the LSN it covers.
+    fn write_pending(&self, io: &mut Io, sync: bool) -> Option<u64> {
+        let (mut buf, end, rotate) = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            (std::mem::take(&mut p.buf), p.end_lsn, p.rotate_at.take())
+        };
+        if let Some(at) = rotate {
+            let rest = buf.split_off(at);
+            self.write_buf(io, buf, true)?;
+            if let Err(e) = self.open_next_incr(io) {
+                crate::log::warning(&format!("Can't open a new AOF incr file: {e}"));
+                // Keep appending to the current file; the rewrite fails.
+                io.rewrite_incr_seq = -1;
+            }
+            buf = rest;
+        }
+        self.write_buf(io, buf, sync)?;
+        if WRITE_ERR.swap(false, Ordering::AcqRel) {
+            crate::log::warning("AOF write error looks solved, Redis can write again.");
+        }
+        Some(end)
+    }
+
+    /// The rewrite's switch: a new incremental file, in the manifest at once.
+    fn open_next_incr(&self, io: &mut Io) -> std::io::Result<()> {
+        let mut m = io.manifest.clone();
+        let f = m.new_incr(&self.prefix);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(&f.name))?;
+        if !io.starting {
+            write_manifest(&self.dir, &self.prefix, &m)?;
+        }
+        io.manifest = m;
+        io.file = Some(file);
+        io.incr_size = 0;
+        io.rewrite_incr_seq = f.seq;
+        crate::log::notice(&format!(
+            "Creating AOF incr file {} on background rewrite",
+            f.name
+        ));
+        Ok(())
+    }
+
+    fn write_buf(&self, io: &mut Io, buf: Vec<u8>, sync: bool) -> Option<()> {
+        let Some(file) = io.file.as_mut() else {
+            // Off, or on and waiting for its first incr file: nothing to write.
+            return Some(());
+        };
+        if !buf.is_empty() {
+            if let Err(e) = file.write_all(&buf) {
+                self.write_error(&e, &buf);
+                return None;
+            }
+            io.incr_size += buf.len() as u64;
+            io.total_size += buf.len() as u64;
+            self.stats
+                .current_size
+                .store(io.total_size, Ordering::Relaxed);
+        }
+        if sync {
+            FSYNCING.store(true, Ordering::Relaxed);
+            let t = Instant::now();
+            let r = file.sync_data();
+            FSYNCING.store(false, Ordering::Relaxed);
+            if let Err(e) = r {
+                self.write_error(&e, &[]);
+                return None;
+            }
+            // An fsync past a second held back the next everysec one.
+            if t.elapsed() > Duration::from_secs(1) {
+                DELAYED_FSYNC.fetch_add(1, Ordering::Relaxed);
+            }
+            io.last_fsync = Instant::now();
+        }
+        Some(())
+    }
+
+    fn write_error(&self, e: &std::io::Error, lost: &[u8]) {
+        if POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS {
+            crate::log::warning(&format!(
+                "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting... ({e})"
+            ));
+            std::process::exit(1);
+        }
+        crate::log::warning(&format!(
+            "Error writing to the AOF file: {e} ({} bytes lost)",
+            lost.len()
+        ));
+        WRITE_ERR.store(true, Ordering::Release);
+        // Keep the bytes for the next attempt.
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut again = lost.to_vec();
+        again.extend_from_slice(&p.buf);
+        p.buf = again;
+    }
+}
+
+/// The `keel-aof` thread: writes and fsyncs per policy.
+fn writer_loop(a: &'static Aof) {
+    loop {
+        {
+            let p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.buf.is_empty() {
+                let _ = a
+                    .cond
+                    .wait_timeout(p, Duration::from_millis(200))
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        if !enabled() {
+            continue;
+        }
+        let policy = POLICY.load(Ordering::Relaxed);
+        let mut io = a.lock_io();
+        let due = policy == FSYNC_ALWAYS
+            || (policy == FSYNC_EVERYSEC && io.last_fsync.elapsed() >= Duration::from_secs(1));
+        if let Some(end) = a.write_pending(&mut io, due) {
+            SYNCED.fetch_max(end, Ordering::AcqRel);
+        } else if WRITE_ERR.load(Ordering::Relaxed) {
+            drop(io);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// BGREWRITEAOF at the cut (every shard parked, every record before it fed):
+/// what is fed from now on goes to a new incremental file. Returns the path
+/// of the new base the child writes.
+pub fn rewrite_begin(srv: &Server) -> Result<PathBuf, String> {
+    if !enabled() && START_REQUESTED.load(Ordering::Acquire) {
+        turn_on_at_cut(srv)?;
+    }
+    let Some(a) = AOF.get().filter(|_| enabled()) else {
+        return Err("ERR the AOF is off".into());
+    };
+    let base = {
+        let mut io = a.lock_io();
+        let mut m = io.manifest.clone();
+        let b = m.new_base(&a.prefix, true);
+        io.rewrite_incr_seq = 0;
+        io.rewrite_base = Some(b.clone());
+        b
+    };
+    {
+        let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.rotate_at = Some(p.buf.len());
+        p.seldb = -1;
+    }
+    a.cond.notify_one();
+    a.stats.rewrite_in_progress.store(true, Ordering::Release);
+    a.stats.rewrite_scheduled.store(false, Ordering::Release);
+    a.stats
+        .rewrite_start_ms
+        .store(crate::storage::now_ms(), Ordering::Relaxed);
+    Ok(a.dir.join(base.name))
+}
+
+/// The rewrite's child ended: on success the new base and the incremental
+/// files from the cut on replace the old ones in the manifest, and the old
+/// files are deleted.
+pub fn rewrite_done(srv: &Server, ok: bool) {
+    let _ = srv;
+    let Some(a) = AOF.get() else { return };
+    let st = &a.stats;
+    let mut io = a.lock_io();
+    // The switch to the new incr file may still be pending.
+    let always = POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS;
+    if let Some(end) = a.write_pending(&mut io, always) {
+        SYNCED.fetch_max(end, Ordering::AcqRel);
+    }
+    let base = io.rewrite_base.take();
+    let secs = (crate::storage::now_ms() - st.rewrite_start_ms.load(Ordering::Relaxed)) / 1000;
+    st.last_rewrite_secs.store(secs as i64, Ordering::Relaxed);
+    st.rewrite_in_progress.store(false, Ordering::Release);
+    let first_new = io.rewrite_incr_seq;
+    let done = match base {
+        Some(b) if ok && first_new > 0 => {
+            let mut m = io.manifest.clone();
+            let nb = m.new_base(&a.prefix, true);
+            debug_assert_eq!(nb.name, b.name);
+            let (keep, old): (Vec<_>, Vec<_>) = m.incrs.drain(..).partition(|f| f.seq >= first_new);
+            m.incrs = keep;
+            m.history.extend(old.into_iter().map(|mut f| {
+                f.kind = b'h';
+                f
+            }));
+            // The new manifest names no old file: they go once it is in place.
+            let old = std::mem::take(&mut m.history);
+            match write_manifest(&a.dir, &a.prefix, &m) {
+                Ok(()) => {
+                    io.starting = false;
+                    for f in old {
+                        let _ = std::fs::remove_file(a.dir.join(&f.name));
+                    }
+                    io.manifest = m;
+                    io.total_size = files_size(&a.dir, &io.manifest);
+                    let base_size = std::fs::metadata(a.dir.join(&b.name)).map_or(0, |md| md.len());
+                    st.base_size.store(base_size, Ordering::Relaxed);
+                    st.current_size.store(io.total_size, Ordering::Relaxed);
+                    true
+                }
+                Err(e) => {
+                    crate::log::warning(&format!("Can't persist the AOF manifest: {e}"));
+                    let _ = std::fs::remove_file(a.dir.join(&b.name));
+                    false
+                }
+            }
+        }
+        Some(b) => {
+            let _ = std::fs::remove_file(a.dir.join(&b.name));
+            false
+        }
+        None => false,
+    };
+    st.last_rewrite_ok.store(done, Ordering::Relaxed);
+    if done {
+        st.rewrites.fetch_add(1, Ordering::Relaxed);
+        st.rewrite_failures.store(0, Ordering::Relaxed);
+        crate::log::notice("Background AOF rewrite finished successfully");
+    } else {
+        st.rewrite_failures.fetch_add(1, Ordering::Relaxed);
+        crate::log::warning("Background AOF rewrite terminated with error");
+    }
+}
+
+/// Set by CONFIG SET appendonly yes: shard 0's cron starts the rewrite
+/// that turns the AOF on (as Redis: the first base, then appends).
+static START_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Startup is over: CONFIG SET appendonly acts from now on.
+static BOOTED: AtomicBool = AtomicBool::new(false);
+
+pub fn booted() {
+    BOOTED.store(true, Ordering::Release);
+}
+
+/// After CONFIG SET: `appendonly` turned on or off.
+pub fn config_changed(srv: &Server, on: bool) {
+    if !BOOTED.load(Ordering::Acquire) {
+        return;
+    }
+    if on {
+        if !enabled() {
+            START_REQUESTED.store(true, Ordering::Release);
+        }
+        return;
+    }
+    START_REQUESTED.store(false, Ordering::Release);
+    if !enabled() {
+        return;
+    }
+    if rewrite_in_progress() {
+        crate::server::persist::kill_child(srv);
+    }
+    let Some(a) = AOF.get() else { return };
+    let mut io = a.lock_io();
+    if let Some(end) = a.write_pending(&mut io, true) {
+        SYNCED.fetch_max(end, Ordering::AcqRel);
+    }
+    ENABLED.store(false, Ordering::Release);
+    io.file = None;
+    let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+    p.buf.clear();
+    p.rotate_at = None;
+    p.seldb = -1;
+    crate::log::notice("AOF turned off (CONFIG SET appendonly no)");
+}
+
+/// CONFIG SET appendonly yes, at the first rewrite's cut (every shard
+/// parked): records are fed from here on; the new incr file and the
+/// manifest follow from the rewrite.
+fn turn_on_at_cut(srv: &Server) -> Result<(), String> {
+    let (dir, prefix) = paths(srv);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("ERR Can't open or create append-only dir: {e}"))?;
+    let m = read_manifest(&dir, &prefix).unwrap_or_default();
+    match AOF.get() {
+        None => install(srv, dir, prefix, None, m, 0).map_err(|e| format!("ERR {e}"))?,
+        Some(a) => {
+            let mut io = a.lock_io();
+            io.manifest = m;
+            io.file = None;
+            io.incr_size = 0;
+        }
+    }
+    let a = AOF.get().unwrap();
+    a.lock_io().starting = true;
+    {
+        let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.buf.clear();
+        p.seldb = -1;
+    }
+    SYNCED.store(crate::replication::next_lsn(), Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+    START_REQUESTED.store(false, Ordering::Release);
+    crate::replication::master::enable_records();
+    crate::log::notice("AOF turned on (CONFIG SET appendonly yes): writing its first base");
+    Ok(())
+}
+
+/// Whether the AOF grew enough for an automatic rewrite
+/// (auto-aof-rewrite-percentage / -min-size), or one was scheduled.
+pub fn rewrite_due(srv: &Server) -> bool {
+    if START_REQUESTED.load(Ordering::Acquire) && !enabled() {
+        return true;
+    }
+    let Some(a) = AOF.get().filter(|_| enabled()) else {
+        return false;
+    };
+    if a.stats.rewrite_in_progress.load(Ordering::Relaxed) {
+        return false;
+    }
+    if a.stats.rewrite_scheduled.load(Ordering::Relaxed) {
+        return true;
+    }
+    let (perc, min) = {
+        let c = srv.config.read().unwrap();
+        (
+            c.get_i64("auto-aof-rewrite-percentage"),
+            crate::config::parse_memory(c.get("auto-aof-rewrite-min-size")).unwrap_or(0),
+        )
+    };
+    let cur = a.stats.current_size.load(Ordering::Relaxed) as i64;
+    let base = (a.stats.base_size.load(Ordering::Relaxed) as i64).max(1);
+    if perc <= 0 || cur < min {
+        return false;
+    }
+    // A failed rewrite is retried, but not more than once a minute.
+    if a.stats.rewrite_failures.load(Ordering::Relaxed) > 0
+        && crate::storage::now_ms().saturating_sub(a.stats.rewrite_start_ms.load(Ordering::Relaxed))
+            < 60_000
+    {
+        return false;
+    }
+    (cur - base) * 100 / base >= perc
+}
+
+/// BGREWRITEAOF while another child runs: it starts when that one ends.
+pub fn schedule_rewrite() {
+    if let Some(a) = AOF.get() {
+        a.stats.rewrite_scheduled.store(true, Ordering::Release);
+    }
+}
+
+pub fn rewrite_in_progress() -> bool {
+    AOF.get()
+        .is_some_and(|a| a.stats.rewrite_in_progress.load(Ordering::Relaxed))
+}
+
+/// Before exiting (every shard held, the stream frozen at a cut): writes
+/// and fsyncs everything fed so far.
+pub fn flush_at_shutdown() {
+    let Some(a) = AOF.get() else { return };
+    if !enabled() {
+        return;
+    }
+    let mut io = a.lock_io();
+    if let Some(end) = a.write_pending(&mut io, true) {
+        SYNCED.fetch_max(end, Ordering::AcqRel);
+    }
+}
+
+/// Waits (on a shard's executor) until every record below `lsn` is on
+/// disk, or the AOF stops being `always`.
+pub async fn wait_synced(lsn: u64) {
+    let mut spins = 0u32;
+    while always() && SYNCED.load(Ordering::Acquire) < lsn {
+        if let Some(a) = AOF.get() {
+            a.cond.notify_one();
+        }
+        spins += 1;
+        let us = if spins < 20 { 50 } else { 200 };
+        glommio::timer::sleep(Duration::from_micros(us)).await;
+    }
+}
+
+/// INFO persistence's aof_* fields.
+pub fn info_fields(srv: &Server) -> Vec<(&'static str, String)> {
+    let on = enabled();
+    let a = AOF.get();
+    let st = a.map(|a| &a.stats);
+    let b = |f: fn(&Stats) -> bool| st.is_some_and(f);
+    let rewriting = b(|s| s.rewrite_in_progress.load(Ordering::Relaxed));
+    let mut v = vec![
+        (
+            "aof_enabled",
+            ((on || START_REQUESTED.load(Ordering::Relaxed)) as i32).to_string(),
+        ),
+        ("aof_rewrite_in_progress", (rewriting as i32).to_string()),
+        (
+            "aof_rewrite_scheduled",
+            (b(|s| s.rewrite_scheduled.load(Ordering::Relaxed)) as i32).to_string(),
+        ),
+        (
+            "aof_last_rewrite_time_sec",
+            st.map_or(-1, |s| s.last_rewrite_secs.load(Ordering::Relaxed))
+                .to_string(),
+        ),
+        (
+            "aof_current_rewrite_time_sec",
+            match st {
+                Some(s) if rewriting => {
+                    ((crate::storage::now_ms() - s.rewrite_start_ms.load(Ordering::Relaxed)) / 1000)
+                        .to_string()
+                }
+                _ => "-1".into(),
+            },
+        ),
+        (
+            "aof_last_bgrewrite_status",
+            if st.is_none_or(|s| s.last_rewrite_ok.load(Ordering::Relaxed)) {
+                "ok"
+            } else {
+                "err"
+            }
+            .into(),
+        ),
+        (
+            "aof_rewrites",
+            st.map_or(0, |s| s.rewrites.load(Ordering::Relaxed))
+                .to_string(),
+        ),
+        (
+            "aof_rewrites_consecutive_failures",
+            st.map_or(0, |s| s.rewrite_failures.load(Ordering::Relaxed))
+                .to_string(),
+        ),
+        (
+            "aof_last_write_status",
+            if WRITE_ERR.load(Ordering::Relaxed) {
+                "err"
+            } else {
+                "ok"
+            }
+            .into(),
+        ),
+    ];
+    let _ = srv;
+    if on && let Some(a) = a {
+        let pending = a
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .buf
+            .len();
+        v.push((
+            "aof_current_size",
+            a.stats.current_size.load(Ordering::Relaxed).to_string(),
+        ));
+        v.push((
+            "aof_base_size",
+            a.stats.base_size.load(Ordering::Relaxed).to_string(),
+        ));
+        v.push((
+            "aof_pending_rewrite",
+            (a.stats.rewrite_scheduled.load(Ordering::Relaxed) as i32).to_string(),
+        ));
+        v.push(("aof_buffer_length", pending.to_string()));
+        v.push((
+            "aof_pending_bio_fsync",
+            (FSYNCING.load(Ordering::Relaxed) as i32).to_string(),
+        ));
+        v.push(("aof_delayed_fsync", delayed_fsyncs().to_string()));
+    }
+    v
+}

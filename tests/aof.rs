@@ -1,0 +1,741 @@
+//! The append-only file with real processes and real files: kill -9 under a
+//! write load with `always` and `everysec`, AOF directories exchanged with
+//! stock redis-server (and checked by redis-check-aof), BGREWRITEAOF under
+//! load, truncated and corrupt files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::DirKeel as Keel;
+use common::*;
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "keel-aof-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// SHUTDOWN NOSAVE (the AOF is flushed and fsynced first), waiting for
+/// the connection to close.
+fn shutdown(c: &mut Conn) {
+    c.send_lossy(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n");
+    let (_, closed) = c.read_until_close(Duration::from_secs(10));
+    assert!(closed, "SHUTDOWN did not close the connection");
+}
+
+fn digest(c: &mut Conn) -> String {
+    c.val("DEBUG DIGEST").as_str()
+}
+
+fn info_field(c: &mut Conn, field: &str) -> String {
+    let info = c.val("INFO persistence").as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+        .trim()
+        .to_string()
+}
+
+fn aof_args(fsync: &str) -> Vec<&str> {
+    vec!["--save", "", "--appendonly", "yes", "--appendfsync", fsync]
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else if !e.file_name().to_string_lossy().ends_with(".log") {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// redis-check-aof on the manifest: must exit 0.
+fn check_aof(dir: &Path) {
+    require_tool("redis-check-aof");
+    let out = Command::new("redis-check-aof")
+        .arg(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "redis-check-aof failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Stock redis-server with AOF on, on `dir`.
+fn stock_on(dir: &Path, extra: &[&str]) -> Server {
+    let d = dir.display().to_string();
+    let mut a = vec!["--dir", d.as_str(), "--appendonly", "yes"];
+    a.extend_from_slice(extra);
+    Server::redis(&a)
+}
+
+/// A stock server on a copy of `dir` sees `want`.
+fn stock_digest_matches(dir: &Path, want: &str) {
+    let copy = PathBuf::from(format!("{}-stock", dir.display()));
+    copy_dir(dir, &copy);
+    let r = stock_on(&copy, &[]);
+    let mut c = r.conn();
+    // Stock answers commands (DEBUG included) while it loads.
+    let t = Instant::now();
+    while info_field(&mut c, "loading") != "0" {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "stock never finished loading"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        digest(&mut c),
+        want,
+        "stock Redis loads other data from keel's AOF"
+    );
+    drop(r);
+    let _ = std::fs::remove_dir_all(&copy);
+}
+
+/// What one load client had acknowledged.
+#[derive(Default)]
+struct Acked {
+    sets: Vec<u64>,
+    incr: i64,
+    lpush: u64,
+    tx: Vec<u64>,
+    eval: Vec<u64>,
+    db5: Vec<u64>,
+    /// Highest i attempted (a MULTI or script past it never started).
+    tried: u64,
+}
+
+/// One client of the mixed write load; stops at the first error (the kill).
+fn load_client(port: u16, t: usize, stop: Arc<AtomicBool>) -> Acked {
+    let mut a = Acked::default();
+    let mut c = Conn::connect(port);
+    let ok = |r: &[u8]| !r.is_empty() && r[0] != b'-';
+    let mut i = 0u64;
+    let script = "redis.call('set',KEYS[1],ARGV[1]) redis.call('set',KEYS[2],ARGV[1]) return 1";
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        a.tried = i;
+        let try_cmd = |c: &mut Conn, args: &[&str]| -> Option<Vec<u8>> {
+            c.send(&encode(args));
+            c.try_read_reply(Duration::from_secs(5)).ok()
+        };
+        let k = format!("k:{t}:{i}");
+        match try_cmd(&mut c, &["SET", &k, &i.to_string()]) {
+            Some(r) if ok(&r) => a.sets.push(i),
+            _ => break,
+        }
+        let tk = format!("ttl:{t}:{i}");
+        if try_cmd(&mut c, &["SET", &tk, "v", "EX", "100000"]).is_none() {
+            break;
+        }
+        match try_cmd(&mut c, &["INCR", &format!("ctr:{t}")]) {
+            Some(r) if r.first() == Some(&b':') => {
+                a.incr = std::str::from_utf8(&r[1..r.len() - 2])
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            }
+            _ => break,
+        }
+        match try_cmd(&mut c, &["LPUSH", &format!("list:{t}"), &i.to_string()]) {
+            Some(r) if ok(&r) => a.lpush += 1,
+            _ => break,
+        }
+        if try_cmd(&mut c, &["HSET", &format!("h:{t}"), &format!("f{i}"), "1"]).is_none() {
+            break;
+        }
+        // A transaction over keys of different shards.
+        c.send(&encode(&["MULTI"]));
+        c.send(&encode(&["SET", &format!("txa:{t}:{i}"), "1"]));
+        c.send(&encode(&["SET", &format!("txb:{t}:{i}"), "1"]));
+        c.send(&encode(&["INCR", &format!("txc:{t}")]));
+        c.send(&encode(&["EXEC"]));
+        let mut exec = None;
+        for _ in 0..5 {
+            exec = c.try_read_reply(Duration::from_secs(5)).ok();
+            if exec.is_none() {
+                break;
+            }
+        }
+        match exec {
+            Some(r) if r.starts_with(b"*3") => a.tx.push(i),
+            _ => break,
+        }
+        match try_cmd(
+            &mut c,
+            &[
+                "EVAL",
+                script,
+                "2",
+                &format!("ea:{t}:{i}"),
+                &format!("eb:{t}:{i}"),
+                "1",
+            ],
+        ) {
+            Some(r) if r == b":1\r\n" => a.eval.push(i),
+            _ => break,
+        }
+        match try_cmd(&mut c, &["SELECT", "5"]) {
+            Some(r) if ok(&r) => {}
+            _ => break,
+        }
+        match try_cmd(&mut c, &["SET", &format!("db5:{t}:{i}"), "1"]) {
+            Some(r) if ok(&r) => a.db5.push(i),
+            _ => break,
+        }
+        if try_cmd(&mut c, &["SELECT", "0"]).is_none() {
+            break;
+        }
+    }
+    a
+}
+
+fn exists(c: &mut Conn, key: &str) -> bool {
+    c.cmd(&["EXISTS", key]) == b":1\r\n"
+}
+
+#[test]
+fn always_kill9_keeps_every_acknowledged_write_and_stock_loads_it() {
+    let dir = tempdir("always");
+    let k = Keel::start(&dir, 2, &aof_args("always"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let stop = stop.clone();
+            let port = k.port;
+            std::thread::spawn(move || load_client(port, t, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    // kill -9 while the clients are still writing.
+    k.signal("-9");
+    let acked: Vec<Acked> = clients.into_iter().map(|h| h.join().unwrap()).collect();
+    stop.store(true, Ordering::Relaxed);
+    drop(k);
+    assert!(
+        acked.iter().map(|a| a.sets.len()).sum::<usize>() > 20,
+        "the load made too few writes to mean anything"
+    );
+
+    let k2 = Keel::start(&dir, 2, &aof_args("always"));
+    let mut c = k2.conn();
+    for (t, a) in acked.iter().enumerate() {
+        for i in &a.sets {
+            assert!(
+                exists(&mut c, &format!("k:{t}:{i}")),
+                "acked SET k:{t}:{i} lost"
+            );
+        }
+        let ctr = c.cmd(&["GET", &format!("ctr:{t}")]);
+        let ctr: i64 = String::from_utf8_lossy(&ctr)
+            .lines()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
+        assert!(
+            ctr >= a.incr,
+            "INCR ctr:{t} acked {} but {ctr} restored",
+            a.incr
+        );
+        let len = c.cmd(&["LLEN", &format!("list:{t}")]);
+        let len: u64 = std::str::from_utf8(&len[1..len.len() - 2])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            len >= a.lpush,
+            "LPUSH list:{t}: {} acked, {len} restored",
+            a.lpush
+        );
+        for i in &a.tx {
+            assert!(
+                exists(&mut c, &format!("txa:{t}:{i}")),
+                "acked EXEC {t}:{i} lost"
+            );
+        }
+        for i in &a.eval {
+            assert!(
+                exists(&mut c, &format!("ea:{t}:{i}")),
+                "acked EVAL {t}:{i} lost"
+            );
+        }
+        // Never a transaction or a script in part, acked or not.
+        for i in 1..=a.tried {
+            let (x, y) = (
+                exists(&mut c, &format!("txa:{t}:{i}")),
+                exists(&mut c, &format!("txb:{t}:{i}")),
+            );
+            assert_eq!(x, y, "MULTI {t}:{i} came back in part");
+            let (x, y) = (
+                exists(&mut c, &format!("ea:{t}:{i}")),
+                exists(&mut c, &format!("eb:{t}:{i}")),
+            );
+            assert_eq!(x, y, "EVAL {t}:{i} came back in part");
+        }
+        c.line("SELECT 5");
+        for i in &a.db5 {
+            assert!(
+                exists(&mut c, &format!("db5:{t}:{i}")),
+                "acked SET in DB 5 lost"
+            );
+        }
+        c.line("SELECT 0");
+    }
+    let ttl = c.cmd(&["TTL", &format!("ttl:0:{}", acked[0].sets[0])]);
+    assert!(ttl.starts_with(b":9"), "TTL lost: {}", show(&ttl));
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    drop(k2);
+    check_aof(&dir);
+    stock_digest_matches(&dir, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn everysec_kill9_keeps_writes_acked_two_seconds_before() {
+    let dir = tempdir("everysec");
+    let k = Keel::start(&dir, 1, &aof_args("everysec"));
+    let mut c = k.conn();
+    let mut acked: Vec<(u64, Instant)> = Vec::new();
+    let start = Instant::now();
+    let mut i = 0u64;
+    while start.elapsed() < Duration::from_millis(3500) {
+        i += 1;
+        assert_eq!(c.cmd(&["SET", &format!("e:{i}"), "1"]), b"+OK\r\n");
+        acked.push((i, Instant::now()));
+    }
+    let killed = Instant::now();
+    k.signal("-9");
+    drop(k);
+    let k2 = Keel::start(&dir, 1, &aof_args("everysec"));
+    let mut c2 = k2.conn();
+    let mut checked = 0;
+    for (i, at) in &acked {
+        if killed.duration_since(*at) > Duration::from_secs(2) {
+            assert!(
+                exists(&mut c2, &format!("e:{i}")),
+                "e:{i} acked >2 s before the kill lost"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 100,
+        "only {checked} writes were old enough to check"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every type, 16 DBs, a script, a transaction, streams.
+fn fill(c: &mut Conn, tag: &str) {
+    for db in 0..16 {
+        c.line(&format!("SELECT {db}"));
+        for i in 0..30 {
+            c.line(&format!("SET {tag}str:{i} v{i}"));
+            c.line(&format!("RPUSH {tag}list:{} {i}", i % 3));
+            c.line(&format!("HSET {tag}hash:{} f{i} {i}", i % 3));
+            c.line(&format!("SADD {tag}set {i}"));
+            c.line(&format!("ZADD {tag}zset {i}.5 m{i}"));
+        }
+        c.line(&format!("SET {tag}ttl v EX 100000"));
+        c.line(&format!("XADD {tag}stream 1-1 a 1"));
+        c.line(&format!("XADD {tag}stream 2-1 b 2"));
+        c.line(&format!("XGROUP CREATE {tag}stream g 0"));
+        c.line(&format!(
+            "XREADGROUP GROUP g alice COUNT 1 STREAMS {tag}stream >"
+        ));
+        c.line(&format!("PFADD {tag}hll a b c"));
+    }
+    c.line("SELECT 0");
+    c.line(&format!(
+        "EVAL \"redis.call('incr','{tag}e1') redis.call('lpush','{tag}e2','x') return 1\" 0"
+    ));
+    c.line("MULTI");
+    c.line(&format!("INCRBY {tag}m1 5"));
+    c.line(&format!("SADD {tag}m2 a b"));
+    assert!(c.line("EXEC").starts_with(b"*2"));
+}
+
+fn wait_rewrite(c: &mut Conn, rewrites_before: u64) {
+    let t = Instant::now();
+    loop {
+        let n: u64 = info_field(c, "aof_rewrites").parse().unwrap();
+        if info_field(c, "aof_rewrite_in_progress") == "0" && n > rewrites_before {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the rewrite never finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn stock_aof_dirs_load_into_keel() {
+    for preamble in ["yes", "no"] {
+        let dir = tempdir(&format!("stock-{preamble}"));
+        let r = stock_on(&dir, &["--aof-use-rdb-preamble", preamble]);
+        let mut c = r.conn();
+        fill(&mut c, "a");
+        // A base holding data (RDB or commands), then more in the incr file.
+        assert!(
+            c.line("BGREWRITEAOF")
+                .starts_with(b"+Background append only file rewriting")
+        );
+        wait_rewrite(&mut c, 0);
+        fill(&mut c, "b");
+        c.line("DEL alist:0 ahash:1");
+        let want = digest(&mut c);
+        shutdown(&mut c);
+        drop(r);
+        let base = std::fs::read_dir(dir.join("appendonlydir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .find(|n| n.contains(".base."))
+            .unwrap();
+        let ext = if preamble == "yes" {
+            ".base.rdb"
+        } else {
+            ".base.aof"
+        };
+        assert!(base.ends_with(ext), "stock wrote {base}");
+        for shards in [1, 3] {
+            let k = Keel::start(&dir, shards, &aof_args("everysec"));
+            let mut kc = k.conn();
+            assert_eq!(
+                digest(&mut kc),
+                want,
+                "preamble {preamble}, {shards} shards"
+            );
+            shutdown(&mut kc);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn listed_files(dir: &Path) -> (String, Vec<String>) {
+    let m = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    let names = m
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        .collect();
+    (m, names)
+}
+
+#[test]
+fn bgrewriteaof_under_load_and_restart() {
+    let dir = tempdir("rewrite");
+    let k = Keel::start(&dir, 2, &aof_args("everysec"));
+    let mut c = k.conn();
+    fill(&mut c, "f");
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = k.port;
+    let s2 = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = Conn::connect(port);
+        let mut i = 0u64;
+        while !s2.load(Ordering::Relaxed) {
+            i += 1;
+            assert_eq!(
+                w.cmd(&["SET", &format!("w:{}", i % 500), &i.to_string()]),
+                b"+OK\r\n"
+            );
+            assert!(w.cmd(&["RPUSH", "wl", "x"]).starts_with(b":"));
+        }
+        i
+    });
+    for n in 0..3 {
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(
+            c.line("BGREWRITEAOF"),
+            b"+Background append only file rewriting started\r\n"
+        );
+        wait_rewrite(&mut c, n);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 100, "the load wrote only {writes} times");
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    let want = digest(&mut c);
+    // Manifest as stock's: one base, the incr files after the last cut; no
+    // other file left in the directory.
+    let (m, names) = listed_files(&dir);
+    let lines: Vec<&str> = m.lines().collect();
+    assert!(
+        lines[0].starts_with("file appendonly.aof.4.base.rdb seq 4 type b"),
+        "{m}"
+    );
+    for l in &lines[1..] {
+        assert!(
+            l.starts_with("file appendonly.aof.") && l.ends_with(" type i"),
+            "{m}"
+        );
+    }
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    on_disk.sort();
+    let mut expect = names.clone();
+    expect.push("appendonly.aof.manifest".into());
+    expect.sort();
+    assert_eq!(on_disk, expect, "old files left behind");
+    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    let real: u64 = names
+        .iter()
+        .map(|n| {
+            std::fs::metadata(dir.join("appendonlydir").join(n))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(size, real, "aof_current_size");
+    shutdown(&mut c);
+    drop(k);
+    check_aof(&dir);
+    let k2 = Keel::start(&dir, 3, &aof_args("everysec"));
+    let mut c2 = k2.conn();
+    assert_eq!(digest(&mut c2), want, "restart after rewrites");
+    shutdown(&mut c2);
+    drop(k2);
+    stock_digest_matches(&dir, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// keel's AOF dir with a few writes, stopped; returns the incr file's path.
+fn small_aof(dir: &Path) -> PathBuf {
+    let k = Keel::start(dir, 1, &aof_args("always"));
+    let mut c = k.conn();
+    for i in 0..10 {
+        c.line(&format!("SET k{i} {i}"));
+    }
+    shutdown(&mut c);
+    drop(k);
+    dir.join("appendonlydir/appendonly.aof.1.incr.aof")
+}
+
+/// Starts `program` on `dir` with AOF on and `extra`; expects it to exit 1
+/// and returns its output.
+fn refused(program: &str, dir: &Path, extra: &[&str]) -> String {
+    let d = dir.display().to_string();
+    let port = free_port().to_string();
+    let mut args = vec![
+        "--port",
+        &port,
+        "--dir",
+        &d,
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(program)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                st.code(),
+                Some(1),
+                "{program} must refuse to start:\n{text}"
+            );
+            return text;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn truncated_tail_and_corrupt_middle() {
+    require_tool("redis-server");
+    let keel = env!("CARGO_BIN_EXE_keel");
+    // A truncated last command: refused with aof-load-truncated no (as stock)...
+    let dir = tempdir("trunc");
+    let incr = small_aof(&dir);
+    let good = std::fs::metadata(&incr).unwrap().len();
+    let mut data = std::fs::read(&incr).unwrap();
+    data.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$2\r\nzz\r\n$5\r\nab");
+    std::fs::write(&incr, &data).unwrap();
+    let msg = "Unexpected end of file reading the append only file appendonly.aof.1.incr.aof";
+    for prog in [keel, "redis-server"] {
+        let out = refused(prog, &dir, &["--aof-load-truncated", "no"]);
+        assert!(out.contains(msg), "{prog}:\n{out}");
+    }
+    // ...loaded up to the last complete command and truncated there with yes.
+    let k = Keel::start(&dir, 1, &aof_args("everysec"));
+    let mut c = k.conn();
+    assert_eq!(c.line("DBSIZE"), b":10\r\n");
+    assert!(k.log_text().contains(&format!(
+        "!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {good} !!!"
+    )));
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), good);
+    shutdown(&mut c);
+    drop(k);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A MULTI without its EXEC at the end is reverted, not applied in part.
+    let dir = tempdir("multi");
+    let incr = small_aof(&dir);
+    let good = std::fs::metadata(&incr).unwrap().len();
+    let mut data = std::fs::read(&incr).unwrap();
+    data.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\nzz\r\n$1\r\n1\r\n");
+    std::fs::write(&incr, &data).unwrap();
+    let k = Keel::start(&dir, 1, &aof_args("everysec"));
+    let mut c = k.conn();
+    assert_eq!(c.line("EXISTS zz"), b":0\r\n");
+    assert_eq!(c.line("DBSIZE"), b":10\r\n");
+    assert!(
+        k.log_text()
+            .contains("Revert incomplete MULTI/EXEC transaction")
+    );
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), good);
+    shutdown(&mut c);
+    drop(k);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Garbage in the middle: both refuse with stock's message.
+    let dir = tempdir("corrupt");
+    let incr = small_aof(&dir);
+    let data = std::fs::read(&incr).unwrap();
+    let mid = data.len() / 2;
+    let cut = mid + data[mid..].windows(3).position(|w| w == b"\n*3").unwrap() + 1;
+    let mut bad = data[..cut].to_vec();
+    bad.extend_from_slice(b"garbage\r\n");
+    bad.extend_from_slice(&data[cut..]);
+    std::fs::write(&incr, &bad).unwrap();
+    let msg = "Bad file format reading the append only file appendonly.aof.1.incr.aof";
+    for prog in [keel, "redis-server"] {
+        let out = refused(prog, &dir, &[]);
+        assert!(out.contains(msg), "{prog}:\n{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn timestamp_annotations_are_written_and_read() {
+    let dir = tempdir("ts");
+    let mut args = aof_args("always");
+    args.extend(["--aof-timestamp-enabled", "yes"]);
+    let k = Keel::start(&dir, 1, &args);
+    let mut c = k.conn();
+    c.line("SET a 1");
+    c.line("SET b 2");
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    drop(k);
+    let text =
+        std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    assert!(text.starts_with("#TS:"), "{text}");
+    check_aof(&dir);
+    let k = Keel::start(&dir, 1, &aof_args("always"));
+    assert_eq!(digest(&mut k.conn()), want);
+    drop(k);
+    stock_digest_matches(&dir, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replica_with_aof_is_refused_not_silently_unlogged() {
+    let dir = tempdir("replica");
+    let k = Keel::start(&dir, 1, &aof_args("everysec"));
+    let mut c = k.conn();
+    let r = c.line("REPLICAOF 127.0.0.1 1");
+    assert!(
+        r.starts_with(b"-ERR keel does not keep an AOF on a replica yet"),
+        "{}",
+        show(&r)
+    );
+    assert!(c.line("ROLE").starts_with(b"*3\r\n$6\r\nmaster"));
+    shutdown(&mut c);
+    drop(k);
+    let out = refused(
+        env!("CARGO_BIN_EXE_keel"),
+        &dir,
+        &["--replicaof", "127.0.0.1", "1"],
+    );
+    assert!(
+        out.contains("keel does not keep an AOF on a replica yet"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_set_appendonly_at_run_time() {
+    let dir = tempdir("runtime");
+    let k = Keel::start(&dir, 2, &["--save", ""]);
+    let mut c = k.conn();
+    fill(&mut c, "r");
+    assert!(!dir.join("appendonlydir").exists());
+    assert_eq!(c.line("CONFIG SET appendonly yes"), b"+OK\r\n");
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    wait_rewrite(&mut c, 0);
+    c.line("SET after-on 1");
+    c.line("INCR after-on-ctr");
+    let (m, _) = listed_files(&dir);
+    assert!(
+        m.starts_with("file appendonly.aof.1.base.rdb seq 1 type b\n"),
+        "{m}"
+    );
+    assert!(m.contains(" type i\n"), "{m}");
+    let want = digest(&mut c);
+    // Off: the files stay as they are while writes go on.
+    assert_eq!(c.line("CONFIG SET appendonly no"), b"+OK\r\n");
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    let size = |d: &Path| -> u64 {
+        std::fs::read_dir(d.join("appendonlydir"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let before = size(&dir);
+    c.line("SET while-off 1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(size(&dir), before, "written while appendonly no");
+    check_aof(&dir);
+    stock_digest_matches(&dir, &want);
+    // On again: a new base holds everything, including what came meanwhile.
+    assert_eq!(c.line("CONFIG SET appendonly yes"), b"+OK\r\n");
+    wait_rewrite(&mut c, 1);
+    c.line("SET again 1");
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    drop(k);
+    check_aof(&dir);
+    let k2 = Keel::start(&dir, 1, &aof_args("everysec"));
+    assert_eq!(digest(&mut k2.conn()), want);
+    drop(k2);
+    stock_digest_matches(&dir, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
