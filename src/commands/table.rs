@@ -81,6 +81,8 @@ pub struct Command {
     pub last_key: i32,
     pub step: i32,
     pub keys_fn: Option<KeysFn>,
+    /// The key positions depend on the arguments (not first/last/step).
+    pub movable: bool,
     pub unknown_keys: Option<UnknownKeysFn>,
     pub scope: Scope,
     pub handler: Handler,
@@ -141,6 +143,7 @@ pub const fn cmd(name: &'static str, arity: i32, flags: u32, handler: Handler) -
         last_key: 0,
         step: 0,
         keys_fn: None,
+        movable: false,
         unknown_keys: None,
         scope: Scope::Conn,
         handler,
@@ -163,6 +166,7 @@ impl Command {
     }
     pub const fn keys_fn(mut self, f: KeysFn, first: i32, last: i32, step: i32) -> Self {
         self.keys_fn = Some(f);
+        self.movable = true;
         self.first_key = first;
         self.last_key = last;
         self.step = step;
