@@ -1,6 +1,7 @@
 //! keel: a Redis-compatible in-memory server, thread-per-core.
 
 pub mod acl;
+pub mod cmdspec;
 pub mod commands;
 pub mod config;
 pub mod crash;

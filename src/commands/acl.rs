@@ -329,7 +329,7 @@ fn dryrun(ctx: &mut Ctx, args: &[Bytes]) {
     }
     let keel = super::lookup(&req[0]);
     let no_auth = keel.is_some_and(|(_, k)| k.flags & NO_AUTH != 0);
-    match user.check_cmd(id, keel.map(|(i, _)| i), no_auth, req) {
+    match user.check_cmd(id, no_auth, req) {
         Ok(()) => ctx.out.ok(),
         Err(d) => {
             let msg = match d {

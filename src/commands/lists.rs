@@ -116,10 +116,11 @@ pub fn commands() -> Vec<Command> {
                 "1.2.0",
                 "Remove the last element in a list, prepend it to another list and return it",
             ),
-        cmd("lmpop", -4, WRITE, lmpop)
-            .keys_fn(lmpop_keys, 0, 0, 0)
-            .acl(L)
-            .doc("list", "7.0.0", "Pop elements from a list"),
+        cmd("lmpop", -4, WRITE, lmpop).keys(0, 0, 0).acl(L).doc(
+            "list",
+            "7.0.0",
+            "Pop elements from a list",
+        ),
         cmd("blpop", -3, WRITE | NOSCRIPT | BLOCKING, blpop)
             .keys(1, -2, 1)
             .acl(L)
@@ -160,7 +161,7 @@ pub fn commands() -> Vec<Command> {
              or block until one is available",
         ),
         cmd("blmpop", -5, WRITE | BLOCKING, blmpop)
-            .keys_fn(blmpop_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(L)
             .doc(
                 "list",
@@ -604,25 +605,6 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) {
 // ---------------------------------------------------------------------------
 // Multi-key pops
 
-/// Keys of LMPOP/BLMPOP: `numkeys` at `idx`, the keys right after it.
-fn mpop_keys_at(args: &[Bytes], idx: usize) -> Vec<usize> {
-    match args.get(idx).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 => {
-            let n = (n as u64).min((args.len() - idx - 1) as u64) as usize;
-            (idx + 1..idx + 1 + n).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    mpop_keys_at(args, 1)
-}
-
-fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    mpop_keys_at(args, 2)
-}
-
 /// Parsed `numkeys key... LEFT|RIGHT [COUNT n]`.
 struct MpopArgs {
     first_key: usize,
@@ -817,12 +799,6 @@ fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) {
 mod tests {
     use super::*;
 
-    fn b(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
-    }
-
     #[test]
     fn timeouts() {
         assert_eq!(timeout_ms(b"0"), Ok(0));
@@ -837,20 +813,5 @@ mod tests {
         assert_eq!(timeout_ms(b"abc"), Err(TIMEOUT_NOT_FLOAT));
         assert_eq!(timeout_ms(b" 1"), Err(TIMEOUT_NOT_FLOAT));
         assert_eq!(timeout_ms(b"nan"), Err(TIMEOUT_NOT_FLOAT));
-    }
-
-    #[test]
-    fn mpop_key_positions() {
-        assert_eq!(
-            lmpop_keys(&b(&["lmpop", "2", "a", "b", "left"])),
-            vec![2, 3]
-        );
-        assert_eq!(blmpop_keys(&b(&["blmpop", "0", "1", "a", "left"])), vec![3]);
-        assert!(lmpop_keys(&b(&["lmpop", "0", "a", "left"])).is_empty());
-        assert!(lmpop_keys(&b(&["lmpop", "x", "a", "left"])).is_empty());
-        assert_eq!(
-            lmpop_keys(&b(&["lmpop", "9223372036854775807", "a", "left"])),
-            vec![2, 3]
-        );
     }
 }

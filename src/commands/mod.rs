@@ -13,7 +13,6 @@
 pub mod acl;
 pub mod bits;
 pub mod cluster;
-pub mod cmddocs;
 pub mod connection;
 pub mod geo;
 pub mod hashes;

@@ -24,7 +24,7 @@ pub fn commands() -> Vec<Command> {
         // USAGE runs on its key's shard; the others hold every shard (see
         // conn::route) since STATS counts every key.
         cmd("memory", -2, READONLY, memory)
-            .keys_fn(memory_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(&["read", "slow"])
             .doc(
                 "server",
@@ -32,14 +32,6 @@ pub fn commands() -> Vec<Command> {
                 "A container for memory diagnostics commands",
             ),
     ]
-}
-
-fn memory_keys(args: &[Bytes]) -> Vec<usize> {
-    if args.len() >= 3 && eq_ic(&args[1], "usage") {
-        vec![2]
-    } else {
-        vec![]
-    }
 }
 
 const SLOWLOG_SUBS: &[(&str, i32)] = &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)];

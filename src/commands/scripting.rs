@@ -24,15 +24,15 @@ pub fn commands() -> Vec<Command> {
     let f = NOSCRIPT | STALE | SKIP_MONITOR;
     vec![
         cmd("eval", -3, f | MAY_REPLICATE, eval)
-            .keys_fn(script_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc("scripting", "2.6.0", "Execute a Lua script server side"),
         cmd("evalsha", -3, f | MAY_REPLICATE, eval)
-            .keys_fn(script_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc("scripting", "2.6.0", "Execute a Lua script server side"),
         cmd("eval_ro", -3, f | READONLY, eval)
-            .keys_fn(script_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc(
                 "scripting",
@@ -40,7 +40,7 @@ pub fn commands() -> Vec<Command> {
                 "Execute a read-only Lua script server side",
             ),
         cmd("evalsha_ro", -3, f | READONLY, eval)
-            .keys_fn(script_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(&["slow", "scripting"])
             .doc(
                 "scripting",
@@ -55,14 +55,9 @@ pub fn commands() -> Vec<Command> {
     ]
 }
 
-/// KEYS of EVAL-like commands: `numkeys` at index 2, then the keys.
+/// KEYS of EVAL-like commands (EVAL's spec; the others share its shape).
 fn script_keys(args: &[Bytes]) -> Vec<usize> {
-    let n = args
-        .get(2)
-        .and_then(|a| super::parse_i64(a))
-        .filter(|&n| n >= 0 && (n as usize) <= args.len().saturating_sub(3))
-        .unwrap_or(0) as usize;
-    (3..3 + n).collect()
+    crate::cmdspec::find("eval").map_or(Vec::new(), |s| s.key_positions(args))
 }
 
 thread_local! {

@@ -78,7 +78,7 @@ pub fn commands() -> Vec<Command> {
             .acl(RS)
             .doc("set", "1.0.0", "Intersect multiple sets"),
         cmd("sintercard", -3, READONLY, sintercard)
-            .keys_fn(sintercard_keys, 0, 0, 0)
+            .keys(0, 0, 0)
             .acl(RS)
             .doc(
                 "set",
@@ -514,16 +514,6 @@ fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) {
     sinter_generic(ctx, &args[2..], Dest::Store(&args[1]))
 }
 
-/// SINTERCARD's keys: numkeys at argument 1, keys after it.
-fn sintercard_keys(args: &[Bytes]) -> Vec<usize> {
-    match args.get(1).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 && (n as usize) <= args.len().saturating_sub(2) => {
-            (2..2 + n as usize).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
 fn sintercard(ctx: &mut Ctx, args: &[Bytes]) {
     let numkeys = match parse_i64(&args[1]) {
         Some(n) if n >= 1 => n as usize,
@@ -758,22 +748,5 @@ mod tests {
         assert_eq!(d.len(), 6);
         assert_eq!(d.encoding(), "hashtable");
         assert!(diff_of(&[None, Some(&b)], 512).is_empty());
-    }
-
-    #[test]
-    fn sintercard_key_positions() {
-        let a = |v: &[&str]| -> Vec<Bytes> {
-            v.iter()
-                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-                .collect()
-        };
-        assert_eq!(sintercard_keys(&a(&["sintercard", "2", "a", "b"])), [2, 3]);
-        assert_eq!(
-            sintercard_keys(&a(&["sintercard", "1", "a", "LIMIT", "3"])),
-            [2]
-        );
-        assert!(sintercard_keys(&a(&["sintercard", "3", "a", "b"])).is_empty());
-        assert!(sintercard_keys(&a(&["sintercard", "0", "a"])).is_empty());
-        assert!(sintercard_keys(&a(&["sintercard", "x", "a"])).is_empty());
     }
 }

@@ -46,10 +46,10 @@ pub fn commands() -> Vec<Command> {
             .doc("stream", "5.0.0", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist."),
         cmd("xtrim", -4, WRITE, xtrim).keys(1, 1, 1).acl(W_SLOW)
             .doc("stream", "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size"),
-        cmd("xread", -4, READONLY | BLOCKING, xread).keys_fn(xread_keys, 0, 0, 0)
+        cmd("xread", -4, READONLY | BLOCKING, xread).keys(0, 0, 0)
             .acl(&["read", "stream", "slow", "blocking"])
             .doc("stream", "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block."),
-        cmd("xreadgroup", -7, WRITE | BLOCKING, xreadgroup_cmd).keys_fn(xread_keys, 0, 0, 0)
+        cmd("xreadgroup", -7, WRITE | BLOCKING, xreadgroup_cmd).keys(0, 0, 0)
             .acl(&["write", "stream", "slow", "blocking"])
             .doc("stream", "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block."),
         cmd("xack", -4, WRITE | FAST, xack).keys(1, 1, 1).acl(W_FAST)
@@ -68,16 +68,6 @@ pub fn commands() -> Vec<Command> {
         cmd("xinfo", -2, 0, xinfo).keys(2, 2, 1).acl(&["slow"])
             .doc("stream", "5.0.0", "A container for stream introspection commands"),
     ]
-}
-
-/// Keys of XREAD/XREADGROUP: the first half of the arguments after STREAMS.
-fn xread_keys(args: &[Bytes]) -> Vec<usize> {
-    let Some(i) = args.iter().skip(1).position(|a| eq_ic(a, "streams")) else {
-        return Vec::new();
-    };
-    let first = i + 2;
-    let n = (args.len() - first) / 2;
-    (first..first + n).collect()
 }
 
 // ------------------------------------------------------------ ID parsing
@@ -2212,14 +2202,5 @@ mod tests {
         assert_eq!(parse_interval(b"(5", 0), Ok((StreamId::new(5, 0), true)));
         assert!(parse_interval(b"(-", 0).is_err());
         assert_eq!(parse_interval(b"(", 0), Err(INVALID_ID));
-    }
-
-    #[test]
-    fn read_keys() {
-        let a: Vec<Bytes> = ["XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "0"]
-            .iter()
-            .map(|s| Bytes::from(*s))
-            .collect();
-        assert_eq!(xread_keys(&a), vec![4, 5]);
     }
 }

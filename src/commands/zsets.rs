@@ -39,45 +39,18 @@ pub fn commands() -> Vec<Command> {
         cmd("zpopmax", -2, WRITE | FAST, zpopmax).keys(1, 1, 1).acl(A).doc(G, "5.0.0", "Remove and return members with the highest scores in a sorted set"),
         cmd("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmin).keys(1, -2, 1).acl(A).doc(G, "5.0.0", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"),
         cmd("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmax).keys(1, -2, 1).acl(A).doc(G, "5.0.0", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available"),
-        cmd("zmpop", -4, WRITE, zmpop).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "7.0.0", "Remove and return members with scores in a sorted set"),
-        cmd("bzmpop", -5, WRITE | BLOCKING, bzmpop).keys_fn(numkeys_at_2, 0, 0, 0).acl(A).doc(G, "7.0.0", "Remove and return members with scores in a sorted set or block until one is available"),
+        cmd("zmpop", -4, WRITE, zmpop).keys(0, 0, 0).acl(A).doc(G, "7.0.0", "Remove and return members with scores in a sorted set"),
+        cmd("bzmpop", -5, WRITE | BLOCKING, bzmpop).keys(0, 0, 0).acl(A).doc(G, "7.0.0", "Remove and return members with scores in a sorted set or block until one is available"),
         cmd("zrandmember", -2, READONLY, zrandmember).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Get one or multiple random elements from a sorted set"),
-        cmd("zunion", -3, READONLY, zunion).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "6.2.0", "Add multiple sorted sets"),
-        cmd("zinter", -3, READONLY, zinter).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "6.2.0", "Intersect multiple sorted sets"),
-        cmd("zdiff", -3, READONLY, zdiff).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "6.2.0", "Subtract multiple sorted sets"),
-        cmd("zunionstore", -4, WRITE | DENYOOM, zunionstore).keys_fn(dest_numkeys_at_2, 1, 1, 1).acl(A).doc(G, "2.0.0", "Add multiple sorted sets and store the resulting sorted set in a new key"),
-        cmd("zinterstore", -4, WRITE | DENYOOM, zinterstore).keys_fn(dest_numkeys_at_2, 1, 1, 1).acl(A).doc(G, "2.0.0", "Intersect multiple sorted sets and store the resulting sorted set in a new key"),
-        cmd("zdiffstore", -4, WRITE | DENYOOM, zdiffstore).keys_fn(dest_numkeys_at_2, 1, 1, 1).acl(A).doc(G, "6.2.0", "Subtract multiple sorted sets and store the resulting sorted set in a new key"),
-        cmd("zintercard", -3, READONLY, zintercard).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "7.0.0", "Intersect multiple sorted sets and return the cardinality of the result"),
+        cmd("zunion", -3, READONLY, zunion).keys(0, 0, 0).acl(A).doc(G, "6.2.0", "Add multiple sorted sets"),
+        cmd("zinter", -3, READONLY, zinter).keys(0, 0, 0).acl(A).doc(G, "6.2.0", "Intersect multiple sorted sets"),
+        cmd("zdiff", -3, READONLY, zdiff).keys(0, 0, 0).acl(A).doc(G, "6.2.0", "Subtract multiple sorted sets"),
+        cmd("zunionstore", -4, WRITE | DENYOOM, zunionstore).keys(1, 1, 1).acl(A).doc(G, "2.0.0", "Add multiple sorted sets and store the resulting sorted set in a new key"),
+        cmd("zinterstore", -4, WRITE | DENYOOM, zinterstore).keys(1, 1, 1).acl(A).doc(G, "2.0.0", "Intersect multiple sorted sets and store the resulting sorted set in a new key"),
+        cmd("zdiffstore", -4, WRITE | DENYOOM, zdiffstore).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Subtract multiple sorted sets and store the resulting sorted set in a new key"),
+        cmd("zintercard", -3, READONLY, zintercard).keys(0, 0, 0).acl(A).doc(G, "7.0.0", "Intersect multiple sorted sets and return the cardinality of the result"),
         cmd("zscan", -3, READONLY, zscan).keys(1, 1, 1).acl(A).doc(G, "2.8.0", "Incrementally iterate sorted sets elements and associated scores"),
     ]
-}
-
-// ---------------------------------------------------------------------------
-// Key positions for numkeys commands (Redis's genericGetKeys: nothing when
-// numkeys is invalid; the handler then replies the error).
-
-fn numkeys_keys(args: &[Bytes], idx: usize) -> Vec<usize> {
-    match args.get(idx).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 && (n as u128) <= (args.len() - idx - 1) as u128 => {
-            (idx + 1..idx + 1 + n as usize).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn numkeys_at_1(args: &[Bytes]) -> Vec<usize> {
-    numkeys_keys(args, 1)
-}
-
-fn numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
-    numkeys_keys(args, 2)
-}
-
-fn dest_numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
-    let mut v = vec![1];
-    v.extend(numkeys_keys(args, 2));
-    v
 }
 
 // ---------------------------------------------------------------------------
