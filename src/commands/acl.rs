@@ -12,15 +12,7 @@ use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::acl::{self, Denied, User};
 
 pub fn commands() -> Vec<Command> {
-    vec![
-        cmd("acl", -2, ADMIN | NOSCRIPT | LOADING | STALE, acl_cmd)
-            .acl(&["slow"])
-            .doc(
-                "server",
-                "6.0.0",
-                "A container for Access List Control commands",
-            ),
-    ]
+    vec![cmd("acl", -2, ADMIN | NOSCRIPT | LOADING | STALE, acl_cmd)]
 }
 
 const HELP: &[&str] = &[

@@ -15,32 +15,10 @@ pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("cluster", -2, 0, cluster).acl(&["slow"]).doc(
-            "cluster",
-            "3.0.0",
-            "A container for cluster commands",
-        ),
-        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled)
-            .acl(&["fast", "connection"])
-            .doc(
-                "cluster",
-                "3.0.0",
-                "Enables read queries for a connection to a cluster replica node",
-            ),
-        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled)
-            .acl(&["fast", "connection"])
-            .doc(
-                "cluster",
-                "3.0.0",
-                "Disables read queries for a connection to a cluster replica node",
-            ),
-        cmd("asking", 1, FAST, ok_if_enabled)
-            .acl(&["fast", "connection"])
-            .doc(
-                "cluster",
-                "3.0.0",
-                "Sent by cluster clients after an -ASK redirect",
-            ),
+        cmd("cluster", -2, 0, cluster),
+        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled),
+        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled),
+        cmd("asking", 1, FAST, ok_if_enabled),
     ]
 }
 

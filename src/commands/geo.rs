@@ -11,19 +11,17 @@ use crate::storage::Value;
 use crate::storage::zset::{ScoreRange, ZSet};
 
 pub fn commands() -> Vec<Command> {
-    const G: &str = "geo";
-    const A: &[&str] = &["geo"];
     vec![
-        cmd("geoadd", -5, WRITE | DENYOOM, geoadd).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Add one or more geospatial items in the geospatial index represented using a sorted set"),
-        cmd("geopos", -2, READONLY, geopos).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns longitude and latitude of members of a geospatial index"),
-        cmd("geodist", -4, READONLY, geodist).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns the distance between two members of a geospatial index"),
-        cmd("geohash", -2, READONLY, geohash).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns members of a geospatial index as standard geohash strings"),
-        cmd("georadius", -6, WRITE | DENYOOM, georadius).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point"),
-        cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member"),
-        cmd("georadius_ro", -6, READONLY, georadius_ro).keys(1, 1, 1).acl(A).doc(G, "3.2.10", "A read-only variant for GEORADIUS"),
-        cmd("georadiusbymember_ro", -5, READONLY, georadiusbymember_ro).keys(1, 1, 1).acl(A).doc(G, "3.2.10", "A read-only variant for GEORADIUSBYMEMBER"),
-        cmd("geosearch", -7, READONLY, geosearch).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle."),
-        cmd("geosearchstore", -8, WRITE | DENYOOM, geosearchstore).keys(1, 2, 1).acl(A).doc(G, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key."),
+        cmd("geoadd", -5, WRITE | DENYOOM, geoadd).keys(1, 1, 1),
+        cmd("geopos", -2, READONLY, geopos).keys(1, 1, 1),
+        cmd("geodist", -4, READONLY, geodist).keys(1, 1, 1),
+        cmd("geohash", -2, READONLY, geohash).keys(1, 1, 1),
+        cmd("georadius", -6, WRITE | DENYOOM, georadius).keys(1, 1, 1),
+        cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember).keys(1, 1, 1),
+        cmd("georadius_ro", -6, READONLY, georadius_ro).keys(1, 1, 1),
+        cmd("georadiusbymember_ro", -5, READONLY, georadiusbymember_ro).keys(1, 1, 1),
+        cmd("geosearch", -7, READONLY, geosearch).keys(1, 1, 1),
+        cmd("geosearchstore", -8, WRITE | DENYOOM, geosearchstore).keys(1, 2, 1),
     ]
 }
 

@@ -11,26 +11,11 @@ use crate::storage::Value;
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("slowlog", -2, ADMIN | LOADING | STALE, slowlog)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "2.2.12", "A container for slow log commands"),
-        cmd("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, latency)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "2.8.13",
-                "A container for latency diagnostics commands",
-            ),
+        cmd("slowlog", -2, ADMIN | LOADING | STALE, slowlog),
+        cmd("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, latency),
         // USAGE runs on its key's shard; the others hold every shard (see
         // conn::route) since STATS counts every key.
-        cmd("memory", -2, READONLY, memory)
-            .keys(0, 0, 0)
-            .acl(&["read", "slow"])
-            .doc(
-                "server",
-                "4.0.0",
-                "A container for memory diagnostics commands",
-            ),
+        cmd("memory", -2, READONLY, memory).keys(0, 0, 0),
     ]
 }
 

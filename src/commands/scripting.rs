@@ -23,35 +23,11 @@ use crate::storage::slot::{key_shard, key_slot};
 pub fn commands() -> Vec<Command> {
     let f = NOSCRIPT | STALE | SKIP_MONITOR;
     vec![
-        cmd("eval", -3, f | MAY_REPLICATE, eval)
-            .keys(0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc("scripting", "2.6.0", "Execute a Lua script server side"),
-        cmd("evalsha", -3, f | MAY_REPLICATE, eval)
-            .keys(0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc("scripting", "2.6.0", "Execute a Lua script server side"),
-        cmd("eval_ro", -3, f | READONLY, eval)
-            .keys(0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc(
-                "scripting",
-                "7.0.0",
-                "Execute a read-only Lua script server side",
-            ),
-        cmd("evalsha_ro", -3, f | READONLY, eval)
-            .keys(0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc(
-                "scripting",
-                "7.0.0",
-                "Execute a read-only Lua script server side",
-            ),
-        cmd("script", -2, 0, script).acl(&["slow"]).doc(
-            "scripting",
-            "2.6.0",
-            "A container for Lua scripts management commands",
-        ),
+        cmd("eval", -3, f | MAY_REPLICATE, eval).keys(0, 0, 0),
+        cmd("evalsha", -3, f | MAY_REPLICATE, eval).keys(0, 0, 0),
+        cmd("eval_ro", -3, f | READONLY, eval).keys(0, 0, 0),
+        cmd("evalsha_ro", -3, f | READONLY, eval).keys(0, 0, 0),
+        cmd("script", -2, 0, script),
     ]
 }
 

@@ -14,46 +14,15 @@ pub fn commands() -> Vec<Command> {
     // Taken at table build, i.e. process start: INFO's used_memory_startup.
     info::startup_memory();
     vec![
-        cmd("info", -1, LOADING | STALE, info::info)
-            .all_shards()
-            .acl(&["dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Get information and statistics about the server",
-            ),
+        cmd("info", -1, LOADING | STALE, info::info).all_shards(),
         // AllShards: RESETSTAT clears every shard's keyspace counters.
-        cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, config)
-            .all_shards()
-            .doc(
-                "server",
-                "2.0.0",
-                "A container for server configuration commands",
-            ),
-        cmd("command", -1, LOADING | STALE, command)
-            .acl(&["connection"])
-            .doc("server", "2.8.13", "Get array of Redis command details"),
-        cmd("time", 1, LOADING | STALE | FAST, time).doc(
-            "server",
-            "2.6.0",
-            "Return the current server time",
-        ),
+        cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, config).all_shards(),
+        cmd("command", -1, LOADING | STALE, command),
+        cmd("time", 1, LOADING | STALE | FAST, time),
         // Conn: `enable-module-command local` needs the client's address.
-        cmd("module", -2, ADMIN | NOSCRIPT, module)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "4.0.0", "A container for module commands"),
-        cmd("lolwut", -1, READONLY | FAST, lolwut).doc(
-            "server",
-            "5.0.0",
-            "Display some computer art and the Redis version",
-        ),
-        cmd("lastsave", 1, LOADING | STALE | FAST, lastsave)
-            .acl(&["admin", "dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Get the UNIX time stamp of the last successful save to disk",
-            ),
+        cmd("module", -2, ADMIN | NOSCRIPT, module),
+        cmd("lolwut", -1, READONLY | FAST, lolwut),
+        cmd("lastsave", 1, LOADING | STALE | FAST, lastsave),
     ]
 }
 

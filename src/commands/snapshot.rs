@@ -12,27 +12,15 @@ use crate::storage::ShardStore;
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "1.0.0", "Synchronously save the dataset to disk"),
-        cmd("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "1.0.0", "Asynchronously save the dataset to disk"),
+        cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save).all_shards(),
+        cmd("bgsave", -1, ADMIN | NOSCRIPT, bgsave).all_shards(),
         cmd(
             "shutdown",
             -1,
             ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
             shutdown,
         )
-        .all_shards()
-        .acl(&["admin", "slow", "dangerous"])
-        .doc(
-            "server",
-            "1.0.0",
-            "Synchronously save the dataset to disk and then shut down the server",
-        ),
+        .all_shards(),
     ]
 }
 

@@ -13,30 +13,16 @@ use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::storage::Value;
 use crate::storage::list::List;
 
-const ACL: &[&str] = &["set", "sortedset", "list", "slow", "dangerous"];
-
 pub fn commands() -> Vec<Command> {
     vec![
         cmd("sort", -2, WRITE | DENYOOM, sort)
             .keys(1, 1, 1)
-            .unknown_keys(reaches_other_keys)
-            .acl(ACL)
-            .doc(
-                "generic",
-                "1.0.0",
-                "Sort the elements in a list, set or sorted set",
-            ),
+            .unknown_keys(reaches_other_keys),
         // A keys function (always just the key) so COMMAND INFO shows
         // movablekeys, as Redis's sortROGetKeys does.
         cmd("sort_ro", -2, READONLY, sort_ro)
             .keys(1, 1, 1)
-            .unknown_keys(reaches_other_keys)
-            .acl(ACL)
-            .doc(
-                "generic",
-                "7.0.0",
-                "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
-            ),
+            .unknown_keys(reaches_other_keys),
     ]
 }
 

@@ -45,12 +45,6 @@ pub struct Command {
     pub unknown_keys: Option<UnknownKeysFn>,
     pub scope: Scope,
     pub handler: Handler,
-    /// ACL categories without '@' (e.g. "string", "fast").
-    pub acl: &'static [&'static str],
-    /// COMMAND DOCS: summary, since, group.
-    pub summary: &'static str,
-    pub since: &'static str,
-    pub group: &'static str,
     /// Subcommands of a container that keel does not implement (COMMAND
     /// does not list them, and calling them is an unknown subcommand).
     pub lacks_subs: &'static [&'static str],
@@ -140,10 +134,6 @@ pub const fn cmd(name: &'static str, arity: i32, flags: u32, handler: Handler) -
         unknown_keys: None,
         scope: Scope::Conn,
         handler,
-        acl: &[],
-        summary: "",
-        since: "1.0.0",
-        group: "generic",
         lacks_subs: &[],
         spec: None,
     }
@@ -177,21 +167,6 @@ impl Command {
     }
     pub const fn all_shards(mut self) -> Self {
         self.scope = Scope::AllShards;
-        self
-    }
-    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
-        self.acl = acl;
-        self
-    }
-    pub const fn doc(
-        mut self,
-        group: &'static str,
-        since: &'static str,
-        summary: &'static str,
-    ) -> Self {
-        self.group = group;
-        self.since = since;
-        self.summary = summary;
         self
     }
 }

@@ -26,32 +26,18 @@ pub fn commands() -> Vec<Command> {
             1,
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             multi,
-        )
-        .acl(&["fast", "transaction"])
-        .doc("transactions", "1.2.0", "Start a transaction block"),
+        ),
         cmd(
             "exec",
             1,
             NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
             exec_outside_conn,
-        )
-        .acl(&["slow", "transaction"])
-        .doc(
-            "transactions",
-            "1.2.0",
-            "Execute all commands issued after MULTI",
         ),
         cmd(
             "discard",
             1,
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             discard,
-        )
-        .acl(&["fast", "transaction"])
-        .doc(
-            "transactions",
-            "2.0.0",
-            "Discard all commands issued after MULTI",
         ),
         cmd(
             "watch",
@@ -60,21 +46,13 @@ pub fn commands() -> Vec<Command> {
             watch,
         )
         .keys(1, -1, 1)
-        .held()
-        .acl(&["fast", "transaction"])
-        .doc(
-            "transactions",
-            "2.2.0",
-            "Monitor changes to keys to determine execution of the MULTI/EXEC block",
-        ),
+        .held(),
         cmd(
             "unwatch",
             1,
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             unwatch,
-        )
-        .acl(&["fast", "transaction"])
-        .doc("transactions", "2.2.0", "Forget about all watched keys"),
+        ),
     ]
 }
 
