@@ -188,20 +188,15 @@ impl ClientInfo {
     }
 }
 
-/// Commands whose CLIENT LIST `cmd=` shows "container|sub" as Redis 7 does.
-const CONTAINERS: &[&str] = &[
-    "client", "config", "command", "object", "pubsub", "script", "function", "memory", "latency",
-    "slowlog", "acl", "cluster", "module", "xinfo", "xgroup",
-];
-
-/// Whether command `idx` is one of CONTAINERS (computed once for the table).
+/// Whether command `idx` has subcommands (its spec lists them), so CLIENT
+/// LIST `cmd=` shows "container|sub" as Redis 7 does (computed once).
 pub(crate) fn is_container(idx: usize) -> bool {
     static FLAGS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     FLAGS.get_or_init(|| {
         crate::commands::table()
             .commands
             .iter()
-            .map(|c| CONTAINERS.contains(&c.name))
+            .map(|c| c.spec.is_some_and(|s| !s.subs.is_empty()))
             .collect()
     })[idx]
 }
