@@ -2,6 +2,7 @@
 """Generates src/cmdspec/generated.rs from Redis 7.0's command JSON files.
 
 Usage: tools/gen-command-spec.py [REDIS_SRC/src/commands] > src/cmdspec/generated.rs
+       cargo fmt   (the checked-in file is the rustfmt'ed output)
 
 The JSON files (one per command and subcommand) are Redis's own description
 of its command table; this turns the facts keel uses (arity, flags, key specs,
