@@ -413,7 +413,7 @@ impl Spec {
                         return false;
                     };
                     let f = first + firstkey as i64;
-                    (f, f + n - 1, step as i64)
+                    (f, f.saturating_add(n - 1), step as i64)
                 }
                 Find::Unknown => return false,
             };
@@ -849,5 +849,9 @@ mod tests {
             vec![1, 7, 9]
         );
         assert_eq!(pos("mset", "mset a 1 b 2"), vec![1, 3]);
+        // Hostile numkeys: no overflow, no keys.
+        assert!(pos("eval", "eval s 9223372036854775807 a").is_empty());
+        assert!(pos("zunionstore", "zunionstore d 9223372036854775807 a").is_empty());
+        assert!(pos("lmpop", "lmpop -9223372036854775808 a left").is_empty());
     }
 }
