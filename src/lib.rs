@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod aof;
 pub mod cluster;
+pub mod cmdspec;
 pub mod commands;
 pub mod config;
 pub mod crash;

@@ -1,10 +1,10 @@
 //! Redis 7.0 ACL: users, their rules, the permission check, the ACL log and
 //! the ACL file.
 //!
-//! The ACL's command universe is Redis 7.0's command table (commands.txt:
-//! full names, arity, categories with the flag-derived ones, key specs,
-//! extracted from Redis's commands.c), so category rules, ACL CAT and the
-//! rule descriptions of ACL LIST/GETUSER come out as Redis's. keel's own
+//! The ACL's command universe is Redis 7.0's command table (`cmdspec`: full
+//! names, arity, categories with the flag-derived ones, key specs), in the
+//! order of Redis's commands.c, so category rules, ACL CAT and the rule
+//! descriptions of ACL LIST/GETUSER come out as Redis's. keel's own
 //! commands map onto it by name.
 //!
 //! Sharing: the users live in one process-wide table behind a lock that
@@ -24,29 +24,7 @@ use bytes::Bytes;
 use crate::util::glob_match;
 
 /// Redis's categories, in its order (ACL CAT, rule descriptions).
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+pub use crate::cmdspec::CATEGORIES;
 
 pub fn category_bit(name: &str) -> Option<u32> {
     CATEGORIES
@@ -61,52 +39,19 @@ const KEY_READ: u8 = 1;
 const KEY_WRITE: u8 = 2;
 const KEY_ALL: u8 = 3;
 
-enum BeginSearch {
-    Index(i32),
-    Keyword(String, i32),
-}
+pub use crate::cmdspec::KEY_FLAG_NAMES;
 
-enum FindKeys {
-    Range(i32, i32, i32),
-    Keynum(i32, i32, i32),
-}
-
-/// Redis's key-spec flags, in the order COMMAND shows them.
-pub const KEY_FLAG_NAMES: [&str; 11] = [
-    "RO",
-    "RW",
-    "OW",
-    "RM",
-    "access",
-    "update",
-    "insert",
-    "delete",
-    "not_key",
-    "incomplete",
-    "variable_flags",
-];
-
-/// Bit `i` set = KEY_FLAG_NAMES[i].
-fn key_flags(names: &[&str]) -> u16 {
-    names
-        .iter()
-        .filter_map(|n| {
-            KEY_FLAG_NAMES
-                .iter()
-                .position(|k| k.eq_ignore_ascii_case(n))
-        })
-        .fold(0, |a, i| a | (1 << i))
-}
-
-struct KeySpec {
-    /// KEY_READ for ACCESS, KEY_WRITE for INSERT/DELETE/UPDATE.
-    perm: u8,
-    /// Redis's flags of the spec (bits of KEY_FLAG_NAMES).
-    flags: u16,
-    not_key: bool,
-    incomplete: bool,
-    bs: BeginSearch,
-    fk: FindKeys,
+/// The permission a key with these spec flags needs (ACLSelectorCheckKey).
+fn key_perm(flags: u16) -> u8 {
+    use crate::cmdspec::kf;
+    let mut p = 0;
+    if flags & kf::ACCESS != 0 {
+        p |= KEY_READ;
+    }
+    if flags & (kf::INSERT | kf::DELETE | kf::UPDATE) != 0 {
+        p |= KEY_WRITE;
+    }
+    p
 }
 
 pub struct AclCommand {
@@ -116,7 +61,7 @@ pub struct AclCommand {
     pub cats: u32,
     pub parent: Option<usize>,
     pub subs: Vec<usize>,
-    specs: Vec<KeySpec>,
+    spec: Option<&'static crate::cmdspec::Spec>,
 }
 
 pub struct Universe {
@@ -128,102 +73,53 @@ pub struct Universe {
     top: Vec<usize>,
 }
 
-fn parse_spec(s: &str) -> Option<KeySpec> {
-    let mut parts = s.split('/');
-    let flags = parts.next()?;
-    let bs = parts.next()?;
-    let fk = parts.next()?;
-    let mut perm = 0;
-    let (mut not_key, mut incomplete) = (false, false);
-    for f in flags.split(',') {
-        match f {
-            "ACCESS" => perm |= KEY_READ,
-            "INSERT" | "DELETE" | "UPDATE" => perm |= KEY_WRITE,
-            "NOT_KEY" => not_key = true,
-            "INCOMPLETE" | "VARIABLE_FLAGS" => incomplete = true,
-            _ => {}
-        }
-    }
-    let nums = |v: &str| -> Vec<i32> { v.split(',').filter_map(|n| n.parse().ok()).collect() };
-    let (bk, bv) = bs.split_once(':')?;
-    let bs = match bk {
-        "index" => BeginSearch::Index(*nums(bv).first()?),
-        _ => {
-            let (kw, from) = bv.split_once(',')?;
-            BeginSearch::Keyword(kw.to_string(), from.parse().ok()?)
-        }
-    };
-    let (fk_kind, fv) = fk.split_once(':')?;
-    let n = nums(fv);
-    let fk = match fk_kind {
-        "range" => FindKeys::Range(n[0], n[1], n[2]),
-        _ => FindKeys::Keynum(n[0], n[1], n[2]),
-    };
-    Some(KeySpec {
-        perm,
-        flags: key_flags(&flags.split(',').collect::<Vec<_>>()),
-        not_key,
-        incomplete,
-        bs,
-        fk,
-    })
-}
-
 pub fn universe() -> &'static Universe {
     static U: LazyLock<Universe> = LazyLock::new(|| {
         let mut cmds: Vec<AclCommand> = Vec::new();
         let mut by_name = HashMap::new();
-        for line in include_str!("commands.txt").lines() {
-            let w: Vec<&str> = line.split(' ').collect();
-            let cats = w[2]
-                .split(',')
-                .filter_map(category_bit)
-                .fold(0, |a, b| a | b);
-            let specs = if w[3] == "-" {
-                Vec::new()
-            } else {
-                w[3].split(';').filter_map(parse_spec).collect()
-            };
+        // Redis's commands.c order: by group, then upper-case name.
+        let mut order: Vec<&'static crate::cmdspec::Spec> = crate::cmdspec::SPECS.iter().collect();
+        order.sort_by_key(|s| (s.group, s.name.to_ascii_uppercase()));
+        for s in order {
             let id = cmds.len();
-            let parent = w[0].split_once('|').map(|(p, _)| by_name[p]);
-            if let Some(p) = parent {
-                let pc: &mut AclCommand = &mut cmds[p];
-                pc.subs.push(id);
-            }
-            by_name.insert(w[0].to_string(), id);
+            by_name.insert(s.name.to_string(), id);
             cmds.push(AclCommand {
-                fullname: w[0].to_string(),
-                arity: w[1].parse().unwrap_or(-1),
-                cats,
-                parent,
+                fullname: s.name.to_string(),
+                arity: s.arity,
+                cats: s.acl,
+                parent: None,
                 subs: Vec::new(),
-                specs,
+                spec: Some(s),
             });
+            for sub in s.subs {
+                let sid = cmds.len();
+                cmds[id].subs.push(sid);
+                by_name.insert(sub.name.to_string(), sid);
+                cmds.push(AclCommand {
+                    fullname: sub.name.to_string(),
+                    arity: sub.arity,
+                    cats: sub.acl,
+                    parent: Some(id),
+                    subs: Vec::new(),
+                    spec: Some(sub),
+                });
+            }
         }
-        // keel commands Redis does not have keep their own categories.
+        // keel commands Redis does not have: @slow, no keys.
         let table = crate::commands::table();
         let mut keel = Vec::with_capacity(table.commands.len());
         for c in &table.commands {
-            let id = match by_name.get(c.name) {
-                Some(&id) => id,
-                None => {
-                    let id = cmds.len();
-                    let cats = crate::commands::server::categories(c.flags, c.acl)
-                        .iter()
-                        .filter_map(|n| category_bit(n))
-                        .fold(0, |a, b| a | b);
-                    by_name.insert(c.name.to_string(), id);
-                    cmds.push(AclCommand {
-                        fullname: c.name.to_string(),
-                        arity: c.arity,
-                        cats,
-                        parent: None,
-                        subs: Vec::new(),
-                        specs: Vec::new(),
-                    });
-                    id
-                }
-            };
+            let id = *by_name.entry(c.name.to_string()).or_insert_with(|| {
+                cmds.push(AclCommand {
+                    fullname: c.name.to_string(),
+                    arity: c.arity,
+                    cats: crate::cmdspec::cat::SLOW,
+                    parent: None,
+                    subs: Vec::new(),
+                    spec: None,
+                });
+                cmds.len() - 1
+            });
             keel.push(id);
         }
         let top = (0..cmds.len())
@@ -274,144 +170,18 @@ impl Universe {
     }
 
     /// Key positions and the access each needs (getKeysFromCommandWithSpecs).
-    fn keys(&self, id: usize, keel_idx: Option<usize>, args: &[Bytes]) -> Vec<(usize, u8)> {
-        self.keys_flags(id, keel_idx, args)
+    fn keys(&self, id: usize, args: &[Bytes]) -> Vec<(usize, u8)> {
+        self.keys_flags(id, args)
             .into_iter()
-            .map(|(p, perm, _)| (p, perm))
+            .map(|(p, f)| (p, key_perm(f)))
             .collect()
     }
 
-    /// Key positions with the access each needs and Redis's key flags.
-    fn keys_flags(
-        &self,
-        id: usize,
-        keel_idx: Option<usize>,
-        args: &[Bytes],
-    ) -> Vec<(usize, u8, u16)> {
-        let c = &self.cmds[id];
-        let argc = args.len() as i32;
-        let eq = |i: usize, kw: &str| args[i].eq_ignore_ascii_case(kw.as_bytes());
-        let (ro, rw_upd, ow_upd) = (
-            key_flags(&["RO", "access"]),
-            key_flags(&["RW", "access", "update"]),
-            key_flags(&["OW", "update"]),
-        );
-        // Commands whose key flags depend on the arguments (getkeys procs).
-        match c.fullname.as_str() {
-            "set" if argc >= 2 => {
-                let get = (3..args.len()).any(|i| eq(i, "get"));
-                return vec![if get {
-                    (1, KEY_ALL, rw_upd)
-                } else {
-                    (1, KEY_WRITE, ow_upd)
-                }];
-            }
-            // sortGetKeys: the sorted key, and the last STORE's destination.
-            "sort" if argc >= 2 => {
-                let mut keys = vec![(1, KEY_READ, ro)];
-                let mut store = None;
-                let mut i = 2;
-                while i < args.len() {
-                    if eq(i, "limit") {
-                        i += 2;
-                    } else if eq(i, "store") && i + 1 < args.len() {
-                        store = Some((i + 1, KEY_WRITE, ow_upd));
-                    } else if eq(i, "get") || eq(i, "by") {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                keys.extend(store);
-                return keys;
-            }
-            "bitfield" if argc >= 2 => {
-                let write = (2..args.len()).any(|i| eq(i, "set") || eq(i, "incrby"));
-                return vec![if write {
-                    (1, KEY_ALL, rw_upd)
-                } else {
-                    (1, KEY_READ, ro)
-                }];
-            }
-            _ => {}
-        }
+    /// Key positions with Redis's key flags.
+    fn keys_flags(&self, id: usize, args: &[Bytes]) -> Vec<crate::cmdspec::KeyRef> {
         let mut out = Vec::new();
-        for spec in &c.specs {
-            if spec.not_key {
-                continue;
-            }
-            let first = match &spec.bs {
-                BeginSearch::Index(i) => *i,
-                BeginSearch::Keyword(kw, from) => {
-                    let (start, end) = if *from > 0 {
-                        (*from, argc - 1)
-                    } else {
-                        (argc + from, 1)
-                    };
-                    let mut i = start;
-                    let mut found = 0;
-                    loop {
-                        if i >= argc || i < 1 {
-                            break;
-                        }
-                        if eq(i as usize, kw) {
-                            found = i + 1;
-                            break;
-                        }
-                        if i == end {
-                            break;
-                        }
-                        i = if start <= end { i + 1 } else { i - 1 };
-                    }
-                    if found == 0 {
-                        continue;
-                    }
-                    found
-                }
-            };
-            let (first, last, step) = match spec.fk {
-                FindKeys::Range(lastkey, step, limit) => {
-                    let last = if lastkey >= 0 {
-                        first + lastkey
-                    } else if limit == 0 {
-                        argc + lastkey
-                    } else {
-                        first + ((argc - first) / limit + lastkey)
-                    };
-                    (first, last, step)
-                }
-                FindKeys::Keynum(idx, firstkey, step) => {
-                    let Some(n) = args
-                        .get((first + idx) as usize)
-                        .and_then(|a| crate::util::parse_i64(a))
-                        .filter(|n| *n >= 0)
-                    else {
-                        return Vec::new();
-                    };
-                    let f = first + firstkey;
-                    (f, f + n as i32 - 1, step)
-                }
-            };
-            // Out of bounds (numkeys 0 too): Redis takes no keys at all.
-            if last >= argc || last < first || first >= argc {
-                return Vec::new();
-            }
-            let mut i = first;
-            while i <= last {
-                out.push((i as usize, spec.perm, spec.flags));
-                i += step.max(1);
-            }
-            if spec.incomplete {
-                // MIGRATE's KEYS form: keel's key positions, read and write.
-                if let Some(k) = keel_idx {
-                    let cmd = crate::commands::table().get(k);
-                    return cmd
-                        .key_indexes(args)
-                        .into_iter()
-                        .map(|i| (i, spec.perm, spec.flags))
-                        .collect();
-                }
-                return out;
-            }
+        if let Some(s) = self.cmds[id].spec {
+            s.keys(args, &mut out);
         }
         out
     }
@@ -968,13 +738,7 @@ impl User {
     }
 
     /// ACLSelectorCheckCmd for request `args` of ACL command `id`.
-    pub fn check_cmd(
-        &self,
-        id: usize,
-        keel_idx: Option<usize>,
-        no_auth: bool,
-        args: &[Bytes],
-    ) -> Result<(), Denied> {
+    pub fn check_cmd(&self, id: usize, no_auth: bool, args: &[Bytes]) -> Result<(), Denied> {
         let u = universe();
         let c = &u.cmds[id];
         if !no_auth && !self.bit(id) {
@@ -989,7 +753,7 @@ impl User {
             }
         }
         if !self.allkeys {
-            for (pos, need) in u.keys(id, keel_idx, args) {
+            for (pos, need) in u.keys(id, args) {
                 if !self.check_key(&args[pos], need) {
                     return Err(Denied::Key(pos));
                 }
@@ -1056,36 +820,13 @@ pub fn check(user: &User, keel_idx: usize, args: &[Bytes]) -> Result<(), (Denied
     };
     let cmd = crate::commands::table().get(keel_idx);
     let no_auth = cmd.flags & crate::commands::flags::NO_AUTH != 0;
-    user.check_cmd(id, Some(keel_idx), no_auth, args)
-        .map_err(|d| {
-            let obj = match d {
-                Denied::Command => u.cmds[id].fullname.clone(),
-                Denied::Key(p) | Denied::Channel(p) => {
-                    String::from_utf8_lossy(&args[p]).into_owned()
-                }
-            };
-            (d, obj)
-        })
-}
-
-/// COMMAND GETKEYSANDFLAGS: the keys of a request with Redis's key flags
-/// (getKeysFromCommandWithSpecs); None for a request Redis's spec lookup
-/// cannot resolve (unknown subcommand).
-pub fn keys_and_flags(keel_idx: usize, args: &[Bytes]) -> Option<Vec<(usize, Vec<&'static str>)>> {
-    let u = universe();
-    let id = u.resolve(keel_idx, args)?;
-    Some(
-        u.keys_flags(id, Some(keel_idx), args)
-            .into_iter()
-            .map(|(pos, _, f)| {
-                let names = (0..KEY_FLAG_NAMES.len())
-                    .filter(|i| f & (1 << i) != 0)
-                    .map(|i| KEY_FLAG_NAMES[i])
-                    .collect();
-                (pos, names)
-            })
-            .collect(),
-    )
+    user.check_cmd(id, no_auth, args).map_err(|d| {
+        let obj = match d {
+            Denied::Command => u.cmds[id].fullname.clone(),
+            Denied::Key(p) | Denied::Channel(p) => String::from_utf8_lossy(&args[p]).into_owned(),
+        };
+        (d, obj)
+    })
 }
 
 /// The full name of the command a request runs ("config|get").

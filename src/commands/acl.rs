@@ -12,15 +12,7 @@ use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::acl::{self, Denied, User};
 
 pub fn commands() -> Vec<Command> {
-    vec![
-        cmd("acl", -2, ADMIN | NOSCRIPT | LOADING | STALE, acl_cmd)
-            .acl(&["slow"])
-            .doc(
-                "server",
-                "6.0.0",
-                "A container for Access List Control commands",
-            ),
-    ]
+    vec![cmd("acl", -2, ADMIN | NOSCRIPT | LOADING | STALE, acl_cmd)]
 }
 
 const HELP: &[&str] = &[
@@ -329,7 +321,7 @@ fn dryrun(ctx: &mut Ctx, args: &[Bytes]) {
     }
     let keel = super::lookup(&req[0]);
     let no_auth = keel.is_some_and(|(_, k)| k.flags & NO_AUTH != 0);
-    match user.check_cmd(id, keel.map(|(i, _)| i), no_auth, req) {
+    match user.check_cmd(id, no_auth, req) {
         Ok(()) => ctx.out.ok(),
         Err(d) => {
             let msg = match d {

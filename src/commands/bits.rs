@@ -736,46 +736,13 @@ fn bitfield_ro_cmd(ctx: &mut Ctx, args: &[Bytes]) {
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("setbit", 4, WRITE | DENYOOM, setbit_cmd)
-            .keys(1, 1, 1)
-            .acl(&["write", "bitmap", "slow"])
-            .doc(
-                "bitmap",
-                "2.2.0",
-                "Sets or clears the bit at offset in the string value stored at key",
-            ),
-        cmd("getbit", 3, READONLY | FAST, getbit_cmd)
-            .keys(1, 1, 1)
-            .acl(&["read", "bitmap", "fast"])
-            .doc(
-                "bitmap",
-                "2.2.0",
-                "Returns the bit value at offset in the string value stored at key",
-            ),
-        cmd("bitcount", -2, READONLY, bitcount_cmd)
-            .keys(1, 1, 1)
-            .acl(&["read", "bitmap", "slow"])
-            .doc("bitmap", "2.6.0", "Count set bits in a string"),
-        cmd("bitpos", -3, READONLY, bitpos_cmd)
-            .keys(1, 1, 1)
-            .acl(&["read", "bitmap", "slow"])
-            .doc("bitmap", "2.8.7", "Find first bit set or clear in a string"),
-        cmd("bitop", -4, WRITE | DENYOOM, bitop_cmd)
-            .keys(2, -1, 1)
-            .acl(&["write", "bitmap", "slow"])
-            .doc("bitmap", "2.6.0", "Perform bitwise operations between strings"),
-        cmd("bitfield", -2, WRITE | DENYOOM, bitfield_cmd)
-            .keys(1, 1, 1)
-            .acl(&["write", "bitmap", "slow"])
-            .doc("bitmap", "3.2.0", "Perform arbitrary bitfield integer operations on strings"),
-        cmd("bitfield_ro", -2, READONLY | FAST, bitfield_ro_cmd)
-            .keys(1, 1, 1)
-            .acl(&["read", "bitmap", "fast"])
-            .doc(
-                "bitmap",
-                "6.0.0",
-                "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
-            ),
+        cmd("setbit", 4, WRITE | DENYOOM, setbit_cmd).keys(1, 1, 1),
+        cmd("getbit", 3, READONLY | FAST, getbit_cmd).keys(1, 1, 1),
+        cmd("bitcount", -2, READONLY, bitcount_cmd).keys(1, 1, 1),
+        cmd("bitpos", -3, READONLY, bitpos_cmd).keys(1, 1, 1),
+        cmd("bitop", -4, WRITE | DENYOOM, bitop_cmd).keys(2, -1, 1),
+        cmd("bitfield", -2, WRITE | DENYOOM, bitfield_cmd).keys(1, 1, 1),
+        cmd("bitfield_ro", -2, READONLY | FAST, bitfield_ro_cmd).keys(1, 1, 1),
     ]
 }
 

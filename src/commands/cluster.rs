@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::server::{Sub, reply_help, subcommand};
+use super::server::{reply_help, subcommand};
 use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, errors, parse_i64};
 use crate::server::cluster::ClusterMap;
@@ -17,93 +17,12 @@ pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("cluster", -2, 0, cluster)
-            .special(Special::Cluster)
-            .acl(&["slow"])
-            .doc("cluster", "3.0.0", "A container for cluster commands"),
-        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled)
-            .acl(&["fast", "connection"])
-            .doc(
-                "cluster",
-                "3.0.0",
-                "Enables read queries for a connection to a cluster replica node",
-            ),
-        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled)
-            .acl(&["fast", "connection"])
-            .doc(
-                "cluster",
-                "3.0.0",
-                "Disables read queries for a connection to a cluster replica node",
-            ),
-        cmd("asking", 1, FAST, ok_if_enabled)
-            .acl(&["fast", "connection"])
-            .doc(
-                "cluster",
-                "3.0.0",
-                "Sent by cluster clients after an -ASK redirect",
-            ),
+        cmd("cluster", -2, 0, cluster).special(Special::Cluster),
+        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled),
+        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled),
+        cmd("asking", 1, FAST, ok_if_enabled),
     ]
 }
-
-const ADM: u32 = ADMIN | STALE;
-const ND: &[&str] = &["nondeterministic_output"];
-
-/// One table row per subcommand, as Redis's commands.c.
-#[allow(clippy::too_many_arguments)]
-const fn sub(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    tips: &'static [&'static str],
-    summary: &'static str,
-    since: &'static str,
-    complexity: &'static str,
-    usage: &'static str,
-) -> Sub {
-    Sub {
-        name,
-        arity,
-        flags,
-        acl: &[],
-        tips,
-        summary,
-        since,
-        complexity,
-        usage,
-    }
-}
-
-/// Redis 7.0's CLUSTER subcommands (COMMAND INFO/DOCS and the arity check).
-#[rustfmt::skip]
-pub const CLUSTER_SUBS: &[Sub] = &[
-    sub("addslots", -3, ADM, &[], "Assign new hash slots to receiving node", "3.0.0", "O(N) where N is the total number of hash slot arguments", "slot:int..."),
-    sub("addslotsrange", -4, ADM, &[], "Assign new hash slots to receiving node", "7.0.0", "O(N) where N is the total number of the slots between the start slot and end slot arguments.", "(range=start-slot:int end-slot:int)..."),
-    sub("bumpepoch", 2, ADM, ND, "Advance the cluster config epoch", "3.0.0", "O(1)", ""),
-    sub("count-failure-reports", 3, ADM, ND, "Return the number of failure reports active for a given node", "3.0.0", "O(N) where N is the number of failure reports", "node-id"),
-    sub("countkeysinslot", 3, STALE, &[], "Return the number of local keys in the specified hash slot", "3.0.0", "O(1)", "slot:int"),
-    sub("delslots", -3, ADM, &[], "Set hash slots as unbound in receiving node", "3.0.0", "O(N) where N is the total number of hash slot arguments", "slot:int..."),
-    sub("delslotsrange", -4, ADM, &[], "Set hash slots as unbound in receiving node", "7.0.0", "O(N) where N is the total number of the slots between the start slot and end slot arguments.", "(range=start-slot:int end-slot:int)..."),
-    sub("failover", -2, ADM, &[], "Forces a replica to perform a manual failover of its master.", "3.0.0", "O(1)", "[options=FORCE|TAKEOVER]"),
-    sub("flushslots", 2, ADM, &[], "Delete a node's own slots information", "3.0.0", "O(1)", ""),
-    sub("forget", 3, ADM, &[], "Remove a node from the nodes table", "3.0.0", "O(1)", "node-id"),
-    sub("getkeysinslot", 4, STALE, ND, "Return local key names in the specified hash slot", "3.0.0", "O(log(N)) where N is the number of requested keys", "slot:int count:int"),
-    sub("help", 2, LOADING | STALE, &[], "Show helpful text about the different subcommands", "5.0.0", "O(1)", ""),
-    sub("info", 2, STALE, ND, "Provides info about Redis Cluster node state", "3.0.0", "O(1)", ""),
-    sub("keyslot", 3, STALE, &[], "Returns the hash slot of the specified key", "3.0.0", "O(N) where N is the number of bytes in the key", "key"),
-    sub("links", 2, STALE, ND, "Returns a list of all TCP links to and from peer nodes in cluster", "7.0.0", "O(N) where N is the total number of Cluster nodes", ""),
-    sub("meet", -4, ADM, &[], "Force a node cluster to handshake with another node", "3.0.0", "O(1)", "ip port:int [cluster-bus-port:int]"),
-    sub("myid", 2, STALE, &[], "Return the node id", "3.0.0", "O(1)", ""),
-    sub("nodes", 2, STALE, ND, "Get Cluster config for the node", "3.0.0", "O(N) where N is the total number of Cluster nodes", ""),
-    sub("replicas", 3, ADM, ND, "List replica nodes of the specified master node", "5.0.0", "O(1)", "node-id"),
-    sub("replicate", 3, ADM, &[], "Reconfigure a node as a replica of the specified master node", "3.0.0", "O(1)", "node-id"),
-    sub("reset", -2, ADM | NOSCRIPT, &[], "Reset a Redis Cluster node", "3.0.0", "O(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.", "[hard-soft=HARD|SOFT]"),
-    sub("saveconfig", 2, ADM, &[], "Forces the node to save cluster state on disk", "3.0.0", "O(1)", ""),
-    sub("set-config-epoch", 3, ADM, &[], "Set the configuration epoch in a new node", "3.0.0", "O(1)", "config-epoch:int"),
-    sub("setslot", -4, ADM, &[], "Bind a hash slot to a specific node", "3.0.0", "O(1)", "slot:int (subcommand=IMPORTING node-id|MIGRATING node-id|NODE node-id|STABLE)"),
-    sub("shards", 2, STALE, ND, "Get array of cluster slots to node mappings", "7.0.0", "O(N) where N is the total number of cluster nodes", ""),
-    sub("slaves", 3, ADM, ND, "List replica nodes of the specified master node", "3.0.0", "O(1)", "node-id"),
-    sub("slots", 2, STALE, ND, "Get array of Cluster slot to node mappings", "3.0.0", "O(N) where N is the total number of Cluster nodes", ""),
-];
 
 const HELP: &[&str] = &[
     "ADDSLOTS <slot> [<slot> ...]",

@@ -11,69 +11,37 @@ use crate::server::client::{Client, ReplyMode};
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("ping", -1, FAST, ping)
-            .special(Special::Ping)
-            .acl(&["fast", "connection"])
-            .doc("connection", "1.0.0", "Ping the server"),
-        cmd("echo", 2, FAST | STALE | LOADING, echo)
-            .acl(&["fast", "connection"])
-            .doc("connection", "1.0.0", "Echo the given string"),
+        cmd("ping", -1, FAST, ping).special(Special::Ping),
+        cmd("echo", 2, FAST | STALE | LOADING, echo),
         cmd(
             "quit",
             -1,
             ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
             quit,
         )
-        .special(Special::Quit)
-        .acl(&["fast", "connection"])
-        .doc("connection", "1.0.0", "Close the connection"),
-        cmd("select", 2, LOADING | STALE | FAST, select)
-            .special(Special::Select)
-            .acl(&["fast", "connection"])
-            .doc(
-                "connection",
-                "1.0.0",
-                "Change the selected database for the current connection",
-            ),
+        .special(Special::Quit),
+        cmd("select", 2, LOADING | STALE | FAST, select).special(Special::Select),
         cmd(
             "hello",
             -1,
             NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
             hello,
-        )
-        .acl(&["fast", "connection"])
-        .doc("connection", "6.0.0", "Handshake with Redis"),
+        ),
         cmd(
             "auth",
             -2,
             NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
             auth,
-        )
-        .acl(&["fast", "connection"])
-        .doc("connection", "1.0.0", "Authenticate to the server"),
-        cmd("client", -2, 0, client)
-            .acl(&["slow", "connection"])
-            .doc(
-                "connection",
-                "2.4.0",
-                "A container for client connection commands",
-            ),
+        ),
+        cmd("client", -2, 0, client),
         cmd(
             "reset",
             1,
             NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
             reset,
         )
-        .special(Special::Reset)
-        .acl(&["fast", "connection"])
-        .doc("connection", "6.2.0", "Reset the connection"),
-        cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Listen for all requests received by the server in real time",
-            ),
+        .special(Special::Reset),
+        cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor),
     ]
 }
 

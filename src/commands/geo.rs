@@ -11,58 +11,18 @@ use crate::storage::Value;
 use crate::storage::zset::{ScoreRange, ZSet};
 
 pub fn commands() -> Vec<Command> {
-    const G: &str = "geo";
-    const A: &[&str] = &["geo"];
     vec![
-        cmd("geoadd", -5, WRITE | DENYOOM, geoadd).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Add one or more geospatial items in the geospatial index represented using a sorted set"),
-        cmd("geopos", -2, READONLY, geopos).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns longitude and latitude of members of a geospatial index"),
-        cmd("geodist", -4, READONLY, geodist).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns the distance between two members of a geospatial index"),
-        cmd("geohash", -2, READONLY, geohash).keys(1, 1, 1).acl(A).doc(G, "3.2.0", "Returns members of a geospatial index as standard geohash strings"),
-        cmd("georadius", -6, WRITE | DENYOOM, georadius).keys_fn(georadius_keys, 1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point"),
-        cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember).keys_fn(georadiusbymember_keys, 1, 1, 1).acl(A).doc(G, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member"),
-        cmd("georadius_ro", -6, READONLY, georadius_ro).keys(1, 1, 1).acl(A).doc(G, "3.2.10", "A read-only variant for GEORADIUS"),
-        cmd("georadiusbymember_ro", -5, READONLY, georadiusbymember_ro).keys(1, 1, 1).acl(A).doc(G, "3.2.10", "A read-only variant for GEORADIUSBYMEMBER"),
-        cmd("geosearch", -7, READONLY, geosearch).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle."),
-        cmd("geosearchstore", -8, WRITE | DENYOOM, geosearchstore).keys(1, 2, 1).acl(A).doc(G, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key."),
+        cmd("geoadd", -5, WRITE | DENYOOM, geoadd).keys(1, 1, 1),
+        cmd("geopos", -2, READONLY, geopos).keys(1, 1, 1),
+        cmd("geodist", -4, READONLY, geodist).keys(1, 1, 1),
+        cmd("geohash", -2, READONLY, geohash).keys(1, 1, 1),
+        cmd("georadius", -6, WRITE | DENYOOM, georadius).keys(1, 1, 1),
+        cmd("georadiusbymember", -5, WRITE | DENYOOM, georadiusbymember).keys(1, 1, 1),
+        cmd("georadius_ro", -6, READONLY, georadius_ro).keys(1, 1, 1),
+        cmd("georadiusbymember_ro", -5, READONLY, georadiusbymember_ro).keys(1, 1, 1),
+        cmd("geosearch", -7, READONLY, geosearch).keys(1, 1, 1),
+        cmd("geosearchstore", -8, WRITE | DENYOOM, geosearchstore).keys(1, 2, 1),
     ]
-}
-
-/// GEORADIUS[BYMEMBER] keys, as Redis 7.0's key specs give them: the
-/// source, the key after the first STORE and after the first STOREDIST
-/// (searched from `from`). The handler stores into the key after the *last*
-/// such keyword, so that one is added too when different (routing must hold
-/// its shard).
-fn radius_keys(a: &[Bytes], from: usize) -> Vec<usize> {
-    let mut keys = vec![1];
-    let first = |kw: &str| (from..a.len()).find(|&i| eq_ic(&a[i], kw));
-    for kw in ["store", "storedist"] {
-        match first(kw) {
-            Some(i) if i + 1 < a.len() => keys.push(i + 1),
-            _ => {}
-        }
-    }
-    // Redis's georadiusGetKeys (also its fallback when a spec is invalid).
-    let mut last = None;
-    let mut i = 5;
-    while i < a.len() {
-        if (eq_ic(&a[i], "store") || eq_ic(&a[i], "storedist")) && i + 1 < a.len() {
-            last = Some(i + 1);
-            i += 1;
-        }
-        i += 1;
-    }
-    if let Some(l) = last.filter(|l| !keys.contains(l)) {
-        keys.push(l);
-    }
-    keys
-}
-
-fn georadius_keys(a: &[Bytes]) -> Vec<usize> {
-    radius_keys(a, 6)
-}
-
-fn georadiusbymember_keys(a: &[Bytes]) -> Vec<usize> {
-    radius_keys(a, 5)
 }
 
 // ---------------------------------------------------------------------------

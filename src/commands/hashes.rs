@@ -12,105 +12,23 @@ use crate::storage::hash::{Hash, HashLimits, scan_step};
 use crate::storage::{Entry, Value};
 
 pub fn commands() -> Vec<Command> {
-    const W: &[&str] = &["write", "hash", "fast"];
-    const R: &[&str] = &["read", "hash", "fast"];
-    const RS: &[&str] = &["read", "hash", "slow"];
     vec![
-        cmd("hset", -4, WRITE | DENYOOM | FAST, hset)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc("hash", "2.0.0", "Set the string value of a hash field"),
-        cmd("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc(
-                "hash",
-                "2.0.0",
-                "Set the value of a hash field, only if the field does not exist",
-            ),
-        cmd("hget", 3, READONLY | FAST, hget)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc("hash", "2.0.0", "Get the value of a hash field"),
-        cmd("hmget", -3, READONLY | FAST, hmget)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc(
-                "hash",
-                "2.0.0",
-                "Get the values of all the given hash fields",
-            ),
-        cmd("hmset", -4, WRITE | DENYOOM | FAST, hset)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc(
-                "hash",
-                "2.0.0",
-                "Set multiple hash fields to multiple values",
-            ),
-        cmd("hdel", -3, WRITE | FAST, hdel)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc("hash", "2.0.0", "Delete one or more hash fields"),
-        cmd("hlen", 2, READONLY | FAST, hlen)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc("hash", "2.0.0", "Get the number of fields in a hash"),
-        cmd("hstrlen", 3, READONLY | FAST, hstrlen)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc(
-                "hash",
-                "3.2.0",
-                "Get the length of the value of a hash field",
-            ),
-        cmd("hexists", 3, READONLY | FAST, hexists)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc("hash", "2.0.0", "Determine if a hash field exists"),
-        cmd("hkeys", 2, READONLY, hkeys).keys(1, 1, 1).acl(RS).doc(
-            "hash",
-            "2.0.0",
-            "Get all the fields in a hash",
-        ),
-        cmd("hvals", 2, READONLY, hvals).keys(1, 1, 1).acl(RS).doc(
-            "hash",
-            "2.0.0",
-            "Get all the values in a hash",
-        ),
-        cmd("hgetall", 2, READONLY, hgetall)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc("hash", "2.0.0", "Get all the fields and values in a hash"),
-        cmd("hincrby", 4, WRITE | DENYOOM | FAST, hincrby)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc(
-                "hash",
-                "2.0.0",
-                "Increment the integer value of a hash field by the given number",
-            ),
-        cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc(
-                "hash",
-                "2.6.0",
-                "Increment the float value of a hash field by the given amount",
-            ),
-        cmd("hrandfield", -2, READONLY, hrandfield)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc(
-                "hash",
-                "6.2.0",
-                "Get one or multiple random fields from a hash",
-            ),
-        cmd("hscan", -3, READONLY, hscan).keys(1, 1, 1).acl(RS).doc(
-            "hash",
-            "2.8.0",
-            "Incrementally iterate hash fields and associated values",
-        ),
+        cmd("hset", -4, WRITE | DENYOOM | FAST, hset).keys(1, 1, 1),
+        cmd("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx).keys(1, 1, 1),
+        cmd("hget", 3, READONLY | FAST, hget).keys(1, 1, 1),
+        cmd("hmget", -3, READONLY | FAST, hmget).keys(1, 1, 1),
+        cmd("hmset", -4, WRITE | DENYOOM | FAST, hset).keys(1, 1, 1),
+        cmd("hdel", -3, WRITE | FAST, hdel).keys(1, 1, 1),
+        cmd("hlen", 2, READONLY | FAST, hlen).keys(1, 1, 1),
+        cmd("hstrlen", 3, READONLY | FAST, hstrlen).keys(1, 1, 1),
+        cmd("hexists", 3, READONLY | FAST, hexists).keys(1, 1, 1),
+        cmd("hkeys", 2, READONLY, hkeys).keys(1, 1, 1),
+        cmd("hvals", 2, READONLY, hvals).keys(1, 1, 1),
+        cmd("hgetall", 2, READONLY, hgetall).keys(1, 1, 1),
+        cmd("hincrby", 4, WRITE | DENYOOM | FAST, hincrby).keys(1, 1, 1),
+        cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat).keys(1, 1, 1),
+        cmd("hrandfield", -2, READONLY, hrandfield).keys(1, 1, 1),
+        cmd("hscan", -3, READONLY, hscan).keys(1, 1, 1),
     ]
 }
 

@@ -15,45 +15,11 @@ const INVALIDOBJ: &str = "INVALIDOBJ Corrupted HLL object detected";
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("pfadd", -2, WRITE | DENYOOM | FAST, pfadd)
-            .keys(1, 1, 1)
-            .acl(&["hyperloglog"])
-            .doc(
-                "hyperloglog",
-                "2.8.9",
-                "Adds the specified elements to the specified HyperLogLog.",
-            ),
-        cmd("pfcount", -2, READONLY | MAY_REPLICATE, pfcount)
-            .keys(1, -1, 1)
-            .acl(&["hyperloglog"])
-            .doc(
-                "hyperloglog",
-                "2.8.9",
-                "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
-            ),
-        cmd("pfmerge", -2, WRITE | DENYOOM, pfmerge)
-            .keys(1, -1, 1)
-            .acl(&["hyperloglog"])
-            .doc(
-                "hyperloglog",
-                "2.8.9",
-                "Merge N different HyperLogLogs into a single one.",
-            ),
-        cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, pfdebug)
-            .keys(2, 2, 1)
-            .acl(&["hyperloglog"])
-            .doc(
-                "hyperloglog",
-                "2.8.9",
-                "Internal commands for debugging HyperLogLog values",
-            ),
-        cmd("pfselftest", 1, ADMIN, pfselftest)
-            .acl(&["hyperloglog"])
-            .doc(
-                "hyperloglog",
-                "2.8.9",
-                "An internal command for testing HyperLogLog values",
-            ),
+        cmd("pfadd", -2, WRITE | DENYOOM | FAST, pfadd).keys(1, 1, 1),
+        cmd("pfcount", -2, READONLY | MAY_REPLICATE, pfcount).keys(1, -1, 1),
+        cmd("pfmerge", -2, WRITE | DENYOOM, pfmerge).keys(1, -1, 1),
+        cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, pfdebug).keys(2, 2, 1),
+        cmd("pfselftest", 1, ADMIN, pfselftest),
     ]
 }
 

@@ -13,70 +13,40 @@ use crate::storage::{Db, Entry, Value, digest, expire};
 use crate::util::glob_match;
 
 pub fn commands() -> Vec<Command> {
-    const KW_FAST: &[&str] = &["keyspace", "write", "fast"];
-    const KW_SLOW: &[&str] = &["keyspace", "write", "slow"];
-    const KR_FAST: &[&str] = &["keyspace", "read", "fast"];
-    const KR_SLOW: &[&str] = &["keyspace", "read", "slow"];
     vec![
-        cmd("del", -2, WRITE, del).keys(1, -1, 1).acl(KW_SLOW)
-            .doc("generic", "1.0.0", "Delete a key"),
-        cmd("unlink", -2, WRITE | FAST, unlink).keys(1, -1, 1).acl(KW_FAST)
-            .doc("generic", "4.0.0", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking."),
-        cmd("exists", -2, READONLY | FAST, exists).keys(1, -1, 1).acl(KR_FAST)
-            .doc("generic", "1.0.0", "Determine if a key exists"),
-        cmd("type", 2, READONLY | FAST, type_cmd).keys(1, 1, 1).acl(KR_FAST)
-            .doc("generic", "1.0.0", "Determine the type stored at key"),
-        cmd("touch", -2, READONLY | FAST, touch).keys(1, -1, 1).acl(KR_FAST)
-            .doc("generic", "3.2.1", "Alters the last access time of a key(s). Returns the number of existing keys specified."),
-        cmd("keys", 2, READONLY, keys_cmd).all_shards()
-            .acl(&["keyspace", "read", "slow", "dangerous"])
-            .doc("generic", "1.0.0", "Find all keys matching the given pattern"),
-        cmd("scan", -2, READONLY, scan).all_shards().acl(KR_SLOW)
-            .doc("generic", "2.8.0", "Incrementally iterate the keys space"),
-        cmd("randomkey", 1, READONLY, randomkey).all_shards().acl(KR_SLOW)
-            .doc("generic", "1.0.0", "Return a random key from the keyspace"),
-        cmd("rename", 3, WRITE, rename).keys(1, 2, 1).acl(KW_SLOW)
-            .doc("generic", "1.0.0", "Rename a key"),
-        cmd("renamenx", 3, WRITE | FAST, renamenx).keys(1, 2, 1).acl(KW_FAST)
-            .doc("generic", "1.0.0", "Rename a key, only if the new key does not exist"),
-        cmd("move", 3, WRITE | FAST, move_cmd).keys(1, 1, 1).acl(KW_FAST)
-            .doc("generic", "1.0.0", "Move a key to another database"),
-        cmd("copy", -3, WRITE | DENYOOM, copy).keys(1, 2, 1).acl(KW_SLOW)
-            .doc("generic", "6.2.0", "Copy a key"),
-        cmd("dbsize", 1, READONLY | FAST, dbsize).all_shards().acl(KR_FAST)
-            .doc("server", "1.0.0", "Return the number of keys in the selected database"),
-        cmd("flushdb", -1, WRITE, flushdb).all_shards()
-            .acl(&["keyspace", "write", "slow", "dangerous"])
-            .doc("server", "1.0.0", "Remove all keys from the current database"),
-        cmd("flushall", -1, WRITE, flushall).all_shards()
-            .acl(&["keyspace", "write", "slow", "dangerous"])
-            .doc("server", "1.0.0", "Remove all keys from all databases"),
-        cmd("swapdb", 3, WRITE | FAST, swapdb).all_shards()
-            .acl(&["keyspace", "write", "fast", "dangerous"])
-            .doc("server", "4.0.0", "Swaps two Redis databases"),
-        cmd("object", -2, READONLY, object).keys(2, 2, 1).acl(KR_SLOW)
-            .doc("generic", "2.2.3", "A container for object introspection commands"),
-        cmd("expire", -3, WRITE | FAST, expire).keys(1, 1, 1).acl(KW_FAST)
-            .doc("generic", "1.0.0", "Set a key's time to live in seconds"),
-        cmd("pexpire", -3, WRITE | FAST, pexpire).keys(1, 1, 1).acl(KW_FAST)
-            .doc("generic", "2.6.0", "Set a key's time to live in milliseconds"),
-        cmd("expireat", -3, WRITE | FAST, expireat).keys(1, 1, 1).acl(KW_FAST)
-            .doc("generic", "1.2.0", "Set the expiration for a key as a UNIX timestamp"),
-        cmd("pexpireat", -3, WRITE | FAST, pexpireat).keys(1, 1, 1).acl(KW_FAST)
-            .doc("generic", "2.6.0", "Set the expiration for a key as a UNIX timestamp specified in milliseconds"),
-        cmd("ttl", 2, READONLY | FAST, ttl).keys(1, 1, 1).acl(KR_FAST)
-            .doc("generic", "1.0.0", "Get the time to live for a key in seconds"),
-        cmd("pttl", 2, READONLY | FAST, pttl).keys(1, 1, 1).acl(KR_FAST)
-            .doc("generic", "2.6.0", "Get the time to live for a key in milliseconds"),
-        cmd("expiretime", 2, READONLY | FAST, expiretime).keys(1, 1, 1).acl(KR_FAST)
-            .doc("generic", "7.0.0", "Get the expiration Unix timestamp for a key"),
-        cmd("pexpiretime", 2, READONLY | FAST, pexpiretime).keys(1, 1, 1).acl(KR_FAST)
-            .doc("generic", "7.0.0", "Get the expiration Unix timestamp for a key in milliseconds"),
-        cmd("persist", 2, WRITE | FAST, persist).keys(1, 1, 1).acl(KW_FAST)
-            .doc("generic", "2.2.0", "Remove the expiration from a key"),
-        cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, debug).all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "1.0.0", "A container for debugging commands"),
+        cmd("del", -2, WRITE, del).keys(1, -1, 1),
+        cmd("unlink", -2, WRITE | FAST, unlink).keys(1, -1, 1),
+        cmd("exists", -2, READONLY | FAST, exists).keys(1, -1, 1),
+        cmd("type", 2, READONLY | FAST, type_cmd).keys(1, 1, 1),
+        cmd("touch", -2, READONLY | FAST, touch).keys(1, -1, 1),
+        cmd("keys", 2, READONLY, keys_cmd).all_shards(),
+        cmd("scan", -2, READONLY, scan).all_shards(),
+        cmd("randomkey", 1, READONLY, randomkey).all_shards(),
+        cmd("rename", 3, WRITE, rename).keys(1, 2, 1),
+        cmd("renamenx", 3, WRITE | FAST, renamenx).keys(1, 2, 1),
+        cmd("move", 3, WRITE | FAST, move_cmd).keys(1, 1, 1),
+        cmd("copy", -3, WRITE | DENYOOM, copy).keys(1, 2, 1),
+        cmd("dbsize", 1, READONLY | FAST, dbsize).all_shards(),
+        cmd("flushdb", -1, WRITE, flushdb).all_shards(),
+        cmd("flushall", -1, WRITE, flushall).all_shards(),
+        cmd("swapdb", 3, WRITE | FAST, swapdb).all_shards(),
+        cmd("object", -2, READONLY, object).keys(2, 2, 1),
+        cmd("expire", -3, WRITE | FAST, expire).keys(1, 1, 1),
+        cmd("pexpire", -3, WRITE | FAST, pexpire).keys(1, 1, 1),
+        cmd("expireat", -3, WRITE | FAST, expireat).keys(1, 1, 1),
+        cmd("pexpireat", -3, WRITE | FAST, pexpireat).keys(1, 1, 1),
+        cmd("ttl", 2, READONLY | FAST, ttl).keys(1, 1, 1),
+        cmd("pttl", 2, READONLY | FAST, pttl).keys(1, 1, 1),
+        cmd("expiretime", 2, READONLY | FAST, expiretime).keys(1, 1, 1),
+        cmd("pexpiretime", 2, READONLY | FAST, pexpiretime).keys(1, 1, 1),
+        cmd("persist", 2, WRITE | FAST, persist).keys(1, 1, 1),
+        cmd(
+            "debug",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
+            debug,
+        )
+        .all_shards(),
     ]
 }
 

@@ -16,157 +16,36 @@ const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 
 pub fn commands() -> Vec<Command> {
-    const L: &[&str] = &["list"];
     let w = WRITE | DENYOOM | FAST;
     vec![
-        cmd("lpush", -3, w, lpush).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "1.0.0",
-            "Prepend one or multiple elements to a list",
-        ),
-        cmd("rpush", -3, w, rpush).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "1.0.0",
-            "Append one or multiple elements to a list",
-        ),
-        cmd("lpushx", -3, w, lpushx).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "2.2.0",
-            "Prepend an element to a list, only if the list exists",
-        ),
-        cmd("rpushx", -3, w, rpushx).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "2.2.0",
-            "Append an element to a list, only if the list exists",
-        ),
-        cmd("lpop", -2, WRITE | FAST, lpop)
-            .keys(1, 1, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "1.0.0",
-                "Remove and get the first elements in a list",
-            ),
-        cmd("rpop", -2, WRITE | FAST, rpop)
-            .keys(1, 1, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "1.0.0",
-                "Remove and get the last elements in a list",
-            ),
-        cmd("llen", 2, READONLY | FAST, llen)
-            .keys(1, 1, 1)
-            .acl(L)
-            .doc("list", "1.0.0", "Get the length of a list"),
-        cmd("lrange", 4, READONLY, lrange).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "1.0.0",
-            "Get a range of elements from a list",
-        ),
-        cmd("lindex", 3, READONLY, lindex).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "1.0.0",
-            "Get an element from a list by its index",
-        ),
-        cmd("lset", 4, WRITE | DENYOOM, lset)
-            .keys(1, 1, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "1.0.0",
-                "Set the value of an element in a list by its index",
-            ),
-        cmd("linsert", 5, WRITE | DENYOOM, linsert)
-            .keys(1, 1, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "2.2.0",
-                "Insert an element before or after another element in a list",
-            ),
-        cmd("lrem", 4, WRITE, lrem).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "1.0.0",
-            "Remove elements from a list",
-        ),
-        cmd("ltrim", 4, WRITE, ltrim).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "1.0.0",
-            "Trim a list to the specified range",
-        ),
-        cmd("lpos", -3, READONLY, lpos).keys(1, 1, 1).acl(L).doc(
-            "list",
-            "6.0.6",
-            "Return the index of matching elements on a list",
-        ),
-        cmd("lmove", 5, WRITE | DENYOOM, lmove)
-            .keys(1, 2, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "6.2.0",
-                "Pop an element from a list, push it to another list and return it",
-            ),
-        cmd("rpoplpush", 3, WRITE | DENYOOM, rpoplpush)
-            .keys(1, 2, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "1.2.0",
-                "Remove the last element in a list, prepend it to another list and return it",
-            ),
-        cmd("lmpop", -4, WRITE, lmpop)
-            .keys_fn(lmpop_keys, 0, 0, 0)
-            .acl(L)
-            .doc("list", "7.0.0", "Pop elements from a list"),
-        cmd("blpop", -3, WRITE | NOSCRIPT | BLOCKING, blpop)
-            .keys(1, -2, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "2.0.0",
-                "Remove and get the first element in a list, or block until one is available",
-            ),
-        cmd("brpop", -3, WRITE | NOSCRIPT | BLOCKING, brpop)
-            .keys(1, -2, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "2.0.0",
-                "Remove and get the last element in a list, or block until one is available",
-            ),
-        cmd("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, blmove)
-            .keys(1, 2, 1)
-            .acl(L)
-            .doc(
-                "list",
-                "6.2.0",
-                "Pop an element from a list, push it to another list and return it; \
-                 or block until one is available",
-            ),
+        cmd("lpush", -3, w, lpush).keys(1, 1, 1),
+        cmd("rpush", -3, w, rpush).keys(1, 1, 1),
+        cmd("lpushx", -3, w, lpushx).keys(1, 1, 1),
+        cmd("rpushx", -3, w, rpushx).keys(1, 1, 1),
+        cmd("lpop", -2, WRITE | FAST, lpop).keys(1, 1, 1),
+        cmd("rpop", -2, WRITE | FAST, rpop).keys(1, 1, 1),
+        cmd("llen", 2, READONLY | FAST, llen).keys(1, 1, 1),
+        cmd("lrange", 4, READONLY, lrange).keys(1, 1, 1),
+        cmd("lindex", 3, READONLY, lindex).keys(1, 1, 1),
+        cmd("lset", 4, WRITE | DENYOOM, lset).keys(1, 1, 1),
+        cmd("linsert", 5, WRITE | DENYOOM, linsert).keys(1, 1, 1),
+        cmd("lrem", 4, WRITE, lrem).keys(1, 1, 1),
+        cmd("ltrim", 4, WRITE, ltrim).keys(1, 1, 1),
+        cmd("lpos", -3, READONLY, lpos).keys(1, 1, 1),
+        cmd("lmove", 5, WRITE | DENYOOM, lmove).keys(1, 2, 1),
+        cmd("rpoplpush", 3, WRITE | DENYOOM, rpoplpush).keys(1, 2, 1),
+        cmd("lmpop", -4, WRITE, lmpop).keys(0, 0, 0),
+        cmd("blpop", -3, WRITE | NOSCRIPT | BLOCKING, blpop).keys(1, -2, 1),
+        cmd("brpop", -3, WRITE | NOSCRIPT | BLOCKING, brpop).keys(1, -2, 1),
+        cmd("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, blmove).keys(1, 2, 1),
         cmd(
             "brpoplpush",
             4,
             WRITE | DENYOOM | NOSCRIPT | BLOCKING,
             brpoplpush,
         )
-        .keys(1, 2, 1)
-        .acl(L)
-        .doc(
-            "list",
-            "2.2.0",
-            "Pop an element from a list, push it to another list and return it; \
-             or block until one is available",
-        ),
-        cmd("blmpop", -5, WRITE | BLOCKING, blmpop)
-            .keys_fn(blmpop_keys, 0, 0, 0)
-            .acl(L)
-            .doc(
-                "list",
-                "7.0.0",
-                "Pop elements from a list, or block until one is available",
-            ),
+        .keys(1, 2, 1),
+        cmd("blmpop", -5, WRITE | BLOCKING, blmpop).keys(0, 0, 0),
     ]
 }
 
@@ -595,25 +474,6 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) {
 // ---------------------------------------------------------------------------
 // Multi-key pops
 
-/// Keys of LMPOP/BLMPOP: `numkeys` at `idx`, the keys right after it.
-fn mpop_keys_at(args: &[Bytes], idx: usize) -> Vec<usize> {
-    match args.get(idx).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 => {
-            let n = (n as u64).min((args.len() - idx - 1) as u64) as usize;
-            (idx + 1..idx + 1 + n).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    mpop_keys_at(args, 1)
-}
-
-fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    mpop_keys_at(args, 2)
-}
-
 /// Parsed `numkeys key... LEFT|RIGHT [COUNT n]`.
 struct MpopArgs {
     first_key: usize,
@@ -808,12 +668,6 @@ fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) {
 mod tests {
     use super::*;
 
-    fn b(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
-    }
-
     #[test]
     fn timeouts() {
         assert_eq!(timeout_ms(b"0"), Ok(0));
@@ -828,20 +682,5 @@ mod tests {
         assert_eq!(timeout_ms(b"abc"), Err(TIMEOUT_NOT_FLOAT));
         assert_eq!(timeout_ms(b" 1"), Err(TIMEOUT_NOT_FLOAT));
         assert_eq!(timeout_ms(b"nan"), Err(TIMEOUT_NOT_FLOAT));
-    }
-
-    #[test]
-    fn mpop_key_positions() {
-        assert_eq!(
-            lmpop_keys(&b(&["lmpop", "2", "a", "b", "left"])),
-            vec![2, 3]
-        );
-        assert_eq!(blmpop_keys(&b(&["blmpop", "0", "1", "a", "left"])), vec![3]);
-        assert!(lmpop_keys(&b(&["lmpop", "0", "a", "left"])).is_empty());
-        assert!(lmpop_keys(&b(&["lmpop", "x", "a", "left"])).is_empty());
-        assert_eq!(
-            lmpop_keys(&b(&["lmpop", "9223372036854775807", "a", "left"])),
-            vec![2, 3]
-        );
     }
 }

@@ -13,7 +13,6 @@
 pub mod acl;
 pub mod bits;
 pub mod cluster;
-pub mod cmddocs;
 pub mod connection;
 pub mod geo;
 pub mod hashes;
@@ -360,21 +359,16 @@ pub fn eq_ic(arg: &[u8], kw: &str) -> bool {
 
 pub type Args = [Bytes];
 
-/// Commands whose CLIENT LIST `cmd=` shows "container|sub" as Redis 7 does.
-const CONTAINERS: &[&str] = &[
-    "client", "config", "command", "object", "pubsub", "script", "function", "memory", "latency",
-    "slowlog", "acl", "cluster", "module", "xinfo", "xgroup",
-];
-
-/// Whether command `idx` is one of CONTAINERS (computed once for the table;
-/// CLIENT LIST, latency and error names use the full name).
+/// Whether command `idx` has subcommands (its spec lists them), so CLIENT
+/// LIST `cmd=`, latency and error names show "container|sub" as Redis 7
+/// does (computed once for the table).
 pub(crate) fn is_container(idx: usize) -> bool {
     static FLAGS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     FLAGS.get_or_init(|| {
         table()
             .commands
             .iter()
-            .map(|c| CONTAINERS.contains(&c.name))
+            .map(|c| c.spec.is_some_and(|s| !s.subs.is_empty()))
             .collect()
     })[idx]
 }

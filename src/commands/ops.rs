@@ -11,41 +11,19 @@ use crate::storage::Value;
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("slowlog", -2, ADMIN | LOADING | STALE, slowlog)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "2.2.12", "A container for slow log commands"),
-        cmd("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, latency)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "2.8.13",
-                "A container for latency diagnostics commands",
-            ),
-        // USAGE runs on its key's shard; the others hold every shard
-        // since STATS counts every key.
+        cmd("slowlog", -2, ADMIN | LOADING | STALE, slowlog),
+        cmd("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, latency),
+        // USAGE runs on its key's shard; the others hold every shard since
+        // STATS counts every key.
         cmd("memory", -2, READONLY, memory)
-            .keys_fn(memory_keys, 0, 0, 0)
-            .unknown_keys(memory_all_keys)
-            .acl(&["read", "slow"])
-            .doc(
-                "server",
-                "4.0.0",
-                "A container for memory diagnostics commands",
-            ),
+            .keys(0, 0, 0)
+            .unknown_keys(memory_all_keys),
     ]
 }
 
 /// MEMORY STATS, DOCTOR...: every shard's keys, none named.
 fn memory_all_keys(args: &[Bytes]) -> bool {
-    memory_keys(args).is_empty()
-}
-
-fn memory_keys(args: &[Bytes]) -> Vec<usize> {
-    if args.len() >= 3 && eq_ic(&args[1], "usage") {
-        vec![2]
-    } else {
-        vec![]
-    }
+    !(args.len() >= 3 && eq_ic(&args[1], "usage"))
 }
 
 const SLOWLOG_SUBS: &[(&str, i32)] = &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)];

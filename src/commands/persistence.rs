@@ -9,22 +9,8 @@ use crate::storage::{Entry, Value};
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("dump", 2, READONLY, dump)
-            .keys(1, 1, 1)
-            .acl(&["keyspace", "read", "slow"])
-            .doc(
-                "generic",
-                "2.6.0",
-                "Return a serialized version of the value stored at the specified key.",
-            ),
-        cmd("restore", -4, WRITE | DENYOOM, restore)
-            .keys(1, 1, 1)
-            .acl(&["keyspace", "write", "slow", "dangerous"])
-            .doc(
-                "generic",
-                "2.6.0",
-                "Create a key using the provided serialized value, previously obtained using DUMP.",
-            ),
+        cmd("dump", 2, READONLY, dump).keys(1, 1, 1),
+        cmd("restore", -4, WRITE | DENYOOM, restore).keys(1, 1, 1),
     ]
 }
 

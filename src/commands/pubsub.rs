@@ -10,72 +10,27 @@ use crate::server::pubsub::{self, Kind};
 pub fn commands() -> Vec<Command> {
     let sub = PUBSUB | NOSCRIPT | LOADING | STALE;
     vec![
-        cmd("subscribe", -2, sub, subscribe)
-            .acl(&["pubsub", "slow"])
-            .doc(
-                "pubsub",
-                "2.0.0",
-                "Listen for messages published to the given channels",
-            ),
-        cmd("unsubscribe", -1, sub, unsubscribe)
-            .acl(&["pubsub", "slow"])
-            .doc(
-                "pubsub",
-                "2.0.0",
-                "Stop listening for messages posted to the given channels",
-            ),
-        cmd("psubscribe", -2, sub, psubscribe)
-            .acl(&["pubsub", "slow"])
-            .doc(
-                "pubsub",
-                "2.0.0",
-                "Listen for messages published to channels matching the given patterns",
-            ),
-        cmd("punsubscribe", -1, sub, punsubscribe)
-            .acl(&["pubsub", "slow"])
-            .doc(
-                "pubsub",
-                "2.0.0",
-                "Stop listening for messages posted to channels matching the given patterns",
-            ),
-        cmd("ssubscribe", -2, sub, ssubscribe)
-            .special(Special::SSubscribe)
-            .acl(&["pubsub", "slow"])
-            .doc(
-                "pubsub",
-                "7.0.0",
-                "Listen for messages published to the given shard channels",
-            ),
-        cmd("sunsubscribe", -1, sub, sunsubscribe)
-            .special(Special::SSubscribe)
-            .acl(&["pubsub", "slow"])
-            .doc(
-                "pubsub",
-                "7.0.0",
-                "Stop listening for messages posted to the given shard channels",
-            ),
+        cmd("subscribe", -2, sub, subscribe),
+        cmd("unsubscribe", -1, sub, unsubscribe),
+        cmd("psubscribe", -2, sub, psubscribe),
+        cmd("punsubscribe", -1, sub, punsubscribe),
+        cmd("ssubscribe", -2, sub, ssubscribe).special(Special::SSubscribe),
+        cmd("sunsubscribe", -1, sub, sunsubscribe).special(Special::SSubscribe),
         cmd(
             "publish",
             3,
             PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
             publish,
-        )
-        .acl(&["pubsub", "fast"])
-        .doc("pubsub", "2.0.0", "Post a message to a channel"),
+        ),
         cmd(
             "spublish",
             3,
             PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
             spublish,
         )
-        .special(Special::SPublish)
-        .acl(&["pubsub", "fast"])
-        .doc("pubsub", "7.0.0", "Post a message to a shard channel"),
-        cmd("pubsub", -2, 0, pubsub_cmd).acl(&["slow"]).doc(
-            "pubsub",
-            "2.8.0",
-            "A container for Pub/Sub commands",
-        ),
+        .special(Special::SPublish),
+        cmd("pubsub", -2, 0, pubsub_cmd),
+        cmd("pubsub", -2, 0, pubsub_cmd),
     ]
 }
 

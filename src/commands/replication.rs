@@ -17,60 +17,15 @@ pub fn commands() -> Vec<Command> {
             -1,
             ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
             replconf,
-        ).special(Special::Replconf)
-        .doc(
-            "server",
-            "3.0.0",
-            "An internal command for configuring the replication stream",
-        ),
-        cmd("psync", -3, NOSCRIPT | NO_MULTI, psync)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "2.8.0",
-                "An internal command used in replication",
-            ),
-        cmd("sync", 1, NOSCRIPT | NO_MULTI, sync)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "1.0.0", "An internal command used in replication"),
-        cmd("wait", 3, NOSCRIPT, wait).special(Special::Wait)
-            .acl(&["slow", "connection"])
-            .doc(
-                "generic",
-                "3.0.0",
-                "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed",
-            ),
-        cmd("replicaof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "5.0.0",
-                "Configure a server as replica of another, or promote it to a master",
-            ),
-        cmd("slaveof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Configure a server as replica of another, or promote it to a master",
-            ),
-        cmd("failover", -1, ADMIN | NOSCRIPT | STALE, failover)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "6.2.0",
-                "Start a coordinated failover between this server and one of its replicas.",
-            ),
-        cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, role)
-            .acl(&["admin", "fast", "dangerous"])
-            .doc(
-                "server",
-                "2.8.12",
-                "Returns the replication role",
-            ),
+        )
+        .special(Special::Replconf),
+        cmd("psync", -3, NOSCRIPT | NO_MULTI, psync),
+        cmd("sync", 1, NOSCRIPT | NO_MULTI, sync),
+        cmd("wait", 3, NOSCRIPT, wait).special(Special::Wait),
+        cmd("replicaof", 3, ADMIN | NOSCRIPT | STALE, replicaof).all_shards(),
+        cmd("slaveof", 3, ADMIN | NOSCRIPT | STALE, replicaof).all_shards(),
+        cmd("failover", -1, ADMIN | NOSCRIPT | STALE, failover).all_shards(),
+        cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, role),
     ]
 }
 

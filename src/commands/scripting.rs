@@ -28,57 +28,32 @@ pub fn commands() -> Vec<Command> {
                 sha: false,
                 ro: false,
             })
-            .keys_fn(script_keys, 0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc("scripting", "2.6.0", "Execute a Lua script server side"),
+            .keys(0, 0, 0),
         cmd("evalsha", -3, f | MAY_REPLICATE, eval)
             .special(Special::Script {
                 sha: true,
                 ro: false,
             })
-            .keys_fn(script_keys, 0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc("scripting", "2.6.0", "Execute a Lua script server side"),
+            .keys(0, 0, 0),
         cmd("eval_ro", -3, f | READONLY, eval)
             .special(Special::Script {
                 sha: false,
                 ro: true,
             })
-            .keys_fn(script_keys, 0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc(
-                "scripting",
-                "7.0.0",
-                "Execute a read-only Lua script server side",
-            ),
+            .keys(0, 0, 0),
         cmd("evalsha_ro", -3, f | READONLY, eval)
             .special(Special::Script {
                 sha: true,
                 ro: true,
             })
-            .keys_fn(script_keys, 0, 0, 0)
-            .acl(&["slow", "scripting"])
-            .doc(
-                "scripting",
-                "7.0.0",
-                "Execute a read-only Lua script server side",
-            ),
-        cmd("script", -2, 0, script).acl(&["slow"]).doc(
-            "scripting",
-            "2.6.0",
-            "A container for Lua scripts management commands",
-        ),
+            .keys(0, 0, 0),
+        cmd("script", -2, 0, script),
     ]
 }
 
-/// KEYS of EVAL-like commands: `numkeys` at index 2, then the keys.
+/// KEYS of EVAL-like commands (EVAL's spec; the others share its shape).
 fn script_keys(args: &[Bytes]) -> Vec<usize> {
-    let n = args
-        .get(2)
-        .and_then(|a| super::parse_i64(a))
-        .filter(|&n| n >= 0 && (n as usize) <= args.len().saturating_sub(3))
-        .unwrap_or(0) as usize;
-    (3..3 + n).collect()
+    crate::cmdspec::find("eval").map_or(Vec::new(), |s| s.key_positions(args))
 }
 
 thread_local! {

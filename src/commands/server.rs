@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::table::{Command, cmd, table};
-use super::{Ctx, cmddocs, eq_ic, errors, flags::*, info, lookup};
+use super::{Ctx, eq_ic, errors, flags::*, info, lookup};
 use crate::config::{PARAMS, find_param};
 use crate::protocol::Out;
 use crate::util::glob_match;
@@ -14,46 +14,15 @@ pub fn commands() -> Vec<Command> {
     // Taken at table build, i.e. process start: INFO's used_memory_startup.
     info::startup_memory();
     vec![
-        cmd("info", -1, LOADING | STALE, info::info)
-            .all_shards()
-            .acl(&["dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Get information and statistics about the server",
-            ),
+        cmd("info", -1, LOADING | STALE, info::info).all_shards(),
         // AllShards: RESETSTAT clears every shard's keyspace counters.
-        cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, config)
-            .all_shards()
-            .doc(
-                "server",
-                "2.0.0",
-                "A container for server configuration commands",
-            ),
-        cmd("command", -1, LOADING | STALE, command)
-            .acl(&["connection"])
-            .doc("server", "2.8.13", "Get array of Redis command details"),
-        cmd("time", 1, LOADING | STALE | FAST, time).doc(
-            "server",
-            "2.6.0",
-            "Return the current server time",
-        ),
+        cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, config).all_shards(),
+        cmd("command", -1, LOADING | STALE, command),
+        cmd("time", 1, LOADING | STALE | FAST, time),
         // Conn: `enable-module-command local` needs the client's address.
-        cmd("module", -2, ADMIN | NOSCRIPT, module)
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "4.0.0", "A container for module commands"),
-        cmd("lolwut", -1, READONLY | FAST, lolwut).doc(
-            "server",
-            "5.0.0",
-            "Display some computer art and the Redis version",
-        ),
-        cmd("lastsave", 1, LOADING | STALE | FAST, lastsave)
-            .acl(&["admin", "dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Get the UNIX time stamp of the last successful save to disk",
-            ),
+        cmd("module", -2, ADMIN | NOSCRIPT, module),
+        cmd("lolwut", -1, READONLY | FAST, lolwut),
+        cmd("lastsave", 1, LOADING | STALE | FAST, lastsave),
     ]
 }
 
@@ -72,284 +41,21 @@ fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) {
 
 // ---------------------------------------------------------------- subcommands
 
-/// A subcommand of a container command, as COMMAND INFO/DOCS show it.
-pub struct Sub {
-    pub name: &'static str,
-    pub arity: i32,
-    pub flags: u32,
-    pub acl: &'static [&'static str],
-    pub tips: &'static [&'static str],
-    pub summary: &'static str,
-    pub since: &'static str,
-    pub complexity: &'static str,
-    pub usage: &'static str,
-}
-
-const CFG: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
-const CMD: u32 = LOADING | STALE;
-const ORDER: &[&str] = &["nondeterministic_output_order"];
-
-const CONFIG_SUBS: &[Sub] = &[
-    Sub {
-        name: "get",
-        arity: -3,
-        flags: CFG,
-        acl: &[],
-        tips: &[],
-        summary: "Get the values of configuration parameters",
-        since: "2.0.0",
-        complexity: "O(N) when N is the number of configuration parameters provided",
-        usage: "parameter...",
-    },
-    Sub {
-        name: "set",
-        arity: -4,
-        flags: CFG,
-        acl: &[],
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
-        summary: "Set configuration parameters to the given values",
-        since: "2.0.0",
-        complexity: "O(N) when N is the number of configuration parameters provided",
-        usage: "(data=parameter value)...",
-    },
-    Sub {
-        name: "resetstat",
-        arity: 2,
-        flags: CFG,
-        acl: &[],
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
-        summary: "Reset the stats returned by INFO",
-        since: "2.0.0",
-        complexity: "O(1)",
-        usage: "",
-    },
-    Sub {
-        name: "rewrite",
-        arity: 2,
-        flags: CFG,
-        acl: &[],
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
-        summary: "Rewrite the configuration file with the in memory configuration",
-        since: "2.8.0",
-        complexity: "O(1)",
-        usage: "",
-    },
-    Sub {
-        name: "help",
-        arity: 2,
-        flags: LOADING | STALE,
-        acl: &[],
-        tips: &[],
-        summary: "Show helpful text about the different subcommands",
-        since: "5.0.0",
-        complexity: "O(1)",
-        usage: "",
-    },
-];
-
-const COMMAND_SUBS: &[Sub] = &[
-    Sub {
-        name: "count",
-        arity: 2,
-        flags: CMD,
-        acl: &["connection"],
-        tips: &[],
-        summary: "Get total number of Redis commands",
-        since: "2.8.13",
-        complexity: "O(1)",
-        usage: "",
-    },
-    Sub {
-        name: "docs",
-        arity: -2,
-        flags: CMD,
-        acl: &["connection"],
-        tips: ORDER,
-        summary: "Get array of specific Redis command documentation",
-        since: "7.0.0",
-        complexity: "O(N) where N is the number of commands to look up",
-        usage: "[command-name...]",
-    },
-    Sub {
-        name: "getkeys",
-        arity: -4,
-        flags: CMD,
-        acl: &["connection"],
-        tips: &[],
-        summary: "Extract keys given a full Redis command",
-        since: "2.8.13",
-        complexity: "O(N) where N is the number of arguments to the command",
-        usage: "command arg...",
-    },
-    Sub {
-        name: "getkeysandflags",
-        arity: -4,
-        flags: CMD,
-        acl: &["connection"],
-        tips: &[],
-        summary: "Extract keys and access flags given a full Redis command",
-        since: "7.0.0",
-        complexity: "O(N) where N is the number of arguments to the command",
-        usage: "command arg...",
-    },
-    Sub {
-        name: "help",
-        arity: 2,
-        flags: CMD,
-        acl: &["connection"],
-        tips: &[],
-        summary: "Show helpful text about the different subcommands",
-        since: "5.0.0",
-        complexity: "O(1)",
-        usage: "",
-    },
-    Sub {
-        name: "info",
-        arity: -2,
-        flags: CMD,
-        acl: &["connection"],
-        tips: ORDER,
-        summary: "Get array of specific Redis command details, or all when no argument is given.",
-        since: "2.8.13",
-        complexity: "O(N) where N is the number of commands to look up",
-        usage: "[command-name...]",
-    },
-    Sub {
-        name: "list",
-        arity: -2,
-        flags: CMD,
-        acl: &["connection"],
-        tips: ORDER,
-        summary: "Get an array of Redis command names",
-        since: "7.0.0",
-        complexity: "O(N) where N is the total number of Redis commands",
-        usage: "[FILTERBY (filterby=MODULE module-name|ACLCAT category|PATTERN pattern:pat)]",
-    },
-];
-
-/// A container's own flags and categories in COMMAND INFO (Redis shows the
-/// container bare; keel's table entry carries the checks its subcommands need).
-struct Container {
-    name: &'static str,
-    flags: u32,
-    acl: &'static [&'static str],
-    complexity: &'static str,
-    subs: &'static [Sub],
-}
-
-const MODULE_ADMIN: u32 = ADMIN | NOSCRIPT;
-const MODULE_SUBS: &[Sub] = &[
-    Sub {
-        name: "list",
-        arity: 2,
-        flags: MODULE_ADMIN,
-        acl: &["dangerous"],
-        tips: ORDER,
-        summary: "List all modules loaded by the server",
-        since: "4.0.0",
-        complexity: "O(N) where N is the number of loaded modules.",
-        usage: "",
-    },
-    Sub {
-        name: "help",
-        arity: 2,
-        flags: LOADING | STALE,
-        acl: &[],
-        tips: &[],
-        summary: "Show helpful text about the different subcommands",
-        since: "5.0.0",
-        complexity: "O(1)",
-        usage: "",
-    },
-    Sub {
-        name: "load",
-        arity: -3,
-        flags: MODULE_ADMIN,
-        acl: &["dangerous"],
-        tips: &[],
-        summary: "Load a module",
-        since: "4.0.0",
-        complexity: "O(1)",
-        usage: "path [arg...]",
-    },
-    Sub {
-        name: "loadex",
-        arity: -3,
-        flags: MODULE_ADMIN,
-        acl: &["dangerous"],
-        tips: &[],
-        summary: "Load a module with extended parameters",
-        since: "7.0.0",
-        complexity: "O(1)",
-        usage: "path [(configs=CONFIG name value)...] [ARGS (args=arg...)]",
-    },
-    Sub {
-        name: "unload",
-        arity: 3,
-        flags: MODULE_ADMIN,
-        acl: &["dangerous"],
-        tips: &[],
-        summary: "Unload a module",
-        since: "4.0.0",
-        complexity: "O(1)",
-        usage: "name",
-    },
-];
-
-const CONTAINERS: &[Container] = &[
-    Container {
-        name: "config",
-        flags: 0,
-        acl: &[],
-        complexity: "Depends on subcommand.",
-        subs: CONFIG_SUBS,
-    },
-    Container {
-        name: "cluster",
-        flags: 0,
-        acl: &[],
-        complexity: "Depends on subcommand.",
-        subs: super::cluster::CLUSTER_SUBS,
-    },
-    Container {
-        name: "module",
-        flags: 0,
-        acl: &[],
-        complexity: "Depends on subcommand.",
-        subs: MODULE_SUBS,
-    },
-    Container {
-        name: "command",
-        flags: LOADING | STALE,
-        acl: &["connection"],
-        complexity: "O(N) where N is the total number of Redis commands",
-        subs: COMMAND_SUBS,
-    },
-];
-
-fn container(name: &str) -> Option<&'static Container> {
-    CONTAINERS.iter().find(|c| c.name == name)
-}
-
-/// Subcommand `sub` of `cmd` (case-insensitive), checking its arity.
-/// Replies with the error and returns None when unknown or misused.
+/// Subcommand `sub` of a container command (case-insensitive), checking its
+/// arity against its spec. Replies with the error and returns None when
+/// unknown or misused. Returns the subcommand's name ("get" of "config|get").
 pub(crate) fn subcommand(ctx: &mut Ctx, args: &[Bytes]) -> Option<&'static str> {
-    let c = container(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase())?;
-    let Some(sub) = c.subs.iter().find(|s| eq_ic(&args[1], s.name)) else {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let c = crate::cmdspec::find(&name)?;
+    let Some(sub) = c.sub(&args[1]).filter(|s| has_sub(s)) else {
         ctx.out.err(&errors::unknown_subcommand(&args[1], c.name));
         return None;
     };
-    let ok = if sub.arity >= 0 {
-        args.len() == sub.arity as usize
-    } else {
-        args.len() >= (-sub.arity) as usize
-    };
-    if !ok {
-        ctx.out
-            .err(&errors::wrong_args(&format!("{}|{}", c.name, sub.name)));
+    if !sub.arity_ok(args.len()) {
+        ctx.out.err(&errors::wrong_args(sub.name));
         return None;
     }
-    Some(sub.name)
+    Some(&sub.name[c.name.len() + 1..])
 }
 
 /// Replies a HELP text as Redis's addReplyHelp does.
@@ -798,280 +504,47 @@ fn config_rewrite(ctx: &mut Ctx) {
 }
 
 // ---------------------------------------------------------------- COMMAND
+//
+// Everything here is read from the command's spec (`crate::cmdspec`), for the
+// commands keel's table has.
 
-/// Categories with the ones Redis derives from flags added, in Redis's order.
-pub(crate) fn categories(flags: u32, acl: &[&str]) -> Vec<&'static str> {
-    let has = |c: &str| acl.contains(&c);
-    // Redis's category order, shared with ACL CAT.
-    crate::acl::CATEGORIES
-        .iter()
-        .copied()
-        .filter(|&c| {
-            has(c)
-                || match c {
-                    "write" => flags & WRITE != 0,
-                    "read" => flags & READONLY != 0 && !has("scripting"),
-                    "admin" | "dangerous" => flags & ADMIN != 0,
-                    "pubsub" => flags & PUBSUB != 0,
-                    "fast" => flags & FAST != 0,
-                    "blocking" => flags & BLOCKING != 0,
-                    "slow" => flags & FAST == 0 && !has("fast"),
-                    _ => false,
-                }
-        })
-        .collect()
+use crate::cmdspec::{self, Spec};
+
+/// Whether keel implements subcommand `s` (of a container in its table).
+fn has_sub(s: &Spec) -> bool {
+    let (parent, sub) = s.name.split_once('|').unwrap_or((s.name, ""));
+    lookup(parent.as_bytes()).is_some_and(|(_, c)| !c.lacks_subs.contains(&sub))
 }
 
-/// Per-command tips, as Redis 7.0 reports them.
-fn tips(name: &str) -> &'static [&'static str] {
-    const ALL_OK: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
-    match name {
-        "dump" | "hrandfield" | "hscan" | "lastsave" | "migrate" | "pttl" | "spop"
-        | "srandmember" | "sscan" | "time" | "ttl" | "xadd" | "xautoclaim" | "xclaim"
-        | "xpending" | "xtrim" | "zrandmember" | "zscan" => &["nondeterministic_output"],
-        "command" | "hgetall" | "hkeys" | "hvals" | "sdiff" | "sinter" | "smembers" | "sunion" => {
-            &["nondeterministic_output_order"]
-        }
-        "del" | "exists" | "touch" | "unlink" => {
-            &["request_policy:multi_shard", "response_policy:agg_sum"]
-        }
-        "flushall" | "flushdb" | "ping" => ALL_OK,
-        "dbsize" => &["request_policy:all_shards", "response_policy:agg_sum"],
-        "info" => &[
-            "nondeterministic_output",
-            "request_policy:all_shards",
-            "response_policy:special",
-        ],
-        "keys" => &["request_policy:all_shards", "nondeterministic_output_order"],
-        "mget" => &["request_policy:multi_shard"],
-        "mset" => &[
-            "request_policy:multi_shard",
-            "response_policy:all_succeeded",
-        ],
-        "msetnx" => &["request_policy:multi_shard", "response_policy:agg_min"],
-        "randomkey" => &["request_policy:all_shards", "nondeterministic_output"],
-        "scan" => &["nondeterministic_output", "request_policy:special"],
-        "wait" => &["request_policy:all_shards", "response_policy:agg_min"],
-        _ => &[],
-    }
+/// The spec of each command keel has, in table order.
+fn specs() -> impl Iterator<Item = &'static Spec> {
+    table().commands.iter().filter_map(|c| c.spec)
 }
 
-fn write_flags(out: &mut Out, flags: u32, extra: &[&str]) {
-    // may_replicate is hidden by Redis too.
-    let names: Vec<&str> = NAMES
-        .iter()
-        .filter(|(f, _)| flags & f != 0 && *f != MAY_REPLICATE)
-        .map(|(_, n)| *n)
-        .chain(extra.iter().copied())
-        .collect();
-    out.set(names.len());
-    for n in names {
-        out.simple(n);
-    }
+fn write_info(out: &mut Out, s: &Spec) {
+    cmdspec::write_info(out, s, &has_sub);
 }
 
-fn write_strs(out: &mut Out, items: &[&str], status: bool) {
-    out.set(items.len());
-    for i in items {
-        if status {
-            out.simple(i);
-        } else {
-            out.bulk_str(i);
-        }
-    }
-}
-
-fn write_cats(out: &mut Out, cats: &[&str]) {
-    out.set(cats.len());
-    for c in cats {
-        out.simple(&format!("@{c}"));
-    }
-}
-
-/// One key spec derived from the legacy first/last/step positions.
-fn write_key_specs(out: &mut Out, c: &Command) {
-    if super::sort::write_key_specs(out, c.name) {
-        return;
-    }
-    if c.first_key <= 0 && c.keys_fn.is_none() {
-        out.set(0);
-        return;
-    }
-    out.set(1);
-    out.map(3);
-    out.bulk_str("flags");
-    let kf: &[&str] = if c.flags & WRITE != 0 {
-        &["RW", "update"]
-    } else {
-        &["RO", "access"]
-    };
-    write_strs(out, kf, true);
-    out.bulk_str("begin_search");
-    out.map(2);
-    out.bulk_str("type");
-    if c.first_key > 0 {
-        out.bulk_str("index");
-        out.bulk_str("spec");
-        out.map(1);
-        out.bulk_str("index");
-        out.int(c.first_key as i64);
-    } else {
-        out.bulk_str("unknown");
-        out.bulk_str("spec");
-        out.map(0);
-    }
-    out.bulk_str("find_keys");
-    out.map(2);
-    out.bulk_str("type");
-    if c.keys_fn.is_none() {
-        out.bulk_str("range");
-        out.bulk_str("spec");
-        out.map(3);
-        out.bulk_str("lastkey");
-        let last = if c.last_key >= 0 {
-            c.last_key - c.first_key
-        } else {
-            c.last_key
-        };
-        out.int(last as i64);
-        out.bulk_str("keystep");
-        out.int(c.step as i64);
-        out.bulk_str("limit");
-        out.int(0);
-    } else {
-        out.bulk_str("unknown");
-        out.bulk_str("spec");
-        out.map(0);
-    }
-}
-
-fn write_sub_info(out: &mut Out, parent: &str, s: &Sub) {
-    out.array(10);
-    out.bulk_str(&format!("{parent}|{}", s.name));
-    out.int(s.arity as i64);
-    write_flags(out, s.flags, &[]);
-    out.int(0);
-    out.int(0);
-    out.int(0);
-    write_cats(out, &categories(s.flags, s.acl));
-    write_strs(out, s.tips, false);
-    out.set(0);
-    out.set(0);
-}
-
-fn write_info(out: &mut Out, c: &Command) {
-    out.array(10);
-    out.bulk_str(c.name);
-    out.int(c.arity as i64);
-    let cont = container(c.name);
-    match cont {
-        Some(k) => write_flags(out, k.flags, &[]),
-        None if c.keys_fn.is_some() => write_flags(out, c.flags, &["movablekeys"]),
-        None => write_flags(out, c.flags, &[]),
-    }
-    out.int(c.first_key as i64);
-    out.int(c.last_key as i64);
-    out.int(c.step as i64);
-    match cont {
-        Some(k) => write_cats(out, &categories(k.flags, k.acl)),
-        None => write_cats(out, &categories(c.flags, c.acl)),
-    }
-    write_strs(out, tips(c.name), false);
-    write_key_specs(out, c);
-    match cont {
-        Some(k) => {
-            out.array(k.subs.len());
-            for s in k.subs {
-                write_sub_info(out, c.name, s);
-            }
-        }
-        None => out.set(0),
-    }
-}
-
-fn write_docs_body(
-    out: &mut Out,
-    summary: &str,
-    since: &str,
-    group: &str,
-    complexity: &str,
-    usage: Option<&str>,
-    subs: Option<(&str, &[Sub])>,
-) {
-    let args = usage.map(cmddocs::parse).filter(|a| !a.is_empty());
-    let n = 1
-        + !summary.is_empty() as usize
-        + !since.is_empty() as usize
-        + !complexity.is_empty() as usize
-        + args.is_some() as usize
-        + subs.is_some() as usize;
-    out.map(n);
-    if !summary.is_empty() {
-        out.bulk_str("summary");
-        out.bulk_str(summary);
-    }
-    if !since.is_empty() {
-        out.bulk_str("since");
-        out.bulk_str(since);
-    }
-    out.bulk_str("group");
-    out.bulk_str(group);
-    if !complexity.is_empty() {
-        out.bulk_str("complexity");
-        out.bulk_str(complexity);
-    }
-    if let Some(a) = args {
-        out.bulk_str("arguments");
-        cmddocs::write_args(out, &a);
-    }
-    if let Some((parent, subs)) = subs {
-        out.bulk_str("subcommands");
-        out.map(subs.len());
-        for s in subs {
-            out.bulk_str(&format!("{parent}|{}", s.name));
-            let usage = Some(s.usage);
-            write_docs_body(out, s.summary, s.since, group, s.complexity, usage, None);
-        }
-    }
-}
-
-fn write_docs(out: &mut Out, c: &Command) {
-    out.bulk_str(c.name);
-    let cont = container(c.name);
-    write_docs_body(
-        out,
-        c.summary,
-        c.since,
-        c.group,
-        cont.map_or("", |k| k.complexity),
-        cmddocs::usage(c.name),
-        cont.map(|k| (c.name, k.subs)),
-    );
-}
-
-/// Full names (with subcommands) and their categories, for COMMAND LIST.
-fn all_names() -> Vec<(String, Vec<&'static str>)> {
+/// Full names (with subcommands) and their category bits, for COMMAND LIST.
+fn all_names() -> Vec<(&'static str, u32)> {
     let mut v = Vec::new();
-    for c in &table().commands {
-        match container(c.name) {
-            Some(k) => {
-                v.push((c.name.to_string(), categories(k.flags, k.acl)));
-                for s in k.subs {
-                    v.push((format!("{}|{}", c.name, s.name), categories(s.flags, s.acl)));
-                }
-            }
-            None => v.push((c.name.to_string(), categories(c.flags, c.acl))),
-        }
+    for s in specs() {
+        v.push((s.name, s.acl));
+        v.extend(
+            s.subs
+                .iter()
+                .filter(|x| has_sub(x))
+                .map(|x| (x.name, x.acl)),
+        );
     }
     v
 }
 
 fn command(ctx: &mut Ctx, args: &[Bytes]) {
-    let t = table();
     if args.len() == 1 {
-        ctx.out.array(t.commands.len());
-        for c in &t.commands {
-            write_info(ctx.out, c);
+        ctx.out.array(specs().count());
+        for s in specs() {
+            write_info(ctx.out, s);
         }
         return;
     }
@@ -1079,35 +552,33 @@ fn command(ctx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     match sub {
-        "count" => ctx.out.int(t.commands.len() as i64),
+        "count" => ctx.out.int(specs().count() as i64),
         "info" => {
             if args.len() == 2 {
-                ctx.out.array(t.commands.len());
-                for c in &t.commands {
-                    write_info(ctx.out, c);
+                ctx.out.array(specs().count());
+                for s in specs() {
+                    write_info(ctx.out, s);
                 }
                 return;
             }
             ctx.out.array(args.len() - 2);
             for name in &args[2..] {
-                match lookup(name) {
-                    Some((_, c)) => write_info(ctx.out, c),
+                match lookup_full(name) {
+                    Some(s) => write_info(ctx.out, s),
                     None => ctx.out.null(),
                 }
             }
         }
         "docs" => {
-            let cmds: Vec<&Command> = if args.len() == 2 {
-                t.commands.iter().collect()
+            let found: Vec<&Spec> = if args.len() == 2 {
+                specs().collect()
             } else {
-                args[2..]
-                    .iter()
-                    .filter_map(|n| lookup(n).map(|(_, c)| c))
-                    .collect()
+                args[2..].iter().filter_map(|n| lookup_full(n)).collect()
             };
-            ctx.out.map(cmds.len());
-            for c in cmds {
-                write_docs(ctx.out, c);
+            ctx.out.map(found.len());
+            for s in found {
+                ctx.out.bulk_str(s.name);
+                cmdspec::write_docs(ctx.out, s, &has_sub);
             }
         }
         "list" => command_list(ctx, args),
@@ -1140,11 +611,24 @@ fn command(ctx: &mut Ctx, args: &[Bytes]) {
     }
 }
 
+/// A command keel has by its name as typed, or "container|sub" (Redis's
+/// lookupCommandBySds for COMMAND INFO/DOCS).
+fn lookup_full(name: &[u8]) -> Option<&'static Spec> {
+    let text = std::str::from_utf8(name).ok()?;
+    match text.split_once('|') {
+        None => lookup(name)?.1.spec,
+        Some((c, sub)) => {
+            let s = lookup(c.as_bytes())?.1.spec?.sub(sub.as_bytes())?;
+            has_sub(s).then_some(s)
+        }
+    }
+}
+
 fn command_list(ctx: &mut Ctx, args: &[Bytes]) {
     enum Filter {
         None,
         Module,
-        Acl(String),
+        Acl(u32),
         Pattern(Bytes),
     }
     let mut filter = Filter::None;
@@ -1155,7 +639,8 @@ fn command_list(ctx: &mut Ctx, args: &[Bytes]) {
             filter = if eq_ic(&args[i + 1], "module") {
                 Filter::Module
             } else if eq_ic(&args[i + 1], "aclcat") {
-                Filter::Acl(String::from_utf8_lossy(&arg).to_ascii_lowercase())
+                // An unknown category matches nothing.
+                Filter::Acl(crate::acl::category_bit(&String::from_utf8_lossy(&arg)).unwrap_or(0))
             } else if eq_ic(&args[i + 1], "pattern") {
                 Filter::Pattern(arg)
             } else {
@@ -1168,63 +653,63 @@ fn command_list(ctx: &mut Ctx, args: &[Bytes]) {
             return;
         }
     }
-    let names: Vec<String> = all_names()
+    let names: Vec<&str> = all_names()
         .into_iter()
         .filter(|(name, cats)| match &filter {
             Filter::None => true,
             Filter::Module => false,
-            Filter::Acl(c) => cats.iter().any(|x| x == c),
+            Filter::Acl(c) => cats & c != 0,
             Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
         })
         .map(|(n, _)| n)
         .collect();
     ctx.out.array(names.len());
     for n in names {
-        ctx.out.bulk_str(&n);
+        ctx.out.bulk_str(n);
     }
 }
 
+/// COMMAND GETKEYS / GETKEYSANDFLAGS (Redis's getKeysSubcommandImpl).
 fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes], with_flags: bool) {
-    let Some((idx, c)) = lookup(&argv[0]) else {
+    // The command, or its subcommand when it is a container.
+    let spec = lookup(&argv[0]).and_then(|(_, c)| c.spec).and_then(|s| {
+        if argv.len() == 1 || s.subs.is_empty() {
+            Some(s)
+        } else {
+            s.sub(&argv[1]).filter(|x| has_sub(x))
+        }
+    });
+    let Some(spec) = spec else {
         ctx.out.err("ERR Invalid command specified");
         return;
     };
-    if c.first_key <= 0 && c.keys_fn.is_none() {
+    if !spec.has_keys() {
         ctx.out.err("ERR The command has no key arguments");
         return;
     }
-    if !c.arity_ok(argv.len()) {
+    if !spec.arity_ok(argv.len()) {
         ctx.out
             .err("ERR Invalid number of arguments specified for command");
         return;
     }
-    let keys = c.key_indexes(argv);
+    let mut keys = Vec::new();
+    spec.keys(argv, &mut keys);
     if keys.is_empty() {
-        ctx.out.err("ERR Invalid arguments specified for command");
+        if spec.has(NO_MANDATORY_KEYS) {
+            ctx.out.array(0);
+        } else {
+            ctx.out.err("ERR Invalid arguments specified for command");
+        }
         return;
     }
     ctx.out.array(keys.len());
-    let kf: &[&str] = if c.is_write() {
-        &["RW", "update"]
-    } else {
-        &["RO", "access"]
-    };
-    // Redis's flags from its key specs, where they name the position.
-    let spec_flags = if with_flags {
-        crate::acl::keys_and_flags(idx, argv).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    for k in keys {
+    for (pos, flags) in keys {
         if with_flags {
             ctx.out.array(2);
-            ctx.out.bulk(&argv[k]);
-            match spec_flags.iter().find(|(p, _)| *p == k) {
-                Some((_, names)) => write_strs(ctx.out, names, true),
-                None => write_strs(ctx.out, kf, true),
-            }
+            ctx.out.bulk(&argv[pos]);
+            cmdspec::write_key_flags(ctx.out, flags);
         } else {
-            ctx.out.bulk(&argv[k]);
+            ctx.out.bulk(&argv[pos]);
         }
     }
 }

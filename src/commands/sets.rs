@@ -16,112 +16,24 @@ use crate::storage::set::Set;
 use crate::storage::{Entry, Value};
 
 pub fn commands() -> Vec<Command> {
-    const W: &[&str] = &["write", "set", "fast"];
-    const WS: &[&str] = &["write", "set", "slow"];
-    const R: &[&str] = &["read", "set", "fast"];
-    const RS: &[&str] = &["read", "set", "slow"];
     vec![
-        cmd("sadd", -3, WRITE | DENYOOM | FAST, sadd)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc("set", "1.0.0", "Add one or more members to a set"),
-        cmd("srem", -3, WRITE | FAST, srem)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc("set", "1.0.0", "Remove one or more members from a set"),
-        cmd("smembers", 2, READONLY, sinter)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc("set", "1.0.0", "Get all the members in a set"),
-        cmd("sismember", 3, READONLY | FAST, sismember)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc(
-                "set",
-                "1.0.0",
-                "Determine if a given value is a member of a set",
-            ),
-        cmd("smismember", -3, READONLY | FAST, smismember)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc(
-                "set",
-                "6.2.0",
-                "Returns the membership associated with the given elements for a set",
-            ),
-        cmd("scard", 2, READONLY | FAST, scard)
-            .keys(1, 1, 1)
-            .acl(R)
-            .doc("set", "1.0.0", "Get the number of members in a set"),
-        cmd("spop", -2, WRITE | FAST, spop)
-            .keys(1, 1, 1)
-            .acl(W)
-            .doc(
-                "set",
-                "1.0.0",
-                "Remove and return one or multiple random members from a set",
-            ),
-        cmd("srandmember", -2, READONLY, srandmember)
-            .keys(1, 1, 1)
-            .acl(RS)
-            .doc(
-                "set",
-                "1.0.0",
-                "Get one or multiple random members from a set",
-            ),
-        cmd("smove", 4, WRITE | FAST, smove)
-            .keys(1, 2, 1)
-            .acl(W)
-            .doc("set", "1.0.0", "Move a member from one set to another"),
-        cmd("sinter", -2, READONLY, sinter)
-            .keys(1, -1, 1)
-            .acl(RS)
-            .doc("set", "1.0.0", "Intersect multiple sets"),
-        cmd("sintercard", -3, READONLY, sintercard)
-            .keys_fn(sintercard_keys, 0, 0, 0)
-            .acl(RS)
-            .doc(
-                "set",
-                "7.0.0",
-                "Intersect multiple sets and return the cardinality of the result",
-            ),
-        cmd("sinterstore", -3, WRITE | DENYOOM, sinterstore)
-            .keys(1, -1, 1)
-            .acl(WS)
-            .doc(
-                "set",
-                "1.0.0",
-                "Intersect multiple sets and store the resulting set in a key",
-            ),
-        cmd("sunion", -2, READONLY, sunion)
-            .keys(1, -1, 1)
-            .acl(RS)
-            .doc("set", "1.0.0", "Add multiple sets"),
-        cmd("sunionstore", -3, WRITE | DENYOOM, sunionstore)
-            .keys(1, -1, 1)
-            .acl(WS)
-            .doc(
-                "set",
-                "1.0.0",
-                "Add multiple sets and store the resulting set in a key",
-            ),
-        cmd("sdiff", -2, READONLY, sdiff)
-            .keys(1, -1, 1)
-            .acl(RS)
-            .doc("set", "1.0.0", "Subtract multiple sets"),
-        cmd("sdiffstore", -3, WRITE | DENYOOM, sdiffstore)
-            .keys(1, -1, 1)
-            .acl(WS)
-            .doc(
-                "set",
-                "1.0.0",
-                "Subtract multiple sets and store the resulting set in a key",
-            ),
-        cmd("sscan", -3, READONLY, sscan).keys(1, 1, 1).acl(RS).doc(
-            "set",
-            "2.8.0",
-            "Incrementally iterate Set elements",
-        ),
+        cmd("sadd", -3, WRITE | DENYOOM | FAST, sadd).keys(1, 1, 1),
+        cmd("srem", -3, WRITE | FAST, srem).keys(1, 1, 1),
+        cmd("smembers", 2, READONLY, sinter).keys(1, 1, 1),
+        cmd("sismember", 3, READONLY | FAST, sismember).keys(1, 1, 1),
+        cmd("smismember", -3, READONLY | FAST, smismember).keys(1, 1, 1),
+        cmd("scard", 2, READONLY | FAST, scard).keys(1, 1, 1),
+        cmd("spop", -2, WRITE | FAST, spop).keys(1, 1, 1),
+        cmd("srandmember", -2, READONLY, srandmember).keys(1, 1, 1),
+        cmd("smove", 4, WRITE | FAST, smove).keys(1, 2, 1),
+        cmd("sinter", -2, READONLY, sinter).keys(1, -1, 1),
+        cmd("sintercard", -3, READONLY, sintercard).keys(0, 0, 0),
+        cmd("sinterstore", -3, WRITE | DENYOOM, sinterstore).keys(1, -1, 1),
+        cmd("sunion", -2, READONLY, sunion).keys(1, -1, 1),
+        cmd("sunionstore", -3, WRITE | DENYOOM, sunionstore).keys(1, -1, 1),
+        cmd("sdiff", -2, READONLY, sdiff).keys(1, -1, 1),
+        cmd("sdiffstore", -3, WRITE | DENYOOM, sdiffstore).keys(1, -1, 1),
+        cmd("sscan", -3, READONLY, sscan).keys(1, 1, 1),
     ]
 }
 
@@ -514,16 +426,6 @@ fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) {
     sinter_generic(ctx, &args[2..], Dest::Store(&args[1]))
 }
 
-/// SINTERCARD's keys: numkeys at argument 1, keys after it.
-fn sintercard_keys(args: &[Bytes]) -> Vec<usize> {
-    match args.get(1).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 && (n as usize) <= args.len().saturating_sub(2) => {
-            (2..2 + n as usize).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
 fn sintercard(ctx: &mut Ctx, args: &[Bytes]) {
     let numkeys = match parse_i64(&args[1]) {
         Some(n) if n >= 1 => n as usize,
@@ -758,22 +660,5 @@ mod tests {
         assert_eq!(d.len(), 6);
         assert_eq!(d.encoding(), "hashtable");
         assert!(diff_of(&[None, Some(&b)], 512).is_empty());
-    }
-
-    #[test]
-    fn sintercard_key_positions() {
-        let a = |v: &[&str]| -> Vec<Bytes> {
-            v.iter()
-                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-                .collect()
-        };
-        assert_eq!(sintercard_keys(&a(&["sintercard", "2", "a", "b"])), [2, 3]);
-        assert_eq!(
-            sintercard_keys(&a(&["sintercard", "1", "a", "LIMIT", "3"])),
-            [2]
-        );
-        assert!(sintercard_keys(&a(&["sintercard", "3", "a", "b"])).is_empty());
-        assert!(sintercard_keys(&a(&["sintercard", "0", "a"])).is_empty());
-        assert!(sintercard_keys(&a(&["sintercard", "x", "a"])).is_empty());
     }
 }

@@ -12,22 +12,9 @@ use crate::storage::ShardStore;
 
 pub fn commands() -> Vec<Command> {
     vec![
-        cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "1.0.0", "Synchronously save the dataset to disk"),
-        cmd("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc("server", "1.0.0", "Asynchronously save the dataset to disk"),
-        cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, bgrewriteaof)
-            .all_shards()
-            .acl(&["admin", "slow", "dangerous"])
-            .doc(
-                "server",
-                "1.0.0",
-                "Asynchronously rewrite the append-only file",
-            ),
+        cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save).all_shards(),
+        cmd("bgsave", -1, ADMIN | NOSCRIPT, bgsave).all_shards(),
+        cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, bgrewriteaof).all_shards(),
         cmd(
             "shutdown",
             -1,
@@ -35,13 +22,7 @@ pub fn commands() -> Vec<Command> {
             shutdown,
         )
         .special(Special::Shutdown)
-        .all_shards()
-        .acl(&["admin", "slow", "dangerous"])
-        .doc(
-            "server",
-            "1.0.0",
-            "Synchronously save the dataset to disk and then shut down the server",
-        ),
+        .all_shards(),
     ]
 }
 

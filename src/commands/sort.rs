@@ -13,113 +13,17 @@ use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::storage::Value;
 use crate::storage::list::List;
 
-const ACL: &[&str] = &["set", "sortedset", "list", "slow", "dangerous"];
-
 pub fn commands() -> Vec<Command> {
     vec![
         cmd("sort", -2, WRITE | DENYOOM, sort)
-            .keys_fn(sort_keys, 1, 1, 1)
-            .unknown_keys(reaches_other_keys)
-            .acl(ACL)
-            .doc(
-                "generic",
-                "1.0.0",
-                "Sort the elements in a list, set or sorted set",
-            ),
+            .keys(1, 1, 1)
+            .unknown_keys(reaches_other_keys),
         // A keys function (always just the key) so COMMAND INFO shows
         // movablekeys, as Redis's sortROGetKeys does.
         cmd("sort_ro", -2, READONLY, sort_ro)
-            .keys_fn(|_| vec![1], 1, 1, 1)
-            .unknown_keys(reaches_other_keys)
-            .acl(ACL)
-            .doc(
-                "generic",
-                "7.0.0",
-                "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
-            ),
+            .keys(1, 1, 1)
+            .unknown_keys(reaches_other_keys),
     ]
-}
-
-/// COMMAND INFO key specs of SORT (key, BY/GET patterns, STORE) and
-/// SORT_RO (no STORE), as Redis 7.0 declares them. False for other commands.
-pub fn write_key_specs(out: &mut crate::protocol::Out, name: &str) -> bool {
-    let n = match name {
-        "sort" => 3,
-        "sort_ro" => 2,
-        _ => return false,
-    };
-    let flags = |out: &mut crate::protocol::Out, f: &[&str]| {
-        out.bulk_str("flags");
-        out.set(f.len());
-        for x in f {
-            out.simple(x);
-        }
-    };
-    let unknown = |out: &mut crate::protocol::Out, what: &str| {
-        out.bulk_str(what);
-        out.map(2);
-        out.bulk_str("type");
-        out.bulk_str("unknown");
-        out.bulk_str("spec");
-        out.map(0);
-    };
-    out.set(n);
-    out.map(3);
-    flags(out, &["RO", "access"]);
-    out.bulk_str("begin_search");
-    out.map(2);
-    out.bulk_str("type");
-    out.bulk_str("index");
-    out.bulk_str("spec");
-    out.map(1);
-    out.bulk_str("index");
-    out.int(1);
-    out.bulk_str("find_keys");
-    out.map(2);
-    out.bulk_str("type");
-    out.bulk_str("range");
-    out.bulk_str("spec");
-    out.map(3);
-    for (k, v) in [("lastkey", 0), ("keystep", 1), ("limit", 0)] {
-        out.bulk_str(k);
-        out.int(v);
-    }
-    out.map(4);
-    out.bulk_str("notes");
-    out.bulk_str("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort");
-    flags(out, &["RO", "access"]);
-    unknown(out, "begin_search");
-    unknown(out, "find_keys");
-    if n == 3 {
-        out.map(4);
-        out.bulk_str("notes");
-        out.bulk_str("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array");
-        flags(out, &["OW", "update"]);
-        unknown(out, "begin_search");
-        unknown(out, "find_keys");
-    }
-    true
-}
-
-/// Redis's sortGetKeys: the sorted key, and the destination of the last
-/// STORE (options skip their arguments; STORE does not skip its own).
-pub fn sort_keys(args: &[Bytes]) -> Vec<usize> {
-    let mut keys = vec![1];
-    let mut store = None;
-    let mut i = 2;
-    while i < args.len() {
-        let a = &args[i];
-        if eq_ic(a, "limit") {
-            i += 2;
-        } else if eq_ic(a, "store") && i + 1 < args.len() {
-            store = Some(i + 1);
-        } else if eq_ic(a, "get") || eq_ic(a, "by") {
-            i += 1;
-        }
-        i += 1;
-    }
-    keys.extend(store);
-    keys
 }
 
 /// Whether the command may read keys named by patterns: any GET, or a BY
@@ -531,18 +435,14 @@ mod tests {
 
     #[test]
     fn keys_follow_sortgetkeys() {
-        assert_eq!(sort_keys(&a(&["sort", "k"])), vec![1]);
-        assert_eq!(sort_keys(&a(&["sort", "k", "store", "d"])), vec![1, 3]);
-        assert_eq!(
-            sort_keys(&a(&["sort", "k", "store", "d", "STORE", "e"])),
-            vec![1, 5]
-        );
-        assert_eq!(sort_keys(&a(&["sort", "k", "get", "store", "x"])), vec![1]);
-        assert_eq!(
-            sort_keys(&a(&["sort", "k", "limit", "store", "x", "y"])),
-            vec![1]
-        );
-        assert_eq!(sort_keys(&a(&["sort", "k", "store"])), vec![1]);
+        let keys = |v: &[&str]| crate::cmdspec::find(v[0]).unwrap().key_positions(&a(v));
+        assert_eq!(keys(&["sort", "k"]), vec![1]);
+        assert_eq!(keys(&["sort", "k", "store", "d"]), vec![1, 3]);
+        assert_eq!(keys(&["sort", "k", "store", "d", "STORE", "e"]), vec![1, 5]);
+        assert_eq!(keys(&["sort", "k", "get", "store", "x"]), vec![1]);
+        assert_eq!(keys(&["sort", "k", "limit", "store", "x", "y"]), vec![1]);
+        assert_eq!(keys(&["sort", "k", "store"]), vec![1]);
+        assert_eq!(keys(&["sort_ro", "k", "store", "d"]), vec![1]);
     }
 
     #[test]

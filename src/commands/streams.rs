@@ -29,55 +29,24 @@ const XADD_TOO_SMALL: &str =
     "ERR The ID specified in XADD is equal or smaller than the target stream top item";
 
 pub fn commands() -> Vec<Command> {
-    const W_FAST: &[&str] = &["write", "stream", "fast"];
-    const W_SLOW: &[&str] = &["write", "stream", "slow"];
-    const R_FAST: &[&str] = &["read", "stream", "fast"];
-    const R_SLOW: &[&str] = &["read", "stream", "slow"];
     vec![
-        cmd("xadd", -5, WRITE | DENYOOM | FAST, xadd).keys(1, 1, 1).acl(W_FAST)
-            .doc("stream", "5.0.0", "Appends a new entry to a stream"),
-        cmd("xrange", -4, READONLY, xrange).keys(1, 1, 1).acl(R_SLOW)
-            .doc("stream", "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval"),
-        cmd("xrevrange", -4, READONLY, xrevrange).keys(1, 1, 1).acl(R_SLOW)
-            .doc("stream", "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE"),
-        cmd("xlen", 2, READONLY | FAST, xlen).keys(1, 1, 1).acl(R_FAST)
-            .doc("stream", "5.0.0", "Return the number of entries in a stream"),
-        cmd("xdel", -3, WRITE | FAST, xdel).keys(1, 1, 1).acl(W_FAST)
-            .doc("stream", "5.0.0", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist."),
-        cmd("xtrim", -4, WRITE, xtrim).keys(1, 1, 1).acl(W_SLOW)
-            .doc("stream", "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size"),
-        cmd("xread", -4, READONLY | BLOCKING, xread).keys_fn(xread_keys, 0, 0, 0)
-            .acl(&["read", "stream", "slow", "blocking"])
-            .doc("stream", "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block."),
-        cmd("xreadgroup", -7, WRITE | BLOCKING, xreadgroup_cmd).keys_fn(xread_keys, 0, 0, 0)
-            .acl(&["write", "stream", "slow", "blocking"])
-            .doc("stream", "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block."),
-        cmd("xack", -4, WRITE | FAST, xack).keys(1, 1, 1).acl(W_FAST)
-            .doc("stream", "5.0.0", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL."),
-        cmd("xpending", -3, READONLY, xpending).keys(1, 1, 1).acl(R_SLOW)
-            .doc("stream", "5.0.0", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged."),
-        cmd("xclaim", -6, WRITE | FAST, xclaim_cmd).keys(1, 1, 1).acl(W_FAST)
-            .doc("stream", "5.0.0", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer."),
-        cmd("xautoclaim", -6, WRITE | FAST, xautoclaim_cmd).keys(1, 1, 1).acl(W_FAST)
-            .doc("stream", "6.2.0", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer."),
-        cmd("xsetid", -3, WRITE | DENYOOM | FAST, xsetid).keys(1, 1, 1).acl(W_FAST)
-            .doc("stream", "5.0.0", "An internal command for replicating stream values"),
+        cmd("xadd", -5, WRITE | DENYOOM | FAST, xadd).keys(1, 1, 1),
+        cmd("xrange", -4, READONLY, xrange).keys(1, 1, 1),
+        cmd("xrevrange", -4, READONLY, xrevrange).keys(1, 1, 1),
+        cmd("xlen", 2, READONLY | FAST, xlen).keys(1, 1, 1),
+        cmd("xdel", -3, WRITE | FAST, xdel).keys(1, 1, 1),
+        cmd("xtrim", -4, WRITE, xtrim).keys(1, 1, 1),
+        cmd("xread", -4, READONLY | BLOCKING, xread).keys(0, 0, 0),
+        cmd("xreadgroup", -7, WRITE | BLOCKING, xreadgroup_cmd).keys(0, 0, 0),
+        cmd("xack", -4, WRITE | FAST, xack).keys(1, 1, 1),
+        cmd("xpending", -3, READONLY, xpending).keys(1, 1, 1),
+        cmd("xclaim", -6, WRITE | FAST, xclaim_cmd).keys(1, 1, 1),
+        cmd("xautoclaim", -6, WRITE | FAST, xautoclaim_cmd).keys(1, 1, 1),
+        cmd("xsetid", -3, WRITE | DENYOOM | FAST, xsetid).keys(1, 1, 1),
         // Containers: the key is argument 2 of every keyed subcommand.
-        cmd("xgroup", -2, WRITE_SUBCOMMANDS, xgroup).keys(2, 2, 1).acl(&["slow"])
-            .doc("stream", "5.0.0", "A container for consumer groups commands"),
-        cmd("xinfo", -2, 0, xinfo).keys(2, 2, 1).acl(&["slow"])
-            .doc("stream", "5.0.0", "A container for stream introspection commands"),
+        cmd("xgroup", -2, WRITE_SUBCOMMANDS, xgroup).keys(2, 2, 1),
+        cmd("xinfo", -2, 0, xinfo).keys(2, 2, 1),
     ]
-}
-
-/// Keys of XREAD/XREADGROUP: the first half of the arguments after STREAMS.
-fn xread_keys(args: &[Bytes]) -> Vec<usize> {
-    let Some(i) = args.iter().skip(1).position(|a| eq_ic(a, "streams")) else {
-        return Vec::new();
-    };
-    let first = i + 2;
-    let n = (args.len() - first) / 2;
-    (first..first + n).collect()
 }
 
 // ------------------------------------------------------------ ID parsing
@@ -2212,14 +2181,5 @@ mod tests {
         assert_eq!(parse_interval(b"(5", 0), Ok((StreamId::new(5, 0), true)));
         assert!(parse_interval(b"(-", 0).is_err());
         assert_eq!(parse_interval(b"(", 0), Err(INVALID_ID));
-    }
-
-    #[test]
-    fn read_keys() {
-        let a: Vec<Bytes> = ["XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "0"]
-            .iter()
-            .map(|s| Bytes::from(*s))
-            .collect();
-        assert_eq!(xread_keys(&a), vec![4, 5]);
     }
 }

@@ -21,56 +21,8 @@ pub enum Scope {
     Conn,
 }
 
-/// Command flags, named as COMMAND INFO prints them.
-pub mod flags {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const SKIP_MONITOR: u32 = 1 << 9;
-    pub const SKIP_SLOWLOG: u32 = 1 << 10;
-    pub const ASKING: u32 = 1 << 11;
-    pub const FAST: u32 = 1 << 12;
-    pub const NO_AUTH: u32 = 1 << 13;
-    pub const MAY_REPLICATE: u32 = 1 << 14;
-    pub const NO_MULTI: u32 = 1 << 15;
-    pub const ALLOW_BUSY: u32 = 1 << 16;
-    /// Redis's CMD_PROTECTED (DEBUG): refused unless enable-debug-command
-    /// allows it. Hidden from COMMAND INFO, as in Redis.
-    pub const PROTECTED: u32 = 1 << 17;
-    /// A container whose subcommands write (XGROUP): replicated when it
-    /// changed data although the container has no write flag. Hidden.
-    pub const WRITE_SUBCOMMANDS: u32 = 1 << 18;
-
-    pub const NAMES: &[(u32, &str)] = &[
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (ADMIN, "admin"),
-        (PUBSUB, "pubsub"),
-        (NOSCRIPT, "noscript"),
-        (BLOCKING, "blocking"),
-        (LOADING, "loading"),
-        (STALE, "stale"),
-        (SKIP_MONITOR, "skip_monitor"),
-        (SKIP_SLOWLOG, "skip_slowlog"),
-        (ASKING, "asking"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
-        (NO_MULTI, "no_multi"),
-        (ALLOW_BUSY, "allow_busy"),
-    ];
-}
-
-/// Key positions for commands whose keys do not follow first/last/step
-/// (numkeys-style commands): returns the argument indexes that are keys.
-pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+/// Command flags, shared with the spec (`cmdspec::flags`).
+pub use crate::cmdspec::flags;
 
 /// For commands that may touch keys their arguments do not name (SORT's
 /// BY/GET patterns): true when this request may, so it holds every shard.
@@ -131,16 +83,18 @@ pub struct Command {
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
-    pub keys_fn: Option<KeysFn>,
+    /// Set at table build from the spec: the key positions depend on the
+    /// arguments (numkeys, keywords, a subcommand), so `key_indexes` asks
+    /// the spec instead of first/last/step.
+    pub movable: bool,
     pub unknown_keys: Option<UnknownKeysFn>,
     pub scope: Scope,
     pub handler: Handler,
-    /// ACL categories without '@' (e.g. "string", "fast").
-    pub acl: &'static [&'static str],
-    /// COMMAND DOCS: summary, since, group.
-    pub summary: &'static str,
-    pub since: &'static str,
-    pub group: &'static str,
+    /// Subcommands of a container that keel does not implement (COMMAND
+    /// does not list them, and calling them is an unknown subcommand).
+    pub lacks_subs: &'static [&'static str],
+    /// Redis's spec of this command (None for keel-only commands).
+    pub spec: Option<&'static crate::cmdspec::Spec>,
     pub special: Special,
 }
 
@@ -160,8 +114,8 @@ impl Command {
 
     /// Argument indexes that are keys.
     pub fn key_indexes(&self, args: &[Bytes]) -> Vec<usize> {
-        if let Some(f) = self.keys_fn {
-            return f(args).into_iter().filter(|&i| i < args.len()).collect();
+        if self.movable {
+            return self.spec_keys(args);
         }
         if self.first_key <= 0 {
             return Vec::new();
@@ -181,6 +135,36 @@ impl Command {
         }
         out
     }
+
+    /// The keys the spec finds (a container's: its subcommand's).
+    #[cold]
+    fn spec_keys(&self, args: &[Bytes]) -> Vec<usize> {
+        let Some(mut s) = self.spec else {
+            return Vec::new();
+        };
+        if !s.subs.is_empty() {
+            match args.get(1).and_then(|a| s.sub(a)) {
+                Some(sub) => s = sub,
+                None => return Vec::new(),
+            }
+        }
+        s.key_positions(args)
+    }
+}
+
+/// Whether the keys of requests of `s` need the spec to be found: a key
+/// spec that is not a fixed range (NOT_KEY specs name channels, not keys).
+fn spec_is_movable(s: &crate::cmdspec::Spec) -> bool {
+    use crate::cmdspec::{Begin, Find, kf};
+    let movable = |s: &crate::cmdspec::Spec| {
+        s.key_specs.iter().any(|k| {
+            k.flags & kf::NOT_KEY == 0
+                && (k.flags & kf::INCOMPLETE != 0
+                    || !matches!((&k.begin, &k.find), (Begin::Index(_), Find::Range(..))))
+        })
+    };
+    let keyed = |s: &crate::cmdspec::Spec| s.key_specs.iter().any(|k| k.flags & kf::NOT_KEY == 0);
+    movable(s) || s.subs.iter().any(keyed)
 }
 
 /// A table entry with defaults; families override the fields they need.
@@ -192,14 +176,12 @@ pub const fn cmd(name: &'static str, arity: i32, flags: u32, handler: Handler) -
         first_key: 0,
         last_key: 0,
         step: 0,
-        keys_fn: None,
+        movable: false,
         unknown_keys: None,
         scope: Scope::Conn,
         handler,
-        acl: &[],
-        summary: "",
-        since: "1.0.0",
-        group: "generic",
+        lacks_subs: &[],
+        spec: None,
         special: Special::None,
     }
 }
@@ -214,14 +196,6 @@ impl Command {
         self.scope = Scope::Keys;
         self
     }
-    pub const fn keys_fn(mut self, f: KeysFn, first: i32, last: i32, step: i32) -> Self {
-        self.keys_fn = Some(f);
-        self.first_key = first;
-        self.last_key = last;
-        self.step = step;
-        self.scope = Scope::Keys;
-        self
-    }
     pub const fn unknown_keys(mut self, f: UnknownKeysFn) -> Self {
         self.unknown_keys = Some(f);
         self
@@ -229,6 +203,10 @@ impl Command {
     /// Whether this request must hold every shard (see `UnknownKeysFn`).
     pub fn reaches_unknown_keys(&self, args: &[Bytes]) -> bool {
         self.unknown_keys.is_some_and(|f| f(args))
+    }
+    pub const fn lacks_subs(mut self, subs: &'static [&'static str]) -> Self {
+        self.lacks_subs = subs;
+        self
     }
     pub const fn held(mut self) -> Self {
         self.scope = Scope::KeysHeld;
@@ -240,21 +218,6 @@ impl Command {
     }
     pub const fn special(mut self, s: Special) -> Self {
         self.special = s;
-        self
-    }
-    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
-        self.acl = acl;
-        self
-    }
-    pub const fn doc(
-        mut self,
-        group: &'static str,
-        since: &'static str,
-        summary: &'static str,
-    ) -> Self {
-        self.group = group;
-        self.since = since;
-        self.summary = summary;
         self
     }
 }
@@ -296,6 +259,10 @@ pub fn table() -> &'static Table {
         commands.extend(super::cluster::commands());
         commands.extend(super::acl::commands());
         commands.extend(super::ops::commands());
+        for c in &mut commands {
+            c.spec = crate::cmdspec::find(c.name);
+            c.movable = c.spec.is_some_and(spec_is_movable);
+        }
         let mut by_name = HashMap::default();
         for (i, c) in commands.iter().enumerate() {
             let prev = by_name.insert(c.name, i);
@@ -352,4 +319,56 @@ pub fn lookup(name: &[u8]) -> Option<(usize, &'static Command)> {
     }
     let s = std::str::from_utf8(&lower[..name.len()]).ok()?;
     t.by_name.get(s).map(|&i| (i, &t.commands[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdspec::flags::*;
+
+    /// keel's runtime facts that deliberately differ from the spec's.
+    const DEVIATIONS: &[(&str, &str)] = &[
+        // keel keeps AUTH/HELLO out of SLOWLOG by flag (Redis redacts them).
+        ("auth", "flags"),
+        ("hello", "flags"),
+        // keel lets a replica's SYNC/PSYNC through without the admin check.
+        ("psync", "flags"),
+        ("sync", "flags"),
+        // Channels (NOT_KEY specs) do not route as keys.
+        ("ssubscribe", "range"),
+        ("sunsubscribe", "range"),
+        ("spublish", "range"),
+    ];
+
+    /// Every command has a spec, and the runtime fields keel keeps next to
+    /// it (arity, flags, legacy key range) agree with it, except the listed
+    /// deviations; containers carry the union their subcommands need.
+    #[test]
+    fn table_agrees_with_spec() {
+        let hidden = MOVABLE_KEYS | PROTECTED | TOUCHES_ARBITRARY_KEYS | SENTINEL;
+        let mut bad = Vec::new();
+        for c in &table().commands {
+            let Some(s) = c.spec else {
+                bad.push(format!("{}: no spec", c.name));
+                continue;
+            };
+            let dev = |what: &str| DEVIATIONS.contains(&(c.name, what));
+            if c.arity != s.arity {
+                bad.push(format!("{}: arity {} vs {}", c.name, c.arity, s.arity));
+            }
+            let flags = s.flags & !hidden & !(NO_ASYNC_LOADING | NO_MANDATORY_KEYS);
+            if s.subs.is_empty() && c.flags != flags && !dev("flags") {
+                bad.push(format!("{}: flags {:#x} vs {:#x}", c.name, c.flags, flags));
+            }
+            if s.subs.is_empty() && (c.first_key, c.last_key, c.step) != s.range && !dev("range") {
+                bad.push(format!(
+                    "{}: range {:?} vs {:?}",
+                    c.name,
+                    (c.first_key, c.last_key, c.step),
+                    s.range
+                ));
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
 }

@@ -27,35 +27,21 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             multi,
         )
-        .special(Special::Multi)
-        .acl(&["fast", "transaction"])
-        .doc("transactions", "1.2.0", "Start a transaction block"),
+        .special(Special::Multi),
         cmd(
             "exec",
             1,
             NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
             exec_outside_conn,
         )
-        .special(Special::Exec)
-        .acl(&["slow", "transaction"])
-        .doc(
-            "transactions",
-            "1.2.0",
-            "Execute all commands issued after MULTI",
-        ),
+        .special(Special::Exec),
         cmd(
             "discard",
             1,
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             discard,
         )
-        .special(Special::Discard)
-        .acl(&["fast", "transaction"])
-        .doc(
-            "transactions",
-            "2.0.0",
-            "Discard all commands issued after MULTI",
-        ),
+        .special(Special::Discard),
         cmd(
             "watch",
             -2,
@@ -64,21 +50,13 @@ pub fn commands() -> Vec<Command> {
         )
         .special(Special::Watch)
         .keys(1, -1, 1)
-        .held()
-        .acl(&["fast", "transaction"])
-        .doc(
-            "transactions",
-            "2.2.0",
-            "Monitor changes to keys to determine execution of the MULTI/EXEC block",
-        ),
+        .held(),
         cmd(
             "unwatch",
             1,
             NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
             unwatch,
-        )
-        .acl(&["fast", "transaction"])
-        .doc("transactions", "2.2.0", "Forget about all watched keys"),
+        ),
     ]
 }
 

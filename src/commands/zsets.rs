@@ -12,72 +12,43 @@ use crate::storage::Value;
 use crate::storage::zset::{LexBound, LexRange, Limits, Range, ScoreRange, ZSet};
 
 pub fn commands() -> Vec<Command> {
-    const G: &str = "sorted-set";
-    const A: &[&str] = &["sortedset"];
     vec![
-        cmd("zadd", -4, WRITE | DENYOOM | FAST, zadd).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Add one or more members to a sorted set, or update its score if it already exists"),
-        cmd("zincrby", 4, WRITE | DENYOOM | FAST, zincrby).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Increment the score of a member in a sorted set"),
-        cmd("zrem", -3, WRITE | FAST, zrem).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Remove one or more members from a sorted set"),
-        cmd("zcard", 2, READONLY | FAST, zcard).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Get the number of members in a sorted set"),
-        cmd("zcount", 4, READONLY | FAST, zcount).keys(1, 1, 1).acl(A).doc(G, "2.0.0", "Count the members in a sorted set with scores within the given values"),
-        cmd("zlexcount", 4, READONLY | FAST, zlexcount).keys(1, 1, 1).acl(A).doc(G, "2.8.9", "Count the number of members in a sorted set between a given lexicographical range"),
-        cmd("zscore", 3, READONLY | FAST, zscore).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Get the score associated with the given member in a sorted set"),
-        cmd("zmscore", -3, READONLY | FAST, zmscore).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Get the score associated with the given members in a sorted set"),
-        cmd("zrank", 3, READONLY | FAST, zrank).keys(1, 1, 1).acl(A).doc(G, "2.0.0", "Determine the index of a member in a sorted set"),
-        cmd("zrevrank", 3, READONLY | FAST, zrevrank).keys(1, 1, 1).acl(A).doc(G, "2.0.0", "Determine the index of a member in a sorted set, with scores ordered from high to low"),
-        cmd("zrange", -4, READONLY, zrange).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Return a range of members in a sorted set"),
-        cmd("zrangestore", -5, WRITE | DENYOOM, zrangestore).keys(1, 2, 1).acl(A).doc(G, "6.2.0", "Store a range of members from sorted set into another key"),
-        cmd("zrangebyscore", -4, READONLY, zrangebyscore).keys(1, 1, 1).acl(A).doc(G, "1.0.5", "Return a range of members in a sorted set, by score"),
-        cmd("zrevrangebyscore", -4, READONLY, zrevrangebyscore).keys(1, 1, 1).acl(A).doc(G, "2.2.0", "Return a range of members in a sorted set, by score, with scores ordered from high to low"),
-        cmd("zrangebylex", -4, READONLY, zrangebylex).keys(1, 1, 1).acl(A).doc(G, "2.8.9", "Return a range of members in a sorted set, by lexicographical range"),
-        cmd("zrevrangebylex", -4, READONLY, zrevrangebylex).keys(1, 1, 1).acl(A).doc(G, "2.8.9", "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings."),
-        cmd("zrevrange", -4, READONLY, zrevrange).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Return a range of members in a sorted set, by index, with scores ordered from high to low"),
-        cmd("zremrangebyrank", 4, WRITE, zremrangebyrank).keys(1, 1, 1).acl(A).doc(G, "2.0.0", "Remove all members in a sorted set within the given indexes"),
-        cmd("zremrangebyscore", 4, WRITE, zremrangebyscore).keys(1, 1, 1).acl(A).doc(G, "1.2.0", "Remove all members in a sorted set within the given scores"),
-        cmd("zremrangebylex", 4, WRITE, zremrangebylex).keys(1, 1, 1).acl(A).doc(G, "2.8.9", "Remove all members in a sorted set between the given lexicographical range"),
-        cmd("zpopmin", -2, WRITE | FAST, zpopmin).keys(1, 1, 1).acl(A).doc(G, "5.0.0", "Remove and return members with the lowest scores in a sorted set"),
-        cmd("zpopmax", -2, WRITE | FAST, zpopmax).keys(1, 1, 1).acl(A).doc(G, "5.0.0", "Remove and return members with the highest scores in a sorted set"),
-        cmd("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmin).keys(1, -2, 1).acl(A).doc(G, "5.0.0", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"),
-        cmd("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmax).keys(1, -2, 1).acl(A).doc(G, "5.0.0", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available"),
-        cmd("zmpop", -4, WRITE, zmpop).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "7.0.0", "Remove and return members with scores in a sorted set"),
-        cmd("bzmpop", -5, WRITE | BLOCKING, bzmpop).keys_fn(numkeys_at_2, 0, 0, 0).acl(A).doc(G, "7.0.0", "Remove and return members with scores in a sorted set or block until one is available"),
-        cmd("zrandmember", -2, READONLY, zrandmember).keys(1, 1, 1).acl(A).doc(G, "6.2.0", "Get one or multiple random elements from a sorted set"),
-        cmd("zunion", -3, READONLY, zunion).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "6.2.0", "Add multiple sorted sets"),
-        cmd("zinter", -3, READONLY, zinter).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "6.2.0", "Intersect multiple sorted sets"),
-        cmd("zdiff", -3, READONLY, zdiff).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "6.2.0", "Subtract multiple sorted sets"),
-        cmd("zunionstore", -4, WRITE | DENYOOM, zunionstore).keys_fn(dest_numkeys_at_2, 1, 1, 1).acl(A).doc(G, "2.0.0", "Add multiple sorted sets and store the resulting sorted set in a new key"),
-        cmd("zinterstore", -4, WRITE | DENYOOM, zinterstore).keys_fn(dest_numkeys_at_2, 1, 1, 1).acl(A).doc(G, "2.0.0", "Intersect multiple sorted sets and store the resulting sorted set in a new key"),
-        cmd("zdiffstore", -4, WRITE | DENYOOM, zdiffstore).keys_fn(dest_numkeys_at_2, 1, 1, 1).acl(A).doc(G, "6.2.0", "Subtract multiple sorted sets and store the resulting sorted set in a new key"),
-        cmd("zintercard", -3, READONLY, zintercard).keys_fn(numkeys_at_1, 0, 0, 0).acl(A).doc(G, "7.0.0", "Intersect multiple sorted sets and return the cardinality of the result"),
-        cmd("zscan", -3, READONLY, zscan).keys(1, 1, 1).acl(A).doc(G, "2.8.0", "Incrementally iterate sorted sets elements and associated scores"),
+        cmd("zadd", -4, WRITE | DENYOOM | FAST, zadd).keys(1, 1, 1),
+        cmd("zincrby", 4, WRITE | DENYOOM | FAST, zincrby).keys(1, 1, 1),
+        cmd("zrem", -3, WRITE | FAST, zrem).keys(1, 1, 1),
+        cmd("zcard", 2, READONLY | FAST, zcard).keys(1, 1, 1),
+        cmd("zcount", 4, READONLY | FAST, zcount).keys(1, 1, 1),
+        cmd("zlexcount", 4, READONLY | FAST, zlexcount).keys(1, 1, 1),
+        cmd("zscore", 3, READONLY | FAST, zscore).keys(1, 1, 1),
+        cmd("zmscore", -3, READONLY | FAST, zmscore).keys(1, 1, 1),
+        cmd("zrank", 3, READONLY | FAST, zrank).keys(1, 1, 1),
+        cmd("zrevrank", 3, READONLY | FAST, zrevrank).keys(1, 1, 1),
+        cmd("zrange", -4, READONLY, zrange).keys(1, 1, 1),
+        cmd("zrangestore", -5, WRITE | DENYOOM, zrangestore).keys(1, 2, 1),
+        cmd("zrangebyscore", -4, READONLY, zrangebyscore).keys(1, 1, 1),
+        cmd("zrevrangebyscore", -4, READONLY, zrevrangebyscore).keys(1, 1, 1),
+        cmd("zrangebylex", -4, READONLY, zrangebylex).keys(1, 1, 1),
+        cmd("zrevrangebylex", -4, READONLY, zrevrangebylex).keys(1, 1, 1),
+        cmd("zrevrange", -4, READONLY, zrevrange).keys(1, 1, 1),
+        cmd("zremrangebyrank", 4, WRITE, zremrangebyrank).keys(1, 1, 1),
+        cmd("zremrangebyscore", 4, WRITE, zremrangebyscore).keys(1, 1, 1),
+        cmd("zremrangebylex", 4, WRITE, zremrangebylex).keys(1, 1, 1),
+        cmd("zpopmin", -2, WRITE | FAST, zpopmin).keys(1, 1, 1),
+        cmd("zpopmax", -2, WRITE | FAST, zpopmax).keys(1, 1, 1),
+        cmd("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmin).keys(1, -2, 1),
+        cmd("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmax).keys(1, -2, 1),
+        cmd("zmpop", -4, WRITE, zmpop).keys(0, 0, 0),
+        cmd("bzmpop", -5, WRITE | BLOCKING, bzmpop).keys(0, 0, 0),
+        cmd("zrandmember", -2, READONLY, zrandmember).keys(1, 1, 1),
+        cmd("zunion", -3, READONLY, zunion).keys(0, 0, 0),
+        cmd("zinter", -3, READONLY, zinter).keys(0, 0, 0),
+        cmd("zdiff", -3, READONLY, zdiff).keys(0, 0, 0),
+        cmd("zunionstore", -4, WRITE | DENYOOM, zunionstore).keys(1, 1, 1),
+        cmd("zinterstore", -4, WRITE | DENYOOM, zinterstore).keys(1, 1, 1),
+        cmd("zdiffstore", -4, WRITE | DENYOOM, zdiffstore).keys(1, 1, 1),
+        cmd("zintercard", -3, READONLY, zintercard).keys(0, 0, 0),
+        cmd("zscan", -3, READONLY, zscan).keys(1, 1, 1),
     ]
-}
-
-// ---------------------------------------------------------------------------
-// Key positions for numkeys commands (Redis's genericGetKeys: nothing when
-// numkeys is invalid; the handler then replies the error).
-
-fn numkeys_keys(args: &[Bytes], idx: usize) -> Vec<usize> {
-    match args.get(idx).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 && (n as u128) <= (args.len() - idx - 1) as u128 => {
-            (idx + 1..idx + 1 + n as usize).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn numkeys_at_1(args: &[Bytes]) -> Vec<usize> {
-    numkeys_keys(args, 1)
-}
-
-fn numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
-    numkeys_keys(args, 2)
-}
-
-fn dest_numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
-    let mut v = vec![1];
-    v.extend(numkeys_keys(args, 2));
-    v
 }
 
 // ---------------------------------------------------------------------------

@@ -634,7 +634,7 @@ pub fn busy_ended() {
 fn waits_for(cmd: &Command, v: &crate::storage::Value) -> bool {
     use crate::storage::Value;
     matches!(
-        (v, cmd.group),
+        (v, cmd.spec.map_or("", |s| s.group)),
         (Value::List(_), "list") | (Value::ZSet(_), "sorted-set") | (Value::Stream(_), "stream")
     )
 }

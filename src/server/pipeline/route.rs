@@ -175,7 +175,7 @@ impl Conn<'_> {
 /// BZPOPMIN, BZPOPMAX); other commands get None and retry when woken.
 pub(crate) fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
     let c = job.cmd;
-    if c.keys_fn.is_some() || c.first_key != 1 || c.last_key != -2 || c.step != 1 {
+    if c.movable || c.first_key != 1 || c.last_key != -2 || c.step != 1 {
         return None;
     }
     let n = job.args.len();
