@@ -329,7 +329,7 @@ fn memory_stats(ctx: &mut Ctx) {
         for i in ctx.held_shards() {
             let db = &ctx.store(i).dbs[d];
             keys += db.dict.len() as u64;
-            expires += db.expires.len() as u64;
+            expires += db.expires_len() as u64;
         }
         if keys > 0 {
             dbs.push((d, keys, expires));
@@ -639,7 +639,7 @@ mod tests {
     fn small_string_sizes() {
         // Stock Redis 7.0: MEMORY USAGE of key "s" holding "v" is 64
         // (embstr robj 32 + key sds 8 + dictEntry 24).
-        let v = Value::Str(b"v".to_vec());
+        let v = Value::Str(b"v".into());
         assert_eq!(object_size(&v, false, 5) + sds_alloc(1) + DICT_ENTRY, 64);
     }
 }

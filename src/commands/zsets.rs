@@ -8,8 +8,8 @@ use bytes::Bytes;
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
-use crate::storage::Value;
 use crate::storage::zset::{LexBound, LexRange, Limits, Range, ScoreRange, ZSet};
+use crate::storage::{Str, Value};
 
 pub fn commands() -> Vec<Command> {
     const G: &str = "sorted-set";
@@ -1326,7 +1326,7 @@ fn setop(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], store: bool, nk: usize, op: Op
         .map(|k| {
             ctx.db(k)
                 .get_mut(k, now)
-                .map(|e| std::mem::replace(&mut e.value, Value::Str(Vec::new())))
+                .map(|e| std::mem::replace(&mut e.value, Value::Str(Str::new())))
         })
         .collect();
     let lim = limits(ctx);

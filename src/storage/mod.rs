@@ -13,9 +13,10 @@ pub mod list;
 pub mod set;
 pub mod slot;
 pub mod stream;
+pub mod strval;
 pub mod zset;
 
-pub use db::{Db, Entry, Key, Value};
+pub use db::{Db, Entry, Key, Record, Str, Value};
 
 /// Per-shard counters, summed across shards for INFO.
 #[derive(Default, Debug, Clone)]
