@@ -189,7 +189,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], z: ZSet) -> u64 {
         return 0;
     }
     let _ = ctx.lookup_write(dst);
-    ctx.db(dst).set(dst, Value::ZSet(Box::new(z)));
+    ctx.db(dst).set(dst, Value::ZSet(z));
     ctx.signal_ready(dst);
     1
 }
@@ -419,7 +419,7 @@ fn zadd_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], mut incr: bool) {
             let mut z = ZSet::new();
             apply(&mut z);
             if !z.is_empty() {
-                ctx.db(key).set(key, Value::ZSet(Box::new(z)));
+                ctx.db(key).set(key, Value::ZSet(z));
             }
         }
     }

@@ -41,14 +41,11 @@ fn sample() -> Vec<Db> {
     );
     d.insert_entry(
         b"si",
-        entry(
-            Value::Set(Box::new(Set::from_members(["3", "1", "-2"], 512))),
-            0,
-        ),
+        entry(Value::Set(Set::from_members(["3", "1", "-2"], 512)), 0),
     );
     d.insert_entry(
         b"ss",
-        entry(Value::Set(Box::new(Set::from_members(["a", "b"], 512))), 0),
+        entry(Value::Set(Set::from_members(["a", "b"], 512)), 0),
     );
     let lim = HashLimits {
         max_entries: 512,
@@ -57,24 +54,24 @@ fn sample() -> Vec<Db> {
     d.insert_entry(
         b"h",
         entry(
-            Value::Hash(Box::new(Hash::from_pairs([("f", "1"), ("g", "v")], lim))),
+            Value::Hash(Hash::from_pairs([("f", "1"), ("g", "v")], lim)),
             0,
         ),
     );
     d.insert_entry(
         b"hb",
         entry(
-            Value::Hash(Box::new(Hash::from_pairs([("f", "v".repeat(100))], lim))),
+            Value::Hash(Hash::from_pairs([("f", "v".repeat(100))], lim)),
             far,
         ),
     );
     let z = ZSet::from_sorted(vec![(b"a".to_vec(), -1.5), (b"b".to_vec(), 2.0)], true);
-    d.insert_entry(b"z", entry(Value::ZSet(Box::new(z)), 0));
+    d.insert_entry(b"z", entry(Value::ZSet(z), 0));
     let z = ZSet::from_sorted(
         vec![(b"a".to_vec(), 0.1), (b"b".to_vec(), f64::INFINITY)],
         false,
     );
-    d.insert_entry(b"zb", entry(Value::ZSet(Box::new(z)), 0));
+    d.insert_entry(b"zb", entry(Value::ZSet(z), 0));
     let mut st = crate::storage::stream::Stream::default();
     use crate::storage::stream::StreamId;
     st.append(

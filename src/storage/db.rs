@@ -14,11 +14,13 @@ pub type KeyHasher = ahash::RandomState;
 pub enum Value {
     /// Short strings inline (see `Str`).
     Str(Str),
-    // Boxed: the enum is as small as a string, so an entry stays 64 bytes.
+    // Small collections sit in the 40 bytes a string needs anyway (one
+    // allocation fewer per key); lists and streams are boxed to keep the
+    // enum at 40 bytes.
     List(Box<super::list::List>),
-    Hash(Box<super::hash::Hash>),
-    Set(Box<super::set::Set>),
-    ZSet(Box<super::zset::ZSet>),
+    Hash(super::hash::Hash),
+    Set(super::set::Set),
+    ZSet(super::zset::ZSet),
     Stream(Box<super::stream::Stream>),
 }
 

@@ -7,7 +7,7 @@
 
 use sha1::{Digest, Sha1};
 
-use super::{Db, Entry, Str, Value};
+use super::{Db, Entry, Value};
 use crate::protocol::fmt_double;
 
 pub type Sha = [u8; 20];
@@ -126,6 +126,7 @@ pub fn hex(d: &Sha) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Str;
 
     fn dataset(dbs: &[&Db]) -> String {
         let mut f = [0u8; 20];
@@ -207,10 +208,7 @@ mod tests {
         let l = entry(Value::List(Box::new(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
         })));
-        let st = entry(Value::Set(Box::new(Set::from_members(
-            ["a", "1", "b"],
-            512,
-        ))));
+        let st = entry(Value::Set(Set::from_members(["a", "1", "b"], 512)));
         let mut zs = ZSet::new();
         for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
             let lim = crate::storage::zset::Limits {
@@ -219,11 +217,11 @@ mod tests {
             };
             zs.insert_new(m.as_bytes(), sc, lim);
         }
-        let z = entry(Value::ZSet(Box::new(zs)));
-        let h = entry(Value::Hash(Box::new(Hash::from_pairs(
+        let z = entry(Value::ZSet(zs));
+        let h = entry(Value::Hash(Hash::from_pairs(
             [("f", "v"), ("f2", "2")],
             Default::default(),
-        ))));
+        )));
         let hx = |e: &Entry| hex(&value_digest(Some(e)));
         assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
         assert_eq!(hx(&st), "e8f32bbb1ad9bf537c8867de4f19fec9e001296d");
