@@ -1022,11 +1022,24 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
     if count == 0 {
         return o.array(0);
     }
+    // A packed set finds a rank by scanning: index it once for many draws.
+    let packed: Vec<(&[u8], f64)> = if z.is_listpack() && count > 1 {
+        z.iter().collect()
+    } else {
+        Vec::new()
+    };
+    let at = |r: usize| {
+        if packed.is_empty() {
+            z.get(r)
+        } else {
+            packed[r]
+        }
+    };
     // Negative count: independent draws, repeats allowed.
     if l < 0 || count == 1 {
         range_header(o, count as usize, withscores);
         for _ in 0..count {
-            let (m, s) = z.get(fastrand::usize(..size));
+            let (m, s) = at(fastrand::usize(..size));
             emit(o, m, s, withscores);
         }
         return;
@@ -1049,7 +1062,7 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
             ranks.swap(i, j);
         }
         for &r in &ranks[..count] {
-            let (m, s) = z.get(r);
+            let (m, s) = at(r);
             emit(o, m, s, withscores);
         }
     } else {
@@ -1057,7 +1070,7 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
         while seen.len() < count {
             let r = fastrand::usize(..size);
             if seen.insert(r) {
-                let (m, s) = z.get(r);
+                let (m, s) = at(r);
                 emit(o, m, s, withscores);
             }
         }
