@@ -226,9 +226,9 @@ fn set_generic(
         }
         let db = ctx.db(key);
         if flags & F_KEEPTTL != 0 {
-            db.set_keep_ttl(key, Value::Str(Str::from(&val[..])));
+            db.set_keep_ttl(key, Value::Str(Str::from(val)));
         } else {
-            db.set_with_expire(key, Value::Str(Str::from(&val[..])), when);
+            db.set_with_expire(key, Value::Str(Str::from(val)), when);
         }
         true
     });
@@ -590,7 +590,7 @@ fn append_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let add = &args[2][..];
     let old_len = match ctx.lookup_write(key) {
         None => {
-            ctx.db(key).set(key, Value::Str(Str::from(&add[..])));
+            ctx.db(key).set(key, Value::Str(Str::from(add)));
             ctx.dirty(key, 1);
             ctx.out.int(add.len() as i64);
             return;

@@ -490,7 +490,13 @@ mod tests {
     fn insert_get_swap_remove_keep_positions_and_ttls_consistent() {
         let mut m = DenseMap::default();
         // Every fifth key has a TTL equal to 1000 + n.
-        let ttl = |n: usize| if n % 5 == 0 { 1000 + n as u64 } else { 0 };
+        let ttl = |n: usize| {
+            if n.is_multiple_of(5) {
+                1000 + n as u64
+            } else {
+                0
+            }
+        };
         for n in 0..5000 {
             assert!(m.insert(&key(n), val(n), ttl(n)).is_none());
         }
