@@ -359,7 +359,15 @@ fn zset_random(p: &mut Pair) {
 /// (RENAME, COPY, MOVE, SWAPDB) and cleared, deletes reordering the keyspace.
 /// Expiry times are absolute and far away, so replies do not depend on
 /// timing.
-fn string_ttl_random(p: &mut Pair) {
+fn string_ttl_random(p0: &mut Pair) {
+    // DEBUG RELOAD writes dump.rdb: data dirs of its own (p0 only supplies
+    // the shard count).
+    let kdir = tempdir(&format!("keel-str{}", p0.shards));
+    let rdir = tempdir(&format!("redis-str{}", p0.shards));
+    let kd = kdir.to_str().unwrap().to_string();
+    let rd = rdir.to_str().unwrap().to_string();
+    let mut pair = Pair::with_args(p0.shards, &["--dir", &kd], &["--dir", &rd]);
+    let p = &mut pair;
     let keys = [
         "s{a}",
         "s{b}",
@@ -465,6 +473,10 @@ fn string_ttl_random(p: &mut Pair) {
     for k in keys {
         p.check(&format!("pexpiretime {k}"));
     }
+    pair.finish();
+    drop(pair);
+    let _ = std::fs::remove_dir_all(&kdir);
+    let _ = std::fs::remove_dir_all(&rdir);
 }
 
 fn tempdir(tag: &str) -> PathBuf {
