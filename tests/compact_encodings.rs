@@ -6,7 +6,9 @@
 //! RESTORE each way).
 //!
 //! The limits are lowered (CONFIG SET on both) so that a few commands cross
-//! them. Key names with `{a}` `{b}` `{c}` hash tags land on different
+//! them. Strings get the same treatment around keel's own limits (keys up
+//! to 16 bytes and values up to 38 bytes stored inside the keyspace entry,
+//! TTLs in a side table), compared with stock. Key names with `{a}` `{b}` `{c}` hash tags land on different
 //! shards of `--shards 4`.
 
 #[macro_use]
@@ -16,7 +18,13 @@ use std::path::PathBuf;
 
 use common::{Pair, Resp, Server};
 
-pair_tests!(hash_random, set_random, zset_random, rdb_round_trip);
+pair_tests!(
+    hash_random,
+    set_random,
+    zset_random,
+    rdb_round_trip,
+    string_ttl_random
+);
 
 /// xorshift64*: a fixed seed per scenario keeps failures reproducible.
 struct Rng(u64);
@@ -344,6 +352,131 @@ fn zset_random(p: &mut Pair) {
         }
     }
     p.check("debug digest");
+}
+
+/// Strings and TTLs: keys on both sides of the 16-byte inline limit,
+/// values growing and shrinking across the 38-byte one, TTLs set, moved
+/// (RENAME, COPY, MOVE, SWAPDB) and cleared, deletes reordering the keyspace.
+/// Expiry times are absolute and far away, so replies do not depend on
+/// timing.
+fn string_ttl_random(p0: &mut Pair) {
+    // DEBUG RELOAD writes dump.rdb: data dirs of its own (p0 only supplies
+    // the shard count).
+    let kdir = tempdir(&format!("keel-str{}", p0.shards));
+    let rdir = tempdir(&format!("redis-str{}", p0.shards));
+    let kd = kdir.to_str().unwrap().to_string();
+    let rd = rdir.to_str().unwrap().to_string();
+    let mut pair = Pair::with_args(p0.shards, &["--dir", &kd], &["--dir", &rd]);
+    let p = &mut pair;
+    let keys = [
+        "s{a}",
+        "s{b}",
+        "a-key-longer-than-16{a}",
+        "another-long-key-name{b}",
+        "n{a}",
+        "exactly16bytes{a}",
+    ];
+    let vals = [
+        "v".to_string(),
+        "12345".to_string(),
+        "-9".to_string(),
+        "x".repeat(37),
+        "y".repeat(38),
+        "z".repeat(39),
+        "w".repeat(100),
+    ];
+    let mut rng = Rng(0x0bad_cafe_f00d_1234);
+    let at = |n: usize| 4_000_000_000_000u64 + n as u64 * 1000;
+    for i in 0..800 {
+        let k = keys[rng.below(keys.len())];
+        let k2 = keys[rng.below(keys.len())];
+        let v = &vals[rng.below(vals.len())];
+        match rng.below(16) {
+            0 | 1 => {
+                p.check(&format!("set {k} {v}"));
+                after_write(p, k);
+            }
+            2 => {
+                p.check(&format!("set {k} {v} pxat {}", at(i)));
+                after_write(p, k);
+            }
+            3 => {
+                let opt = ["keepttl", "get", "nx", "xx", "keepttl get"][rng.below(5)];
+                p.check(&format!("set {k} {v} {opt}"));
+                after_write(p, k);
+            }
+            4 => {
+                p.check(&format!("append {k} {v}"));
+                after_write(p, k);
+            }
+            5 => {
+                p.check(&format!("setrange {k} {} {v}", rng.below(45)));
+                after_write(p, k);
+            }
+            6 => {
+                p.check(&format!("incrby {k} {}", rng.below(1000)));
+                after_write(p, k);
+            }
+            7 => {
+                p.check(&format!("pexpireat {k} {}", at(i)));
+                p.check(&format!("persist {k2}"));
+                after_write(p, k);
+            }
+            8 => {
+                p.check(&format!("rename {k} {k2}"));
+                after_write(p, k2);
+            }
+            9 => {
+                p.check(&format!("copy {k} {k2} replace"));
+                after_write(p, k2);
+            }
+            10 => {
+                p.check(&format!("del {k}"));
+            }
+            11 => {
+                p.check(&format!("move {k} 1"));
+                p.check("select 1");
+                p.check(&format!("pexpiretime {k}"));
+                p.check(&format!("move {k} 0"));
+                p.check("select 0");
+            }
+            12 => {
+                p.check(&format!("getex {k} persist"));
+                p.check(&format!("pexpiretime {k}"));
+            }
+            13 => {
+                p.check("swapdb 0 2");
+                p.check("dbsize");
+                p.check("swapdb 0 2");
+            }
+            14 => {
+                p.check(&format!("setbit {k} {} 1", rng.below(400)));
+                after_write(p, k);
+            }
+            _ => {
+                p.check(&format!("get {k}"));
+                p.check(&format!("strlen {k}"));
+                p.check(&format!("getrange {k} 30 45"));
+                p.check(&format!("pexpiretime {k}"));
+                p.check(&format!("object encoding {k}"));
+            }
+        }
+        if i % 50 == 0 {
+            p.check("debug digest");
+            p.check("dbsize");
+            p.check_unordered("keys *");
+        }
+    }
+    p.check("debug digest");
+    p.check("debug reload");
+    p.check("debug digest");
+    for k in keys {
+        p.check(&format!("pexpiretime {k}"));
+    }
+    pair.finish();
+    drop(pair);
+    let _ = std::fs::remove_dir_all(&kdir);
+    let _ = std::fs::remove_dir_all(&rdir);
 }
 
 fn tempdir(tag: &str) -> PathBuf {

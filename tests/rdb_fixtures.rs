@@ -54,7 +54,7 @@ fn score(f: f64) -> J {
 }
 
 /// An entry in the fixture's JSON shape.
-fn to_json(e: &Entry) -> J {
+fn to_json(e: &Entry, expire_at: u64) -> J {
     let (t, v) = match &e.value {
         Value::Str(b) => ("string", s(b)),
         Value::List(l) => ("list", J::Array(l.items.iter().map(|x| s(x)).collect())),
@@ -101,10 +101,10 @@ fn to_json(e: &Entry) -> J {
             ),
         ),
     };
-    let exp = if e.expire_at == 0 {
+    let exp = if expire_at == 0 {
         J::Null
     } else {
-        json!(e.expire_at)
+        json!(expire_at)
     };
     json!({"type": t, "value": v, "pexpireat": exp})
 }
@@ -164,8 +164,8 @@ fn dataset_json(dbs: &[Db]) -> J {
         }
         let keys: BTreeMap<String, J> = db
             .dict
-            .iter()
-            .map(|(k, e)| (String::from_utf8_lossy(k).into_owned(), to_json(e)))
+            .iter_with_expire()
+            .map(|(k, e, at)| (String::from_utf8_lossy(k).into_owned(), to_json(e, at)))
             .collect();
         out.insert(i.to_string(), json!(keys));
     }
@@ -255,7 +255,7 @@ fn fixtures_round_trip() {
                         "{name} key {}",
                         String::from_utf8_lossy(k)
                     );
-                    assert_eq!(e.expire_at, e2.expire_at);
+                    assert_eq!(a.expire_of(k), b.expire_of(k));
                 }
             }
             assert_eq!(dataset_digest(&dbs), dataset_digest(&again));
@@ -430,13 +430,7 @@ fn dump_restore_with_stock_redis() {
     ] {
         let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut c).unwrap();
         let v = rdb::restore_payload(&payload, &lim).unwrap().unwrap();
-        let entry = Entry {
-            freq: keel::storage::evict::LFU_INIT_VAL,
-            value: v,
-            expire_at: 0,
-            lru: 0,
-            raw: false,
-        };
+        let entry = Entry::new(v, 0);
         let want: Vec<String> = redis::cmd("DEBUG")
             .arg("DIGEST-VALUE")
             .arg(key)

@@ -7,7 +7,7 @@ use super::errors::{NOT_INT, SYNTAX, WRONGTYPE};
 use super::strings::{proto_max_bulk_len, str_of, str_of_mut};
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, parse_i64, with_out};
-use crate::storage::Value;
+use crate::storage::{Str, Value};
 
 const BIT_OFFSET_ERR: &str = "ERR bit offset is not an integer or out of range";
 
@@ -62,7 +62,7 @@ fn with_bit_string<R>(
     let now = ctx.now;
     let db = ctx.db(key);
     if !exists {
-        db.set(key, Value::Str(vec![0; need]));
+        db.set(key, Value::Str(Str::from(vec![0; need])));
     }
     let s = db
         .get_mut(key, now)
@@ -413,7 +413,7 @@ fn bitop_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     }
     let db = ctx.db(dest);
     let dirty = if max_len > 0 {
-        db.set(dest, Value::Str(res));
+        db.set(dest, Value::Str(Str::from(res)));
         true
     } else {
         db.remove(dest).is_some()

@@ -626,7 +626,7 @@ fn geoadd_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
             let mut z = ZSet::new();
             apply(&mut z);
             if !z.is_empty() {
-                ctx.db(key).set(key, Value::ZSet(Box::new(z)));
+                ctx.db(key).set(key, Value::ZSet(z));
             }
         }
     }
@@ -932,7 +932,7 @@ fn search_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], src: usize, fl: u8) {
     let listpack = items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value);
     let z = ZSet::from_sorted(items, listpack);
     let _ = ctx.lookup_write(dst);
-    ctx.db(dst).set(dst, Value::ZSet(Box::new(z)));
+    ctx.db(dst).set(dst, Value::ZSet(z));
     ctx.signal_ready(dst);
     ctx.dirty(dst, n as u64);
     o.int(n as i64);

@@ -216,7 +216,7 @@ fn hash_or_create<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c mut Hash> {
             return None;
         }
         Ok(Some(_)) => {}
-        Ok(None) => ctx.db(key).set(key, Value::Hash(Box::default())),
+        Ok(None) => ctx.db(key).set(key, Value::Hash(Default::default())),
     }
     match &mut ctx.db(key).dict.get_mut(key)?.value {
         Value::Hash(h) => Some(h),

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use super::errors::WRONGTYPE;
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic};
-use crate::storage::Value;
 use crate::storage::hll::{self, REGISTERS};
+use crate::storage::{Str, Value};
 
 const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 const INVALIDOBJ: &str = "INVALIDOBJ Corrupted HLL object detected";
@@ -43,7 +43,7 @@ fn stored<'c>(ctx: &'c mut Ctx, key: &[u8]) -> &'c mut Vec<u8> {
     // HLL values are raw strings in Redis.
     ctx.db(key).mark_raw(key);
     match ctx.db(key).dict.get_mut(key).map(|e| &mut e.value) {
-        Some(Value::Str(s)) => s,
+        Some(Value::Str(s)) => s.make_vec(),
         _ => unreachable!("HLL value checked before"),
     }
 }
@@ -54,7 +54,8 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) {
     let mut updated = 0u64;
     match ctx.lookup_write(key) {
         None => {
-            ctx.db(key).set(key, Value::Str(hll::new_sparse()));
+            ctx.db(key)
+                .set(key, Value::Str(Str::from(hll::new_sparse())));
             updated += 1;
         }
         Some(e) => {
@@ -145,7 +146,8 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) {
     let dest = &args[1];
     let sparse_max = sparse_max(ctx);
     if ctx.lookup_write(dest).is_none() {
-        ctx.db(dest).set(dest, Value::Str(hll::new_sparse()));
+        ctx.db(dest)
+            .set(dest, Value::Str(Str::from(hll::new_sparse())));
     }
     let s = stored(ctx, dest);
     if use_dense && hll::sparse_to_dense(s).is_err() {
@@ -297,15 +299,18 @@ mod tests {
 
     #[test]
     fn check_errors() {
-        assert_eq!(check(&Value::Str(b"hello".to_vec())), Err(HLL_WRONGTYPE));
-        assert_eq!(check(&Value::Str(hll::new_sparse())), Ok(()));
+        assert_eq!(
+            check(&Value::Str(Str::from(b"hello".to_vec()))),
+            Err(HLL_WRONGTYPE)
+        );
+        assert_eq!(check(&Value::Str(Str::from(hll::new_sparse()))), Ok(()));
         let mut dense = hll::new_sparse();
         hll::sparse_to_dense(&mut dense).unwrap();
-        assert_eq!(check(&Value::Str(dense.clone())), Ok(()));
+        assert_eq!(check(&Value::Str(Str::from(dense.clone()))), Ok(()));
         dense.push(0);
-        assert_eq!(check(&Value::Str(dense)), Err(HLL_WRONGTYPE));
+        assert_eq!(check(&Value::Str(Str::from(dense))), Err(HLL_WRONGTYPE));
         let mut bad_enc = hll::new_sparse();
         bad_enc[4] = 2;
-        assert_eq!(check(&Value::Str(bad_enc)), Err(HLL_WRONGTYPE));
+        assert_eq!(check(&Value::Str(Str::from(bad_enc))), Err(HLL_WRONGTYPE));
     }
 }

@@ -176,7 +176,7 @@ fn totals(ctx: &mut Ctx) -> Totals {
         for (d, db) in s.dbs.iter().enumerate() {
             if d < t.keys.len() {
                 t.keys[d].0 += db.dict.len() as u64;
-                t.keys[d].1 += db.expires.len() as u64;
+                t.keys[d].1 += db.expires_len() as u64;
             }
         }
         t.dirty += s.dirty;

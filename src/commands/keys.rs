@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
-use crate::storage::{Db, Entry, Value, digest, expire};
+use crate::storage::{Db, Entry, Record, Str, Value, digest, expire};
 use crate::util::glob_match;
 
 pub fn commands() -> Vec<Command> {
@@ -52,8 +52,9 @@ pub fn commands() -> Vec<Command> {
 
 // ---------------------------------------------------------------- helpers
 
-fn is_expired(e: &Entry, now: u64) -> bool {
-    e.expire_at != 0 && e.expire_at <= now
+/// Whether the entry at position `i` of `db` has a TTL that passed.
+fn is_expired(db: &Db, i: usize, now: u64) -> bool {
+    db.dict[i].has_ttl() && db.dict.expire_at(i) <= now
 }
 
 /// Read lookup without touching the LRU clock (Redis's LOOKUP_NOTOUCH):
@@ -85,21 +86,10 @@ fn exists_for_write(ctx: &mut Ctx, key: &[u8], dbi: usize) -> bool {
     store.dbs[dbi].peek(key, now).is_some()
 }
 
-/// Stores `entry` under `key`, overwriting an existing key in place so it
+/// Stores `rec` under `key`, overwriting an existing key in place so it
 /// keeps its dict position (a SCAN in progress does not miss it).
-fn put_entry(db: &mut Db, key: &[u8], entry: Entry) {
-    match db.dict.get_mut(key) {
-        Some(slot) => {
-            let (old, new) = (slot.expire_at, entry.expire_at);
-            *slot = entry;
-            if old != 0 && new == 0 {
-                db.expires.swap_remove(key);
-            } else if old == 0 && new != 0 {
-                db.expires.insert_key(key);
-            }
-        }
-        None => db.insert_entry(key, entry),
-    }
+fn put_entry(db: &mut Db, key: &[u8], rec: Record) {
+    db.insert_entry(key, rec);
 }
 
 /// Like Redis's dbAdd: a list or zset appearing under `key` in DB `dbi`
@@ -282,8 +272,9 @@ fn keys_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let mut body = Out::new(ctx.out.resp3);
     let mut n = 0;
     for i in ctx.held_shards() {
-        for (k, e) in &ctx.store(i).dbs[dbi].dict {
-            if (all || glob_match(pat, k, false)) && !is_expired(e, now) {
+        let db = &ctx.store(i).dbs[dbi];
+        for (j, (k, _)) in db.dict.iter().enumerate() {
+            if (all || glob_match(pat, k, false)) && !is_expired(db, j, now) {
                 body.bulk(k);
                 n += 1;
             }
@@ -442,10 +433,9 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) {
         }
         let store = ctx.store(held[si]);
         let db = &mut store.dbs[dbi];
-        let all_volatile = db.len() == db.expires.len();
-        let (k, e) = db.dict.get_index(r).unwrap();
-        let key = k.to_vec();
-        if is_expired(e, now) {
+        let all_volatile = db.len() == db.expires_len();
+        let key = db.dict.get_index(r).unwrap().0.to_vec();
+        if is_expired(db, r, now) {
             if db.replica_mode {
                 // A replica cannot delete: give up after some tries, as Redis.
                 tries -= 1;
@@ -576,12 +566,13 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.out.int(0);
         return;
     };
-    let (value, expire_at, raw) = (e.value.clone(), e.expire_at, e.raw);
+    let (value, raw) = (e.value.clone(), e.raw);
+    let expire_at = ctx.db(src).expire_of(src);
     if exists_for_write(ctx, dst, dst_db) && !replace {
         ctx.out.int(0);
         return;
     }
-    let entry = Entry {
+    let entry = Record {
         freq: crate::storage::evict::LFU_INIT_VAL,
         value,
         expire_at,
@@ -636,10 +627,7 @@ pub(crate) fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
             }
             n += db.len() as u64;
             if lazy {
-                garbage.push((
-                    std::mem::take(&mut db.dict),
-                    std::mem::take(&mut db.expires),
-                ));
+                garbage.push(std::mem::take(&mut db.dict));
             } else {
                 db.clear();
             }
@@ -707,7 +695,6 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) {
             let (x, y) = (&mut left[lo], &mut right[0]);
             // Contents move; per-DB flags such as replica_mode stay put.
             std::mem::swap(&mut x.dict, &mut y.dict);
-            std::mem::swap(&mut x.expires, &mut y.expires);
             // Clients stay in their DB: those blocked on a key that now
             // holds a list or zset may be served (scanDatabaseForReadyKeys).
             let store = ctx.store(i);
@@ -858,14 +845,13 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, secs: bool, nam
     };
 
     let key = &args[1][..];
-    let Some(e) = ctx.lookup_write(key) else {
+    if ctx.lookup_write(key).is_none() {
         ctx.out.int(0);
         return;
-    };
-    let current: i64 = if e.expire_at == 0 {
-        -1
-    } else {
-        e.expire_at as i64
+    }
+    let current: i64 = match ctx.db(key).expire_of(key) {
+        0 => -1,
+        at => at as i64,
     };
     if (fl & EXP_NX != 0 && current != -1)
         || (fl & EXP_XX != 0 && current == -1)
@@ -915,15 +901,15 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) {
 
 fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], ms: bool, abs: bool) {
     let now = ctx.now as i64;
-    let Some(e) = lookup_notouch(ctx, &args[1]) else {
+    if lookup_notouch(ctx, &args[1]).is_none() {
         ctx.out.int(-2);
         return;
-    };
-    if e.expire_at == 0 {
+    }
+    let at = ctx.db(&args[1]).expire_of(&args[1]) as i64;
+    if at == 0 {
         ctx.out.int(-1);
         return;
     }
-    let at = e.expire_at as i64;
     let t = if abs { at } else { at - now }.max(0);
     ctx.out.int(if ms { t } else { (t + 500) / 1000 });
 }
@@ -946,7 +932,7 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) {
 
 fn persist(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1][..];
-    let had_ttl = matches!(ctx.lookup_write(key), Some(e) if e.expire_at != 0);
+    let had_ttl = matches!(ctx.lookup_write(key), Some(e) if e.has_ttl());
     if had_ttl {
         ctx.db(key).set_expire(key, 0);
         ctx.dirty(key, 1);
@@ -1056,7 +1042,7 @@ fn debug_populate(ctx: &mut Ctx, args: &[Bytes]) {
         if size > 0 {
             val.resize(size, 0);
         }
-        ctx.db(&key).set(&key, Value::Str(val));
+        ctx.db(&key).set(&key, Value::Str(Str::from(val)));
     }
     ctx.out.ok();
 }
@@ -1255,10 +1241,10 @@ mod tests {
         assert_eq!(str_encoding(b"0123"), "embstr");
         assert_eq!(str_encoding(&[b'a'; 44]), "embstr");
         assert_eq!(str_encoding(&[b'a'; 45]), "raw");
-        assert_eq!(serialized_len(&Value::Str(b"bar".to_vec())), 4);
-        assert_eq!(serialized_len(&Value::Str(b"123".to_vec())), 2);
-        assert_eq!(serialized_len(&Value::Str(b"70000".to_vec())), 5);
-        assert_eq!(serialized_len(&Value::Str(vec![b'x'; 100])), 102);
+        assert_eq!(serialized_len(&Value::Str(Str::from(b"bar".to_vec()))), 4);
+        assert_eq!(serialized_len(&Value::Str(Str::from(b"123".to_vec()))), 2);
+        assert_eq!(serialized_len(&Value::Str(Str::from(b"70000".to_vec()))), 5);
+        assert_eq!(serialized_len(&Value::Str(Str::from(vec![b'x'; 100]))), 102);
     }
 
     #[test]

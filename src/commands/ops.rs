@@ -306,31 +306,29 @@ fn memory_stats(ctx: &mut Ctx) {
     let m = super::info::mem_snapshot();
     let startup = super::info::startup_memory().min(m.used);
     let backlog = super::replication::backlog_memory() as u64;
-    let mut dbs: Vec<(usize, u64, u64)> = Vec::new();
+    // Per DB: keys, and the bytes of the keyspace's own structures (the
+    // entries with their inline keys and short values, the hash tables,
+    // the TTL table), measured from the dicts.
+    let mut dbs: Vec<(usize, u64, u64, u64)> = Vec::new();
     let mut total_keys = 0u64;
     for d in 0..ctx.srv.databases {
-        let (mut keys, mut expires) = (0u64, 0u64);
+        let (mut keys, mut main, mut expires) = (0u64, 0u64, 0u64);
         for i in ctx.held_shards() {
             let db = &ctx.store(i).dbs[d];
             keys += db.dict.len() as u64;
-            expires += db.expires.len() as u64;
+            let x = db.dict.expires_overhead_bytes() as u64;
+            main += db.dict.overhead_bytes() as u64 - x;
+            expires += x;
         }
         if keys > 0 {
-            dbs.push((d, keys, expires));
+            dbs.push((d, keys, main, expires));
             total_keys += keys;
         }
     }
-    // Redis's dict overheads for the same number of keys (dictEntry,
-    // bucket pointers, robj), so tools reading them see familiar values.
-    let ht = |n: u64, robj: bool| {
-        n * DICT_ENTRY as u64
-            + (n as usize).next_power_of_two().max(4) as u64 * 8
-            + if robj { n * ROBJ as u64 } else { 0 }
-    };
     let clients_normal = ctx.srv.clients.lock().unwrap().len() as u64 * 20_000;
     let mut overhead = startup + backlog + clients_normal;
-    for &(_, k, x) in &dbs {
-        overhead += ht(k, true) + if x > 0 { ht(x, false) } else { 0 };
+    for &(_, _, main, x) in &dbs {
+        overhead += main + x;
     }
     let dataset = m.used.saturating_sub(overhead);
     let net = m.used.saturating_sub(startup);
@@ -351,15 +349,11 @@ fn memory_stats(ctx: &mut Ctx) {
     kv(out, "aof.buffer", 0);
     kv(out, "lua.caches", 0);
     kv(out, "functions.caches", 0);
-    for &(d, k, x) in &dbs {
+    for &(d, _, main, x) in &dbs {
         out.bulk(format!("db.{d}").as_bytes());
         out.map(3);
-        kv(out, "overhead.hashtable.main", ht(k, true));
-        kv(
-            out,
-            "overhead.hashtable.expires",
-            if x > 0 { ht(x, false) } else { 0 },
-        );
+        kv(out, "overhead.hashtable.main", main);
+        kv(out, "overhead.hashtable.expires", x);
         kv(out, "overhead.hashtable.slot-to-keys", 0);
     }
     kv(out, "overhead.total", overhead);
@@ -623,7 +617,7 @@ mod tests {
     fn small_string_sizes() {
         // Stock Redis 7.0: MEMORY USAGE of key "s" holding "v" is 64
         // (embstr robj 32 + key sds 8 + dictEntry 24).
-        let v = Value::Str(b"v".to_vec());
+        let v = Value::Str(b"v".into());
         assert_eq!(object_size(&v, false, 5) + sds_alloc(1) + DICT_ENTRY, 64);
     }
 }

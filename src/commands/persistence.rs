@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::rdb::{self, Limits, RestoreError};
-use crate::storage::{Entry, Value};
+use crate::storage::{Record, Value};
 
 pub fn commands() -> Vec<Command> {
     vec![
@@ -120,7 +120,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
     });
     ctx.db_n(key, dbi).insert_entry(
         key,
-        Entry {
+        Record {
             freq: crate::storage::evict::LFU_INIT_VAL,
             value,
             expire_at: ttl as u64,

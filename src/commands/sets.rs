@@ -79,9 +79,7 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) {
     match write_set(ctx, key) {
         Err(()) => return ctx.out.err(errors::WRONGTYPE),
         Ok(Some(_)) => {}
-        Ok(None) => ctx
-            .db(key)
-            .set(key, Value::Set(Box::new(Set::new_for(&args[2])))),
+        Ok(None) => ctx.db(key).set(key, Value::Set(Set::new_for(&args[2]))),
     }
     let s = stored_set(ctx, key).expect("set just looked up");
     let added = args[2..].iter().filter(|m| s.add(m, max)).count();
@@ -163,8 +161,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) {
     }
     ctx.dirty(src, 1);
     if !dst_exists {
-        ctx.db(dst)
-            .set(dst, Value::Set(Box::new(Set::new_for(ele))));
+        ctx.db(dst).set(dst, Value::Set(Set::new_for(ele)));
     }
     let max = max_intset(ctx);
     let d = stored_set(ctx, dst).expect("destination present");
@@ -410,7 +407,7 @@ fn store_result(ctx: &mut Ctx, dst: &Bytes, result: Set) {
     let _ = ctx.lookup_write(dst);
     let n = result.len();
     if n > 0 {
-        ctx.db(dst).set(dst, Value::Set(Box::new(result)));
+        ctx.db(dst).set(dst, Value::Set(result));
         ctx.dirty(dst, 1);
     } else if ctx.db(dst).remove(dst).is_some() {
         ctx.dirty(dst, 1);

@@ -420,7 +420,7 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &[u8]) -> Option<Vec<
     let entry = ctx.lookup_read(&key)?;
     match (field_len, &entry.value) {
         (Some(f), Value::Hash(h)) => h.get(&pattern[pattern.len() - f..]).map(<[u8]>::to_vec),
-        (None, Value::Str(s)) => Some(s.clone()),
+        (None, Value::Str(s)) => Some(s.to_vec()),
         _ => None,
     }
 }

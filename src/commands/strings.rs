@@ -7,7 +7,7 @@ use super::errors::{NOT_INT, OVERFLOW, SYNTAX, WRONGTYPE, wrong_args};
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, parse_i64, with_out};
 use crate::protocol::Out;
-use crate::storage::Value;
+use crate::storage::{Str, Value, strval};
 
 /// proto-max-bulk-len can never be set below this (Redis's config minimum),
 /// so sizes under it skip the config lock.
@@ -15,17 +15,19 @@ const MIN_PROTO_MAX_BULK_LEN: i64 = 1024 * 1024;
 
 /// The string inside a value, or None for other types (-> WRONGTYPE).
 #[allow(unreachable_patterns)] // other Value variants arrive with their families
-pub(crate) fn str_of(v: &Value) -> Option<&Vec<u8>> {
+pub(crate) fn str_of(v: &Value) -> Option<&Str> {
     match v {
         Value::Str(s) => Some(s),
         _ => None,
     }
 }
 
+/// The string as a Vec to edit in place (APPEND, SETRANGE, SETBIT): it
+/// moves to the heap, as Redis makes such a string "raw".
 #[allow(unreachable_patterns)]
 pub(crate) fn str_of_mut(v: &mut Value) -> Option<&mut Vec<u8>> {
     match v {
-        Value::Str(s) => Some(s),
+        Value::Str(s) => Some(s.make_vec()),
         _ => None,
     }
 }
@@ -196,14 +198,18 @@ fn set_generic(
         // Overwrite in place when the TTL stays as it is (the common SET):
         // the expires index needs no update and the buffer can be reused.
         if let Some(e) = entry
-            && (flags & F_KEEPTTL != 0 || (e.expire_at == 0 && when == 0))
+            && (flags & F_KEEPTTL != 0 || (!e.has_ttl() && when == 0))
         {
-            match str_of_mut(&mut e.value) {
-                Some(s) if s.capacity() >= val.len() && s.capacity() <= 2 * val.len() + 64 => {
+            match &mut e.value {
+                Value::Str(Str::Heap(s))
+                    if val.len() > strval::INLINE
+                        && s.capacity() >= val.len()
+                        && s.capacity() <= 2 * val.len() + 64 =>
+                {
                     s.clear();
                     s.extend_from_slice(val);
                 }
-                _ => e.value = Value::Str(val.to_vec()),
+                _ => e.value = Value::Str(Str::from(val)),
             }
             // A new value: not "raw" because an APPEND changed the old one.
             e.raw = false;
@@ -211,9 +217,9 @@ fn set_generic(
         }
         let db = ctx.db(key);
         if flags & F_KEEPTTL != 0 {
-            db.set_keep_ttl(key, Value::Str(val.to_vec()));
+            db.set_keep_ttl(key, Value::Str(Str::from(val)));
         } else {
-            db.set_with_expire(key, Value::Str(val.to_vec()), when);
+            db.set_with_expire(key, Value::Str(Str::from(val)), when);
         }
         true
     });
@@ -354,7 +360,7 @@ fn getex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         )
     } else if flags & F_PERSIST != 0 {
         (
-            db.peek(key, now).is_some_and(|e| e.expire_at != 0) && db.set_expire(key, 0),
+            db.peek(key, now).is_some_and(|e| e.has_ttl()) && db.set_expire(key, 0),
             &[b"PERSIST", key],
         )
     } else {
@@ -377,7 +383,7 @@ fn getdel_cmd(ctx: &mut Ctx, args: &[Bytes]) {
 fn getset_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1][..];
     if reply_get(ctx, key) {
-        ctx.db(key).set(key, Value::Str(args[2].to_vec()));
+        ctx.db(key).set(key, Value::Str(Str::from(&args[2][..])));
         ctx.dirty(key, 1);
     }
 }
@@ -408,7 +414,8 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) {
         }
     }
     for pair in args[1..].chunks(2) {
-        ctx.db(&pair[0]).set(&pair[0], Value::Str(pair[1].to_vec()));
+        ctx.db(&pair[0])
+            .set(&pair[0], Value::Str(Str::from(&pair[1][..])));
         ctx.dirty(&pair[0], 1);
     }
     if nx { ctx.out.int(1) } else { ctx.out.ok() }
@@ -422,47 +429,47 @@ fn msetnx_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     mset_generic(ctx, args, true);
 }
 
-/// Writes `n` in decimal into `buf`, replacing its contents.
-fn write_i64(buf: &mut Vec<u8>, n: i64) {
-    buf.clear();
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+/// `n` in decimal, written at the end of `buf` (20 bytes hold any i64).
+fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
+    let mut i = buf.len();
     let mut m = n.unsigned_abs();
     loop {
         i -= 1;
-        tmp[i] = b'0' + (m % 10) as u8;
+        buf[i] = b'0' + (m % 10) as u8;
         m /= 10;
         if m == 0 {
             break;
         }
     }
     if n < 0 {
-        buf.push(b'-');
+        i -= 1;
+        buf[i] = b'-';
     }
-    buf.extend_from_slice(&tmp[i..]);
+    &buf[i..]
 }
 
 /// incrDecrCommand: the value must be a string2ll integer; TTL is kept.
 fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) {
     let res: Result<i64, &str> = match ctx.lookup_write(key) {
-        Some(e) => match str_of_mut(&mut e.value) {
-            None => Err(WRONGTYPE),
-            Some(s) => match parse_i64(s) {
+        Some(e) => match &mut e.value {
+            Value::Str(s) => match parse_i64(s) {
                 None => Err(NOT_INT),
                 Some(old) => match old.checked_add(incr) {
                     None => Err(OVERFLOW),
                     Some(v) => {
-                        write_i64(s, v);
+                        let mut buf = [0u8; 20];
+                        *s = Str::from(fmt_i64(&mut buf, v));
                         // Redis stores a new integer object: "int" again.
                         e.raw = false;
                         Ok(v)
                     }
                 },
             },
+            _ => Err(WRONGTYPE),
         },
         None => {
-            let mut s = Vec::new();
-            write_i64(&mut s, incr);
+            let mut buf = [0u8; 20];
+            let s = Str::from(fmt_i64(&mut buf, incr));
             ctx.db(key).set(key, Value::Str(s));
             Ok(incr)
         }
@@ -545,17 +552,16 @@ pub(crate) fn incr_float(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, &'s
 fn incrbyfloat_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1][..];
     let res = match ctx.lookup_write(key) {
-        Some(e) => match str_of_mut(&mut e.value) {
-            None => Err(WRONGTYPE),
-            Some(s) => incr_float(Some(s), &args[2]).inspect(|v| {
-                s.clear();
-                s.extend_from_slice(v);
+        Some(e) => match &mut e.value {
+            Value::Str(s) => incr_float(Some(s), &args[2]).inspect(|v| {
+                *s = Str::from(&v[..]);
                 // A new string object in Redis (embstr when short).
                 e.raw = false;
             }),
+            _ => Err(WRONGTYPE),
         },
         None => incr_float(None, &args[2]).inspect(|v| {
-            ctx.db(key).set(key, Value::Str(v.clone()));
+            ctx.db(key).set(key, Value::Str(Str::from(v.clone())));
         }),
     };
     match res {
@@ -575,7 +581,7 @@ fn append_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let add = &args[2][..];
     let old_len = match ctx.lookup_write(key) {
         None => {
-            ctx.db(key).set(key, Value::Str(add.to_vec()));
+            ctx.db(key).set(key, Value::Str(Str::from(add)));
             ctx.dirty(key, 1);
             ctx.out.int(add.len() as i64);
             return;
@@ -685,7 +691,7 @@ fn setrange_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let now = ctx.now;
     let db = ctx.db(key);
     if exists.is_none() {
-        db.set(key, Value::Str(Vec::new()));
+        db.set(key, Value::Str(Str::new()));
     }
     let mut new_len = 0;
     if let Some(s) = db.get_mut(key, now).and_then(|e| str_of_mut(&mut e.value)) {
@@ -994,10 +1000,9 @@ mod tests {
 
     #[test]
     fn itoa() {
-        let mut v = b"junk".to_vec();
+        let mut buf = [0u8; 20];
         for n in [0, -1, 42, i64::MIN, i64::MAX] {
-            write_i64(&mut v, n);
-            assert_eq!(v, n.to_string().as_bytes());
+            assert_eq!(fmt_i64(&mut buf, n), n.to_string().as_bytes());
         }
     }
 }

@@ -129,8 +129,7 @@ fn watch(ctx: &mut Ctx, args: &[Bytes]) {
             continue;
         }
         let store = ctx.store_of(key);
-        let entry = store.dbs[db].dict.get(key.as_ref());
-        let expire_at = entry.map(|e| e.expire_at).unwrap_or(0);
+        let expire_at = store.dbs[db].expire_of(key.as_ref());
         // A key already expired when watched is not "modified" by its deletion.
         let expired_at_watch = expire_at != 0 && expire_at <= now;
         store

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
-use crate::storage::Value;
 use crate::storage::zset::{LexBound, LexRange, Limits, Range, ScoreRange, ZSet};
+use crate::storage::{Str, Value};
 
 pub fn commands() -> Vec<Command> {
     vec![
@@ -155,7 +155,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], z: ZSet) -> u64 {
         return 0;
     }
     let _ = ctx.lookup_write(dst);
-    ctx.db(dst).set(dst, Value::ZSet(Box::new(z)));
+    ctx.db(dst).set(dst, Value::ZSet(z));
     ctx.signal_ready(dst);
     1
 }
@@ -385,7 +385,7 @@ fn zadd_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], mut incr: bool) {
             let mut z = ZSet::new();
             apply(&mut z);
             if !z.is_empty() {
-                ctx.db(key).set(key, Value::ZSet(Box::new(z)));
+                ctx.db(key).set(key, Value::ZSet(z));
             }
         }
     }
@@ -988,11 +988,24 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
     if count == 0 {
         return o.array(0);
     }
+    // A packed set finds a rank by scanning: index it once for many draws.
+    let packed: Vec<(&[u8], f64)> = if z.is_listpack() && count > 1 {
+        z.iter().collect()
+    } else {
+        Vec::new()
+    };
+    let at = |r: usize| {
+        if packed.is_empty() {
+            z.get(r)
+        } else {
+            packed[r]
+        }
+    };
     // Negative count: independent draws, repeats allowed.
     if l < 0 || count == 1 {
         range_header(o, count as usize, withscores);
         for _ in 0..count {
-            let (m, s) = z.get(fastrand::usize(..size));
+            let (m, s) = at(fastrand::usize(..size));
             emit(o, m, s, withscores);
         }
         return;
@@ -1015,7 +1028,7 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
             ranks.swap(i, j);
         }
         for &r in &ranks[..count] {
-            let (m, s) = z.get(r);
+            let (m, s) = at(r);
             emit(o, m, s, withscores);
         }
     } else {
@@ -1023,7 +1036,7 @@ fn randmember_count(o: &mut Out, z: &ZSet, l: i64, withscores: bool) {
         while seen.len() < count {
             let r = fastrand::usize(..size);
             if seen.insert(r) {
-                let (m, s) = z.get(r);
+                let (m, s) = at(r);
                 emit(o, m, s, withscores);
             }
         }
@@ -1292,7 +1305,7 @@ fn setop(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], store: bool, nk: usize, op: Op
         .map(|k| {
             ctx.db(k)
                 .get_mut(k, now)
-                .map(|e| std::mem::replace(&mut e.value, Value::Str(Vec::new())))
+                .map(|e| std::mem::replace(&mut e.value, Value::Str(Str::new())))
         })
         .collect();
     let lim = limits(ctx);

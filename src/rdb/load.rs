@@ -6,7 +6,7 @@ use super::packed::{Elem, intset_decode, lp_decode, zipmap_decode, zl_decode};
 use super::stream::{ConsumerData, GroupData, PendingData, StreamData, decode_node, id_from_key};
 use super::value::{self, Limits};
 use super::*;
-use crate::storage::{Entry, Key, Value};
+use crate::storage::{Key, Record, Value};
 
 /// Load options.
 #[derive(Clone, Debug)]
@@ -261,7 +261,7 @@ pub(super) fn read_object<R: Read>(
 ) -> Result<Option<Value>, RdbError> {
     let lim = cx.lim;
     let v = match t {
-        T_STRING => Value::Str(rd.string()?),
+        T_STRING => Value::Str(rd.string()?.into()),
         T_LIST => {
             let n = rd.len()?;
             let mut items = Vec::with_capacity(cap(n));
@@ -667,7 +667,7 @@ fn module_name(id: u64) -> String {
 pub fn load<R: Read>(
     r: &mut R,
     opts: &LoadOpts,
-    mut on_key: impl FnMut(usize, Key, Entry),
+    mut on_key: impl FnMut(usize, Key, Record),
     mut on_aux: impl FnMut(&[u8], &[u8]),
 ) -> Result<LoadInfo, RdbError> {
     let mut rd = Rd::new(r);
@@ -800,7 +800,7 @@ pub fn load<R: Read>(
         on_key(
             db,
             key.into_boxed_slice(),
-            Entry {
+            Record {
                 freq: crate::storage::evict::LFU_INIT_VAL,
                 value,
                 expire_at: exp,

@@ -321,17 +321,12 @@ pub fn save<'a, W: Write>(
         wr.len(i as u64)?;
         wr.u8(OP_RESIZEDB)?;
         wr.len(parts.iter().map(|d| d.dict.len() as u64).sum())?;
-        wr.len(
-            parts
-                .iter()
-                .map(|d| d.dict.values().filter(|e| e.expire_at != 0).count() as u64)
-                .sum(),
-        )?;
+        wr.len(parts.iter().map(|d| d.expires_len() as u64).sum())?;
         for db in parts {
-            for (k, e) in &db.dict {
-                if e.expire_at != 0 {
+            for (k, e, expire_at) in db.dict.iter_with_expire() {
+                if expire_at != 0 {
                     wr.u8(OP_EXPIRETIME_MS)?;
-                    wr.raw(&(e.expire_at as i64).to_le_bytes())?;
+                    wr.raw(&(expire_at as i64).to_le_bytes())?;
                 }
                 let f = value::form(&e.value, &opts.limits);
                 wr.u8(type_of(&f))?;

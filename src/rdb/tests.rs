@@ -7,10 +7,10 @@ use crate::storage::hash::{Hash, HashLimits};
 use crate::storage::list::List;
 use crate::storage::set::Set;
 use crate::storage::zset::ZSet;
-use crate::storage::{Db, Entry, Value};
+use crate::storage::{Db, Record, Str, Value};
 
-fn entry(value: Value, expire_at: u64) -> Entry {
-    Entry {
+fn entry(value: Value, expire_at: u64) -> Record {
+    Record {
         freq: crate::storage::evict::LFU_INIT_VAL,
         value,
         expire_at,
@@ -24,9 +24,9 @@ fn sample() -> Vec<Db> {
     let mut dbs: Vec<Db> = (0..3).map(|_| Db::default()).collect();
     let d = &mut dbs[0];
     let far = 4_102_444_800_000;
-    d.insert_entry(b"s", entry(Value::Str(b"hello".to_vec()), 0));
-    d.insert_entry(b"i", entry(Value::Str(b"-123".to_vec()), far));
-    d.insert_entry(b"lz", entry(Value::Str(b"abc".repeat(20)), 0));
+    d.insert_entry(b"s", entry(Value::Str(Str::from(b"hello".to_vec())), 0));
+    d.insert_entry(b"i", entry(Value::Str(Str::from(b"-123".to_vec())), far));
+    d.insert_entry(b"lz", entry(Value::Str(Str::from(b"abc".repeat(20))), 0));
     d.insert_entry(
         b"l",
         entry(
@@ -41,14 +41,11 @@ fn sample() -> Vec<Db> {
     );
     d.insert_entry(
         b"si",
-        entry(
-            Value::Set(Box::new(Set::from_members(["3", "1", "-2"], 512))),
-            0,
-        ),
+        entry(Value::Set(Set::from_members(["3", "1", "-2"], 512)), 0),
     );
     d.insert_entry(
         b"ss",
-        entry(Value::Set(Box::new(Set::from_members(["a", "b"], 512))), 0),
+        entry(Value::Set(Set::from_members(["a", "b"], 512)), 0),
     );
     let lim = HashLimits {
         max_entries: 512,
@@ -57,24 +54,24 @@ fn sample() -> Vec<Db> {
     d.insert_entry(
         b"h",
         entry(
-            Value::Hash(Box::new(Hash::from_pairs([("f", "1"), ("g", "v")], lim))),
+            Value::Hash(Hash::from_pairs([("f", "1"), ("g", "v")], lim)),
             0,
         ),
     );
     d.insert_entry(
         b"hb",
         entry(
-            Value::Hash(Box::new(Hash::from_pairs([("f", "v".repeat(100))], lim))),
+            Value::Hash(Hash::from_pairs([("f", "v".repeat(100))], lim)),
             far,
         ),
     );
     let z = ZSet::from_sorted(vec![(b"a".to_vec(), -1.5), (b"b".to_vec(), 2.0)], true);
-    d.insert_entry(b"z", entry(Value::ZSet(Box::new(z)), 0));
+    d.insert_entry(b"z", entry(Value::ZSet(z), 0));
     let z = ZSet::from_sorted(
         vec![(b"a".to_vec(), 0.1), (b"b".to_vec(), f64::INFINITY)],
         false,
     );
-    d.insert_entry(b"zb", entry(Value::ZSet(Box::new(z)), 0));
+    d.insert_entry(b"zb", entry(Value::ZSet(z), 0));
     let mut st = crate::storage::stream::Stream::default();
     use crate::storage::stream::StreamId;
     st.append(
@@ -93,7 +90,7 @@ fn sample() -> Vec<Db> {
         100,
     );
     d.insert_entry(b"x", entry(Value::Stream(Box::new(st)), 0));
-    dbs[2].insert_entry(b"other-db", entry(Value::Str(b"2".to_vec()), 0));
+    dbs[2].insert_entry(b"other-db", entry(Value::Str(Str::from(b"2".to_vec())), 0));
     dbs
 }
 
@@ -111,7 +108,7 @@ fn save_sample(opts: SaveOpts) -> Vec<u8> {
     save_to_vec(sample().iter().enumerate(), &aux, opts)
 }
 
-type Loaded = Vec<(usize, Vec<u8>, Entry)>;
+type Loaded = Vec<(usize, Vec<u8>, Record)>;
 
 fn load_all(data: &[u8], opts: &LoadOpts) -> Result<(Loaded, LoadInfo), RdbError> {
     let mut keys = Vec::new();
@@ -163,7 +160,7 @@ fn round_trip_and_aux() {
             for (db, k, e) in keys {
                 let orig = src[db].dict.get(&k).unwrap();
                 assert_eq!(e.value, orig.value, "{}", String::from_utf8_lossy(&k));
-                assert_eq!(e.expire_at, orig.expire_at);
+                assert_eq!(e.expire_at, src[db].expire_of(&k));
             }
         }
     }
@@ -218,8 +215,8 @@ fn encodings_after_load() {
 #[test]
 fn expired_keys_dropped_or_kept() {
     let mut dbs = [Db::default()];
-    dbs[0].insert_entry(b"old", entry(Value::Str(b"v".to_vec()), 1000));
-    dbs[0].insert_entry(b"new", entry(Value::Str(b"v".to_vec()), 0));
+    dbs[0].insert_entry(b"old", entry(Value::Str(Str::from(b"v".to_vec())), 1000));
+    dbs[0].insert_entry(b"new", entry(Value::Str(Str::from(b"v".to_vec())), 0));
     let data = save_to_vec(
         dbs.iter().enumerate(),
         &SaveAux::default(),
@@ -288,7 +285,7 @@ fn dump_payloads() {
         ));
     }
     // "hello" as Redis 7.0 dumps it.
-    let p = dump_payload(&Value::Str(b"hello".to_vec()), &lim, true);
+    let p = dump_payload(&Value::Str(Str::from(b"hello".to_vec())), &lim, true);
     assert_eq!(&p[..8], b"\x00\x05hello\x0a");
 }
 
@@ -816,7 +813,7 @@ fn rdb_speed() {
         let v = format!("value-{i}-{}", "x".repeat((i % 40) as usize));
         db.insert_entry(
             format!("key:{i}").as_bytes(),
-            entry(Value::Str(v.into_bytes()), 0),
+            entry(Value::Str(Str::from(v.into_bytes())), 0),
         );
     }
     let t = std::time::Instant::now();

@@ -75,7 +75,7 @@ pub fn set(members: Vec<Vec<u8>>, packed: bool, lim: &Limits) -> Result<Value, R
             .all(|m| crate::storage::set::as_int(m).is_some());
     let s = Set::from_distinct_members(members, intset).ok_or_else(|| dup("set members"))?;
     let _ = packed;
-    Ok(Value::Set(Box::new(s)))
+    Ok(Value::Set(s))
 }
 
 /// A hash; `packed` = it came as a listpack/ziplist/zipmap (kept a listpack
@@ -100,7 +100,7 @@ pub fn hash(
         n > hl.max_entries || long(&pairs)
     };
     let h = Hash::from_distinct_pairs(pairs, hashtable).ok_or_else(|| dup("hash fields"))?;
-    Ok(Value::Hash(Box::new(h)))
+    Ok(Value::Hash(h))
 }
 
 /// A sorted set from (member, score) pairs. NaN scores and duplicate
@@ -131,7 +131,7 @@ pub fn zset(mut pairs: Vec<(Vec<u8>, f64)>, packed: bool, lim: &Limits) -> Resul
                 .iter()
                 .all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
     };
-    Ok(Value::ZSet(Box::new(ZSet::from_sorted(pairs, listpack))))
+    Ok(Value::ZSet(ZSet::from_sorted(pairs, listpack)))
 }
 
 fn sid(id: (u64, u64)) -> StreamId {

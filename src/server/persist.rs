@@ -260,7 +260,6 @@ pub fn load_for_replica(
         for (old, mut new) in s.dbs.iter_mut().zip(dbs) {
             // The old data is dropped here, after the new one is complete.
             std::mem::swap(&mut old.dict, &mut new.dict);
-            std::mem::swap(&mut old.expires, &mut new.expires);
         }
     }
     load_scripts(&info.lua);

@@ -1,7 +1,7 @@
-//! One logical database: a dict of keys plus the set of keys with a TTL
-//! (sampled by active expiry, like Redis's `expires` dict).
+//! One logical database: a dict of keys, values and TTLs (see `dict`).
 
-use super::dict::{DenseMap, DenseSet};
+use super::dict::DenseMap;
+pub use super::strval::Str;
 
 pub type Key = Box<[u8]>;
 
@@ -12,13 +12,15 @@ pub type KeyHasher = ahash::RandomState;
 /// A value: one variant per Redis type (HyperLogLog is a Str, as in Redis).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Str(Vec<u8>),
-    // Boxed: the enum is as small as a string's Vec, so a string key's
-    // entry stays 48 bytes (unboxed, a Hash made every Entry 104).
+    /// Short strings inline (see `Str`).
+    Str(Str),
+    // Small collections sit in the 40 bytes a string needs anyway (one
+    // allocation fewer per key); lists and streams are boxed to keep the
+    // enum at 40 bytes.
     List(Box<super::list::List>),
-    Hash(Box<super::hash::Hash>),
-    Set(Box<super::set::Set>),
-    ZSet(Box<super::zset::ZSet>),
+    Hash(super::hash::Hash),
+    Set(super::set::Set),
+    ZSet(super::zset::ZSet),
     Stream(Box<super::stream::Stream>),
 }
 
@@ -36,24 +38,51 @@ impl Value {
     }
 }
 
+pub use super::dict::Entry;
+
+/// A key's value and metadata outside the keyspace: what RDB loading,
+/// RESTORE, COPY and MOVE carry from one place to another.
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub struct Record {
     pub value: Value,
     /// Absolute expiry in ms since the epoch; 0 = no TTL.
     pub expire_at: u64,
-    /// LRU clock in seconds at last access (OBJECT IDLETIME).
     pub lru: u32,
-    /// LFU counter (logarithmic, Redis's 8 bits); decays by idle time.
     pub freq: u8,
-    /// A string modified in place (APPEND, SETRANGE, SETBIT, PFADD...):
-    /// Redis reports such strings as "raw" whatever their length.
     pub raw: bool,
+}
+
+impl Record {
+    fn into_entry(self) -> (Entry, u64) {
+        let mut e = Entry::new(self.value, self.lru);
+        e.freq = self.freq;
+        e.raw = self.raw;
+        (e, self.expire_at)
+    }
+
+    fn from_entry(e: Entry, expire_at: u64) -> Self {
+        let lru = e.lru;
+        let freq = e.freq;
+        let raw = e.raw;
+        Record {
+            value: take_value(e),
+            expire_at,
+            lru,
+            freq,
+            raw,
+        }
+    }
+}
+
+/// Moves the value out of an entry (which has a Drop for its key).
+fn take_value(mut e: Entry) -> Value {
+    std::mem::replace(&mut e.value, Value::Str(super::strval::Str::new()))
 }
 
 #[derive(Default)]
 pub struct Db {
-    pub dict: DenseMap<Entry>,
-    pub expires: DenseSet,
+    /// Keys, values and TTLs.
+    pub dict: DenseMap,
     /// Replicas hide expired keys but never delete them (the master's DEL does).
     pub replica_mode: bool,
     /// This DB's number (for the DEL an expiry sends to replicas).
@@ -106,8 +135,9 @@ impl Db {
     /// Second step after `prefetch`: with the entry (likely) cached, starts
     /// loading a string's bytes.
     pub fn prefetch_value(&self, key: &[u8]) {
+        // Inline strings came with the entry.
         if let Some(Entry {
-            value: Value::Str(s),
+            value: Value::Str(Str::Heap(s)),
             ..
         }) = self.dict.get(key)
         {
@@ -117,7 +147,7 @@ impl Db {
 
     /// True if the key exists and is logically expired at `now`.
     fn is_expired(&self, key: &[u8], now: u64) -> bool {
-        matches!(self.dict.get(key), Some(e) if e.expire_at != 0 && e.expire_at <= now)
+        matches!(self.dict.get_index_of(key), Some(i) if self.dict[i].has_ttl() && self.dict.expire_at(i) <= now)
             && !(self.replica_mode && applying_master())
     }
 
@@ -147,8 +177,7 @@ impl Db {
         let Some(i) = self.dict.get_index_of(key) else {
             return (None, false);
         };
-        let expire_at = self.dict[i].expire_at;
-        if expire_at != 0 && expire_at <= now {
+        if self.dict[i].has_ttl() && self.dict.expire_at(i) <= now {
             if self.replica_mode {
                 // Hidden from clients; the master's commands still see it
                 // (its DEL, not our clock, ends the key).
@@ -177,6 +206,16 @@ impl Db {
         self.dict.get(key)
     }
 
+    /// The TTL of `key` (ms since the epoch), 0 for none or missing.
+    pub fn expire_of(&self, key: &[u8]) -> u64 {
+        self.dict.expire_of(key)
+    }
+
+    /// Number of keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.dict.expires_len()
+    }
+
     pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
         self.get_mut(key, now).is_some()
     }
@@ -189,32 +228,18 @@ impl Db {
     /// Sets the value with an absolute expiry (0 = none).
     pub fn set_with_expire(&mut self, key: &[u8], value: Value, expire_at: u64) {
         let lru = lru_clock();
-        match self.dict.get_mut(key) {
-            Some(e) => {
+        match self.dict.get_index_of(key) {
+            Some(i) => {
+                let e = &mut self.dict[i];
                 e.value = value;
                 e.lru = lru;
                 e.raw = false;
-                if e.expire_at != 0 && expire_at == 0 {
-                    self.expires.swap_remove(key);
-                } else if e.expire_at == 0 && expire_at != 0 {
-                    self.expires.insert_key(key);
+                if e.has_ttl() || expire_at != 0 {
+                    self.dict.set_expire_at(i, expire_at);
                 }
-                e.expire_at = expire_at;
             }
             None => {
-                self.dict.insert(
-                    key,
-                    Entry {
-                        freq: crate::storage::evict::LFU_INIT_VAL,
-                        value,
-                        expire_at,
-                        lru,
-                        raw: false,
-                    },
-                );
-                if expire_at != 0 {
-                    self.expires.insert_key(key);
-                }
+                self.dict.insert_new(key, Entry::new(value, lru), expire_at);
             }
         }
     }
@@ -233,17 +258,10 @@ impl Db {
 
     /// Sets the TTL of an existing key (0 removes it). Returns false if missing.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
-        let Some(e) = self.dict.get_mut(key) else {
+        let Some(i) = self.dict.get_index_of(key) else {
             return false;
         };
-        if expire_at == 0 {
-            if e.expire_at != 0 {
-                self.expires.swap_remove(key);
-            }
-        } else if e.expire_at == 0 {
-            self.expires.insert_key(key);
-        }
-        e.expire_at = expire_at;
+        self.dict.set_expire_at(i, expire_at);
         true
     }
 
@@ -262,25 +280,20 @@ impl Db {
         self.remove(key);
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.dict.swap_remove(key)?;
-        if e.expire_at != 0 {
-            self.expires.swap_remove(key);
-        }
-        Some(e)
+    pub fn remove(&mut self, key: &[u8]) -> Option<Record> {
+        let (e, at) = self.dict.swap_remove(key)?;
+        Some(Record::from_entry(e, at))
     }
 
-    /// Inserts an entry as is (RENAME, MOVE, COPY, SWAPDB helpers).
-    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
-        self.remove(key);
-        if entry.expire_at != 0 {
-            self.expires.insert_key(key);
-        }
-        self.dict.insert(key, entry);
+    /// Inserts a record as is (RENAME, MOVE, COPY, RESTORE, loading); an
+    /// existing key is overwritten in place, keeping its dict position (a
+    /// SCAN in progress does not miss it).
+    pub fn insert_entry(&mut self, key: &[u8], rec: Record) {
+        let (e, at) = rec.into_entry();
+        self.dict.insert(key, e, at);
     }
 
     pub fn clear(&mut self) {
         self.dict = DenseMap::default();
-        self.expires = DenseSet::default();
     }
 }

@@ -81,7 +81,7 @@ pub fn mix_value(digest: &mut Sha, entry: &Entry) {
             }
         }
     }
-    if entry.expire_at != 0 {
+    if entry.has_ttl() {
         xor_digest(digest, b"!!expire!!");
     }
 }
@@ -126,6 +126,7 @@ pub fn hex(d: &Sha) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Str;
 
     fn dataset(dbs: &[&Db]) -> String {
         let mut f = [0u8; 20];
@@ -147,18 +148,18 @@ mod tests {
     #[test]
     fn order_independent_and_split_by_shard() {
         let mut a = Db::default();
-        a.set(b"k1", Value::Str(b"v1".to_vec()));
-        a.set(b"k2", Value::Str(b"v2".to_vec()));
+        a.set(b"k1", Value::Str(Str::from(b"v1".to_vec())));
+        a.set(b"k2", Value::Str(Str::from(b"v2".to_vec())));
         let mut b = Db::default();
-        b.set(b"k2", Value::Str(b"v2".to_vec()));
-        b.set(b"k1", Value::Str(b"v1".to_vec()));
+        b.set(b"k2", Value::Str(Str::from(b"v2".to_vec())));
+        b.set(b"k1", Value::Str(Str::from(b"v1".to_vec())));
         assert_eq!(dataset(&[&a]), dataset(&[&b]));
 
         // The same keys split across two shards' DB 0.
         let mut s1 = Db::default();
-        s1.set(b"k1", Value::Str(b"v1".to_vec()));
+        s1.set(b"k1", Value::Str(Str::from(b"v1".to_vec())));
         let mut s2 = Db::default();
-        s2.set(b"k2", Value::Str(b"v2".to_vec()));
+        s2.set(b"k2", Value::Str(Str::from(b"v2".to_vec())));
         let mut f = [0u8; 20];
         let mut x = db_keys_xor(&s1);
         for (p, q) in x.iter_mut().zip(db_keys_xor(&s2).iter()) {
@@ -169,9 +170,9 @@ mod tests {
 
         // Expire flag changes the digest; the time does not.
         let mut c = Db::default();
-        c.set_with_expire(b"k1", Value::Str(b"v1".to_vec()), 1000);
+        c.set_with_expire(b"k1", Value::Str(Str::from(b"v1".to_vec())), 1000);
         let mut d = Db::default();
-        d.set_with_expire(b"k1", Value::Str(b"v1".to_vec()), 2000);
+        d.set_with_expire(b"k1", Value::Str(Str::from(b"v1".to_vec())), 2000);
         assert_eq!(dataset(&[&c]), dataset(&[&d]));
         assert_ne!(dataset(&[&c]), dataset(&[&s1]));
     }
@@ -180,17 +181,17 @@ mod tests {
     #[test]
     fn matches_redis() {
         let mut db0 = Db::default();
-        db0.set(b"foo", Value::Str(b"bar".to_vec()));
+        db0.set(b"foo", Value::Str(Str::from(b"bar".to_vec())));
         assert_eq!(dataset(&[&db0]), "d2ab4820c1be0580ea28efbfe8bfa1dc05bb802a");
         assert_eq!(
             hex(&value_digest(db0.dict.get(&b"foo"[..]))),
             "68467c70ae30376e7ce005bcc8827f5ba7fd67dc"
         );
-        db0.set_with_expire(b"n", Value::Str(b"12345".to_vec()), u64::MAX / 2);
+        db0.set_with_expire(b"n", Value::Str(Str::from(b"12345".to_vec())), u64::MAX / 2);
         assert_eq!(dataset(&[&db0]), "8642e4878ba9bfbee925cb8441ceb4037b4374bf");
         let (db1, db2) = (Db::default(), Db::default());
         let mut db3 = Db::default();
-        db3.set(b"foo", Value::Str(b"bar".to_vec()));
+        db3.set(b"foo", Value::Str(Str::from(b"bar".to_vec())));
         assert_eq!(
             dataset(&[&db0, &db1, &db2, &db3]),
             "22fd7260dca5751fc1c4118bc334ad65c0bdd070"
@@ -203,20 +204,11 @@ mod tests {
     fn aggregates_match_redis() {
         use crate::storage::{hash::Hash, list::List, set::Set, zset::ZSet};
         let b = |s: &str| s.as_bytes().to_vec();
-        let entry = |value| Entry {
-            freq: crate::storage::evict::LFU_INIT_VAL,
-            value,
-            expire_at: 0,
-            lru: 0,
-            raw: false,
-        };
+        let entry = |value| Entry::new(value, 0);
         let l = entry(Value::List(Box::new(List {
             items: ["a", "b", "1", "2"].iter().map(|s| b(s)).collect(),
         })));
-        let st = entry(Value::Set(Box::new(Set::from_members(
-            ["a", "1", "b"],
-            512,
-        ))));
+        let st = entry(Value::Set(Set::from_members(["a", "1", "b"], 512)));
         let mut zs = ZSet::new();
         for (m, sc) in [("a", 1.5), ("b", 2.0), ("c", f64::NEG_INFINITY), ("d", 0.1)] {
             let lim = crate::storage::zset::Limits {
@@ -225,11 +217,11 @@ mod tests {
             };
             zs.insert_new(m.as_bytes(), sc, lim);
         }
-        let z = entry(Value::ZSet(Box::new(zs)));
-        let h = entry(Value::Hash(Box::new(Hash::from_pairs(
+        let z = entry(Value::ZSet(zs));
+        let h = entry(Value::Hash(Hash::from_pairs(
             [("f", "v"), ("f2", "2")],
             Default::default(),
-        ))));
+        )));
         let hx = |e: &Entry| hex(&value_digest(Some(e)));
         assert_eq!(hx(&l), "6b15aa298e0e4d1f6244448df32b23e74a4147ce");
         assert_eq!(hx(&st), "e8f32bbb1ad9bf537c8867de4f19fec9e001296d");
@@ -237,7 +229,7 @@ mod tests {
         assert_eq!(hx(&h), "1975bda9765d0d36df5c62b918e428b50a6532fa");
         let mut db = Db::default();
         for (k, e) in [("l", l), ("s", st), ("z", z), ("h", h)] {
-            db.insert_entry(k.as_bytes(), e);
+            db.dict.insert(k.as_bytes(), e, 0);
         }
         assert_eq!(dataset(&[&db]), "9d8dce8a337fffe4882c6316a5d9db89a6a5f8d3");
     }

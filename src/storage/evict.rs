@@ -108,7 +108,7 @@ fn note_keys(store: &ShardStore) -> u64 {
         .iter()
         .map(|d| {
             if volatile {
-                d.expires.len()
+                d.expires_len()
             } else {
                 d.dict.len()
             }
@@ -254,14 +254,14 @@ thread_local! {
     static POOL_KEYS: std::cell::RefCell<Vec<Candidate>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn score(policy: Policy, e: &Entry, now_ms: u64) -> u64 {
+fn score(policy: Policy, e: &Entry, expire_at: u64, now_ms: u64) -> u64 {
     match policy {
         Policy::AllkeysLru | Policy::VolatileLru => (now_ms / 1000).saturating_sub(e.lru as u64),
         Policy::AllkeysLfu | Policy::VolatileLfu => {
             255 - lfu_decayed(e.freq, e.lru, now_ms / 1000) as u64
         }
         // Nearest expiry first.
-        Policy::VolatileTtl => u64::MAX - e.expire_at,
+        Policy::VolatileTtl => u64::MAX - expire_at,
         _ => 0,
     }
 }
@@ -271,7 +271,7 @@ fn fill_pool(store: &ShardStore, policy: Policy, now_ms: u64, pool: &mut Vec<Can
     let samples = SAMPLES.load(Ordering::Relaxed) as usize;
     for (dbi, db) in store.dbs.iter().enumerate() {
         let n = if policy.volatile() {
-            db.expires.len()
+            db.expires_len()
         } else {
             db.dict.len()
         };
@@ -280,20 +280,16 @@ fn fill_pool(store: &ShardStore, policy: Policy, now_ms: u64, pool: &mut Vec<Can
         }
         for _ in 0..samples.min(n) {
             let i = fastrand::usize(..n);
-            let (key, e) = if policy.volatile() {
-                let k = db.expires.key_at(i);
-                match db.dict.get(k) {
-                    Some(e) => (k, e),
-                    None => continue,
-                }
+            let (pos, at) = if policy.volatile() {
+                db.dict.expire_item(i)
             } else {
-                let (k, e) = db.dict.get_index(i).expect("index below len");
-                (k, e)
+                (i, 0)
             };
+            let (key, e) = db.dict.get_index(pos).expect("index below len");
             if pool.iter().any(|c| c.db == dbi && *c.key == *key) {
                 continue;
             }
-            let s = score(policy, e, now_ms);
+            let s = score(policy, e, at, now_ms);
             if pool.len() < POOL {
                 pool.push(Candidate {
                     score: s,
@@ -320,7 +316,7 @@ fn pick(store: &ShardStore, policy: Policy, now_ms: u64) -> Option<(usize, Key)>
             .filter(|&d| {
                 let db = &store.dbs[d];
                 if policy.volatile() {
-                    !db.expires.is_empty()
+                    db.expires_len() != 0
                 } else {
                     !db.dict.is_empty()
                 }
@@ -329,9 +325,8 @@ fn pick(store: &ShardStore, policy: Policy, now_ms: u64) -> Option<(usize, Key)>
         let d = *dbs.get(fastrand::usize(..dbs.len().max(1)))?;
         let db = &store.dbs[d];
         let key = if policy.volatile() {
-            db.expires
-                .key_at(fastrand::usize(..db.expires.len()))
-                .into()
+            let (pos, _) = db.dict.expire_item(fastrand::usize(..db.expires_len()));
+            db.dict.get_index(pos)?.0.into()
         } else {
             db.dict
                 .get_index(fastrand::usize(..db.dict.len()))?
@@ -353,7 +348,7 @@ fn pick(store: &ShardStore, policy: Policy, now_ms: u64) -> Option<(usize, Key)>
             let c = pool.swap_remove(best);
             let db = &store.dbs[c.db];
             let live = if policy.volatile() {
-                db.expires.contains_key(&c.key)
+                db.dict.get(&c.key).is_some_and(|e| e.has_ttl())
             } else {
                 db.dict.contains_key(&c.key)
             };

@@ -67,14 +67,14 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
         let pos = &mut cursors[dbi];
         loop {
             iteration += 1;
-            let num = db.expires.len();
+            let num = db.expires_len();
             if num == 0 {
                 break;
             }
             let mut sampled = 0;
             let mut expired = 0;
             for _ in 0..num.min(KEYS_PER_LOOP) {
-                let n = db.expires.len();
+                let n = db.expires_len();
                 if n == 0 {
                     break;
                 }
@@ -82,11 +82,16 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                     *pos = 0;
                 }
                 sampled += 1;
-                let key = db.expires.key_at(*pos);
-                let stale = matches!(db.dict.get(key), Some(e) if e.expire_at <= now_ms);
-                if stale {
-                    // swap_remove brings the last key to `pos`: look there again.
-                    let key = key.to_vec();
+                let (i, at) = db.dict.expire_item(*pos);
+                if at <= now_ms {
+                    // Removing the key moves the last TTL item to `pos`:
+                    // look there again.
+                    let key = db
+                        .dict
+                        .get_index(i)
+                        .expect("TTL of a live entry")
+                        .0
+                        .to_vec();
                     db.remove_expired(&key);
                     expired += 1;
                 } else {
@@ -123,7 +128,7 @@ mod tests {
     use crate::storage::Value;
 
     fn v() -> Value {
-        Value::Str(b"x".to_vec())
+        Value::Str(b"x".into())
     }
 
     #[test]
@@ -143,7 +148,7 @@ mod tests {
         assert_eq!(n, 1010);
         assert_eq!(s.stats.expired_keys, 1010);
         assert_eq!(s.dbs[0].len(), 2);
-        assert_eq!(s.dbs[0].expires.len(), 1);
+        assert_eq!(s.dbs[0].expires_len(), 1);
         assert!(s.dbs[2].is_empty());
         assert!(s.stats.expired_stale_perc > 0.0);
     }

@@ -13,9 +13,10 @@ pub mod list;
 pub mod set;
 pub mod slot;
 pub mod stream;
+pub mod strval;
 pub mod zset;
 
-pub use db::{Db, Entry, Key, Value};
+pub use db::{Db, Entry, Key, Record, Str, Value};
 
 /// What storage tells, or asks, the layers above it (it imports nothing of
 /// theirs). Installed once at startup by the server; while none is

@@ -122,10 +122,161 @@ fn lp(s: f64) -> f64 {
     if s == 0.0 { 0.0 } else { s }
 }
 
-/// Gives back a small set's slack once it is mostly unused.
-fn shrink<T>(v: &mut Vec<T>) {
-    if v.capacity() > 2 * v.len() + 4 {
-        v.shrink_to_fit();
+/// A small set's elements back to back in one exact-size buffer, sorted by
+/// (score, member), as a listpack keeps them. Each element is a header
+/// byte, the member, then the score in the fewest bytes that hold it
+/// exactly: header bits 0-1 say how (0: f64, 1: f32, 2: i8, 3: i32), bits
+/// 2-7 the member length (63: a LEB128 length follows). A 15-byte member
+/// with a score like 1.5 or 42 takes 17-20 bytes instead of a 24-byte
+/// slot plus a separate allocation.
+#[derive(Clone, Default)]
+struct Lp {
+    buf: Box<[u8]>,
+    len: u32,
+}
+
+/// One element's encoding: header + length, and the score bytes.
+fn lp_encode(member: &[u8], score: f64, out: &mut Vec<u8>) {
+    let (kind, sb): (u8, [u8; 8]) = if score.fract() == 0.0 && (-128.0..=127.0).contains(&score) {
+        (2, {
+            let mut b = [0; 8];
+            b[0] = score as i8 as u8;
+            b
+        })
+    } else if score.fract() == 0.0 && (i32::MIN as f64..=i32::MAX as f64).contains(&score) {
+        (3, {
+            let mut b = [0; 8];
+            b[..4].copy_from_slice(&(score as i32).to_le_bytes());
+            b
+        })
+    } else if (score as f32) as f64 == score {
+        (1, {
+            let mut b = [0; 8];
+            b[..4].copy_from_slice(&(score as f32).to_le_bytes());
+            b
+        })
+    } else {
+        (0, score.to_le_bytes())
+    };
+    let n = member.len();
+    if n < 63 {
+        out.push(kind | (n as u8) << 2);
+    } else {
+        out.push(kind | 63 << 2);
+        let mut l = n;
+        loop {
+            let b = (l & 0x7f) as u8;
+            l >>= 7;
+            if l == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    out.extend_from_slice(member);
+    out.extend_from_slice(&sb[..[8, 4, 1, 4][kind as usize]]);
+}
+
+/// The element at byte `pos`: (member, score, where the next starts).
+#[inline]
+fn lp_read(buf: &[u8], pos: usize) -> (&[u8], f64, usize) {
+    let h = buf[pos];
+    let kind = h & 3;
+    let mut p = pos + 1;
+    let mut n = (h >> 2) as usize;
+    if n == 63 {
+        n = 0;
+        let mut shift = 0;
+        loop {
+            let b = buf[p];
+            p += 1;
+            n |= ((b & 0x7f) as usize) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+    }
+    let m = &buf[p..p + n];
+    p += n;
+    let (score, w) = match kind {
+        0 => (f64::from_le_bytes(buf[p..p + 8].try_into().unwrap()), 8),
+        1 => (
+            f32::from_le_bytes(buf[p..p + 4].try_into().unwrap()) as f64,
+            4,
+        ),
+        2 => (buf[p] as i8 as f64, 1),
+        _ => (
+            i32::from_le_bytes(buf[p..p + 4].try_into().unwrap()) as f64,
+            4,
+        ),
+    };
+    (m, score, p + w)
+}
+
+impl Lp {
+    fn from_sorted<'a>(items: impl Iterator<Item = (&'a [u8], f64)>) -> Self {
+        let mut v = Vec::new();
+        let mut len = 0;
+        for (m, s) in items {
+            lp_encode(m, lp(s), &mut v);
+            len += 1;
+        }
+        Lp {
+            buf: v.into_boxed_slice(),
+            len,
+        }
+    }
+
+    /// (member, score, byte range) in order.
+    fn elems(&self) -> impl Iterator<Item = (&[u8], f64, std::ops::Range<usize>)> {
+        let buf = &self.buf[..];
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= buf.len() {
+                return None;
+            }
+            let (m, s, next) = lp_read(buf, pos);
+            let r = pos..next;
+            pos = next;
+            Some((m, s, r))
+        })
+    }
+
+    /// Byte offset of rank `r` (the end of the buffer for r == len).
+    fn offset(&self, r: usize) -> usize {
+        self.elems().nth(r).map_or(self.buf.len(), |e| e.2.start)
+    }
+
+    fn find(&self, member: &[u8]) -> Option<(usize, f64, std::ops::Range<usize>)> {
+        self.elems()
+            .enumerate()
+            .find(|(_, (m, _, _))| *m == member)
+            .map(|(i, (_, s, r))| (i, s, r))
+    }
+
+    /// Replaces bytes `range` (whole elements) with `new`; `delta` is the
+    /// change in the element count. The buffer stays exact-size.
+    fn splice(&mut self, range: std::ops::Range<usize>, new: &[u8], delta: isize) {
+        let old = std::mem::take(&mut self.buf);
+        let mut v = Vec::with_capacity(old.len() - range.len() + new.len());
+        v.extend_from_slice(&old[..range.start]);
+        v.extend_from_slice(new);
+        v.extend_from_slice(&old[range.end..]);
+        self.buf = v.into_boxed_slice();
+        self.len = (self.len as isize + delta) as u32;
+    }
+
+    /// Inserts at its sorted place a member known to be absent.
+    fn insert(&mut self, member: &[u8], score: f64) {
+        let at = self
+            .elems()
+            .find(|(m, s, _)| !before(*s, m, score, member))
+            .map_or(self.buf.len(), |e| e.2.start);
+        let mut e = Vec::new();
+        lp_encode(member, lp(score), &mut e);
+        self.splice(at..at, &e, 1);
     }
 }
 
@@ -142,15 +293,15 @@ pub struct ZSet {
 
 #[derive(Clone)]
 enum Repr {
-    /// Sorted by (score, member); kept at its exact capacity.
-    Small(Vec<(Box<[u8]>, f64)>),
+    /// Sorted by (score, member), packed.
+    Small(Lp),
     /// Boxed so that a small set does not carry the skiplist's fields.
     Big(Box<Skiplist>),
 }
 
 impl Default for Repr {
     fn default() -> Self {
-        Repr::Small(Vec::new())
+        Repr::Small(Lp::default())
     }
 }
 
@@ -171,13 +322,8 @@ impl ZSet {
     /// listpack when `listpack`, else skiplist.
     pub fn from_sorted(items: Vec<(Vec<u8>, f64)>, listpack: bool) -> Self {
         if listpack {
-            let mut v: Vec<_> = items
-                .into_iter()
-                .map(|(m, s)| (m.into_boxed_slice(), lp(s)))
-                .collect();
-            v.shrink_to_fit();
             ZSet {
-                repr: Repr::Small(v),
+                repr: Repr::Small(Lp::from_sorted(items.iter().map(|(m, s)| (&m[..], *s)))),
             }
         } else {
             let mut sl = Skiplist::new();
@@ -192,7 +338,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Small(v) => v.len(),
+            Repr::Small(v) => v.len as usize,
             Repr::Big(s) => s.len,
         }
     }
@@ -215,17 +361,17 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Small(v) => v.iter().find(|(m, _)| &**m == member).map(|e| e.1),
+            Repr::Small(v) => v.find(member).map(|e| e.1),
             Repr::Big(s) => s.dict.get(member).copied(),
         }
     }
 
     /// Converts to the skiplist encoding (no-op if already there).
     pub fn to_skiplist(&mut self) {
-        if let Repr::Small(v) = &mut self.repr {
+        if let Repr::Small(v) = &self.repr {
             let mut sl = Skiplist::new();
-            for (m, s) in std::mem::take(v) {
-                sl.insert_new(&m, s);
+            for (m, s, _) in v.elems() {
+                sl.insert_new(m, s);
             }
             self.repr = Repr::Big(Box::new(sl));
         }
@@ -238,8 +384,7 @@ impl ZSet {
             && sl.len <= lim.entries
             && sl.dict.keys().all(|m| m.len() <= lim.value)
         {
-            let mut v: Vec<_> = self.iter().map(|(m, s)| (Box::from(m), lp(s))).collect();
-            v.shrink_to_fit();
+            let v = Lp::from_sorted(self.iter());
             self.repr = Repr::Small(v);
         }
     }
@@ -248,16 +393,12 @@ impl ZSet {
     /// listpack would exceed the limits.
     pub fn insert_new(&mut self, member: &[u8], score: f64, lim: Limits) {
         if let Repr::Small(v) = &self.repr
-            && (v.len() + 1 > lim.entries || member.len() > lim.value)
+            && (v.len as usize + 1 > lim.entries || member.len() > lim.value)
         {
             self.to_skiplist();
         }
         match &mut self.repr {
-            Repr::Small(v) => {
-                let i = v.partition_point(|(m, s)| before(*s, m, score, member));
-                v.reserve_exact(1);
-                v.insert(i, (member.into(), lp(score)));
-            }
+            Repr::Small(v) => v.insert(member, score),
             Repr::Big(sl) => sl.insert_new(member, score),
         }
     }
@@ -266,13 +407,9 @@ impl ZSet {
     pub fn update(&mut self, member: &[u8], old: f64, new: f64) {
         match &mut self.repr {
             Repr::Small(v) => {
-                let i = v
-                    .iter()
-                    .position(|(m, _)| &**m == member)
-                    .expect("member present");
-                let (m, _) = v.remove(i);
-                let j = v.partition_point(|(m2, s)| before(*s, m2, new, member));
-                v.insert(j, (m, lp(new)));
+                let (_, _, r) = v.find(member).expect("member present");
+                v.splice(r, &[], -1);
+                v.insert(member, new);
             }
             Repr::Big(sl) => sl.update_score(member, old, new),
         }
@@ -282,9 +419,8 @@ impl ZSet {
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut self.repr {
             Repr::Small(v) => {
-                let i = v.iter().position(|(m, _)| &**m == member)?;
-                let score = v.remove(i).1;
-                shrink(v);
+                let (_, score, r) = v.find(member)?;
+                v.splice(r, &[], -1);
                 Some(score)
             }
             Repr::Big(sl) => {
@@ -298,7 +434,7 @@ impl ZSet {
     /// 0-based rank in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.repr {
-            Repr::Small(v) => v.iter().position(|(m, _)| &**m == member),
+            Repr::Small(v) => v.find(member).map(|e| e.0),
             Repr::Big(sl) => {
                 let score = *sl.dict.get(member)?;
                 Some(sl.rank(score, member) - 1)
@@ -309,7 +445,10 @@ impl ZSet {
     /// The element at 0-based ascending rank `r` (< len).
     pub fn get(&self, r: usize) -> (&[u8], f64) {
         match &self.repr {
-            Repr::Small(v) => (&v[r].0, v[r].1),
+            Repr::Small(v) => {
+                let (m, s, _) = v.elems().nth(r).expect("rank below len");
+                (m, s)
+            }
             Repr::Big(sl) => {
                 let n = &sl.nodes[sl.by_rank(r + 1) as usize];
                 (&n.ele, n.score)
@@ -321,13 +460,21 @@ impl ZSet {
     pub fn iter_from(&self, r: usize, rev: bool) -> Iter<'_> {
         let pos = match &self.repr {
             _ if r >= self.len() => NIL,
-            Repr::Small(_) => r as u32,
+            Repr::Small(v) => v.offset(r) as u32,
             Repr::Big(sl) => sl.by_rank(r + 1),
+        };
+        // Backwards over a packed set: the offsets up to `r`, popped in turn.
+        let back = match &self.repr {
+            Repr::Small(v) if rev && pos != NIL => {
+                v.elems().take(r + 1).map(|e| e.2.start as u32).collect()
+            }
+            _ => Vec::new(),
         };
         Iter {
             set: self,
             pos,
             rev,
+            back,
         }
     }
 
@@ -352,7 +499,7 @@ impl ZSet {
             return None;
         }
         let i = match &self.repr {
-            Repr::Small(v) => v.iter().position(|(m, s)| r.gte_min(*s, m))?,
+            Repr::Small(v) => v.elems().position(|(m, s, _)| r.gte_min(s, m))?,
             Repr::Big(sl) => sl.count_while(|s, m| !r.gte_min(s, m)),
         };
         if i >= self.len() {
@@ -368,7 +515,13 @@ impl ZSet {
             return None;
         }
         let i = match &self.repr {
-            Repr::Small(v) => v.iter().rposition(|(m, s)| r.lte_max(*s, m))?,
+            Repr::Small(v) => {
+                v.elems()
+                    .enumerate()
+                    .filter(|(_, (m, s, _))| r.lte_max(*s, m))
+                    .last()?
+                    .0
+            }
             Repr::Big(sl) => sl.count_while(|s, m| r.lte_max(s, m)).checked_sub(1)?,
         };
         let (m, s) = self.get(i);
@@ -408,8 +561,8 @@ impl ZSet {
     pub fn remove_ranks(&mut self, start: usize, end: usize) -> usize {
         match &mut self.repr {
             Repr::Small(v) => {
-                v.drain(start..=end);
-                shrink(v);
+                let (a, b) = (v.offset(start), v.offset(end + 1));
+                v.splice(a..b, &[], -((end + 1 - start) as isize));
             }
             Repr::Big(sl) => sl.delete_rank_range(start + 1, end + 1),
         }
@@ -424,8 +577,14 @@ impl ZSet {
         }
         match &mut self.repr {
             Repr::Small(v) => {
-                let (m, s) = if max { v.pop()? } else { v.remove(0) };
-                Some((m.into_vec(), s))
+                let (m, s, r) = if max {
+                    v.elems().last()?
+                } else {
+                    v.elems().next()?
+                };
+                let m = m.to_vec();
+                v.splice(r, &[], -1);
+                Some((m, s))
             }
             Repr::Big(sl) => {
                 let x = if max {
@@ -447,7 +606,7 @@ impl ZSet {
     /// Yields (member, score as Redis prints it) pairs.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], String)>) {
         match &self.repr {
-            Repr::Small(v) => (0, v.iter().map(|(m, s)| (&**m, d2string(*s))).collect()),
+            Repr::Small(v) => (0, v.elems().map(|(m, s, _)| (m, d2string(s))).collect()),
             Repr::Big(sl) => {
                 let mut out = Vec::new();
                 let mut i = (cursor as usize).max(1);
@@ -497,9 +656,11 @@ impl PartialEq for ZSet {
 /// Iterator over (member, score) by rank.
 pub struct Iter<'a> {
     set: &'a ZSet,
-    /// Vector index (listpack) or node slot (skiplist); NIL when done.
+    /// Byte offset (listpack) or node slot (skiplist); NIL when done.
     pos: u32,
     rev: bool,
+    /// Listpack backwards: offsets of the elements still to come, last first.
+    back: Vec<u32>,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -510,15 +671,22 @@ impl<'a> Iterator for Iter<'a> {
         }
         match &self.set.repr {
             Repr::Small(v) => {
-                let (m, s) = &v[self.pos as usize];
-                self.pos = if self.rev {
-                    self.pos.checked_sub(1).unwrap_or(NIL)
-                } else if self.pos as usize + 1 < v.len() {
-                    self.pos + 1
+                let pos = if self.rev {
+                    match self.back.pop() {
+                        Some(p) => p,
+                        None => {
+                            self.pos = NIL;
+                            return None;
+                        }
+                    }
                 } else {
-                    NIL
+                    self.pos
                 };
-                Some((m, *s))
+                let (m, s, next) = lp_read(&v.buf, pos as usize);
+                if !self.rev {
+                    self.pos = if next < v.buf.len() { next as u32 } else { NIL };
+                }
+                Some((m, s))
             }
             Repr::Big(sl) => {
                 let n = &sl.nodes[self.pos as usize];
@@ -1028,6 +1196,59 @@ mod tests {
             cur = next;
         }
         assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn packed_elements_round_trip_every_score_width() {
+        let long = vec![b'm'; 300];
+        let scores = [
+            0.0,
+            -128.0,
+            127.0,
+            128.0,
+            -129.0,
+            2147483647.0,
+            -2147483648.0,
+            2147483648.0,
+            1.5,
+            0.1,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            16777217.0,
+            -0.5,
+        ];
+        for (i, &sc) in scores.iter().enumerate() {
+            for m in [&b""[..], b"x", &long[..62], &long[..63], &long[..]] {
+                let mut v = Vec::new();
+                lp_encode(m, sc, &mut v);
+                lp_encode(b"next", i as f64, &mut v);
+                let (m2, s2, next) = lp_read(&v, 0);
+                assert_eq!((m2, s2), (m, sc), "score {sc} member len {}", m.len());
+                assert_eq!(lp_read(&v, next).0, b"next");
+            }
+        }
+        // Reverse iteration and ranks over the packed form.
+        let mut z = ZSet::new();
+        let lim = Limits {
+            entries: 128,
+            value: 64,
+        };
+        for (i, &sc) in scores.iter().enumerate() {
+            z.insert_new(format!("m{i}").as_bytes(), sc, lim);
+        }
+        assert!(z.is_listpack());
+        let fwd: Vec<_> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        let mut rev: Vec<_> = z
+            .iter_from(z.len() - 1, true)
+            .map(|(m, s)| (m.to_vec(), s))
+            .collect();
+        rev.reverse();
+        assert_eq!(fwd, rev);
+        for (r, (m, s)) in fwd.iter().enumerate() {
+            assert_eq!(z.rank(m), Some(r));
+            assert_eq!(z.get(r), (&m[..], *s));
+        }
     }
 
     #[test]
