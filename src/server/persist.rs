@@ -146,6 +146,10 @@ fn save_to(
     let aux = SaveAux {
         used_mem: 0,
         lua,
+        functions: crate::scripting::functions::codes()
+            .into_iter()
+            .map(|c| c.to_vec())
+            .collect(),
         repl_id: repl.map(|c| c.replid.clone()),
         repl_offset: repl.map_or(0, |c| c.offset),
         repl_stream_db: repl.map_or(0, |c| c.stream_db),
@@ -259,6 +263,8 @@ pub fn load_for_replica(
         }
     }
     load_scripts(&info.lua);
+    // A full sync replaces the libraries with the master's.
+    load_functions(&info.functions);
     crate::log::notice(&format!(
         "Done loading RDB, keys loaded: {}, keys expired: 0.",
         info.keys_loaded
@@ -597,6 +603,30 @@ pub fn load_scripts(bodies: &[Vec<u8>]) {
     }
 }
 
+/// Installs the function libraries of an RDB file (FUNCTION2 records) as
+/// the whole library set. A library that does not load is logged and left
+/// out.
+pub fn load_functions(codes: &[Vec<u8>]) {
+    use crate::scripting::functions;
+    let mut set = functions::LibrarySet::default();
+    if !codes.is_empty() {
+        let mut engine = crate::scripting::Engine::new();
+        for c in codes {
+            let code = bytes::Bytes::copy_from_slice(c);
+            if let Err(e) = engine
+                .compile_library(&code, 0)
+                .and_then(|lib| set.add(lib, false))
+            {
+                crate::log::warning(&format!("Failed loading library from the RDB file: {e}"));
+            }
+        }
+    }
+    let _ = functions::update(|s| {
+        *s = set;
+        Ok(())
+    });
+}
+
 /// Loads `dir/dbfilename` into the stores before the shards start.
 /// Ok(false) when there is no file.
 pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
@@ -675,6 +705,7 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
         }
     }
     load_scripts(&info.lua);
+    load_functions(&info.functions);
     if let Some(v) = &info.redis_ver {
         crate::log::notice(&format!("Loading RDB produced by version {v}"));
     }

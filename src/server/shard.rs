@@ -693,10 +693,10 @@ fn denyoom(cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.flags & flags::DENYOOM != 0 {
         return true;
     }
-    if !matches!(cmd.name, "eval" | "evalsha") {
+    if !matches!(cmd.name, "eval" | "evalsha" | "fcall") {
         return false;
     }
-    crate::scripting::script_flags(cmd.name == "evalsha", &args[1])
+    crate::commands::scripting::request_flags(args)
         .is_some_and(|f| !f.compat() && !f.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES))
 }
 
