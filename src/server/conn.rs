@@ -854,14 +854,18 @@ impl Conn<'_> {
             });
             return None;
         }
-        if cmd.is_write() && crate::replication::replica::read_only_for_clients(self.rt.srv) {
+        // A script or function with declared flags: its flags decide (Redis's
+        // scriptFlagsToCmdFlags).
+        let (is_write, stale_ok) = commands::scripting::effective_flags(cmd, args)
+            .unwrap_or((cmd.is_write(), cmd.flags & flags::STALE != 0));
+        if is_write && crate::replication::replica::read_only_for_clients(self.rt.srv) {
             err(
                 "READONLY You can't write against a read only replica.".into(),
                 slots,
             );
             return None;
         }
-        if cmd.flags & flags::STALE == 0 && crate::replication::replica::stale_denied(self.rt.srv) {
+        if !stale_ok && crate::replication::replica::stale_denied(self.rt.srv) {
             err(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
                     .into(),
@@ -880,11 +884,11 @@ impl Conn<'_> {
             err(crate::storage::evict::OOM_ERR.into(), slots);
             return None;
         }
-        if (cmd.is_write() || cmd.name == "ping") && self.rt.srv.writes_denied_by_disk_error() {
+        if (is_write || cmd.name == "ping") && self.rt.srv.writes_denied_by_disk_error() {
             err(MISCONF.into(), slots);
             return None;
         }
-        if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
+        if is_write && crate::replication::master::not_enough_replicas(self.rt.srv) {
             err(
                 "NOREPLICAS Not enough good replicas to write.".into(),
                 slots,
@@ -927,7 +931,7 @@ impl Conn<'_> {
             let refused = !commands::scripting::allowed_while_busy(cmd, args)
                 || (cmd.name == "shutdown" && !in_multi);
             if refused {
-                err(commands::scripting::BUSY_ERR.into(), slots);
+                err(commands::scripting::busy_err().into(), slots);
                 return None;
             }
         }
@@ -1547,9 +1551,9 @@ fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> {
     })
 }
 
-/// EVAL, EVALSHA and their _RO forms.
+/// EVAL, EVALSHA, FCALL and their _RO forms.
 fn is_script(cmd: &Command) -> bool {
-    cmd.name.starts_with("eval")
+    cmd.name.starts_with("eval") || cmd.name.starts_with("fcall")
 }
 
 /// What a connection shares with its shard's busy-script hook: all of its
