@@ -766,24 +766,28 @@ fn function_restore(ctx: &mut Ctx, args: &[Bytes]) -> bool {
             return false;
         }
     };
-    let codes = match crate::rdb::restore_functions(&args[2]) {
+    use crate::rdb::FunctionsPayloadError as PayloadErr;
+    let records = match crate::rdb::restore_functions(&args[2]) {
         Ok(c) => c,
-        Err(crate::rdb::FunctionsPayloadError::Footer) => {
+        Err(_) => {
             ctx.out
                 .err("ERR DUMP payload version or checksum are wrong");
             return false;
         }
-        Err(crate::rdb::FunctionsPayloadError::Data(e)) => {
-            ctx.out.err(&format!("ERR {e}"));
-            return false;
-        }
     };
-    // Every library compiles into a set of its own first (rdbFunctionLoad).
+    // Every library compiles into a set of its own first (rdbFunctionLoad),
+    // in payload order: the first failure is the reply.
     let mut restored = functions::LibrarySet::default();
-    for code in codes {
-        let code = Bytes::from(code);
-        let r = with_engine(ctx.srv, |e| e.compile_library(&code, 0))
-            .and_then(|lib| restored.add(lib, false));
+    for rec in records {
+        let r = match rec {
+            Ok(code) => {
+                let code = Bytes::from(code);
+                with_engine(ctx.srv, |e| e.compile_library(&code, 0))
+                    .and_then(|lib| restored.add(lib, false))
+            }
+            Err(PayloadErr::Data(e)) => Err(e.to_string()),
+            Err(PayloadErr::Footer) => Err("DUMP payload version or checksum are wrong".into()),
+        };
         if let Err(e) = r {
             ctx.out.err(&format!("ERR {e}"));
             return false;

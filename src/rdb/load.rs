@@ -878,8 +878,11 @@ pub enum FunctionsPayloadError {
 
 /// Decodes a FUNCTION DUMP payload into the libraries' codes: FUNCTION2
 /// records (or 7.0-rc FUNCTION ones, turned into a `#!engine name=`
-/// code) up to the 10-byte footer.
-pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionsPayloadError> {
+/// code) up to the 10-byte footer. A record that does not decode ends the
+/// list with its error (Redis loads the records before it first).
+pub fn restore_functions(
+    payload: &[u8],
+) -> Result<Vec<Result<Vec<u8>, FunctionsPayloadError>>, FunctionsPayloadError> {
     if payload.len() < 10 {
         return Err(FunctionsPayloadError::Footer);
     }
@@ -895,21 +898,20 @@ pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionsPayloa
     let mut rd = Rd::new(&mut r);
     let mut out = Vec::new();
     while (payload.len() as u64).saturating_sub(rd.pos) > 10 {
-        let t = rd
-            .u8()
-            .map_err(|_| FunctionsPayloadError::Data("can not read data type"))?;
-        let lib = match t {
-            OP_FUNCTION2 => rd.string().ok(),
-            OP_FUNCTION_PRE_GA => pre_ga_function(&mut rd).ok(),
-            _ => return Err(FunctionsPayloadError::Data("given type is not a function")),
+        let lib = match rd.u8() {
+            Err(_) => Err(FunctionsPayloadError::Data("can not read data type")),
+            Ok(OP_FUNCTION2) => rd.string().map_err(|_| {
+                FunctionsPayloadError::Data("failed loading the given functions payload")
+            }),
+            Ok(OP_FUNCTION_PRE_GA) => pre_ga_function(&mut rd).map_err(|_| {
+                FunctionsPayloadError::Data("failed loading the given functions payload")
+            }),
+            Ok(_) => Err(FunctionsPayloadError::Data("given type is not a function")),
         };
-        match lib {
-            Some(l) => out.push(l),
-            None => {
-                return Err(FunctionsPayloadError::Data(
-                    "failed loading the given functions payload",
-                ));
-            }
+        let failed = lib.is_err();
+        out.push(lib);
+        if failed {
+            break;
         }
     }
     Ok(out)
