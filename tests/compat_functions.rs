@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Conn, Pair, Resp};
+use common::{Conn, Pair, Resp, Server};
 
 pair_tests!(
     load_and_call,
@@ -22,6 +22,111 @@ pair_tests!(
     kill_and_busy,
     arity_and_help,
 );
+
+shard_tests!(atomic_under_concurrent_writers);
+
+const ATOMIC_LIB: &str = "#!lua name=atomic
+redis.register_function('setall', function(keys, args)
+  for _, k in ipairs(keys) do redis.call('set', k, args[1]) end
+  return #keys
+end)
+redis.register_function('setall_undeclared', function(keys, args)
+  for i = 1, 16 do redis.call('set', 'u' .. i, args[1]) end
+  return 16
+end)
+redis.register_function{function_name='getall', callback=function(keys) return redis.call('mget', unpack(keys)) end, flags={'no-writes'}}
+redis.register_function{function_name='getall_undeclared', callback=function()
+  local out = {}
+  for i = 1, 16 do out[i] = redis.call('get', 'u' .. i) end
+  return out
+end, flags={'no-writes'}}";
+
+/// The values of an array reply (nil as "").
+fn values(r: &[u8]) -> Vec<Vec<u8>> {
+    match Resp::parse(r) {
+        Resp::Array(v) => v
+            .into_iter()
+            .map(|x| match x {
+                Resp::Bulk(b) => b,
+                Resp::Null => Vec::new(),
+                other => panic!("unexpected element {other:?}"),
+            })
+            .collect(),
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+/// Functions writing 16 keys spread over every shard (declared, and
+/// undeclared) while readers read them through functions and MGET: every
+/// read sees all keys from one write, never a mix.
+fn atomic_under_concurrent_writers(shards: usize) {
+    let keel = Server::keel(shards, &[]);
+    let mut c = keel.conn();
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", ATOMIC_LIB]),
+        b"$6\r\natomic\r\n"
+    );
+    let keys: Vec<String> = (0..16).map(|i| format!("key:{i}")).collect();
+    let mut set = vec!["FCALL".to_string(), "setall".into(), "16".into()];
+    set.extend(keys.iter().cloned());
+    set.push("init".into());
+    c.cmd(&set);
+    c.cmd(&["FCALL", "setall_undeclared", "0", "init"]);
+    let stop = std::time::Instant::now() + Duration::from_millis(1500);
+    std::thread::scope(|sc| {
+        for w in 0..2 {
+            let port = keel.port;
+            let mut set = set.clone();
+            sc.spawn(move || {
+                let mut c = Conn::connect(port);
+                let mut i = 0;
+                while std::time::Instant::now() < stop {
+                    let v = format!("w{w}-{i}");
+                    *set.last_mut().unwrap() = v.clone();
+                    assert_eq!(c.cmd(&set), b":16\r\n");
+                    assert_eq!(c.cmd(&["FCALL", "setall_undeclared", "0", &v]), b":16\r\n");
+                    i += 1;
+                }
+            });
+        }
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let port = keel.port;
+            let keys = keys.clone();
+            readers.push(sc.spawn(move || {
+                let mut c = Conn::connect(port);
+                let mut get = vec!["FCALL_RO".to_string(), "getall".into(), "16".into()];
+                get.extend(keys.iter().cloned());
+                let mut mget = vec!["MGET".to_string()];
+                mget.extend(keys.iter().cloned());
+                let mut reads = 0;
+                while std::time::Instant::now() < stop {
+                    for req in [
+                        get.clone(),
+                        mget.clone(),
+                        vec!["FCALL".into(), "getall_undeclared".into(), "0".into()],
+                    ] {
+                        let v = values(&c.cmd(&req));
+                        assert!(
+                            v.iter().all(|x| *x == v[0]),
+                            "{} saw a partial write: {:?}",
+                            req[1],
+                            v.iter()
+                                .map(|x| String::from_utf8_lossy(x))
+                                .collect::<Vec<_>>()
+                        );
+                        reads += 1;
+                    }
+                }
+                reads
+            }));
+        }
+        let reads: usize = readers.into_iter().map(|h| h.join().unwrap()).sum();
+        assert!(reads > 30, "only {reads} reads ran");
+    });
+    let final_vals = values(&c.cmd(&["FCALL", "getall_undeclared", "0"]));
+    assert_ne!(final_vals[0], b"init", "the writers ran");
+}
 
 fn load(p: &mut Pair, code: &str) -> Vec<u8> {
     p.check_args(&["FUNCTION", "LOAD", "REPLACE", code])
