@@ -272,12 +272,32 @@ pub fn load_for_replica(
     Ok(info)
 }
 
-/// DEBUG RELOAD: save, empty every store, load the file back. Every shard is held.
-pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), String> {
-    save_now(srv, stores).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
-    for s in stores.iter_mut() {
-        for db in s.dbs.iter_mut() {
-            db.clear();
+/// DEBUG RELOAD's options (stock's NOSAVE, NOFLUSH, MERGE).
+#[derive(Clone, Copy, Debug)]
+pub struct ReloadOpts {
+    pub save: bool,
+    pub flush: bool,
+    /// Libraries of the file replace existing ones of the same name
+    /// (without it, NOFLUSH meets "already exists" and fails).
+    pub merge: bool,
+}
+
+/// DEBUG RELOAD: save, empty every store, load the file back (keys and
+/// function libraries). Every shard is held.
+pub fn debug_reload(
+    srv: &Server,
+    stores: &mut [&mut ShardStore],
+    o: ReloadOpts,
+) -> Result<(), String> {
+    use crate::scripting::functions;
+    if o.save {
+        save_now(srv, stores).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
+    }
+    if o.flush {
+        for s in stores.iter_mut() {
+            for db in s.dbs.iter_mut() {
+                db.clear();
+            }
         }
     }
     let path = rdb_path(srv);
@@ -290,7 +310,7 @@ pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), 
         ..Default::default()
     };
     let n = stores.len();
-    rdb::load(
+    let info = rdb::load(
         &mut r,
         &opts,
         |db, key, entry| {
@@ -300,6 +320,22 @@ pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), 
         |_, _| {},
     )
     .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))?;
+    if o.flush {
+        load_functions(&info.functions);
+    } else if !info.functions.is_empty() {
+        let mut engine = crate::scripting::Engine::new();
+        let r = functions::update(|set| {
+            for c in &info.functions {
+                let lib = engine.compile_library(&bytes::Bytes::copy_from_slice(c), 0)?;
+                set.add(lib, o.merge)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            crate::log::warning(&format!("Failed loading library from the RDB file: {e}"));
+            return Err("ERR Error trying to load the RDB dump, check server logs.".into());
+        }
+    }
     crate::log::notice("DB reloaded by DEBUG RELOAD");
     Ok(())
 }
