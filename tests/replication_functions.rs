@@ -12,7 +12,12 @@ use std::time::Duration;
 use common::repl::{StockReplica, TempDir, digest, info_field, info_int, wait_synced};
 use common::{Conn, DirKeel, Resp, Server};
 
-shard_tests!(stock_master_keel_replica, keel_master_stock_replica);
+shard_tests!(
+    stock_master_keel_replica,
+    keel_master_stock_replica,
+    keel_master_keel_replica,
+    flags_on_a_stale_replica,
+);
 
 const LIB_A: &str = "#!lua name=liba
 redis.register_function('seta', function(keys, args)
@@ -215,4 +220,85 @@ fn keel_master_stock_replica(shards: usize) {
     assert_same(&mut k, &mut r, "after the master's restart");
     assert_eq!(info_int(&mut k, "stats", "sync_full"), 0, "no full sync");
     assert_eq!(info_int(&mut k, "stats", "sync_partial_ok"), 1);
+}
+
+fn keel_master_keel_replica(shards: usize) {
+    let mdir = TempDir::new("fkkmaster");
+    let master = DirKeel::start(&mdir.0, shards, &["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    ok(m.cmd(&["FUNCTION", "LOAD", LIB_C]), "initial load");
+    let rdir = TempDir::new("fkkreplica");
+    let port = master.port.to_string();
+    let replica = DirKeel::start(&rdir.0, 5 - shards, &["--replicaof", "127.0.0.1", &port]);
+    let mut r = replica.conn();
+    assert_same(&mut m, &mut r, "after the full sync");
+    function_traffic(&mut m, "t3");
+    assert_same(&mut m, &mut r, "after the FUNCTION traffic");
+    no_errors_applied(&mut r, "stream from keel");
+}
+
+/// A replica whose master is gone, with `replica-serve-stale-data no`:
+/// what functions and flagged scripts may run is decided by their flags
+/// (allow-stale, no-writes), as on a stock replica in the same state.
+fn flags_on_a_stale_replica(shards: usize) {
+    let mdir = TempDir::new("fstalemaster");
+    let master = Server::redis(&["--dir", mdir.path()]);
+    let mut m = master.conn();
+    ok(
+        m.cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=stale
+redis.register_function{function_name='stale_ok', callback=function() return 'stale fine' end, flags={'allow-stale', 'no-writes'}}
+redis.register_function{function_name='ro_only', callback=function() return 'ro' end, flags={'no-writes'}}
+redis.register_function('writer', function(keys) return redis.call('set', keys[1], 'v') end)",
+        ]),
+        "load",
+    );
+    let rdir = TempDir::new("fstalereplica");
+    let port = master.port.to_string();
+    let stale = [
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--replica-serve-stale-data",
+        "no",
+    ];
+    let keel = DirKeel::start(&rdir.0, shards, &stale);
+    let stock = StockReplica::start(master.port, &["--replica-serve-stale-data", "no"]);
+    let mut k = keel.conn();
+    let mut r = stock.conn();
+    wait_synced(&mut m, &mut k, "keel replica synced");
+    wait_synced(&mut m, &mut r, "stock replica synced");
+    drop(m);
+    drop(master);
+    for c in [&mut k, &mut r] {
+        common::repl::wait_for(20, "the link to go down", || {
+            info_field(c, "replication", "master_link_status") == "down"
+        });
+    }
+    let cases: &[&[&str]] = &[
+        &["FCALL", "stale_ok", "0"],
+        &["FCALL_RO", "stale_ok", "0"],
+        &["FCALL", "ro_only", "0"],
+        &["FCALL", "writer", "1", "k"],
+        &["FCALL", "nosuch", "0"],
+        &["EVAL", "#!lua flags=allow-stale,no-writes\nreturn 1", "0"],
+        &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+        &["EVAL", "#!lua\nreturn 1", "0"],
+        &["EVAL", "return 1", "0"],
+        &["FUNCTION", "LIST", "LIBRARYNAME", "nomatch"],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=x\nredis.register_function('x', function() end)",
+        ],
+    ];
+    for c in cases {
+        assert_eq!(
+            String::from_utf8_lossy(&k.cmd(c)),
+            String::from_utf8_lossy(&r.cmd(c)),
+            "{c:?} on a stale replica"
+        );
+    }
 }

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
@@ -89,6 +90,11 @@ thread_local! {
 /// (except for the commands that may run meanwhile), as in Redis.
 pub static SCRIPT_BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call noscript commands
+/// (Redis's test hook).
+pub static DENY_SCRIPT_DISABLED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// The busy script is a function: -BUSY names FUNCTION KILL.
 pub static SCRIPT_BUSY_FUNCTION: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
@@ -151,8 +157,17 @@ pub fn request_flags(args: &[Bytes]) -> Option<crate::scripting::ScriptFlags> {
 /// is a write command unless `no-writes`, and may run on a stale replica
 /// only with `allow-stale`. Returns (write, stale_ok) for the checks before
 /// the run; None keeps the command's own flags.
+/// FUNCTION's subcommands answer with their own flags (write ones:
+/// LOAD/DELETE/FLUSH/RESTORE; only HELP runs on a stale replica).
 pub fn effective_flags(cmd: &Command, args: &[Bytes]) -> Option<(bool, bool)> {
     use crate::scripting::ScriptFlags;
+    if cmd.name == "function" {
+        let sub = args.get(1)?;
+        let (_, _, writes) = FUNCTION_SUBS
+            .iter()
+            .find(|(n, _, _)| sub.eq_ignore_ascii_case(n.as_bytes()))?;
+        return Some((*writes, sub.eq_ignore_ascii_case(b"help")));
+    }
     if !(cmd.name.starts_with("eval") || cmd.name.starts_with("fcall")) || args.len() < 2 {
         return None;
     }
@@ -259,7 +274,7 @@ impl ScriptHost for Host<'_, '_> {
         if !c.arity_ok(args.len()) {
             return Err("Wrong number of args calling Redis command from script".into());
         }
-        if c.flags & flags::NOSCRIPT != 0 {
+        if c.flags & flags::NOSCRIPT != 0 && !DENY_SCRIPT_DISABLED.load(Relaxed) {
             return Err("This Redis command is not allowed from script".into());
         }
         if let Some(caller) = &self.ctx.caller
@@ -287,6 +302,17 @@ impl ScriptHost for Host<'_, '_> {
         }
         if self.read_only && c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
             return Err("Write commands are not allowed from read-only scripts.".into());
+        }
+        // Redis's scriptVerifyWriteCommandAllow: server states that refuse
+        // a write, until the script has written (then it must go on).
+        if c.is_write() && !self.wrote && !crate::replication::replica::MasterApply::active() {
+            let srv = self.ctx.srv;
+            if crate::replication::replica::read_only_for_clients(srv) {
+                return Err("-READONLY You can't write against a read only replica.".into());
+            }
+            if crate::replication::master::not_enough_replicas(srv) {
+                return Err("-NOREPLICAS Not enough good replicas to write.".into());
+            }
         }
         self.cluster_check(c, args)?;
         if self.oom && !self.allow_oom && !self.wrote && c.flags & flags::DENYOOM != 0 {
@@ -321,6 +347,14 @@ impl ScriptHost for Host<'_, '_> {
             return Err("-KEELRETRY script is being re-run holding every shard".into());
         }
         let mut out = Out::new(resp3);
+        if matches!(c.name, "xread" | "xreadgroup") && blocks(args) {
+            // Stock's stream commands refuse BLOCK from a script themselves.
+            out.err(&format!(
+                "ERR {} command is not allowed with BLOCK option from scripts",
+                String::from_utf8_lossy(&args[0])
+            ));
+            return Ok(out.buf);
+        }
         if c.name == "select" {
             // SELECT inside a script changes the script's DB only.
             match super::parse_i64(&args[1]) {
@@ -354,8 +388,21 @@ impl ScriptHost for Host<'_, '_> {
         self.cluster_checks
     }
 
+    fn acl_check_cmd(&mut self, args: &[Bytes]) -> Option<bool> {
+        let (idx, _) = super::lookup(&args[0])?;
+        Some(match &self.ctx.caller {
+            Some(caller) => crate::acl::check(&caller.0, idx, args).is_ok(),
+            None => true,
+        })
+    }
+
     fn oom(&self) -> bool {
         self.oom
+    }
+
+    fn stale(&self) -> bool {
+        !crate::replication::replica::MasterApply::active()
+            && crate::replication::replica::stale_denied(self.ctx.srv)
     }
 
     fn busy(&mut self, _elapsed_ms: u64) {
@@ -377,6 +424,15 @@ impl ScriptHost for Host<'_, '_> {
             _ => crate::log::warning(msg),
         }
     }
+}
+
+/// XREAD/XREADGROUP with a BLOCK option (before STREAMS).
+fn blocks(args: &[Bytes]) -> bool {
+    let opts = &args[1..];
+    opts.iter()
+        .take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
+        .enumerate()
+        .any(|(i, a)| a.eq_ignore_ascii_case(b"block") && i + 1 < opts.len())
 }
 
 fn eval(ctx: &mut Ctx, args: &[Bytes]) {

@@ -468,7 +468,7 @@ impl Engine {
             match unsafe { self.load_into(self.fl, &lib.code[meta.body..], 0) } {
                 Ok(regs) => {
                     for r in regs {
-                        self.frefs.insert(r.info.name, r.fref);
+                        self.frefs.insert(r.info.name.to_ascii_lowercase(), r.fref);
                     }
                 }
                 Err(e) => crate::log::warning(&format!(
@@ -512,7 +512,7 @@ impl Engine {
         if !self.flags_allow(flags, ro, host, out) {
             return;
         }
-        let Some(&fref) = self.frefs.get(&name) else {
+        let Some(&fref) = self.frefs.get(&name.to_ascii_lowercase()) else {
             out.err("ERR Function not found");
             return;
         };
@@ -539,10 +539,20 @@ impl Engine {
         out: &mut Out,
     ) -> bool {
         if flags.compat() {
+            if host.stale() {
+                out.err(
+                    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+                );
+                return false;
+            }
             return true;
         }
         if flags.has(ScriptFlags::NO_CLUSTER) && host.cluster_enabled() {
             out.err("ERR Can not run script on cluster, 'no-cluster' flag is set.");
+            return false;
+        }
+        if host.stale() && !flags.has(ScriptFlags::ALLOW_STALE) {
+            out.err("MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.");
             return false;
         }
         if !flags.has(ScriptFlags::NO_WRITES) && ro {

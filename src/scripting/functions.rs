@@ -36,14 +36,19 @@ pub struct Library {
 #[derive(Clone, Debug, Default)]
 pub struct LibrarySet {
     pub libs: BTreeMap<String, Arc<Library>>,
-    /// function name -> library name.
+    /// function name, lowercase (stock's function dict ignores case) ->
+    /// library name.
     pub funcs: HashMap<String, String>,
 }
 
 impl LibrarySet {
+    /// The function called `name`, whatever its case.
     pub fn function(&self, name: &str) -> Option<(&Arc<Library>, &FunctionInfo)> {
-        let lib = self.libs.get(self.funcs.get(name)?)?;
-        let f = lib.functions.iter().find(|f| f.name == name)?;
+        let lib = self.libs.get(self.funcs.get(&name.to_ascii_lowercase())?)?;
+        let f = lib
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))?;
         Some((lib, f))
     }
 
@@ -59,14 +64,15 @@ impl LibrarySet {
     fn unlink(&mut self, name: &str) -> Option<Arc<Library>> {
         let lib = self.libs.remove(name)?;
         for f in &lib.functions {
-            self.funcs.remove(&f.name);
+            self.funcs.remove(&f.name.to_ascii_lowercase());
         }
         Some(lib)
     }
 
     fn link(&mut self, lib: Arc<Library>) {
         for f in &lib.functions {
-            self.funcs.insert(f.name.clone(), lib.name.clone());
+            self.funcs
+                .insert(f.name.to_ascii_lowercase(), lib.name.clone());
         }
         self.libs.insert(lib.name.clone(), lib);
     }
@@ -82,7 +88,7 @@ impl LibrarySet {
         if let Some(f) = lib
             .functions
             .iter()
-            .find(|f| self.funcs.contains_key(&f.name))
+            .find(|f| self.funcs.contains_key(&f.name.to_ascii_lowercase()))
         {
             let e = format!("Function {} already exists", f.name);
             if let Some(old) = old {
@@ -109,7 +115,7 @@ impl LibrarySet {
             if let Some(f) = l
                 .functions
                 .iter()
-                .find(|f| next.funcs.contains_key(&f.name))
+                .find(|f| next.funcs.contains_key(&f.name.to_ascii_lowercase()))
             {
                 return Err(format!("Function {} already exists", f.name));
             }

@@ -73,6 +73,13 @@ pub trait ScriptHost {
     /// clients with BUSY here. SCRIPT KILL is seen through [`ScriptStatus`].
     fn busy(&mut self, _elapsed_ms: u64) {}
 
+    /// A replica whose link is down with `replica-serve-stale-data no`
+    /// (not for the master's stream): scripts without `allow-stale` (and
+    /// flag-less ones) are refused.
+    fn stale(&self) -> bool {
+        false
+    }
+
     /// Cluster mode (not for the master's stream): scripts flagged
     /// `no-cluster` are refused.
     fn cluster_enabled(&self) -> bool {
