@@ -127,13 +127,14 @@ fn with_engine<R>(srv: &crate::server::Server, f: impl FnOnce(&mut Engine) -> R)
     ENGINE.with(|e| {
         let mut e = e.borrow_mut();
         let engine = e.get_or_insert_with(|| {
-            let mut en = Engine::new();
+            let en = Engine::new();
             STATUSES.lock().unwrap().push(en.status());
-            let c = srv.config.read().unwrap();
-            // lua-time-limit is an alias of busy-reply-threshold.
-            en.set_busy_threshold(c.get_i64("busy-reply-threshold").max(0) as u64);
             en
         });
+        // Read per run: CONFIG SET applies to every shard's engine (lua-time-limit
+        // is an alias of busy-reply-threshold).
+        let ms = srv.config.read().unwrap().get_i64("busy-reply-threshold");
+        engine.set_busy_threshold(ms.max(0) as u64);
         f(engine)
     })
 }
