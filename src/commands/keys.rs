@@ -1163,12 +1163,36 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
     } else if eq_ic(sub, "populate") && (3..=5).contains(&argc) {
         debug_populate(ctx, args);
     } else if eq_ic(sub, "reload") {
+        let mut o = crate::server::persist::ReloadOpts {
+            save: true,
+            flush: true,
+            merge: false,
+        };
+        for a in &args[2..] {
+            if eq_ic(a, "nosave") {
+                o.save = false;
+            } else if eq_ic(a, "noflush") {
+                o.flush = false;
+            } else if eq_ic(a, "merge") {
+                o.merge = true;
+            } else {
+                return ctx
+                    .out
+                    .err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+            }
+        }
         let srv = ctx.srv;
         let mut stores = super::snapshot::all_stores(ctx);
-        match crate::server::persist::debug_reload(srv, &mut stores) {
+        match crate::server::persist::debug_reload(srv, &mut stores, o) {
             Ok(()) => ctx.out.ok(),
             Err(e) => ctx.out.err(&e),
         }
+    } else if eq_ic(sub, "protocol") && argc == 3 {
+        debug_protocol(ctx, &args[2]);
+    } else if eq_ic(sub, "set-disable-deny-scripts") && argc == 3 {
+        let on = super::parse_i64(&args[2]).unwrap_or(0) != 0;
+        super::scripting::DENY_SCRIPT_DISABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+        ctx.out.ok();
     } else if eq_ic(sub, "sleep") && argc == 3 {
         let secs = strtod_prefix(&args[2]);
         let us = (secs * 1e6) as i64;
@@ -1214,6 +1238,70 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             String::from_utf8_lossy(&sub[..sub.len().min(128)]),
             String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
         ));
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type, as stock.
+fn debug_protocol(ctx: &mut Ctx, name: &[u8]) {
+    let out = &mut *ctx.out;
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if is("string") {
+        out.bulk(b"Hello World");
+    } else if is("integer") {
+        out.int(12345);
+    } else if is("double") {
+        // Stock's literal, not PI.
+        #[allow(clippy::approx_constant)]
+        out.double(3.141);
+    } else if is("bignum") {
+        let n = b"1234567999999999999999999999999999999";
+        if out.resp3 {
+            out.raw(b"(");
+            out.raw(n);
+            out.raw(b"\r\n");
+        } else {
+            out.bulk(n);
+        }
+    } else if is("null") {
+        out.null();
+    } else if is("array") || is("set") {
+        if is("set") {
+            out.set(3);
+        } else {
+            out.array(3);
+        }
+        for j in 0..3 {
+            out.int(j);
+        }
+    } else if is("map") {
+        out.map(3);
+        for j in 0..3 {
+            out.int(j);
+            out.boolean(j == 1);
+        }
+    } else if is("attrib") {
+        if out.resp3 {
+            out.raw(b"|1\r\n");
+            out.bulk(b"key-popularity");
+            out.array(2);
+            out.bulk(b"key:123");
+            out.int(90);
+        }
+        out.bulk(b"Some real reply following the attribute");
+    } else if is("push") {
+        if !out.resp3 {
+            return out.err("ERR RESP2 is not supported by this command");
+        }
+        out.push(2);
+        out.bulk(b"server-cpu-usage");
+        out.int(42);
+        out.bulk(b"Some real reply following the push reply");
+    } else if is("true") || is("false") {
+        out.boolean(is("true"));
+    } else if is("verbatim") {
+        out.verbatim(b"This is a verbatim\nstring");
+    } else {
+        out.err("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false");
     }
 }
 

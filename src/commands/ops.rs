@@ -348,7 +348,11 @@ fn memory_stats(ctx: &mut Ctx) {
     kv(out, "cluster.links", 0);
     kv(out, "aof.buffer", 0);
     kv(out, "lua.caches", 0);
-    kv(out, "functions.caches", 0);
+    kv(
+        out,
+        "functions.caches",
+        crate::scripting::functions::memory() as _,
+    );
     for &(d, _, main, x) in &dbs {
         out.bulk(format!("db.{d}").as_bytes());
         out.map(3);

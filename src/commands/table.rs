@@ -52,6 +52,10 @@ pub enum Special {
         sha: bool,
         ro: bool,
     },
+    /// FCALL and FCALL_RO.
+    Function {
+        ro: bool,
+    },
     /// SPUBLISH: its shard channel (argument 1) is routed by slot like a key.
     SPublish,
     /// SSUBSCRIBE / SUNSUBSCRIBE: every argument is a shard channel.

@@ -760,18 +760,7 @@ pub fn load<R: Read>(
                 continue;
             }
             OP_FUNCTION_PRE_GA => {
-                let name = rd.string()?;
-                let engine = rd.string()?;
-                let desc = rd.len()?;
-                if desc != 0 {
-                    rd.string()?;
-                }
-                let code = rd.string()?;
-                let mut lib = format!("#!{} name=", String::from_utf8_lossy(&engine)).into_bytes();
-                lib.extend_from_slice(&name);
-                lib.push(b'\n');
-                lib.extend_from_slice(&code);
-                info.functions.push(lib);
+                info.functions.push(pre_ga_function(&mut rd)?);
                 continue;
             }
             OP_FUNCTION2 => {
@@ -876,6 +865,72 @@ pub fn restore_payload(payload: &[u8], lim: &Limits) -> Result<Option<Value>, Re
         return Err(RestoreError::Data(RdbError::UnknownType(t)));
     }
     read_object(&mut rd, t, &mut cx).map_err(RestoreError::Data)
+}
+
+/// Why FUNCTION RESTORE refused a payload (Redis's reply texts).
+#[derive(Debug, PartialEq, Eq)]
+pub enum FunctionsPayloadError {
+    /// "DUMP payload version or checksum are wrong"
+    Footer,
+    /// The error text after `ERR `.
+    Data(&'static str),
+}
+
+/// Decodes a FUNCTION DUMP payload into the libraries' codes: FUNCTION2
+/// records (or 7.0-rc FUNCTION ones, turned into a `#!engine name=`
+/// code) up to the 10-byte footer. A record that does not decode ends the
+/// list with its error (Redis loads the records before it first).
+pub fn restore_functions(
+    payload: &[u8],
+) -> Result<Vec<Result<Vec<u8>, FunctionsPayloadError>>, FunctionsPayloadError> {
+    if payload.len() < 10 {
+        return Err(FunctionsPayloadError::Footer);
+    }
+    let ver = u16::from_le_bytes([payload[payload.len() - 10], payload[payload.len() - 9]]);
+    if ver > RDB_VERSION {
+        return Err(FunctionsPayloadError::Footer);
+    }
+    let crc = crc64(0, &payload[..payload.len() - 8]);
+    if crc.to_le_bytes() != payload[payload.len() - 8..] {
+        return Err(FunctionsPayloadError::Footer);
+    }
+    let mut r = payload;
+    let mut rd = Rd::new(&mut r);
+    let mut out = Vec::new();
+    while (payload.len() as u64).saturating_sub(rd.pos) > 10 {
+        let lib = match rd.u8() {
+            Err(_) => Err(FunctionsPayloadError::Data("can not read data type")),
+            Ok(OP_FUNCTION2) => rd.string().map_err(|_| {
+                FunctionsPayloadError::Data("failed loading the given functions payload")
+            }),
+            Ok(OP_FUNCTION_PRE_GA) => pre_ga_function(&mut rd).map_err(|_| {
+                FunctionsPayloadError::Data("failed loading the given functions payload")
+            }),
+            Ok(_) => Err(FunctionsPayloadError::Data("given type is not a function")),
+        };
+        let failed = lib.is_err();
+        out.push(lib);
+        if failed {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A 7.0-rc FUNCTION record (name, engine, optional description, code) as
+/// the code FUNCTION LOAD would take.
+fn pre_ga_function<R: Read>(rd: &mut Rd<'_, R>) -> Result<Vec<u8>, RdbError> {
+    let name = rd.string()?;
+    let engine = rd.string()?;
+    if rd.len()? != 0 {
+        rd.string()?;
+    }
+    let code = rd.string()?;
+    let mut lib = format!("#!{} name=", String::from_utf8_lossy(&engine)).into_bytes();
+    lib.extend_from_slice(&name);
+    lib.push(b'\n');
+    lib.extend_from_slice(&code);
+    Ok(lib)
 }
 
 /// Types 7.0's rdbLoadObjectType accepts (RESTORE refuses newer ones).

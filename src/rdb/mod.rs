@@ -55,8 +55,11 @@ pub mod stream;
 mod value;
 
 pub use crc64::crc64;
-pub use load::{LoadInfo, LoadOpts, RestoreError, load, restore_payload};
-pub use save::{SaveAux, SaveOpts, dump_payload, save, save_to_vec};
+pub use load::{
+    FunctionsPayloadError, LoadInfo, LoadOpts, RestoreError, load, restore_functions,
+    restore_payload,
+};
+pub use save::{SaveAux, SaveOpts, dump_functions, dump_payload, save, save_to_vec};
 pub use value::Limits;
 
 /// The RDB version keel writes (what Redis 7.0 writes and accepts).

@@ -368,6 +368,26 @@ pub fn dump_payload(v: &Value, lim: &Limits, compression: bool) -> Vec<u8> {
     buf
 }
 
+/// FUNCTION DUMP's payload: a FUNCTION2 record per library code, the RDB
+/// version (2 bytes LE) and the CRC64 (8 bytes LE) of everything before it.
+pub fn dump_functions(codes: &[impl AsRef<[u8]>], compression: bool) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut wr = Wr {
+        w: &mut buf,
+        crc: 0,
+        compression,
+    };
+    for code in codes {
+        wr.u8(OP_FUNCTION2).expect("writing to a Vec cannot fail");
+        wr.string(code.as_ref())
+            .expect("writing to a Vec cannot fail");
+    }
+    buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf
+}
+
 /// A stream value's bytes (no type byte), for tests of the stream layout.
 #[cfg(test)]
 pub(super) fn stream_record(s: &StreamData) -> Vec<u8> {

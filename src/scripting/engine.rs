@@ -29,6 +29,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use mlua::ffi::*;
 
+use super::functions::{self, FunctionInfo, Library, LibrarySet};
 use super::lrand::{LRAND48_MAX, Lrand48};
 use super::{
     NOSCRIPT_ERR, Registry, SCRIPT_HELP, Script, ScriptFlags, ScriptHost, ScriptStatus,
@@ -43,6 +44,12 @@ unsafe extern "C-unwind" {
 }
 
 const CTX_KEY: &CStr = c"__keel_script_ctx";
+/// Registry keys of the functions state: what a library load sees as its
+/// globals, and the globals functions run with.
+const LIBRARY_API: &CStr = c"__keel_library_api";
+const GLOBALS_API: &CStr = c"__keel_globals_api";
+/// FUNCTION LOAD's time limit (Redis's LOAD_TIMEOUT_MS).
+pub const LOAD_TIMEOUT_MS: u64 = 500;
 const REDIS_VERSION_NUM: f64 = 0x0007_000f as f64;
 
 /// An error to raise in Lua once the Rust frame is gone.
@@ -239,8 +246,25 @@ struct Ctx {
     start: Instant,
     busy_ms: u64,
     timed_out: bool,
-    /// Sha of the running script (log lines).
+    /// Sha of the running script, or the function's name (log lines).
     sha: String,
+    /// Set while a library loads: what redis.register_function registered.
+    loading: Option<Vec<Registered>>,
+    load_timeout_ms: u64,
+}
+
+/// A function registered during a library load; `fref` is its callback in
+/// the Lua registry of the state that ran the load.
+struct Registered {
+    info: FunctionInfo,
+    fref: c_int,
+}
+
+/// What a run calls: an EVAL script (by sha) or a function (registry ref).
+#[derive(Clone, Copy)]
+enum Callee<'a> {
+    Script(&'a str),
+    Function(c_int),
 }
 
 unsafe fn ctx<'a>(l: *mut lua_State) -> &'a mut Ctx {
@@ -261,6 +285,14 @@ pub struct Engine {
     /// Scripts compiled into this state (sha -> script).
     compiled: HashMap<String, Arc<Script>>,
     gc_count: u32,
+    /// The functions state (Redis keeps functions apart from EVAL's
+    /// state); null until the first FCALL.
+    fl: *mut lua_State,
+    /// The library set compiled into `fl`, its generation and the
+    /// registry refs of its functions.
+    fset: Arc<LibrarySet>,
+    fgen: u64,
+    frefs: HashMap<String, c_int>,
 }
 
 impl Default for Engine {
@@ -271,8 +303,13 @@ impl Default for Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // SAFETY: the state is owned by this engine and not running.
-        unsafe { lua_close(self.l) }
+        // SAFETY: the states are owned by this engine and not running.
+        unsafe {
+            lua_close(self.l);
+            if !self.fl.is_null() {
+                lua_close(self.fl);
+            }
+        }
     }
 }
 
@@ -287,6 +324,8 @@ impl Engine {
             busy_ms: 5000,
             timed_out: false,
             sha: String::new(),
+            loading: None,
+            load_timeout_ms: 0,
         });
         let l = unsafe { new_state(&mut *ctx) };
         Engine {
@@ -295,6 +334,10 @@ impl Engine {
             generation: Registry::global().generation(),
             compiled: HashMap::new(),
             gc_count: 0,
+            fl: std::ptr::null_mut(),
+            fset: Arc::new(LibrarySet::default()),
+            fgen: 0,
+            frefs: HashMap::new(),
         }
     }
 
@@ -311,6 +354,223 @@ impl Engine {
     /// Memory used by the Lua state in bytes (INFO used_memory_lua).
     pub fn memory(&self) -> usize {
         unsafe { lua_gc(self.l, LUA_GCCOUNT, 0) as usize * 1024 }
+    }
+
+    /// Memory used by the functions state in bytes (INFO used_memory_vm_functions).
+    pub fn functions_memory(&self) -> usize {
+        if self.fl.is_null() {
+            return 0;
+        }
+        unsafe { lua_gc(self.fl, LUA_GCCOUNT, 0) as usize * 1024 }
+    }
+
+    /// Compiles a library (`code` with its `#!lua name=...` header) in a
+    /// fresh functions state, as FUNCTION LOAD does before linking it.
+    /// Errors are the reply text without `ERR `. `timeout_ms` 0: no limit.
+    pub fn compile_library(&mut self, code: &Bytes, timeout_ms: u64) -> Result<Library, String> {
+        let meta = functions::parse_meta(code)?;
+        if !functions::valid_name(&meta.name) {
+            return Err(functions::NAME_ERR.into());
+        }
+        if !meta.engine.eq_ignore_ascii_case(b"lua") {
+            return Err(format!(
+                "Engine '{}' not found",
+                String::from_utf8_lossy(&meta.engine)
+            ));
+        }
+        // SAFETY: a state of our own, closed before returning.
+        let regs = unsafe {
+            let l = new_function_state(&mut *self.ctx);
+            let r = self.load_into(l, &code[meta.body..], timeout_ms);
+            lua_close(l);
+            r
+        }?;
+        if regs.is_empty() {
+            return Err("No functions registered".into());
+        }
+        Ok(Library {
+            name: String::from_utf8_lossy(&meta.name).into_owned(),
+            engine: "LUA",
+            code: code.clone(),
+            functions: regs.into_iter().map(|r| r.info).collect(),
+        })
+    }
+
+    /// Runs a library's body in `l` with the library API as globals; the
+    /// functions it registered, or Redis's error text.
+    unsafe fn load_into(
+        &mut self,
+        l: *mut lua_State,
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<Vec<Registered>, String> {
+        unsafe {
+            set_globals_index(l, LIBRARY_API);
+            if luaL_loadbuffer(
+                l,
+                body.as_ptr() as *const c_char,
+                body.len(),
+                c"@user_function".as_ptr(),
+            ) != 0
+            {
+                let msg = String::from_utf8_lossy(to_cstr_bytes(l, -1).unwrap_or(b"")).into_owned();
+                lua_pop(l, 1);
+                set_globals_index(l, GLOBALS_API);
+                return Err(format!("Error compiling function: {msg}"));
+            }
+            self.ctx.loading = Some(Vec::new());
+            self.ctx.start = Instant::now();
+            self.ctx.load_timeout_ms = timeout_ms;
+            lua_sethook(l, Some(load_hook), LUA_MASKCOUNT, 100_000);
+            let failed = lua_pcall(l, 0, 0, 0) != 0;
+            let regs = self.ctx.loading.take().unwrap_or_default();
+            let r = if failed {
+                let info = error_info(l);
+                lua_pop(l, 1);
+                for r in &regs {
+                    luaL_unref(l, LUA_REGISTRYINDEX, r.fref);
+                }
+                Err(format!(
+                    "Error registering functions: {}",
+                    String::from_utf8_lossy(&info.msg)
+                ))
+            } else {
+                Ok(regs)
+            };
+            lua_sethook(l, None, 0, 0);
+            set_globals_index(l, GLOBALS_API);
+            r
+        }
+    }
+
+    /// Brings the functions state up to the current library set (after a
+    /// FUNCTION LOAD/DELETE/FLUSH/RESTORE anywhere): a fresh state with
+    /// every library loaded, as the set changed as a whole.
+    fn sync_functions(&mut self) {
+        let g = functions::generation();
+        if g == self.fgen && !self.fl.is_null() {
+            return;
+        }
+        let set = functions::current();
+        unsafe {
+            if !self.fl.is_null() {
+                lua_gc(self.fl, LUA_GCCOLLECT, 0);
+                lua_close(self.fl);
+            }
+            self.fl = new_function_state(&mut *self.ctx);
+        }
+        self.frefs.clear();
+        for lib in set.libs.values() {
+            let Ok(meta) = functions::parse_meta(&lib.code) else {
+                continue;
+            };
+            // SAFETY: fl is this engine's, not running.
+            match unsafe { self.load_into(self.fl, &lib.code[meta.body..], 0) } {
+                Ok(regs) => {
+                    for r in regs {
+                        self.frefs.insert(r.info.name.to_ascii_lowercase(), r.fref);
+                    }
+                }
+                Err(e) => crate::log::warning(&format!(
+                    "Library {} failed to load on this thread: {e}",
+                    lib.name
+                )),
+            }
+        }
+        self.fset = set;
+        self.fgen = g;
+    }
+
+    /// The flags of function `name` (routing before the run).
+    pub fn function_flags(name: &[u8]) -> Option<ScriptFlags> {
+        let set = functions::current();
+        let name = std::str::from_utf8(name).ok()?;
+        set.function(name).map(|(_, f)| f.flags)
+    }
+
+    /// FCALL / FCALL_RO with the full argv (arity already checked).
+    pub fn fcall_command(
+        &mut self,
+        args: &[Bytes],
+        ro: bool,
+        host: &mut dyn ScriptHost,
+        out: &mut Out,
+    ) {
+        self.sync_functions();
+        let name = String::from_utf8_lossy(&args[1]).into_owned();
+        let Some((_, f)) = self.fset.function(&name) else {
+            out.err("ERR Function not found");
+            return;
+        };
+        let flags = f.flags;
+        let Some(numkeys) = crate::commands::parse_i64(&args[2]) else {
+            out.err("ERR Bad number of keys provided");
+            return;
+        };
+        if numkeys > (args.len() - 3) as i64 {
+            out.err("ERR Number of keys can't be greater than number of args");
+            return;
+        } else if numkeys < 0 {
+            out.err("ERR Number of keys can't be negative");
+            return;
+        }
+        if !self.flags_allow(flags, ro, host, out) {
+            return;
+        }
+        let Some(&fref) = self.frefs.get(&name.to_ascii_lowercase()) else {
+            out.err("ERR Function not found");
+            return;
+        };
+        let nk = numkeys as usize;
+        self.ctx.status.set_detail(&name, args, true);
+        let l = self.fl;
+        self.run(
+            l,
+            &name,
+            &args[3..3 + nk],
+            &args[3 + nk..],
+            Callee::Function(fref),
+            host,
+            out,
+        );
+    }
+
+    /// Redis's scriptPrepareForRun checks of declared flags.
+    fn flags_allow(
+        &self,
+        flags: ScriptFlags,
+        ro: bool,
+        host: &mut dyn ScriptHost,
+        out: &mut Out,
+    ) -> bool {
+        if flags.compat() {
+            if host.stale() {
+                out.err(
+                    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+                );
+                return false;
+            }
+            return true;
+        }
+        if flags.has(ScriptFlags::NO_CLUSTER) && host.cluster_enabled() {
+            out.err("ERR Can not run script on cluster, 'no-cluster' flag is set.");
+            return false;
+        }
+        if host.stale() && !flags.has(ScriptFlags::ALLOW_STALE) {
+            out.err("MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.");
+            return false;
+        }
+        if !flags.has(ScriptFlags::NO_WRITES) && ro {
+            out.err("ERR Can not execute a script with write flag using *_ro command.");
+            return false;
+        }
+        if host.oom() && !flags.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES) {
+            out.err(
+                "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+            );
+            return false;
+        }
+        true
     }
 
     /// Recreates the Lua state after SCRIPT FLUSH (Redis's scriptingReset).
@@ -490,6 +750,7 @@ impl Engine {
         let nk = numkeys as usize;
         let keys = &args[3..3 + nk];
         let argv = &args[3 + nk..];
+        self.ctx.status.set_detail("", args, false);
         if is_sha {
             let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
             match self.lookup(&sha) {
@@ -530,35 +791,24 @@ impl Engine {
                 }
             },
         };
-        let flags = script.flags;
-        if !flags.compat() {
-            if flags.has(ScriptFlags::NO_CLUSTER) && host.cluster_enabled() {
-                out.err("ERR Can not run script on cluster, 'no-cluster' flag is set.");
-                return;
-            }
-            if !flags.has(ScriptFlags::NO_WRITES) && ro {
-                out.err("ERR Can not execute a script with write flag using *_ro command.");
-                return;
-            }
-            if host.oom() && !flags.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES) {
-                out.err(
-                    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
-                );
-                return;
-            }
+        if !self.flags_allow(script.flags, ro, host, out) {
+            return;
         }
-        self.run(sha, keys, argv, host, out);
+        let l = self.l;
+        self.run(l, sha, keys, argv, Callee::Script(sha), host, out);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
+        l: *mut lua_State,
         sha: &str,
         keys: &[Bytes],
         argv: &[Bytes],
+        callee: Callee,
         host: &mut dyn ScriptHost,
         out: &mut Out,
     ) {
-        let l = self.l;
         // SAFETY: the host outlives this call; the pointer is cleared below
         // before returning, so Lua never sees a dangling host.
         let host_ptr: *mut (dyn ScriptHost + '_) = host;
@@ -570,10 +820,19 @@ impl Engine {
         self.ctx.sha.clear();
         self.ctx.sha.push_str(sha);
         self.ctx.status.begin();
-        let fname = std::ffi::CString::new(format!("f_{sha}")).unwrap();
         unsafe {
             lua_getglobal_(l, c"__redis__err__handler".as_ptr());
-            lua_getfield_(l, LUA_REGISTRYINDEX, fname.as_ptr());
+            let nargs = match callee {
+                Callee::Script(sha) => {
+                    let fname = std::ffi::CString::new(format!("f_{sha}")).unwrap();
+                    lua_getfield_(l, LUA_REGISTRYINDEX, fname.as_ptr());
+                    0
+                }
+                Callee::Function(r) => {
+                    lua_rawgeti_(l, LUA_REGISTRYINDEX, r);
+                    2
+                }
+            };
             if self.ctx.busy_ms > 0 {
                 lua_sethook(l, Some(count_hook), LUA_MASKCOUNT, 100_000);
             }
@@ -583,11 +842,14 @@ impl Engine {
                     push_bytes(l, a);
                     lua_rawseti_(l, -2, j as c_int + 1);
                 }
-                lua_enablereadonlytable(l, LUA_GLOBALSINDEX, 0);
-                lua_setfield(l, LUA_GLOBALSINDEX, name.as_ptr());
-                lua_enablereadonlytable(l, LUA_GLOBALSINDEX, 1);
+                // EVAL: as globals; functions: as the two arguments.
+                if nargs == 0 {
+                    lua_enablereadonlytable(l, LUA_GLOBALSINDEX, 0);
+                    lua_setfield(l, LUA_GLOBALSINDEX, name.as_ptr());
+                    lua_enablereadonlytable(l, LUA_GLOBALSINDEX, 1);
+                }
             }
-            let err = lua_pcall(l, 0, 1, -2);
+            let err = lua_pcall(l, nargs, 1, -2 - nargs);
             self.gc_count += 1;
             if self.gc_count == 50 {
                 lua_gc(l, LUA_GCSTEP, 50);
@@ -595,7 +857,7 @@ impl Engine {
             }
             let script_resp = self.ctx.resp;
             if err != 0 {
-                error_reply(l, sha, out);
+                error_reply(l, &self.ctx.sha, out);
                 lua_pop(l, 1);
             } else {
                 let mut w = Vec::new();
@@ -993,6 +1255,273 @@ unsafe fn new_state(ctx: *mut Ctx) -> *mut lua_State {
         }
         lua_pop(l, 1);
         l
+    }
+}
+
+/// The functions state, as Redis's luaEngineInitEngine: the full API, a
+/// library API (`redis.register_function`, `redis.log`, the versions) that
+/// a library load sees as its globals, and fresh read-only globals whose
+/// `__index` switches between the two.
+unsafe fn new_function_state(ctx: *mut Ctx) -> *mut lua_State {
+    unsafe {
+        let l = new_state(ctx);
+        lua_newtable(l); // the load's globals
+        lua_newtable(l); // its `redis`
+        set_fn(l, c"register_function", r_register_function);
+        set_fn(l, c"log", r_log);
+        set_num(l, c"LOG_DEBUG", 0.0);
+        set_num(l, c"LOG_VERBOSE", 1.0);
+        set_num(l, c"LOG_NOTICE", 2.0);
+        set_num(l, c"LOG_WARNING", 3.0);
+        set_num(l, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
+        push_bytes(l, crate::REDIS_VERSION.as_bytes());
+        lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
+        set_error_metatable(l);
+        lua_setfield(l, -2, c"redis".as_ptr());
+        set_error_metatable(l);
+        protect_recursively(l);
+        lua_setfield(l, LUA_REGISTRYINDEX, LIBRARY_API.as_ptr());
+
+        lua_pushvalue(l, LUA_GLOBALSINDEX);
+        lua_setfield(l, LUA_REGISTRYINDEX, GLOBALS_API.as_ptr());
+
+        lua_newtable(l); // new globals
+        lua_newtable(l); // their metatable
+        lua_pushvalue(l, LUA_GLOBALSINDEX);
+        lua_setfield(l, -2, c"__index".as_ptr());
+        lua_enablereadonlytable(l, -1, 1);
+        lua_setmetatable(l, -2);
+        lua_enablereadonlytable(l, -1, 1);
+        lua_replace(l, LUA_GLOBALSINDEX);
+        l
+    }
+}
+
+/// A metatable on the table at the top whose `__index` raises Redis's
+/// "nonexistent global variable" error.
+unsafe fn set_error_metatable(l: *mut lua_State) {
+    unsafe {
+        lua_newtable(l);
+        set_fn(l, c"__index", g_missing_global);
+        lua_setmetatable(l, -2);
+    }
+}
+
+/// Points the globals' `__index` at the registry table `key`.
+unsafe fn set_globals_index(l: *mut lua_State, key: &CStr) {
+    unsafe {
+        if lua_getmetatable(l, LUA_GLOBALSINDEX) == 0 {
+            return;
+        }
+        lua_enablereadonlytable(l, -1, 0);
+        lua_getfield_(l, LUA_REGISTRYINDEX, key.as_ptr());
+        lua_setfield(l, -2, c"__index".as_ptr());
+        lua_enablereadonlytable(l, -1, 1);
+        lua_pop(l, 1);
+    }
+}
+
+/// FUNCTION LOAD's time limit.
+unsafe extern "C-unwind" fn load_hook(l: *mut lua_State, _ar: *mut lua_Debug) {
+    unsafe {
+        let c = ctx(l);
+        if c.load_timeout_ms > 0 && c.start.elapsed().as_millis() as u64 > c.load_timeout_ms {
+            lua_sethook(l, Some(load_hook), LUA_MASKLINE, 0);
+            push_error(l, "FUNCTION LOAD timeout");
+            lua_error(l);
+        }
+    }
+}
+
+/// `redis.register_function(name, callback)` or
+/// `redis.register_function{function_name=, callback=, flags=, description=}`.
+unsafe fn r_register_function_(l: *mut lua_State) -> Result<c_int, LErr> {
+    unsafe {
+        let c = ctx(l);
+        if c.loading.is_none() {
+            push_error(
+                l,
+                "redis.register_function can only be called on FUNCTION LOAD command",
+            );
+            return Err(LErr::Top);
+        }
+        let argc = lua_gettop(l);
+        if !(1..=2).contains(&argc) {
+            push_error(l, "wrong number of arguments to redis.register_function");
+            return Err(LErr::Top);
+        }
+        let read = if argc == 1 {
+            register_named_args(l)
+        } else {
+            register_positional_args(l)
+        };
+        let (name, desc, flags, fref) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                push_error(l, e);
+                return Err(LErr::Top);
+            }
+        };
+        let regs = c.loading.as_mut().expect("checked above");
+        let err = if !functions::valid_name(&name) {
+            Some(functions::NAME_ERR)
+        } else if regs.iter().any(|r| r.info.name.as_bytes() == &name[..]) {
+            Some("Function already exists in the library")
+        } else {
+            None
+        };
+        if let Some(e) = err {
+            luaL_unref(l, LUA_REGISTRYINDEX, fref);
+            drop((name, desc));
+            push_error(l, e);
+            return Err(LErr::Top);
+        }
+        regs.push(Registered {
+            info: FunctionInfo {
+                name: String::from_utf8_lossy(&name).into_owned(),
+                desc: desc.map(Bytes::from),
+                flags: ScriptFlags(flags),
+            },
+            fref,
+        });
+        Ok(0)
+    }
+}
+cfn!(r_register_function, r_register_function_);
+
+type RegisterArgs = (Vec<u8>, Option<Vec<u8>>, u8, c_int);
+
+unsafe fn register_positional_args(l: *mut lua_State) -> Result<RegisterArgs, &'static str> {
+    unsafe {
+        if lua_isstring(l, 1) == 0 {
+            return Err("first argument to redis.register_function must be a string");
+        }
+        let name = to_bytes(l, 1).unwrap_or(b"").to_vec();
+        if lua_type(l, 2) != LUA_TFUNCTION {
+            return Err("second argument to redis.register_function must be a function");
+        }
+        let fref = luaL_ref(l, LUA_REGISTRYINDEX);
+        Ok((name, None, 0, fref))
+    }
+}
+
+unsafe fn register_named_args(l: *mut lua_State) -> Result<RegisterArgs, &'static str> {
+    unsafe {
+        if lua_type(l, 1) != LUA_TTABLE {
+            return Err(
+                "calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).",
+            );
+        }
+        let mut name = None;
+        let mut desc = None;
+        let mut flags = 0u8;
+        let mut fref: Option<c_int> = None;
+        let fail = |l: *mut lua_State, fref: Option<c_int>, e: &'static str| {
+            if let Some(r) = fref {
+                luaL_unref(l, LUA_REGISTRYINDEX, r);
+            }
+            Err(e)
+        };
+        lua_pushnil(l);
+        while lua_next(l, -2) != 0 {
+            if lua_isstring(l, -2) == 0 {
+                return fail(
+                    l,
+                    fref,
+                    "named argument key given to redis.register_function is not a string",
+                );
+            }
+            let key = to_cstr_bytes(l, -2).unwrap_or(b"").to_ascii_lowercase();
+            match key.as_slice() {
+                b"function_name" => {
+                    if lua_isstring(l, -1) == 0 {
+                        return fail(
+                            l,
+                            fref,
+                            "function_name argument given to redis.register_function must be a string",
+                        );
+                    }
+                    name = Some(to_bytes(l, -1).unwrap_or(b"").to_vec());
+                }
+                b"description" => {
+                    if lua_isstring(l, -1) == 0 {
+                        return fail(
+                            l,
+                            fref,
+                            "description argument given to redis.register_function must be a string",
+                        );
+                    }
+                    desc = Some(to_bytes(l, -1).unwrap_or(b"").to_vec());
+                }
+                b"callback" => {
+                    if lua_type(l, -1) != LUA_TFUNCTION {
+                        return fail(
+                            l,
+                            fref,
+                            "callback argument given to redis.register_function must be a function",
+                        );
+                    }
+                    if let Some(old) = fref {
+                        luaL_unref(l, LUA_REGISTRYINDEX, old);
+                    }
+                    fref = Some(luaL_ref(l, LUA_REGISTRYINDEX));
+                    continue; // luaL_ref popped the value
+                }
+                b"flags" => {
+                    if lua_type(l, -1) != LUA_TTABLE {
+                        return fail(
+                            l,
+                            fref,
+                            "flags argument to redis.register_function must be a table representing function flags",
+                        );
+                    }
+                    match read_flags(l) {
+                        Some(f) => flags = f,
+                        None => return fail(l, fref, "unknown flag given"),
+                    }
+                }
+                _ => return fail(l, fref, "unknown argument given to redis.register_function"),
+            }
+            lua_pop(l, 1);
+        }
+        let Some(name) = name else {
+            return fail(
+                l,
+                fref,
+                "redis.register_function must get a function name argument",
+            );
+        };
+        let Some(fref) = fref else {
+            return Err("redis.register_function must get a callback argument");
+        };
+        Ok((name, desc, flags, fref))
+    }
+}
+
+/// The flags table at the top: a list of flag names.
+unsafe fn read_flags(l: *mut lua_State) -> Option<u8> {
+    unsafe {
+        let mut flags = 0u8;
+        let mut j = 1;
+        loop {
+            lua_pushnumber(l, j as lua_Number);
+            lua_gettable(l, -2);
+            j += 1;
+            match lua_type(l, -1) {
+                LUA_TNIL => {
+                    lua_pop(l, 1);
+                    return Some(flags);
+                }
+                _ if lua_isstring(l, -1) == 0 => {
+                    lua_pop(l, 1);
+                    return None;
+                }
+                _ => {}
+            }
+            let bit = functions::flag_bit(to_cstr_bytes(l, -1).unwrap_or(b""));
+            lua_pop(l, 1);
+            flags |= bit?;
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //!   [`Engine::status`].
 
 mod engine;
+pub mod functions;
 mod libs;
 mod lrand;
 mod resp;
@@ -26,7 +27,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use bytes::Bytes;
 
-pub use engine::Engine;
+pub use engine::{Engine, LOAD_TIMEOUT_MS};
 
 /// Implemented by the server: runs the Redis commands of one script run.
 pub trait ScriptHost {
@@ -72,6 +73,13 @@ pub trait ScriptHost {
     /// clients with BUSY here. SCRIPT KILL is seen through [`ScriptStatus`].
     fn busy(&mut self, _elapsed_ms: u64) {}
 
+    /// A replica whose link is down with `replica-serve-stale-data no`
+    /// (not for the master's stream): scripts without `allow-stale` (and
+    /// flag-less ones) are refused.
+    fn stale(&self) -> bool {
+        false
+    }
+
     /// Cluster mode (not for the master's stream): scripts flagged
     /// `no-cluster` are refused.
     fn cluster_enabled(&self) -> bool {
@@ -87,6 +95,16 @@ pub const REPL_NONE: i32 = 0;
 pub const REPL_AOF: i32 = 1;
 pub const REPL_REPLICA: i32 = 2;
 pub const REPL_ALL: i32 = 3;
+
+/// Stock's -BUSY text while a script runs: EVAL names SCRIPT KILL, a
+/// function FUNCTION KILL.
+pub fn busy_error(function: bool) -> &'static str {
+    if function {
+        "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+    } else {
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    }
+}
 
 pub const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -129,7 +147,7 @@ impl ScriptFlags {
     }
 }
 
-const FLAG_NAMES: [(&str, u8); 5] = [
+pub(crate) const FLAG_NAMES: [(&str, u8); 5] = [
     ("no-writes", ScriptFlags::NO_WRITES),
     ("allow-oom", ScriptFlags::ALLOW_OOM),
     ("allow-stale", ScriptFlags::ALLOW_STALE),
@@ -187,7 +205,7 @@ pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
 
 /// Redis's sdssplitargs: spaces separate, "..." with C escapes, '...' with \'.
 /// None on unbalanced quotes.
-fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut i = 0;
     let n = line.len();
@@ -390,6 +408,19 @@ pub struct ScriptStatus {
     timed_out: AtomicBool,
     killed: AtomicBool,
     wrote: AtomicBool,
+    /// The running script is a function (FCALL), not EVAL.
+    function: AtomicBool,
+    /// Name and argv of the run, for FUNCTION STATS.
+    detail: std::sync::Mutex<Option<RunDetail>>,
+}
+
+/// What FUNCTION STATS shows of a running script.
+#[derive(Clone, Debug)]
+pub struct RunDetail {
+    pub name: String,
+    pub command: Vec<Bytes>,
+    pub start: std::time::Instant,
+    pub function: bool,
 }
 
 impl ScriptStatus {
@@ -405,8 +436,26 @@ impl ScriptStatus {
     pub fn mark_write(&self) {
         self.wrote.store(true, Ordering::SeqCst);
     }
-    /// SCRIPT KILL. Ok means "+OK"; Err is the error reply text.
-    pub fn kill(&self) -> Result<(), &'static str> {
+    /// Whether the running script is a function.
+    pub fn is_function(&self) -> bool {
+        self.function.load(Ordering::SeqCst)
+    }
+    /// The running script's name and command (FUNCTION STATS).
+    pub fn detail(&self) -> Option<RunDetail> {
+        self.detail.lock().unwrap().clone()
+    }
+    fn set_detail(&self, name: &str, args: &[Bytes], function: bool) {
+        self.function.store(function, Ordering::SeqCst);
+        *self.detail.lock().unwrap() = Some(RunDetail {
+            name: name.to_string(),
+            command: args.to_vec(),
+            start: std::time::Instant::now(),
+            function,
+        });
+    }
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL. Ok means "+OK";
+    /// Err is the error reply text.
+    pub fn kill(&self, function: bool) -> Result<(), &'static str> {
         if !self.is_running() {
             return Err("NOTBUSY No scripts in execution right now.");
         }
@@ -414,6 +463,9 @@ impl ScriptStatus {
             return Err(
                 "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
             );
+        }
+        if function != self.is_function() {
+            return Err(busy_error(self.is_function()));
         }
         self.killed.store(true, Ordering::SeqCst);
         Ok(())
@@ -426,6 +478,7 @@ impl ScriptStatus {
     }
     fn end(&self) {
         self.running.store(false, Ordering::SeqCst);
+        *self.detail.lock().unwrap() = None;
         self.timed_out.store(false, Ordering::SeqCst);
         self.killed.store(false, Ordering::SeqCst);
     }

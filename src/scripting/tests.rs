@@ -69,7 +69,7 @@ impl ScriptHost for MemHost {
     fn busy(&mut self, _elapsed_ms: u64) {
         self.busy_calls += 1;
         if let Some(s) = &self.kill_on_busy {
-            let _ = s.kill();
+            let _ = s.kill(false);
         }
     }
 }
@@ -483,7 +483,7 @@ fn kill_and_busy() {
     );
     assert!(!status.is_running());
     assert_eq!(
-        status.kill(),
+        status.kill(false),
         Err("NOTBUSY No scripts in execution right now.")
     );
     // pcall cannot swallow the kill.
@@ -502,6 +502,6 @@ fn unkillable_after_write() {
     let st = ScriptStatus::default();
     st.begin();
     st.mark_write();
-    assert!(st.kill().unwrap_err().starts_with("UNKILLABLE"));
+    assert!(st.kill(false).unwrap_err().starts_with("UNKILLABLE"));
     st.end();
 }

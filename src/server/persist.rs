@@ -148,6 +148,10 @@ fn save_to(
     let aux = SaveAux {
         used_mem: 0,
         lua,
+        functions: crate::scripting::functions::codes()
+            .into_iter()
+            .map(|c| c.to_vec())
+            .collect(),
         repl_id: repl.map(|c| c.replid.clone()),
         repl_offset: repl.map_or(0, |c| c.offset),
         repl_stream_db: repl.map_or(0, |c| c.stream_db),
@@ -263,6 +267,8 @@ pub fn load_for_replica(
         }
     }
     load_scripts(&info.lua);
+    // A full sync replaces the libraries with the master's.
+    load_functions(&info.functions);
     crate::log::notice(&format!(
         "Done loading RDB, keys loaded: {}, keys expired: 0.",
         info.keys_loaded
@@ -270,12 +276,32 @@ pub fn load_for_replica(
     Ok(info)
 }
 
-/// DEBUG RELOAD: save, empty every store, load the file back. Every shard is held.
-pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), String> {
-    save_now(srv, stores).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
-    for s in stores.iter_mut() {
-        for db in s.dbs.iter_mut() {
-            db.clear();
+/// DEBUG RELOAD's options (stock's NOSAVE, NOFLUSH, MERGE).
+#[derive(Clone, Copy, Debug)]
+pub struct ReloadOpts {
+    pub save: bool,
+    pub flush: bool,
+    /// Libraries of the file replace existing ones of the same name
+    /// (without it, NOFLUSH meets "already exists" and fails).
+    pub merge: bool,
+}
+
+/// DEBUG RELOAD: save, empty every store, load the file back (keys and
+/// function libraries). Every shard is held.
+pub fn debug_reload(
+    srv: &Server,
+    stores: &mut [&mut ShardStore],
+    o: ReloadOpts,
+) -> Result<(), String> {
+    use crate::scripting::functions;
+    if o.save {
+        save_now(srv, stores).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
+    }
+    if o.flush {
+        for s in stores.iter_mut() {
+            for db in s.dbs.iter_mut() {
+                db.clear();
+            }
         }
     }
     let path = rdb_path(srv);
@@ -288,7 +314,7 @@ pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), 
         ..Default::default()
     };
     let n = stores.len();
-    rdb::load(
+    let info = rdb::load(
         &mut r,
         &opts,
         |db, key, entry| {
@@ -298,6 +324,22 @@ pub fn debug_reload(srv: &Server, stores: &mut [&mut ShardStore]) -> Result<(), 
         |_, _| {},
     )
     .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))?;
+    if o.flush {
+        load_functions(&info.functions);
+    } else if !info.functions.is_empty() {
+        let mut engine = crate::scripting::Engine::new();
+        let r = functions::update(|set| {
+            for c in &info.functions {
+                let lib = engine.compile_library(&bytes::Bytes::copy_from_slice(c), 0)?;
+                set.add(lib, o.merge)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            crate::log::warning(&format!("Failed loading library from the RDB file: {e}"));
+            return Err("ERR Error trying to load the RDB dump, check server logs.".into());
+        }
+    }
     crate::log::notice("DB reloaded by DEBUG RELOAD");
     Ok(())
 }
@@ -638,6 +680,30 @@ pub fn load_scripts(bodies: &[Vec<u8>]) {
     }
 }
 
+/// Installs the function libraries of an RDB file (FUNCTION2 records) as
+/// the whole library set. A library that does not load is logged and left
+/// out.
+pub fn load_functions(codes: &[Vec<u8>]) {
+    use crate::scripting::functions;
+    let mut set = functions::LibrarySet::default();
+    if !codes.is_empty() {
+        let mut engine = crate::scripting::Engine::new();
+        for c in codes {
+            let code = bytes::Bytes::copy_from_slice(c);
+            if let Err(e) = engine
+                .compile_library(&code, 0)
+                .and_then(|lib| set.add(lib, false))
+            {
+                crate::log::warning(&format!("Failed loading library from the RDB file: {e}"));
+            }
+        }
+    }
+    let _ = functions::update(|s| {
+        *s = set;
+        Ok(())
+    });
+}
+
 /// Loads `dir/dbfilename` into the stores before the shards start.
 /// Ok(false) when there is no file.
 pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
@@ -716,6 +782,7 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
         }
     }
     load_scripts(&info.lua);
+    load_functions(&info.functions);
     if let Some(v) = &info.redis_ver {
         crate::log::notice(&format!("Loading RDB produced by version {v}"));
     }

@@ -692,10 +692,13 @@ fn denyoom(cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.flags & flags::DENYOOM != 0 {
         return true;
     }
-    let Special::Script { sha, ro: false } = cmd.special else {
+    if !matches!(
+        cmd.special,
+        Special::Script { ro: false, .. } | Special::Function { ro: false }
+    ) {
         return false;
-    };
-    crate::scripting::script_flags(sha, &args[1])
+    }
+    crate::commands::scripting::request_flags(cmd, args)
         .is_some_and(|f| !f.compat() && !f.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES))
 }
 

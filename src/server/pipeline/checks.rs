@@ -108,14 +108,18 @@ impl Conn<'_> {
             });
             return None;
         }
-        if cmd.is_write() && crate::replication::replica::read_only_for_clients(self.rt.srv) {
+        // A script or function with declared flags: its flags decide (Redis's
+        // scriptFlagsToCmdFlags).
+        let (is_write, stale_ok) = commands::scripting::effective_flags(cmd, args)
+            .unwrap_or((cmd.is_write(), cmd.flags & flags::STALE != 0));
+        if is_write && crate::replication::replica::read_only_for_clients(self.rt.srv) {
             err(
                 "READONLY You can't write against a read only replica.".into(),
                 slots,
             );
             return None;
         }
-        if cmd.flags & flags::STALE == 0 && crate::replication::replica::stale_denied(self.rt.srv) {
+        if !stale_ok && crate::replication::replica::stale_denied(self.rt.srv) {
             err(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
                     .into(),
@@ -137,13 +141,11 @@ impl Conn<'_> {
             err(crate::storage::evict::OOM_ERR.into(), slots);
             return None;
         }
-        if (cmd.is_write() || cmd.special == Special::Ping)
-            && self.rt.srv.writes_denied_by_disk_error()
-        {
+        if (is_write || cmd.special == Special::Ping) && self.rt.srv.writes_denied_by_disk_error() {
             err(MISCONF.into(), slots);
             return None;
         }
-        if cmd.is_write() && crate::replication::master::not_enough_replicas(self.rt.srv) {
+        if is_write && crate::replication::master::not_enough_replicas(self.rt.srv) {
             err(
                 "NOREPLICAS Not enough good replicas to write.".into(),
                 slots,
@@ -187,7 +189,7 @@ impl Conn<'_> {
             let refused =
                 !commands::scripting::allowed_while_busy(cmd, args) || (shutdown && !in_multi);
             if refused {
-                err(commands::scripting::BUSY_ERR.into(), slots);
+                err(commands::scripting::busy_err().into(), slots);
                 return None;
             }
         }

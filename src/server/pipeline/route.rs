@@ -193,7 +193,10 @@ pub(crate) fn local_job(job: &Job, shard: usize, nshards: usize) -> Option<Job> 
     })
 }
 
-/// EVAL, EVALSHA and their _RO forms.
+/// EVAL, EVALSHA, FCALL and their _RO forms.
 pub(crate) fn is_script(cmd: &Command) -> bool {
-    matches!(cmd.special, Special::Script { .. })
+    matches!(
+        cmd.special,
+        Special::Script { .. } | Special::Function { .. }
+    )
 }
