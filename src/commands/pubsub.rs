@@ -30,7 +30,6 @@ pub fn commands() -> Vec<Command> {
         )
         .special(Special::SPublish),
         cmd("pubsub", -2, 0, pubsub_cmd),
-        cmd("pubsub", -2, 0, pubsub_cmd),
     ]
 }
 
