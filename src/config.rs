@@ -32,6 +32,10 @@ pub struct Param {
     /// The only values keel acts on as Redis does; any other is refused
     /// (a setting keel would silently ignore).
     pub only: Option<&'static [&'static str]>,
+    /// Accepted for compatibility although keel does not act on it: a value
+    /// other than the default is kept (CONFIG GET/REWRITE) and logged as a
+    /// warning saying why it has no effect.
+    pub no_effect: Option<&'static str>,
 }
 
 impl Param {
@@ -47,6 +51,12 @@ impl Param {
             ..self
         }
     }
+    const fn no_effect(self, why: &'static str) -> Param {
+        Param {
+            no_effect: Some(why),
+            ..self
+        }
+    }
 }
 
 const fn p(name: &'static str, default: &'static str, kind: Kind) -> Param {
@@ -58,6 +68,7 @@ const fn p(name: &'static str, default: &'static str, kind: Kind) -> Param {
         alias: None,
         protected: false,
         only: None,
+        no_effect: None,
     }
 }
 const fn imm(name: &'static str, default: &'static str, kind: Kind) -> Param {
@@ -69,6 +80,7 @@ const fn imm(name: &'static str, default: &'static str, kind: Kind) -> Param {
         alias: None,
         protected: false,
         only: None,
+        no_effect: None,
     }
 }
 const fn alias(name: &'static str, default: &'static str, kind: Kind, a: &'static str) -> Param {
@@ -80,6 +92,7 @@ const fn alias(name: &'static str, default: &'static str, kind: Kind, a: &'stati
         alias: Some(a),
         protected: false,
         only: None,
+        no_effect: None,
     }
 }
 
@@ -222,14 +235,16 @@ pub const PARAMS: &[Param] = &[
         Kind::Enum(&["no", "yes", "clients"]),
     ),
     p("active-expire-effort", "1", Kind::Int),
-    // Lists have one encoding in keel: the node size means nothing.
+    // Lists have one representation in keel (no quicklist nodes), and in
+    // Redis 7.0 the node size shows nowhere but in memory figures: accepted,
+    // with a warning, so configs and test suites that tune it still load.
     alias(
         "list-max-listpack-size",
         "-2",
         Kind::Int,
         "list-max-ziplist-size",
     )
-    .only(&["-2"]),
+    .no_effect("keel's lists have no quicklist nodes to size"),
     alias(
         "hash-max-listpack-entries",
         "512",
@@ -623,6 +638,14 @@ impl Config {
             && !ok.contains(&v.as_str())
         {
             return Err(not_implemented(param, ok));
+        }
+        if let Some(why) = param.no_effect
+            && v != param.default
+        {
+            crate::log::warning(&format!(
+                "'{} {v}' has no effect in keel: {why}",
+                param.name
+            ));
         }
         self.values.insert(param.name, v);
         Ok(())

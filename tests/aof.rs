@@ -15,13 +15,7 @@ use common::DirKeel as Keel;
 use common::*;
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "keel-aof-{name}-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir(&format!("aof-{name}"))
 }
 
 /// SHUTDOWN NOSAVE (the AOF is flushed and fsynced first), waiting for

@@ -25,13 +25,7 @@ const WRITE_FOR: Duration = Duration::from_secs(5);
 const WRITE_CAP: Duration = Duration::from_secs(60);
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "keel-bgsave-{name}-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir(&format!("bgsave-{name}"))
 }
 
 fn info_field(c: &mut Conn, field: &str) -> String {

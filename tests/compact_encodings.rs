@@ -480,13 +480,7 @@ fn string_ttl_random(p0: &mut Pair) {
 }
 
 fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "keel-compact-{tag}-{}-{}",
-        std::process::id(),
-        common::now_ms()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir(&format!("compact-{tag}"))
 }
 
 /// Keys in every compact form and one of each big form, with the limits

@@ -21,6 +21,7 @@ pair_tests!(
     over_maxmemory,
     kill_and_busy,
     arity_and_help,
+    monitor_shows_script_commands,
 );
 
 shard_tests!(atomic_under_concurrent_writers);
@@ -692,5 +693,57 @@ fn arity_and_help(p: &mut Pair) {
          FCALL_RO f
          function list
          FuNcTiOn StAtS",
+    );
+}
+
+/// MONITOR lines until the one of `PING marker`, with the timestamp cut and
+/// the client's address (a different port per server) replaced.
+fn monitor_lines(m: &mut Conn) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let r = m
+            .try_read_reply(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("MONITOR line missing ({e:?}) after {out:?}"));
+        let line = String::from_utf8_lossy(&r).into_owned();
+        let (_, rest) = line
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("not a MONITOR line: {line:?}"));
+        let (who, args) = rest.split_once("] ").unwrap();
+        let who = match who.split_once(' ') {
+            Some((db, "lua")) => format!("{db} lua"),
+            Some((db, _)) => format!("{db} client"),
+            None => who.to_string(),
+        };
+        let done = args == "\"PING\" \"marker\"\r\n";
+        out.push(format!("{who}] {args}"));
+        if done {
+            return out;
+        }
+    }
+}
+
+/// Commands run by scripts and functions show in MONITOR as `[db lua]`
+/// after the EVAL/FCALL line, in order, including a script re-run holding
+/// every shard (undeclared keys) and a SELECT inside the script.
+fn monitor_shows_script_commands(p: &mut Pair) {
+    let (mut mk, mut mr) = p.conns();
+    for m in [&mut mk, &mut mr] {
+        assert_eq!(m.line("MONITOR"), b"+OK\r\n");
+    }
+    load_new(p, LIB);
+    p.script(
+        "EVAL \"redis.call('set', KEYS[1], 'a'); redis.call('select', '3'); return redis.call('get', KEYS[1])\" 1 k
+         FCALL mset2 2 {a}1 {a}2 x
+         FCALL_RO get_it 1 k
+         FCALL undeclared 0 z
+         EVAL \"return redis.call('nosuchcmd')\" 0
+         SCRIPT FLUSH
+         PING marker",
+    );
+    let (keel, redis) = (monitor_lines(&mut mk), monitor_lines(&mut mr));
+    p.expect_eq(
+        "MONITOR lines",
+        keel.join("").as_bytes(),
+        redis.join("").as_bytes(),
     );
 }

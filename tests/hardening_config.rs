@@ -150,6 +150,31 @@ fn directives_keel_does_not_act_on_are_refused() {
     );
 }
 
+/// A directive keel accepts without acting on it is never silent: the
+/// value is kept (CONFIG GET answers it as stock does) and the log says
+/// why it has no effect.
+#[test]
+fn directives_without_effect_are_accepted_with_a_warning() {
+    let s = Server::keel(1, &["--list-max-ziplist-size", "8"]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.line("CONFIG GET list-max-listpack-size"),
+        b"*2\r\n$22\r\nlist-max-listpack-size\r\n$1\r\n8\r\n"
+    );
+    assert_eq!(c.line("CONFIG SET list-max-listpack-size -5"), b"+OK\r\n");
+    let r = c.line("CONFIG SET list-max-listpack-size 1x");
+    assert!(r.starts_with(b"-ERR CONFIG SET failed"), "{}", show(&r));
+    let log = s.log_text();
+    for v in ["8", "-5"] {
+        assert!(
+            log.contains(&format!(
+                "'list-max-listpack-size {v}' has no effect in keel"
+            )),
+            "no warning for {v} in the log:\n{log}"
+        );
+    }
+}
+
 /// keel and stock started with the same flags (no enable-debug-command).
 fn pair_with(extra: &[&str]) -> (Server, Server) {
     let x: Vec<String> = strings(extra);

@@ -12,13 +12,7 @@ use common::DirKeel as Keel;
 use common::*;
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "keel-persist-{name}-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir(&format!("persist-{name}"))
 }
 
 /// Writes every type into several DBs, with and without TTLs.

@@ -206,6 +206,9 @@ struct Host<'h, 'c> {
     busy: bool,
     /// FCALL (the -BUSY text names FUNCTION KILL).
     function: bool,
+    /// MONITOR lines of the commands run (`[db lua]`), fed once the run
+    /// is final (not for a run that is redone holding every shard).
+    monitored: Vec<(usize, Vec<Bytes>)>,
 }
 
 impl Host<'_, '_> {
@@ -342,6 +345,8 @@ impl ScriptHost for Host<'_, '_> {
             ));
             return Ok(out.buf);
         }
+        let monitored = c.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0
+            && self.ctx.srv.monitor_count.load(Relaxed) > 0;
         if c.name == "select" {
             // SELECT inside a script changes the script's DB only.
             match super::parse_i64(&args[1]) {
@@ -355,6 +360,9 @@ impl ScriptHost for Host<'_, '_> {
                 Some(_) => out.err("ERR DB index is out of range"),
                 None => out.err(super::errors::NOT_INT),
             }
+            if monitored {
+                self.monitored.push((self.ctx.db, args.to_vec()));
+            }
             return Ok(out.buf);
         }
         {
@@ -363,6 +371,9 @@ impl ScriptHost for Host<'_, '_> {
             crate::server::shard::with_current(|rt| {
                 crate::server::shard::run_handler(rt.stats(), idx, c, &mut sub, args)
             });
+        }
+        if monitored {
+            self.monitored.push((self.ctx.db, args.to_vec()));
         }
         if c.is_write() && !out.buf.starts_with(b"-") {
             self.wrote = true;
@@ -469,6 +480,7 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             allow_oom: script_flags.is_some_and(|f| f.allow_oom()),
             busy: false,
             function,
+            monitored: Vec::new(),
         };
         if function {
             engine.fcall_command(args, ro, &mut host, &mut out);
@@ -478,6 +490,11 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
         if host.busy {
             SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
             crate::server::shard::busy_ended();
+        }
+        if !host.need_all || host.wrote {
+            for (db, args) in host.monitored.drain(..) {
+                srv.feed_monitors(db, "lua", &args);
+            }
         }
         (host.need_all, host.wrote)
     });

@@ -193,8 +193,11 @@ impl Conn<'_> {
                 return None;
             }
         }
+        // Scripts skip the usual feed but show themselves before the
+        // commands they run (Redis's evalCommand / fcallCommandGeneric).
         if self.rt.srv.monitor_count.load(Ordering::Relaxed) > 0
-            && cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0
+            && (cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0
+                || super::route::is_script(cmd))
         {
             self.rt
                 .srv
