@@ -28,6 +28,7 @@ pair_tests!(
     resp3_push,
     sharded_pubsub,
     pubsub_clients_in_client_list,
+    client_kill_visible_at_once,
 );
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -502,6 +503,39 @@ fn pubsub_clients_in_client_list(p: &mut Pair) {
         let closed = a.read_until_close(Duration::from_secs(3)).1;
         log.push(("subscriber closed".into(), format!("{closed}").into_bytes()));
         step(log, &mut b, "PING");
+    });
+}
+
+/// A client killed by CLIENT KILL is gone from CLIENT LIST at once, as in
+/// stock's single process, whichever shard serves it.
+fn client_kill_visible_at_once(p: &mut Pair) {
+    compare(p, "client_kill_visible_at_once", |s, log| {
+        let mut q = s.conn();
+        let mut victims: Vec<(Conn, String)> = (0..6)
+            .map(|_| {
+                let mut c = s.conn();
+                let r = c.line("CLIENT ID");
+                let id = String::from_utf8_lossy(&r[1..r.len() - 2]).into_owned();
+                (c, id)
+            })
+            .collect();
+        for (i, (_, id)) in victims.iter().enumerate() {
+            // One packet: the LIST runs right behind the KILL.
+            let mut req = encode(&words(&format!("CLIENT KILL ID {id}")));
+            req.extend(encode(&words(&format!("CLIENT LIST ID {id}"))));
+            q.send(&req);
+            let r = reply_within(&mut q, WAIT);
+            log.push((format!("CLIENT KILL ID <victim {i}>"), r));
+            let r = reply_within(&mut q, WAIT);
+            log.push((format!("CLIENT LIST ID <victim {i}> right after"), r));
+        }
+        for (i, (c, _)) in victims.iter_mut().enumerate() {
+            let closed = c.read_until_close(Duration::from_secs(3)).1;
+            log.push((
+                format!("victim {i} closed"),
+                format!("{closed}").into_bytes(),
+            ));
+        }
     });
 }
 

@@ -484,6 +484,10 @@ fn client_list(ctx: &mut Ctx, opts: &[Bytes]) {
         if typ_filter.as_ref().is_some_and(|t| t != c.kind()) {
             continue;
         }
+        // Killed but not yet closed by its own task: Redis frees it at once.
+        if c.killed.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
         s.push_str(&c.list_line(now));
         s.push('\n');
     }
