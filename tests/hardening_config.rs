@@ -562,6 +562,48 @@ fn info_field(c: &mut Conn, section: &str, name: &str) -> String {
         .to_string()
 }
 
+/// INFO keyspace's avg_ttl is the active expiry's estimate, as stock's:
+/// 0 before any key has a TTL, then close to the TTLs set, on both servers
+/// (keel at 4 shards: every shard's estimate, weighted).
+#[test]
+fn info_keyspace_avg_ttl_is_estimated_as_stock() {
+    let mut p = common::Pair::new(4);
+    let avg_ttl = |c: &mut Conn| -> i64 {
+        let info = c.val("INFO keyspace").as_str();
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("db0:"))
+            .unwrap_or("")
+            .to_string();
+        line.split(',')
+            .find_map(|f| f.strip_prefix("avg_ttl="))
+            .unwrap_or_else(|| panic!("no avg_ttl in {line:?}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (mut k, mut r) = p.conns();
+    for c in [&mut k, &mut r] {
+        for i in 0..200 {
+            c.line(&format!("SET plain{i} v"));
+        }
+        assert_eq!(avg_ttl(c), 0, "no key has a TTL yet");
+        for i in 0..200 {
+            c.line(&format!("SET k{i} v EX 1000"));
+        }
+    }
+    // Several active-expiry cycles (hz 10) sample the TTLs.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (kt, rt) = (avg_ttl(&mut k), avg_ttl(&mut r));
+    for (who, t) in [("keel", kt), ("redis", rt)] {
+        assert!(
+            (990_000..=1_000_000).contains(&t),
+            "{who}: avg_ttl {t} for keys set with EX 1000"
+        );
+    }
+    p.finish();
+}
+
 #[test]
 fn info_counters_move_with_what_they_count() {
     require_tool("redis-server");

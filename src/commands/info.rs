@@ -156,7 +156,8 @@ impl Want {
 /// Sums of every shard's counters.
 #[derive(Default)]
 struct Totals {
-    keys: Vec<(u64, u64)>,
+    /// Per DB: keys, keys with a TTL, and avg_ttl weighted by the latter.
+    keys: Vec<(u64, u64, u128)>,
     dirty: u64,
     expired: u64,
     hits: u64,
@@ -166,7 +167,7 @@ struct Totals {
 
 fn totals(ctx: &mut Ctx) -> Totals {
     let mut t = Totals {
-        keys: vec![(0, 0); ctx.srv.databases],
+        keys: vec![(0, 0, 0); ctx.srv.databases],
         ..Default::default()
     };
     let shards = ctx.held_shards();
@@ -177,6 +178,7 @@ fn totals(ctx: &mut Ctx) -> Totals {
             if d < t.keys.len() {
                 t.keys[d].0 += db.dict.len() as u64;
                 t.keys[d].1 += db.expires_len() as u64;
+                t.keys[d].2 += db.avg_ttl as u128 * db.expires_len() as u128;
             }
         }
         t.dirty += s.dirty;
@@ -541,9 +543,18 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
 
     if want.has("keyspace") {
         header(&mut s, "Keyspace");
-        for (d, (keys, expires)) in t.keys.iter().enumerate() {
+        for (d, (keys, expires, ttl)) in t.keys.iter().enumerate() {
             if *keys > 0 || *expires > 0 {
-                let _ = write!(s, "db{d}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                // Every shard's estimate, weighted by its keys with a TTL.
+                let avg_ttl = if *expires > 0 {
+                    ttl / *expires as u128
+                } else {
+                    0
+                };
+                let _ = write!(
+                    s,
+                    "db{d}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+                );
             }
         }
     }

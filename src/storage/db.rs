@@ -87,6 +87,9 @@ pub struct Db {
     pub replica_mode: bool,
     /// This DB's number (for the DEL an expiry sends to replicas).
     pub index: usize,
+    /// Estimated mean remaining TTL (ms) of the keys with one, from active
+    /// expiry's samples (INFO keyspace `avg_ttl`, Redis's running average).
+    pub avg_ttl: u64,
 }
 
 thread_local! {

@@ -69,10 +69,12 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
             iteration += 1;
             let num = db.expires_len();
             if num == 0 {
+                db.avg_ttl = 0;
                 break;
             }
             let mut sampled = 0;
             let mut expired = 0;
+            let (mut ttl_sum, mut ttl_samples) = (0u64, 0u64);
             for _ in 0..num.min(KEYS_PER_LOOP) {
                 let n = db.expires_len();
                 if n == 0 {
@@ -95,8 +97,19 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                     db.remove_expired(&key);
                     expired += 1;
                 } else {
+                    ttl_sum += at - now_ms;
+                    ttl_samples += 1;
                     *pos += 1;
                 }
+            }
+            if ttl_samples > 0 {
+                // Redis's estimate: each sample weighs 2% against the history.
+                let avg = ttl_sum / ttl_samples;
+                db.avg_ttl = if db.avg_ttl == 0 {
+                    avg
+                } else {
+                    db.avg_ttl / 50 * 49 + avg / 50
+                };
             }
             total_sampled += sampled;
             total_expired += expired;
