@@ -102,9 +102,8 @@ pub fn active_expire_cycle(store: &mut ShardStore, now_ms: u64, time_budget_us: 
                     *pos += 1;
                 }
             }
-            if ttl_samples > 0 {
+            if let Some(avg) = ttl_sum.checked_div(ttl_samples) {
                 // Redis's estimate: each sample weighs 2% against the history.
-                let avg = ttl_sum / ttl_samples;
                 db.avg_ttl = if db.avg_ttl == 0 {
                     avg
                 } else {
