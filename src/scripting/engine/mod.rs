@@ -38,13 +38,12 @@ use super::{
 use crate::protocol::Out;
 
 mod api;
-mod lua;
 mod register;
 mod reply;
 mod state;
 
+use super::lua::*;
 use api::*;
-pub(crate) use lua::*;
 use register::*;
 use reply::*;
 use state::*;
@@ -324,7 +323,7 @@ impl Engine {
             return;
         };
         let flags = f.flags;
-        let Some(numkeys) = crate::commands::parse_i64(&args[2]) else {
+        let Some(numkeys) = crate::util::parse_i64(&args[2]) else {
             out.err("ERR Bad number of keys provided");
             return;
         };

@@ -115,55 +115,23 @@ pub(super) unsafe fn register_named_args(l: *mut lua_State) -> Result<RegisterAr
                 );
             }
             let key = to_cstr_bytes(l, -2).unwrap_or(b"").to_ascii_lowercase();
+            if let Err(e) = check_named_arg(l, &key) {
+                return fail(l, fref, e);
+            }
             match key.as_slice() {
-                b"function_name" => {
-                    if lua_isstring(l, -1) == 0 {
-                        return fail(
-                            l,
-                            fref,
-                            "function_name argument given to redis.register_function must be a string",
-                        );
-                    }
-                    name = Some(to_bytes(l, -1).unwrap_or(b"").to_vec());
-                }
-                b"description" => {
-                    if lua_isstring(l, -1) == 0 {
-                        return fail(
-                            l,
-                            fref,
-                            "description argument given to redis.register_function must be a string",
-                        );
-                    }
-                    desc = Some(to_bytes(l, -1).unwrap_or(b"").to_vec());
-                }
+                b"function_name" => name = Some(to_bytes(l, -1).unwrap_or(b"").to_vec()),
+                b"description" => desc = Some(to_bytes(l, -1).unwrap_or(b"").to_vec()),
                 b"callback" => {
-                    if lua_type(l, -1) != LUA_TFUNCTION {
-                        return fail(
-                            l,
-                            fref,
-                            "callback argument given to redis.register_function must be a function",
-                        );
-                    }
                     if let Some(old) = fref {
                         luaL_unref(l, LUA_REGISTRYINDEX, old);
                     }
                     fref = Some(luaL_ref(l, LUA_REGISTRYINDEX));
                     continue; // luaL_ref popped the value
                 }
-                b"flags" => {
-                    if lua_type(l, -1) != LUA_TTABLE {
-                        return fail(
-                            l,
-                            fref,
-                            "flags argument to redis.register_function must be a table representing function flags",
-                        );
-                    }
-                    match read_flags(l) {
-                        Some(f) => flags = f,
-                        None => return fail(l, fref, "unknown flag given"),
-                    }
-                }
-                _ => return fail(l, fref, "unknown argument given to redis.register_function"),
+                _ => match read_flags(l) {
+                    Some(f) => flags = f,
+                    None => return fail(l, fref, "unknown flag given"),
+                },
             }
             lua_pop(l, 1);
         }
@@ -179,6 +147,33 @@ pub(super) unsafe fn register_named_args(l: *mut lua_State) -> Result<RegisterAr
         };
         Ok((name, desc, flags, fref))
     }
+}
+
+/// Checks the type of the value at the top for the named argument `key`
+/// (lowercased); refuses unknown names.
+unsafe fn check_named_arg(l: *mut lua_State, key: &[u8]) -> Result<(), &'static str> {
+    let (ok, err) = unsafe {
+        match key {
+            b"function_name" => (
+                lua_isstring(l, -1) != 0,
+                "function_name argument given to redis.register_function must be a string",
+            ),
+            b"description" => (
+                lua_isstring(l, -1) != 0,
+                "description argument given to redis.register_function must be a string",
+            ),
+            b"callback" => (
+                lua_type(l, -1) == LUA_TFUNCTION,
+                "callback argument given to redis.register_function must be a function",
+            ),
+            b"flags" => (
+                lua_type(l, -1) == LUA_TTABLE,
+                "flags argument to redis.register_function must be a table representing function flags",
+            ),
+            _ => (false, "unknown argument given to redis.register_function"),
+        }
+    };
+    if ok { Ok(()) } else { Err(err) }
 }
 
 /// The flags table at the top: a list of flag names.

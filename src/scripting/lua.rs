@@ -1,12 +1,15 @@
 //! Lua C API helpers shared by the engine and the libraries: raising errors
 //! once the Rust frame is gone, pushing and reading strings, number formats.
 
-use super::*;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
+
+use mlua::ffi::*;
 
 unsafe extern "C-unwind" {
     // Added to the vendored Lua (vendor/lua-src), as in Redis's Lua.
-    pub(super) fn lua_enablereadonlytable(l: *mut lua_State, idx: c_int, enabled: c_int);
-    pub(super) fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
+    pub(crate) fn lua_enablereadonlytable(l: *mut lua_State, idx: c_int, enabled: c_int);
+    pub(crate) fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
 }
 
 /// An error to raise in Lua once the Rust frame is gone.
@@ -59,7 +62,7 @@ macro_rules! cfn {
             let r = unsafe { $inner(l) };
             match r {
                 Ok(n) => n,
-                Err(e) => unsafe { $crate::scripting::engine::raise(l, e) },
+                Err(e) => unsafe { $crate::scripting::lua::raise(l, e) },
             }
         }
     };
@@ -100,14 +103,14 @@ pub(crate) unsafe fn set_bool_field(l: *mut lua_State, k: &CStr, v: bool) {
     }
 }
 
-pub(super) unsafe fn set_fn(l: *mut lua_State, k: &CStr, f: lua_CFunction) {
+pub(crate) unsafe fn set_fn(l: *mut lua_State, k: &CStr, f: lua_CFunction) {
     unsafe {
         lua_pushcfunction(l, f);
         lua_setfield(l, -2, k.as_ptr());
     }
 }
 
-pub(super) unsafe fn set_num(l: *mut lua_State, k: &CStr, n: f64) {
+pub(crate) unsafe fn set_num(l: *mut lua_State, k: &CStr, n: f64) {
     unsafe {
         lua_pushnumber(l, n);
         lua_setfield(l, -2, k.as_ptr());
@@ -176,7 +179,7 @@ pub(crate) unsafe fn push_error(l: *mut lua_State, e: &str) {
 }
 
 /// sdstrim(s, "\r\n"): both ends.
-pub(super) fn trim_crlf(s: &[u8]) -> &[u8] {
+pub(crate) fn trim_crlf(s: &[u8]) -> &[u8] {
     let mut a = 0;
     let mut b = s.len();
     while a < b && (s[a] == b'\r' || s[a] == b'\n') {
@@ -188,7 +191,7 @@ pub(super) fn trim_crlf(s: &[u8]) -> &[u8] {
     &s[a..b]
 }
 
-pub(super) fn map_crlf(s: &[u8]) -> Vec<u8> {
+pub(crate) fn map_crlf(s: &[u8]) -> Vec<u8> {
     s.iter()
         .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
         .collect()
