@@ -11,7 +11,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::busy;
-use super::client::{Client, ClientInfo, ReplyMode};
+use super::client::{Client, ClientInfo};
 use super::shard::ShardRt;
 use super::{Server, ThreadStats};
 use crate::commands::transactions;
@@ -327,9 +327,9 @@ fn subscribed(c: &Client) -> bool {
 }
 
 /// Whether the busy-script hook may answer the connection while it waits:
-/// not a subscriber (its own read loop), replies on.
+/// not a subscriber (its own read loop).
 fn servable(c: &Client) -> bool {
-    !subscribed(c) && c.reply_mode == ReplyMode::On
+    !subscribed(c)
 }
 
 /// `read` for a connection without subscriptions; returns [`WOKEN`] when
