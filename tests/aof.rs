@@ -26,19 +26,6 @@ fn shutdown(c: &mut Conn) {
     assert!(closed, "SHUTDOWN did not close the connection");
 }
 
-fn digest(c: &mut Conn) -> String {
-    c.val("DEBUG DIGEST").as_str()
-}
-
-fn info_field(c: &mut Conn, field: &str) -> String {
-    let info = c.val("INFO persistence").as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
-        .trim()
-        .to_string()
-}
-
 fn aof_args(fsync: &str) -> Vec<&str> {
     vec!["--save", "", "--appendonly", "yes", "--appendfsync", fsync]
 }

@@ -28,15 +28,6 @@ fn tempdir(name: &str) -> PathBuf {
     common::tempdir(&format!("bgsave-{name}"))
 }
 
-fn info_field(c: &mut Conn, field: &str) -> String {
-    let info = c.val("INFO persistence").as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO"))
-        .trim()
-        .to_string()
-}
-
 fn keys() -> Vec<String> {
     // Distinct names without hash tags spread over the shards.
     (0..COUNTERS).map(|i| format!("counter:{i}")).collect()

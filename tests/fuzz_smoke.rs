@@ -49,42 +49,10 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         ]),
         // Real messages without the signature, length and version (the
         // target puts its own).
-        "cluster_bus" => {
-            use keel::cluster::codec::{self, Body, Gossip, Msg};
-            let mut ping = Msg::new(codec::PING);
-            ping.sender = [b'a'; 40];
-            codec::set_slot_bit(&mut ping.myslots, 42);
-            ping.body = Body::Ping {
-                gossip: vec![Gossip {
-                    name: [b'b'; 40],
-                    ping_sent: 1,
-                    pong_received: 2,
-                    ip: "127.0.0.1".into(),
-                    port: 7001,
-                    cport: 17001,
-                    flags: codec::flags::MASTER,
-                    pport: 0,
-                }],
-                hostname: Some("host".into()),
-            };
-            let mut fail = Msg::new(codec::FAIL);
-            fail.body = Body::Fail { about: [b'c'; 40] };
-            let mut publish = Msg::new(codec::PUBLISH);
-            publish.body = Body::Publish {
-                channel: b"ch".to_vec(),
-                message: b"msg".to_vec(),
-            };
-            let mut update = Msg::new(codec::UPDATE);
-            update.body = Body::Update {
-                config_epoch: 7,
-                name: [b'd'; 40],
-                slots: Box::new([0x0f; codec::SLOTS_BYTES]),
-            };
-            [ping, fail, publish, update, Msg::new(codec::AUTH_REQUEST)]
-                .iter()
-                .map(|m| codec::encode(m)[10..].to_vec())
-                .collect()
-        }
+        "cluster_bus" => keel::cluster::codec::samples()
+            .iter()
+            .map(|m| keel::cluster::codec::encode(m)[10..].to_vec())
+            .collect(),
         "rdb_load" => fixtures,
         "restore" => {
             let mut out = Vec::new();

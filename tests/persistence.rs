@@ -37,19 +37,6 @@ fn fill(c: &mut Conn) {
     c.line("SELECT 0");
 }
 
-fn digest(c: &mut Conn) -> String {
-    c.val("DEBUG DIGEST").as_str()
-}
-
-fn info_field(c: &mut Conn, field: &str) -> String {
-    let info = c.val("INFO persistence").as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn save_then_restart_with_another_shard_count() {
     let dir = tempdir("restart");

@@ -24,7 +24,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, ReadErr, Server, encode, show};
+use common::{Conn, ReadErr, Resp, Server, encode, show};
 
 const BUSY: &[u8] =
     b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
@@ -410,6 +410,144 @@ fn quit_and_protocol_error_during_a_busy_script_match_stock() {
         for ((g, gc), (w, wc)) in got.iter().zip(&want) {
             assert_eq!(show(g), show(w), "shards={shards}");
             assert_eq!(gc, wc, "shards={shards}: closed");
+        }
+    }
+}
+
+/// Waits until `c`'s INFO clients shows `field:want`.
+fn wait_info(c: &mut Conn, field: &str, want: usize) {
+    let t = Instant::now();
+    loop {
+        let info = c.val("INFO clients").as_str();
+        let got = info
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in INFO clients"))
+            .trim()
+            .to_string();
+        if got == want.to_string() {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{field} stays {got}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// CLIENT REPLY OFF connections are served while the script runs, as stock
+/// serves them: their commands get -BUSY, unseen, so a write sent meanwhile
+/// never runs and a CLIENT REPLY ON sent meanwhile is refused (replies stay
+/// off afterwards); nothing is left to run when the script ends.
+#[test]
+fn reply_off_connections_during_a_busy_script_match_stock() {
+    let _serial = serial();
+    let run = |s: &Server, n: usize| -> (Vec<u8>, Vec<bool>) {
+        let mut runner = s.conn();
+        let mut killer = s.conn();
+        let mut cs: Vec<Conn> = (0..n).map(|_| s.conn()).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.send(format!("CLIENT REPLY OFF\r\nSET off:{i} 1\r\n").as_bytes());
+        }
+        // Every connection has turned its replies off.
+        let t = Instant::now();
+        while Resp::parse(&killer.line("DBSIZE")).as_int() != n as i64 {
+            assert!(t.elapsed() < Duration::from_secs(5), "REPLY OFF never ran");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        runner.send(SPIN.as_bytes());
+        wait_busy(&mut killer);
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.send(format!("SET during:{i} 1\r\nCLIENT REPLY ON\r\n").as_bytes());
+        }
+        // Time for the hook (it runs well under every millisecond) to read them.
+        std::thread::sleep(DEADLINE);
+        killer.send(b"SCRIPT KILL\r\n");
+        expect(&mut killer, "SCRIPT KILL", b"+OK\r\n");
+        runner.read_reply();
+        let during = killer.cmd(
+            &std::iter::once("EXISTS".to_string())
+                .chain((0..n).map(|i| format!("during:{i}")))
+                .collect::<Vec<_>>(),
+        );
+        for c in cs.iter_mut() {
+            c.send(b"PING\r\n");
+        }
+        let silent = cs
+            .iter_mut()
+            .map(|c| matches!(c.try_read_reply(DEADLINE), Err(ReadErr::Timeout)))
+            .collect();
+        (during, silent)
+    };
+    let redis = Server::redis(LIMIT);
+    let (want_during, want_silent) = run(&redis, 6);
+    assert_eq!(want_during, b":0\r\n", "stock refuses the writes");
+    assert!(want_silent.iter().all(|s| *s), "stock keeps replies off");
+    for shards in [1, 4] {
+        let keel = Server::keel(shards, LIMIT);
+        let n = connections(shards);
+        let (during, silent) = run(&keel, n);
+        assert_eq!(
+            show(&during),
+            show(&want_during),
+            "shards={shards}: writes sent meanwhile"
+        );
+        assert_eq!(silent, vec![true; n], "shards={shards}: replies stay off");
+    }
+}
+
+/// A client blocked before the script stays blocked while it runs, as in
+/// stock (its input is not read: a PING it sends is answered after it is
+/// served), then is served by a push once the script is killed.
+#[test]
+fn blocked_clients_during_a_busy_script_match_stock() {
+    let _serial = serial();
+    let run = |s: &Server, n: usize| -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+        let mut runner = s.conn();
+        let mut killer = s.conn();
+        let mut cs: Vec<Conn> = (0..n).map(|_| s.conn()).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.send(format!("BLPOP bl:{i} 0\r\n").as_bytes());
+        }
+        wait_info(&mut killer, "blocked_clients", n);
+        runner.send(SPIN.as_bytes());
+        wait_busy(&mut killer);
+        for c in cs.iter_mut() {
+            c.send(b"PING\r\n");
+        }
+        let held: Vec<bool> = cs
+            .iter_mut()
+            .map(|c| matches!(c.try_read_reply(DEADLINE), Err(ReadErr::Timeout)))
+            .collect();
+        killer.send(b"SCRIPT KILL\r\n");
+        expect(&mut killer, "SCRIPT KILL", b"+OK\r\n");
+        runner.read_reply();
+        let mut got = Vec::new();
+        for (i, c) in cs.iter_mut().enumerate() {
+            killer.line(&format!("LPUSH bl:{i} v{i}"));
+            got.push((held[i], c.read_reply(), c.read_reply()));
+        }
+        got
+    };
+    let redis = Server::redis(LIMIT);
+    let want = run(&redis, 6);
+    for shards in [1, 4] {
+        let keel = Server::keel(shards, LIMIT);
+        let got = run(&keel, connections(shards));
+        let popped = |i: usize| encode(&[format!("bl:{i}"), format!("v{i}")]);
+        for (i, w) in want.iter().enumerate() {
+            assert!(w.0, "stock keeps the client blocked");
+            assert_eq!(show(&w.1), show(&popped(i)), "stock");
+        }
+        for (i, g) in got.iter().enumerate() {
+            assert!(g.0, "shards={shards} conn {i}: answered while blocked");
+            assert_eq!(show(&g.1), show(&popped(i)), "shards={shards} conn {i}");
+            assert_eq!(
+                show(&g.2),
+                show(&want[0].2),
+                "shards={shards} conn {i}: PING after"
+            );
         }
     }
 }

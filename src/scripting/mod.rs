@@ -19,6 +19,7 @@ mod engine;
 pub mod functions;
 mod libs;
 mod lrand;
+mod lua;
 mod resp;
 
 use std::collections::HashMap;

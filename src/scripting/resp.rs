@@ -9,7 +9,7 @@ use std::os::raw::c_int;
 
 use mlua::ffi::*;
 
-use super::engine::{push_bytes, push_error_buff, set_bool_field};
+use super::lua::{push_bytes, push_error_buff, set_bool_field};
 
 struct P<'a> {
     b: &'a [u8],

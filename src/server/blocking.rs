@@ -13,42 +13,13 @@
 //! serving it, or its connection on timeout or disconnect.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
 use super::shard::Job;
 use crate::storage::{ShardStore, slot::key_shard};
 
-pub struct Waiter {
-    pub claimed: AtomicBool,
-    /// Shard of the waiting connection, and the reply id it waits on.
-    pub origin: usize,
-    pub wake_id: u64,
-}
-
-impl Waiter {
-    pub fn claim(&self) -> bool {
-        self.claimed
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    pub fn is_claimed(&self) -> bool {
-        self.claimed.load(Ordering::Acquire)
-    }
-
-    pub fn unclaim(&self) {
-        self.claimed.store(false, Ordering::Release);
-    }
-}
-
-pub struct BlockedEntry {
-    pub waiter: Arc<Waiter>,
-    /// The command to re-run when its keys all live on this shard; None when
-    /// they span shards (the connection retries it itself).
-    pub job: Option<Job>,
-}
+pub use crate::storage::blocked::{BlockedEntry, Waiter};
 
 /// Registers `waiter` under every key of `keys` that lives on `store`'s shard.
 pub fn register(
@@ -69,7 +40,7 @@ pub fn register(
             .or_default()
             .push_back(BlockedEntry {
                 waiter: waiter.clone(),
-                job: job.cloned(),
+                job: job.map(|j| Box::new(j.clone()) as Box<dyn std::any::Any + Send>),
             });
     }
 }

@@ -9,8 +9,9 @@
 //! SCRIPT KILL; SHUTDOWN NOSAVE exits) and writes the replies with
 //! non-blocking sends. A command it may not run (WATCH...) is left for the
 //! connection, which then stops being served until the script ends.
-//! Connections in the middle of a batch, blocked or subscribed are not
-//! read, as Redis does not process a blocked client's input. When the
+//! Replies a client turned off (CLIENT REPLY OFF/SKIP) are dropped, as in
+//! stock. Connections in the middle of a batch, blocked or subscribed are
+//! not read, as Redis does not process a blocked client's input. When the
 //! script ends, every connection the hook touched is woken to take over.
 
 use std::cell::RefCell;
@@ -289,7 +290,9 @@ fn answer(rt: &Rc<ShardRt>, st: &mut ConnState) -> bool {
         };
         let mut slots: Vec<Slot> = Vec::new();
         let now = crate::storage::now_ms();
-        if let Some((idx, cmd, args)) = conn.admit(args, &mut slots, false, now) {
+        // CLIENT REPLY OFF/SKIP hides the replies (-BUSY too) as stock does.
+        let suppress = conn.reply_suppressed();
+        if let Some((idx, cmd, args)) = conn.admit(args, &mut slots, suppress, now) {
             // Only commands allowed while busy get here; those that run
             // on the connection and touch no data run now.
             if !matches!(conn.route(cmd, &args), Route::Conn) {
@@ -297,10 +300,12 @@ fn answer(rt: &Rc<ShardRt>, st: &mut ConnState) -> bool {
                 return true;
             }
             let o = conn.run_conn(idx, cmd, &args);
-            out.extend_from_slice(&o.buf);
+            if !suppress {
+                out.extend_from_slice(&o.buf);
+            }
         }
         for s in slots {
-            if let Some(o) = s.out {
+            if let (false, Some(o)) = (s.suppress, s.out) {
                 out.extend_from_slice(&o.buf);
             }
         }

@@ -10,10 +10,10 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::ThreadStats;
 use super::busy;
-use super::client::{Client, ClientInfo, ReplyMode};
+use super::client::{Client, ClientInfo};
 use super::shard::ShardRt;
+use super::{Server, ThreadStats};
 use crate::commands::transactions;
 use crate::protocol::{ParseError, Parser, ParserLimits};
 
@@ -292,11 +292,17 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             let _ = conn.flush(stream, &mut wbuf).await;
             return;
         }
+        // Joined before MONITOR's +OK leaves, so whatever another client
+        // sends once it has seen the +OK is fed.
+        let feed = conn
+            .client
+            .monitor
+            .then(|| MonitorFeed::join(srv, conn.client.id));
         if !conn.flush(stream, &mut wbuf).await || conn.client.close_after_reply {
             return;
         }
-        if conn.client.monitor {
-            return conn.monitor_loop(stream).await;
+        if let Some(feed) = feed {
+            return conn.monitor_loop(stream, feed).await;
         }
         if let Some(args) = conn.client.sync_request.take() {
             let pending = rbuf.to_vec();
@@ -321,9 +327,9 @@ fn subscribed(c: &Client) -> bool {
 }
 
 /// Whether the busy-script hook may answer the connection while it waits:
-/// not a subscriber (its own read loop), replies on.
+/// not a subscriber (its own read loop).
 fn servable(c: &Client) -> bool {
-    !subscribed(c) && c.reply_mode == ReplyMode::On
+    !subscribed(c)
 }
 
 /// `read` for a connection without subscriptions; returns [`WOKEN`] when
@@ -469,15 +475,11 @@ impl Conn<'_> {
     }
 
     /// After MONITOR: stream the command feed until the client goes away.
-    async fn monitor_loop(&mut self, stream: &mut TcpStream) {
-        let srv = self.rt.srv;
-        let (tx, rx) = crossbeam::channel::bounded(100_000);
-        srv.monitors.lock().unwrap().push((self.client.id, tx));
-        srv.monitor_count.fetch_add(1, Ordering::Relaxed);
+    async fn monitor_loop(&mut self, stream: &mut TcpStream, feed: MonitorFeed) {
         *self.client.info.flags.lock().unwrap() = "O".into();
         loop {
             let mut batch = Vec::new();
-            while let Ok(line) = rx.try_recv() {
+            while let Ok(line) = feed.rx.try_recv() {
                 batch.extend_from_slice(&line);
             }
             if self.client.info.killed.load(Ordering::Relaxed)
@@ -497,9 +499,34 @@ impl Conn<'_> {
                 Err(_) => break,
             }
         }
-        let me = self.client.id;
-        srv.monitors.lock().unwrap().retain(|(id, _)| *id != me);
-        srv.monitor_count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A MONITOR client's place in the command feed; leaves it when dropped.
+struct MonitorFeed {
+    srv: &'static Server,
+    id: u64,
+    rx: crossbeam::channel::Receiver<Vec<u8>>,
+}
+
+impl MonitorFeed {
+    fn join(srv: &'static Server, id: u64) -> MonitorFeed {
+        let (tx, rx) = crossbeam::channel::bounded(100_000);
+        srv.monitors.lock().unwrap().push((id, tx));
+        srv.monitor_count.fetch_add(1, Ordering::Relaxed);
+        MonitorFeed { srv, id, rx }
+    }
+}
+
+impl Drop for MonitorFeed {
+    fn drop(&mut self) {
+        let me = self.id;
+        self.srv
+            .monitors
+            .lock()
+            .unwrap()
+            .retain(|(id, _)| *id != me);
+        self.srv.monitor_count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -292,7 +292,7 @@ impl ShardRt {
             let mut kept = std::collections::VecDeque::new();
             for entry in queue {
                 let w = entry.waiter.clone();
-                let Some(job) = &entry.job else {
+                let Some(job) = entry.job.as_deref().and_then(|j| j.downcast_ref::<Job>()) else {
                     if w.claim() {
                         self.deliver(w.origin, w.wake_id, Payload::Retry);
                     }

@@ -2,6 +2,7 @@
 //! Only the owning shard thread touches a store, except while a coordinator
 //! holds the shard (see server::gate).
 
+pub mod blocked;
 pub mod db;
 pub mod dict;
 pub mod digest;
@@ -68,11 +69,9 @@ pub struct ShardStore {
     pub stats: ShardStats,
     /// Writes since the last save (rdb_changes_since_last_save, summed).
     pub dirty: u64,
-    /// Clients blocked on (db, key), in arrival order; kept by the runtime.
-    pub blocked: std::collections::HashMap<
-        (usize, Key),
-        std::collections::VecDeque<crate::server::blocking::BlockedEntry>,
-    >,
+    /// Clients blocked on (db, key), in arrival order; served by the runtime.
+    pub blocked:
+        std::collections::HashMap<(usize, Key), std::collections::VecDeque<blocked::BlockedEntry>>,
     /// Dirty flags of clients WATCHing (db, key).
     pub watched:
         std::collections::HashMap<(usize, Key), Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>>,

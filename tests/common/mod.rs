@@ -59,6 +59,21 @@ pub fn free_port() -> u16 {
     panic!("no free port in {LOW}..{}", LOW + SPAN);
 }
 
+/// DEBUG DIGEST of the server behind `c`.
+pub fn digest(c: &mut Conn) -> String {
+    c.val("DEBUG DIGEST").as_str()
+}
+
+/// A field of INFO persistence.
+pub fn info_field(c: &mut Conn, field: &str) -> String {
+    let info = c.val("INFO persistence").as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+        .trim()
+        .to_string()
+}
+
 /// A new empty directory under the system temp dir, unique to this process
 /// and call: `keel-<tag>-<pid>-<ms>-<n>`.
 pub fn tempdir(tag: &str) -> PathBuf {

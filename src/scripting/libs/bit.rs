@@ -4,7 +4,7 @@ use std::os::raw::c_int;
 
 use mlua::ffi::*;
 
-use crate::scripting::engine::push_bytes;
+use crate::scripting::lua::push_bytes;
 
 /// Argument as 32 bits: the double's low word after adding 2^52+2^51
 /// (wraps modulo 2^32 the way LuaBitOp does).

@@ -6,7 +6,7 @@ use std::os::raw::{c_char, c_int};
 use mlua::ffi::*;
 
 use super::structlib::type_err;
-use crate::scripting::engine::{LErr, cfn, fmt_g, push_bytes, to_bytes};
+use crate::scripting::lua::{LErr, cfn, fmt_g, push_bytes, to_bytes};
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -81,7 +81,7 @@ unsafe fn int_option(
             if d == 0.0 && lua_isnumber(l, idx) == 0 {
                 return Err(LErr::Arg(idx, type_err(l, lua_type(l, idx), "number")));
             }
-            let v = crate::scripting::engine::d2ll(d) as c_int;
+            let v = crate::scripting::lua::d2ll(d) as c_int;
             if !(min <= v && v <= max) {
                 return Err(LErr::Arg(
                     1,

@@ -6,7 +6,7 @@ use std::os::raw::c_int;
 use mlua::ffi::*;
 
 use super::structlib::type_err;
-use crate::scripting::engine::{LErr, cfn, d2ll, push_bytes, to_bytes};
+use crate::scripting::lua::{LErr, cfn, d2ll, push_bytes, to_bytes};
 
 const MAX_NESTING: u32 = 16;
 

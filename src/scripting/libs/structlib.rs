@@ -5,7 +5,7 @@ use std::os::raw::c_int;
 
 use mlua::ffi::*;
 
-use crate::scripting::engine::{LErr, cfn, push_bytes, to_bytes};
+use crate::scripting::lua::{LErr, cfn, push_bytes, to_bytes};
 
 const MAXINTSIZE: usize = 32;
 /// max(alignment of double in a struct, sizeof(int)) on x86-64.
@@ -158,7 +158,7 @@ unsafe fn pack_(l: *mut lua_State) -> Result<c_int, LErr> {
                     let n = check_num(l, arg)?;
                     arg += 1;
                     let mut v: u64 = if n < 0.0 {
-                        crate::scripting::engine::d2ll(n) as u64
+                        crate::scripting::lua::d2ll(n) as u64
                     } else {
                         d2ull(n)
                     };
@@ -223,7 +223,7 @@ cfn!(pack, pack_);
 /// C's (unsigned long) cast of a non-negative double on x86-64 (values past
 /// 2^64 and NaN as the compiler's conversion sequence gives them).
 fn d2ull(n: f64) -> u64 {
-    use crate::scripting::engine::d2ll;
+    use crate::scripting::lua::d2ll;
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     if n.is_nan() {
         1 << 63
@@ -269,7 +269,7 @@ unsafe fn unpack_(l: *mut lua_State) -> Result<c_int, LErr> {
                 if d == 0.0 && lua_isnumber(l, 3) == 0 {
                     return Err(LErr::Arg(3, type_err(l, lua_type(l, 3), "number")));
                 }
-                crate::scripting::engine::d2ll(d)
+                crate::scripting::lua::d2ll(d)
             }
         };
         // size_t arithmetic as in C: negative offsets wrap to huge values.
@@ -404,9 +404,9 @@ pub unsafe extern "C-unwind" fn open(l: *mut lua_State) -> c_int {
 fn d2size(d: f64) -> usize {
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     let v = if d >= TWO63 {
-        (crate::scripting::engine::d2ll(d - TWO63) as u64) ^ (1 << 63)
+        (crate::scripting::lua::d2ll(d - TWO63) as u64) ^ (1 << 63)
     } else {
-        crate::scripting::engine::d2ll(d) as u64
+        crate::scripting::lua::d2ll(d) as u64
     };
     v as usize
 }
