@@ -95,13 +95,16 @@ pub fn save_file(path: &str) -> std::io::Result<()> {
 
 /// Startup: `user` directives of the config file, then the ACL file.
 /// Errors are fatal, as in Redis.
-pub fn load_at_startup(config: &crate::config::Config) -> Result<(), String> {
-    mirror_requirepass(config.get("requirepass"));
-    let aclfile = config.get("aclfile");
-    if !aclfile.is_empty() && !config.users.is_empty() {
+pub fn load_at_startup(
+    requirepass: &str,
+    aclfile: &str,
+    users: &[Vec<String>],
+) -> Result<(), String> {
+    mirror_requirepass(requirepass);
+    if !aclfile.is_empty() && !users.is_empty() {
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
     }
-    for words in &config.users {
+    for words in users {
         let Some(name) = words.first() else { continue };
         let base = if name == "default" {
             let mut d = (*default_user()).clone();

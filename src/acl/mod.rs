@@ -4,8 +4,9 @@
 //! The ACL's command universe is Redis 7.0's command table (`cmdspec`: full
 //! names, arity, categories with the flag-derived ones, key specs), in the
 //! order of Redis's commands.c, so category rules, ACL CAT and the rule
-//! descriptions of ACL LIST/GETUSER come out as Redis's. keel's own
-//! commands map onto it by name.
+//! descriptions of ACL LIST/GETUSER come out as Redis's. The command layer
+//! registers its table's entries (name, NO_AUTH) once (`register_commands`);
+//! this layer imports nothing from commands or server.
 //!
 //! Sharing: the users live in one process-wide table behind a lock that
 //! only ACL commands, AUTH and connection set-up take. Each connection keeps
@@ -33,7 +34,9 @@ use bytes::Bytes;
 pub use file::{load_at_startup, load_file, save_file};
 pub use log::{LogEntry, log_denial, reason_name};
 pub use selector::Denied;
-pub use universe::{AclCommand, CATEGORIES, KEY_FLAG_NAMES, Universe, category_bit, universe};
+pub use universe::{
+    AclCommand, CATEGORIES, KEY_FLAG_NAMES, Universe, category_bit, register_commands, universe,
+};
 pub use user::{
     FLAG_NOPASS, FLAG_OFF, FLAG_ON, FLAG_SANITIZE, FLAG_SKIP_SANITIZE, RuleError, User,
 };
@@ -45,12 +48,21 @@ pub fn check(user: &User, keel_idx: usize, args: &[Bytes]) -> Result<(), (Denied
     if user.unrestricted {
         return Ok(());
     }
+    let reg = universe::registered(keel_idx);
+    check_id(user, reg.id, reg.no_auth, args)
+}
+
+/// `check` of ACL command `base` (a container resolves its subcommand).
+fn check_id(
+    user: &User,
+    base: usize,
+    no_auth: bool,
+    args: &[Bytes],
+) -> Result<(), (Denied, String)> {
     let u = universe();
-    let Some(id) = u.resolve(keel_idx, args) else {
+    let Some(id) = u.resolve(base, args) else {
         return Ok(());
     };
-    let cmd = crate::commands::table().get(keel_idx);
-    let no_auth = cmd.flags & crate::commands::flags::NO_AUTH != 0;
     user.check_cmd(id, no_auth, args).map_err(|d| {
         let obj = match d {
             Denied::Command => u.cmds[id].fullname.clone(),
@@ -63,7 +75,8 @@ pub fn check(user: &User, keel_idx: usize, args: &[Bytes]) -> Result<(), (Denied
 /// The full name of the command a request runs ("config|get").
 pub fn fullname(keel_idx: usize, args: &[Bytes]) -> String {
     let u = universe();
-    let id = u.resolve(keel_idx, args).unwrap_or(u.keel[keel_idx]);
+    let base = universe::registered(keel_idx).id;
+    let id = u.resolve(base, args).unwrap_or(base);
     u.cmds[id].fullname.clone()
 }
 
@@ -210,27 +223,25 @@ mod tests {
 
     #[test]
     fn checks() {
-        let t = crate::commands::table();
-        let idx = |n: &str| crate::commands::lookup(n.as_bytes()).unwrap().0;
         let a =
             |v: &[&str]| -> Vec<Bytes> { v.iter().map(|s| Bytes::from(s.to_string())).collect() };
-        let _ = t;
+        let check = |u: &User, name: &str, args: &[Bytes]| {
+            check_id(u, universe().lookup(name).unwrap(), false, args)
+        };
         let u = user("on nopass %R~r* %W~w* +@all");
-        assert!(check(&u, idx("get"), &a(&["get", "r1"])).is_ok());
-        assert!(check(&u, idx("get"), &a(&["get", "w1"])).is_err());
-        assert!(check(&u, idx("set"), &a(&["set", "w1", "v"])).is_ok());
-        assert!(check(&u, idx("set"), &a(&["set", "w1", "v", "get"])).is_err());
-        assert!(check(&u, idx("copy"), &a(&["copy", "r1", "w1"])).is_ok());
+        assert!(check(&u, "get", &a(&["get", "r1"])).is_ok());
+        assert!(check(&u, "get", &a(&["get", "w1"])).is_err());
+        assert!(check(&u, "set", &a(&["set", "w1", "v"])).is_ok());
+        assert!(check(&u, "set", &a(&["set", "w1", "v", "get"])).is_err());
+        assert!(check(&u, "copy", &a(&["copy", "r1", "w1"])).is_ok());
         assert_eq!(
-            check(&u, idx("copy"), &a(&["copy", "w1", "r1"]))
-                .unwrap_err()
-                .0,
+            check(&u, "copy", &a(&["copy", "w1", "r1"])).unwrap_err().0,
             Denied::Key(1)
         );
         let c = user("on nopass -@all +config|get");
-        assert!(check(&c, idx("config"), &a(&["config", "get", "x"])).is_ok());
+        assert!(check(&c, "config", &a(&["config", "get", "x"])).is_ok());
         assert_eq!(
-            check(&c, idx("config"), &a(&["config", "set", "x", "y"])).unwrap_err(),
+            check(&c, "config", &a(&["config", "set", "x", "y"])).unwrap_err(),
             (Denied::Command, "config|set".to_string())
         );
     }

@@ -2,7 +2,7 @@
 //! subcommands included, in commands.c's order.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use bytes::Bytes;
 
@@ -48,8 +48,6 @@ pub struct AclCommand {
 pub struct Universe {
     pub cmds: Vec<AclCommand>,
     by_name: HashMap<String, usize>,
-    /// keel command table index → ACL id.
-    pub(super) keel: Vec<usize>,
     /// Top-level commands (containers before their subcommands).
     pub(super) top: Vec<usize>,
 }
@@ -86,34 +84,46 @@ pub fn universe() -> &'static Universe {
                 });
             }
         }
-        // keel commands Redis does not have: @slow, no keys.
-        let table = crate::commands::table();
-        let mut keel = Vec::with_capacity(table.commands.len());
-        for c in &table.commands {
-            let id = *by_name.entry(c.name.to_string()).or_insert_with(|| {
-                cmds.push(AclCommand {
-                    fullname: c.name.to_string(),
-                    arity: c.arity,
-                    cats: crate::cmdspec::cat::SLOW,
-                    parent: None,
-                    subs: Vec::new(),
-                    spec: None,
-                });
-                cmds.len() - 1
-            });
-            keel.push(id);
-        }
         let top = (0..cmds.len())
             .filter(|&i| cmds[i].parent.is_none())
             .collect();
-        Universe {
-            cmds,
-            by_name,
-            keel,
-            top,
-        }
+        Universe { cmds, by_name, top }
     });
     &U
+}
+
+/// What the ACL needs of one entry of the server's command table: its ACL
+/// id and whether it runs without authentication (NO_AUTH).
+#[derive(Clone, Copy)]
+pub struct Registered {
+    pub id: usize,
+    pub no_auth: bool,
+}
+
+static REGISTERED: OnceLock<Vec<Registered>> = OnceLock::new();
+
+/// Registers the server's command table (by its indexes), once, before any
+/// check: the command layer hands its commands' names and NO_AUTH flags
+/// down here so that this layer never reads that table. Every command must
+/// be one of Redis's (the table's spec test guarantees it).
+pub fn register_commands<'a>(cmds: impl Iterator<Item = (&'a str, bool)>) {
+    let u = universe();
+    let reg = cmds
+        .map(|(name, no_auth)| Registered {
+            id: u
+                .lookup(name)
+                .unwrap_or_else(|| panic!("command {name} is not in the ACL universe")),
+            no_auth,
+        })
+        .collect();
+    let _ = REGISTERED.set(reg);
+}
+
+/// The registration of command-table entry `idx`.
+pub(super) fn registered(idx: usize) -> Registered {
+    REGISTERED
+        .get()
+        .expect("acl::register_commands runs with the command table")[idx]
 }
 
 impl Universe {
@@ -133,8 +143,7 @@ impl Universe {
     /// The command a request runs for ACL purposes: the subcommand of a
     /// container when there is one. None when Redis would reject the request
     /// before the ACL check (unknown subcommand, subcommand arity).
-    pub fn resolve(&self, keel_idx: usize, args: &[Bytes]) -> Option<usize> {
-        let id = self.keel[keel_idx];
+    pub fn resolve(&self, id: usize, args: &[Bytes]) -> Option<usize> {
         let c = &self.cmds[id];
         if c.subs.is_empty() {
             return Some(id);
