@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{RuleError, User, build_user, default_user, mirror_requirepass, read, write};
+use super::{
+    RuleError, User, build_user, default_user, merge_selector_args, mirror_requirepass, read, write,
+};
 
 /// Splits a `user` line as Redis's ACL file loader: on single spaces.
 fn file_words(line: &str) -> Vec<&str> {
@@ -45,8 +47,15 @@ pub fn load_file(path: &str) -> Result<(), String> {
             continue;
         }
         let mut u = User::new(w[1]);
+        let ops = merge_selector_args(&w[2..]).unwrap_or_else(|_| {
+            errors.push_str(&format!(
+                "{path}:{n}: Unmatched parenthesis in selector definition."
+            ));
+            Vec::new()
+        });
         let mut syntax = false;
-        for op in &w[2..] {
+        for op in &ops {
+            let op = String::from_utf8_lossy(op);
             let op = op.trim_matches(|c| "\t\r\n".contains(c));
             if let Err(e) = u.apply(op.as_bytes()) {
                 if matches!(e, RuleError::Unknown) {

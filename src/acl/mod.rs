@@ -33,12 +33,12 @@ use bytes::Bytes;
 
 pub use file::{load_at_startup, load_file, save_file};
 pub use log::{LogEntry, log_denial, reason_name};
-pub use selector::Denied;
+pub use selector::{Denied, RuleError, Selector};
 pub use universe::{
     AclCommand, CATEGORIES, KEY_FLAG_NAMES, Universe, category_bit, register_commands, universe,
 };
 pub use user::{
-    FLAG_NOPASS, FLAG_OFF, FLAG_ON, FLAG_SANITIZE, FLAG_SKIP_SANITIZE, RuleError, User,
+    FLAG_NOPASS, FLAG_OFF, FLAG_ON, FLAG_SANITIZE, FLAG_SKIP_SANITIZE, User, merge_selector_args,
 };
 
 /// The full check of a keel command by `user`: Ok when allowed or when the
@@ -70,6 +70,17 @@ fn check_id(
         };
         (d, obj)
     })
+}
+
+/// Whether `user` may run this request of ACL command `name` with read
+/// access to every key (SORT's BY and GET patterns).
+pub fn read_all_keys(user: &User, name: &str, args: &[Bytes]) -> bool {
+    if user.unrestricted {
+        return true;
+    }
+    universe()
+        .lookup(name)
+        .is_some_and(|id| user.read_all_keys(id, false, args))
 }
 
 /// The full name of the command a request runs ("config|get").
@@ -182,9 +193,19 @@ pub fn mirror_requirepass(pass: &str) {
 }
 
 /// Applies rules to a copy of `base` (or a new user); nothing changes on error.
-pub fn build_user(name: &str, base: Option<&User>, ops: &[&[u8]]) -> Result<User, String> {
+pub fn build_user<T: AsRef<[u8]>>(
+    name: &str,
+    base: Option<&User>,
+    ops: &[T],
+) -> Result<User, String> {
+    let ops = merge_selector_args(ops).map_err(|i| {
+        format!(
+            "Unmatched parenthesis in acl selector starting at '{}'.",
+            String::from_utf8_lossy(ops[i].as_ref())
+        )
+    })?;
     let mut u = base.cloned().unwrap_or_else(|| User::new(name));
-    for op in ops {
+    for op in &ops {
         if let Err(e) = u.apply(op) {
             return Err(format!(
                 "Error in ACL SETUSER modifier '{}': {}",
@@ -217,8 +238,14 @@ mod tests {
                     &sha256::hex(b"p")
                 )
         );
-        assert_eq!(user("+@all -@string").describe_commands(), "+@all -@string");
-        assert_eq!(user("-@all +@string").describe_commands(), "-@all +@string");
+        assert_eq!(
+            user("+@all -@string").root().describe_commands(),
+            "+@all -@string"
+        );
+        assert_eq!(
+            user("-@all +@string").root().describe_commands(),
+            "-@all +@string"
+        );
     }
 
     #[test]

@@ -1,18 +1,105 @@
-//! Command, key and channel rules (Redis's selector rules) and the
-//! permission check.
+//! Selectors (Redis 7.0): a set of command, key and channel rules. A user
+//! has a root selector (its plain rules) and any number of `(...)` ones; a
+//! request is allowed when one selector allows all of it.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::PUBSUB_DEFAULT_ALL;
 use super::universe::{CATEGORIES, KEY_ALL, KEY_READ, KEY_WRITE, category_bit, channels, universe};
-use super::user::{RuleError, User, has_spaces};
 use crate::util::glob_match;
 
-impl User {
-    pub(super) fn bit(&self, id: usize) -> bool {
+/// Why a rule was rejected (the errno values of ACLSetUser).
+#[derive(Debug, Clone, Copy)]
+pub enum RuleError {
+    Unknown,
+    Syntax,
+    KeysAfterAll,
+    ChannelsAfterAll,
+    NoSuchPassword,
+    BadHash,
+    FirstArgOfSub,
+}
+
+impl RuleError {
+    pub fn message(self) -> &'static str {
+        match self {
+            RuleError::Unknown => "Unknown command or category name in ACL",
+            RuleError::Syntax => "Syntax error",
+            RuleError::KeysAfterAll => {
+                "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
+            }
+            RuleError::ChannelsAfterAll => {
+                "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"
+            }
+            RuleError::NoSuchPassword => {
+                "The password you are trying to remove from the user does not exist"
+            }
+            RuleError::BadHash => {
+                "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
+            }
+            RuleError::FirstArgOfSub => "Allowing first-arg of a subcommand is not supported",
+        }
+    }
+}
+
+pub(super) fn has_spaces(s: &[u8]) -> bool {
+    s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
+}
+
+#[derive(Clone)]
+pub struct Selector {
+    /// One bit per ACL command id.
+    allowed: Vec<u64>,
+    /// +@all was applied last among +@all/-@all: future commands allowed
+    /// (Redis's reserved bit), so descriptions start with +@all.
+    future: bool,
+    firstargs: BTreeMap<usize, Vec<String>>,
+    allkeys: bool,
+    patterns: Vec<(Vec<u8>, u8)>,
+    allchannels: bool,
+    channels: Vec<Vec<u8>>,
+}
+
+/// The keys of one request, found once for all of a user's selectors.
+pub(super) type KeyCache = Option<Vec<(usize, u8)>>;
+
+impl Selector {
+    /// ACLCreateSelector: nothing allowed; channels as `acl-pubsub-default`.
+    pub(super) fn new() -> Selector {
+        Selector {
+            allowed: vec![0; universe().words()],
+            future: false,
+            firstargs: BTreeMap::new(),
+            allkeys: false,
+            patterns: Vec::new(),
+            allchannels: PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed),
+            channels: Vec::new(),
+        }
+    }
+
+    /// A `(...)` selector: its rules split as sdssplitargs does (bad quoting
+    /// gives an empty selector, as Redis).
+    pub(super) fn parse(body: &[u8]) -> Result<Selector, RuleError> {
+        let mut s = Selector::new();
+        for op in crate::protocol::parser_split_args(body).unwrap_or_default() {
+            s.apply_selector(&op)?;
+        }
+        Ok(s)
+    }
+
+    /// Every command, key and channel.
+    pub(super) fn unrestricted(&self) -> bool {
+        let n = universe().cmds.len();
+        self.allkeys && self.allchannels && (0..n).all(|i| self.bit(i))
+    }
+
+    fn bit(&self, id: usize) -> bool {
         self.allowed[id / 64] & (1 << (id % 64)) != 0
     }
 
-    pub(super) fn set_bit(&mut self, id: usize, v: bool) {
+    fn set_bit(&mut self, id: usize, v: bool) {
         if v {
             self.allowed[id / 64] |= 1 << (id % 64);
         } else {
@@ -38,7 +125,7 @@ impl User {
         }
     }
 
-    pub(super) fn count_category(&self, cat: u32) -> (usize, usize) {
+    fn count_category(&self, cat: u32) -> (usize, usize) {
         let u = universe();
         let (mut on, mut off) = (0, 0);
         for id in 0..u.cmds.len() {
@@ -172,7 +259,7 @@ impl User {
         let u = universe();
         let additive = !self.future;
         let mut rules = String::new();
-        let mut fake = User::new("");
+        let mut fake = Selector::new();
         fake.all_commands(!additive);
         rules.push_str(if additive { "-@all " } else { "+@all " });
         let mut temp = self.clone();
@@ -210,7 +297,7 @@ impl User {
         rules
     }
 
-    fn describe_single(&self, fake: &mut User, id: usize, rules: &mut String) {
+    fn describe_single(&self, fake: &mut Selector, id: usize, rules: &mut String) {
         let u = universe();
         let userbit = self.bit(id);
         if userbit != fake.bit(id) {
@@ -226,13 +313,38 @@ impl User {
         }
     }
 
-    pub(super) fn pattern_string(pat: &[u8], flags: u8) -> String {
+    fn pattern_string(pat: &[u8], flags: u8) -> String {
         let prefix = match flags {
             KEY_READ => "%R~",
             KEY_WRITE => "%W~",
             _ => "~",
         };
         format!("{prefix}{}", String::from_utf8_lossy(pat))
+    }
+
+    /// ACLDescribeSelector: keys, channels, then command rules.
+    pub(super) fn describe(&self) -> String {
+        let mut s = String::new();
+        if self.allkeys {
+            s.push_str("~* ");
+        } else {
+            for (p, f) in &self.patterns {
+                s.push_str(&Self::pattern_string(p, *f));
+                s.push(' ');
+            }
+        }
+        if self.allchannels {
+            s.push_str("&* ");
+        } else {
+            s.push_str("resetchannels ");
+            for c in &self.channels {
+                s.push('&');
+                s.push_str(&String::from_utf8_lossy(c));
+                s.push(' ');
+            }
+        }
+        s.push_str(&self.describe_commands());
+        s
     }
 
     /// GETUSER "keys".
@@ -263,7 +375,7 @@ impl User {
 
     /// Any key may be read (ACLSelectorHasUnrestrictedKeyAccess for reads):
     /// SORT's BY and GET patterns need it.
-    pub fn unrestricted_read_keys(&self) -> bool {
+    pub(super) fn unrestricted_read_keys(&self) -> bool {
         self.allkeys
             || self
                 .patterns
@@ -271,18 +383,12 @@ impl User {
                 .any(|(p, f)| f & KEY_READ == KEY_READ && p.as_slice() == b"*")
     }
 
-    pub(super) fn check_key(&self, key: &[u8], need: u8) -> bool {
+    fn check_key(&self, key: &[u8], need: u8) -> bool {
         self.allkeys
             || self
                 .patterns
                 .iter()
                 .any(|(p, f)| f & need == need && glob_match(p, key, false))
-    }
-
-    /// Whether a subscription to `ch` (a pattern subscription when
-    /// `is_pattern`) is allowed (ACLKillPubsubClientsIfNeeded's test).
-    pub fn channel_allowed(&self, ch: &[u8], is_pattern: bool) -> bool {
-        self.unrestricted || self.check_channel(ch, is_pattern)
     }
 
     pub(super) fn check_channel(&self, ch: &[u8], is_pattern: bool) -> bool {
@@ -297,7 +403,13 @@ impl User {
     }
 
     /// ACLSelectorCheckCmd for request `args` of ACL command `id`.
-    pub fn check_cmd(&self, id: usize, no_auth: bool, args: &[Bytes]) -> Result<(), Denied> {
+    pub(super) fn check_cmd(
+        &self,
+        id: usize,
+        no_auth: bool,
+        args: &[Bytes],
+        keys: &mut KeyCache,
+    ) -> Result<(), Denied> {
         let u = universe();
         let c = &u.cmds[id];
         if !no_auth && !self.bit(id) {
@@ -312,7 +424,7 @@ impl User {
             }
         }
         if !self.allkeys {
-            for (pos, need) in u.keys(id, args) {
+            for &(pos, need) in keys.get_or_insert_with(|| u.keys(id, args)).iter() {
                 if !self.check_key(&args[pos], need) {
                     return Err(Denied::Key(pos));
                 }
@@ -337,6 +449,17 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// Which denial of several selectors is reported (ACLCheckAllUserCommandPerm):
+    /// channel over key over command, then the later argument.
+    pub(super) fn outranks(self, other: Denied) -> bool {
+        let rank = |d: Denied| match d {
+            Denied::Command => (1, 0),
+            Denied::Key(p) => (2, p),
+            Denied::Channel(p) => (4, p),
+        };
+        rank(self) > rank(other)
+    }
+
     /// The NOPERM error of a rejected top-level command.
     pub fn noperm(self, fullname: &str) -> String {
         match self {

@@ -1,9 +1,9 @@
-//! Users: flags, passwords and the rules that are not selector rules;
-//! the description of ACL LIST.
+//! Users: flags, passwords, their selectors; the rules that are not
+//! selector rules; the description of ACL LIST; the check over selectors.
 
-use std::collections::BTreeMap;
+use bytes::Bytes;
 
-use super::universe::universe;
+use super::selector::{Denied, KeyCache, RuleError, Selector};
 use super::{PUBSUB_DEFAULT_ALL, sha256};
 
 pub const FLAG_ON: u8 = 1;
@@ -19,61 +19,45 @@ const FLAG_NAMES: &[(u8, &str)] = &[
     (FLAG_SANITIZE, "sanitize-payload"),
 ];
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct User {
     pub name: String,
     pub flags: u8,
     /// Hex SHA-256 of each password, in the order added.
     pub passwords: Vec<String>,
-    pub(super) allowed: Vec<u64>,
-    /// +@all was applied last among +@all/-@all: future commands allowed
-    /// (Redis's reserved bit), so descriptions start with +@all.
-    pub(super) future: bool,
-    pub(super) firstargs: BTreeMap<usize, Vec<String>>,
-    pub(super) allkeys: bool,
-    pub(super) patterns: Vec<(Vec<u8>, u8)>,
-    pub(super) allchannels: bool,
-    pub(super) channels: Vec<Vec<u8>>,
+    /// The user's plain rules.
+    root: Selector,
+    /// `(...)` selectors, in the order added. Empty for most users, whose
+    /// check is then the root's alone.
+    selectors: Vec<Selector>,
     /// Every command, key and channel allowed: the check is skipped.
     pub unrestricted: bool,
 }
 
-/// Why a rule was rejected (the errno values of ACLSetUser).
-#[derive(Debug, Clone, Copy)]
-pub enum RuleError {
-    Unknown,
-    Syntax,
-    KeysAfterAll,
-    ChannelsAfterAll,
-    NoSuchPassword,
-    BadHash,
-    FirstArgOfSub,
-}
-
-impl RuleError {
-    pub fn message(self) -> &'static str {
-        match self {
-            RuleError::Unknown => "Unknown command or category name in ACL",
-            RuleError::Syntax => "Syntax error",
-            RuleError::KeysAfterAll => {
-                "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
+/// ACLMergeSelectorArguments: a selector may come split over several
+/// arguments ("(~k" "+get)"); they are joined with single spaces. Err: the
+/// index of a selector's opening argument that never closes.
+pub fn merge_selector_args<T: AsRef<[u8]>>(ops: &[T]) -> Result<Vec<Vec<u8>>, usize> {
+    let mut out = Vec::with_capacity(ops.len());
+    let mut open: Option<(usize, Vec<u8>)> = None;
+    for (i, op) in ops.iter().enumerate() {
+        let op = op.as_ref();
+        if let Some((_, sel)) = open.as_mut() {
+            sel.push(b' ');
+            sel.extend_from_slice(op);
+            if op.last() == Some(&b')') {
+                out.push(open.take().expect("open").1);
             }
-            RuleError::ChannelsAfterAll => {
-                "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"
-            }
-            RuleError::NoSuchPassword => {
-                "The password you are trying to remove from the user does not exist"
-            }
-            RuleError::BadHash => {
-                "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
-            }
-            RuleError::FirstArgOfSub => "Allowing first-arg of a subcommand is not supported",
+        } else if op.first() == Some(&b'(') && op.last() != Some(&b')') {
+            open = Some((i, op.to_vec()));
+        } else {
+            out.push(op.to_vec());
         }
     }
-}
-
-pub(super) fn has_spaces(s: &[u8]) -> bool {
-    s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
+    match open {
+        Some((i, _)) => Err(i),
+        None => Ok(out),
+    }
 }
 
 pub(super) fn valid_hash(h: &[u8]) -> bool {
@@ -85,16 +69,15 @@ pub(super) fn valid_hash(h: &[u8]) -> bool {
 impl User {
     /// ACLCreateUser: disabled, nothing allowed.
     pub fn new(name: &str) -> User {
+        // The root selector's channels follow `acl-pubsub-default`.
         let mut u = User {
             name: name.to_string(),
             flags: FLAG_OFF,
-            allowed: vec![0; universe().words()],
-            ..Default::default()
+            passwords: Vec::new(),
+            root: Selector::new(),
+            selectors: Vec::new(),
+            unrestricted: false,
         };
-        // New users' channels follow `acl-pubsub-default` (Redis 7.0).
-        if PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = u.apply_inner(b"allchannels");
-        }
         u.refresh();
         u
     }
@@ -116,10 +99,9 @@ impl User {
         self.flags & FLAG_NOPASS != 0
     }
 
-    pub(super) fn refresh(&mut self) {
-        let n = universe().cmds.len();
-        let all_cmds = (0..n).all(|i| self.bit(i));
-        self.unrestricted = all_cmds && self.allkeys && self.allchannels;
+    /// Selectors only add rights: an unrestricted root is the whole story.
+    fn refresh(&mut self) {
+        self.unrestricted = self.root.unrestricted();
     }
 
     /// Applies one rule (ACLSetUser). On error the user may be half
@@ -130,7 +112,7 @@ impl User {
         r
     }
 
-    pub(super) fn apply_inner(&mut self, op: &[u8]) -> Result<(), RuleError> {
+    fn apply_inner(&mut self, op: &[u8]) -> Result<(), RuleError> {
         if op.is_empty() {
             return Ok(());
         }
@@ -176,9 +158,10 @@ impl User {
             };
             self.passwords.remove(i);
         } else if op[0] == b'(' && op[op.len() - 1] == b')' {
-            // Selectors (Redis 7.0) are not supported by keel.
-            return Err(RuleError::Syntax);
+            let s = Selector::parse(&op[1..op.len() - 1])?;
+            self.selectors.push(s);
         } else if is("clearselectors") {
+            self.selectors.clear();
         } else if is("reset") {
             for r in [
                 "resetpass",
@@ -186,6 +169,7 @@ impl User {
                 "resetchannels",
                 "off",
                 "sanitize-payload",
+                "clearselectors",
                 "-@all",
             ] {
                 self.apply_inner(r.as_bytes())?;
@@ -194,7 +178,7 @@ impl User {
                 self.apply_inner(b"allchannels")?;
             }
         } else {
-            return self.apply_selector(op);
+            return self.root.apply_selector(op);
         }
         Ok(())
     }
@@ -219,25 +203,12 @@ impl User {
             s.push_str(p);
             s.push(' ');
         }
-        if self.allkeys {
-            s.push_str("~* ");
-        } else {
-            for (p, f) in &self.patterns {
-                s.push_str(&Self::pattern_string(p, *f));
-                s.push(' ');
-            }
+        s.push_str(&self.root.describe());
+        for sel in &self.selectors {
+            s.push_str(" (");
+            s.push_str(&sel.describe());
+            s.push(')');
         }
-        if self.allchannels {
-            s.push_str("&* ");
-        } else {
-            s.push_str("resetchannels ");
-            for c in &self.channels {
-                s.push('&');
-                s.push_str(&String::from_utf8_lossy(c));
-                s.push(' ');
-            }
-        }
-        s.push_str(&self.describe_commands());
         s
     }
 
@@ -253,5 +224,50 @@ impl User {
         self.passwords.iter().fold(false, |ok, p| {
             ok | (p.bytes().zip(h.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0)
         })
+    }
+
+    /// The root selector (GETUSER's top-level commands, keys, channels).
+    pub fn root(&self) -> &Selector {
+        &self.root
+    }
+
+    pub fn selectors(&self) -> &[Selector] {
+        &self.selectors
+    }
+
+    /// ACLCheckAllUserCommandPerm for request `args` of ACL command `id`:
+    /// allowed when one selector allows all of it; else the denial Redis
+    /// reports. With no selectors this is the root's check alone.
+    pub fn check_cmd(&self, id: usize, no_auth: bool, args: &[Bytes]) -> Result<(), Denied> {
+        let mut keys: KeyCache = None;
+        let Err(mut worst) = self.root.check_cmd(id, no_auth, args, &mut keys) else {
+            return Ok(());
+        };
+        for s in &self.selectors {
+            match s.check_cmd(id, no_auth, args, &mut keys) {
+                Ok(()) => return Ok(()),
+                Err(d) if d.outranks(worst) => worst = d,
+                Err(_) => {}
+            }
+        }
+        Err(worst)
+    }
+
+    /// ACLUserCheckCmdWithUnrestrictedKeyAccess for reads: one selector
+    /// allows the request and any key to be read (SORT's BY and GET).
+    pub fn read_all_keys(&self, id: usize, no_auth: bool, args: &[Bytes]) -> bool {
+        let mut keys: KeyCache = None;
+        std::iter::once(&self.root).chain(&self.selectors).any(|s| {
+            s.check_cmd(id, no_auth, args, &mut keys).is_ok() && s.unrestricted_read_keys()
+        })
+    }
+
+    /// Whether a subscription to `ch` (a pattern subscription when
+    /// `is_pattern`) is allowed by any selector (ACLUserCheckChannelPerm).
+    pub fn channel_allowed(&self, ch: &[u8], is_pattern: bool) -> bool {
+        self.unrestricted
+            || std::iter::once(&self.root)
+                .chain(&self.selectors)
+                .any(|s| s.check_channel(ch, is_pattern))
     }
 }
