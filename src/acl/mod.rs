@@ -12,7 +12,7 @@
 //! only ACL commands, AUTH and connection set-up take. Each connection keeps
 //! an `Arc<User>` snapshot and a copy of `generation()`; every change bumps
 //! the generation, and a connection that sees a new one re-reads its user
-//! before its next command. Selectors `(...)` are not supported.
+//! before its next command.
 //!
 //! Modules: `universe` (the command table the rules are about), `user`
 //! (flags, passwords, descriptions), `selector` (command/key/channel rules
