@@ -585,8 +585,11 @@ impl Config {
             return refuse("Duplicate user found. A user can only be defined once in config files");
         }
         let mut u = crate::acl::User::new(name);
-        for w in &words[1..] {
-            if let Err(e) = u.apply(w.as_bytes())
+        let Ok(ops) = crate::acl::merge_selector_args(&words[1..]) else {
+            return refuse("Unmatched parenthesis in acl selector");
+        };
+        for w in &ops {
+            if let Err(e) = u.apply(w)
                 && !matches!(e, crate::acl::RuleError::Unknown)
             {
                 return refuse(e.message());

@@ -18,6 +18,10 @@ pair_tests!(
     client_kill_user,
     pubsub_default,
     revoked_channels_disconnect,
+    selectors_rules,
+    selectors_checks,
+    selectors_log,
+    selectors_sort_pubsub_scripts,
 );
 
 /// Subscribers whose user loses a channel or pattern are disconnected
@@ -87,29 +91,40 @@ fn client_kill_user(p: &mut Pair) {
 }
 
 /// Redis emits single-command rules in its (randomly seeded) command-dict
-/// order: sort the `+cmd`/`-cmd` words of every line, keep the rest.
+/// order: sort the `+cmd`/`-cmd` words of every line, keep the rest; each
+/// ` (...)` selector is sorted on its own.
 fn normalize(reply: &[u8]) -> Vec<u8> {
+    let single = |s: &&str| {
+        (s.starts_with('+') || s.starts_with('-'))
+            && !s.starts_with("+@")
+            && !s.starts_with("-@")
+            && s.len() > 1
+    };
+    let sort_singles = |seg: &str| -> String {
+        let mut w: Vec<&str> = seg.split(' ').collect();
+        let mut singles: Vec<&str> = w.iter().filter(|s| single(s)).copied().collect();
+        singles.sort();
+        let mut it = singles.into_iter();
+        for x in w.iter_mut() {
+            if single(x) {
+                *x = it.next().unwrap();
+            }
+        }
+        w.join(" ")
+    };
     let text = String::from_utf8_lossy(reply).into_owned();
     let lines: Vec<String> = text
         .split('\n')
         .map(|l| {
             let (l, cr) = l.strip_suffix('\r').map_or((l, ""), |b| (b, "\r"));
-            let mut w: Vec<&str> = l.split(' ').collect();
-            let single = |s: &&str| {
-                (s.starts_with('+') || s.starts_with('-'))
-                    && !s.starts_with("+@")
-                    && !s.starts_with("-@")
-                    && s.len() > 1
-            };
-            let mut singles: Vec<&str> = w.iter().filter(|s| single(s)).copied().collect();
-            singles.sort();
-            let mut it = singles.into_iter();
-            for x in w.iter_mut() {
-                if single(x) {
-                    *x = it.next().unwrap();
-                }
-            }
-            w.join(" ") + cr
+            let segs: Vec<String> = l
+                .split(" (")
+                .map(|seg| match seg.strip_suffix(')') {
+                    Some(body) => sort_singles(body) + ")",
+                    None => sort_singles(seg),
+                })
+                .collect();
+            segs.join(" (") + cr
         })
         .collect();
     lines.join("\n").into_bytes()
@@ -769,4 +784,319 @@ fn config_rewrite_writes_users() {
         show(&normalize(&k2.conn().line("ACL LIST"))),
         show(&normalize(&r2.conn().line("ACL LIST")))
     );
+}
+
+// ---------------------------------------------------------------- selectors
+
+/// Redis 7.0 selectors in ACL SETUSER: the forms Redis accepts (one
+/// argument or spread over several), its errors, GETUSER's `selectors`
+/// (RESP2 and RESP3), ACL LIST, `clearselectors` and `reset`.
+fn selectors_rules(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER s1 on nopass -@all resetkeys (+@write ~write::*) (+@read ~read::*)",
+        "ACL GETUSER s1",
+        "ACL SETUSER s2 \"(~key1 +get )\" \"( ~key2 +get )\" (~key5 +get ) ( ~key6 +get ) ( ~key7 +get) (~key8 +get)",
+        "ACL GETUSER s2",
+        "ACL SETUSER bad on (this-is-invalid)",
+        "ACL SETUSER bad on (&* &fail)",
+        "ACL SETUSER bad on (~* ~k)",
+        "ACL SETUSER bad on (on)",
+        "ACL SETUSER bad on (>pw)",
+        "ACL SETUSER bad on (+nosuch)",
+        "ACL SETUSER bad on (+get|x|y)",
+        "ACL SETUSER bad \" () \"",
+        "ACL SETUSER bad (",
+        "ACL SETUSER bad )",
+        "ACL SETUSER bad on ( ~a +get",
+        "ACL SETUSER bad on (~a) ( ~b",
+        "ACL GETUSER bad",
+        "ACL SETUSER q on \"(~\\\"a b\\\" +get)\"",
+        "ACL SETUSER q2 on \"(~'x' +get \\\"+set)\"",
+        "ACL GETUSER q2",
+        "ACL SETUSER sd reset ()",
+        "ACL GETUSER sd",
+        "ACL SETUSER sd (~a +get) clearselectors (~b +set)",
+        "ACL GETUSER sd",
+        "ACL SETUSER sd reset",
+        "ACL GETUSER sd",
+        "ACL SETUSER rw %R~foo %W~foo %RW~bar (%R~x %W~x %RW~y +@all &*)",
+        "ACL GETUSER rw",
+        "ACL SETUSER info -@all +get resetchannels &channel1 %R~foo1 %W~bar1 ~baz1 (-@all +set resetchannels &channel2 %R~foo2 %W~bar2 ~baz2)",
+        "ACL GETUSER info",
+        "CONFIG SET acl-pubsub-default allchannels",
+        "ACL SETUSER pd on (~k +get) (resetchannels &c +publish)",
+        "ACL GETUSER pd",
+        "CONFIG SET acl-pubsub-default resetchannels",
+        "ACL SETUSER pd (~k2 +get)",
+        "ACL GETUSER pd",
+    ]);
+    for u in ["s1", "s2", "q2", "sd", "rw", "info", "pd"] {
+        check_rules(p, &format!("ACL GETUSER {u}"));
+    }
+    check_rules(p, "ACL LIST");
+    p.proto(true);
+    p.checks(&["ACL GETUSER info", "ACL GETUSER sd", "ACL GETUSER nosuch"]);
+    p.proto(false);
+}
+
+/// A request is allowed when the root or one selector allows all of it;
+/// DRYRUN and the NOPERM errors report what Redis picks (channel over key
+/// over command, then the later argument).
+fn selectors_checks(p: &mut Pair) {
+    p.checks(&[
+        "ACL SETUSER sel on >pw -@all resetkeys (+@write ~write::*) (+@read ~read::*)",
+        "ACL SETUSER lg on >pw +mget ~key (+mget ~key ~otherkey)",
+        "ACL SETUSER ch on >pw resetchannels &a -@all (+publish &b) (+subscribe resetchannels &c*)",
+        "ACL SETUSER split on >pw +@all (%R~r* %W~w*) (~both*)",
+        "ACL SETUSER fa on >pw -@all (+select|0 +config|get ~*)",
+        "MSET write::a 1 read::a 2 r1 3 w1 4 both1 5",
+    ]);
+    let dry = [
+        "ACL DRYRUN lg GET key",
+        "ACL DRYRUN lg MGET key",
+        "ACL DRYRUN lg MGET otherkey someotherkey",
+        "ACL DRYRUN lg MGET key otherkey someotherkey",
+        "ACL DRYRUN lg MGET someotherkey key",
+        "ACL DRYRUN lg MGET key otherkey",
+        "ACL DRYRUN ch PUBLISH a x",
+        "ACL DRYRUN ch PUBLISH b x",
+        "ACL DRYRUN ch PUBLISH c x",
+        "ACL DRYRUN ch SUBSCRIBE c1 c2",
+        "ACL DRYRUN ch SUBSCRIBE c1 x",
+        "ACL DRYRUN ch SUBSCRIBE b",
+        "ACL DRYRUN ch GET a",
+        "ACL DRYRUN split COPY r1 w1",
+        "ACL DRYRUN split COPY w1 r1",
+        "ACL DRYRUN split COPY both1 both2",
+        "ACL DRYRUN split COPY r1 both2",
+        "ACL DRYRUN split SET r1 x",
+        "ACL DRYRUN split GET w1",
+        "ACL DRYRUN fa SELECT 0",
+        "ACL DRYRUN fa SELECT 1",
+        "ACL DRYRUN fa CONFIG GET maxmemory",
+        "ACL DRYRUN fa CONFIG SET maxmemory 0",
+        "ACL DRYRUN fa SET v v",
+        "ACL DRYRUN fa SET v",
+    ];
+    p.checks(&dry);
+    for (user, lines) in [
+        (
+            "sel",
+            &[
+                "PING",
+                "SET write::foo bar",
+                "GET read::a",
+                "GET write::a",
+                "SET read::foo bar",
+                "MSET write::b 1 write::c 2",
+                "MSET write::b 1 read::c 2",
+                "MGET read::a read::b",
+                "MGET read::a write::a",
+            ][..],
+        ),
+        (
+            "split",
+            &[
+                "COPY r1 w1",
+                "COPY w1 r1",
+                "COPY both1 both2",
+                "GET w1",
+                "SET r1 x",
+                "MGET r1 both1",
+            ],
+        ),
+        (
+            "lg",
+            &[
+                "GET key",
+                "MGET otherkey someotherkey",
+                "MGET key otherkey",
+                "MGET key x",
+            ],
+        ),
+        (
+            "ch",
+            &["PUBLISH a x", "PUBLISH b x", "PUBLISH c x", "GET a"],
+        ),
+        (
+            "fa",
+            &[
+                "SELECT 0",
+                "SELECT 1",
+                "CONFIG GET maxmemory",
+                "CONFIG SET maxmemory 0",
+            ],
+        ),
+    ] {
+        let mut c = login(p, user);
+        run_as(p, &mut c, lines);
+    }
+    // Rules changed under a logged-in connection take effect at once.
+    let mut c = login(p, "sel");
+    run_as(p, &mut c, &["GET read::a"]);
+    p.check("ACL SETUSER sel clearselectors");
+    run_as(p, &mut c, &["GET read::a", "SET write::foo bar"]);
+    p.check("ACL SETUSER sel (~read::* +get)");
+    run_as(p, &mut c, &["GET read::a", "SET write::foo bar"]);
+}
+
+/// ACL LOG names the object Redis names when selectors deny a request.
+fn selectors_log(p: &mut Pair) {
+    p.checks(&[
+        "ACL LOG RESET",
+        "ACL SETUSER lg on >pw +mget +multi +exec +eval ~key resetchannels &a (+mget ~key ~otherkey) (+publish resetchannels &b)",
+    ]);
+    let mut c = login(p, "lg");
+    run_as(
+        p,
+        &mut c,
+        &[
+            "GET key",
+            "MGET otherkey someotherkey",
+            "MGET key otherkey someotherkey",
+            "PUBLISH c m",
+            "MULTI",
+            "MGET key nope",
+            "EXEC",
+            "EVAL \"return redis.call('mget', 'x')\" 0",
+        ],
+    );
+    for line in ["ACL LOG", "ACL LOG 3"] {
+        let (k, r) = p.both(line);
+        let (lk, lr) = (log_fields(&k), log_fields(&r));
+        if lk != lr {
+            p.fail(format!(
+                "{line} (age and client-info dropped)\n    keel:  {lk:?}\n    redis: {lr:?}"
+            ));
+        }
+    }
+}
+
+/// SORT's BY/GET need one selector allowing SORT with read access to every
+/// key; subscribers keep channels any selector allows; scripts and MULTI
+/// check their commands against every selector.
+fn selectors_sort_pubsub_scripts(p: &mut Pair) {
+    p.checks(&[
+        "SET v1 1",
+        "RPUSH mylist 1",
+        "ACL SETUSER srt on >pw (+sort ~mylist)",
+    ]);
+    let mut c = login(p, "srt");
+    let sorts = ["SORT mylist BY v*", "SORT mylist GET v*", "SORT mylist"];
+    run_as(p, &mut c, &sorts);
+    for rule in [
+        "(+sort ~mylist ~v*)",
+        "(+sort ~mylist %W~*)",
+        "(+sort ~mylist %R~*)",
+    ] {
+        p.check(&format!("ACL SETUSER srt {rule}"));
+        run_as(p, &mut c, &sorts);
+    }
+    p.checks(&[
+        "ACL SETUSER sub on >pw resetchannels &a -@all +subscribe (resetchannels &b* +subscribe) (+publish &c)",
+    ]);
+    let mut s = login(p, "sub");
+    run_as(p, &mut s, &["SUBSCRIBE b1"]);
+    // Narrowing another selector keeps the subscriber whose channel stays allowed.
+    p.checks(&[
+        "ACL SETUSER sub resetchannels",
+        "PUBSUB NUMSUB b1",
+        "PUBLISH b1 hi",
+    ]);
+    let got = |c: &mut Conn| common::reply_within(c, std::time::Duration::from_secs(2));
+    let (k, r) = (got(&mut s.0), got(&mut s.1));
+    p.expect_eq("message to the subscriber kept by a selector", &k, &r);
+    p.check("ACL SETUSER sub clearselectors");
+    let closed = |c: &mut Conn| c.read_until_close(std::time::Duration::from_secs(2)).1;
+    assert!(
+        closed(&mut s.0) && closed(&mut s.1),
+        "subscriber kept after its selector went"
+    );
+    // (PUBSUB NUMSUB right after the close is not compared: with several
+    // shards keel drops the closed subscriber's channels a moment later.)
+    p.check("ACL SETUSER sc on >pw +eval +multi +exec ~k1 (+get +set ~k*)");
+    let mut e = login(p, "sc");
+    run_as(
+        p,
+        &mut e,
+        &[
+            "EVAL \"return redis.call('set', KEYS[1], 'v')\" 1 k1",
+            "EVAL \"return redis.call('get', 'k2')\" 0",
+            "EVAL \"return redis.call('del', 'k2')\" 0",
+            "EVAL \"return redis.acl_check_cmd('get', 'k3')\" 0",
+            "EVAL \"return redis.acl_check_cmd('get', 'x')\" 0",
+            "MULTI",
+            "GET k5",
+            "DEL k5",
+            "EXEC",
+        ],
+    );
+}
+
+shard_tests!(aclfile_selectors);
+
+/// An ACL file with selectors (one spread over several words, as Redis's
+/// loader allows): loaded at start, saved by ACL SAVE as stock saves it,
+/// refused with stock's error when a parenthesis is unmatched, and read
+/// again by a restarted keel.
+fn aclfile_selectors(shards: usize) {
+    use common::repl::TempDir;
+    let dir = TempDir::new("acl-selectors");
+    let start = "user default on nopass ~* &* +@all\n\
+                 user alice on >p1 (~rw* +get)\n\
+                 user bob on >p2 (%W~w* +set) (%R~r* +get)\n";
+    let kf = dir.0.join("keel.acl");
+    let rf = dir.0.join("redis.acl");
+    std::fs::write(&kf, start).unwrap();
+    std::fs::write(&rf, start).unwrap();
+    let (ks, rs) = (kf.to_str().unwrap(), rf.to_str().unwrap());
+    let mut p = Pair::with_args(shards, &["--aclfile", ks], &["--aclfile", rs]);
+    check_rules(&mut p, "ACL GETUSER alice");
+    check_rules(&mut p, "ACL GETUSER bob");
+    check_rules(&mut p, "ACL LIST");
+    p.checks(&[
+        "ACL SETUSER carol on >p3 ~c* +get (~d* resetchannels &x +set +publish) (+@read ~*)",
+        "ACL SAVE",
+    ]);
+    let norm = |f: &std::path::Path| normalize(&std::fs::read(f).unwrap());
+    p.expect_eq("saved ACL file", &norm(&kf), &norm(&rf));
+    let saved = std::fs::read(&rf).unwrap();
+    let bad = "user ok on\nuser bad (~k +get\n";
+    std::fs::write(&kf, bad).unwrap();
+    std::fs::write(&rf, bad).unwrap();
+    let (k, r) = p.both("ACL LOAD");
+    let fix = |b: &[u8], f: &str| String::from_utf8_lossy(b).replace(f, "FILE");
+    if fix(&k, ks) != fix(&r, rs) {
+        p.fail(format!(
+            "ACL LOAD errors\n  keel {}\n  redis {}",
+            show(&k),
+            show(&r)
+        ));
+    }
+    check_rules(&mut p, "ACL LIST");
+    p.finish();
+    drop(p);
+    // Restart from the file stock saved (both read the same bytes), then
+    // compare with stock read from it too.
+    std::fs::write(&kf, &saved).unwrap();
+    std::fs::write(&rf, &saved).unwrap();
+    let mut p = Pair::with_args(shards, &["--aclfile", ks], &["--aclfile", rs]);
+    check_rules(&mut p, "ACL LIST");
+    check_rules(&mut p, "ACL GETUSER carol");
+    let mut c = p.conns();
+    assert_eq!(c.0.line("AUTH carol p3"), b"+OK\r\n");
+    assert_eq!(c.1.line("AUTH carol p3"), b"+OK\r\n");
+    run_as(
+        &mut p,
+        &mut c,
+        &[
+            "GET c1",
+            "SET d1 v",
+            "PUBLISH x m",
+            "GET zz",
+            "SET c1 v",
+            "PUBLISH y m",
+        ],
+    );
+    p.finish();
 }

@@ -173,14 +173,23 @@ fn getuser(ctx: &mut Ctx, args: &[Bytes]) {
     for p in &u.passwords {
         out.bulk_str(p);
     }
-    out.bulk_str("commands");
-    out.bulk_str(&u.describe_commands());
-    out.bulk_str("keys");
-    out.bulk_str(&u.keys_string());
-    out.bulk_str("channels");
-    out.bulk_str(&u.channels_string());
+    selector_fields(out, u.root());
     out.bulk_str("selectors");
-    out.array(0);
+    out.array(u.selectors().len());
+    for s in u.selectors() {
+        out.map(3);
+        selector_fields(out, s);
+    }
+}
+
+/// aclAddReplySelectorDescription: commands, keys, channels.
+fn selector_fields(out: &mut crate::protocol::Out, s: &acl::Selector) {
+    out.bulk_str("commands");
+    out.bulk_str(&s.describe_commands());
+    out.bulk_str("keys");
+    out.bulk_str(&s.keys_string());
+    out.bulk_str("channels");
+    out.bulk_str(&s.channels_string());
 }
 
 fn list(ctx: &mut Ctx, names_only: bool) {

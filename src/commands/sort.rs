@@ -110,7 +110,7 @@ fn parse(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Option<Opts> {
                     ctx.out.err("ERR BY option of SORT denied in Cluster mode.");
                     return None;
                 }
-                if !*full_access.get_or_insert_with(|| full_key_access(ctx)) {
+                if !*full_access.get_or_insert_with(|| full_key_access(ctx, args, readonly)) {
                     ctx.out
                         .err("ERR BY option of SORT denied due to insufficient ACL permissions.");
                     return None;
@@ -124,7 +124,7 @@ fn parse(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Option<Opts> {
                     .err("ERR GET option of SORT denied in Cluster mode.");
                 return None;
             }
-            if !*full_access.get_or_insert_with(|| full_key_access(ctx)) {
+            if !*full_access.get_or_insert_with(|| full_key_access(ctx, args, readonly)) {
                 ctx.out
                     .err("ERR GET option of SORT denied due to insufficient ACL permissions.");
                 return None;
@@ -142,19 +142,19 @@ fn parse(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Option<Opts> {
 
 /// Whether the caller may read any key (ACLUserCheckCmdWithUnrestrictedKeyAccess):
 /// BY and GET patterns reach keys the ACL check never saw.
-fn full_key_access(ctx: &Ctx) -> bool {
+fn full_key_access(ctx: &Ctx, args: &[Bytes], readonly: bool) -> bool {
     if crate::replication::replica::MasterApply::active() {
         return true;
     }
+    let name = if readonly { "sort_ro" } else { "sort" };
+    let allowed = |u: &crate::acl::User| crate::acl::read_all_keys(u, name, args);
     if let Some(c) = ctx.client.as_ref() {
-        return c.user.unrestricted_read_keys();
+        return allowed(&c.user);
     }
     // Inside a script: its caller, when restricted. Routing runs every SORT
     // with BY/GET patterns on the connection's thread (`client` set), so
     // nothing else gets here.
-    ctx.caller
-        .as_ref()
-        .is_none_or(|c| c.0.unrestricted_read_keys())
+    ctx.caller.as_ref().is_none_or(|c| allowed(&c.0))
 }
 
 /// One element to sort: its value, and what it sorts by.

@@ -272,6 +272,13 @@ pub fn table() -> &'static Table {
             let prev = by_name.insert(c.name, i);
             assert!(prev.is_none(), "duplicate command {}", c.name);
         }
+        // The ACL layer learns the table's commands from here (it does
+        // not read the table).
+        crate::acl::register_commands(
+            commands
+                .iter()
+                .map(|c| (c.name, c.flags & flags::NO_AUTH != 0)),
+        );
         Table { commands, by_name }
     })
 }

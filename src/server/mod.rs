@@ -545,7 +545,11 @@ pub fn run(config: Config) -> i32 {
         _ => cores.len().max(1),
     };
     let spin_us = config.get_i64("hop-spin-us").max(0) as u64;
-    if let Err(e) = crate::acl::load_at_startup(&config) {
+    if let Err(e) = crate::acl::load_at_startup(
+        config.get("requirepass"),
+        config.get("aclfile"),
+        &config.users,
+    ) {
         crate::log::warning(&e);
         return 1;
     }

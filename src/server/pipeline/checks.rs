@@ -35,7 +35,10 @@ impl Conn<'_> {
             // Stock wraps every rejection of EXEC (rejectCommand); keel so
             // far only these.
             if is_exec
-                && (in_multi || msg.starts_with("ERR Can't execute") || msg.starts_with("BUSY "))
+                && (in_multi
+                    || msg.starts_with("ERR Can't execute")
+                    || msg.starts_with("BUSY ")
+                    || msg.starts_with("NOPERM "))
             {
                 let m = msg.strip_prefix("ERR ").unwrap_or(&msg);
                 out.err(&format!("EXECABORT Transaction discarded because of: {m}"));
