@@ -424,7 +424,31 @@ fn classes(p: &mut Pair) {
     p.check("FLUSHALL");
 }
 
+/// Subscribe confirmations and messages are pushed even under CLIENT
+/// REPLY OFF/SKIP (Redis's own pubsub.tcl subscribes that way).
+fn subscribe_with_replies_off(p: &mut Pair) {
+    p.check("CONFIG SET notify-keyspace-events KA");
+    for mode in ["OFF", "SKIP"] {
+        let (mut k, mut r) = p.conns();
+        for c in [&mut k, &mut r] {
+            c.send(&common::encode(&["CLIENT", "REPLY", mode]));
+            c.send(&common::encode(&["PSUBSCRIBE", "*"]));
+        }
+        let (kr, rr) = (k.read_reply(), r.read_reply());
+        p.expect_eq(&format!("PSUBSCRIBE after CLIENT REPLY {mode}"), &kr, &rr);
+        p.check("SET foo bar");
+        let (kr, rr) = (k.read_reply(), r.read_reply());
+        p.expect_eq(
+            &format!("keyspace event after CLIENT REPLY {mode}"),
+            &kr,
+            &rr,
+        );
+    }
+    p.check("CONFIG SET notify-keyspace-events \"\"");
+}
+
 pair_tests!(
+    subscribe_with_replies_off,
     config_flags,
     strings_and_keys,
     lists,
