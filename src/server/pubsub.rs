@@ -412,21 +412,6 @@ impl Subscriptions {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn push_encoding() {
-        let q = PushQueue::default();
-        q.push_message(b"message", &[b"ch", b"hi"]);
-        assert_eq!(q.take(), b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
-        q.resp3.set(true);
-        q.push_message(b"smessage", &[b"c", b""]);
-        assert_eq!(q.take(), b">3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$0\r\n\r\n");
-    }
-}
-
 /// `storage::Hooks::keyspace_event`: publishes `__keyspace@<db>__:<key>
 /// <event>` and/or `__keyevent@<db>__:<event> <key>` through PUBLISH's own
 /// path, so subscribers on every shard hear it, in the order this thread
@@ -451,4 +436,19 @@ pub fn keyspace_event(flags: u32, event: &'static str, key: &[u8], db: usize) {
             publish(rt.srv, Kind::Channel, &Bytes::from(chan), &key);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_encoding() {
+        let q = PushQueue::default();
+        q.push_message(b"message", &[b"ch", b"hi"]);
+        assert_eq!(q.take(), b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        q.resp3.set(true);
+        q.push_message(b"smessage", &[b"c", b""]);
+        assert_eq!(q.take(), b">3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$0\r\n\r\n");
+    }
 }
