@@ -219,7 +219,7 @@ pub const PARAMS: &[Param] = &[
         Kind::List,
     ),
     // Keyspace notifications are not implemented.
-    p("notify-keyspace-events", "", Kind::Str).only(&[""]),
+    p("notify-keyspace-events", "", Kind::Str),
     imm("disable-thp", "yes", YESNO),
     p("lazyfree-lazy-eviction", "no", YESNO).only(&["no"]),
     p("lazyfree-lazy-expire", "no", YESNO).only(&["no"]),
@@ -387,6 +387,9 @@ pub struct Config {
     pub users: Vec<Vec<String>>,
     /// `rename-command <name> <new-name>` directives in file order ("" = disabled).
     pub renames: Vec<(String, String)>,
+    /// notify-keyspace-events as set: its shown form drops 'n' next to 'A'
+    /// (as stock's does), the setting keeps it.
+    pub notify_flags: u32,
 }
 
 impl Default for Config {
@@ -400,6 +403,7 @@ impl Default for Config {
             file: None,
             users: Vec::new(),
             renames: Vec::new(),
+            notify_flags: 0,
         }
     }
 }
@@ -621,6 +625,12 @@ impl Config {
                         + &choices.join(", "));
                 }
                 l
+            }
+            Kind::Str if param.name == "notify-keyspace-events" => {
+                let flags = crate::storage::notify::parse(value)
+                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+                self.notify_flags = flags;
+                crate::storage::notify::to_string(flags)
             }
             Kind::List if param.name == "client-output-buffer-limit" => {
                 merge_output_limits(self.get(param.name), value)?

@@ -118,7 +118,6 @@ fn directives_keel_does_not_act_on_are_refused() {
     for (line, why) in [
         ("aof-use-rdb-preamble no", "only 'yes' is accepted"),
         ("io-threads 4", "only '1' is accepted"),
-        ("notify-keyspace-events KEA", "only \"\" is accepted"),
         ("lazyfree-lazy-user-del yes", "only 'no' is accepted"),
         ("supervised systemd", "only 'no' is accepted"),
     ] {

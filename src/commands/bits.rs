@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::errors::{NOT_INT, SYNTAX, WRONGTYPE};
 use super::strings::{proto_max_bulk_len, str_of, str_of_mut};
 use super::table::{Command, cmd, flags::*};
@@ -107,6 +109,7 @@ fn setbit_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     };
     if changed {
         ctx.dirty(key, 1);
+        ctx.notify(ev::STRING, "setbit", key);
     }
     ctx.out.int(old as i64);
 }
@@ -420,6 +423,11 @@ fn bitop_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     };
     if dirty {
         ctx.dirty(dest, 1);
+        ctx.notify(
+            if max_len > 0 { ev::STRING } else { ev::GENERIC },
+            if max_len > 0 { "set" } else { "del" },
+            dest,
+        );
     }
     ctx.out.int(max_len as i64);
 }
@@ -723,6 +731,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], ro: bool) {
     }
     if changes > 0 {
         ctx.dirty(key, changes);
+        ctx.notify(ev::STRING, "setbit", key);
     }
 }
 

@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::zsets::{limits, read};
 use super::{Ctx, eq_ic, errors, parse_f64, parse_i64};
@@ -632,6 +634,7 @@ fn geoadd_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
     }
     if added + updated > 0 {
         ctx.dirty(key, added + updated);
+        ctx.notify(ev::ZSET, "zadd", key);
         ctx.signal_ready(key);
     }
     o.int((if ch { added + updated } else { added }) as i64);
@@ -860,6 +863,7 @@ fn search_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], src: usize, fl: u8) {
                 if existed {
                     db.remove(dst);
                     ctx.dirty(dst, 1);
+                    ctx.notify(ev::GENERIC, "del", dst);
                 }
                 o.int(0);
             }
@@ -924,6 +928,7 @@ fn search_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], src: usize, fl: u8) {
         if db.get_mut(dst, now).is_some() {
             db.remove(dst);
             ctx.dirty(dst, 1);
+            ctx.notify(ev::GENERIC, "del", dst);
         }
         return o.int(0);
     }
@@ -933,6 +938,12 @@ fn search_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], src: usize, fl: u8) {
     let z = ZSet::from_sorted(items, listpack);
     let _ = ctx.lookup_write(dst);
     ctx.db(dst).set(dst, Value::ZSet(z));
+    let event = if is_search {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    ctx.notify(ev::ZSET, event, dst);
     ctx.signal_ready(dst);
     ctx.dirty(dst, n as u64);
     o.int(n as i64);

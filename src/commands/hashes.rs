@@ -3,6 +3,8 @@
 //! Also the SCAN-family and random-sampling helpers shared with sets.
 
 use bytes::Bytes;
+
+use crate::storage::notify as ev;
 use std::sync::atomic::Ordering;
 
 use super::table::{Command, cmd, flags::*};
@@ -240,6 +242,7 @@ fn hset(ctx: &mut Ctx, args: &[Bytes]) {
         created += h.set(&pair[0], &pair[1], lim) as i64;
     }
     ctx.dirty(key, (args.len() as u64 - 2) / 2);
+    ctx.notify(ev::HASH, "hset", key);
     // HMSET replies +OK, HSET the number of new fields.
     if args[0].len() > 1 && args[0][1].eq_ignore_ascii_case(&b's') {
         ctx.out.int(created);
@@ -260,6 +263,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) {
     h.try_conversion([&args[2][..], &args[3][..]], lim);
     h.set(&args[2], &args[3], lim);
     ctx.dirty(key, 1);
+    ctx.notify(ev::HASH, "hset", key);
     ctx.out.int(1);
 }
 
@@ -306,8 +310,12 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) {
             (n, h.is_empty())
         }
     };
+    if deleted > 0 {
+        ctx.notify(ev::HASH, "hdel", key);
+    }
     if emptied {
         ctx.db(key).remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     if deleted > 0 {
         ctx.dirty(key, deleted);
@@ -402,6 +410,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) {
     };
     h.set(&args[2], new.to_string().as_bytes(), lim);
     ctx.dirty(key, 1);
+    ctx.notify(ev::HASH, "hincrby", key);
     ctx.out.int(new);
 }
 
@@ -447,6 +456,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) {
     };
     h.set(&args[2], &new, lim);
     ctx.dirty(key, 1);
+    ctx.notify(ev::HASH, "hincrbyfloat", key);
     ctx.out.bulk(&new);
     // Redis 7: the result as HSET, so replicas need not redo float math.
     crate::replication::propagate(ctx.db, &[b"HSET", &key[..], &args[2][..], &new[..]]);

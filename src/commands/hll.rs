@@ -4,6 +4,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::errors::WRONGTYPE;
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic};
@@ -75,6 +77,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) {
     if updated > 0 {
         hll::invalidate_cache(s);
         ctx.dirty(key, updated);
+        ctx.notify(ev::STRING, "pfadd", key);
     }
     ctx.out.int((updated > 0) as i64);
 }
@@ -161,6 +164,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) {
     }
     hll::invalidate_cache(s);
     ctx.dirty(dest, 1);
+    ctx.notify(ev::STRING, "pfadd", dest);
     ctx.out.ok();
 }
 

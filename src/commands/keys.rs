@@ -6,6 +6,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
@@ -215,6 +217,7 @@ fn del_generic(ctx: &mut Ctx, args: &[Bytes]) {
         if store.dbs[dbi].remove(k).is_some() {
             store.dirty += 1;
             n += 1;
+            ev::notify(ev::GENERIC, "del", k, dbi);
             // XREADGROUP waiters on a deleted stream must be told (-UNBLOCKED);
             // others re-check and stay blocked.
             let dbkey = (dbi, Box::<[u8]>::from(&k[..]));
@@ -487,6 +490,9 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) {
     }
     let entry = ctx.db(src).remove(src).expect("looked up above");
     put_entry(ctx.db(dst), dst, entry);
+    ev::notify(ev::NEW, "new", dst, dbi);
+    ctx.notify(ev::GENERIC, "rename_from", src);
+    ctx.notify(ev::GENERIC, "rename_to", dst);
     signal_added(ctx, dst, dbi);
     ctx.dirty(dst, 1);
     if nx { ctx.out.int(1) } else { ctx.out.ok() }
@@ -524,6 +530,9 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     }
     let entry = ctx.db(key).remove(key).expect("looked up above");
     ctx.db_n(key, dst).insert_entry(key, entry);
+    ev::notify(ev::NEW, "new", key, dst);
+    ctx.notify(ev::GENERIC, "move_from", key);
+    ev::notify(ev::GENERIC, "move_to", key, dst);
     signal_added(ctx, key, dst);
     ctx.dirty(key, 1);
     ctx.out.int(1);
@@ -580,6 +589,8 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) {
         raw,
     };
     put_entry(ctx.db_n(dst, dst_db), dst, entry);
+    ev::notify(ev::NEW, "new", dst, dst_db);
+    ev::notify(ev::GENERIC, "copy_to", dst, dst_db);
     signal_added(ctx, dst, dst_db);
     ctx.dirty(dst, 1);
     ctx.out.int(1);
@@ -868,6 +879,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, secs: bool, nam
         // An expiry in the past deletes the key, as Redis (propagated as DEL).
         db.remove(key);
         crate::replication::propagate(dbi, &[b"DEL", key]);
+        ev::notify(ev::GENERIC, "del", key, dbi);
     } else {
         // A replica keeps past expiries (hidden) until its master's DEL.
         db.set_expire(key, when.max(1) as u64);
@@ -878,6 +890,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, secs: bool, nam
             eff.extend(args[3..].iter().map(|a| &a[..]));
             crate::replication::propagate(dbi, &eff);
         }
+        ev::notify(ev::GENERIC, "expire", key, dbi);
     }
     ctx.dirty(key, 1);
     ctx.out.int(1);
@@ -936,6 +949,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) {
     if had_ttl {
         ctx.db(key).set_expire(key, 0);
         ctx.dirty(key, 1);
+        ctx.notify(ev::GENERIC, "persist", key);
     }
     ctx.out.int(had_ttl as i64);
 }

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64, with_out};
 use crate::protocol::Out;
@@ -124,10 +126,19 @@ pub fn parse_timeout(ctx: &mut Ctx, arg: &[u8]) -> Option<Option<u64>> {
     }
 }
 
+fn end_event(end: End, left: &'static str, right: &'static str) -> &'static str {
+    if matches!(end, End::Left) {
+        left
+    } else {
+        right
+    }
+}
+
 /// Deletes `key` when its list became empty (Redis never keeps empty lists).
 fn drop_if_empty(ctx: &mut Ctx, key: &[u8], empty: bool) {
     if empty {
         ctx.db(key).remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -163,6 +174,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) {
         }
     };
     ctx.dirty(key, (args.len() - 2) as u64);
+    ctx.notify(ev::LIST, end_event(end, "lpush", "rpush"), key);
     ctx.signal_ready(key);
     ctx.out.int(len as i64);
 }
@@ -207,6 +219,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) {
         Ok(Some(_)) if count == Some(0) => return ctx.out.array(0),
         Ok(Some(l)) => (l.pop_n(end, count.unwrap_or(1)), l.is_empty()),
     };
+    ctx.notify(ev::LIST, end_event(end, "lpop", "rpop"), key);
     drop_if_empty(ctx, key, empty);
     ctx.dirty(key, items.len() as u64);
     match count {
@@ -342,6 +355,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) {
     match r {
         Ok(()) => {
             ctx.dirty(key, 1);
+            ctx.notify(ev::LIST, "lset", key);
             ctx.out.ok()
         }
         Err(e) => ctx.out.err(e),
@@ -368,6 +382,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) {
         }
     };
     ctx.dirty(key, 1);
+    ctx.notify(ev::LIST, "linsert", key);
     ctx.signal_ready(key);
     ctx.out.int(len as i64);
 }
@@ -382,6 +397,9 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(None) => return ctx.out.int(0),
         Ok(Some(l)) => (l.remove(count, &args[3]), l.is_empty()),
     };
+    if removed > 0 {
+        ctx.notify(ev::LIST, "lrem", key);
+    }
     drop_if_empty(ctx, key, empty);
     ctx.dirty(key, removed as u64);
     ctx.out.int(removed as i64);
@@ -397,6 +415,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(None) => return ctx.out.ok(),
         Ok(Some(l)) => (l.trim(start, stop), l.is_empty()),
     };
+    ctx.notify(ev::LIST, "ltrim", key);
     drop_if_empty(ctx, key, empty);
     ctx.dirty(key, removed as u64);
     ctx.out.ok();
@@ -432,6 +451,8 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> b
         };
         let v = l.pop(from).expect("non-empty");
         l.push(to, v.clone());
+        ctx.notify(ev::LIST, end_event(to, "lpush", "rpush"), src);
+        ctx.notify(ev::LIST, end_event(from, "lpop", "rpop"), src);
         v
     } else {
         if let Err(WrongType) = list_mut(ctx, dst) {
@@ -443,7 +464,6 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> b
         };
         let v = l.pop(from).expect("non-empty");
         let empty = l.is_empty();
-        drop_if_empty(ctx, src, empty);
         match list_mut(ctx, dst) {
             Ok(Some(d)) => d.push(to, v.clone()),
             _ => {
@@ -452,6 +472,10 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> b
                 ctx.db(dst).set(dst, Value::List(Box::new(d)));
             }
         }
+        // Stock's order: the push on dst, then the pop (and del) of src.
+        ctx.notify(ev::LIST, end_event(to, "lpush", "rpush"), dst);
+        ctx.notify(ev::LIST, end_event(from, "lpop", "rpop"), src);
+        drop_if_empty(ctx, src, empty);
         v
     };
     ctx.dirty(src, 1);
@@ -540,6 +564,7 @@ fn pop_first(ctx: &mut Ctx, keys: &[Bytes], end: End, count: Option<usize>) -> b
             Ok(Some(l)) if l.is_empty() => continue,
             Ok(Some(l)) => (l.pop_n(end, count.unwrap_or(1)), l.is_empty()),
         };
+        ctx.notify(ev::LIST, end_event(end, "lpop", "rpop"), key);
         drop_if_empty(ctx, key, empty);
         ctx.dirty(key, items.len() as u64);
         // Replicated as Redis 7: LPOP/RPOP key [count] (BLPOP, BLMPOP,

@@ -224,6 +224,12 @@ impl<'a> Ctx<'a> {
         self.store_of(key).dirty += n;
     }
 
+    /// A keyspace notification for `key` in the selected DB (see
+    /// `storage::notify`; one relaxed load when notifications are off).
+    pub fn notify(&self, class: u32, event: &'static str, key: &[u8]) {
+        crate::storage::notify::notify(class, event, key, self.db);
+    }
+
     /// Lookup for reading with expiry and hit/miss counting.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&crate::storage::Entry> {
         let now = self.now;
@@ -235,6 +241,7 @@ impl<'a> Ctx<'a> {
             stats.keyspace_hits += 1;
         } else {
             stats.keyspace_misses += 1;
+            crate::storage::notify::notify(crate::storage::notify::KEY_MISS, "keymiss", key, db);
         }
         e.map(|e| &*e)
     }

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::rdb::{self, Limits, RestoreError};
@@ -109,6 +111,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
         if deleted {
             ctx.dirty(key, 1);
             crate::replication::propagate(dbi, &[b"DEL", key]);
+            ctx.notify(ev::GENERIC, "del", key);
         }
         ctx.out.ok();
         return;
@@ -128,6 +131,8 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
             raw: false,
         },
     );
+    ctx.notify(ev::NEW, "new", key);
+    ctx.notify(ev::GENERIC, "restore", key);
     if servable {
         ctx.signal_ready(key);
     }

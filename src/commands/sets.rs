@@ -3,6 +3,8 @@
 //! SDIFF SDIFFSTORE SSCAN.
 
 use bytes::Bytes;
+
+use crate::storage::notify as ev;
 use std::sync::atomic::Ordering;
 
 use super::hashes::{
@@ -84,6 +86,9 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) {
     let s = stored_set(ctx, key).expect("set just looked up");
     let added = args[2..].iter().filter(|m| s.add(m, max)).count();
     ctx.dirty(key, added as u64);
+    if added > 0 {
+        ctx.notify(ev::SET, "sadd", key);
+    }
     ctx.out.int(added as i64);
 }
 
@@ -105,8 +110,12 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) {
             (n, s.is_empty())
         }
     };
+    if removed > 0 {
+        ctx.notify(ev::SET, "srem", key);
+    }
     if emptied {
         ctx.db(key).remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     ctx.dirty(key, removed);
     ctx.out.int(removed as i64);
@@ -156,8 +165,11 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) {
     if !s.remove(ele) {
         return ctx.out.int(0);
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    ctx.notify(ev::SET, "srem", src);
+    if emptied {
         ctx.db(src).remove(src);
+        ctx.notify(ev::GENERIC, "del", src);
     }
     ctx.dirty(src, 1);
     if !dst_exists {
@@ -167,6 +179,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) {
     let d = stored_set(ctx, dst).expect("destination present");
     if d.add(ele, max) {
         ctx.dirty(dst, 1);
+        ctx.notify(ev::SET, "sadd", dst);
     }
     ctx.out.int(1);
 }
@@ -187,8 +200,10 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) {
             (ele, s.is_empty())
         }
     };
+    ctx.notify(ev::SET, "spop", key);
     if emptied {
         ctx.db(key).remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     ctx.dirty(key, 1);
     ctx.out.bulk(&ele);
@@ -221,6 +236,7 @@ fn spop_count(ctx: &mut Ctx, args: &[Bytes]) {
     };
     let key = &args[1];
     let max = max_intset(ctx);
+    let dbi = ctx.db;
     with_out(ctx, |ctx, out| {
         let s = match write_set(ctx, key) {
             Err(()) => return out.err(errors::WRONGTYPE),
@@ -231,6 +247,7 @@ fn spop_count(ctx: &mut Ctx, args: &[Bytes]) {
             return out.set(0);
         }
         let size = s.len();
+        ev::notify(ev::SET, "spop", key, dbi);
         if count >= size {
             // Redis replies with SUNION of the set: rebuilt from an intset.
             let mut all = Set::new_intset();
@@ -239,6 +256,7 @@ fn spop_count(ctx: &mut Ctx, args: &[Bytes]) {
             });
             reply_members(out, &all);
             ctx.db(key).remove(key);
+            ctx.notify(ev::GENERIC, "del", key);
             ctx.dirty(key, size as u64);
             crate::replication::propagate(ctx.db, &[b"DEL", &key[..]]);
             return;
@@ -402,15 +420,17 @@ enum Dest<'a> {
 
 /// Stores `result` at `dst` (or deletes `dst` when empty) and replies with
 /// the size, as the *STORE commands do.
-fn store_result(ctx: &mut Ctx, dst: &Bytes, result: Set) {
+fn store_result(ctx: &mut Ctx, dst: &Bytes, result: Set, event: &'static str) {
     // Expire a stale destination first, like Redis's lookups do.
     let _ = ctx.lookup_write(dst);
     let n = result.len();
     if n > 0 {
         ctx.db(dst).set(dst, Value::Set(result));
         ctx.dirty(dst, 1);
+        ctx.notify(ev::SET, event, dst);
     } else if ctx.db(dst).remove(dst).is_some() {
         ctx.dirty(dst, 1);
+        ctx.notify(ev::GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
 }
@@ -486,7 +506,7 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[Bytes], dest: Dest) {
             inter.iter().for_each(|m| {
                 result.add(m, max);
             });
-            store_result(ctx, dst, result);
+            store_result(ctx, dst, result, "sinterstore");
         }
     }
 }
@@ -495,6 +515,16 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[Bytes], dest: Dest) {
 enum Op {
     Union,
     Diff,
+}
+
+impl Op {
+    fn store_event(self) -> &'static str {
+        if self == Op::Union {
+            "sunionstore"
+        } else {
+            "sdiffstore"
+        }
+    }
 }
 
 fn sunion(ctx: &mut Ctx, args: &[Bytes]) {
@@ -533,7 +563,7 @@ fn sunion_diff(ctx: &mut Ctx, keys: &[Bytes], dst: Option<&Bytes>, op: Op) {
     t.restore(ctx);
     match dst {
         None => reply_members(ctx.out, &result),
-        Some(dst) => store_result(ctx, dst, result),
+        Some(dst) => store_result(ctx, dst, result, op.store_event()),
     }
 }
 

@@ -8,6 +8,8 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::storage::Value;
@@ -340,9 +342,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) {
     if outputlen > 0 {
         ctx.db(&dst).set(&dst, Value::List(Box::new(list)));
         ctx.dirty(&dst, outputlen as u64);
+        ctx.notify(ev::LIST, "sortstore", &dst);
         ctx.signal_ready(&dst);
     } else if ctx.db(&dst).remove(&dst).is_some() {
         ctx.dirty(&dst, 1);
+        ctx.notify(ev::GENERIC, "del", &dst);
     }
     ctx.out.int(outputlen as i64);
 }

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
@@ -422,8 +424,11 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) {
         };
         s.append(id, fields, max_bytes, max_entries);
         reply_id(ctx.out, id);
-        if let Some(t) = a.trim {
-            s.trim(t, a.approx, a.limit);
+        ctx.notify(ev::STREAM, "xadd", key);
+        if let Some(t) = a.trim
+            && s.trim(t, a.approx, a.limit) > 0
+        {
+            ctx.notify(ev::STREAM, "xtrim", key);
         }
         if crate::replication::active() {
             // Redis 7: the ID actually used, and `~` trims made exact.
@@ -476,6 +481,7 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) {
         && n > 0
     {
         ctx.dirty(key, n);
+        ctx.notify(ev::STREAM, "xtrim", key);
     }
 }
 
@@ -576,6 +582,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) {
         && n > 0
     {
         ctx.dirty(key, n);
+        ctx.notify(ev::STREAM, "xdel", key);
     }
 }
 
@@ -948,6 +955,9 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_mode: bool) {
             if r.group.is_some() {
                 ctx.dirty(key, 1 + created as u64);
             }
+            if created {
+                ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
+            }
         }
     }
     if served > 0 {
@@ -1044,6 +1054,9 @@ fn serve_parked(
             Some(Ok(Some(created))) => {
                 if r.group.is_some() {
                     ctx.dirty(key, 1 + created as u64);
+                }
+                if created {
+                    ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
                 }
                 read_header(ctx.out, 1);
                 if !ctx.out.resp3 {
@@ -1284,9 +1297,11 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.db(key).set(key, Value::Stream(Box::new(s)));
             ctx.out.ok();
             ctx.dirty(key, 1);
+            ctx.notify(ev::STREAM, "xgroup-create", key);
         }
         Some((n, _)) if n > 0 => {
             ctx.dirty(key, n);
+            ctx.notify(ev::STREAM, xgroup_event(sub), key);
             if sub == "destroy" {
                 // Blocked XREADGROUP clients of this group get -NOGROUP.
                 ctx.signal_ready(key);
@@ -1362,6 +1377,17 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) {
     });
     if ok == Some(true) {
         ctx.dirty(key, 1);
+        ctx.notify(ev::STREAM, "xsetid", key);
+    }
+}
+
+fn xgroup_event(sub: &str) -> &'static str {
+    match sub {
+        "create" => "xgroup-create",
+        "setid" => "xgroup-setid",
+        "destroy" => "xgroup-destroy",
+        "createconsumer" => "xgroup-createconsumer",
+        _ => "xgroup-delconsumer",
     }
 }
 
@@ -1650,6 +1676,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Bytes]) {
             if !consumer_ready {
                 if touch_consumer(g, cname, now) {
                     dirty += 1;
+                    ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
                 }
                 consumer_ready = true;
             }
@@ -1774,6 +1801,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) {
             if !consumer_ready {
                 if touch_consumer(g, cname, now) {
                     dirty += 1;
+                    ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
                 }
                 consumer_ready = true;
             }

@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::errors::{NOT_INT, OVERFLOW, SYNTAX, WRONGTYPE, wrong_args};
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, parse_i64, with_out};
@@ -225,6 +227,10 @@ fn set_generic(
     });
     if done {
         ctx.dirty(key, 1);
+        ctx.notify(ev::STRING, "set", key);
+        if expire.is_some() {
+            ctx.notify(ev::GENERIC, "expire", key);
+        }
         if flags & F_GET == 0 {
             (replies.ok)(ctx.out);
         }
@@ -351,23 +357,27 @@ fn getex_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let db = ctx.db(key);
     // Replicated as Redis 7 does: DEL, PEXPIREAT <abs ms> or PERSIST.
     let ms = when.to_string();
-    let (changed, effect): (bool, &[&[u8]]) = if flags & (F_EXAT | F_PXAT) != 0 && when <= now {
-        (db.remove(key).is_some(), &[b"DEL", key])
-    } else if expire.is_some() {
-        (
-            db.set_expire(key, when),
-            &[b"PEXPIREAT", key, ms.as_bytes()],
-        )
-    } else if flags & F_PERSIST != 0 {
-        (
-            db.peek(key, now).is_some_and(|e| e.has_ttl()) && db.set_expire(key, 0),
-            &[b"PERSIST", key],
-        )
-    } else {
-        (false, &[])
-    };
+    let (changed, effect, event): (bool, &[&[u8]], _) =
+        if flags & (F_EXAT | F_PXAT) != 0 && when <= now {
+            (db.remove(key).is_some(), &[b"DEL", key], "del")
+        } else if expire.is_some() {
+            (
+                db.set_expire(key, when),
+                &[b"PEXPIREAT", key, ms.as_bytes()],
+                "expire",
+            )
+        } else if flags & F_PERSIST != 0 {
+            (
+                db.peek(key, now).is_some_and(|e| e.has_ttl()) && db.set_expire(key, 0),
+                &[b"PERSIST", key],
+                "persist",
+            )
+        } else {
+            (false, &[], "")
+        };
     if changed {
         ctx.dirty(key, 1);
+        ctx.notify(ev::GENERIC, event, key);
         crate::replication::propagate(dbi, effect);
     }
 }
@@ -376,6 +386,7 @@ fn getdel_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1][..];
     if reply_get(ctx, key) && ctx.db(key).remove(key).is_some() {
         ctx.dirty(key, 1);
+        ctx.notify(ev::GENERIC, "del", key);
         crate::replication::propagate(ctx.db, &[b"DEL", key]);
     }
 }
@@ -385,6 +396,7 @@ fn getset_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     if reply_get(ctx, key) {
         ctx.db(key).set(key, Value::Str(Str::from(&args[2][..])));
         ctx.dirty(key, 1);
+        ctx.notify(ev::STRING, "set", key);
     }
 }
 
@@ -417,6 +429,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) {
         ctx.db(&pair[0])
             .set(&pair[0], Value::Str(Str::from(&pair[1][..])));
         ctx.dirty(&pair[0], 1);
+        ctx.notify(ev::STRING, "set", &pair[0]);
     }
     if nx { ctx.out.int(1) } else { ctx.out.ok() }
 }
@@ -477,6 +490,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) {
     match res {
         Ok(v) => {
             ctx.dirty(key, 1);
+            ctx.notify(ev::STRING, "incrby", key);
             ctx.out.int(v);
         }
         Err(e) => ctx.out.err(e),
@@ -567,6 +581,7 @@ fn incrbyfloat_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     match res {
         Ok(v) => {
             ctx.dirty(key, 1);
+            ctx.notify(ev::STRING, "incrbyfloat", key);
             ctx.out.bulk(&v);
             // The result, not the increment: float formatting must not
             // be redone on replicas.
@@ -583,6 +598,7 @@ fn append_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         None => {
             ctx.db(key).set(key, Value::Str(Str::from(add)));
             ctx.dirty(key, 1);
+            ctx.notify(ev::STRING, "append", key);
             ctx.out.int(add.len() as i64);
             return;
         }
@@ -606,6 +622,7 @@ fn append_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     }
     ctx.db(key).mark_raw(key);
     ctx.dirty(key, 1);
+    ctx.notify(ev::STRING, "append", key);
     ctx.out.int(new_len as i64);
 }
 
@@ -703,6 +720,7 @@ fn setrange_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     }
     db.mark_raw(key);
     ctx.dirty(key, 1);
+    ctx.notify(ev::STRING, "setrange", key);
     ctx.out.int(new_len as i64);
 }
 

@@ -5,6 +5,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::storage::notify as ev;
+
 use super::table::{Command, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
@@ -139,23 +141,26 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db(key);
     if matches!(db.dict.get(key), Some(e) if matches!(&e.value, Value::ZSet(z) if z.is_empty())) {
         db.remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
 /// Stores `z` at `dst` (SET semantics: replaces any value, clears the TTL),
 /// or deletes `dst` when `z` is empty. Returns 1 when the keyspace changed.
-fn store_result(ctx: &mut Ctx, dst: &[u8], z: ZSet) -> u64 {
+fn store_result(ctx: &mut Ctx, dst: &[u8], z: ZSet, event: &'static str) -> u64 {
     let now = ctx.now;
     if z.is_empty() {
         let db = ctx.db(dst);
         if db.get_mut(dst, now).is_some() {
             db.remove(dst);
+            ctx.notify(ev::GENERIC, "del", dst);
             return 1;
         }
         return 0;
     }
     let _ = ctx.lookup_write(dst);
     ctx.db(dst).set(dst, Value::ZSet(z));
+    ctx.notify(ev::ZSET, event, dst);
     ctx.signal_ready(dst);
     1
 }
@@ -394,6 +399,7 @@ fn zadd_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], mut incr: bool) {
     }
     if added + updated > 0 {
         ctx.dirty(key, added + updated);
+        ctx.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, key);
         ctx.signal_ready(key);
     }
     if incr {
@@ -425,6 +431,9 @@ fn zrem_impl(ctx: &mut Ctx, o: &mut Out, a: &[Bytes]) {
         if z.is_empty() {
             break;
         }
+    }
+    if deleted > 0 {
+        ctx.notify(ev::ZSET, "zrem", key);
     }
     drop_if_empty(ctx, key);
     if deleted > 0 {
@@ -701,7 +710,7 @@ fn zrange_generic(
     if let Some(dst) = result {
         let n = dst.len();
         let dkey = &a[1];
-        let changed = store_result(ctx, dkey, dst);
+        let changed = store_result(ctx, dkey, dst, "zrangestore");
         ctx.dirty(dkey, changed);
         o.int(n as i64);
     }
@@ -741,6 +750,14 @@ fn zremrange_generic(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], t: RangeType) {
         P::Score(r) => z.remove_range(&r),
         P::Lex(r) => z.remove_range(&r),
     };
+    if deleted > 0 {
+        let event = match t {
+            RangeType::Rank => "zremrangebyrank",
+            RangeType::Score => "zremrangebyscore",
+            _ => "zremrangebylex",
+        };
+        ctx.notify(ev::ZSET, event, key);
+    }
     drop_if_empty(ctx, key);
     ctx.dirty(key, deleted as u64);
     o.int(deleted as i64);
@@ -814,6 +831,9 @@ fn generic_pop(
         }
         o.bulk(&m);
         o.double(s);
+    }
+    if n > 0 {
+        ctx.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     drop_if_empty(ctx, key);
     ctx.dirty(key, n as u64);
@@ -1353,7 +1373,12 @@ fn setop(ctx: &mut Ctx, o: &mut Out, a: &[Bytes], store: bool, nk: usize, op: Op
         // An empty result deletes the destination, as in Redis.
         let len = z.len();
         let dst = &a[1];
-        let changed = store_result(ctx, dst, z);
+        let event = match op {
+            Op::Union => "zunionstore",
+            Op::Inter => "zinterstore",
+            Op::Diff => "zdiffstore",
+        };
+        let changed = store_result(ctx, dst, z, event);
         ctx.dirty(dst, changed);
         o.int(len as i64);
     }

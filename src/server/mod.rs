@@ -187,6 +187,7 @@ impl Server {
                 crate::replication::master::REPLICA_EXTRA_BYTES.load(Ordering::Relaxed)
             },
             ask_evict: shard::ask_evict,
+            keyspace_event: pubsub::keyspace_event,
         });
         crate::acl::on_change(acl_changed);
         srv.config_changed();
@@ -220,6 +221,7 @@ impl Server {
         crate::aof::set_policy(c.get("appendfsync"));
         crate::aof::TIMESTAMPS.store(c.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
         crate::aof::config_changed(self, c.get_bool("appendonly"));
+        crate::storage::notify::set_flags(c.notify_flags);
     }
 
     /// writeCommandsDeniedByDiskError: a failed BGSAVE (with

@@ -412,6 +412,32 @@ impl Subscriptions {
     }
 }
 
+/// `storage::Hooks::keyspace_event`: publishes `__keyspace@<db>__:<key>
+/// <event>` and/or `__keyevent@<db>__:<event> <key>` through PUBLISH's own
+/// path, so subscribers on every shard hear it, in the order this thread
+/// produced it. Without a shard runtime (loading at startup) nobody can be
+/// subscribed yet.
+pub fn keyspace_event(flags: u32, event: &'static str, key: &[u8], db: usize) {
+    use crate::storage::notify::{KEYEVENT, KEYSPACE};
+    super::shard::with_current(|rt| {
+        let event = Bytes::from_static(event.as_bytes());
+        let key = Bytes::copy_from_slice(key);
+        if flags & KEYSPACE != 0 {
+            let mut chan = Vec::with_capacity(16 + key.len());
+            chan.extend_from_slice(format!("__keyspace@{db}__:").as_bytes());
+            chan.extend_from_slice(&key);
+            publish(rt.srv, Kind::Channel, &Bytes::from(chan), &event);
+        }
+        if flags & KEYEVENT != 0 {
+            let chan = format!(
+                "__keyevent@{db}__:{}",
+                std::str::from_utf8(&event).unwrap_or("")
+            );
+            publish(rt.srv, Kind::Channel, &Bytes::from(chan), &key);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

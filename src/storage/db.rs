@@ -243,6 +243,7 @@ impl Db {
             }
             None => {
                 self.dict.insert_new(key, Entry::new(value, lru), expire_at);
+                super::notify::notify(super::notify::NEW, "new", key, self.index);
             }
         }
     }
@@ -281,6 +282,7 @@ impl Db {
             (h.key_expired)(self.index, key);
         }
         self.remove(key);
+        super::notify::notify(super::notify::EXPIRED, "expired", key, self.index);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Record> {

@@ -401,6 +401,7 @@ pub fn make_room(store: &mut ShardStore, now_ms: u64, max_keys: usize, budget_us
             (h.key_expired)(dbi, &key);
         }
         store.dbs[dbi].remove(&key);
+        super::notify::notify(super::notify::EVICTED, "evicted", &key, dbi);
         store.dirty += 1;
         EVICTED.fetch_add(1, Ordering::Relaxed);
         if !over_limit() {

@@ -11,6 +11,7 @@ pub mod expire;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod notify;
 pub mod set;
 pub mod slot;
 pub mod stream;
@@ -41,6 +42,9 @@ pub struct Hooks {
     /// could not be sent. The shard may be the caller's own thread, or one
     /// the caller holds (a multi-shard command): it evicts once free.
     pub ask_evict: fn(usize) -> bool,
+    /// Publishes a keyspace notification (`notify::notify` already checked
+    /// that its class is on; `flags` says whether K and/or E are).
+    pub keyspace_event: fn(flags: u32, event: &'static str, key: &[u8], db: usize),
 }
 
 static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();

@@ -71,6 +71,10 @@ impl Conn<'_> {
             let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
                 continue;
             };
+            // (Un)subscribe confirmations are pushed even under CLIENT REPLY
+            // OFF/SKIP (stock's CLIENT_PUSHING); PUBLISH's reply is not a push.
+            let suppress = suppress
+                && cmd.flags & (flags::PUBSUB | flags::NOSCRIPT) != flags::PUBSUB | flags::NOSCRIPT;
             if cmd.special == Special::Wait {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
