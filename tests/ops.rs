@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, Pair, Resp, Server, assert_held, encode, show};
+use common::{Conn, Pair, Resp, Server, assert_held, encode, reply_within, show};
 
 pair_tests!(
     slowlog,
@@ -17,6 +17,8 @@ pair_tests!(
     client_unblock,
     latency_events,
     info_section_sets,
+    slowlog_redacts_sensitive_arguments,
+    paused_clients_count_as_blocked,
 );
 
 /// LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR after a slow command:
@@ -755,4 +757,51 @@ fn pause_steps(s: &Server) -> Vec<String> {
     );
     timed(&mut c, "GET k", &mut log);
     log
+}
+
+/// ACL SETUSER's arguments and the values of sensitive configs in CONFIG SET
+/// are logged as "(redacted)", also when the command fails.
+fn slowlog_redacts_sensitive_arguments(p: &mut Pair) {
+    p.checks(&[
+        "CONFIG SET slowlog-log-slower-than 0",
+        "SLOWLOG RESET",
+        "ACL SETUSER \"bad name\" +get +set",
+        "CONFIG SET masterauth \"\"",
+        "ACL SETUSER slowlog-user +get >secret",
+        "CONFIG SET maxmemory-policy noeviction requirepass \"\"",
+        "CONFIG SET masteruser x masterauth",
+        "ACL DELUSER slowlog-user",
+        "CONFIG SET slowlog-log-slower-than -1",
+    ]);
+    check_slowlog(p, "SLOWLOG GET");
+    p.check("SLOWLOG RESET");
+}
+
+/// A write waiting out CLIENT PAUSE WRITE counts in INFO blocked_clients
+/// (Redis's postponed clients) until the pause ends.
+fn paused_clients_count_as_blocked(p: &mut Pair) {
+    let blocked = |c: &mut Conn| {
+        let info = Resp::parse(&c.line("INFO clients")).as_str();
+        info.lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut ctl, mut w) = (s.conn(), s.conn());
+        ctl.line("CLIENT PAUSE 100000 WRITE");
+        w.send(b"SET {a}paused v\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+        let during = blocked(&mut ctl);
+        ctl.line("CLIENT UNPAUSE");
+        let reply = reply_within(&mut w, Duration::from_secs(3));
+        let after = blocked(&mut ctl);
+        got.push(format!(
+            "during={during} reply={} after={after}",
+            show(&reply)
+        ));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    p.expect_eq("blocked_clients around a pause", k.as_bytes(), r.as_bytes());
 }
