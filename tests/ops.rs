@@ -19,6 +19,7 @@ pair_tests!(
     info_section_sets,
     slowlog_redacts_sensitive_arguments,
     paused_clients_count_as_blocked,
+    client_info_qbuf_holds_current_command,
 );
 
 /// LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR after a slow command:
@@ -804,4 +805,35 @@ fn paused_clients_count_as_blocked(p: &mut Pair) {
     }
     let (k, r) = (got[0].clone(), got[1].clone());
     p.expect_eq("blocked_clients around a pause", k.as_bytes(), r.as_bytes());
+}
+
+/// CLIENT INFO/LIST show the command being run in the caller's qbuf (Redis
+/// keeps it in the query buffer until it is done); an idle client shows 0.
+fn client_info_qbuf_holds_current_command(p: &mut Pair) {
+    let field = |line: &str, name: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or("<absent>")
+            .to_string()
+    };
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut a, mut idle) = (s.conn(), s.conn());
+        idle.line("CLIENT SETNAME idle");
+        let mut seen = Vec::new();
+        for line in ["CLIENT INFO", "client info", "CLIENT LIST"] {
+            let text = Resp::parse(&a.line(line)).as_str();
+            let mine = text
+                .lines()
+                .find(|l| l.contains("cmd=client|"))
+                .unwrap_or("");
+            seen.push(format!("{line}: qbuf={}", field(mine, "qbuf=")));
+            if let Some(other) = text.lines().find(|l| l.contains("name=idle")) {
+                seen.push(format!("idle: qbuf={}", field(other, "qbuf=")));
+            }
+        }
+        got.push(seen.join(", "));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    p.expect_eq("qbuf in CLIENT INFO/LIST", k.as_bytes(), r.as_bytes());
 }
