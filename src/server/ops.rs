@@ -563,9 +563,9 @@ fn redacted(args: &[Bytes], j: usize) -> bool {
     if is(0, "acl") && is(1, "setuser") && args.len() >= 3 {
         return j >= 2;
     }
-    if is(0, "config") && is(1, "set") && args.len() >= 4 && args.len() % 2 == 0 {
+    if is(0, "config") && is(1, "set") && args.len() >= 4 && args.len().is_multiple_of(2) {
         return j >= 3
-            && j % 2 == 1
+            && !j.is_multiple_of(2)
             && ["masteruser", "masterauth", "requirepass"]
                 .iter()
                 .any(|n| is(j - 1, n));
