@@ -20,6 +20,7 @@ pair_tests!(
     slowlog_redacts_sensitive_arguments,
     paused_clients_count_as_blocked,
     client_info_qbuf_holds_current_command,
+    pause_write_lets_errors_and_read_only_scripts_through,
 );
 
 /// LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR after a slow command:
@@ -836,4 +837,49 @@ fn client_info_qbuf_holds_current_command(p: &mut Pair) {
     }
     let (k, r) = (got[0].clone(), got[1].clone());
     p.expect_eq("qbuf in CLIENT INFO/LIST", k.as_bytes(), r.as_bytes());
+}
+
+/// Under CLIENT PAUSE WRITE a call with the wrong arity, a script declared
+/// `no-writes`, EVAL_RO and a transaction of reads answer at once; a write
+/// and a script without flags wait for the pause to end.
+fn pause_write_lets_errors_and_read_only_scripts_through(p: &mut Pair) {
+    let quick = Duration::from_millis(300);
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut ctl, mut c) = (s.conn(), s.conn());
+        ctl.line("SET {a}x y");
+        ctl.line("CLIENT PAUSE 100000 WRITE");
+        let mut seen = Vec::new();
+        let mut send = |c: &mut Conn, args: &[&str], t: Duration| {
+            c.send(&encode(args));
+            let r = reply_within(c, t);
+            seen.push(format!("{args:?} -> {}", show(&r)));
+        };
+        send(&mut c, &["SET", "{a}x"], quick);
+        send(
+            &mut c,
+            &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+            quick,
+        );
+        send(
+            &mut c,
+            &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "{a}x"],
+            quick,
+        );
+        send(&mut c, &["MULTI"], quick);
+        send(&mut c, &["GET", "{a}x"], quick);
+        send(&mut c, &["EXEC"], quick);
+        // Held: no reply until UNPAUSE.
+        send(&mut c, &["EVAL", "return 1", "0"], quick);
+        ctl.line("CLIENT UNPAUSE");
+        let r = reply_within(&mut c, Duration::from_secs(3));
+        seen.push(format!("after unpause -> {}", show(&r)));
+        got.push(seen.join("\n"));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    p.expect_eq(
+        "commands under CLIENT PAUSE WRITE",
+        k.as_bytes(),
+        r.as_bytes(),
+    );
 }

@@ -295,11 +295,21 @@ impl Conn<'_> {
         let Some((_, cmd)) = commands::lookup(&args[0]) else {
             return false;
         };
-        let writes = |c: &Command| c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+        // A call with the wrong arity is answered at once, as Redis checks
+        // arity before postponing.
+        if !cmd.arity_ok(args.len()) {
+            return false;
+        }
+        // A script with declared flags writes only without `no-writes`
+        // (scriptFlagsToCmdFlags drops MAY_REPLICATE).
+        let writes = |c: &Command, a: &[Bytes]| match commands::scripting::effective_flags(c, a) {
+            Some((w, _)) => w,
+            None => c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
+        };
         match &self.client.multi {
-            Some(q) if cmd.special == Special::Exec => q.iter().any(|q| writes(q.cmd)),
+            Some(q) if cmd.special == Special::Exec => q.iter().any(|q| writes(q.cmd, &q.args)),
             Some(_) => false,
-            None => writes(cmd),
+            None => writes(cmd, args),
         }
     }
 
