@@ -245,6 +245,9 @@ pub const PARAMS: &[Param] = &[
         "list-max-ziplist-size",
     )
     .no_effect("keel's lists have no quicklist nodes to size"),
+    // Node compression only changes memory figures: accepted with a warning.
+    p("list-compress-depth", "0", Kind::Int)
+        .no_effect("keel's lists have no quicklist nodes to compress"),
     alias(
         "hash-max-listpack-entries",
         "512",
@@ -858,6 +861,7 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
         "repl-backlog-size" => (1, LONG),
         "slowlog-log-slower-than" => (-1, LONG),
         "list-max-listpack-size" => (i32::MIN as i64, INT),
+        "list-compress-depth" => (0, INT),
         "hz"
         | "lfu-decay-time"
         | "lfu-log-factor"

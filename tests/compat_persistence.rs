@@ -9,7 +9,8 @@ pair_tests!(
     restore_errors,
     dump_identical,
     cross_restore,
-    restore_ttl_and_idle
+    restore_ttl_and_idle,
+    restore_freq_and_idle_per_policy,
 );
 
 /// Values of every type in small and big encodings, on both servers.
@@ -184,4 +185,33 @@ fn restore_ttl_and_idle(p: &mut Pair) {
     p.check_int_close("OBJECT IDLETIME t4", 1);
     r(p, &[b"t5", b"0", &good, b"FREQ", b"100"]);
     p.check("GET t5");
+}
+
+/// RESTORE's FREQ counts under an LFU policy and IDLETIME under the others;
+/// the option that does not apply is ignored (objectSetLRUOrLFU).
+fn restore_freq_and_idle_per_policy(p: &mut Pair) {
+    p.check("SET s v");
+    let good = Resp::parse(&p.r.cmd(&["DUMP", "s"])).as_bytes().to_vec();
+    let r = |p: &mut Pair, args: &[&[u8]]| {
+        let mut a: Vec<&[u8]> = vec![b"RESTORE"];
+        a.extend_from_slice(args);
+        p.check_args(&a);
+    };
+    p.check("CONFIG SET maxmemory-policy allkeys-lfu");
+    for (key, freq) in [(&b"f1"[..], &b"100"[..]), (b"{x}f2", b"0"), (b"f3", b"255")] {
+        r(p, &[key, b"0", &good, b"FREQ", freq]);
+        p.check(&format!("OBJECT FREQ {}", String::from_utf8_lossy(key)));
+    }
+    // IDLETIME under LFU: ignored, the counter starts at its initial value.
+    r(p, &[b"f4", b"0", &good, b"IDLETIME", b"1000"]);
+    p.check("OBJECT FREQ f4");
+    p.check("OBJECT IDLETIME f4");
+    p.check("CONFIG SET maxmemory-policy allkeys-lru");
+    // FREQ under LRU: ignored, the key is fresh.
+    r(p, &[b"l1", b"0", &good, b"FREQ", b"100"]);
+    p.check("OBJECT IDLETIME l1");
+    p.check("OBJECT FREQ l1");
+    r(p, &[b"l2", b"0", &good, b"IDLETIME", b"5000"]);
+    p.check_int_close("OBJECT IDLETIME l2", 1);
+    p.check("CONFIG SET maxmemory-policy noeviction");
 }

@@ -19,6 +19,7 @@ pair_tests!(
     info_sections,
     no_password_auth,
     quit,
+    list_node_tuning_accepted,
 );
 
 fn ping_echo(p: &mut Pair) {
@@ -628,4 +629,45 @@ mod auth {
     fn shards_4() {
         scenario(4);
     }
+}
+
+/// Quicklist tuning that only changes memory figures in Redis: CONFIG
+/// list-compress-depth and DEBUG QUICKLIST-PACKED-THRESHOLD are accepted
+/// with stock's bounds and errors, and lists behave the same under them.
+fn list_node_tuning_accepted(p: &mut Pair) {
+    p.checks(&[
+        "CONFIG SET list-compress-depth 2",
+        "CONFIG GET list-compress-depth",
+        "CONFIG SET list-compress-depth -1",
+        "CONFIG SET list-compress-depth abc",
+        "CONFIG SET list-compress-depth 2147483648",
+        "CONFIG GET list-compress-depth",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD 1b",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD 100",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD 5gb",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD 4294967296",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD abc",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD -1",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD",
+        "DEBUG QUICKLIST-PACKED-THRESHOLD 1b",
+    ]);
+    let big = "x".repeat(500);
+    let lines = [
+        format!("RPUSH l a {big} b {big}x c"),
+        "LINDEX l 1".to_string(),
+        format!("LINSERT l BEFORE c {big}y"),
+        "LRANGE l 0 -1".to_string(),
+        format!("LREM l 0 {big}"),
+        format!("LPOS l {big}x"),
+        "LSET l 0 z".to_string(),
+        "LTRIM l 1 -1".to_string(),
+        "LRANGE l 0 -1".to_string(),
+    ];
+    for l in &lines {
+        p.check(l);
+    }
+    p.checks(&[
+        "DEBUG QUICKLIST-PACKED-THRESHOLD 0",
+        "CONFIG SET list-compress-depth 0",
+    ]);
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Conn, Pair, reply_within};
+use common::{Conn, Pair, compare, reply_within, step};
 
 pair_tests!(
     add_range_len_del,
@@ -18,6 +18,7 @@ pair_tests!(
     xread_non_blocking,
     xread_block_woken_by_xadd,
     resp3_shapes,
+    xreadgroup_unblocked_when_stream_replaced,
 );
 
 fn add_range_len_del(p: &mut Pair) {
@@ -186,4 +187,59 @@ fn resp3_shapes(p: &mut Pair) {
         "XREAD STREAMS s3 $",
     ]);
     p.proto(false);
+}
+
+/// A client blocked in XREADGROUP is answered -UNBLOCKED as soon as its
+/// stream is replaced by another type (SET, DEL + SADD in MULTI), emptied
+/// (FLUSHDB, SWAPDB) or renamed away, and served when RENAME brings a stream
+/// with its group; a blocked XREAD stays blocked until a stream has data.
+/// Keys `{a}` and `{b}` are on different shards of `--shards 4`.
+fn xreadgroup_unblocked_when_stream_replaced(p: &mut Pair) {
+    compare(p, "xreadgroup_unblocked_when_stream_replaced", |s, log| {
+        let wait = Duration::from_secs(3);
+        let cases: &[&[&str]] = &[
+            &["SET {a}s v"],
+            &["MULTI", "DEL {a}s", "SADD {a}s m", "EXEC"],
+            &["FLUSHDB"],
+            &["SWAPDB 9 10"],
+            &["RENAME {a}s {a}t"],
+            &["XADD {a}n 5-0 f v", "RENAME {a}n {a}s"],
+            &[
+                "XGROUP CREATE {a}n g $ MKSTREAM",
+                "XADD {a}n 7-0 f v",
+                "RENAME {a}n {a}s",
+            ],
+        ];
+        for (i, writes) in cases.iter().enumerate() {
+            let (mut w, mut c) = (s.conn(), s.conn());
+            for cmd in ["SELECT 9", "FLUSHALL", "XGROUP CREATE {a}s g $ MKSTREAM"] {
+                step(log, &mut c, cmd);
+            }
+            w.line("SELECT 9");
+            w.send(b"XREADGROUP GROUP g alice BLOCK 0 STREAMS {b}x {a}s > >\r\n");
+            std::thread::sleep(Duration::from_millis(150));
+            step(log, &mut c, "XGROUP CREATE {b}x g $ MKSTREAM");
+            for cmd in writes.iter() {
+                step(log, &mut c, cmd);
+            }
+            log.push((
+                format!("case {i}: blocked reader's reply"),
+                reply_within(&mut w, wait),
+            ));
+        }
+        // XREAD without a group is not answered by a type change.
+        let (mut w, mut c) = (s.conn(), s.conn());
+        step(log, &mut c, "DEL {a}r");
+        step(log, &mut c, "XADD {a}r 1-0 f v");
+        w.send(b"XREAD BLOCK 0 STREAMS {a}r $\r\n");
+        std::thread::sleep(Duration::from_millis(150));
+        step(log, &mut c, "SET {a}r v");
+        log.push((
+            "XREAD after SET".into(),
+            reply_within(&mut w, Duration::from_millis(300)),
+        ));
+        step(log, &mut c, "DEL {a}r");
+        step(log, &mut c, "XADD {a}r 2-0 f v");
+        log.push(("XREAD after XADD".into(), reply_within(&mut w, wait)));
+    });
 }

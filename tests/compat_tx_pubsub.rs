@@ -29,6 +29,8 @@ pair_tests!(
     sharded_pubsub,
     pubsub_clients_in_client_list,
     client_kill_visible_at_once,
+    flush_and_swapdb_of_stale_watched_keys,
+    exec_rechecks_min_replicas,
 );
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -596,5 +598,79 @@ fn sharded_pubsub(p: &mut Pair) {
         step_n(log, &mut a, "SUNSUBSCRIBE", 1);
         step_n(log, &mut a, "SUNSUBSCRIBE", 1);
         step(log, &mut a, "PING");
+    });
+}
+
+/// FLUSHDB and SWAPDB leave a transaction alone when the watched key had
+/// already expired (stale, active expiry off) or is replaced by a stale
+/// key; a live key flushed or swapped in fails EXEC.
+fn flush_and_swapdb_of_stale_watched_keys(p: &mut Pair) {
+    compare(p, "flush_and_swapdb_of_stale_watched_keys", |s, log| {
+        let cases: &[(&[&str], &str)] = &[
+            (&["SELECT 9", "SET {a}x v PX 1"], "FLUSHDB"),
+            (&["SELECT 9", "SET {a}x v PX 1"], "SWAPDB 9 10"),
+            (&["SELECT 10", "SET {b}x v PX 1", "SELECT 9"], "SWAPDB 9 10"),
+            (
+                &[
+                    "SELECT 10",
+                    "SET {c}x v PX 1",
+                    "SELECT 9",
+                    "SET {c}x w PX 1",
+                ],
+                "SWAPDB 9 10",
+            ),
+            (&["SELECT 9", "SET {d}x v"], "FLUSHDB"),
+            (&["SELECT 10", "SET {a}x v", "SELECT 9"], "SWAPDB 9 10"),
+            (
+                &[
+                    "SELECT 9",
+                    "SET {b}x v",
+                    "SELECT 10",
+                    "SET {b}x w PX 1",
+                    "SELECT 9",
+                ],
+                "SWAPDB 9 10",
+            ),
+        ];
+        for (setup, change) in cases {
+            let key = setup
+                .iter()
+                .find_map(|c| c.strip_prefix("SET ").map(|r| r.split(' ').next().unwrap()))
+                .unwrap();
+            let mut a = s.conn();
+            step(log, &mut a, "FLUSHALL");
+            step(log, &mut a, "DEBUG SET-ACTIVE-EXPIRE 0");
+            for c in setup.iter() {
+                step(log, &mut a, c);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            step(log, &mut a, &format!("WATCH {key}"));
+            step(log, &mut a, change);
+            step(log, &mut a, "MULTI");
+            step(log, &mut a, "PING");
+            step(log, &mut a, "EXEC");
+            step(log, &mut a, "DEBUG SET-ACTIVE-EXPIRE 1");
+        }
+    });
+}
+
+/// EXEC re-checks min-replicas-to-write against its queued commands: a
+/// transaction with a write is aborted (EXECABORT ... NOREPLICAS) if the
+/// setting changed after queueing; one with only reads runs.
+fn exec_rechecks_min_replicas(p: &mut Pair) {
+    compare(p, "exec_rechecks_min_replicas", |s, log| {
+        let (mut a, mut b) = (s.conn(), s.conn());
+        step(log, &mut a, "SET {a}xx 1");
+        step(log, &mut a, "MULTI");
+        step(log, &mut a, "INCR {a}xx");
+        step(log, &mut b, "CONFIG SET min-replicas-to-write 2");
+        step(log, &mut a, "EXEC");
+        step(log, &mut a, "MULTI");
+        step(log, &mut a, "GET {a}xx");
+        step(log, &mut a, "EXEC");
+        step(log, &mut b, "CONFIG SET min-replicas-to-write 0");
+        step(log, &mut a, "GET {a}xx");
+        step(log, &mut a, "MULTI");
+        step(log, &mut a, "EXEC");
     });
 }

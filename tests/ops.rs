@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, Pair, Resp, Server, assert_held, encode, show};
+use common::{Conn, Pair, Resp, Server, assert_held, encode, reply_within, show};
 
 pair_tests!(
     slowlog,
@@ -17,6 +17,10 @@ pair_tests!(
     client_unblock,
     latency_events,
     info_section_sets,
+    slowlog_redacts_sensitive_arguments,
+    paused_clients_count_as_blocked,
+    client_info_qbuf_holds_current_command,
+    pause_write_lets_errors_and_read_only_scripts_through,
 );
 
 /// LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR after a slow command:
@@ -755,4 +759,127 @@ fn pause_steps(s: &Server) -> Vec<String> {
     );
     timed(&mut c, "GET k", &mut log);
     log
+}
+
+/// ACL SETUSER's arguments and the values of sensitive configs in CONFIG SET
+/// are logged as "(redacted)", also when the command fails.
+fn slowlog_redacts_sensitive_arguments(p: &mut Pair) {
+    p.checks(&[
+        "CONFIG SET slowlog-log-slower-than 0",
+        "SLOWLOG RESET",
+        "ACL SETUSER \"bad name\" +get +set",
+        "CONFIG SET masterauth \"\"",
+        "ACL SETUSER slowlog-user +get >secret",
+        "CONFIG SET maxmemory-policy noeviction requirepass \"\"",
+        "CONFIG SET masteruser x masterauth",
+        "ACL DELUSER slowlog-user",
+        "CONFIG SET slowlog-log-slower-than -1",
+    ]);
+    check_slowlog(p, "SLOWLOG GET");
+    p.check("SLOWLOG RESET");
+}
+
+/// A write waiting out CLIENT PAUSE WRITE counts in INFO blocked_clients
+/// (Redis's postponed clients) until the pause ends.
+fn paused_clients_count_as_blocked(p: &mut Pair) {
+    let blocked = |c: &mut Conn| {
+        let info = Resp::parse(&c.line("INFO clients")).as_str();
+        info.lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut ctl, mut w) = (s.conn(), s.conn());
+        ctl.line("CLIENT PAUSE 100000 WRITE");
+        w.send(b"SET {a}paused v\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+        let during = blocked(&mut ctl);
+        ctl.line("CLIENT UNPAUSE");
+        let reply = reply_within(&mut w, Duration::from_secs(3));
+        let after = blocked(&mut ctl);
+        got.push(format!(
+            "during={during} reply={} after={after}",
+            show(&reply)
+        ));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    p.expect_eq("blocked_clients around a pause", k.as_bytes(), r.as_bytes());
+}
+
+/// CLIENT INFO/LIST show the command being run in the caller's qbuf (Redis
+/// keeps it in the query buffer until it is done); an idle client shows 0.
+fn client_info_qbuf_holds_current_command(p: &mut Pair) {
+    let field = |line: &str, name: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or("<absent>")
+            .to_string()
+    };
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut a, mut idle) = (s.conn(), s.conn());
+        idle.line("CLIENT SETNAME idle");
+        let mut seen = Vec::new();
+        for line in ["CLIENT INFO", "client info", "CLIENT LIST"] {
+            let text = Resp::parse(&a.line(line)).as_str();
+            let mine = text
+                .lines()
+                .find(|l| l.contains("cmd=client|"))
+                .unwrap_or("");
+            seen.push(format!("{line}: qbuf={}", field(mine, "qbuf=")));
+            if let Some(other) = text.lines().find(|l| l.contains("name=idle")) {
+                seen.push(format!("idle: qbuf={}", field(other, "qbuf=")));
+            }
+        }
+        got.push(seen.join(", "));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    p.expect_eq("qbuf in CLIENT INFO/LIST", k.as_bytes(), r.as_bytes());
+}
+
+/// Under CLIENT PAUSE WRITE a call with the wrong arity, a script declared
+/// `no-writes`, EVAL_RO and a transaction of reads answer at once; a write
+/// and a script without flags wait for the pause to end.
+fn pause_write_lets_errors_and_read_only_scripts_through(p: &mut Pair) {
+    let quick = Duration::from_millis(300);
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut ctl, mut c) = (s.conn(), s.conn());
+        ctl.line("SET {a}x y");
+        ctl.line("CLIENT PAUSE 100000 WRITE");
+        let mut seen = Vec::new();
+        let mut send = |c: &mut Conn, args: &[&str], t: Duration| {
+            c.send(&encode(args));
+            let r = reply_within(c, t);
+            seen.push(format!("{args:?} -> {}", show(&r)));
+        };
+        send(&mut c, &["SET", "{a}x"], quick);
+        send(
+            &mut c,
+            &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+            quick,
+        );
+        send(
+            &mut c,
+            &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "{a}x"],
+            quick,
+        );
+        send(&mut c, &["MULTI"], quick);
+        send(&mut c, &["GET", "{a}x"], quick);
+        send(&mut c, &["EXEC"], quick);
+        // Held: no reply until UNPAUSE.
+        send(&mut c, &["EVAL", "return 1", "0"], quick);
+        ctl.line("CLIENT UNPAUSE");
+        let r = reply_within(&mut c, Duration::from_secs(3));
+        seen.push(format!("after unpause -> {}", show(&r)));
+        got.push(seen.join("\n"));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    p.expect_eq(
+        "commands under CLIENT PAUSE WRITE",
+        k.as_bytes(),
+        r.as_bytes(),
+    );
 }

@@ -94,13 +94,13 @@ fn put_entry(db: &mut Db, key: &[u8], rec: Record) {
     db.insert_entry(key, rec);
 }
 
-/// Like Redis's dbAdd: a list or zset appearing under `key` in DB `dbi`
+/// Like Redis's dbAdd: a list, zset or stream appearing under `key` in DB `dbi`
 /// (RENAME, MOVE, COPY) may serve clients blocked on it.
 fn signal_added(ctx: &mut Ctx, key: &[u8], dbi: usize) {
     let store = ctx.store_of(key);
     let servable = matches!(
         store.dbs[dbi].dict.get(key).map(|e| &e.value),
-        Some(Value::List(_) | Value::ZSet(_))
+        Some(Value::List(_) | Value::ZSet(_) | Value::Stream(_))
     );
     let k: Box<[u8]> = key.into();
     if servable && store.blocked.contains_key(&(dbi, k.clone())) {
@@ -494,6 +494,8 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) {
     ctx.notify(ev::GENERIC, "rename_from", src);
     ctx.notify(ev::GENERIC, "rename_to", dst);
     signal_added(ctx, dst, dbi);
+    // The source is gone: its XREADGROUP waiters are told (dbDelete).
+    ctx.signal_ready(src);
     ctx.dirty(dst, 1);
     if nx { ctx.out.int(1) } else { ctx.out.ok() }
 }
@@ -622,12 +624,13 @@ fn flush_async(ctx: &mut Ctx, args: &[Bytes]) -> Option<bool> {
 pub(crate) fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
     let mut removed = 0u64;
     let mut garbage = Vec::new();
+    let now = ctx.now;
     for i in ctx.held_shards() {
         let store = ctx.store(i);
         if !store.watched.is_empty() {
             for j in 0..store.dbs.len() {
                 if dbi.is_none_or(|d| d == j) {
-                    super::transactions::touch_existing(store, j);
+                    super::transactions::touch_existing(store, j, now);
                 }
             }
         }
@@ -645,6 +648,15 @@ pub(crate) fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
         }
         store.dirty += n;
         removed += n;
+        // XREADGROUP waiters on an emptied DB are told their stream is gone
+        // (scanDatabaseForDeletedStreams); others re-check and stay blocked.
+        let gone: Vec<(usize, Box<[u8]>)> = store
+            .blocked
+            .keys()
+            .filter(|(d, _)| dbi.is_none_or(|x| x == *d))
+            .cloned()
+            .collect();
+        store.ready_keys.extend(gone);
     }
     // Like Redis's lazyfree threshold: small sets are not worth a thread.
     if removed > 64 {
@@ -701,24 +713,22 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) {
     let held = ctx.held_shards();
     if a != b {
         let (lo, hi) = (a.min(b), a.max(b));
+        let now = ctx.now;
         for &i in &held {
+            super::transactions::touch_swapped(ctx.store(i), a, b, now);
             let (left, right) = ctx.store(i).dbs.split_at_mut(hi);
             let (x, y) = (&mut left[lo], &mut right[0]);
             // Contents move; per-DB flags such as replica_mode stay put.
             std::mem::swap(&mut x.dict, &mut y.dict);
-            // Clients stay in their DB: those blocked on a key that now
-            // holds a list or zset may be served (scanDatabaseForReadyKeys).
+            // Clients stay in their DB: every key of theirs is re-checked
+            // (scanDatabaseForReadyKeys, and XREADGROUP's stream gone or
+            // replaced: scanDatabaseForDeletedStreams); a waiter that finds
+            // nothing for it stays blocked.
             let store = ctx.store(i);
             let ready: Vec<(usize, Box<[u8]>)> = store
                 .blocked
                 .keys()
-                .filter(|(d, k)| {
-                    (*d == a || *d == b)
-                        && matches!(
-                            store.dbs[*d].dict.get(k).map(|e| &e.value),
-                            Some(Value::List(_) | Value::ZSet(_))
-                        )
-                })
+                .filter(|(d, _)| *d == a || *d == b)
                 .cloned()
                 .collect();
             store.ready_keys.extend(ready);
@@ -1127,6 +1137,9 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "    Crash the server simulating a panic (keel: on the given shard's thread).",
                 "SEGFAULT",
                 "    Crash the server with sigsegv.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+                "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -1219,6 +1232,20 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
         crate::crash::segfault();
     } else if eq_ic(sub, "panic") && argc <= 3 {
         debug_panic(ctx, args.get(2));
+    } else if eq_ic(sub, "quicklist-packed-threshold") && argc == 3 {
+        // Redis's bounds (quicklistisSetPackedThreshold). keel's lists keep
+        // every element the same way whatever its size, so a valid value
+        // changes nothing anyone can observe.
+        let ok = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(crate::config::parse_memory)
+            .is_some_and(|sz| sz as u64 <= (1u64 << 32) - (1 << 20));
+        if ok {
+            ctx.out.ok();
+        } else {
+            ctx.out
+                .err("ERR argument must be a memory value bigger than 1 and smaller than 4gb");
+        }
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         expire::set_active_expire(atoi(&args[2]) != 0);
         ctx.out.ok();

@@ -222,6 +222,12 @@ impl<'a> Ctx<'a> {
     /// Counts `n` changes for the shard owning `key` (rdb_changes_since_last_save).
     pub fn dirty(&mut self, key: &[u8], n: u64) {
         self.store_of(key).dirty += n;
+        // A stream overwritten by another type (SET, a DEL then SADD in a
+        // transaction) must answer its XREADGROUP waiters, as Redis's
+        // dbOverwrite does; waiters on other types re-check and stay put.
+        if !self.store_of(key).blocked.is_empty() {
+            self.signal_ready(key);
+        }
     }
 
     /// A keyspace notification for `key` in the selected DB (see

@@ -74,8 +74,6 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
         }
         j += 1;
     }
-    // keel keeps no LFU counter: FREQ is validated and otherwise ignored.
-    let _ = freq;
     if !replace && ctx.lookup_write(key).is_some() {
         ctx.out.err("BUSYKEY Target key name already exists.");
         return;
@@ -117,14 +115,22 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) {
         return;
     }
     let servable = matches!(value, Value::List(_) | Value::ZSet(_));
+    // As Redis's objectSetLRUOrLFU: FREQ counts under an LFU policy,
+    // IDLETIME under any other; the one that does not apply is ignored.
     let now_s = (now / 1000) as u32;
-    let lru = idle.map_or(now_s, |i| {
-        now_s.saturating_sub(i.min(u32::MAX as i64) as u32)
-    });
+    let lfu = crate::storage::evict::lfu();
+    let lru = match idle {
+        Some(i) if !lfu => now_s.saturating_sub(i.min(u32::MAX as i64) as u32),
+        _ => now_s,
+    };
+    let freq = match freq {
+        Some(f) if lfu => f as u8,
+        _ => crate::storage::evict::LFU_INIT_VAL,
+    };
     ctx.db_n(key, dbi).insert_entry(
         key,
         Record {
-            freq: crate::storage::evict::LFU_INIT_VAL,
+            freq,
             value,
             expire_at: ttl as u64,
             lru,

@@ -1044,6 +1044,11 @@ fn serve_parked(
             },
         );
         match res {
+            None if r.group.is_some() => {
+                // Overwritten by another type: unblockDeletedStreamReadgroupClients.
+                ctx.out.buf.clear();
+                return ctx.out.err("UNBLOCKED the stream key no longer exists");
+            }
             None => {
                 // Now a different type: Redis does not serve this key.
                 ctx.out.buf.clear();

@@ -169,12 +169,35 @@ pub fn touch_key(store: &mut ShardStore, db: usize, key: &[u8]) {
     }
 }
 
+/// `key` exists in `db` and has not logically expired.
+fn live(store: &ShardStore, db: usize, key: &[u8], now: u64) -> bool {
+    let d = &store.dbs[db];
+    d.dict.contains_key(key) && {
+        let at = d.expire_of(key);
+        at == 0 || at > now
+    }
+}
+
 /// Marks the watchers of keys that exist in DB `db` dirty: FLUSHDB and
-/// FLUSHALL call it before emptying (a watched key that did not exist is
-/// not modified by a flush, as in Redis).
-pub fn touch_existing(store: &mut ShardStore, db: usize) {
+/// FLUSHALL call it before emptying. A watched key that did not exist, or
+/// had already expired, is not modified by a flush, as in Redis (one that
+/// expired after WATCH fails EXEC anyway).
+pub fn touch_existing(store: &mut ShardStore, db: usize, now: u64) {
     for ((d, key), flags) in store.watched.iter() {
-        if *d == db && store.dbs[db].dict.contains_key(key) {
+        if *d == db && live(store, db, key, now) {
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// SWAPDB `a` `b` (before the swap): a watched key of either DB is touched
+/// when a live key is under its name in either DB; stale keys swapped for
+/// stale or missing ones are no logical change (touchAllWatchedKeysInDb).
+pub fn touch_swapped(store: &mut ShardStore, a: usize, b: usize, now: u64) {
+    for ((d, key), flags) in store.watched.iter() {
+        if (*d == a || *d == b) && (live(store, a, key, now) || live(store, b, key, now)) {
             for f in flags {
                 f.store(true, Ordering::Release);
             }
@@ -200,8 +223,9 @@ pub fn touch_watched(ctx: &mut Ctx, cmd: &Command, args: &[Bytes]) {
     let keys = cmd.key_indexes(args);
     let db = ctx.db;
     if keys.is_empty() {
-        // FLUSHDB/FLUSHALL touch what they delete themselves (touch_existing).
-        if !matches!(cmd.name, "flushdb" | "flushall") {
+        // FLUSHDB/FLUSHALL/SWAPDB touch what they change themselves
+        // (touch_existing, touch_swapped).
+        if !matches!(cmd.name, "flushdb" | "flushall" | "swapdb") {
             for i in ctx.held_shards() {
                 touch_db(ctx.store(i), None);
             }

@@ -249,6 +249,9 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             authenticated: conn.client.authenticated,
         };
         let mut proto_err = None;
+        // Redis's query buffer holds the commands being run until they are
+        // all done: CLIENT LIST shows them in qbuf meanwhile.
+        let read = rbuf.len();
         loop {
             match parser.parse(rbuf, limits) {
                 Ok(Some(c)) => cmds.push(c),
@@ -280,7 +283,10 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             return;
         }
         if !cmds.is_empty() {
+            let info = conn.client.info.clone();
+            info.qbuf.store(read, Ordering::Relaxed);
             conn.run_pipeline(stream, cmds, &mut wbuf).await;
+            info.qbuf.store(rbuf.len(), Ordering::Relaxed);
         }
         if let Some(m) = proto_err {
             // The message may quote a client byte (a CR or LF too).

@@ -186,7 +186,9 @@ impl Ops {
         let argc = args.len().min(SLOWLOG_MAX_ARGC);
         let mut v = Vec::with_capacity(argc);
         for (j, a) in args.iter().take(argc).enumerate() {
-            if argc != args.len() && j == argc - 1 {
+            if redacted(args, j) {
+                v.push(Bytes::from_static(b"(redacted)"));
+            } else if argc != args.len() && j == argc - 1 {
                 v.push(Bytes::from(format!(
                     "... ({} more arguments)",
                     args.len() - argc + 1
@@ -548,6 +550,27 @@ pub fn holds(write: bool) -> bool {
 /// Writes are held (active expiry and eviction stay off meanwhile).
 pub fn writes_paused() -> bool {
     holds(true)
+}
+
+/// Arguments Redis redacts before logging a command (redactClientCommandArgument):
+/// every argument of ACL SETUSER after the subcommand, and the values of the
+/// sensitive configs in CONFIG SET.
+fn redacted(args: &[Bytes], j: usize) -> bool {
+    let is = |i: usize, s: &str| {
+        args.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()))
+    };
+    if is(0, "acl") && is(1, "setuser") && args.len() >= 3 {
+        return j >= 2;
+    }
+    if is(0, "config") && is(1, "set") && args.len() >= 4 && args.len().is_multiple_of(2) {
+        return j >= 3
+            && !j.is_multiple_of(2)
+            && ["masteruser", "masterauth", "requirepass"]
+                .iter()
+                .any(|n| is(j - 1, n));
+    }
+    false
 }
 
 #[cfg(test)]

@@ -630,12 +630,13 @@ pub fn busy_ended() {
 }
 
 /// Whether a blocking command pops from values like `v`: its family
-/// (the COMMAND DOCS group) is the type it waits for.
+/// (the COMMAND DOCS group) is the type it waits for. Stream readers check
+/// the type themselves (XREADGROUP answers -UNBLOCKED when it changed).
 fn waits_for(cmd: &Command, v: &crate::storage::Value) -> bool {
     use crate::storage::Value;
     matches!(
         (v, cmd.spec.map_or("", |s| s.group)),
-        (Value::List(_), "list") | (Value::ZSet(_), "sorted-set") | (Value::Stream(_), "stream")
+        (Value::List(_), "list") | (Value::ZSet(_), "sorted-set") | (_, "stream")
     )
 }
 

@@ -113,8 +113,20 @@ impl Conn<'_> {
         }
         // A script or function with declared flags: its flags decide (Redis's
         // scriptFlagsToCmdFlags).
-        let (is_write, stale_ok) = commands::scripting::effective_flags(cmd, args)
-            .unwrap_or((cmd.is_write(), cmd.flags & flags::STALE != 0));
+        let flags_of = |cmd: &Command, args: &[Bytes]| {
+            commands::scripting::effective_flags(cmd, args)
+                .unwrap_or((cmd.is_write(), cmd.flags & flags::STALE != 0))
+        };
+        let (mut is_write, mut stale_ok) = flags_of(cmd, args);
+        // EXEC is a write if a queued command is, and may run on a stale
+        // replica only if all of them may (Redis's mstate.cmd_flags).
+        if is_exec && let Some(queued) = &self.client.multi {
+            for q in queued {
+                let (w, s) = flags_of(q.cmd, &q.args);
+                is_write |= w;
+                stale_ok &= s;
+            }
+        }
         if is_write && crate::replication::replica::read_only_for_clients(self.rt.srv) {
             err(
                 "READONLY You can't write against a read only replica.".into(),

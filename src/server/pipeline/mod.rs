@@ -61,6 +61,9 @@ impl Conn<'_> {
                     // what came before it, until the pause ends (after a
                     // FAILOVER it then likely meets READONLY).
                     self.complete(&mut slots, &mut batches).await;
+                    // Counted as blocked meanwhile, as Redis's postponed
+                    // clients (INFO blocked_clients, CLIENT LIST flag b).
+                    let _postponed = Postponed::new(self.rt.srv, &self.client.info);
                     while super::ops::holds(write) {
                         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
                     }
@@ -296,11 +299,21 @@ impl Conn<'_> {
         let Some((_, cmd)) = commands::lookup(&args[0]) else {
             return false;
         };
-        let writes = |c: &Command| c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+        // A call with the wrong arity is answered at once, as Redis checks
+        // arity before postponing.
+        if !cmd.arity_ok(args.len()) {
+            return false;
+        }
+        // A script with declared flags writes only without `no-writes`
+        // (scriptFlagsToCmdFlags drops MAY_REPLICATE).
+        let writes = |c: &Command, a: &[Bytes]| match commands::scripting::effective_flags(c, a) {
+            Some((w, _)) => w,
+            None => c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
+        };
         match &self.client.multi {
-            Some(q) if cmd.special == Special::Exec => q.iter().any(|q| writes(q.cmd)),
+            Some(q) if cmd.special == Special::Exec => q.iter().any(|q| writes(q.cmd, &q.args)),
             Some(_) => false,
-            None => writes(cmd),
+            None => writes(cmd, args),
         }
     }
 
@@ -336,5 +349,30 @@ impl Conn<'_> {
 pub(crate) fn count_error(rt: &ShardRt, out: &Out) {
     if out.buf.first() == Some(&b'-') {
         rt.stats().ops.lock().unwrap().count_error(&out.buf);
+    }
+}
+
+/// A command waiting out a CLIENT PAUSE, counted as a blocked client until
+/// dropped (also when the connection's task ends meanwhile).
+struct Postponed<'a> {
+    srv: &'a super::Server,
+    info: std::sync::Arc<super::client::ClientInfo>,
+}
+
+impl<'a> Postponed<'a> {
+    fn new(srv: &'a super::Server, info: &std::sync::Arc<super::client::ClientInfo>) -> Self {
+        info.blocked.store(true, Ordering::Relaxed);
+        srv.blocked_clients.fetch_add(1, Ordering::Relaxed);
+        Postponed {
+            srv,
+            info: info.clone(),
+        }
+    }
+}
+
+impl Drop for Postponed<'_> {
+    fn drop(&mut self) {
+        self.srv.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+        self.info.blocked.store(false, Ordering::Relaxed);
     }
 }
