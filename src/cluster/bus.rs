@@ -189,6 +189,14 @@ pub fn snapshot(st: &State) -> crate::server::cluster::ClusterMap {
         st.state_ok,
         st.set.allow_reads_when_down,
     )
+    .with_open_slots(
+        st.migrating
+            .iter()
+            .filter_map(|(&s, n)| Some((s, index(n)?))),
+        st.importing
+            .iter()
+            .filter_map(|(&s, n)| Some((s, index(n)?))),
+    )
 }
 
 fn add_link(st: &mut State, stream: TcpStream, inbound: bool, node: Option<Name>) -> u64 {
