@@ -390,6 +390,44 @@ fn mixed_cluster_created_checked_used_restarted_and_failed_over() {
         }
     }
 
+    // READONLY on a replica (keel and stock alike): reads of its master's
+    // slots served, writes and other slots redirected; READWRITE ends it.
+    let mut kinds = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let Some(master) = v[&id_of[i]].split(' ').nth(2).filter(|m| *m != "-") else {
+            continue;
+        };
+        let m = id_of.iter().position(|id| id == master).unwrap();
+        let slot_of = |k: usize| keel::storage::slot::key_slot(format!("key:{k}").as_bytes());
+        let mine = (0..KEYS).find(|&k| owner[slot_of(k)] == m).unwrap();
+        let other = (0..KEYS).find(|&k| owner[slot_of(k)] != m).unwrap();
+        let (km, ko) = (format!("key:{mine}"), format!("key:{other}"));
+        let moved = |k: usize| {
+            format!(
+                "-MOVED {} {}\r\n",
+                slot_of(k),
+                nodes[owner[slot_of(k)]].addr()
+            )
+        };
+        let mut c = n.conn();
+        let mut got = |a: &[&str]| String::from_utf8_lossy(&c.cmd(a)).into_owned();
+        assert_eq!(got(&["GET", &km]), moved(mine), "{}", n.addr());
+        assert_eq!(got(&["READONLY"]), "+OK\r\n");
+        let want = format!("v{mine}");
+        assert_eq!(
+            got(&["GET", &km]),
+            format!("${}\r\n{want}\r\n", want.len()),
+            "READONLY GET on {}",
+            n.addr()
+        );
+        assert_eq!(got(&["SET", &km, "x"]), moved(mine), "{}", n.addr());
+        assert_eq!(got(&["GET", &ko]), moved(other), "{}", n.addr());
+        assert_eq!(got(&["READWRITE"]), "+OK\r\n");
+        assert_eq!(got(&["GET", &km]), moved(mine), "{}", n.addr());
+        kinds.push(n.is_keel());
+    }
+    assert!(kinds.contains(&true) && kinds.contains(&false), "{kinds:?}");
+
     // A keel replica restarts from its nodes.conf: same id, same role, the
     // cluster converges and it re-syncs.
     let kr = (0..6)

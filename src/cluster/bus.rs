@@ -189,6 +189,12 @@ pub fn snapshot(st: &State) -> crate::server::cluster::ClusterMap {
         st.state_ok,
         st.set.allow_reads_when_down,
     )
+    .with_master(
+        st.me()
+            .slaveof
+            .filter(|_| st.me().is_slave())
+            .and_then(|m| index(&m)),
+    )
     .with_open_slots(
         st.migrating
             .iter()

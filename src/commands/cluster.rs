@@ -19,8 +19,8 @@ pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 pub fn commands() -> Vec<Command> {
     vec![
         cmd("cluster", -2, 0, cluster).special(Special::Cluster),
-        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled),
-        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled),
+        cmd("readonly", 1, FAST | LOADING | STALE, readonly),
+        cmd("readwrite", 1, FAST | LOADING | STALE, readonly),
         cmd("asking", 1, FAST, asking),
         cmd(
             "restore-asking",
@@ -101,11 +101,15 @@ fn asking(ctx: &mut Ctx, _args: &[Bytes]) {
     ctx.out.ok();
 }
 
-/// READONLY / READWRITE: clients send them; keel replicas do not serve
-/// reads for their master's slots yet, so there is nothing to change.
-fn ok_if_enabled(ctx: &mut Ctx, _args: &[Bytes]) {
+/// READONLY / READWRITE: whether a replica serves this client's reads of
+/// its master's slots.
+fn readonly(ctx: &mut Ctx, args: &[Bytes]) {
     if ctx.srv.cluster.is_none() {
         return ctx.out.err(DISABLED);
+    }
+    let on = args[0].eq_ignore_ascii_case(b"readonly");
+    if let Some(c) = ctx.client.as_mut() {
+        c.readonly = on;
     }
     ctx.out.ok();
 }

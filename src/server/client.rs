@@ -278,6 +278,8 @@ pub struct Client {
     /// ASKING was sent: the next command (or the transaction it opens)
     /// may touch a slot being imported here.
     pub asking: bool,
+    /// READONLY: a cluster replica serves reads of its master's slots.
+    pub readonly: bool,
 }
 
 /// A replica's REPLCONF announcements.
@@ -316,6 +318,7 @@ impl Client {
             acl_gen: crate::acl::generation(),
             user: crate::acl::default_user(),
             asking: false,
+            readonly: false,
         }
     }
 

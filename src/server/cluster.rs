@@ -152,6 +152,8 @@ pub struct ClusterMap {
     /// Open slots (CLUSTER SETSLOT MIGRATING / IMPORTING): slot -> node.
     migrating: HashMap<u16, u16>,
     importing: HashMap<u16, u16>,
+    /// This node's master when it is a replica (READONLY reads).
+    master: Option<u16>,
 }
 
 /// A slot this node is moving keys out of or into.
@@ -240,6 +242,7 @@ impl ClusterMap {
             allow_reads_when_down: cfg.get_bool("cluster-allow-reads-when-down"),
             migrating: HashMap::new(),
             importing: HashMap::new(),
+            master: None,
         }))
     }
 
@@ -262,7 +265,14 @@ impl ClusterMap {
             allow_reads_when_down,
             migrating: HashMap::new(),
             importing: HashMap::new(),
+            master: None,
         }
+    }
+
+    /// This node replicates `master` (an index in `nodes`).
+    pub fn with_master(mut self, master: Option<usize>) -> ClusterMap {
+        self.master = master.map(|m| m as u16);
+        self
     }
 
     /// The open slots: (slot, node) pairs for MIGRATING and IMPORTING.
@@ -362,17 +372,20 @@ impl ClusterMap {
         keys: impl IntoIterator<Item = &'a [u8]>,
         is_write: bool,
     ) -> Result<Option<usize>, Redirect> {
-        self.check_asking(keys, is_write, false)
+        self.check_asking(keys, is_write, false, false)
     }
 
     /// `check` for a client that sent ASKING (or RESTORE-ASKING): a slot
     /// being imported here is served. Whether the keys exist in an open
     /// slot is decided later, on the slot's shard (`open_slot_verdict`).
+    /// `read_here`: a READONLY client (or a shard channel): on a replica,
+    /// reads of its master's slots are served.
     pub fn check_asking<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a [u8]>,
         is_write: bool,
         asking: bool,
+        read_here: bool,
     ) -> Result<Option<usize>, Redirect> {
         let mut first: Option<(&[u8], usize)> = None;
         for k in keys {
@@ -403,6 +416,13 @@ impl ClusterMap {
             }
         }
         if asking && self.importing.contains_key(&(slot as u16)) {
+            return Ok(Some(slot));
+        }
+        if read_here
+            && !is_write
+            && self.master.is_some()
+            && self.owner(slot) == self.master.map(usize::from)
+        {
             return Ok(Some(slot));
         }
         match self.owner(slot) {

@@ -255,7 +255,7 @@ impl Conn<'_> {
             });
             let write = queued.iter().any(|q| q.cmd.is_write());
             return map
-                .check_asking(keys, write, self.client.asking)
+                .check_asking(keys, write, self.client.asking, self.client.readonly)
                 .map(|_| ());
         }
         let keys = cluster::request_keys(cmd, args);
@@ -263,8 +263,15 @@ impl Conn<'_> {
             return Ok(());
         }
         let asking = self.client.asking || cmd.flags & flags::ASKING != 0;
-        map.check_asking(keys.iter().map(|&i| &args[i][..]), cmd.is_write(), asking)
-            .map(|_| ())
+        let read_here =
+            self.client.readonly || matches!(cmd.special, Special::SPublish | Special::SSubscribe);
+        map.check_asking(
+            keys.iter().map(|&i| &args[i][..]),
+            cmd.is_write(),
+            asking,
+            read_here,
+        )
+        .map(|_| ())
     }
 }
 
