@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::repl::{TempDir, info_field, wait_for};
-use common::{Conn, DirKeel, Server, free_port, require_tool};
+use common::{Conn, DirKeel, Server, free_port, require_tool, show};
 
 const NODE_TIMEOUT: &str = "2000";
 const KEYS: usize = 20_000;
@@ -1052,6 +1052,55 @@ fn reshard_and_rebalance_under_writes_lose_nothing() {
                 "k:{i} = {v}, last acknowledged {}",
                 last[i]
             );
+        }
+    }
+}
+
+/// PUBLISH travels over the bus: published on a keel node, heard by a
+/// stock node's subscribers, and the reverse; the count PUBLISH returns is
+/// the local receivers', as stock.
+#[test]
+fn publish_crosses_the_bus_both_ways() {
+    let (k, s) = (Node::keel(), Node::stock());
+    two_node_cluster(&k, &s);
+    let subscribe = |n: &Node| {
+        let mut c = n.conn();
+        assert_eq!(
+            String::from_utf8_lossy(&c.line("SUBSCRIBE news")),
+            "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+        );
+        let r = c.line("PSUBSCRIBE n*");
+        assert!(r.starts_with(b"*3\r\n$10\r\npsubscribe"), "{}", show(&r));
+        c
+    };
+    let (mut on_k, mut on_s) = (subscribe(&k), subscribe(&s));
+    for from_keel in [true, false] {
+        let (from, to) = if from_keel { (&k, &s) } else { (&s, &k) };
+        let msg = format!("from {}", from.addr());
+        // One local subscriber and one pattern here: 2, as stock counts.
+        assert_eq!(from.conn().cmd(&["PUBLISH", "news", &msg]), b":2\r\n");
+        let want_msg = format!(
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+            msg.len()
+        );
+        let want_pmsg = format!(
+            "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+            msg.len()
+        );
+        for c in [&mut on_k, &mut on_s] {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let r = c
+                    .try_read_reply(std::time::Duration::from_secs(5))
+                    .unwrap_or_else(|e| {
+                        panic!("no message from {} on {}: {e:?}", from.addr(), to.addr())
+                    });
+                got.push(String::from_utf8_lossy(&r).into_owned());
+            }
+            got.sort();
+            let mut want = vec![want_msg.clone(), want_pmsg.clone()];
+            want.sort();
+            assert_eq!(got, want);
         }
     }
 }

@@ -389,6 +389,17 @@ fn broadcast(st: &mut State, m: &Msg) {
     }
 }
 
+/// PUBLISH on this node: every other node delivers it to its own
+/// subscribers (Redis's clusterPropagatePublish).
+pub fn publish(st: &mut State, channel: &[u8], message: &[u8]) {
+    let mut m = header(st, codec::PUBLISH);
+    m.body = Body::Publish {
+        channel: channel.to_vec(),
+        message: message.to_vec(),
+    };
+    broadcast(st, &m);
+}
+
 pub fn broadcast_pong(st: &mut State) {
     let links: Vec<u64> = st
         .nodes
@@ -591,6 +602,9 @@ fn process(st: &mut State, link: u64, m: Msg) {
         return;
     };
     match (&m.body, m.typ) {
+        (Body::Publish { channel, message }, codec::PUBLISH) => {
+            st.published.push((channel.clone(), message.clone()));
+        }
         (Body::Fail { about }, _) => {
             if let Some(n) = st.nodes.get_mut(about)
                 && n.flags & (nf::FAIL | nf::MYSELF) == 0

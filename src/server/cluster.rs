@@ -139,6 +139,26 @@ impl Cluster {
     }
 }
 
+/// Shard 0's task in bus mode: delivers what other nodes published (bus
+/// PUBLISH, queued by the bus thread) to this node's subscribers.
+pub async fn deliver_bus_publish(rt: std::rc::Rc<super::shard::ShardRt>) {
+    let Some(bus) = rt.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) else {
+        return;
+    };
+    loop {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+        let msgs = std::mem::take(&mut bus.lock().unwrap().published);
+        for (channel, message) in msgs {
+            super::pubsub::publish(
+                rt.srv,
+                super::pubsub::Kind::Channel,
+                &Bytes::from(channel),
+                &Bytes::from(message),
+            );
+        }
+    }
+}
+
 pub struct ClusterMap {
     pub nodes: Vec<Node>,
     /// Index of this process's node in `nodes`.
