@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::repl::{TempDir, info_field, wait_for};
-use common::{Conn, DirKeel, Server, free_port, require_tool};
+use common::{Conn, DirKeel, Server, free_port, require_tool, show};
 
 const NODE_TIMEOUT: &str = "2000";
 const KEYS: usize = 20_000;
@@ -390,6 +390,44 @@ fn mixed_cluster_created_checked_used_restarted_and_failed_over() {
         }
     }
 
+    // READONLY on a replica (keel and stock alike): reads of its master's
+    // slots served, writes and other slots redirected; READWRITE ends it.
+    let mut kinds = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let Some(master) = v[&id_of[i]].split(' ').nth(2).filter(|m| *m != "-") else {
+            continue;
+        };
+        let m = id_of.iter().position(|id| id == master).unwrap();
+        let slot_of = |k: usize| keel::storage::slot::key_slot(format!("key:{k}").as_bytes());
+        let mine = (0..KEYS).find(|&k| owner[slot_of(k)] == m).unwrap();
+        let other = (0..KEYS).find(|&k| owner[slot_of(k)] != m).unwrap();
+        let (km, ko) = (format!("key:{mine}"), format!("key:{other}"));
+        let moved = |k: usize| {
+            format!(
+                "-MOVED {} {}\r\n",
+                slot_of(k),
+                nodes[owner[slot_of(k)]].addr()
+            )
+        };
+        let mut c = n.conn();
+        let mut got = |a: &[&str]| String::from_utf8_lossy(&c.cmd(a)).into_owned();
+        assert_eq!(got(&["GET", &km]), moved(mine), "{}", n.addr());
+        assert_eq!(got(&["READONLY"]), "+OK\r\n");
+        let want = format!("v{mine}");
+        assert_eq!(
+            got(&["GET", &km]),
+            format!("${}\r\n{want}\r\n", want.len()),
+            "READONLY GET on {}",
+            n.addr()
+        );
+        assert_eq!(got(&["SET", &km, "x"]), moved(mine), "{}", n.addr());
+        assert_eq!(got(&["GET", &ko]), moved(other), "{}", n.addr());
+        assert_eq!(got(&["READWRITE"]), "+OK\r\n");
+        assert_eq!(got(&["GET", &km]), moved(mine), "{}", n.addr());
+        kinds.push(n.is_keel());
+    }
+    assert!(kinds.contains(&true) && kinds.contains(&false), "{kinds:?}");
+
     // A keel replica restarts from its nodes.conf: same id, same role, the
     // cluster converges and it re-syncs.
     let kr = (0..6)
@@ -569,4 +607,500 @@ fn cluster_commands_refuse_bad_input_like_stock() {
     assert_ne!(k.id(), ki);
     assert_ne!(s.id(), si);
     assert_eq!(mine(&k), mine(&s));
+}
+
+// ---- Resharding: SETSLOT MIGRATING/IMPORTING, ASK, TRYAGAIN, MIGRATE ----
+
+/// `a` meets `b` (bus port given: the harness's ports are not port+10000).
+fn meet(a: &Node, b: &Node) {
+    let line = format!("CLUSTER MEET {} {} {}", b.ip, b.port, b.cport);
+    assert_eq!(a.conn().line(&line), b"+OK\r\n", "{line}");
+}
+
+/// A two-master cluster: `src` serves every slot, `dst` none.
+fn two_node_cluster(src: &Node, dst: &Node) {
+    assert_eq!(src.conn().line("CLUSTER ADDSLOTSRANGE 0 16383"), b"+OK\r\n");
+    meet(src, dst);
+    let pair = [src, dst];
+    wait_for(30, "the two nodes to agree", || {
+        let v: Vec<_> = pair.iter().map(|n| view(n)).collect();
+        v[0] == v[1]
+            && v[0].len() == 2
+            && !v[0]
+                .values()
+                .any(|l| l.contains("handshake") || l.contains("fail"))
+            && pair
+                .iter()
+                .all(|n| n.text("CLUSTER INFO").starts_with("cluster_state:ok"))
+    });
+}
+
+/// Runs `script` (commands on one connection per node, in order) and
+/// returns the replies with node addresses replaced by SRC / DST, so two
+/// clusters in the same state compare byte for byte.
+fn transcript(src: &Node, dst: &Node, script: &[(bool, Vec<String>)]) -> Vec<String> {
+    let (mut cs, mut cd) = (src.conn(), dst.conn());
+    let (sid, did) = (src.id(), dst.id());
+    let dst_host_port = format!("{} {}", dst.ip, dst.port);
+    script
+        .iter()
+        .map(|(on_dst, args)| {
+            let c = if *on_dst { &mut cd } else { &mut cs };
+            let r = String::from_utf8_lossy(&c.cmd(args)).into_owned();
+            let line = format!(
+                "{}{} -> {r}",
+                if *on_dst { "dst> " } else { "src> " },
+                args.join(" ")
+            );
+            line.replace(&src.addr(), "SRC")
+                .replace(&dst.addr(), "DST")
+                .replace(&dst_host_port, "DST")
+                .replace(&sid, "SRCID")
+                .replace(&did, "DSTID")
+        })
+        .collect()
+}
+
+fn args(s: &[&str]) -> Vec<String> {
+    s.iter().map(|a| a.to_string()).collect()
+}
+
+/// The hand-made migration of one slot, the same script on a cluster with
+/// a keel source (stock target), one with a keel target (stock source) and
+/// an all-stock one: every reply equal once addresses are named.
+#[test]
+fn hand_made_migration_ask_tryagain_migrate_like_stock() {
+    let clusters = [
+        (Node::keel(), Node::stock()),
+        (Node::stock(), Node::keel()),
+        (Node::stock(), Node::stock()),
+    ];
+    for (s, d) in &clusters {
+        two_node_cluster(s, d);
+    }
+    let slot = keel::storage::slot::key_slot(b"{t}").to_string();
+    let script = |src: &Node, dst: &Node| -> Vec<(bool, Vec<String>)> {
+        let (sid, did) = (src.id(), dst.id());
+        let (dh, dp) = (dst.ip.to_string(), dst.port.to_string());
+        let mig = |key: &str, more: &[&str]| {
+            let mut v = args(&["MIGRATE", &dh, &dp, key, "0", "5000"]);
+            v.extend(args(more));
+            (false, v)
+        };
+        let s = |a: &[&str]| (false, args(a));
+        let d = |a: &[&str]| (true, args(a));
+        vec![
+            s(&["SET", "{t}a", "1"]),
+            s(&["SET", "{t}b", "2"]),
+            s(&["SET", "{t}e", "3", "PX", "100000"]),
+            s(&["RPUSH", "{t}l", "x", "y", "z"]),
+            s(&["CLUSTER", "COUNTKEYSINSLOT", &slot]),
+            d(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &sid]),
+            s(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &did]),
+            // Bad MIGRATE input, as stock.
+            mig("{t}a", &["FOO"]),
+            mig("{t}a", &["AUTH"]),
+            mig("{t}a", &["AUTH2", "u"]),
+            mig("{t}a", &["KEYS", "{t}b"]),
+            (false, args(&["MIGRATE", &dh, &dp, "{t}a", "0", "x"])),
+            (false, args(&["MIGRATE", &dh, &dp, "{t}a", "y", "10"])),
+            (
+                false,
+                args(&["MIGRATE", "127.0.0.1", "1", "{t}a", "0", "100"]),
+            ),
+            mig("{t}nokey", &[]),
+            // Keys move: one, then two with KEYS, one copied.
+            mig("{t}b", &[]),
+            mig("", &["KEYS", "{t}e", "{t}l", "{t}nokey"]),
+            mig("{t}a", &["COPY"]),
+            mig("{t}a", &["COPY"]),
+            mig("{t}a", &["COPY", "REPLACE"]),
+            s(&["DBSIZE"]),
+            d(&["DBSIZE"]),
+            // Source: present keys served, missing ones asked elsewhere,
+            // a mix is TRYAGAIN.
+            s(&["GET", "{t}a"]),
+            s(&["GET", "{t}b"]),
+            s(&["GET", "{t}missing"]),
+            s(&["SET", "{t}c", "new"]),
+            s(&["MGET", "{t}a", "{t}b"]),
+            s(&["MGET", "{t}b", "{t}c"]),
+            s(&["DEL", "{t}a", "{t}b"]),
+            s(&["EXISTS", "{t}a"]),
+            s(&["MULTI"]),
+            s(&["GET", "{t}a"]),
+            s(&["GET", "{t}b"]),
+            s(&["EXEC"]),
+            // Target: MOVED without ASKING; ASKING covers one command, or
+            // a transaction.
+            d(&["GET", "{t}b"]),
+            d(&["ASKING"]),
+            d(&["GET", "{t}b"]),
+            d(&["GET", "{t}b"]),
+            d(&["ASKING"]),
+            d(&["PING"]),
+            d(&["GET", "{t}b"]),
+            d(&["ASKING"]),
+            d(&["GET", "{t}missing"]),
+            d(&["ASKING"]),
+            d(&["MGET", "{t}b", "{t}missing"]),
+            d(&["ASKING"]),
+            d(&["MGET", "{t}b", "{t}l"]),
+            d(&["ASKING"]),
+            d(&["LRANGE", "{t}l", "0", "-1"]),
+            d(&["ASKING"]),
+            d(&["MULTI"]),
+            d(&["GET", "{t}b"]),
+            d(&["GET", "{t}e"]),
+            d(&["EXEC"]),
+            d(&["ASKING"]),
+            d(&["SET", "{t}new", "v"]),
+            d(&["SET", "{t}new2", "v"]),
+            // The rest moves; the slot is handed over.
+            mig("{t}a", &["REPLACE"]),
+            s(&["CLUSTER", "COUNTKEYSINSLOT", &slot]),
+            s(&["CLUSTER", "SETSLOT", &slot, "NODE", &did]),
+            d(&["CLUSTER", "SETSLOT", &slot, "NODE", &did]),
+            s(&["GET", "{t}a"]),
+            d(&["GET", "{t}a"]),
+            d(&["GET", "{t}e"]),
+            d(&["CLUSTER", "COUNTKEYSINSLOT", &slot]),
+            s(&["DBSIZE"]),
+            d(&["DBSIZE"]),
+        ]
+    };
+    let runs: Vec<Vec<String>> = clusters
+        .iter()
+        .map(|(s, d)| transcript(s, d, &script(s, d)))
+        .collect();
+    let stock = &runs[2];
+    for (run, what) in runs[..2].iter().zip(["keel source", "keel target"]) {
+        for (a, b) in run.iter().zip(stock) {
+            assert_eq!(a, b, "{what} vs stock");
+        }
+    }
+    // The run did exercise the redirections.
+    let all = stock.join("\n");
+    for want in [
+        "-ASK ",
+        "-TRYAGAIN ",
+        "-MOVED ",
+        "+NOKEY",
+        "-IOERR ",
+        "BUSYKEY",
+    ] {
+        assert!(all.contains(want), "{want} missing from:\n{all}");
+    }
+    // Moved keys keep their TTL (keel target and stock target alike).
+    for (_, d) in &clusters {
+        let ttl = d.conn().val("PTTL {t}e").as_int();
+        assert!(
+            ttl > 90_000 && ttl <= 100_000,
+            "PTTL on {}: {ttl}",
+            d.addr()
+        );
+    }
+}
+
+/// MIGRATE between standalone servers with AUTH / AUTH2 to a password
+/// protected target, keel and stock as source and as target.
+#[test]
+fn migrate_auth_copy_replace_between_keel_and_stock() {
+    let targets = [
+        Server::redis(&["--requirepass", "pw"]),
+        Server::keel(2, &["--requirepass", "pw"]),
+    ];
+    let sources = [Server::keel(2, &[]), Server::redis(&[])];
+    let mut transcripts: Vec<Vec<String>> = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        for t in &targets {
+            let db = (i + 1).to_string();
+            let port = t.port.to_string();
+            let mut c = src.conn();
+            let mut run = Vec::new();
+            let mut go = |a: &[&str]| {
+                let r = String::from_utf8_lossy(&c.cmd(a)).into_owned();
+                // The target's port and DB differ between runs.
+                let cmd = a.join(" ").replace(&port, "PORT");
+                let cmd = cmd.replace(&format!(" {db} 1000"), " DB 1000");
+                run.push(format!("{cmd} -> {r}"));
+            };
+            go(&["FLUSHALL"]);
+            go(&["SET", "k1", "v1"]);
+            go(&["HSET", "h", "f", "v"]);
+            go(&["SET", "k3", "v3", "EX", "1000"]);
+            go(&["MIGRATE", "127.0.0.1", &port, "k1", &db, "1000"]);
+            go(&[
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "k1",
+                &db,
+                "1000",
+                "AUTH",
+                "bad",
+            ]);
+            go(&[
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "k1",
+                &db,
+                "1000",
+                "AUTH2",
+                "default",
+                "bad",
+            ]);
+            go(&[
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "k1",
+                &db,
+                "1000",
+                "AUTH",
+                "pw",
+            ]);
+            go(&["EXISTS", "k1"]);
+            go(&["SET", "k1", "again"]);
+            go(&[
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "k1",
+                &db,
+                "1000",
+                "AUTH",
+                "pw",
+            ]);
+            go(&[
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "k1",
+                &db,
+                "1000",
+                "COPY",
+                "REPLACE",
+                "AUTH2",
+                "default",
+                "pw",
+            ]);
+            go(&["GET", "k1"]);
+            go(&[
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "",
+                &db,
+                "1000",
+                "AUTH",
+                "pw",
+                "KEYS",
+                "h",
+                "k3",
+                "k9",
+            ]);
+            go(&["DBSIZE"]);
+            transcripts.push(run);
+            // What arrived, in the right DB, with its TTL.
+            let mut tc = t.conn();
+            assert_eq!(tc.line("AUTH pw"), b"+OK\r\n");
+            assert_eq!(tc.cmd(&["SELECT", &db]), b"+OK\r\n");
+            assert_eq!(tc.line("GET k1"), b"$5\r\nagain\r\n");
+            assert_eq!(tc.line("HGET h f"), b"$1\r\nv\r\n");
+            let ttl = tc.val("TTL k3").as_int();
+            assert!((990..=1000).contains(&ttl), "TTL k3 {ttl}");
+        }
+    }
+    // keel as source (to stock, to keel) == stock as source (same targets).
+    assert_eq!(transcripts[0], transcripts[2], "to a stock target");
+    assert_eq!(transcripts[1], transcripts[3], "to a keel target");
+    assert_eq!(transcripts[0], transcripts[1], "stock vs keel target");
+    let all = transcripts[0].join("\n");
+    for want in ["WRONGPASS", "NOAUTH", "BUSYKEY"] {
+        assert!(all.contains(want), "{want} missing from:\n{all}");
+    }
+}
+
+/// `redis-cli --cluster reshard` moves slots with keys keel -> stock and
+/// stock -> keel, then `--cluster rebalance` evens them out, while a
+/// cluster client keeps writing: every acknowledged write is there after.
+#[test]
+fn reshard_and_rebalance_under_writes_lose_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nodes = vec![Node::keel(), Node::stock(), Node::keel()];
+    let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
+    let mut a = vec!["--cluster", "create"];
+    a.extend(addrs.iter().map(String::as_str));
+    a.push("--cluster-yes");
+    redis_cli(&a);
+    wait_for(60, "the three masters to agree", || converged(&nodes, 0));
+    const N: usize = 5000;
+    {
+        let mut c = client(&nodes);
+        let mut p = redis::cluster::cluster_pipe();
+        for i in 0..N {
+            p.cmd("SET").arg(format!("k:{i}")).arg(0).ignore();
+        }
+        let () = p.query(&mut c).unwrap();
+    }
+    // The writer: rounds over every key, each SET acknowledged before the
+    // next; it records the last acknowledged round.
+    let stop = Arc::new(AtomicBool::new(false));
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("redis://{}/", n.addr()))
+        .collect();
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut c = redis::cluster::ClusterClient::new(urls)
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let mut last = vec![0u64; N];
+            let mut round = 0u64;
+            let mut writes = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                round += 1;
+                for (i, l) in last.iter_mut().enumerate() {
+                    let r: redis::RedisResult<()> = redis::cmd("SET")
+                        .arg(format!("k:{i}"))
+                        .arg(round)
+                        .query(&mut c);
+                    if let Err(e) = r {
+                        panic!("SET k:{i} in round {round}: {e}");
+                    }
+                    *l = round;
+                    writes += 1;
+                }
+            }
+            (last, writes)
+        })
+    };
+    let ids: Vec<String> = nodes.iter().map(Node::id).collect();
+    let reshard = |from: usize, to: usize, n: &str| {
+        redis_cli(&[
+            "--cluster",
+            "reshard",
+            &nodes[0].addr(),
+            "--cluster-from",
+            &ids[from],
+            "--cluster-to",
+            &ids[to],
+            "--cluster-slots",
+            n,
+            "--cluster-yes",
+            "--cluster-pipeline",
+            "20",
+        ])
+    };
+    let slots_of = |i: usize| -> usize { owners(&nodes).iter().filter(|&&o| o == i).count() };
+    let before = slots_of(1);
+    reshard(0, 1, "800"); // keel -> stock
+    wait_for(30, "the nodes to agree after keel -> stock", || {
+        converged(&nodes, 0)
+    });
+    assert_eq!(slots_of(1), before + 800);
+    reshard(1, 2, "1200"); // stock -> keel
+    wait_for(30, "the nodes to agree after stock -> keel", || {
+        converged(&nodes, 0)
+    });
+    assert_eq!(slots_of(2), 16384 - slots_of(0) - slots_of(1));
+    let out = redis_cli(&[
+        "--cluster",
+        "rebalance",
+        &nodes[1].addr(),
+        "--cluster-pipeline",
+        "20",
+    ]);
+    assert!(out.contains("Moving"), "rebalance moved nothing:\n{out}");
+    wait_for(30, "the nodes to agree after rebalance", || {
+        converged(&nodes, 0)
+    });
+    for i in 0..3 {
+        let n = slots_of(i);
+        assert!(
+            (5400..=5520).contains(&n),
+            "node {i} serves {n} slots after rebalance"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (last, writes) = writer.join().expect("writer");
+    assert!(
+        writes > N as u64,
+        "the writer wrote during the moves: {writes}"
+    );
+    assert_check_clean(&nodes[0]);
+    // Every key once, on the node serving its slot, at least as new as its
+    // last acknowledged write (the round in flight may have landed too).
+    let total: i64 = nodes.iter().map(dbsize).sum();
+    assert_eq!(total, N as i64);
+    let mut c = client(&nodes);
+    for chunk in (0..N).collect::<Vec<_>>().chunks(500) {
+        let mut p = redis::cluster::cluster_pipe();
+        for i in chunk {
+            p.cmd("GET").arg(format!("k:{i}"));
+        }
+        let got: Vec<Option<u64>> = p.query(&mut c).unwrap();
+        for (&i, v) in chunk.iter().zip(got) {
+            let v = v.unwrap_or_else(|| panic!("k:{i} lost"));
+            assert!(
+                v == last[i] || v == last[i] + 1,
+                "k:{i} = {v}, last acknowledged {}",
+                last[i]
+            );
+        }
+    }
+}
+
+/// PUBLISH travels over the bus: published on a keel node, heard by a
+/// stock node's subscribers, and the reverse; the count PUBLISH returns is
+/// the local receivers', as stock.
+#[test]
+fn publish_crosses_the_bus_both_ways() {
+    let (k, s) = (Node::keel(), Node::stock());
+    two_node_cluster(&k, &s);
+    let subscribe = |n: &Node| {
+        let mut c = n.conn();
+        assert_eq!(
+            String::from_utf8_lossy(&c.line("SUBSCRIBE news")),
+            "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+        );
+        let r = c.line("PSUBSCRIBE n*");
+        assert!(r.starts_with(b"*3\r\n$10\r\npsubscribe"), "{}", show(&r));
+        c
+    };
+    let (mut on_k, mut on_s) = (subscribe(&k), subscribe(&s));
+    for from_keel in [true, false] {
+        let (from, to) = if from_keel { (&k, &s) } else { (&s, &k) };
+        let msg = format!("from {}", from.addr());
+        // One local subscriber and one pattern here: 2, as stock counts.
+        assert_eq!(from.conn().cmd(&["PUBLISH", "news", &msg]), b":2\r\n");
+        let want_msg = format!(
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+            msg.len()
+        );
+        let want_pmsg = format!(
+            "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+            msg.len()
+        );
+        for c in [&mut on_k, &mut on_s] {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let r = c
+                    .try_read_reply(std::time::Duration::from_secs(5))
+                    .unwrap_or_else(|e| {
+                        panic!("no message from {} on {}: {e:?}", from.addr(), to.addr())
+                    });
+                got.push(String::from_utf8_lossy(&r).into_owned());
+            }
+            got.sort();
+            let mut want = vec![want_msg.clone(), want_pmsg.clone()];
+            want.sort();
+            assert_eq!(got, want);
+        }
+    }
 }

@@ -189,6 +189,20 @@ pub fn snapshot(st: &State) -> crate::server::cluster::ClusterMap {
         st.state_ok,
         st.set.allow_reads_when_down,
     )
+    .with_master(
+        st.me()
+            .slaveof
+            .filter(|_| st.me().is_slave())
+            .and_then(|m| index(&m)),
+    )
+    .with_open_slots(
+        st.migrating
+            .iter()
+            .filter_map(|(&s, n)| Some((s, index(n)?))),
+        st.importing
+            .iter()
+            .filter_map(|(&s, n)| Some((s, index(n)?))),
+    )
 }
 
 fn add_link(st: &mut State, stream: TcpStream, inbound: bool, node: Option<Name>) -> u64 {
@@ -373,6 +387,17 @@ fn broadcast(st: &mut State, m: &Msg) {
     for l in links {
         send(st, l, m);
     }
+}
+
+/// PUBLISH on this node: every other node delivers it to its own
+/// subscribers (Redis's clusterPropagatePublish).
+pub fn publish(st: &mut State, channel: &[u8], message: &[u8]) {
+    let mut m = header(st, codec::PUBLISH);
+    m.body = Body::Publish {
+        channel: channel.to_vec(),
+        message: message.to_vec(),
+    };
+    broadcast(st, &m);
 }
 
 pub fn broadcast_pong(st: &mut State) {
@@ -577,6 +602,9 @@ fn process(st: &mut State, link: u64, m: Msg) {
         return;
     };
     match (&m.body, m.typ) {
+        (Body::Publish { channel, message }, codec::PUBLISH) => {
+            st.published.push((channel.clone(), message.clone()));
+        }
         (Body::Fail { about }, _) => {
             if let Some(n) = st.nodes.get_mut(about)
                 && n.flags & (nf::FAIL | nf::MYSELF) == 0

@@ -133,6 +133,8 @@ pub struct State {
     pub received: [u64; codec::TYPE_COUNT],
     /// Nodes FORGET-ten recently, not re-added from gossip for a minute.
     pub blacklist: HashMap<Name, u64>,
+    /// (channel, message) of bus PUBLISH messages, for shard 0 to deliver.
+    pub published: Vec<(Vec<u8>, Vec<u8>)>,
     /// The slot map or the node table changed: save and republish.
     pub dirty: bool,
     /// Replication offset, refreshed by the bus for the headers.
@@ -164,6 +166,7 @@ impl State {
             sent: [0; codec::TYPE_COUNT],
             received: [0; codec::TYPE_COUNT],
             blacklist: HashMap::new(),
+            published: Vec::new(),
             dirty: true,
             repl_offset: 0,
         }

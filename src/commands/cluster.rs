@@ -11,6 +11,7 @@ use super::{Ctx, errors, parse_i64};
 use crate::server::cluster::ClusterMap;
 
 mod bus_cmds;
+mod migrate;
 use crate::storage::slot::{SLOTS, key_slot, slot_shard};
 
 pub const DISABLED: &str = "ERR This instance has cluster support disabled";
@@ -18,9 +19,17 @@ pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 pub fn commands() -> Vec<Command> {
     vec![
         cmd("cluster", -2, 0, cluster).special(Special::Cluster),
-        cmd("readonly", 1, FAST | LOADING | STALE, ok_if_enabled),
-        cmd("readwrite", 1, FAST | LOADING | STALE, ok_if_enabled),
-        cmd("asking", 1, FAST, ok_if_enabled),
+        cmd("readonly", 1, FAST | LOADING | STALE, readonly),
+        cmd("readwrite", 1, FAST | LOADING | STALE, readonly),
+        cmd("asking", 1, FAST, asking),
+        cmd(
+            "restore-asking",
+            -4,
+            WRITE | DENYOOM | ASKING,
+            super::persistence::restore,
+        )
+        .keys(1, 1, 1),
+        cmd("migrate", -6, WRITE, migrate::migrate).keys(3, 3, 1),
     ]
 }
 
@@ -80,11 +89,27 @@ const HELP: &[&str] = &[
     "    Output format is an array where each array element is a map containing attributes of a link",
 ];
 
-/// READONLY / READWRITE / ASKING: clients send them; with one master per
-/// slot and no migrations there is nothing to change.
-fn ok_if_enabled(ctx: &mut Ctx, _args: &[Bytes]) {
+/// ASKING: the next command may use a slot being imported here (the
+/// pipeline clears the flag after it, as Redis's resetClient).
+fn asking(ctx: &mut Ctx, _args: &[Bytes]) {
     if ctx.srv.cluster.is_none() {
         return ctx.out.err(DISABLED);
+    }
+    if let Some(c) = ctx.client.as_mut() {
+        c.asking = true;
+    }
+    ctx.out.ok();
+}
+
+/// READONLY / READWRITE: whether a replica serves this client's reads of
+/// its master's slots.
+fn readonly(ctx: &mut Ctx, args: &[Bytes]) {
+    if ctx.srv.cluster.is_none() {
+        return ctx.out.err(DISABLED);
+    }
+    let on = args[0].eq_ignore_ascii_case(b"readonly");
+    if let Some(c) = ctx.client.as_mut() {
+        c.readonly = on;
     }
     ctx.out.ok();
 }

@@ -234,6 +234,9 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.multi = None;
     c.multi_error = false;
     super::transactions::unwatch_all(c);
+    // Cluster: READWRITE, no ASKING.
+    c.readonly = false;
+    c.asking = false;
     // clientSetDefaultAuth: the default user, authenticated if it needs no password.
     c.authenticated = default.nopass() && default.enabled();
     c.set_user(default);

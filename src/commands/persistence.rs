@@ -33,7 +33,7 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.out.bulk(&payload);
 }
 
-fn restore(ctx: &mut Ctx, args: &[Bytes]) {
+pub(crate) fn restore(ctx: &mut Ctx, args: &[Bytes]) {
     let key = &args[1][..];
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);

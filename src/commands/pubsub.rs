@@ -149,6 +149,12 @@ fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) {
 
 fn publish(ctx: &mut Ctx, args: &[Bytes]) {
     let n = pubsub::publish(ctx.srv, Kind::Channel, &args[1], &args[2]);
+    // Cluster bus: the other nodes get it over the bus, replicas included,
+    // so it is not replicated as well (Redis 7.0).
+    if let Some(bus) = ctx.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) {
+        crate::cluster::bus::publish(&mut bus.lock().unwrap(), &args[1], &args[2]);
+        crate::replication::custom();
+    }
     ctx.out.int(n as i64);
 }
 

@@ -275,6 +275,11 @@ pub struct Client {
     /// generation (re-read before a command otherwise).
     pub user: Arc<crate::acl::User>,
     pub acl_gen: u64,
+    /// ASKING was sent: the next command (or the transaction it opens)
+    /// may touch a slot being imported here.
+    pub asking: bool,
+    /// READONLY: a cluster replica serves reads of its master's slots.
+    pub readonly: bool,
 }
 
 /// A replica's REPLCONF announcements.
@@ -312,6 +317,8 @@ impl Client {
             // The generation first: a change in between makes us re-read.
             acl_gen: crate::acl::generation(),
             user: crate::acl::default_user(),
+            asking: false,
+            readonly: false,
         }
     }
 

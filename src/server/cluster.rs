@@ -10,6 +10,7 @@
 //! changes (`Cluster::publish`); shards pick it up by generation.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -138,6 +139,26 @@ impl Cluster {
     }
 }
 
+/// Shard 0's task in bus mode: delivers what other nodes published (bus
+/// PUBLISH, queued by the bus thread) to this node's subscribers.
+pub async fn deliver_bus_publish(rt: std::rc::Rc<super::shard::ShardRt>) {
+    let Some(bus) = rt.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) else {
+        return;
+    };
+    loop {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+        let msgs = std::mem::take(&mut bus.lock().unwrap().published);
+        for (channel, message) in msgs {
+            super::pubsub::publish(
+                rt.srv,
+                super::pubsub::Kind::Channel,
+                &Bytes::from(channel),
+                &Bytes::from(message),
+            );
+        }
+    }
+}
+
 pub struct ClusterMap {
     pub nodes: Vec<Node>,
     /// Index of this process's node in `nodes`.
@@ -148,6 +169,20 @@ pub struct ClusterMap {
     /// map is ok too).
     state_ok: bool,
     allow_reads_when_down: bool,
+    /// Open slots (CLUSTER SETSLOT MIGRATING / IMPORTING): slot -> node.
+    migrating: HashMap<u16, u16>,
+    importing: HashMap<u16, u16>,
+    /// This node's master when it is a replica (READONLY reads).
+    master: Option<u16>,
+}
+
+/// A slot this node is moving keys out of or into.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum OpenSlot {
+    /// Ours, keys leaving for this node.
+    Migrating(usize),
+    /// Keys arriving from another node.
+    Importing,
 }
 
 /// Why a command is not served here (Redis's CLUSTER_REDIR_* codes).
@@ -158,6 +193,10 @@ pub enum Redirect {
     Unbound,
     Down,
     DownReadOnly,
+    /// A key of a migrating slot is missing here: ask its new node.
+    Ask(usize, usize),
+    /// Some keys of a multi-key request are missing in an open slot.
+    TryAgain,
 }
 
 impl ClusterMap {
@@ -221,6 +260,9 @@ impl ClusterMap {
             owner,
             state_ok: full || !cfg.get_bool("cluster-require-full-coverage"),
             allow_reads_when_down: cfg.get_bool("cluster-allow-reads-when-down"),
+            migrating: HashMap::new(),
+            importing: HashMap::new(),
+            master: None,
         }))
     }
 
@@ -241,6 +283,48 @@ impl ClusterMap {
                 .collect(),
             state_ok,
             allow_reads_when_down,
+            migrating: HashMap::new(),
+            importing: HashMap::new(),
+            master: None,
+        }
+    }
+
+    /// This node replicates `master` (an index in `nodes`).
+    pub fn with_master(mut self, master: Option<usize>) -> ClusterMap {
+        self.master = master.map(|m| m as u16);
+        self
+    }
+
+    /// The open slots: (slot, node) pairs for MIGRATING and IMPORTING.
+    pub fn with_open_slots(
+        mut self,
+        migrating: impl IntoIterator<Item = (usize, usize)>,
+        importing: impl IntoIterator<Item = (usize, usize)>,
+    ) -> ClusterMap {
+        let conv = |(s, n): (usize, usize)| (s as u16, n as u16);
+        self.migrating = migrating.into_iter().map(conv).collect();
+        self.importing = importing.into_iter().map(conv).collect();
+        self
+    }
+
+    /// Whether any slot is being migrated or imported (the fast path skips
+    /// the per-key existence checks otherwise).
+    pub fn has_open_slots(&self) -> bool {
+        !self.migrating.is_empty() || !self.importing.is_empty()
+    }
+
+    /// Whether `slot` is open here, as getNodeByQuery sees it: migrating
+    /// only counts for a slot we own.
+    pub fn open_slot(&self, slot: usize) -> Option<OpenSlot> {
+        let s = slot as u16;
+        match self.migrating.get(&s) {
+            Some(&n) if self.owner(slot) == Some(self.myself) => {
+                Some(OpenSlot::Migrating(n as usize))
+            }
+            _ => self
+                .importing
+                .contains_key(&s)
+                .then_some(OpenSlot::Importing),
         }
     }
 
@@ -308,6 +392,21 @@ impl ClusterMap {
         keys: impl IntoIterator<Item = &'a [u8]>,
         is_write: bool,
     ) -> Result<Option<usize>, Redirect> {
+        self.check_asking(keys, is_write, false, false)
+    }
+
+    /// `check` for a client that sent ASKING (or RESTORE-ASKING): a slot
+    /// being imported here is served. Whether the keys exist in an open
+    /// slot is decided later, on the slot's shard (`open_slot_verdict`).
+    /// `read_here`: a READONLY client (or a shard channel): on a replica,
+    /// reads of its master's slots are served.
+    pub fn check_asking<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+        is_write: bool,
+        asking: bool,
+        read_here: bool,
+    ) -> Result<Option<usize>, Redirect> {
         let mut first: Option<(&[u8], usize)> = None;
         for k in keys {
             match first {
@@ -336,9 +435,37 @@ impl ClusterMap {
                 return Err(Redirect::DownReadOnly);
             }
         }
+        if asking && self.importing.contains_key(&(slot as u16)) {
+            return Ok(Some(slot));
+        }
+        if read_here
+            && !is_write
+            && self.master.is_some()
+            && self.owner(slot) == self.master.map(usize::from)
+        {
+            return Ok(Some(slot));
+        }
         match self.owner(slot) {
             Some(n) if n != self.myself => Err(Redirect::Moved(slot, n)),
             _ => Ok(Some(slot)),
+        }
+    }
+
+    /// getNodeByQuery's verdict for a request on an open slot, given how
+    /// many of its keys exist here (`multiple`: distinct keys).
+    pub fn open_slot_verdict(
+        &self,
+        slot: usize,
+        open: OpenSlot,
+        missing: usize,
+        existing: usize,
+        multiple: bool,
+    ) -> Result<(), Redirect> {
+        match open {
+            OpenSlot::Migrating(_) if missing > 0 && existing > 0 => Err(Redirect::TryAgain),
+            OpenSlot::Migrating(n) if missing > 0 => Err(Redirect::Ask(slot, n)),
+            OpenSlot::Importing if multiple && missing > 0 => Err(Redirect::TryAgain),
+            _ => Ok(()),
         }
     }
 
@@ -347,6 +474,8 @@ impl ClusterMap {
         match r {
             Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
             Redirect::Moved(slot, n) => format!("MOVED {slot} {}", self.nodes[*n].addr()),
+            Redirect::Ask(slot, n) => format!("ASK {slot} {}", self.nodes[*n].addr()),
+            Redirect::TryAgain => "TRYAGAIN Multiple keys request during rehashing of slot".into(),
             Redirect::Unbound => "CLUSTERDOWN Hash slot not served".into(),
             Redirect::Down => "CLUSTERDOWN The cluster is down".into(),
             Redirect::DownReadOnly => {

@@ -692,6 +692,9 @@ pub fn run(config: Config) -> i32 {
             .spawn(move || async move {
                 let rt = start_shard(i, srv, stores, my_senders, my_receivers).await;
                 glommio::spawn_local(cron(rt.clone())).detach();
+                if i == 0 && srv.cluster.as_ref().is_some_and(|c| c.bus.is_some()) {
+                    glommio::spawn_local(cluster::deliver_bus_publish(rt.clone())).detach();
+                }
                 if i == 0
                     && let Some(link_gen) = crate::replication::replica::startup_gen()
                 {

@@ -269,14 +269,24 @@ impl Conn<'_> {
                     .map(|i| &q.args[i][..])
             });
             let write = queued.iter().any(|q| q.cmd.is_write());
-            return map.check(keys, write).map(|_| ());
+            return map
+                .check_asking(keys, write, self.client.asking, self.client.readonly)
+                .map(|_| ());
         }
         let keys = cluster::request_keys(cmd, args);
         if keys.is_empty() {
             return Ok(());
         }
-        map.check(keys.iter().map(|&i| &args[i][..]), cmd.is_write())
-            .map(|_| ())
+        let asking = self.client.asking || cmd.flags & flags::ASKING != 0;
+        let read_here =
+            self.client.readonly || matches!(cmd.special, Special::SPublish | Special::SSubscribe);
+        map.check_asking(
+            keys.iter().map(|&i| &args[i][..]),
+            cmd.is_write(),
+            asking,
+            read_here,
+        )
+        .map(|_| ())
     }
 }
 

@@ -4,6 +4,7 @@
 mod blocked;
 mod checks;
 mod exec;
+mod open_slot;
 pub(crate) mod route;
 mod wait;
 
@@ -71,6 +72,28 @@ impl Conn<'_> {
             }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
+            let asking = self.client.asking;
+            // Queued in MULTI on an open slot: -ASK / -TRYAGAIN now, and
+            // the transaction fails (Redis's flagTransaction).
+            if self.client.multi.is_some()
+                && self.rt.srv.cluster.is_some()
+                && let Some((idx, cmd)) = commands::lookup(&args[0])
+                && !cmd.special.is_tx_control()
+                && cmd.arity_ok(args.len())
+                && let Some(open_slot::OpenSlotOutcome::Redirected(out)) = self
+                    .open_slot(idx, cmd, &args, asking, true, &mut slots, &mut batches)
+                    .await
+            {
+                count_error(&self.rt, &out);
+                self.client.multi_error = true;
+                self.clear_asking(&args);
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
             let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
                 continue;
             };
@@ -98,6 +121,33 @@ impl Conn<'_> {
                     ThreadStats::bump(&self.rt.stats().cmd_calls[idx], 1);
                     ThreadStats::bump(&self.rt.stats().cmd_failed[idx], 1);
                 }
+                slots.push(Slot {
+                    out: Some(out),
+                    remote: None,
+                    suppress,
+                });
+                continue;
+            }
+            // A slot being migrated or imported: served only if the keys
+            // allow it (ASK / TRYAGAIN otherwise), decided on its shard.
+            if self.rt.srv.cluster.is_some()
+                && let Some(outcome) = self
+                    .open_slot(idx, cmd, &args, asking, false, &mut slots, &mut batches)
+                    .await
+            {
+                let out = match outcome {
+                    open_slot::OpenSlotOutcome::Redirected(out) => {
+                        count_error(&self.rt, &out);
+                        if cmd.special == Special::Exec {
+                            // A redirected EXEC discards the transaction.
+                            self.client.multi = None;
+                            self.client.multi_error = false;
+                            transactions::unwatch_all(self.client);
+                        }
+                        out
+                    }
+                    open_slot::OpenSlotOutcome::Ran(out) => out,
+                };
                 slots.push(Slot {
                     out: Some(out),
                     remote: None,
@@ -232,7 +282,9 @@ impl Conn<'_> {
         suppress: bool,
         now_ms: u64,
     ) -> Option<(usize, &'static Command, Vec<Bytes>)> {
-        let Some((idx, cmd)) = self.check(&args, slots, suppress) else {
+        let checked = self.check(&args, slots, suppress);
+        self.clear_asking(&args);
+        let Some((idx, cmd)) = checked else {
             let exec = commands::lookup(&args[0]).is_some_and(|(_, c)| c.special == Special::Exec);
             if exec {
                 // A rejected EXEC discards the transaction (execCommandAbort).
