@@ -126,7 +126,7 @@ fn mixed_round(p: &Pairs, i: usize) -> Vec<Vec<String>> {
         v(&["INCR", "db3:ctr"]),
         v(&["LPUSH", &format!("db3:l{}", i % 3), &i_s]),
     ];
-    if i % 25 == 0 {
+    if i.is_multiple_of(25) {
         c.push(v(&[
             "RENAME",
             &format!("db3:l{}", i % 3),
