@@ -10,6 +10,7 @@
 //! leaves means a write acknowledged before another was sent precedes it
 //! in the stream.
 
+pub mod apply;
 pub mod backlog;
 pub mod failover;
 pub mod master;

@@ -2,9 +2,10 @@
 //! handshake a stock replica does, full sync into the shards, applying the
 //! stream), promotion and demotion.
 //!
-//! The link is a task on one shard's executor. It applies each run of the
-//! master's commands with every shard held, in stream order, and in the
-//! same step feeds their bytes verbatim into this node's backlog (for its
+//! The link is a task on one shard's executor. It hands each run of the
+//! master's commands to `apply::apply_run` (every shard held, each shard
+//! applying its single-shard commands on its own thread), which in the
+//! same hold feeds their bytes verbatim into this node's backlog (for its
 //! own replicas and its offset), so a snapshot always sees data and offset
 //! agree. A MULTI block applies whole once its EXEC has arrived.
 
@@ -18,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
+use super::apply::{StreamCmd, apply_run};
 use super::backlog::Backlog;
 use super::master::{self, disconnect_replicas};
 use super::{random_id, set_active};
@@ -261,7 +263,7 @@ pub fn startup_gen() -> Option<u64> {
     st.replica.of.as_ref().map(|_| st.replica.link_gen)
 }
 
-fn with_link<R>(link_gen: u64, f: impl FnOnce(&mut master::State) -> R) -> Option<R> {
+pub(super) fn with_link<R>(link_gen: u64, f: impl FnOnce(&mut master::State) -> R) -> Option<R> {
     let r = master::repl()?;
     let mut st = r.lock();
     if st.replica.link_gen != link_gen || st.replica.of.is_none() {
@@ -680,35 +682,33 @@ async fn apply_loop(
 ) -> Result<(), String> {
     let mut parser = Parser::new();
     let mut rbuf = rd.buf;
-    // Bytes read but not yet part of a complete command.
-    let mut shadow: Vec<u8> = rbuf.to_vec();
+    // Bytes read but not yet part of a complete command (the parser keeps
+    // its own copy): each command's raw bytes are split off, no copy.
+    let mut shadow = BytesMut::from(&rbuf[..]);
     // A MULTI block still waiting for its EXEC.
     let mut open_tx: Vec<StreamCmd> = Vec::new();
     let mut last_ack = 0u64;
     let mut last_io = now_ms();
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Big reads when behind: each run of commands costs one hold.
+    let mut chunk = vec![0u8; 256 * 1024];
     let limits = ParserLimits {
         proto_max_bulk_len: i64::MAX,
         authenticated: true,
     };
     loop {
         // Parse every complete command, with its raw bytes.
-        let mut cmds: Vec<(Vec<Bytes>, Vec<u8>)> = Vec::new();
+        let mut cmds: Vec<(Vec<Bytes>, Bytes)> = Vec::new();
         loop {
-            let before = rbuf.len();
             match parser.parse(&mut rbuf, limits) {
                 Ok(Some(args)) => {
                     let used = shadow.len() - rbuf.len();
-                    let raw: Vec<u8> = shadow.drain(..used).collect();
+                    let raw = shadow.split_to(used).freeze();
                     if raw.first() != Some(&b'*') {
                         return Err("Protocol error from MASTER: inline command".into());
                     }
                     cmds.push((args, raw));
                 }
-                Ok(None) => {
-                    let _ = before;
-                    break;
-                }
+                Ok(None) => break,
                 Err(e) => return Err(format!("Protocol error from MASTER: {e:?}")),
             }
         }
@@ -761,10 +761,6 @@ async fn ack(s: &mut TcpStream, link_gen: u64) -> Result<(), String> {
     send(s, &["REPLCONF", "ACK", &off.to_string()]).await
 }
 
-/// One command of the stream: its arguments (None: only its bytes count,
-/// a discarded MULTI block) and its raw bytes.
-type StreamCmd = (Option<Vec<Bytes>>, Vec<u8>);
-
 /// Applies commands in stream order. A MULTI block waits in `open_tx`
 /// until its EXEC arrives, then applies whole; GETACK is answered with the
 /// offset before it.
@@ -773,7 +769,7 @@ async fn apply(
     link_gen: u64,
     s: &mut TcpStream,
     client: &mut Client,
-    cmds: Vec<(Vec<Bytes>, Vec<u8>)>,
+    cmds: Vec<(Vec<Bytes>, Bytes)>,
     open_tx: &mut Vec<StreamCmd>,
 ) -> Result<(), String> {
     let mut ready: Vec<StreamCmd> = Vec::new();
@@ -799,53 +795,25 @@ async fn apply(
             && args.len() >= 2
             && args[1].eq_ignore_ascii_case(b"getack");
         if getack {
-            apply_held(rt, client, std::mem::take(&mut ready), link_gen).await;
+            apply_run(rt, client, std::mem::take(&mut ready), link_gen).await;
             ack(s, link_gen).await?;
             master::feed_applied(link_gen, &bytes);
             continue;
         }
         ready.push((Some(args), bytes));
     }
-    apply_held(rt, client, ready, link_gen).await;
+    apply_run(rt, client, ready, link_gen).await;
     Ok(())
-}
-
-/// Runs `cmds` with every shard held, and feeds their bytes to the backlog
-/// in the same step: a snapshot (which also holds every shard) sees data
-/// and offset agree, and readers never see half of a MULTI block.
-async fn apply_held(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>, link_gen: u64) {
-    if cmds.is_empty() {
-        return;
-    }
-    let srv = rt.srv;
-    let all: Vec<usize> = (0..srv.nshards).collect();
-    let rt2 = rt.clone();
-    let db = rt
-        .with_shards(&all, |view| {
-            // REPLICAOF holds every shard too: a replaced link stops here.
-            if with_link(link_gen, |_| ()).is_none() {
-                return client.db;
-            }
-            let _master = MasterApply::enter();
-            let mut raw = Vec::new();
-            for (args, bytes) in cmds {
-                raw.extend_from_slice(&bytes);
-                let Some(args) = args else { continue };
-                apply_one(&rt2, client, view, &args);
-            }
-            master::feed_applied(link_gen, &raw);
-            client.db
-        })
-        .await;
-    with_link(link_gen, |st| {
-        st.replica.of.as_mut().unwrap().stream_db = db as i64;
-    });
-    rt.serve_ready();
 }
 
 /// Runs one command of the master's stream (replies are dropped; errors
 /// are logged, and the bytes count all the same, as in Redis).
-fn apply_one(rt: &Rc<ShardRt>, client: &mut Client, view: &[*mut ShardStore], args: &[Bytes]) {
+pub(super) fn apply_one(
+    rt: &Rc<ShardRt>,
+    client: &mut Client,
+    view: &[*mut ShardStore],
+    args: &[Bytes],
+) {
     let srv = rt.srv;
     let name = &args[0];
     let Some((idx, cmd)) = crate::commands::lookup(name) else {
@@ -899,7 +867,7 @@ pub static UNEXPECTED_ERRORS: AtomicU64 = AtomicU64::new(0);
 /// (Redis's afterErrorReply for the master client): logged, counted, and
 /// with `propagation-error-behavior` panic or panic-on-replicas on a
 /// read-only replica, fatal (Redis 7.2), since going on means diverging.
-fn not_applied(rt: &Rc<ShardRt>, srv: &Server, reply: &[u8], cmd: &str, count: bool) {
+pub(super) fn not_applied(rt: &Rc<ShardRt>, srv: &Server, reply: &[u8], cmd: &str, count: bool) {
     if count {
         rt.stats().ops.lock().unwrap().count_error(reply);
     }

@@ -1,0 +1,224 @@
+//! Parallel apply of the master's stream on a replica.
+//!
+//! The link task parses what it read into commands and hands the run to
+//! `apply_run`, which holds every shard (ascending, as any hold) for the
+//! whole run, so readers and snapshots see either none or all of it and the
+//! offset fed at the end always matches the data. Inside the hold the run
+//! is cut into phases: a maximal sequence of commands whose keys all live on
+//! one shard is split per shard and each shard applies its part on its own
+//! thread at once (`Msg::Call` to the owner of a held store, which is free
+//! to touch it: its gate is ours and we do not touch it meanwhile); any
+//! other command (several shards, no known keys, scripts, FLUSH*, SWAPDB...)
+//! runs alone on the link's thread with a view of every store, in stream
+//! order, after the phase before it finished everywhere. Each key's writes
+//! keep the stream's order: they all go to one shard, in order.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::master;
+use super::replica::{MasterApply, apply_one, not_applied, with_link};
+use crate::commands::{Command, Scope, Special};
+use crate::server::client::Client;
+use crate::server::shard::{Msg, ShardRt};
+use crate::storage::ShardStore;
+use crate::storage::slot::key_shard;
+
+/// One command of the master's stream: its arguments (None: only its bytes
+/// count, a discarded MULTI block) and its raw bytes (a slice of what was
+/// read, no copy).
+pub type StreamCmd = (Option<Vec<Bytes>>, Bytes);
+
+/// A single-shard command ready to run on its shard.
+struct Op {
+    idx: usize,
+    cmd: &'static Command,
+    db: usize,
+    args: Vec<Bytes>,
+}
+
+/// What to do with one command of the stream.
+enum Kind {
+    /// Nothing to run (MULTI, EXEC, PING, REPLCONF; SELECT is tracked here).
+    Skip,
+    /// Every key on this shard.
+    Shard(usize, usize, &'static Command),
+    /// The cross-shard path: alone, every store in view.
+    Serial,
+}
+
+/// The shard a command's keys all live on, if it may run there alone.
+fn classify(args: &[Bytes], nshards: usize) -> Kind {
+    let Some((idx, cmd)) = crate::commands::lookup(&args[0]) else {
+        return Kind::Serial; // apply_one logs it
+    };
+    match cmd.special {
+        Special::Multi | Special::Exec | Special::Ping | Special::Replconf => return Kind::Skip,
+        Special::None => {}
+        _ => return Kind::Serial,
+    }
+    if cmd.scope != Scope::Keys || !cmd.arity_ok(args.len()) || cmd.reaches_unknown_keys(args) {
+        return Kind::Serial;
+    }
+    let keys = cmd.key_indexes(args);
+    let Some(&first) = keys.first() else {
+        return Kind::Serial;
+    };
+    let s = key_shard(&args[first], nshards);
+    if keys[1..].iter().all(|&k| key_shard(&args[k], nshards) == s) {
+        Kind::Shard(s, idx, cmd)
+    } else {
+        Kind::Serial
+    }
+}
+
+/// SELECT from the stream: the DB, or None (logged) for a malformed one.
+fn selected(args: &[Bytes], databases: usize) -> Option<usize> {
+    match args
+        .get(1)
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|d| d.parse::<usize>().ok())
+    {
+        Some(d) if d < databases => Some(d),
+        _ => {
+            // A master's malformed SELECT (found by tests/fuzz_repl_stream.rs).
+            crate::log::warning("== CRITICAL == bad SELECT from the master");
+            None
+        }
+    }
+}
+
+/// Runs a shard's part of a phase on its own thread (the caller holds the
+/// shard's gate for us). Replies are dropped; errors logged as in Redis.
+fn run_ops(rt: &Rc<ShardRt>, ops: Vec<Op>) {
+    let _master = MasterApply::enter();
+    let mut view = vec![std::ptr::null_mut(); rt.srv.nshards];
+    view[rt.id] = rt.store_ptr();
+    let mut out = crate::protocol::Out::new(false);
+    for op in ops {
+        out.buf.clear();
+        let mut ctx = crate::commands::Ctx::new(&mut out, op.db, rt.srv, None, &view);
+        ctx.no_block = true;
+        crate::server::shard::run_handler(rt.stats(), op.idx, op.cmd, &mut ctx, &op.args);
+        if out.buf.first() == Some(&b'-') {
+            not_applied(rt, rt.srv, &out.buf, op.cmd.name, false);
+        }
+    }
+}
+
+/// Runs the pending per-shard parts at once, the local one inline, and
+/// waits until every shard finished its part.
+async fn run_phase(rt: &Rc<ShardRt>, phase: &mut [Vec<Op>]) {
+    let mut waits = Vec::new();
+    for (s, ops) in phase.iter_mut().enumerate() {
+        if s == rt.id || ops.is_empty() {
+            continue;
+        }
+        let ops = std::mem::take(ops);
+        let (id, fut) = rt.new_slot();
+        rt.post(
+            s,
+            Msg::Call {
+                id,
+                from: rt.id,
+                f: Box::new(move |rt| {
+                    run_ops(rt, ops);
+                    Box::new(())
+                }),
+            },
+        );
+        waits.push(fut);
+    }
+    let local = std::mem::take(&mut phase[rt.id]);
+    if !local.is_empty() {
+        run_ops(rt, local);
+    }
+    for w in waits {
+        // The reply through the channel orders the shard's writes before
+        // whatever we run next on its store.
+        w.await;
+    }
+}
+
+/// Holds every shard, in ascending order (deadlock-free with every other
+/// holder, SAVE/BGSAVE and full syncs included).
+async fn hold_all(rt: &Rc<ShardRt>) {
+    for s in 0..rt.srv.nshards {
+        if s == rt.id {
+            rt.gate.acquire().await;
+        } else {
+            let (id, fut) = rt.new_slot();
+            rt.post(s, Msg::Hold { id, from: rt.id });
+            fut.await;
+        }
+    }
+}
+
+fn release_all(rt: &Rc<ShardRt>) {
+    for s in 0..rt.srv.nshards {
+        if s == rt.id {
+            // Serves clients blocked on keys the run made ready.
+            rt.serve_and_release();
+        } else {
+            rt.post(s, Msg::Release);
+        }
+    }
+}
+
+/// Applies `cmds` (in stream order) with every shard held, and feeds their
+/// bytes to this node's backlog in the same hold: the offset never covers
+/// a command not applied on every shard, nor lags the data a snapshot sees.
+/// `client` is the master's client (its DB is the stream's).
+pub async fn apply_run(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>, link_gen: u64) {
+    if cmds.is_empty() {
+        return;
+    }
+    let srv = rt.srv;
+    let n = srv.nshards;
+    hold_all(rt).await;
+    // REPLICAOF holds every shard too: a replaced link stops here.
+    if with_link(link_gen, |_| ()).is_some() {
+        let view: Vec<*mut ShardStore> = rt.stores.0.clone();
+        let mut phase: Vec<Vec<Op>> = (0..n).map(|_| Vec::new()).collect();
+        let mut pending = false;
+        let mut raw = Vec::with_capacity(cmds.iter().map(|c| c.1.len()).sum());
+        let mut db = client.db;
+        for (args, bytes) in cmds {
+            raw.extend_from_slice(&bytes);
+            let Some(args) = args else { continue };
+            if crate::commands::lookup(&args[0]).is_some_and(|(_, c)| c.special == Special::Select)
+            {
+                if let Some(d) = selected(&args, srv.databases) {
+                    db = d;
+                }
+                continue;
+            }
+            match classify(&args, n) {
+                Kind::Skip => {}
+                Kind::Shard(s, idx, cmd) => {
+                    phase[s].push(Op { idx, cmd, db, args });
+                    pending = true;
+                }
+                Kind::Serial => {
+                    if pending {
+                        run_phase(rt, &mut phase).await;
+                        pending = false;
+                    }
+                    client.select(db);
+                    let _master = MasterApply::enter();
+                    apply_one(rt, client, &view, &args);
+                }
+            }
+        }
+        if pending {
+            run_phase(rt, &mut phase).await;
+        }
+        client.select(db);
+        master::feed_applied(link_gen, &raw);
+        with_link(link_gen, |st| {
+            st.replica.of.as_mut().unwrap().stream_db = db as i64;
+        });
+    }
+    release_all(rt);
+}
