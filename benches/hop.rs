@@ -21,7 +21,7 @@ fn start(spin_us: u64) -> (mpsc::Sender<Req>, mpsc::Receiver<Duration>) {
     let mut cfg = Config::default();
     cfg.set("hop-spin-us", &spin_us.to_string()).unwrap();
     let srv: &'static Server = Box::leak(Box::new(Server::new(cfg, 2)));
-    let stores = StoreRegistry(
+    let stores = StoreRegistry::new(
         (0..2)
             .map(|i| Box::into_raw(Box::new(keel::storage::ShardStore::new(i, 16))))
             .collect(),

@@ -324,6 +324,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "config_file" => cfg.file.as_deref().map(abs_path).unwrap_or_default(),
             "keel_version" => env!("CARGO_PKG_VERSION"),
             "keel_shards" => srv.nshards,
+            "keel_borrowed_commands" => sum(srv, |s| &s.borrowed_cmds),
         }
     }
 

@@ -9,10 +9,12 @@ mod conn;
 mod pipeline;
 pub(crate) use pipeline::acl_log_for;
 pub mod gate;
+mod idle;
 pub mod ops;
 pub mod persist;
 pub mod pubsub;
 pub mod shard;
+pub mod stores;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +35,8 @@ pub struct ThreadStats {
     pub net_output_bytes: AtomicU64,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Commands run on this thread with another shard's store borrowed.
+    pub borrowed_cmds: AtomicU64,
     /// Latency histograms and error counts of commands run on this shard.
     pub ops: Mutex<ops::ShardOps>,
 }
@@ -50,6 +54,7 @@ impl ThreadStats {
             net_output_bytes: AtomicU64::new(0),
             connections_received: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
+            borrowed_cmds: AtomicU64::new(0),
             ops: Default::default(),
         }
     }
@@ -608,7 +613,7 @@ pub fn run(config: Config) -> i32 {
         return 1;
     }
 
-    let stores = shard::StoreRegistry(
+    let stores = shard::StoreRegistry::new(
         (0..nshards)
             .map(|i| Box::into_raw(Box::new(crate::storage::ShardStore::new(i, srv.databases))))
             .collect(),
@@ -622,9 +627,9 @@ pub fn run(config: Config) -> i32 {
         return 1;
     }
     let loaded = if aof_on {
-        crate::aof::load_at_startup(srv, &stores.0)
+        crate::aof::load_at_startup(srv, stores.all())
     } else {
-        persist::load_at_startup(srv, &stores.0)
+        persist::load_at_startup(srv, stores.all())
     };
     if let Err(e) = loaded {
         crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
@@ -633,7 +638,7 @@ pub fn run(config: Config) -> i32 {
     if aof_on {
         // SAFETY: no shard thread exists yet; main owns every store.
         let view: Vec<&crate::storage::ShardStore> =
-            stores.0.iter().map(|&p| unsafe { &*p }).collect();
+            stores.all().iter().map(|&p| unsafe { &*p }).collect();
         if let Err(e) = crate::aof::start(srv, &view) {
             crate::log::warning(&e);
             return 1;
@@ -658,7 +663,7 @@ pub fn run(config: Config) -> i32 {
     if let (Some(host), Some(port)) = (words.next(), words.next().and_then(|p| p.parse().ok())) {
         let restored = srv.persist.restored_position.lock().unwrap().take();
         crate::replication::replica::configure_at_startup(srv, host.to_string(), port, restored);
-        for &p in &stores.0 {
+        for &p in stores.all() {
             // SAFETY: no shard thread exists yet; main owns every store.
             for db in unsafe { &mut *p }.dbs.iter_mut() {
                 db.replica_mode = true;
@@ -673,17 +678,12 @@ pub fn run(config: Config) -> i32 {
     let mut handles = Vec::new();
     for (i, (my_senders, my_receivers)) in mesh.into_iter().enumerate() {
         let cpu = cores[i % cores.len()];
-        let mut builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
+        let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
             .name(&format!("keel-shard-{i}"))
             // glommio's registered-buffer arena serves DMA file I/O, which
             // keel does not use; its 10 MiB default per shard would be
             // counted against maxmemory and RSS.
             .io_memory(512 << 10);
-        if nshards > 1 && spin_us > 0 {
-            // Waking a parked executor costs ~50 µs here; a short spin keeps
-            // cross-shard hops near 15 µs (measured, see docs/architecture.md).
-            builder = builder.spin_before_park(std::time::Duration::from_micros(spin_us));
-        }
         let stores = stores.clone();
         let usable = usable.clone();
         let unix = if i == 0 { unix.clone() } else { None };
@@ -691,6 +691,12 @@ pub fn run(config: Config) -> i32 {
         let h = builder
             .spawn(move || async move {
                 let rt = start_shard(i, srv, stores, my_senders, my_receivers).await;
+                if nshards > 1 {
+                    // Lends the store while idle; spins (adaptively, up to
+                    // hop-spin-us) before parking: waking a parked executor
+                    // costs ~50 µs here (docs/performance.md).
+                    idle::install(&rt, std::time::Duration::from_micros(spin_us));
+                }
                 glommio::spawn_local(cron(rt.clone())).detach();
                 if i == 0 && srv.cluster.as_ref().is_some_and(|c| c.bus.is_some()) {
                     glommio::spawn_local(cluster::deliver_bus_publish(rt.clone())).detach();
@@ -851,6 +857,7 @@ impl EncodingLimits {
 async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
     let mut saved_gen = 0;
     let mut last_collect = std::time::Instant::now();
+    let mut last_cpu_sample = std::time::Instant::now();
     loop {
         let hz = rt.srv.config.read().unwrap().get_i64("hz").clamp(1, 500) as u64;
         glommio::timer::sleep(std::time::Duration::from_millis(1000 / hz)).await;
@@ -888,6 +895,11 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             persist::shard_cron(rt.srv, store, &mut saved_gen);
         }
         if rt.id == 0 {
+            if rt.srv.nshards > 1 && last_cpu_sample.elapsed() >= std::time::Duration::from_secs(1)
+            {
+                last_cpu_sample = std::time::Instant::now();
+                idle::sample_cpu(rt.srv.nshards);
+            }
             crate::commands::info::track_instantaneous(rt.srv);
             crate::replication::failover::tick(&rt).await;
             persistence_cron(&rt).await;

@@ -113,6 +113,8 @@ pub enum Msg {
     Evict,
     /// ACL rules changed: drop subscribers that lost a channel (no reply).
     AclChanged,
+    /// A borrower's command signalled keys clients block on here (no reply).
+    ServeReady,
     Reply {
         id: u64,
         payload: Payload,
@@ -127,15 +129,7 @@ pub enum Payload {
     Any(Box<dyn std::any::Any + Send>),
 }
 
-/// Raw pointers to every shard's store, set up before the executors start.
-/// Each store is touched only by its owner thread, or by a coordinator
-/// while the owner's gate is held for it.
-#[derive(Clone)]
-pub struct StoreRegistry(pub Vec<*mut ShardStore>);
-// SAFETY: the pointers are only dereferenced under the ownership/hold
-// protocol described above; the registry itself is immutable.
-unsafe impl Send for StoreRegistry {}
-unsafe impl Sync for StoreRegistry {}
+pub use super::stores::StoreRegistry;
 
 #[derive(Default)]
 struct ReplySlot {
@@ -176,10 +170,10 @@ impl ShardRt {
         stores: StoreRegistry,
         peers: Vec<Option<ConnectedSender<Msg>>>,
     ) -> ShardRt {
-        let local_view = (0..stores.0.len())
+        let local_view = (0..stores.len())
             .map(|i| {
                 if i == id {
-                    stores.0[i]
+                    stores.ptr(i)
                 } else {
                     std::ptr::null_mut()
                 }
@@ -204,7 +198,7 @@ impl ShardRt {
     /// This shard's store. Caller must be the owner thread with the gate free
     /// (or held by itself).
     pub fn store_ptr(&self) -> *mut ShardStore {
-        self.stores.0[self.id]
+        self.stores.ptr(self.id)
     }
 
     /// Runs one keyed job on this shard's data, registers it as blocked if
@@ -243,6 +237,41 @@ impl ShardRt {
         ctx.no_block = true;
         run_handler(self.stats(), idx, cmd, &mut ctx, args);
         self.serve_ready();
+    }
+
+    /// Runs a non-blocking command whose keys are all on shard `s` (not this
+    /// one) here, with `s`'s store borrowed while its executor idles: no
+    /// message, no wake-up of `s`. False, having run nothing, when `s` has
+    /// not lent its store (busy, held, or borrowed by another shard).
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_run_borrowed(
+        self: &Rc<Self>,
+        s: usize,
+        idx: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        db: usize,
+        out: &mut Out,
+        origin: &super::client::ClientInfo,
+    ) -> bool {
+        let Some(mut b) = self.stores.try_borrow(s) else {
+            return false;
+        };
+        {
+            let mut ctx = Ctx::new(out, db, self.srv, None, b.view());
+            ctx.origin = Some(origin);
+            ctx.no_block = true;
+            run_handler(self.stats(), idx, cmd, &mut ctx, args);
+        }
+        // Clients blocked on a key this command fed are served by the
+        // owner, in their order (as after an Exec there).
+        let ready = !b.store().ready_keys.is_empty();
+        drop(b);
+        if ready {
+            self.post(s, Msg::ServeReady);
+        }
+        ThreadStats::bump(&self.stats().borrowed_cmds, 1);
+        true
     }
 
     fn run_job_once(&self, job: &Job) -> JobResult {
@@ -419,7 +448,7 @@ impl ShardRt {
         f: impl Fn(&Rc<ShardRt>) -> T + Send + Sync + Clone + 'static,
     ) -> Vec<T> {
         let mut futs = Vec::new();
-        for s in 0..self.stores.0.len() {
+        for s in 0..self.stores.len() {
             if s == self.id {
                 continue;
             }
@@ -437,7 +466,7 @@ impl ShardRt {
             .await;
             futs.push((s, fut));
         }
-        let mut out: Vec<Option<T>> = (0..self.stores.0.len()).map(|_| None).collect();
+        let mut out: Vec<Option<T>> = (0..self.stores.len()).map(|_| None).collect();
         out[self.id] = Some(f(self));
         for (s, fut) in futs {
             if let Payload::Any(b) = fut.await {
@@ -465,9 +494,9 @@ impl ShardRt {
                 fut.await;
             }
         }
-        let mut view = vec![std::ptr::null_mut(); self.stores.0.len()];
+        let mut view = vec![std::ptr::null_mut(); self.stores.len()];
         for &s in shards {
-            view[s] = self.stores.0[s];
+            view[s] = self.stores.ptr(s);
         }
         // The remote owners acknowledged the hold through the channel, which
         // orders their last writes before our reads (and ours before their
@@ -539,6 +568,7 @@ impl ShardRt {
             Msg::Release => self.serve_and_release(),
             Msg::AclChanged => super::pubsub::kill_revoked(self.srv, self.id),
             Msg::Evict => self.evict_soon(),
+            Msg::ServeReady => self.serve_ready(),
             Msg::Reply { id, payload } => {
                 if let Some(slot) = self.pending.borrow_mut().remove(&id) {
                     *slot.payload.borrow_mut() = Some(payload);

@@ -186,6 +186,17 @@ impl Conn<'_> {
                 });
                 continue;
             }
+            // Another shard's key, nothing in flight before it: run it here
+            // on that shard's store if its idle owner lent it (no message,
+            // no wake-up), else as a job below.
+            if let Route::Shard(s) = route
+                && s != self.rt.id
+                && cmd.special == Special::None
+                && batches.iter().all(|b| b.is_empty())
+                && self.try_borrowed(s, idx, cmd, &args, &mut slots, suppress, wbuf)
+            {
+                continue;
+            }
             match route {
                 // Local key, nothing in flight before it: run now, straight
                 // into the write buffer (no job, no reply copy).
@@ -269,6 +280,51 @@ impl Conn<'_> {
                 wbuf.extend_from_slice(&o.buf);
             }
         }
+    }
+
+    /// Runs a command on shard `s`'s borrowed store, its reply going
+    /// straight into the write buffer after the completed ones before it.
+    /// False (nothing run) when `s` did not lend its store.
+    #[allow(clippy::too_many_arguments)]
+    fn try_borrowed(
+        &mut self,
+        s: usize,
+        idx: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        slots: &mut Vec<Slot>,
+        suppress: bool,
+        wbuf: &mut Vec<u8>,
+    ) -> bool {
+        let (db, resp3) = (self.client.db, self.client.resp3);
+        if suppress {
+            let mut scratch = Out::new(resp3);
+            return self.rt.try_run_borrowed(
+                s,
+                idx,
+                cmd,
+                args,
+                db,
+                &mut scratch,
+                &self.client.info,
+            );
+        }
+        // Every slot before is complete (nothing in flight): flushing them
+        // is harmless even if the store is not lent.
+        for sl in slots.drain(..) {
+            if let (false, Some(o)) = (sl.suppress, sl.out) {
+                wbuf.extend_from_slice(&o.buf);
+            }
+        }
+        let mut out = Out {
+            buf: std::mem::take(wbuf),
+            resp3,
+        };
+        let ran = self
+            .rt
+            .try_run_borrowed(s, idx, cmd, args, db, &mut out, &self.client.info);
+        *wbuf = out.buf;
+        ran
     }
 
     /// The part of a command's way that needs no other shard: the checks

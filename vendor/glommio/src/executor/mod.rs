@@ -87,6 +87,28 @@ static mut LOCAL_EX: *const LocalExecutor = std::ptr::null();
 #[cfg(not(feature = "native-tls"))]
 scoped_tls::scoped_thread_local!(static LOCAL_EX: LocalExecutor);
 
+/// keel: what the executor of this thread runs when it goes idle and when it
+/// resumes (see [`set_idle_hooks`]).
+#[derive(Clone, Copy, Debug)]
+pub struct IdleHooks {
+    /// Called when no task is runnable, before spinning or parking; returns
+    /// how long to spin before parking (it replaces `spin_before_park`).
+    pub enter: fn() -> Duration,
+    /// Called before any task runs again, with the time spent idle and
+    /// whether the executor parked.
+    pub leave: fn(idle: Duration, parked: bool),
+}
+
+thread_local! {
+    static IDLE_HOOKS: std::cell::Cell<Option<IdleHooks>> = const { std::cell::Cell::new(None) };
+}
+
+/// keel: installs idle hooks for the executor running on this thread. No
+/// task, timer callback or channel handler runs between `enter` and `leave`.
+pub fn set_idle_hooks(hooks: IdleHooks) {
+    IDLE_HOOKS.with(|h| h.set(Some(hooks)));
+}
+
 /// Returns a proxy struct to the [`LocalExecutor`]
 #[inline(always)]
 pub fn executor() -> ExecutorProxy {
@@ -1497,13 +1519,21 @@ impl LocalExecutor {
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
                     } else {
+                        // keel: idle hooks (lending the shard's store, adaptive spin).
+                        let hooks = IDLE_HOOKS.with(|h| h.get());
+                        let spin = hooks.map_or(spin_before_park, |h| (h.enter)());
+                        let mut parked = false;
                         while !this.reactor.spin_poll_io().unwrap() {
-                            if pre_time.elapsed() > spin_before_park {
+                            if pre_time.elapsed() > spin {
                                 this.parker
                                     .park()
                                     .expect("Failed to park! This is actually pretty bad!");
+                                parked = true;
                                 break;
                             }
+                        }
+                        if let Some(h) = hooks {
+                            (h.leave)(pre_time.elapsed(), parked);
                         }
                         // reset the timer for deduct spin loop time
                         pre_time = Instant::now();
