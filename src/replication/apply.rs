@@ -179,7 +179,7 @@ pub async fn apply_run(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCm
     hold_all(rt).await;
     // REPLICAOF holds every shard too: a replaced link stops here.
     if with_link(link_gen, |_| ()).is_some() {
-        let view: Vec<*mut ShardStore> = rt.stores.0.clone();
+        let view: Vec<*mut ShardStore> = rt.stores.all().to_vec();
         let mut phase: Vec<Vec<Op>> = (0..n).map(|_| Vec::new()).collect();
         let mut pending = false;
         let mut raw = Vec::with_capacity(cmds.iter().map(|c| c.1.len()).sum());
