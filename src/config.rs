@@ -148,6 +148,7 @@ pub const PARAMS: &[Param] = &[
         ]),
     ),
     p("maxmemory-samples", "5", Kind::Int),
+    p("tracking-table-max-keys", "1000000", Kind::Int),
     p("maxmemory-clients", "0", Kind::Memory).only(&["0"]),
     p("maxmemory-eviction-tenacity", "10", Kind::Int).only(&["10"]),
     p("maxclients", "10000", Kind::Int),
@@ -843,6 +844,7 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
         "maxmemory-eviction-tenacity" => (0, 100),
         "client-query-buffer-limit" | "proto-max-bulk-len" => (1 << 20, LONG),
         "repl-backlog-size" => (1, LONG),
+        "tracking-table-max-keys" => (0, LONG),
         "slowlog-log-slower-than" => (-1, LONG),
         "list-max-listpack-size" => (i32::MIN as i64, INT),
         "hz"

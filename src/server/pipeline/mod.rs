@@ -66,11 +66,19 @@ impl Conn<'_> {
                     }
                 }
             }
+            let tracking = super::tracking::ACTIVE.load(Ordering::Relaxed) > 0;
+            if tracking {
+                self.end_caching(&mut slots, &mut batches).await;
+            }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
+                self.client.after_client_cmd = false;
                 continue;
             };
+            if tracking {
+                self.client.after_client_cmd = cmd.name == "client";
+            }
             if cmd.special == Special::Wait {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
@@ -101,7 +109,7 @@ impl Conn<'_> {
             let route = self.route(cmd, &args);
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
-                let mut job = Job::new(idx, cmd, args, self.client.db, resp3);
+                let mut job = Job::new(idx, cmd, args, self.client.db, resp3).by(&self.client.info);
                 job.caller = self.script_caller();
                 let mut r = self.run_routed(job.clone(), &route).await;
                 if r.need_all {
@@ -156,6 +164,9 @@ impl Conn<'_> {
                             .run_inline(idx, cmd, &args, db, &mut out, &self.client.info);
                         *wbuf = out.buf;
                     }
+                    // Its own invalidations follow the reply (Redis's
+                    // tracking_pending_keys).
+                    self.take_pushes(wbuf);
                 }
                 Route::Shard(s) => {
                     slots.push(Slot {
@@ -212,6 +223,33 @@ impl Conn<'_> {
                 wbuf.extend_from_slice(&o.buf);
             }
         }
+        self.take_pushes(wbuf);
+    }
+
+    /// A tracking client's invalidations go out after the replies before
+    /// them (a subscriber's are written by its read loop).
+    fn take_pushes(&mut self, wbuf: &mut Vec<u8>) {
+        if !self.client.subs.any() && super::conn::gets_pushes(self.client) {
+            super::tracking::drain(&self.client.info, &self.client.subs.queue);
+            wbuf.extend_from_slice(&self.client.subs.queue.take());
+        }
+    }
+
+    /// CLIENT CACHING applies to the one command after it (or the
+    /// transaction): once that command ran, the flag goes (Redis clears it
+    /// after any command but CLIENT, outside MULTI).
+    async fn end_caching(&mut self, slots: &mut [Slot], batches: &mut [Vec<Job>]) {
+        use super::tracking::CACHING;
+        let info = self.client.info.clone();
+        if info.tracking.load(Ordering::Relaxed) & CACHING == 0
+            || self.client.after_client_cmd
+            || self.client.multi.is_some()
+        {
+            return;
+        }
+        // The command it applied to may still be running on another shard.
+        self.complete(slots, batches).await;
+        info.tracking.fetch_and(!CACHING, Ordering::Relaxed);
     }
 
     /// The part of a command's way that needs no other shard: the checks
