@@ -62,12 +62,14 @@ fn table_of(nshards: usize, key: &[u8]) -> &'static Mutex<Table> {
 }
 
 /// BCAST prefixes and the clients registered for each.
+/// A connection of this shard: its push queue and its shared state.
+type Receiver = (Rc<PushQueue>, Arc<ClientInfo>);
+
 static PREFIXES: RwLock<BTreeMap<Bytes, Vec<u64>>> = RwLock::new(BTreeMap::new());
 
 thread_local! {
     /// This shard's connections' push queues, by client id.
-    static QUEUES: RefCell<HashMap<u64, (Rc<PushQueue>, Arc<ClientInfo>)>> =
-        RefCell::new(HashMap::new());
+    static QUEUES: RefCell<HashMap<u64, Receiver>> = RefCell::new(HashMap::new());
     /// BCAST: keys modified per prefix since the last flush, with the
     /// client that last modified each (NOLOOP).
     static PENDING: RefCell<BTreeMap<Bytes, BTreeMap<Bytes, u64>>> =
