@@ -131,6 +131,10 @@ def args_code(args, ind):
         if a.get("multiple_token"):
             fl.append("af::MULTIPLE_TOKEN")
         tok = a.get("token")
+        if tok == '""':
+            # Redis's generator pastes tokens into C quotes unescaped, so
+            # MIGRATE's `""` token becomes the C literal `""""`: empty.
+            tok = ""
         out.append(
             "%s    Arg { name: %s, kind: %s, key_spec: %d, token: %s, summary: %s, since: %s, deprecated_since: %s, flags: %s, sub: %s },"
             % (pad, lit(a["name"].lower()), lit(a["type"]), a.get("key_spec_index", -1),

@@ -10670,7 +10670,7 @@ pub static SPECS: &[Spec] = &[
                         name: "empty_string",
                         kind: "pure-token",
                         key_spec: -1,
-                        token: "\"\"",
+                        token: "",
                         summary: "",
                         since: "",
                         deprecated_since: "",

@@ -704,9 +704,11 @@ fn write_args(out: &mut Out, args: &[Arg]) {
     out.array(args.len());
     for a in args {
         let nested = matches!(a.kind, "oneof" | "block");
+        // A pure token always has one, even empty (MIGRATE's `""`).
+        let has_token = !a.token.is_empty() || a.kind == "pure-token";
         let n = 2
             + (a.key_spec >= 0) as usize
-            + !a.token.is_empty() as usize
+            + has_token as usize
             + !a.summary.is_empty() as usize
             + !a.since.is_empty() as usize
             + !a.deprecated_since.is_empty() as usize
@@ -721,8 +723,11 @@ fn write_args(out: &mut Out, args: &[Arg]) {
             out.bulk_str("key_spec_index");
             out.int(a.key_spec as i64);
         }
+        if has_token {
+            out.bulk_str("token");
+            out.bulk_str(a.token);
+        }
         for (k, v) in [
-            ("token", a.token),
             ("summary", a.summary),
             ("since", a.since),
             ("deprecated_since", a.deprecated_since),

@@ -21,7 +21,7 @@ pub fn commands() -> Vec<Command> {
         cmd("cluster", -2, 0, cluster).special(Special::Cluster),
         cmd("readonly", 1, FAST | LOADING | STALE, readonly),
         cmd("readwrite", 1, FAST | LOADING | STALE, readonly),
-        cmd("asking", 1, FAST, asking),
+        cmd("asking", 1, FAST, asking).special(Special::Asking),
         cmd(
             "restore-asking",
             -4,
@@ -29,7 +29,9 @@ pub fn commands() -> Vec<Command> {
             super::persistence::restore,
         )
         .keys(1, 1, 1),
-        cmd("migrate", -6, WRITE, migrate::migrate).keys(3, 3, 1),
+        cmd("migrate", -6, WRITE, migrate::migrate)
+            .keys(3, 3, 1)
+            .special(Special::Migrate),
     ]
 }
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::server::client::{Client, ReplyMode};
+use crate::server::tracking;
 
 pub fn commands() -> Vec<Command> {
     vec![
@@ -33,7 +34,7 @@ pub fn commands() -> Vec<Command> {
             NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
             auth,
         ),
-        cmd("client", -2, 0, client),
+        cmd("client", -2, 0, client).special(Special::Client),
         cmd(
             "reset",
             1,
@@ -244,6 +245,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.subs.clear(srv, shard, id);
     c.subs.publish_counts(&c.info);
     c.subs.queue.resp3.set(false);
+    tracking::disable(&c.info);
     *c.info.name.lock().unwrap() = String::new();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
@@ -441,10 +443,179 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) {
             drop(clients);
             ctx.out.int(hit as i64)
         }
+        ("tracking", _) => client_tracking(ctx, args),
+        ("caching", _) => client_caching(ctx, args),
+        ("getredir", 2) => {
+            let info = &client_of(ctx).info;
+            let on = info.tracking.load(Ordering::Relaxed) & tracking::ON != 0;
+            let redir = info.tracking_redir.load(Ordering::Relaxed) as i64;
+            ctx.out.int(if on { redir } else { -1 })
+        }
+        ("trackinginfo", 2) => client_trackinginfo(ctx),
         _ => ctx.out.err(&format!(
             "ERR CLIENT {} is not supported by keel yet",
             sub.to_ascii_uppercase()
         )),
+    }
+}
+
+/// CLIENT TRACKING (on|off) [REDIRECT id] [BCAST] [PREFIX p]... [OPTIN]
+/// [OPTOUT] [NOLOOP], with Redis's checks in its order.
+fn client_tracking(ctx: &mut Ctx, args: &[Bytes]) {
+    let mut redir: i64 = 0;
+    let mut options = 0u32;
+    let mut prefixes: Vec<Bytes> = Vec::new();
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        let a = &args[j];
+        if eq_ic(a, "redirect") && more {
+            j += 1;
+            if redir != 0 {
+                return ctx
+                    .out
+                    .err("ERR A client can only redirect to a single other client");
+            }
+            let Some(id) = parse_i64(&args[j]) else {
+                return ctx.out.err(errors::NOT_INT);
+            };
+            redir = id;
+            let exists = id > 0 && ctx.srv.clients.lock().unwrap().contains_key(&(id as u64));
+            if !exists {
+                return ctx
+                    .out
+                    .err("ERR The client ID you want redirect to does not exist");
+            }
+        } else if eq_ic(a, "bcast") {
+            options |= tracking::BCAST;
+        } else if eq_ic(a, "optin") {
+            options |= tracking::OPTIN;
+        } else if eq_ic(a, "optout") {
+            options |= tracking::OPTOUT;
+        } else if eq_ic(a, "noloop") {
+            options |= tracking::NOLOOP;
+        } else if eq_ic(a, "prefix") && more {
+            j += 1;
+            prefixes.push(args[j].clone());
+        } else {
+            return ctx.out.err(errors::SYNTAX);
+        }
+        j += 1;
+    }
+    let info = client_of(ctx).info.clone();
+    if eq_ic(&args[2], "on") {
+        let cur = info.tracking.load(Ordering::Relaxed);
+        if options & tracking::BCAST == 0 && !prefixes.is_empty() {
+            return ctx
+                .out
+                .err("ERR PREFIX option requires BCAST mode to be enabled");
+        }
+        if cur & tracking::ON != 0 && (cur ^ options) & tracking::BCAST != 0 {
+            return ctx.out.err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.");
+        }
+        if options & tracking::BCAST != 0 && options & (tracking::OPTIN | tracking::OPTOUT) != 0 {
+            return ctx
+                .out
+                .err("ERR OPTIN and OPTOUT are not compatible with BCAST");
+        }
+        if options & tracking::OPTIN != 0 && options & tracking::OPTOUT != 0 {
+            return ctx
+                .out
+                .err("ERR You can't specify both OPTIN mode and OPTOUT mode");
+        }
+        if (options & tracking::OPTIN != 0 && cur & tracking::OPTOUT != 0)
+            || (options & tracking::OPTOUT != 0 && cur & tracking::OPTIN != 0)
+        {
+            return ctx.out.err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.");
+        }
+        if options & tracking::BCAST != 0
+            && let Some(e) = tracking::prefix_collision(&info, &prefixes)
+        {
+            return ctx.out.err(&e);
+        }
+        tracking::enable(&info, redir as u64, options, &prefixes);
+        if redir > 0
+            && let Some(target) = ctx.srv.clients.lock().unwrap().get(&(redir as u64))
+        {
+            target.push_target.store(true, Ordering::Relaxed);
+        }
+    } else if eq_ic(&args[2], "off") {
+        tracking::disable(&info);
+    } else {
+        return ctx.out.err(errors::SYNTAX);
+    }
+    ctx.out.ok()
+}
+
+/// CLIENT CACHING yes|no: the next command is (OPTIN) or is not (OPTOUT)
+/// tracked.
+fn client_caching(ctx: &mut Ctx, args: &[Bytes]) {
+    let info = client_of(ctx).info.clone();
+    let f = info.tracking.load(Ordering::Relaxed);
+    if f & tracking::ON == 0 {
+        return ctx.out.err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+    }
+    if eq_ic(&args[2], "yes") {
+        if f & tracking::OPTIN == 0 {
+            return ctx.out.err(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            );
+        }
+    } else if eq_ic(&args[2], "no") {
+        if f & tracking::OPTOUT == 0 {
+            return ctx.out.err(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            );
+        }
+    } else {
+        return ctx.out.err(errors::SYNTAX);
+    }
+    info.tracking.fetch_or(tracking::CACHING, Ordering::Relaxed);
+    ctx.out.ok()
+}
+
+fn client_trackinginfo(ctx: &mut Ctx) {
+    let info = client_of(ctx).info.clone();
+    let f = info.tracking.load(Ordering::Relaxed);
+    let mut flags: Vec<&str> = vec![if f & tracking::ON != 0 { "on" } else { "off" }];
+    if f & tracking::BCAST != 0 {
+        flags.push("bcast");
+    }
+    if f & tracking::OPTIN != 0 {
+        flags.push("optin");
+        if f & tracking::CACHING != 0 {
+            flags.push("caching-yes");
+        }
+    }
+    if f & tracking::OPTOUT != 0 {
+        flags.push("optout");
+        if f & tracking::CACHING != 0 {
+            flags.push("caching-no");
+        }
+    }
+    if f & tracking::NOLOOP != 0 {
+        flags.push("noloop");
+    }
+    if f & tracking::BROKEN_REDIR != 0 {
+        flags.push("broken_redirect");
+    }
+    ctx.out.map(3);
+    ctx.out.bulk(b"flags");
+    ctx.out.set(flags.len());
+    for fl in flags {
+        ctx.out.bulk(fl.as_bytes());
+    }
+    ctx.out.bulk(b"redirect");
+    ctx.out.int(if f & tracking::ON != 0 {
+        info.tracking_redir.load(Ordering::Relaxed) as i64
+    } else {
+        -1
+    });
+    ctx.out.bulk(b"prefixes");
+    let prefixes = tracking::prefixes_of(&info);
+    ctx.out.array(prefixes.len());
+    for p in prefixes {
+        ctx.out.bulk(&p);
     }
 }
 

@@ -334,6 +334,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "connected_clients" => srv.clients.lock().unwrap().len(),
             "maxclients" => cfg.get_i64("maxclients"),
             "blocked_clients" => srv.blocked_clients.load(Ordering::Relaxed),
+            "tracking_clients" => crate::server::tracking::ACTIVE.load(Ordering::Relaxed),
         }
     }
 
@@ -415,6 +416,7 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
 
     if want.has("stats") {
         header(&mut s, "Stats");
+        let tracking = crate::server::tracking::totals();
         let failed: u64 = srv
             .stats
             .iter()
@@ -444,6 +446,9 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "pubsubshard_channels" => srv.pubsub.names(PubsubKind::Shard, None).len(),
             "latest_fork_usec" => srv.persist.latest_fork_usec.load(Ordering::Relaxed),
             "total_forks" => srv.persist.forks.load(Ordering::Relaxed),
+            "tracking_total_keys" => tracking.0,
+            "tracking_total_items" => tracking.1,
+            "tracking_total_prefixes" => tracking.2,
             "unexpected_error_replies" => crate::replication::replica::UNEXPECTED_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
             "total_error_replies" => failed,
         }

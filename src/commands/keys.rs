@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::storage::notify as ev;
 
-use super::table::{Command, cmd, flags::*};
+use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, eq_ic, errors, parse_i64};
 use crate::protocol::Out;
 use crate::storage::{Db, Entry, Record, Str, Value, digest, expire};
@@ -29,8 +29,12 @@ pub fn commands() -> Vec<Command> {
         cmd("move", 3, WRITE | FAST, move_cmd).keys(1, 1, 1),
         cmd("copy", -3, WRITE | DENYOOM, copy).keys(1, 2, 1),
         cmd("dbsize", 1, READONLY | FAST, dbsize).all_shards(),
-        cmd("flushdb", -1, WRITE, flushdb).all_shards(),
-        cmd("flushall", -1, WRITE, flushall).all_shards(),
+        cmd("flushdb", -1, WRITE, flushdb)
+            .all_shards()
+            .special(Special::Flush),
+        cmd("flushall", -1, WRITE, flushall)
+            .all_shards()
+            .special(Special::Flush),
         cmd("swapdb", 3, WRITE | FAST, swapdb).all_shards(),
         cmd("object", -2, READONLY, object).keys(2, 2, 1),
         cmd("expire", -3, WRITE | FAST, expire).keys(1, 1, 1),

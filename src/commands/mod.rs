@@ -73,6 +73,9 @@ pub struct Ctx<'a> {
     pub origin: Option<&'a crate::server::client::ClientInfo>,
     /// Run by a script's redis.call (Redis's CLIENT_SCRIPT).
     pub in_script: bool,
+    /// The client that ran the script, for a command run by redis.call
+    /// (CLIENT TRACKING remembers the keys it reads for that client).
+    pub script_client: Option<&'a crate::server::client::ClientInfo>,
 }
 
 /// Who runs a script, for its ACL checks and ACL LOG entries.
@@ -117,27 +120,34 @@ impl<'a> Ctx<'a> {
             caller: None,
             origin: None,
             in_script: false,
+            script_client: None,
         }
     }
 
     /// A context over the same stores and DB for a command run from inside
     /// another (redis.call), writing into `out`.
     pub fn nested<'n>(&'n mut self, out: &'n mut Out) -> Ctx<'n> {
+        let this: &'n Ctx<'a> = self;
+        let script_client = match &this.client {
+            Some(c) => Some(&*c.info),
+            None => this.origin.or(this.script_client),
+        };
         Ctx {
             out,
-            db: self.db,
-            now: self.now,
-            srv: self.srv,
+            db: this.db,
+            now: this.now,
+            srv: this.srv,
             client: None,
-            stores: self.stores,
+            stores: this.stores,
             block: None,
-            no_block: self.no_block,
+            no_block: this.no_block,
             need_all_shards: false,
             // The script's restricted user, for checks inside commands
             // (SORT's BY/GET patterns).
-            caller: self.caller.clone(),
+            caller: this.caller.clone(),
             origin: None,
             in_script: true,
+            script_client,
         }
     }
 

@@ -60,6 +60,14 @@ pub enum Special {
     SPublish,
     /// SSUBSCRIBE / SUNSUBSCRIBE: every argument is a shard channel.
     SSubscribe,
+    /// CLIENT: a CLIENT CACHING before it still applies to the next command.
+    Client,
+    /// ASKING: keeps its flag for the next command.
+    Asking,
+    /// MIGRATE: works in an open slot without an ASK check of its own.
+    Migrate,
+    /// FLUSHDB / FLUSHALL: tracking clients get a null invalidation.
+    Flush,
 }
 
 impl Special {

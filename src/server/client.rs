@@ -47,6 +47,16 @@ pub struct ClientInfo {
     pub oll: AtomicUsize,
     /// CLIENT UNBLOCK request for a blocked client: 1 TIMEOUT, 2 ERROR.
     pub unblock: std::sync::atomic::AtomicU8,
+    /// CLIENT TRACKING flags (`server::tracking::ON`...), the redirection
+    /// target (0: none) and the BCAST prefixes.
+    pub tracking: std::sync::atomic::AtomicU32,
+    pub tracking_redir: AtomicU64,
+    pub tracking_prefixes: Mutex<Vec<bytes::Bytes>>,
+    /// Some tracking client redirects its invalidations here: the
+    /// connection waits on its push queue as a subscriber does.
+    pub push_target: AtomicBool,
+    /// Invalidations for this connection not yet in its push queue.
+    pub tracking_out: Mutex<Vec<u8>>,
 }
 
 impl ClientInfo {
@@ -118,6 +128,11 @@ impl ClientInfo {
             omem: Default::default(),
             oll: Default::default(),
             unblock: Default::default(),
+            tracking: Default::default(),
+            tracking_redir: Default::default(),
+            tracking_prefixes: Default::default(),
+            push_target: Default::default(),
+            tracking_out: Default::default(),
             user: Mutex::new("default".into()),
         }
     }
@@ -138,6 +153,21 @@ impl ClientInfo {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        let tracking = self.tracking.load(Ordering::Relaxed);
+        for (bit, c) in [
+            (super::tracking::ON, 't'),
+            (super::tracking::BROKEN_REDIR, 'R'),
+            (super::tracking::BCAST, 'B'),
+        ] {
+            if tracking & bit != 0 {
+                flags.push(c);
+            }
+        }
+        let redir = if tracking & super::tracking::ON != 0 {
+            self.tracking_redir.load(Ordering::Relaxed) as i64
+        } else {
+            -1
+        };
         if self.addr.starts_with('/') {
             flags.push('U');
         }
@@ -157,7 +187,7 @@ impl ClientInfo {
         // client's own state, as Redis's getClientMemoryUsage adds them up.
         let tot = qbuf + qfree + argv + mmem + omem + 16384 + 1024;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem={argv} multi-mem={mmem} rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot} events=r cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem={argv} multi-mem={mmem} rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot} events=r cmd={} user={} redir={redir} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -280,6 +310,9 @@ pub struct Client {
     pub asking: bool,
     /// READONLY: a cluster replica serves reads of its master's slots.
     pub readonly: bool,
+    /// The last command was CLIENT: a CLIENT CACHING given before it still
+    /// applies to the next command.
+    pub after_client_cmd: bool,
 }
 
 /// A replica's REPLCONF announcements.
@@ -316,6 +349,7 @@ impl Client {
             handed_off: false,
             // The generation first: a change in between makes us re-read.
             acl_gen: crate::acl::generation(),
+            after_client_cmd: false,
             user: crate::acl::default_user(),
             asking: false,
             readonly: false,

@@ -96,6 +96,7 @@ pub(super) fn admit_connection(
     set_keepalive(stream, srv.ops.tcp_keepalive_secs.load(Ordering::Relaxed));
     let authenticated = !srv.auth_required.load(Ordering::Relaxed);
     let client = Client::new(info.clone(), authenticated);
+    super::tracking::register(&info, &client.subs.queue);
     let port = Rc::new(Port::new(fd, info, client));
     let registered = busy::register(id, &port);
     Ok((port, registered))
@@ -112,6 +113,7 @@ pub(super) async fn run_connection(
     let id = port.info.id;
     busy::set_waker(&port).await;
     serve(&rt, &port, &mut stream).await;
+    super::tracking::unregister(&port.info);
     let mut st = port.st.borrow_mut();
     let client = &mut st.client;
     if client.handed_off {
@@ -329,7 +331,15 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
 }
 
 fn subscribed(c: &Client) -> bool {
-    c.subs.any() || !c.subs.queue.is_empty()
+    c.subs.any() || !c.subs.queue.is_empty() || gets_pushes(c)
+}
+
+/// A RESP3 tracking client, or the target of some client's redirection:
+/// invalidations may arrive while it waits for input.
+pub(super) fn gets_pushes(c: &Client) -> bool {
+    super::tracking::ACTIVE.load(Ordering::Relaxed) > 0
+        && ((c.resp3 && c.info.tracking.load(Ordering::Relaxed) != 0)
+            || c.info.push_target.load(Ordering::Relaxed))
 }
 
 /// Whether the busy-script hook may answer the connection while it waits:
@@ -382,7 +392,7 @@ impl Conn<'_> {
     async fn read(&mut self, stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
         use futures_lite::future::or;
         let queue = self.client.subs.queue.clone();
-        if !self.client.subs.any() && queue.is_empty() {
+        if !self.client.subs.any() && queue.is_empty() && !gets_pushes(self.client) {
             return stream.read(chunk).await;
         }
         queue

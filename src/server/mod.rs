@@ -15,6 +15,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod shard;
 pub mod stores;
+pub mod tracking;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -184,7 +185,7 @@ impl Server {
         };
         crate::storage::evict::init(nshards);
         crate::storage::install_hooks(crate::storage::Hooks {
-            key_expired: crate::replication::expired,
+            key_expired: key_gone,
             writes_paused: ops::writes_paused,
             applying_master: crate::replication::replica::MasterApply::active,
             is_replica: crate::replication::replica::is_replica,
@@ -202,6 +203,10 @@ impl Server {
     /// Refreshes the hot copies of config values after CONFIG SET.
     pub fn config_changed(&self) {
         let c = self.config.read().unwrap();
+        tracking::MAX_KEYS.store(
+            c.get_i64("tracking-table-max-keys").max(0) as u64,
+            Ordering::Relaxed,
+        );
         crate::storage::evict::refresh(&c);
         crate::acl::set_pubsub_default(c.get("acl-pubsub-default"));
         crate::acl::mirror_requirepass(c.get("requirepass"));
@@ -892,6 +897,8 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             crate::storage::evict::make_room(store, now, 100_000, 1000);
             blocking::sweep(store);
             crate::commands::transactions::prune_watched(store);
+            tracking::limit(rt.srv, rt.id);
+            tracking::flush_pending(rt.srv);
             persist::shard_cron(rt.srv, store, &mut saved_gen);
         }
         if rt.id == 0 {
@@ -905,6 +912,12 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             persistence_cron(&rt).await;
         }
     }
+}
+
+/// storage's `key_expired` hook: replicas get a DEL, trackers an invalidation.
+fn key_gone(db: usize, key: &[u8]) {
+    crate::replication::expired(db, key);
+    tracking::key_gone(key);
 }
 
 /// Shard 0's share of persistence: reap the BGSAVE child, apply the `save`

@@ -58,6 +58,19 @@ impl PushQueue {
             b.extend_from_slice(p);
             b.extend_from_slice(b"\r\n");
         }
+        drop(b);
+        self.pushed();
+    }
+
+    /// Queues a frame built elsewhere (a tracking invalidation).
+    pub fn push_raw(&self, frame: &[u8]) {
+        self.buf.borrow_mut().extend_from_slice(frame);
+        self.pushed();
+    }
+
+    /// After a push: the output limit, CLIENT LIST's omem, the waiting task.
+    fn pushed(&self) {
+        let b = self.buf.borrow();
         let hard = self.hard_limit.get();
         if hard > 0 && b.len() as u64 >= hard {
             self.over.set(true);

@@ -115,6 +115,11 @@ pub enum Msg {
     AclChanged,
     /// A borrower's command signalled keys clients block on here (no reply).
     ServeReady,
+    /// Tracking invalidations wait for one of this shard's connections
+    /// (in its `ClientInfo::tracking_out`): wake it (no reply).
+    Push {
+        client: u64,
+    },
     Reply {
         id: u64,
         payload: Payload,
@@ -567,6 +572,7 @@ impl ShardRt {
             }
             Msg::Release => self.serve_and_release(),
             Msg::AclChanged => super::pubsub::kill_revoked(self.srv, self.id),
+            Msg::Push { client } => super::tracking::push_local(client),
             Msg::Evict => self.evict_soon(),
             Msg::ServeReady => self.serve_ready(),
             Msg::Reply { id, payload } => {
@@ -749,21 +755,28 @@ pub fn run_handler(
     let start = Instant::now();
     let before = ctx.out.len();
     let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
+    let tracking = super::tracking::ACTIVE.load(Ordering::Relaxed) > 0;
     let unit = crate::replication::enter();
-    let dirty_before = if watching || unit.is_some() {
+    let dirty_before = if watching || tracking || unit.is_some() {
         held_dirty(ctx)
     } else {
         0
     };
     crate::crash::set_current(cmd.name);
     nested(|| (cmd.handler)(ctx, args));
-    let dirty_after = if watching || unit.is_some() {
+    let dirty_after = if watching || tracking || unit.is_some() {
         held_dirty(ctx)
     } else {
         0
     };
     if watching && dirty_after != dirty_before {
         transactions::touch_watched(ctx, cmd, args);
+    }
+    if tracking {
+        super::tracking::after_command(ctx, cmd, args, before, dirty_after != dirty_before);
+        if NESTED.with(|n| n.get()) == 0 {
+            super::tracking::flush_pending(ctx.srv);
+        }
     }
     // Replayed on replicas: data commands that changed data. SAVE resets
     // the counters; SHUTDOWN, DEBUG and the like never replicate.

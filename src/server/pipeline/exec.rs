@@ -115,6 +115,7 @@ impl Conn<'_> {
                     }
                 });
                 crate::replication::leave(unit, false, 0, &[]);
+                crate::server::tracking::flush_pending(srv);
                 out
             })
             .await;

@@ -70,6 +70,10 @@ impl Conn<'_> {
                     }
                 }
             }
+            let tracking = super::tracking::ACTIVE.load(Ordering::Relaxed) > 0;
+            if tracking {
+                self.end_caching(&mut slots, &mut batches).await;
+            }
             let suppress = self.reply_suppressed();
             let resp3 = self.client.resp3;
             let asking = self.client.asking;
@@ -95,12 +99,16 @@ impl Conn<'_> {
                 continue;
             }
             let Some((idx, cmd, args)) = self.admit(args, &mut slots, suppress, batch_ms) else {
+                self.client.after_client_cmd = false;
                 continue;
             };
             // (Un)subscribe confirmations are pushed even under CLIENT REPLY
             // OFF/SKIP (stock's CLIENT_PUSHING); PUBLISH's reply is not a push.
             let suppress = suppress
                 && cmd.flags & (flags::PUBSUB | flags::NOSCRIPT) != flags::PUBSUB | flags::NOSCRIPT;
+            if tracking {
+                self.client.after_client_cmd = cmd.special == Special::Client;
+            }
             if cmd.special == Special::Wait {
                 self.complete(&mut slots, &mut batches).await;
                 let out = self.wait_replicas(&args).await;
@@ -158,7 +166,7 @@ impl Conn<'_> {
             let route = self.route(cmd, &args);
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
-                let mut job = Job::new(idx, cmd, args, self.client.db, resp3);
+                let mut job = Job::new(idx, cmd, args, self.client.db, resp3).by(&self.client.info);
                 job.caller = self.script_caller();
                 let mut r = self.run_routed(job.clone(), &route).await;
                 if r.need_all {
@@ -224,6 +232,9 @@ impl Conn<'_> {
                             .run_inline(idx, cmd, &args, db, &mut out, &self.client.info);
                         *wbuf = out.buf;
                     }
+                    // Its own invalidations follow the reply (Redis's
+                    // tracking_pending_keys).
+                    self.take_pushes(wbuf);
                 }
                 Route::Shard(s) => {
                     slots.push(Slot {
@@ -280,6 +291,33 @@ impl Conn<'_> {
                 wbuf.extend_from_slice(&o.buf);
             }
         }
+        self.take_pushes(wbuf);
+    }
+
+    /// A tracking client's invalidations go out after the replies before
+    /// them (a subscriber's are written by its read loop).
+    fn take_pushes(&mut self, wbuf: &mut Vec<u8>) {
+        if !self.client.subs.any() && super::conn::gets_pushes(self.client) {
+            super::tracking::drain(&self.client.info, &self.client.subs.queue);
+            wbuf.extend_from_slice(&self.client.subs.queue.take());
+        }
+    }
+
+    /// CLIENT CACHING applies to the one command after it (or the
+    /// transaction): once that command ran, the flag goes (Redis clears it
+    /// after any command but CLIENT, outside MULTI).
+    async fn end_caching(&mut self, slots: &mut [Slot], batches: &mut [Vec<Job>]) {
+        use super::tracking::CACHING;
+        let info = self.client.info.clone();
+        if info.tracking.load(Ordering::Relaxed) & CACHING == 0
+            || self.client.after_client_cmd
+            || self.client.multi.is_some()
+        {
+            return;
+        }
+        // The command it applied to may still be running on another shard.
+        self.complete(slots, batches).await;
+        info.tracking.fetch_and(!CACHING, Ordering::Relaxed);
     }
 
     /// Runs a command on shard `s`'s borrowed store, its reply going

@@ -44,7 +44,10 @@ impl Conn<'_> {
         }
         // Shard channels stay on the source until the slot is handed over;
         // MIGRATE itself works in an open slot.
-        if matches!(cmd.special, Special::SPublish | Special::SSubscribe) || cmd.name == "migrate" {
+        if matches!(
+            cmd.special,
+            Special::SPublish | Special::SSubscribe | Special::Migrate
+        ) {
             return None;
         }
         let keys: Vec<Bytes> = if cmd.special == Special::Exec {
@@ -125,8 +128,7 @@ impl Conn<'_> {
         let in_multi = self.client.multi.is_some();
         let keep = match commands::lookup(&args[0]) {
             Some((_, c)) => {
-                c.name == "asking"
-                    || c.name == "multi"
+                matches!(c.special, Special::Asking | Special::Multi)
                     || (in_multi && !matches!(c.special, Special::Exec | Special::Discard))
             }
             None => in_multi,
