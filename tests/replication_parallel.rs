@@ -20,25 +20,9 @@ fn s(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Redis Cluster's key slot (CRC16/XMODEM of the key), to pick keys that
-/// keel's shards (slot * shards / 16384) place apart.
-fn slot(key: &str) -> usize {
-    let mut crc: u16 = 0;
-    for &b in key.as_bytes() {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc as usize % 16384
-}
-
+/// The shard keel places a key on (its own mapping, not a copy of it).
 fn shard(key: &str, n: usize) -> usize {
-    slot(key) * n / 16384
+    keel::storage::slot::key_shard(key.as_bytes(), n)
 }
 
 /// Two keys on different shards at 2 and at 4 shards.
@@ -186,7 +170,13 @@ fn mixed_load_on(shards: usize) {
     let mut m = master.conn();
     assert!(s(&m.cmd(&["FUNCTION", "LOAD", LIB])).contains("par"));
     let port = master.port.to_string();
-    let replica = Server::keel(shards, &["--replicaof", "127.0.0.1", &port]);
+    // Its own --dir: a replica's full sync writes dump.rdb, which any later
+    // server started in the working directory would load.
+    let rdir = TempDir::new("par-replica");
+    let replica = Server::keel(
+        shards,
+        &["--dir", rdir.path(), "--replicaof", "127.0.0.1", &port],
+    );
     let mut r = replica.conn();
     wait_synced(&mut m, &mut r, "initial sync");
     let pairs = Arc::new(Pairs::new());
@@ -347,11 +337,19 @@ fn kill9_mid_apply_resumes_without_loss_or_doubling() {
 /// count never includes a replica that lacks the write.
 #[test]
 fn wait_never_counts_a_replica_missing_the_write() {
-    let master = Server::keel(2, &[]);
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("par-wait{i}")))
+        .collect();
+    let master = Server::keel(2, &["--dir", dirs[0].path()]);
     let mut m = master.conn();
     let port = master.port.to_string();
-    let reps: Vec<Server> = (0..2)
-        .map(|_| Server::keel(2, &["--replicaof", "127.0.0.1", &port]))
+    let reps: Vec<Server> = (1..3)
+        .map(|i| {
+            Server::keel(
+                2,
+                &["--dir", dirs[i].path(), "--replicaof", "127.0.0.1", &port],
+            )
+        })
         .collect();
     let mut rc: Vec<Conn> = reps.iter().map(|r| r.conn()).collect();
     for r in rc.iter_mut() {

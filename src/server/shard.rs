@@ -237,11 +237,26 @@ impl ShardRt {
         out: &mut Out,
         origin: &super::client::ClientInfo,
     ) {
-        let mut ctx = Ctx::new(out, db, self.srv, None, &self.local_view);
+        self.run_unblocking(&self.local_view, idx, cmd, args, db, out, origin);
+        self.serve_ready();
+    }
+
+    /// Runs a command that may not block against the stores of `view`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_unblocking(
+        &self,
+        view: &[*mut ShardStore],
+        idx: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        db: usize,
+        out: &mut Out,
+        origin: &super::client::ClientInfo,
+    ) {
+        let mut ctx = Ctx::new(out, db, self.srv, None, view);
         ctx.origin = Some(origin);
         ctx.no_block = true;
         run_handler(self.stats(), idx, cmd, &mut ctx, args);
-        self.serve_ready();
     }
 
     /// Runs a non-blocking command whose keys are all on shard `s` (not this
@@ -262,12 +277,7 @@ impl ShardRt {
         let Some(mut b) = self.stores.try_borrow(s) else {
             return false;
         };
-        {
-            let mut ctx = Ctx::new(out, db, self.srv, None, b.view());
-            ctx.origin = Some(origin);
-            ctx.no_block = true;
-            run_handler(self.stats(), idx, cmd, &mut ctx, args);
-        }
+        self.run_unblocking(b.view(), idx, cmd, args, db, out, origin);
         // Clients blocked on a key this command fed are served by the
         // owner, in their order (as after an Exec there).
         let ready = !b.store().ready_keys.is_empty();
