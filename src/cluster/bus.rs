@@ -377,13 +377,17 @@ fn send_ping(st: &mut State, link: u64, typ: u16) {
     send(st, link, &m);
 }
 
-fn broadcast(st: &mut State, m: &Msg) {
-    let links: Vec<u64> = st
-        .nodes
+/// The links to every other node past its handshake.
+fn peer_links(st: &State) -> Vec<u64> {
+    st.nodes
         .values()
         .filter(|n| n.name != st.myself && !n.in_handshake())
         .filter_map(|n| n.link)
-        .collect();
+        .collect()
+}
+
+fn broadcast(st: &mut State, m: &Msg) {
+    let links = peer_links(st);
     for l in links {
         send(st, l, m);
     }
@@ -401,12 +405,7 @@ pub fn publish(st: &mut State, channel: &[u8], message: &[u8]) {
 }
 
 pub fn broadcast_pong(st: &mut State) {
-    let links: Vec<u64> = st
-        .nodes
-        .values()
-        .filter(|n| n.name != st.myself && !n.in_handshake())
-        .filter_map(|n| n.link)
-        .collect();
+    let links = peer_links(st);
     for l in links {
         send_ping(st, l, codec::PONG);
     }

@@ -327,11 +327,8 @@ impl Engine {
             out.err("ERR Bad number of keys provided");
             return;
         };
-        if numkeys > (args.len() - 3) as i64 {
-            out.err("ERR Number of keys can't be greater than number of args");
-            return;
-        } else if numkeys < 0 {
-            out.err("ERR Number of keys can't be negative");
+        if let Some(e) = numkeys_error(numkeys, args.len() - 3) {
+            out.err(e);
             return;
         }
         if !self.flags_allow(flags, ro, host, out) {
@@ -560,11 +557,8 @@ impl Engine {
             out.err(NOSCRIPT_ERR);
             return;
         }
-        if numkeys > (args.len() - 3) as i64 {
-            out.err("ERR Number of keys can't be greater than number of args");
-            return;
-        } else if numkeys < 0 {
-            out.err("ERR Number of keys can't be negative");
+        if let Some(e) = numkeys_error(numkeys, args.len() - 3) {
+            out.err(e);
             return;
         }
         let nk = numkeys as usize;
@@ -689,5 +683,16 @@ impl Engine {
         }
         self.ctx.host = None;
         self.ctx.status.end();
+    }
+}
+
+/// EVAL's and FCALL's numkeys check against the arguments after it.
+fn numkeys_error(numkeys: i64, after: usize) -> Option<&'static str> {
+    if numkeys > after as i64 {
+        Some("ERR Number of keys can't be greater than number of args")
+    } else if numkeys < 0 {
+        Some("ERR Number of keys can't be negative")
+    } else {
+        None
     }
 }

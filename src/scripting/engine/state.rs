@@ -41,13 +41,7 @@ pub(super) unsafe fn new_state(ctx: *mut Ctx) -> *mut lua_State {
         set_fn(l, c"call", r_call);
         set_fn(l, c"pcall", r_pcall);
         set_fn(l, c"log", r_log);
-        set_num(l, c"LOG_DEBUG", 0.0);
-        set_num(l, c"LOG_VERBOSE", 1.0);
-        set_num(l, c"LOG_NOTICE", 2.0);
-        set_num(l, c"LOG_WARNING", 3.0);
-        set_num(l, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
-        push_bytes(l, crate::REDIS_VERSION.as_bytes());
-        lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
+        set_log_levels_and_version(l);
         set_fn(l, c"setresp", r_setresp);
         set_fn(l, c"sha1hex", r_sha1hex);
         set_fn(l, c"error_reply", r_error_reply);
@@ -115,13 +109,10 @@ pub(super) unsafe fn new_state(ctx: *mut Ctx) -> *mut lua_State {
 /// library API (`redis.register_function`, `redis.log`, the versions) that
 /// a library load sees as its globals, and fresh read-only globals whose
 /// `__index` switches between the two.
-pub(super) unsafe fn new_function_state(ctx: *mut Ctx) -> *mut lua_State {
+/// The `redis` table's log levels and version fields (table on top of the stack),
+/// shared by the scripts' and the function loads' `redis`.
+unsafe fn set_log_levels_and_version(l: *mut lua_State) {
     unsafe {
-        let l = new_state(ctx);
-        lua_newtable(l); // the load's globals
-        lua_newtable(l); // its `redis`
-        set_fn(l, c"register_function", r_register_function);
-        set_fn(l, c"log", r_log);
         set_num(l, c"LOG_DEBUG", 0.0);
         set_num(l, c"LOG_VERBOSE", 1.0);
         set_num(l, c"LOG_NOTICE", 2.0);
@@ -129,6 +120,17 @@ pub(super) unsafe fn new_function_state(ctx: *mut Ctx) -> *mut lua_State {
         set_num(l, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
         push_bytes(l, crate::REDIS_VERSION.as_bytes());
         lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
+    }
+}
+
+pub(super) unsafe fn new_function_state(ctx: *mut Ctx) -> *mut lua_State {
+    unsafe {
+        let l = new_state(ctx);
+        lua_newtable(l); // the load's globals
+        lua_newtable(l); // its `redis`
+        set_fn(l, c"register_function", r_register_function);
+        set_fn(l, c"log", r_log);
+        set_log_levels_and_version(l);
         set_error_metatable(l);
         lua_setfield(l, -2, c"redis".as_ptr());
         set_error_metatable(l);
