@@ -23,7 +23,7 @@ fn start(spin_us: u64) -> (mpsc::Sender<Req>, mpsc::Receiver<Duration>) {
     let srv: &'static Server = Box::leak(Box::new(Server::new(cfg, 2)));
     let stores = StoreRegistry::new(
         (0..2)
-            .map(|i| Box::into_raw(Box::new(keel::storage::ShardStore::new(i, 16))))
+            .map(|i| keel::storage::ShardStore::new(i, 16))
             .collect(),
     );
     let (req_tx, req_rx) = mpsc::channel::<Req>();

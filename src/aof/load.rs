@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::manifest::Manifest;
 use crate::server::Server;
 use crate::server::client::{Client, ClientInfo};
-use crate::storage::ShardStore;
+use crate::server::stores::View;
 
 /// What loading one file gave.
 enum Loaded {
@@ -30,7 +30,7 @@ pub fn load_all(
     srv: &Server,
     dir: &Path,
     m: &Manifest,
-    stores: &[*mut ShardStore],
+    stores: &mut View<'_>,
 ) -> Result<Option<Outcome>, String> {
     let mut files: Vec<&super::manifest::FileInfo> = Vec::new();
     files.extend(m.base.iter());
@@ -138,7 +138,7 @@ pub fn load_all(
     }))
 }
 
-fn load_rdb(srv: &Server, data: &[u8], stores: &[*mut ShardStore]) -> Result<(), String> {
+fn load_rdb(srv: &Server, data: &[u8], stores: &mut View<'_>) -> Result<(), String> {
     let opts = crate::rdb::LoadOpts {
         limits: crate::server::persist::limits(srv),
         // As Redis with an AOF preamble: expired keys load, then expire.
@@ -155,9 +155,7 @@ fn load_rdb(srv: &Server, data: &[u8], stores: &[*mut ShardStore]) -> Result<(),
         &opts,
         |db, key, entry| {
             let s = crate::storage::slot::key_shard(&key, n);
-            let ptr = stores[s];
-            // SAFETY: called before any shard thread exists; main owns every store.
-            let store = unsafe { &mut *ptr };
+            let store = stores.store(s);
             store.dbs[db].insert_entry(&key, entry);
         },
         |_k, _v| {},
@@ -204,7 +202,7 @@ fn replay(
     srv: &Server,
     data: &[u8],
     name: &str,
-    stores: &[*mut ShardStore],
+    stores: &mut View<'_>,
     client: &mut Client,
 ) -> Result<Loaded, String> {
     let mut pos = 0usize;
@@ -284,7 +282,7 @@ fn run(
     srv: &Server,
     args: &[Bytes],
     file: &str,
-    stores: &[*mut ShardStore],
+    stores: &mut View<'_>,
     client: &mut Client,
 ) -> Result<(), String> {
     let name = &args[0];
@@ -312,7 +310,7 @@ fn run(
     }
     let mut out = crate::protocol::Out::new(false);
     let db = client.db;
-    let mut ctx = crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), stores);
+    let mut ctx = crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), stores.reborrow());
     ctx.no_block = true;
     (cmd.handler)(&mut ctx, args);
     Ok(())

@@ -186,7 +186,10 @@ fn write_manifest(dir: &Path, prefix: &str, m: &Manifest) -> std::io::Result<()>
 
 /// Startup with `appendonly yes`: loads the AOF the manifest names into the
 /// stores (before any shard runs). Ok(true) when it held data.
-pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
+pub fn load_at_startup(
+    srv: &Server,
+    stores: &mut crate::server::stores::View<'_>,
+) -> Result<bool, String> {
     let (dir, prefix) = paths(srv);
     let m = read_manifest(&dir, &prefix)?;
     srv.persist.loading.store(true, Ordering::Relaxed);

@@ -40,6 +40,7 @@ use bytes::Bytes;
 use crate::protocol::Out;
 use crate::server::Server;
 use crate::server::client::Client;
+use crate::server::stores::View;
 use crate::storage::{Db, ShardStore, slot::key_shard};
 
 pub use table::{Command, Scope, Special, flags, lookup, table};
@@ -55,7 +56,7 @@ pub struct Ctx<'a> {
     /// The calling connection: present for `Conn` and `AllShards` commands and
     /// for multi-shard `Keys` commands; absent when running on a remote shard.
     pub client: Option<&'a mut Client>,
-    stores: &'a [*mut ShardStore],
+    stores: View<'a>,
     /// Set by a blocking command (BLPOP...) that found nothing to serve:
     /// the runtime parks the client until a key is signalled or the timeout.
     pub block: Option<BlockRequest>,
@@ -96,14 +97,13 @@ pub struct BlockRequest {
 }
 
 impl<'a> Ctx<'a> {
-    /// `stores[i]` must be null or point to shard i's store, which the caller
-    /// owns or holds exclusively for the life of the context.
+    /// `stores`: the stores the command may use (server::stores).
     pub fn new(
         out: &'a mut Out,
         db: usize,
         srv: &'a Server,
         client: Option<&'a mut Client>,
-        stores: &'a [*mut ShardStore],
+        stores: View<'a>,
     ) -> Self {
         let now = crate::storage::now_ms();
         crate::storage::db::set_command_time(now);
@@ -127,24 +127,23 @@ impl<'a> Ctx<'a> {
     /// A context over the same stores and DB for a command run from inside
     /// another (redis.call), writing into `out`.
     pub fn nested<'n>(&'n mut self, out: &'n mut Out) -> Ctx<'n> {
-        let this: &'n Ctx<'a> = self;
-        let script_client = match &this.client {
+        let script_client = match &self.client {
             Some(c) => Some(&*c.info),
-            None => this.origin.or(this.script_client),
+            None => self.origin.or(self.script_client),
         };
         Ctx {
             out,
-            db: this.db,
-            now: this.now,
-            srv: this.srv,
+            db: self.db,
+            now: self.now,
+            srv: self.srv,
             client: None,
-            stores: this.stores,
+            stores: self.stores.reborrow(),
             block: None,
-            no_block: this.no_block,
+            no_block: self.no_block,
             need_all_shards: false,
             // The script's restricted user, for checks inside commands
             // (SORT's BY/GET patterns).
-            caller: this.caller.clone(),
+            caller: self.caller.clone(),
             origin: None,
             in_script: true,
             script_client,
@@ -191,18 +190,12 @@ impl<'a> Ctx<'a> {
 
     /// The store of shard `i`; panics if the shard is not held (a routing bug).
     pub fn store(&mut self, i: usize) -> &mut ShardStore {
-        let p = self.stores[i];
-        assert!(!p.is_null(), "shard {i} accessed without being held");
-        // SAFETY: non-null entries point to stores this thread owns or holds
-        // exclusively (Ctx::new's contract); &mut self prevents aliasing here.
-        unsafe { &mut *p }
+        self.stores.store(i)
     }
 
     /// The store of shard `i` if this context holds it.
     pub fn try_store(&mut self, i: usize) -> Option<&mut ShardStore> {
-        let p = self.stores[i];
-        // SAFETY: as `store`.
-        (!p.is_null()).then(|| unsafe { &mut *p })
+        self.stores.get(i)
     }
 
     /// The store that owns `key`.
@@ -225,8 +218,13 @@ impl<'a> Ctx<'a> {
     /// Indexes of the shards this context holds.
     pub fn held_shards(&self) -> Vec<usize> {
         (0..self.stores.len())
-            .filter(|&i| !self.stores[i].is_null())
+            .filter(|&i| self.stores.holds(i))
             .collect()
+    }
+
+    /// Every store this context holds, in shard order.
+    pub fn held_stores(&mut self) -> Vec<&mut ShardStore> {
+        self.stores.all_mut()
     }
 
     /// Counts `n` changes for the shard owning `key` (rdb_changes_since_last_save).

@@ -28,14 +28,7 @@ pub fn commands() -> Vec<Command> {
 
 /// Every store, with all shards held (scope AllShards).
 pub fn all_stores<'c>(ctx: &'c mut Ctx) -> Vec<&'c mut ShardStore> {
-    let held = ctx.held_shards();
-    let ptrs: Vec<*mut ShardStore> = held
-        .iter()
-        .map(|&i| ctx.store(i) as *mut ShardStore)
-        .collect();
-    // SAFETY: distinct shards' stores, all held by this command's context,
-    // which stays mutably borrowed for as long as the references live.
-    ptrs.into_iter().map(|p| unsafe { &mut *p }).collect()
+    ctx.held_stores()
 }
 
 fn save(ctx: &mut Ctx, _args: &[Bytes]) {

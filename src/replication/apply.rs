@@ -22,7 +22,6 @@ use super::replica::{MasterApply, apply_one, not_applied, with_link};
 use crate::commands::{Command, Scope, Special};
 use crate::server::client::Client;
 use crate::server::shard::{Msg, ShardRt};
-use crate::storage::ShardStore;
 use crate::storage::slot::key_shard;
 
 /// One command of the master's stream: its arguments (None: only its bytes
@@ -93,12 +92,11 @@ fn selected(args: &[Bytes], databases: usize) -> Option<usize> {
 /// shard's gate for us). Replies are dropped; errors logged as in Redis.
 fn run_ops(rt: &Rc<ShardRt>, ops: Vec<Op>) {
     let _master = MasterApply::enter();
-    let mut view = vec![std::ptr::null_mut(); rt.srv.nshards];
-    view[rt.id] = rt.store_ptr();
+    let mut view = rt.own();
     let mut out = crate::protocol::Out::new(false);
     for op in ops {
         out.buf.clear();
-        let mut ctx = crate::commands::Ctx::new(&mut out, op.db, rt.srv, None, &view);
+        let mut ctx = crate::commands::Ctx::new(&mut out, op.db, rt.srv, None, view.reborrow());
         ctx.no_block = true;
         crate::server::shard::run_handler(rt.stats(), op.idx, op.cmd, &mut ctx, &op.args);
         if out.buf.first() == Some(&b'-') {
@@ -179,7 +177,8 @@ pub async fn apply_run(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCm
     hold_all(rt).await;
     // REPLICAOF holds every shard too: a replaced link stops here.
     if with_link(link_gen, |_| ()).is_some() {
-        let view: Vec<*mut ShardStore> = rt.stores.all().to_vec();
+        // hold_all above: every gate is ours.
+        let mut view = rt.stores.held(&(0..n).collect::<Vec<_>>());
         let mut phase: Vec<Vec<Op>> = (0..n).map(|_| Vec::new()).collect();
         let mut pending = false;
         let mut raw = Vec::with_capacity(cmds.iter().map(|c| c.1.len()).sum());
@@ -207,7 +206,7 @@ pub async fn apply_run(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCm
                     }
                     client.select(db);
                     let _master = MasterApply::enter();
-                    apply_one(rt, client, &view, &args);
+                    apply_one(rt, client, &mut view, &args);
                 }
             }
         }

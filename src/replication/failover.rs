@@ -172,8 +172,7 @@ pub async fn tick(rt: &Rc<ShardRt>) {
     }
     let all: Vec<usize> = (0..rt.srv.nshards).collect();
     rt.with_shards(&all, |view| {
-        // SAFETY: every store is held for this closure.
-        let mut stores: Vec<&mut ShardStore> = view.iter().map(|&s| unsafe { &mut *s }).collect();
+        let mut stores = view.all_mut();
         let Some(r) = master::repl() else { return };
         let mut guard = STATE.lock().unwrap();
         let Some(f) = guard.as_mut() else { return };
@@ -240,8 +239,7 @@ pub async fn psync_answered(rt: &Rc<ShardRt>, accepted: bool, why: &str) {
     }
     let all: Vec<usize> = (0..rt.srv.nshards).collect();
     rt.with_shards(&all, |view| {
-        // SAFETY: every store is held for this closure.
-        let mut stores: Vec<&mut ShardStore> = view.iter().map(|&s| unsafe { &mut *s }).collect();
+        let mut stores = view.all_mut();
         abort(Some(&mut stores), why);
     })
     .await;

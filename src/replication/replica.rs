@@ -583,9 +583,7 @@ async fn full_sync(
     let all: Vec<usize> = (0..srv.nshards).collect();
     let loaded = rt
         .with_shards(&all, |view| {
-            // SAFETY: every store is held for this closure.
-            let mut stores: Vec<&mut ShardStore> =
-                view.iter().map(|&p| unsafe { &mut *p }).collect();
+            let mut stores = view.all_mut();
             if with_link(link_gen, |_| ()).is_none() {
                 return Err("replication link reconfigured".to_string());
             }
@@ -811,7 +809,7 @@ async fn apply(
 pub(super) fn apply_one(
     rt: &Rc<ShardRt>,
     client: &mut Client,
-    view: &[*mut ShardStore],
+    view: &mut crate::server::stores::View<'_>,
     args: &[Bytes],
 ) {
     let srv = rt.srv;
@@ -850,7 +848,7 @@ pub(super) fn apply_one(
     }
     let mut out = crate::protocol::Out::new(false);
     let db = client.db;
-    let mut ctx = crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), view);
+    let mut ctx = crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), view.reborrow());
     ctx.no_block = true;
     crate::server::shard::run_handler(rt.stats(), idx, cmd, &mut ctx, args);
     if out.buf.first() == Some(&b'-') {

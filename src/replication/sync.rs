@@ -51,9 +51,7 @@ pub async fn serve_replica(
         }
         let all: Vec<usize> = (0..srv.nshards).collect();
         rt.with_shards(&all, |view| {
-            // SAFETY: every store is held for this closure.
-            let mut stores: Vec<&mut crate::storage::ShardStore> =
-                view.iter().map(|&s| unsafe { &mut *s }).collect();
+            let mut stores = view.all_mut();
             super::replica::promote(&mut stores);
         })
         .await;
@@ -175,9 +173,7 @@ pub async fn serve_replica(
         let mut link: Option<Arc<Link>> = None;
         let res = rt
             .with_shards(&all, |view| {
-                // SAFETY: every store is held for this closure.
-                let stores: Vec<&crate::storage::ShardStore> =
-                    view.iter().map(|&s| unsafe { &*s }).collect();
+                let stores = view.all();
                 let mut on_cut = |c: &CutInfo| {
                     let l = Arc::new(Link::new(
                         info.clone(),

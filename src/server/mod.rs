@@ -620,9 +620,11 @@ pub fn run(config: Config) -> i32 {
 
     let stores = shard::StoreRegistry::new(
         (0..nshards)
-            .map(|i| Box::into_raw(Box::new(crate::storage::ShardStore::new(i, srv.databases))))
+            .map(|i| crate::storage::ShardStore::new(i, srv.databases))
             .collect(),
     );
+    // No shard thread exists yet: main owns every store until they start.
+    let mut all_stores = stores.startup();
 
     // With `appendonly yes` the AOF is the dataset (as Redis: the RDB is
     // not read).
@@ -632,19 +634,16 @@ pub fn run(config: Config) -> i32 {
         return 1;
     }
     let loaded = if aof_on {
-        crate::aof::load_at_startup(srv, stores.all())
+        crate::aof::load_at_startup(srv, &mut all_stores)
     } else {
-        persist::load_at_startup(srv, stores.all())
+        persist::load_at_startup(srv, &mut all_stores)
     };
     if let Err(e) = loaded {
         crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
     if aof_on {
-        // SAFETY: no shard thread exists yet; main owns every store.
-        let view: Vec<&crate::storage::ShardStore> =
-            stores.all().iter().map(|&p| unsafe { &*p }).collect();
-        if let Err(e) = crate::aof::start(srv, &view) {
+        if let Err(e) = crate::aof::start(srv, &all_stores.all()) {
             crate::log::warning(&e);
             return 1;
         }
@@ -668,13 +667,13 @@ pub fn run(config: Config) -> i32 {
     if let (Some(host), Some(port)) = (words.next(), words.next().and_then(|p| p.parse().ok())) {
         let restored = srv.persist.restored_position.lock().unwrap().take();
         crate::replication::replica::configure_at_startup(srv, host.to_string(), port, restored);
-        for &p in stores.all() {
-            // SAFETY: no shard thread exists yet; main owns every store.
-            for db in unsafe { &mut *p }.dbs.iter_mut() {
+        for store in all_stores.all_mut() {
+            for db in store.dbs.iter_mut() {
                 db.replica_mode = true;
             }
         }
     }
+    drop(all_stores);
 
     let mesh = build_mesh(nshards);
 
@@ -871,8 +870,9 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             crate::memory::collect(false);
         }
         if rt.gate.is_free() {
-            // SAFETY: owner thread with its gate free: nobody else touches the store.
-            let store = unsafe { &mut *rt.store_ptr() };
+            // Owner thread with its gate free: nobody else touches the store.
+            let mut own = rt.own();
+            let store = own.store(rt.id);
             let now = crate::storage::now_ms();
             crate::storage::db::set_command_time(now);
             if crate::storage::expire::active_expire_enabled()
@@ -930,9 +930,7 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
     if p.shutdown_requested.load(Ordering::Acquire) {
         let ok = rt
             .with_shards(&all, |view| {
-                // SAFETY: every store is held for this closure.
-                let mut stores: Vec<&mut crate::storage::ShardStore> =
-                    view.iter().map(|&s| unsafe { &mut *s }).collect();
+                let mut stores = view.all_mut();
                 crate::commands::snapshot::prepare_for_shutdown(
                     srv,
                     &mut stores,
@@ -955,9 +953,7 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
     if !p.bgsave_in_progress() && crate::aof::rewrite_due(srv) {
         let r = rt
             .with_shards(&all, |view| {
-                // SAFETY: every store is held for this closure.
-                let stores: Vec<&crate::storage::ShardStore> =
-                    view.iter().map(|&s| unsafe { &*s }).collect();
+                let stores = view.all();
                 persist::bgsave(rt, &stores, persist::Target::AofRewrite)
             })
             .await;
@@ -976,9 +972,7 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
     }
     let r = rt
         .with_shards(&all, |view| {
-            // SAFETY: every store is held for this closure.
-            let stores: Vec<&crate::storage::ShardStore> =
-                view.iter().map(|&s| unsafe { &*s }).collect();
+            let stores = view.all();
             persist::bgsave(rt, &stores, persist::Target::File)
         })
         .await;

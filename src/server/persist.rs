@@ -706,7 +706,10 @@ pub fn load_functions(codes: &[Vec<u8>]) {
 
 /// Loads `dir/dbfilename` into the stores before the shards start.
 /// Ok(false) when there is no file.
-pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool, String> {
+pub fn load_at_startup(
+    srv: &Server,
+    stores: &mut crate::server::stores::View<'_>,
+) -> Result<bool, String> {
     let path = rdb_path(srv);
     let f = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -749,9 +752,7 @@ pub fn load_at_startup(srv: &Server, stores: &[*mut ShardStore]) -> Result<bool,
                 return;
             }
             let s = key_shard(&key, n);
-            // SAFETY: called before any shard thread exists; main owns every store.
-            let p = stores[s];
-            let store = unsafe { &mut *p };
+            let store = stores.store(s);
             store.dbs[db].insert_entry(&key, entry);
             loaded += 1;
             if loaded.is_multiple_of(1 << 20) && last_log.elapsed().as_secs() >= 2 {

@@ -22,7 +22,6 @@ use std::sync::atomic::Ordering;
 use crate::commands::transactions::{self, WATCHING_CLIENTS};
 use crate::commands::{BlockRequest, Command, Ctx, Special, flags};
 use crate::protocol::Out;
-use crate::storage::ShardStore;
 
 /// A command sent to the shard that owns its keys.
 #[derive(Clone)]
@@ -134,7 +133,7 @@ pub enum Payload {
     Any(Box<dyn std::any::Any + Send>),
 }
 
-pub use super::stores::StoreRegistry;
+pub use super::stores::{StoreRegistry, View};
 
 #[derive(Default)]
 struct ReplySlot {
@@ -161,8 +160,6 @@ pub struct ShardRt {
     pub srv: &'static Server,
     pub gate: Gate,
     pub stores: StoreRegistry,
-    /// Only this shard's pointer set: the view of a command running inline.
-    local_view: Vec<*mut ShardStore>,
     peers: Vec<Option<ConnectedSender<Msg>>>,
     pending: RefCell<HashMap<u64, Rc<ReplySlot>>>,
     next_id: Cell<u64>,
@@ -175,21 +172,11 @@ impl ShardRt {
         stores: StoreRegistry,
         peers: Vec<Option<ConnectedSender<Msg>>>,
     ) -> ShardRt {
-        let local_view = (0..stores.len())
-            .map(|i| {
-                if i == id {
-                    stores.ptr(i)
-                } else {
-                    std::ptr::null_mut()
-                }
-            })
-            .collect();
         ShardRt {
             id,
             srv,
             gate: Gate::default(),
             stores,
-            local_view,
             peers,
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(1),
@@ -200,10 +187,10 @@ impl ShardRt {
         &self.srv.stats[self.id]
     }
 
-    /// This shard's store. Caller must be the owner thread with the gate free
-    /// (or held by itself).
-    pub fn store_ptr(&self) -> *mut ShardStore {
-        self.stores.ptr(self.id)
+    /// A view of this shard's store. Caller must be the owner thread with
+    /// the gate free (or held by itself).
+    pub fn own(&self) -> View<'_> {
+        self.stores.owner(self.id)
     }
 
     /// Runs one keyed job on this shard's data, registers it as blocked if
@@ -212,8 +199,9 @@ impl ShardRt {
     pub fn run_job(self: &Rc<Self>, job: &Job) -> JobResult {
         let r = self.run_job_once(job);
         if let Some(b) = &r.block {
-            // SAFETY: owner thread, gate free or ours (see above).
-            let store = unsafe { &mut *self.store_ptr() };
+            // Owner thread, gate free or ours (see above).
+            let mut own = self.own();
+            let store = own.store(self.id);
             let waiter = job.waiter.as_ref().expect("blocked without a waiter");
             let rerun = b.rerun_args.as_ref().map(|a| Job {
                 args: a.clone(),
@@ -237,7 +225,7 @@ impl ShardRt {
         out: &mut Out,
         origin: &super::client::ClientInfo,
     ) {
-        self.run_unblocking(&self.local_view, idx, cmd, args, db, out, origin);
+        self.run_unblocking(self.own(), idx, cmd, args, db, out, origin);
         self.serve_ready();
     }
 
@@ -245,7 +233,7 @@ impl ShardRt {
     #[allow(clippy::too_many_arguments)]
     fn run_unblocking(
         &self,
-        view: &[*mut ShardStore],
+        view: View<'_>,
         idx: usize,
         cmd: &'static Command,
         args: &[Bytes],
@@ -277,10 +265,12 @@ impl ShardRt {
         let Some(mut b) = self.stores.try_borrow(s) else {
             return false;
         };
-        self.run_unblocking(b.view(), idx, cmd, args, db, out, origin);
+        let mut view = b.view();
+        self.run_unblocking(view.reborrow(), idx, cmd, args, db, out, origin);
         // Clients blocked on a key this command fed are served by the
         // owner, in their order (as after an Exec there).
-        let ready = !b.store().ready_keys.is_empty();
+        let ready = !view.store(s).ready_keys.is_empty();
+        drop(view);
         drop(b);
         if ready {
             self.post(s, Msg::ServeReady);
@@ -291,7 +281,7 @@ impl ShardRt {
 
     fn run_job_once(&self, job: &Job) -> JobResult {
         let mut out = Out::new(job.resp3);
-        let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, &self.local_view);
+        let mut ctx = Ctx::new(&mut out, job.db, self.srv, None, self.own());
         ctx.origin = job.origin.as_deref();
         ctx.no_block = job.no_block || job.waiter.is_none();
         ctx.caller = job.caller.clone();
@@ -325,8 +315,9 @@ impl ShardRt {
     /// `serve_ready` for a caller that holds the gate and is done with the
     /// data (no other holder is touching it).
     fn serve_ready_held(self: &Rc<Self>) {
-        // SAFETY: owner thread; the gate is free or held by a finished holder.
-        let store = unsafe { &mut *self.store_ptr() };
+        // Owner thread; the gate is free or held by a finished holder.
+        let mut own = self.own();
+        let store = own.store(self.id);
         while let Some(dbkey) = store.ready_keys.pop() {
             let Some(queue) = store.blocked.remove(&dbkey) else {
                 continue;
@@ -413,8 +404,9 @@ impl ShardRt {
         let rt = self.clone();
         glommio::spawn_local(async move {
             rt.gate.acquire().await;
-            // SAFETY: the gate is ours: nobody else touches the store.
-            let store = unsafe { &mut *rt.store_ptr() };
+            // The gate is ours: nobody else touches the store.
+            let mut own = rt.own();
+            let store = own.store(rt.id);
             crate::storage::evict::make_room(store, crate::storage::now_ms(), 100_000, 2000);
             crate::storage::evict::asked_done(rt.id);
             rt.serve_and_release();
@@ -497,7 +489,7 @@ impl ShardRt {
     pub async fn with_shards<R>(
         self: &Rc<Self>,
         shards: &[usize],
-        f: impl FnOnce(&[*mut ShardStore]) -> R,
+        f: impl FnOnce(&mut View<'_>) -> R,
     ) -> R {
         debug_assert!(shards.windows(2).all(|w| w[0] < w[1]));
         for &s in shards {
@@ -509,14 +501,12 @@ impl ShardRt {
                 fut.await;
             }
         }
-        let mut view = vec![std::ptr::null_mut(); self.stores.len()];
-        for &s in shards {
-            view[s] = self.stores.ptr(s);
-        }
         // The remote owners acknowledged the hold through the channel, which
         // orders their last writes before our reads (and ours before their
         // next reads on Release).
-        let r = f(&view);
+        let mut view = self.stores.held(shards);
+        let r = f(&mut view);
+        drop(view);
         for &s in shards {
             if s == self.id {
                 self.gate.release();
@@ -599,8 +589,8 @@ impl ShardRt {
     /// Serves ready keys from a fresh task (callers that are inside
     /// `with_shards` must not recurse into job execution).
     fn serve_ready_soon(self: &Rc<Self>) {
-        // SAFETY: owner thread; only reads the length.
-        if unsafe { (*self.store_ptr()).ready_keys.is_empty() } {
+        // Owner thread; only reads the length.
+        if self.own().store(self.id).ready_keys.is_empty() {
             return;
         }
         let rt = self.clone();

@@ -417,9 +417,10 @@ impl Conn<'_> {
     /// up ahead (a hint only: arguments that are not keys cost a wasted
     /// lookup), so the memory misses of the batch overlap.
     pub(crate) fn prefetch_keys(&self, cmds: &[Vec<Bytes>]) {
-        // SAFETY: owner thread with the gate free (checked by the caller):
-        // nobody else touches the store, and this only reads it.
-        let store = unsafe { &*self.rt.store_ptr() };
+        // Owner thread with the gate free (checked by the caller): nobody
+        // else touches the store, and this only reads it.
+        let mut own = self.rt.own();
+        let store = own.store(self.rt.id);
         let Some(db) = store.dbs.get(self.client.db) else {
             return;
         };
@@ -484,8 +485,8 @@ impl Conn<'_> {
         let srv = self.rt.srv;
         let mut out = Out::new(self.client.resp3);
         let db = self.client.db;
-        let none: Vec<*mut crate::storage::ShardStore> = vec![std::ptr::null_mut(); srv.nshards];
-        let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), &none);
+        let none = crate::server::stores::View::none(srv.nshards);
+        let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *self.client), none);
         run_handler(self.rt.stats(), idx, cmd, &mut ctx, args);
         out
     }

@@ -96,7 +96,7 @@ impl Conn<'_> {
         rt.with_shards(&[shard], |view| {
             let mut out = Out::new(resp3);
             let verdict = {
-                let mut ctx = Ctx::new(&mut out, 0, srv, None, view);
+                let mut ctx = Ctx::new(&mut out, 0, srv, None, view.reborrow());
                 let now = ctx.now;
                 let d = &ctx.store(shard).dbs[0];
                 let existing = keys.iter().filter(|k| d.peek(k, now).is_some()).count();
@@ -109,7 +109,7 @@ impl Conn<'_> {
                     Some(OpenSlotOutcome::Redirected(out))
                 }
                 Ok(()) if plain => {
-                    let mut ctx = Ctx::new(&mut out, db, srv, Some(client), view);
+                    let mut ctx = Ctx::new(&mut out, db, srv, Some(client), view.reborrow());
                     run_handler(rt.stats(), idx, cmd, &mut ctx, args);
                     Some(OpenSlotOutcome::Ran(out))
                 }

@@ -123,16 +123,14 @@ impl Conn<'_> {
         let client = &mut *self.client;
         rt.with_shards(shards, |view| {
             let mut out = Out::new(client.resp3);
-            let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view);
+            let mut ctx = Ctx::new(&mut out, job.db, srv, Some(client), view.reborrow());
             ctx.no_block = job.no_block || job.waiter.is_none();
             ctx.caller = job.caller.clone();
             run_handler(rt.stats(), job.cmd_idx, job.cmd, &mut ctx, &job.args);
             let block = ctx.block.take();
             let need_all = ctx.need_all_shards;
             if let (Some(b), Some(w)) = (&block, &job.waiter) {
-                for &p in view.iter().filter(|p| !p.is_null()) {
-                    // SAFETY: `view` holds exactly the stores we hold now.
-                    let store = unsafe { &mut *p };
+                for store in view.all_mut() {
                     let local = local_job(job, store.id, srv.nshards);
                     blocking::register(store, srv.nshards, job.db, &b.keys, w, local.as_ref());
                 }
