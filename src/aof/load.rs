@@ -310,7 +310,8 @@ fn run(
     }
     let mut out = crate::protocol::Out::new(false);
     let db = client.db;
-    let mut ctx = crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), stores.reborrow());
+    let mut ctx =
+        crate::commands::Ctx::new(&mut out, db, srv, Some(&mut *client), stores.reborrow());
     ctx.no_block = true;
     (cmd.handler)(&mut ctx, args);
     Ok(())

@@ -480,7 +480,16 @@ impl Conn<'_> {
         if crate::aof::always() {
             crate::aof::wait_synced(crate::replication::next_lsn()).await;
         }
-        let ok = stream.write_all(wbuf).await.is_ok();
+        // Several shards: the first try lends this shard's store meanwhile
+        // (`ShardRt::send_lending`); what the socket does not take now, and
+        // errors, go the usual way.
+        let sent = if self.rt.srv.nshards > 1 {
+            use std::os::fd::AsRawFd;
+            self.rt.send_lending(stream.as_raw_fd(), wbuf).unwrap_or(0)
+        } else {
+            0
+        };
+        let ok = sent == wbuf.len() || stream.write_all(&wbuf[sent..]).await.is_ok();
         ThreadStats::bump(&self.rt.stats().net_output_bytes, wbuf.len() as u64);
         if wbuf.capacity() > 1 << 20 {
             *wbuf = Vec::with_capacity(READ_CHUNK);

@@ -50,7 +50,13 @@ impl StoreRegistry {
         let owners = (0..ptrs.len())
             .map(|i| {
                 (0..ptrs.len())
-                    .map(|j| if i == j { ptrs[i] } else { std::ptr::null_mut() })
+                    .map(|j| {
+                        if i == j {
+                            ptrs[i]
+                        } else {
+                            std::ptr::null_mut()
+                        }
+                    })
                     .collect()
             })
             .collect();
@@ -128,7 +134,10 @@ impl StoreRegistry {
         self.lend[i]
             .compare_exchange(LENT, BORROWED, Ordering::Acquire, Ordering::Relaxed)
             .ok()?;
-        Some(Borrowed { reg: self, shard: i })
+        Some(Borrowed {
+            reg: self,
+            shard: i,
+        })
     }
 }
 

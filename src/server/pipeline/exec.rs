@@ -80,7 +80,13 @@ impl Conn<'_> {
                 // maxmemory is checked once, for the whole transaction.
                 let denyoom = queued.iter().any(|q| q.cmd.flags & flags::DENYOOM != 0);
                 let mut scratch = Out::new(resp3);
-                let mut ctx = Ctx::new(&mut scratch, client.db, srv, Some(&mut *client), view.reborrow());
+                let mut ctx = Ctx::new(
+                    &mut scratch,
+                    client.db,
+                    srv,
+                    Some(&mut *client),
+                    view.reborrow(),
+                );
                 if crate::server::shard::oom_refused(&mut ctx, denyoom) {
                     out.err(&format!(
                         "EXECABORT Transaction discarded because of: {}",
@@ -105,7 +111,8 @@ impl Conn<'_> {
                             continue;
                         }
                         let db = client.db;
-                        let mut ctx = Ctx::new(&mut out, db, srv, Some(&mut *client), view.reborrow());
+                        let mut ctx =
+                            Ctx::new(&mut out, db, srv, Some(&mut *client), view.reborrow());
                         // Blocking commands inside MULTI never block.
                         ctx.no_block = true;
                         ctx.caller = caller.clone();
