@@ -642,11 +642,9 @@ pub fn run(config: Config) -> i32 {
         crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
-    if aof_on {
-        if let Err(e) = crate::aof::start(srv, &all_stores.all()) {
-            crate::log::warning(&e);
-            return 1;
-        }
+    if aof_on && let Err(e) = crate::aof::start(srv, &all_stores.all()) {
+        crate::log::warning(&e);
+        return 1;
     }
     // A cluster replica (nodes.conf) follows its master as `replicaof` would.
     if let Some((host, port)) = srv.cluster.as_ref().and_then(|c| c.startup_master()) {
