@@ -20,6 +20,7 @@ pair_tests!(
     slowlog_redacts_sensitive_arguments,
     paused_clients_count_as_blocked,
     client_info_qbuf_holds_current_command,
+    idle_client_gives_query_buffer_back,
     pause_write_lets_errors_and_read_only_scripts_through,
 );
 
@@ -837,6 +838,47 @@ fn client_info_qbuf_holds_current_command(p: &mut Pair) {
     }
     let (k, r) = (got[0].clone(), got[1].clone());
     p.expect_eq("qbuf in CLIENT INFO/LIST", k.as_bytes(), r.as_bytes());
+}
+
+/// A client's query buffer (qbuf + qbuf-free in CLIENT LIST) holds a read
+/// chunk after a command, and is given back once the client has been idle
+/// for more than 2 s (Redis's clientsCron; keel's shard cron frees the
+/// query and reply buffers of such a connection).
+fn idle_client_gives_query_buffer_back(p: &mut Pair) {
+    let qbuf_total = |text: &str| {
+        let line = text.lines().find(|l| l.contains("name=quiet"))?;
+        let num = |name: &str| -> Option<u64> {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(name))?
+                .parse()
+                .ok()
+        };
+        Some((num("qbuf=")? + num("qbuf-free=")?, num("idle=")?))
+    };
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut ctl, mut quiet) = (s.conn(), s.conn());
+        quiet.line("CLIENT SETNAME quiet");
+        let list = |c: &mut Conn| qbuf_total(&Resp::parse(&c.line("CLIENT LIST")).as_str());
+        let fresh = list(&mut ctl).map(|(q, _)| (8192..32768).contains(&q));
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let released = loop {
+            match list(&mut ctl) {
+                Some((0, idle)) if idle >= 3 => break true,
+                _ if Instant::now() > deadline => break false,
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        // Used again, it reads into a fresh buffer.
+        quiet.line("PING");
+        let again = list(&mut ctl).map(|(q, _)| q >= 8192);
+        got.push(format!(
+            "after a command: {fresh:?}, given back when idle: {released}, used again: {again:?}"
+        ));
+    }
+    let (k, r) = (got[0].clone(), got[1].clone());
+    assert!(r.contains("given back when idle: true"), "stock: {r}");
+    p.expect_eq("query buffer of an idle client", k.as_bytes(), r.as_bytes());
 }
 
 /// Under CLIENT PAUSE WRITE a call with the wrong arity, a script declared

@@ -73,6 +73,12 @@ pub(in crate::server) fn register(id: u64, port: &Rc<Port>) -> Registered {
     Registered(id)
 }
 
+/// Calls `f` on each of this shard's connections (`f` must not admit or
+/// drop one).
+pub(in crate::server) fn for_each_port(mut f: impl FnMut(&Port)) {
+    PORTS.with(|m| m.borrow().values().for_each(|p| f(p)));
+}
+
 /// Notes the calling task (the connection's) as the one to wake.
 pub(in crate::server) async fn set_waker(port: &Port) {
     futures_lite::future::poll_fn(|cx| {

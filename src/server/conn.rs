@@ -19,6 +19,58 @@ use crate::protocol::{ParseError, Parser, ParserLimits};
 
 const READ_CHUNK: usize = 16 * 1024;
 
+thread_local! {
+    /// Where a socket read lands, shared by the shard's connections: the
+    /// bytes move to the connection's query buffer in the same poll, so a
+    /// connection waiting for input holds no read buffer of its own.
+    static CHUNK: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
+}
+
+/// One non-blocking read of the socket into `rbuf` (glommio's poll_read
+/// uses the buffer only during the call, never across a wait). An empty
+/// query buffer is given READ_CHUNK bytes first, as Redis allocates
+/// PROTO_IOBUF_LEN on a read.
+fn poll_recv(
+    stream: &mut TcpStream,
+    cx: &mut std::task::Context<'_>,
+    rbuf: &mut BytesMut,
+) -> std::task::Poll<std::io::Result<usize>> {
+    CHUNK.with(|c| {
+        let mut c = c.borrow_mut();
+        let r = std::pin::Pin::new(stream).poll_read(cx, &mut c);
+        if let std::task::Poll::Ready(Ok(n)) = r {
+            if rbuf.capacity() == 0 {
+                rbuf.reserve(READ_CHUNK.max(n));
+            }
+            rbuf.extend_from_slice(&c[..n]);
+        }
+        r
+    })
+}
+
+/// Redis's clientsCron share for buffers: a connection idle for more than
+/// 2 s with nothing pending gives its query and reply buffers back (the
+/// next read or reply allocates again). A connection busy in a batch, or
+/// subscribed and waiting, keeps its state borrowed and is skipped.
+pub(super) fn release_idle_buffers(now_ms: u64) {
+    busy::for_each_port(|port| {
+        if now_ms < port.info.last_interaction_ms.load(Ordering::Relaxed) + 2000 {
+            return;
+        }
+        let Ok(mut st) = port.st.try_borrow_mut() else {
+            return;
+        };
+        if st.rbuf.is_empty() && st.rbuf.capacity() > 0 {
+            st.rbuf = BytesMut::new();
+            port.info.qbuf_free.store(0, Ordering::Relaxed);
+        }
+        if st.wbuf.is_empty() && st.wbuf.capacity() > 0 {
+            st.wbuf = Vec::new();
+        }
+    });
+}
+
 /// Admits a TCP connection the accept task got and starts its task.
 pub fn spawn(rt: &Rc<ShardRt>, stream: TcpStream) {
     let (peer, local) = tcp_addrs(&stream);
@@ -181,8 +233,6 @@ const WOKEN: usize = usize::MAX;
 #[allow(clippy::await_holding_refcell_ref)]
 async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
     let srv = rt.srv;
-    let mut chunk = vec![0u8; READ_CHUNK];
-    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     loop {
         // Plain connections wait with their state released, so a script
         // that runs too long on this thread can answer them (`busy`).
@@ -193,13 +243,17 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
         };
         let n = if subscribed {
             let mut st = port.st.borrow_mut();
+            let ConnState { client, rbuf, .. } = &mut *st;
             let mut conn = Conn {
                 rt: rt.clone(),
-                client: &mut st.client,
+                client,
             };
-            conn.read(stream, &mut chunk).await
+            // Boxed, as the batch and the rare paths below: the task's
+            // future is as large as its largest state, and every
+            // connection holds one.
+            Box::pin(conn.read(stream, rbuf)).await
         } else {
-            let r = read_plain(rt, port, stream, &mut chunk).await;
+            let r = read_plain(rt, port, stream).await;
             port.idle.set(false);
             r
         };
@@ -211,6 +265,7 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
         let ConnState {
             client,
             rbuf,
+            wbuf,
             parser,
             out,
             deferred,
@@ -236,7 +291,7 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             client,
         };
         if closing {
-            let _ = conn.flush(stream, &mut wbuf).await;
+            let _ = conn.flush(stream, wbuf).await;
             return;
         }
         if conn.client.info.killed.load(Ordering::Relaxed) {
@@ -244,7 +299,6 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
         }
         if n != WOKEN {
             ThreadStats::bump(&rt.stats().net_input_bytes, n as u64);
-            rbuf.extend_from_slice(&chunk[..n]);
         }
         let limits = ParserLimits {
             proto_max_bulk_len: srv.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
@@ -265,9 +319,8 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             }
             if cmds.len() >= 1024 {
                 // Bound the batch so a huge pipeline streams its replies.
-                conn.run_pipeline(stream, std::mem::take(&mut cmds), &mut wbuf)
-                    .await;
-                if !conn.flush(stream, &mut wbuf).await || conn.client.close_after_reply {
+                Box::pin(conn.run_pipeline(stream, std::mem::take(&mut cmds), wbuf)).await;
+                if !conn.flush(stream, wbuf).await || conn.client.close_after_reply {
                     return;
                 }
             }
@@ -287,17 +340,19 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
         if !cmds.is_empty() {
             let info = conn.client.info.clone();
             info.qbuf.store(read, Ordering::Relaxed);
-            conn.run_pipeline(stream, cmds, &mut wbuf).await;
+            // Boxed: the batch's future is most of the task's size, which a
+            // connection would otherwise hold while it waits for input.
+            Box::pin(conn.run_pipeline(stream, cmds, wbuf)).await;
             info.qbuf.store(rbuf.len(), Ordering::Relaxed);
         }
         if let Some(m) = proto_err {
             // The message may quote a client byte (a CR or LF too).
-            crate::protocol::err_line(&mut wbuf, format!("ERR {m}").as_bytes());
+            crate::protocol::err_line(wbuf, format!("ERR {m}").as_bytes());
             crate::log::verbose(&format!(
                 "Protocol error ({m}) from client: id={} addr={}",
                 conn.client.id, conn.client.info.addr
             ));
-            let _ = conn.flush(stream, &mut wbuf).await;
+            let _ = conn.flush(stream, wbuf).await;
             return;
         }
         // Joined before MONITOR's +OK leaves, so whatever another client
@@ -306,16 +361,22 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             .client
             .monitor
             .then(|| MonitorFeed::join(srv, conn.client.id));
-        if !conn.flush(stream, &mut wbuf).await || conn.client.close_after_reply {
+        if !conn.flush(stream, wbuf).await || conn.client.close_after_reply {
             return;
         }
         if let Some(feed) = feed {
-            return conn.monitor_loop(stream, feed).await;
+            return Box::pin(conn.monitor_loop(stream, feed)).await;
         }
         if let Some(args) = conn.client.sync_request.take() {
             let pending = rbuf.to_vec();
-            return crate::replication::sync::serve_replica(rt, stream, conn.client, args, pending)
-                .await;
+            return Box::pin(crate::replication::sync::serve_replica(
+                rt,
+                stream,
+                conn.client,
+                args,
+                pending,
+            ))
+            .await;
         }
         if rbuf.capacity() > 4 * READ_CHUNK && rbuf.is_empty() {
             *rbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -352,18 +413,15 @@ fn servable(c: &Client) -> bool {
 /// the busy-script hook left work for it. Closes an idle client after
 /// `timeout` seconds as Redis's clientsCronHandleTimeout: never replicas,
 /// masters or blocked clients (they wait elsewhere).
-async fn read_plain(
-    rt: &ShardRt,
-    port: &Port,
-    stream: &mut TcpStream,
-    chunk: &mut [u8],
-) -> std::io::Result<usize> {
+async fn read_plain(rt: &ShardRt, port: &Port, stream: &mut TcpStream) -> std::io::Result<usize> {
     use futures_lite::future::{or, poll_fn};
     let read = poll_fn(|cx| {
         if port.dirty.get() {
             return std::task::Poll::Ready(Ok(WOKEN));
         }
-        std::pin::Pin::new(&mut *stream).poll_read(cx, chunk)
+        // The state is free while the task waits (the hook borrows it
+        // only inside a script, never during this poll).
+        poll_recv(stream, cx, &mut port.st.borrow_mut().rbuf)
     });
     let secs = rt.srv.ops.idle_timeout_secs.load(Ordering::Relaxed);
     if secs == 0 || !port.info.flags.lock().unwrap().is_empty() {
@@ -389,11 +447,15 @@ async fn read_plain(
 impl Conn<'_> {
     /// Reads from the socket; a connection with subscriptions meanwhile
     /// writes the messages published to it.
-    async fn read(&mut self, stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
-        use futures_lite::future::or;
+    async fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        rbuf: &mut BytesMut,
+    ) -> std::io::Result<usize> {
+        use futures_lite::future::{or, poll_fn};
         let queue = self.client.subs.queue.clone();
         if !self.client.subs.any() && queue.is_empty() && !gets_pushes(self.client) {
-            return stream.read(chunk).await;
+            return poll_fn(|cx| poll_recv(stream, cx, rbuf)).await;
         }
         queue
             .hard_limit
@@ -415,7 +477,7 @@ impl Conn<'_> {
             })
             .await?;
             if readable {
-                return stream.read(chunk).await;
+                return poll_fn(|cx| poll_recv(stream, cx, rbuf)).await;
             }
         }
     }
@@ -574,6 +636,8 @@ pub(super) struct Port {
 pub(super) struct ConnState {
     pub(super) client: Client,
     pub(super) rbuf: BytesMut,
+    /// Replies of the batch being run, until flushed.
+    pub(super) wbuf: Vec<u8>,
     pub(super) parser: Parser,
     /// Replies the hook could not send yet: they go before anything newer.
     pub(super) out: Vec<u8>,
@@ -596,7 +660,8 @@ impl Port {
             waker: None.into(),
             st: std::cell::RefCell::new(ConnState {
                 client,
-                rbuf: BytesMut::with_capacity(READ_CHUNK),
+                rbuf: BytesMut::new(),
+                wbuf: Vec::new(),
                 parser: Parser::new(),
                 out: Vec::new(),
                 deferred: Vec::new(),

@@ -865,6 +865,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
         glommio::timer::sleep(std::time::Duration::from_millis(1000 / hz)).await;
         if last_collect.elapsed() >= std::time::Duration::from_secs(1) {
             last_collect = std::time::Instant::now();
+            conn::release_idle_buffers(crate::storage::now_ms());
             crate::memory::collect(false);
         }
         if rt.gate.is_free() {
