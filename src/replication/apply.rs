@@ -21,7 +21,7 @@ use super::master;
 use super::replica::{MasterApply, apply_one, not_applied, with_link};
 use crate::commands::{Command, Scope, Special};
 use crate::server::client::Client;
-use crate::server::shard::{Msg, ShardRt};
+use crate::server::shard::{Msg, Payload, ShardRt};
 use crate::storage::slot::key_shard;
 
 /// One command of the master's stream: its arguments (None: only its bytes
@@ -139,22 +139,26 @@ async fn run_phase(rt: &Rc<ShardRt>, phase: &mut [Vec<Op>]) {
     }
 }
 
-/// Holds every shard, in ascending order (deadlock-free with every other
-/// holder, SAVE/BGSAVE and full syncs included).
-async fn hold_all(rt: &Rc<ShardRt>) {
-    for s in 0..rt.srv.nshards {
-        if s == rt.id {
-            rt.gate.acquire().await;
-        } else {
-            let (id, fut) = rt.new_slot();
-            rt.post(s, Msg::Hold { id, from: rt.id });
-            fut.await;
-        }
+/// Holds shards `0..upto`, in ascending order (deadlock-free with every
+/// other holder, SAVE/BGSAVE and full syncs included).
+async fn hold_upto(rt: &Rc<ShardRt>, upto: usize) {
+    for s in 0..upto {
+        hold(rt, s).await;
     }
 }
 
-fn release_all(rt: &Rc<ShardRt>) {
-    for s in 0..rt.srv.nshards {
+async fn hold(rt: &Rc<ShardRt>, s: usize) {
+    if s == rt.id {
+        rt.gate.acquire().await;
+    } else {
+        let (id, fut) = rt.new_slot();
+        rt.post(s, Msg::Hold { id, from: rt.id });
+        fut.await;
+    }
+}
+
+fn release_upto(rt: &Rc<ShardRt>, upto: usize) {
+    for s in 0..upto {
         if s == rt.id {
             // Serves clients blocked on keys the run made ready.
             rt.serve_and_release();
@@ -164,60 +168,134 @@ fn release_all(rt: &Rc<ShardRt>) {
     }
 }
 
+/// On the owner's thread: takes its gate if nobody holds or waits for it,
+/// without waiting.
+fn try_hold(rt: &Rc<ShardRt>) -> bool {
+    if !rt.gate.is_free() {
+        return false;
+    }
+    let mut acquire = std::pin::pin!(rt.gate.acquire());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    // A free gate is granted on the first poll.
+    std::future::Future::poll(acquire.as_mut(), &mut cx).is_ready()
+}
+
+/// One step of a run, in stream order.
+enum Step {
+    /// Single-shard commands, per shard, applied on all shards at once.
+    Phase(Vec<Vec<Op>>),
+    /// A command alone on the link's thread, every store in view, in `db`.
+    Serial(usize, Vec<Bytes>),
+}
+
 /// Applies `cmds` (in stream order) with every shard held, and feeds their
 /// bytes to this node's backlog in the same hold: the offset never covers
 /// a command not applied on every shard, nor lags the data a snapshot sees.
 /// `client` is the master's client (its DB is the stream's).
+///
+/// The run is classified before the hold. When it starts with a phase and
+/// the highest shard is another thread's, that shard is taken together
+/// with its part of the phase in one message (if its gate is free: a try,
+/// so the ascending order is kept; else it is held in order afterwards):
+/// one cross-thread round trip per run instead of two.
 pub async fn apply_run(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCmd>, link_gen: u64) {
     if cmds.is_empty() {
         return;
     }
     let srv = rt.srv;
     let n = srv.nshards;
-    hold_all(rt).await;
-    // REPLICAOF holds every shard too: a replaced link stops here.
-    if with_link(link_gen, |_| ()).is_some() {
-        // hold_all above: every gate is ours.
-        let mut view = rt.stores.held(&(0..n).collect::<Vec<_>>());
-        let mut phase: Vec<Vec<Op>> = (0..n).map(|_| Vec::new()).collect();
-        let mut pending = false;
-        let mut raw = Vec::with_capacity(cmds.iter().map(|c| c.1.len()).sum());
-        let mut db = client.db;
-        for (args, bytes) in cmds {
-            raw.extend_from_slice(&bytes);
-            let Some(args) = args else { continue };
-            if crate::commands::lookup(&args[0]).is_some_and(|(_, c)| c.special == Special::Select)
-            {
-                if let Some(d) = selected(&args, srv.databases) {
-                    db = d;
-                }
-                continue;
+    let empty = || -> Vec<Vec<Op>> { (0..n).map(|_| Vec::new()).collect() };
+    let mut steps = Vec::new();
+    let mut phase = empty();
+    let mut pending = false;
+    let mut raw = Vec::with_capacity(cmds.iter().map(|c| c.1.len()).sum());
+    let mut db = client.db;
+    for (args, bytes) in cmds {
+        raw.extend_from_slice(&bytes);
+        let Some(args) = args else { continue };
+        if crate::commands::lookup(&args[0]).is_some_and(|(_, c)| c.special == Special::Select) {
+            if let Some(d) = selected(&args, srv.databases) {
+                db = d;
             }
-            match classify(&args, n) {
-                Kind::Skip => {}
-                Kind::Shard(s, idx, cmd) => {
-                    phase[s].push(Op { idx, cmd, db, args });
-                    pending = true;
+            continue;
+        }
+        match classify(&args, n) {
+            Kind::Skip => {}
+            Kind::Shard(s, idx, cmd) => {
+                phase[s].push(Op { idx, cmd, db, args });
+                pending = true;
+            }
+            Kind::Serial => {
+                if pending {
+                    steps.push(Step::Phase(std::mem::replace(&mut phase, empty())));
+                    pending = false;
                 }
-                Kind::Serial => {
-                    if pending {
-                        run_phase(rt, &mut phase).await;
-                        pending = false;
-                    }
-                    client.select(db);
-                    let _master = MasterApply::enter();
-                    apply_one(rt, client, &mut view, &args);
-                }
+                steps.push(Step::Serial(db, args));
             }
         }
-        if pending {
-            run_phase(rt, &mut phase).await;
-        }
-        client.select(db);
-        master::feed_applied(link_gen, &raw);
-        with_link(link_gen, |st| {
-            st.replica.of.as_mut().unwrap().stream_db = db as i64;
-        });
     }
-    release_all(rt);
+    if pending {
+        steps.push(Step::Phase(phase));
+    }
+    let last = n - 1;
+    let combined =
+        rt.id != last && matches!(steps.first(), Some(Step::Phase(p)) if !p[last].is_empty());
+    let upto = if combined { last } else { n };
+    hold_upto(rt, upto).await;
+    // REPLICAOF holds every shard too: a replaced link stops here (it
+    // cannot be halfway, we hold shard 0).
+    if with_link(link_gen, |_| ()).is_none() {
+        release_upto(rt, upto);
+        return;
+    }
+    let mut steps = steps.into_iter();
+    if combined && let Some(Step::Phase(mut p)) = steps.next() {
+        let ops = std::mem::take(&mut p[last]);
+        let (id, fut) = rt.new_slot();
+        rt.post(
+            last,
+            Msg::Call {
+                id,
+                from: rt.id,
+                f: Box::new(move |rt| {
+                    if try_hold(rt) {
+                        run_ops(rt, ops);
+                        Box::new(None::<Vec<Op>>)
+                    } else {
+                        Box::new(Some(ops))
+                    }
+                }),
+            },
+        );
+        run_phase(rt, &mut p).await;
+        let back = match fut.await {
+            Payload::Any(b) => b.downcast::<Option<Vec<Op>>>().ok().and_then(|b| *b),
+            _ => None,
+        };
+        if let Some(ops) = back {
+            // Busy: every lower shard is ours, so waiting keeps the order.
+            hold(rt, last).await;
+            let mut p = empty();
+            p[last] = ops;
+            run_phase(rt, &mut p).await;
+        }
+    }
+    // Every gate is ours from here (the combined phase took or held the last).
+    let mut view = rt.stores.held(&(0..n).collect::<Vec<_>>());
+    for step in steps {
+        match step {
+            Step::Phase(mut p) => run_phase(rt, &mut p).await,
+            Step::Serial(d, args) => {
+                client.select(d);
+                let _master = MasterApply::enter();
+                apply_one(rt, client, &mut view, &args);
+            }
+        }
+    }
+    client.select(db);
+    master::feed_applied(link_gen, &raw);
+    with_link(link_gen, |st| {
+        st.replica.of.as_mut().unwrap().stream_db = db as i64;
+    });
+    release_upto(rt, n);
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize,
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::backlog::Backlog;
 use super::{Effect, Record, random_id, set_active};
@@ -127,7 +127,8 @@ impl Link {
 }
 
 enum Msg {
-    Record(Record),
+    /// Records of one executor pass of a thread, in LSN order.
+    Records(Vec<Record>),
     Cut {
         lsn: u64,
         full_sync: bool,
@@ -187,9 +188,9 @@ pub fn start(srv: &'static Server) {
         .expect("spawn the replication thread");
 }
 
-pub(super) fn submit(rec: Record) {
+pub(super) fn submit(records: Vec<Record>) {
     if let Some(r) = REPL.get() {
-        let _ = r.tx.send(Msg::Record(rec));
+        let _ = r.tx.send(Msg::Records(records));
     }
 }
 
@@ -240,6 +241,8 @@ pub fn cut(full_sync: bool) -> Option<CutInfo> {
     if !super::active() {
         return None;
     }
+    // This thread's own records first: the cut waits for them.
+    super::flush_local();
     let (tx, rx) = crossbeam::channel::bounded(1);
     let lsn = super::next_lsn();
     r.tx.send(Msg::Cut {
@@ -522,6 +525,9 @@ fn parse_len(s: &[u8]) -> Option<usize> {
     s.parse::<usize>().ok()
 }
 
+/// The merge's pace while records keep arriving (see `merge_loop`).
+const MERGE_TICK: Duration = Duration::from_millis(1);
+
 /// Merges records by LSN into the backlog and runs the cron.
 fn merge_loop(r: &'static Repl, rx: Receiver<Msg>) {
     let mut next_lsn = 0u64;
@@ -530,15 +536,37 @@ fn merge_loop(r: &'static Repl, rx: Receiver<Msg>) {
     let mut last_cron = now_ms();
     let mut last_ping = now_ms();
     let mut out = Vec::with_capacity(64 * 1024);
+    // While records keep coming, the thread sleeps a tick between merges
+    // instead of being woken by each batch: one wake-up here (and one for
+    // each replica's sender) per tick under load, not per shard pass.
+    // `appendfsync always` replies wait for the merge: no tick then.
+    let mut busy = false;
     loop {
-        let first = match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
+        let first = if busy && !crate::aof::always() {
+            std::thread::sleep(MERGE_TICK);
+            match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(TryRecvError::Empty) => {
+                    busy = false;
+                    None
+                }
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(m) => {
+                    busy = true;
+                    Some(m)
+                }
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         };
         let mut take = |m: Msg| match m {
-            Msg::Record(rec) => {
-                pending.insert(rec.lsn, rec.effects);
+            Msg::Records(records) => {
+                for rec in records {
+                    pending.insert(rec.lsn, rec.effects);
+                }
             }
             Msg::Cut {
                 lsn,

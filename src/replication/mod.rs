@@ -18,7 +18,10 @@ pub mod replica;
 pub mod sync;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
@@ -57,7 +60,27 @@ struct Unit {
 
 thread_local! {
     static UNIT: RefCell<Unit> = RefCell::new(Unit::default());
+    static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
 }
+
+/// Records a shard thread made during the current pass of its executor:
+/// they go to the replication core as one message when the pass ends (the
+/// flusher task runs after the tasks already runnable), so keel-repl wakes
+/// once per pass, not once per write.
+#[derive(Default)]
+struct Batch {
+    records: Vec<Record>,
+    bytes: usize,
+    /// The flusher task of this thread; None on threads without one
+    /// (their records go out at once).
+    flusher: Option<Waker>,
+    /// The flusher has been woken and has not run yet.
+    scheduled: bool,
+}
+
+/// A batch this large goes out without waiting for the pass to end.
+const BATCH_MAX_RECORDS: usize = 256;
+const BATCH_MAX_BYTES: usize = 256 * 1024;
 
 pub fn active() -> bool {
     ACTIVE.load(Ordering::Acquire)
@@ -75,18 +98,32 @@ pub(crate) fn next_lsn() -> u64 {
 /// RESP encoding of a command.
 pub fn encode(args: &[impl AsRef<[u8]>]) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
-    v.push(b'*');
-    v.extend_from_slice(args.len().to_string().as_bytes());
-    v.extend_from_slice(b"\r\n");
+    header(&mut v, b'*', args.len());
     for a in args {
         let a = a.as_ref();
-        v.push(b'$');
-        v.extend_from_slice(a.len().to_string().as_bytes());
-        v.extend_from_slice(b"\r\n");
+        header(&mut v, b'$', a.len());
         v.extend_from_slice(a);
         v.extend_from_slice(b"\r\n");
     }
     v
+}
+
+/// `<kind><n>\r\n` without a temporary string (once per argument of
+/// every replicated write).
+fn header(v: &mut Vec<u8>, kind: u8, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    v.push(kind);
+    v.extend_from_slice(&digits[i..]);
+    v.extend_from_slice(b"\r\n");
 }
 
 /// Opens an execution unit (a command, or EXEC around its commands).
@@ -129,10 +166,68 @@ pub fn leave(token: Option<bool>, changed: bool, db: usize, args: &[Bytes]) {
     }
 }
 
-/// Takes the next LSN and hands the record to the replication core.
+/// Takes the next LSN and hands the record to the replication core: at
+/// the end of this executor pass on a shard thread, at once elsewhere.
 fn send(effects: Vec<Effect>) {
     let lsn = NEXT_LSN.fetch_add(1, Ordering::SeqCst);
-    master::submit(Record { lsn, effects });
+    let rec = Record { lsn, effects };
+    let full = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(w) = &b.flusher else {
+            return Some(vec![rec]);
+        };
+        if !b.scheduled {
+            w.wake_by_ref();
+            b.scheduled = true;
+        }
+        b.bytes += rec.effects.iter().map(|e| e.resp.len()).sum::<usize>();
+        b.records.push(rec);
+        if b.records.len() >= BATCH_MAX_RECORDS || b.bytes >= BATCH_MAX_BYTES {
+            b.bytes = 0;
+            Some(std::mem::take(&mut b.records))
+        } else {
+            None
+        }
+    });
+    if let Some(records) = full {
+        master::submit(records);
+    }
+}
+
+/// Sends this thread's batched records now. Before anything on this
+/// thread waits for the stream to hold every LSN taken so far (a cut,
+/// an fsync for `appendfsync always`).
+pub fn flush_local() {
+    let records = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        b.bytes = 0;
+        std::mem::take(&mut b.records)
+    });
+    if !records.is_empty() {
+        master::submit(records);
+    }
+}
+
+/// The task that sends a shard thread's batch when its executor has run
+/// the tasks that were runnable when the first record of the batch was
+/// made (spawned once per shard, at start).
+pub fn flusher() -> impl Future<Output = ()> {
+    struct Flusher;
+    impl Future for Flusher {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            BATCH.with(|b| {
+                let mut b = b.borrow_mut();
+                b.scheduled = false;
+                if b.flusher.is_none() {
+                    b.flusher = Some(cx.waker().clone());
+                }
+            });
+            flush_local();
+            Poll::Pending
+        }
+    }
+    Flusher
 }
 
 /// The running command replaces its default effect (the command itself)

@@ -540,6 +540,7 @@ impl Conn<'_> {
         // appendfsync always: no reply leaves before the records made so
         // far are on disk (as Redis, reads wait behind concurrent writes).
         if crate::aof::always() {
+            crate::replication::flush_local();
             crate::aof::wait_synced(crate::replication::next_lsn()).await;
         }
         // Several shards: the first try lends this shard's store meanwhile

@@ -700,6 +700,7 @@ pub fn run(config: Config) -> i32 {
                     idle::install(&rt, std::time::Duration::from_micros(spin_us));
                 }
                 glommio::spawn_local(cron(rt.clone())).detach();
+                glommio::spawn_local(crate::replication::flusher()).detach();
                 if i == 0 && srv.cluster.as_ref().is_some_and(|c| c.bus.is_some()) {
                     glommio::spawn_local(cluster::deliver_bus_publish(rt.clone())).detach();
                 }

@@ -354,6 +354,8 @@ pub struct ParkBarrier {
 impl ParkBarrier {
     /// Runs on a parked shard's thread.
     pub fn park(&self) {
+        // The cut waits for every record taken so far, this thread's too.
+        crate::replication::flush_local();
         self.parked.fetch_add(1, Ordering::AcqRel);
         while !self.release.load(Ordering::Acquire) {
             std::thread::yield_now();
