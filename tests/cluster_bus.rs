@@ -1307,4 +1307,73 @@ fn keel_elections_and_manual_failovers_in_a_mixed_cluster() {
     for keys in [&keys1, &keys2, &keys3] {
         assert_served(&nodes, keys);
     }
+
+    // 4. kill -9 of the keel master: its stock replica is elected; the keel
+    // node restarted from its nodes.conf still claims the slots with its
+    // old epoch, learns the newer owner and follows it as a replica.
+    let keys4 = waited_writes(&nodes, k, "restart");
+    nodes[k].kill();
+    wait_switched(&nodes, &ids, s_of_k, k, "the stock replica to be elected");
+    let args = keel_args(nodes[k].cport);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kp = DirKeel::start_on(nodes[k].port, &nodes[k].dir.0, 2, &args);
+    nodes[k].proc = Some(Proc::Keel(kp));
+    wait_switched(
+        &nodes,
+        &ids,
+        s_of_k,
+        k,
+        "the old keel master to rejoin as a replica",
+    );
+    wait_for(30, "the rejoined replica to hold its master's keys", || {
+        dbsize(&nodes[k]) == dbsize(&nodes[s_of_k])
+    });
+    assert_served(&nodes, &keys4);
+}
+
+/// SPUBLISH reaches the shard channel's subscribers on every node of the
+/// slot's shard (bus PUBLISHSHARD): keel master to stock replica, then,
+/// after a CLUSTER FAILOVER, stock master to keel replica.
+#[test]
+fn spublish_reaches_the_nodes_of_the_shard() {
+    let nodes = vec![Node::keel(), Node::stock()];
+    two_node_cluster(&nodes[0], &nodes[1]);
+    let ids: Vec<String> = nodes.iter().map(Node::id).collect();
+    assert_eq!(
+        nodes[1].text(&format!("CLUSTER REPLICATE {}", ids[0])),
+        "OK"
+    );
+    wait_for(60, "the stock replica to follow keel", || {
+        converged(&nodes, 1)
+    });
+    let subscribe = |n: &Node| {
+        let mut c = n.conn();
+        assert_eq!(
+            String::from_utf8_lossy(&c.line("SSUBSCRIBE news")),
+            "*3\r\n$10\r\nssubscribe\r\n$4\r\nnews\r\n:1\r\n",
+            "on {}",
+            n.addr()
+        );
+        c
+    };
+    for (m, r) in [(0, 1), (1, 0)] {
+        if m == 1 {
+            assert_eq!(nodes[1].text("CLUSTER FAILOVER"), "OK");
+            wait_switched(&nodes, &ids, 1, 0, "the stock replica's manual failover");
+        }
+        let mut subs = [subscribe(&nodes[m]), subscribe(&nodes[r])];
+        let msg = format!("from {}", nodes[m].addr());
+        // Only this node's subscriber is counted, as stock.
+        assert_eq!(nodes[m].conn().cmd(&["SPUBLISH", "news", &msg]), b":1\r\n");
+        let want = format!(
+            "*3\r\n$8\r\nsmessage\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+            msg.len()
+        );
+        for c in subs.iter_mut() {
+            let got = c
+                .try_read_reply(std::time::Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("no smessage from {}: {e:?}", nodes[m].addr()));
+            assert_eq!(String::from_utf8_lossy(&got), want);
+        }
+    }
 }

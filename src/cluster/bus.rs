@@ -428,6 +428,34 @@ pub fn publish(st: &mut State, channel: &[u8], message: &[u8]) {
     broadcast(st, &m);
 }
 
+/// SPUBLISH on this node: the other nodes serving our slots (our master,
+/// its replicas) deliver it to their shard channel subscribers.
+pub fn publish_shard(st: &mut State, channel: &[u8], message: &[u8]) {
+    let mut m = header(st, codec::PUBLISHSHARD);
+    m.body = Body::Publish {
+        channel: channel.to_vec(),
+        message: message.to_vec(),
+    };
+    let master = if st.me().is_master() {
+        st.myself
+    } else {
+        match st.me().slaveof {
+            Some(m) => m,
+            None => return,
+        }
+    };
+    let links: Vec<u64> = st
+        .nodes
+        .values()
+        .filter(|n| n.name != st.myself && !n.in_handshake())
+        .filter(|n| n.name == master || (n.is_slave() && n.slaveof == Some(master)))
+        .filter_map(|n| n.link)
+        .collect();
+    for l in links {
+        send(st, l, &m);
+    }
+}
+
 pub fn broadcast_pong(st: &mut State) {
     let links = peer_links(st);
     for l in links {
@@ -628,6 +656,9 @@ fn process(st: &mut State, link: u64, m: Msg) {
     match (&m.body, m.typ) {
         (Body::Publish { channel, message }, codec::PUBLISH) => {
             st.published.push((channel.clone(), message.clone()));
+        }
+        (Body::Publish { channel, message }, codec::PUBLISHSHARD) => {
+            st.published_shard.push((channel.clone(), message.clone()));
         }
         (Body::Fail { about }, _) => {
             if let Some(n) = st.nodes.get_mut(about)

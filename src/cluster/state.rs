@@ -177,6 +177,8 @@ pub struct State {
     pub blacklist: HashMap<Name, u64>,
     /// (channel, message) of bus PUBLISH messages, for shard 0 to deliver.
     pub published: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The same for PUBLISHSHARD (SPUBLISH on a node of our shard).
+    pub published_shard: Vec<(Vec<u8>, Vec<u8>)>,
     /// The slot map or the node table changed: save and republish.
     pub dirty: bool,
     /// Replication offset, refreshed by the bus for the headers.
@@ -215,6 +217,7 @@ impl State {
             received: [0; codec::TYPE_COUNT],
             blacklist: HashMap::new(),
             published: Vec::new(),
+            published_shard: Vec::new(),
             dirty: true,
             repl_offset: 0,
             data_age: 0,

@@ -54,6 +54,9 @@ impl Cluster {
     /// None without `cluster-enabled yes`. In bus mode nodes.conf is loaded
     /// (or a new node id made) here; errors are fatal.
     pub fn from_config(cfg: &Config) -> Result<Option<Cluster>, String> {
+        if cfg.get_bool("cluster-enabled") {
+            crate::storage::slot_index::enable();
+        }
         if let Some(map) = ClusterMap::from_config(cfg)? {
             return Ok(Some(Cluster::with_map(map, None)));
         }
@@ -158,7 +161,7 @@ pub async fn deliver_bus_publish(rt: std::rc::Rc<super::shard::ShardRt>) {
     let mut last_paused: Option<i64> = None;
     loop {
         glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
-        let (msgs, role, paused) = {
+        let (msgs, shard_msgs, role, paused) = {
             let mut st = bus.lock().unwrap();
             let paused = st.me().is_master()
                 && st.mf.end != 0
@@ -166,17 +169,21 @@ pub async fn deliver_bus_publish(rt: std::rc::Rc<super::shard::ShardRt>) {
                 && st.mf.paused_offset.is_none();
             (
                 std::mem::take(&mut st.published),
+                std::mem::take(&mut st.published_shard),
                 st.role_change.take(),
                 paused,
             )
         };
-        for (channel, message) in msgs {
-            super::pubsub::publish(
-                rt.srv,
-                super::pubsub::Kind::Channel,
-                &Bytes::from(channel),
-                &Bytes::from(message),
+        let all_msgs = msgs
+            .into_iter()
+            .map(|m| (super::pubsub::Kind::Channel, m))
+            .chain(
+                shard_msgs
+                    .into_iter()
+                    .map(|m| (super::pubsub::Kind::Shard, m)),
             );
+        for (kind, (channel, message)) in all_msgs {
+            super::pubsub::publish(rt.srv, kind, &Bytes::from(channel), &Bytes::from(message));
         }
         if let Some(role) = role {
             let srv = rt.srv;
