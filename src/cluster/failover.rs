@@ -178,7 +178,10 @@ pub fn handle_replica_failover(st: &mut State) {
     let Some(mn) = st.nodes.get(&master) else {
         return;
     };
-    if (!mn.failed() && !manual) || (st.set.no_failover && !manual) || st.num_slots(&master) == 0 {
+    // Only a failed master's replica runs for it (any replica when asked
+    // by hand), unless told never to.
+    let may_run = manual || (mn.failed() && !st.set.no_failover);
+    if !may_run || st.num_slots(&master) == 0 {
         return;
     }
     let timeout = st.set.node_timeout;
