@@ -309,6 +309,8 @@ pub const PARAMS: &[Param] = &[
     imm("cluster-announce-port", "0", Kind::Int),
     imm("cluster-require-full-coverage", "yes", YESNO),
     imm("cluster-allow-reads-when-down", "no", YESNO),
+    imm("cluster-replica-validity-factor", "10", Kind::Int),
+    imm("cluster-replica-no-failover", "no", YESNO),
     // The bus's node table (relative to `dir`); unused by the static map.
     imm("cluster-config-file", "nodes.conf", Kind::Str),
     imm("unixsocket", "", Kind::Str),

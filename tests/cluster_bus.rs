@@ -1104,3 +1104,276 @@ fn publish_crosses_the_bus_both_ways() {
         }
     }
 }
+
+/// The master (index) each replica follows, as `nodes[at]` sees it
+/// (`ids`: every node's id, by index).
+fn replica_pairs(nodes: &[Node], ids: &[String], at: usize) -> Vec<(usize, usize)> {
+    let index = |id: &str| ids.iter().position(|i| i == id).unwrap();
+    view(&nodes[at])
+        .iter()
+        .filter(|(_, l)| l.contains(" slave "))
+        .map(|(id, l)| (index(id), index(l.split(' ').nth(2).unwrap())))
+        .collect()
+}
+
+fn role(n: &Node) -> String {
+    info_field(&mut n.conn(), "replication", "role")
+}
+
+/// Keys of the slots `m` serves, each SET there and acknowledged by its
+/// replica (WAIT 1), so a failover must not lose any of them.
+fn waited_writes(nodes: &[Node], m: usize, tag: &str) -> Vec<String> {
+    let owner = owners(nodes);
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("{tag}:{i}"))
+        .filter(|k| owner[keel::storage::slot::key_slot(k.as_bytes())] == m)
+        .take(200)
+        .collect();
+    let mut c = nodes[m].conn();
+    for k in &keys {
+        assert_eq!(c.cmd(&["SET", k, k]), b"+OK\r\n", "SET {k}");
+    }
+    assert_eq!(
+        c.val("WAIT 1 5000").as_int(),
+        1,
+        "WAIT on {}",
+        nodes[m].addr()
+    );
+    keys
+}
+
+fn assert_served(nodes: &[Node], keys: &[String]) {
+    let mut c = client(nodes);
+    for k in keys {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut c).unwrap();
+        assert_eq!(got.as_deref(), Some(k.as_str()), "{k} after the failover");
+    }
+}
+
+/// Waits until `r` is a master serving the slots `old` served and `old`
+/// (when alive) follows it with its link up, every live node agreeing.
+fn wait_switched(nodes: &[Node], ids: &[String], r: usize, old: usize, what: &str) {
+    let (old_id, r_id) = (&ids[old], &ids[r]);
+    wait_for(60, what, || {
+        if role(&nodes[r]) != "master" {
+            return false;
+        }
+        let mut views = live(nodes).map(view);
+        let first = views.next().unwrap();
+        if !views.all(|v| v == first) || !first[r_id].contains(" master ") {
+            return false;
+        }
+        if nodes[old].proc.is_some() {
+            let l = &first[old_id];
+            if !l.contains(" slave ") || l.split(' ').nth(2) != Some(r_id.as_str()) {
+                return false;
+            }
+            if info_field(&mut nodes[old].conn(), "replication", "master_link_status") != "up" {
+                return false;
+            }
+        }
+        live(nodes).all(|n| n.text("CLUSTER INFO").starts_with("cluster_state:ok"))
+    });
+}
+
+#[test]
+fn keel_elections_and_manual_failovers_in_a_mixed_cluster() {
+    let mut nodes: Vec<Node> = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Node::keel());
+        nodes.push(Node::stock());
+    }
+    let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    redis_cli(&args);
+    wait_for(60, "all six nodes to agree, links up", || {
+        converged(&nodes, 3)
+    });
+    let ids: Vec<String> = nodes.iter().map(Node::id).collect();
+    let pairs = replica_pairs(&nodes, &ids, 0);
+    let (s_of_k, k) = *pairs
+        .iter()
+        .find(|(r, m)| !nodes[*r].is_keel() && nodes[*m].is_keel())
+        .expect("a stock replica of a keel master");
+    let (k_of_s, s) = *pairs
+        .iter()
+        .find(|(r, m)| nodes[*r].is_keel() && !nodes[*m].is_keel())
+        .expect("a keel replica of a stock master");
+    let errs = |n: &Node, line: &str| n.conn().val(line).as_str();
+    assert_eq!(
+        errs(&nodes[k], "CLUSTER FAILOVER"),
+        "ERR You should send CLUSTER FAILOVER to a replica"
+    );
+    assert_eq!(
+        errs(&nodes[k_of_s], "CLUSTER FAILOVER SOFTLY"),
+        "ERR syntax error"
+    );
+
+    // 1. CLUSTER FAILOVER on a stock replica of a keel master: keel pauses
+    // its writes, tells its offset, votes; then follows the new master.
+    // A writer on the keel master meanwhile: every write it had
+    // acknowledged must be on the new master (held writes end as MOVED).
+    let keys1 = waited_writes(&nodes, k, "mf1");
+    let owner = owners(&nodes);
+    let port = nodes[k].port;
+    let writer = std::thread::spawn(move || {
+        let mut c = Conn::connect(port);
+        let mut acked = Vec::new();
+        for i in 0.. {
+            let key = format!("w:{i}");
+            if owner[keel::storage::slot::key_slot(key.as_bytes())] != k {
+                continue;
+            }
+            let r = c.cmd(&["SET", &key, &key]);
+            if r != b"+OK\r\n" {
+                let r = String::from_utf8_lossy(&r).into_owned();
+                assert!(
+                    r.starts_with("-MOVED "),
+                    "SET {key} during the failover: {r}"
+                );
+                return acked;
+            }
+            acked.push(key);
+        }
+        unreachable!()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(nodes[s_of_k].text("CLUSTER FAILOVER"), "OK");
+    wait_switched(
+        &nodes,
+        &ids,
+        s_of_k,
+        k,
+        "the stock replica to take over its keel master",
+    );
+    let acked = writer.join().unwrap();
+    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
+    assert_served(&nodes, &keys1);
+    assert_served(&nodes, &acked);
+    assert_check_clean(&nodes[0]);
+
+    // 2. kill -9 of a stock master: its keel replica is elected by the
+    // other masters' votes (one keel, one stock: the
+    // stock node elected in 1 and the third master), clients follow.
+    let voters: Vec<bool> = (0..6)
+        .filter(|&i| i != s && role(&nodes[i]) == "master")
+        .map(|i| nodes[i].is_keel())
+        .collect();
+    assert_eq!(voters.len(), 2);
+    assert!(
+        voters.contains(&true) && voters.contains(&false),
+        "{voters:?}"
+    );
+    let keys3 = waited_writes(&nodes, s, "kill");
+    let epoch_before = nodes[k_of_s]
+        .text("CLUSTER INFO")
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster_current_epoch:").map(str::to_string))
+        .unwrap();
+    nodes[s].kill();
+    wait_switched(&nodes, &ids, k_of_s, s, "the keel replica to be elected");
+    assert_served(&nodes, &keys3);
+    let info = nodes[k_of_s].text("CLUSTER INFO");
+    let epoch: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster_my_epoch:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        epoch > epoch_before.parse().unwrap(),
+        "config epoch {epoch} after the election, current epoch was {epoch_before}"
+    );
+
+    // 3. CLUSTER FAILOVER on the keel node, now a replica of a stock master:
+    // stock pauses, keel waits for the offset, wins the votes (FORCEACK).
+    let keys2 = waited_writes(&nodes, s_of_k, "mf2");
+    assert_eq!(nodes[k].text("CLUSTER FAILOVER"), "OK");
+    wait_switched(
+        &nodes,
+        &ids,
+        k,
+        s_of_k,
+        "the keel replica's manual failover",
+    );
+    assert_served(&nodes, &keys2);
+
+    // The killed master's failure is seen by all; a cluster client reads
+    // every key written before the failovers.
+    let v = view(&nodes[k]);
+    assert!(v[&ids[s]].contains("fail"), "{v:?}");
+    for keys in [&keys1, &keys2, &keys3] {
+        assert_served(&nodes, keys);
+    }
+
+    // 4. kill -9 of the keel master: its stock replica is elected; the keel
+    // node restarted from its nodes.conf still claims the slots with its
+    // old epoch, learns the newer owner and follows it as a replica.
+    let keys4 = waited_writes(&nodes, k, "restart");
+    nodes[k].kill();
+    wait_switched(&nodes, &ids, s_of_k, k, "the stock replica to be elected");
+    let args = keel_args(nodes[k].cport);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kp = DirKeel::start_on(nodes[k].port, &nodes[k].dir.0, 2, &args);
+    nodes[k].proc = Some(Proc::Keel(kp));
+    wait_switched(
+        &nodes,
+        &ids,
+        s_of_k,
+        k,
+        "the old keel master to rejoin as a replica",
+    );
+    wait_for(30, "the rejoined replica to hold its master's keys", || {
+        dbsize(&nodes[k]) == dbsize(&nodes[s_of_k])
+    });
+    assert_served(&nodes, &keys4);
+}
+
+/// SPUBLISH reaches the shard channel's subscribers on every node of the
+/// slot's shard (bus PUBLISHSHARD): keel master to stock replica, then,
+/// after a CLUSTER FAILOVER, stock master to keel replica.
+#[test]
+fn spublish_reaches_the_nodes_of_the_shard() {
+    let nodes = vec![Node::keel(), Node::stock()];
+    two_node_cluster(&nodes[0], &nodes[1]);
+    let ids: Vec<String> = nodes.iter().map(Node::id).collect();
+    assert_eq!(
+        nodes[1].text(&format!("CLUSTER REPLICATE {}", ids[0])),
+        "OK"
+    );
+    wait_for(60, "the stock replica to follow keel", || {
+        converged(&nodes, 1)
+    });
+    let subscribe = |n: &Node| {
+        let mut c = n.conn();
+        assert_eq!(
+            String::from_utf8_lossy(&c.line("SSUBSCRIBE news")),
+            "*3\r\n$10\r\nssubscribe\r\n$4\r\nnews\r\n:1\r\n",
+            "on {}",
+            n.addr()
+        );
+        c
+    };
+    for (m, r) in [(0, 1), (1, 0)] {
+        if m == 1 {
+            assert_eq!(nodes[1].text("CLUSTER FAILOVER"), "OK");
+            wait_switched(&nodes, &ids, 1, 0, "the stock replica's manual failover");
+        }
+        let mut subs = [subscribe(&nodes[m]), subscribe(&nodes[r])];
+        let msg = format!("from {}", nodes[m].addr());
+        // Only this node's subscriber is counted, as stock.
+        assert_eq!(nodes[m].conn().cmd(&["SPUBLISH", "news", &msg]), b":1\r\n");
+        let want = format!(
+            "*3\r\n$8\r\nsmessage\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+            msg.len()
+        );
+        for c in subs.iter_mut() {
+            let got = c
+                .try_read_reply(std::time::Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("no smessage from {}: {e:?}", nodes[m].addr()));
+            assert_eq!(String::from_utf8_lossy(&got), want);
+        }
+    }
+}

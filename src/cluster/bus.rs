@@ -11,6 +11,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::codec::{self, Body, Gossip, Msg, NULL_NAME, Name, flags as nf};
+use super::failover;
 use super::state::{Link, Node, SLOTS, State, name_str, now_ms};
 use crate::server::Server;
 
@@ -117,8 +118,7 @@ fn run(srv: &'static Server, listeners: Vec<TcpListener>) {
         let now = now_ms();
         if now.saturating_sub(last_cron) >= 100 {
             last_cron = now;
-            st.repl_offset =
-                crate::replication::master::repl().map_or(0, |r| r.lock().offset.max(0) as u64);
+            refresh_replication(&mut st, now);
             let to_connect = cron(&mut st, iteration);
             iteration += 1;
             if !to_connect.is_empty() {
@@ -142,6 +142,22 @@ fn run(srv: &'static Server, listeners: Vec<TcpListener>) {
             return;
         }
     }
+}
+
+/// Our replication offset and the age of our data as a replica (how long
+/// ago the master link last worked; never up: too old to fail over).
+fn refresh_replication(st: &mut State, now: u64) {
+    use crate::replication::replica::LinkState;
+    let Some(r) = crate::replication::master::repl() else {
+        return;
+    };
+    let g = r.lock();
+    st.repl_offset = g.offset.max(0) as u64;
+    st.data_age = match &g.replica.of {
+        Some(l) if l.state == LinkState::Connected => now.saturating_sub(l.last_io_ms),
+        Some(l) if l.down_since_ms != 0 => now.saturating_sub(l.down_since_ms),
+        _ => u64::MAX / 4,
+    };
 }
 
 /// After a change: save nodes.conf and publish the slot map to the shards.
@@ -303,7 +319,7 @@ fn flush_and_reap(st: &mut State) {
     }
 }
 
-fn header(st: &State, typ: u16) -> Msg {
+pub(super) fn header(st: &State, typ: u16) -> Msg {
     let me = st.me();
     let master = me
         .slaveof
@@ -325,10 +341,18 @@ fn header(st: &State, typ: u16) -> Msg {
     m.myip = st.set.announce_ip.clone();
     m.flags = me.flags;
     m.state = if st.state_ok { 0 } else { 1 };
+    // A master in a manual failover: writes paused at this offset.
+    if me.is_master()
+        && st.mf.end != 0
+        && let Some(off) = st.mf.paused_offset
+    {
+        m.mflags[0] |= codec::MF_PAUSED;
+        m.offset = off;
+    }
     m
 }
 
-fn send(st: &mut State, link: u64, m: &Msg) {
+pub(super) fn send(st: &mut State, link: u64, m: &Msg) {
     let bytes = codec::encode(m);
     if let Some(l) = st.links.get_mut(&link) {
         l.wbuf.extend_from_slice(&bytes);
@@ -352,7 +376,7 @@ fn gossip_entry(n: &Node) -> Gossip {
 }
 
 /// PING, PONG or MEET with a gossip section about the other known nodes.
-fn send_ping(st: &mut State, link: u64, typ: u16) {
+pub(super) fn send_ping(st: &mut State, link: u64, typ: u16) {
     let mut m = header(st, typ);
     let target = st.links.get(&link).and_then(|l| l.node);
     let gossip: Vec<Gossip> = st
@@ -386,7 +410,7 @@ fn peer_links(st: &State) -> Vec<u64> {
         .collect()
 }
 
-fn broadcast(st: &mut State, m: &Msg) {
+pub(super) fn broadcast(st: &mut State, m: &Msg) {
     let links = peer_links(st);
     for l in links {
         send(st, l, m);
@@ -402,6 +426,34 @@ pub fn publish(st: &mut State, channel: &[u8], message: &[u8]) {
         message: message.to_vec(),
     };
     broadcast(st, &m);
+}
+
+/// SPUBLISH on this node: the other nodes serving our slots (our master,
+/// its replicas) deliver it to their shard channel subscribers.
+pub fn publish_shard(st: &mut State, channel: &[u8], message: &[u8]) {
+    let mut m = header(st, codec::PUBLISHSHARD);
+    m.body = Body::Publish {
+        channel: channel.to_vec(),
+        message: message.to_vec(),
+    };
+    let master = if st.me().is_master() {
+        st.myself
+    } else {
+        match st.me().slaveof {
+            Some(m) => m,
+            None => return,
+        }
+    };
+    let links: Vec<u64> = st
+        .nodes
+        .values()
+        .filter(|n| n.name != st.myself && !n.in_handshake())
+        .filter(|n| n.name == master || (n.is_slave() && n.slaveof == Some(master)))
+        .filter_map(|n| n.link)
+        .collect();
+    for l in links {
+        send(st, l, &m);
+    }
 }
 
 pub fn broadcast_pong(st: &mut State) {
@@ -453,6 +505,7 @@ fn process(st: &mut State, link: u64, m: Msg) {
             st.dirty = true;
         }
         n.repl_offset = m.offset;
+        failover::on_header(st, &s, &m);
     }
     let ping_like = matches!(m.typ, codec::PING | codec::PONG | codec::MEET);
     if m.typ == codec::PING || m.typ == codec::MEET {
@@ -604,6 +657,9 @@ fn process(st: &mut State, link: u64, m: Msg) {
         (Body::Publish { channel, message }, codec::PUBLISH) => {
             st.published.push((channel.clone(), message.clone()));
         }
+        (Body::Publish { channel, message }, codec::PUBLISHSHARD) => {
+            st.published_shard.push((channel.clone(), message.clone()));
+        }
         (Body::Fail { about }, _) => {
             if let Some(n) = st.nodes.get_mut(about)
                 && n.flags & (nf::FAIL | nf::MYSELF) == 0
@@ -638,6 +694,8 @@ fn process(st: &mut State, link: u64, m: Msg) {
             st.dirty = true;
         }
         (_, codec::AUTH_REQUEST) => vote_if_needed(st, &s, &m),
+        (_, codec::AUTH_ACK) => failover::on_auth_ack(st, &s, &m),
+        (_, codec::MFSTART) => failover::on_mfstart(st, &s),
         _ => {}
     }
 }
@@ -727,12 +785,11 @@ fn update_slots_config_with(
         && let Some(mm) = my_master
         && st.num_slots(&mm) == 0
     {
-        // Redis would follow `sender` as its replica here; keel does not
-        // reconfigure replication from the bus yet.
         crate::log::warning(&format!(
-            "Configuration change detected: {} took our last slot",
+            "Configuration change detected. Reconfiguring myself as a replica of {}",
             name_str(&sender)
         ));
+        failover::follow(st, &sender);
     }
 }
 
@@ -1025,5 +1082,11 @@ fn cron(st: &mut State, iteration: u64) -> Vec<(Name, String, u16)> {
         }
     }
     st.update_state();
+    failover::check_manual_timeout(st);
+    failover::ping_manual_replica(st);
+    if st.me().is_slave() {
+        failover::handle_manual(st);
+        failover::handle_replica_failover(st);
+    }
     to_connect
 }

@@ -5,4 +5,5 @@
 
 pub mod bus;
 pub mod codec;
+pub mod failover;
 pub mod state;

@@ -115,6 +115,48 @@ pub struct Settings {
     pub require_full_coverage: bool,
     pub allow_reads_when_down: bool,
     pub config_file: String,
+    /// cluster-replica-validity-factor (0: any data age may fail over).
+    pub validity_factor: u64,
+    /// cluster-replica-no-failover: only a manual failover promotes us.
+    pub no_failover: bool,
+    /// repl-ping-replica-period in ms (part of the data age limit).
+    pub repl_ping_ms: u64,
+}
+
+/// A replica's election (clusterState's failover_auth_* fields).
+#[derive(Default)]
+pub struct Election {
+    /// When the election starts (or started); 0: none yet.
+    pub auth_time: u64,
+    pub auth_count: usize,
+    pub auth_sent: bool,
+    pub rank: usize,
+    pub epoch: u64,
+}
+
+/// A manual failover (CLUSTER FAILOVER) on either side: `end` is 0 when
+/// none is in progress.
+#[derive(Default)]
+pub struct ManualFailover {
+    pub end: u64,
+    /// Replica side: the election may start (offset reached, or FORCE).
+    pub can_start: bool,
+    /// Master side: the replica that asked (MFSTART).
+    pub replica: Option<Name>,
+    /// Replica side: the master's offset once it paused its writes.
+    pub master_offset: Option<u64>,
+    /// Master side: our exact offset with writes paused (set by shard 0).
+    pub paused_offset: Option<u64>,
+}
+
+/// A replication role change the bus decided; shard 0 applies it with
+/// every shard held (the bus thread cannot hold the stores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    Promote,
+    /// host, port; `unpause`: a manual failover paused our writes, resumed
+    /// once we are a replica (not before: a held write would run here).
+    Follow(String, u16, bool),
 }
 
 pub struct State {
@@ -135,10 +177,18 @@ pub struct State {
     pub blacklist: HashMap<Name, u64>,
     /// (channel, message) of bus PUBLISH messages, for shard 0 to deliver.
     pub published: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The same for PUBLISHSHARD (SPUBLISH on a node of our shard).
+    pub published_shard: Vec<(Vec<u8>, Vec<u8>)>,
     /// The slot map or the node table changed: save and republish.
     pub dirty: bool,
     /// Replication offset, refreshed by the bus for the headers.
     pub repl_offset: u64,
+    /// Age of the replica's data (ms since the master link last worked),
+    /// refreshed with `repl_offset`.
+    pub data_age: u64,
+    pub election: Election,
+    pub mf: ManualFailover,
+    pub role_change: Option<RoleChange>,
 }
 
 impl State {
@@ -167,8 +217,13 @@ impl State {
             received: [0; codec::TYPE_COUNT],
             blacklist: HashMap::new(),
             published: Vec::new(),
+            published_shard: Vec::new(),
             dirty: true,
             repl_offset: 0,
+            data_age: 0,
+            election: Election::default(),
+            mf: ManualFailover::default(),
+            role_change: None,
         }
     }
 
@@ -694,6 +749,9 @@ mod tests {
             require_full_coverage: true,
             allow_reads_when_down: false,
             config_file: file.into(),
+            validity_factor: 10,
+            no_failover: false,
+            repl_ping_ms: 10_000,
         }
     }
 

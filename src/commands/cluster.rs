@@ -177,7 +177,8 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) {
             if !(0..SLOTS as i64).contains(&slot) {
                 return ctx.out.err("ERR Invalid slot");
             }
-            let n = keys_in_slot(ctx, slot as usize, usize::MAX).len();
+            let shard = slot_shard(slot as usize, ctx.nshards());
+            let n = ctx.store(shard).dbs[0].count_in_slot(slot as usize);
             ctx.out.int(n as i64)
         }
         "getkeysinslot" => {
@@ -221,10 +222,8 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) {
 pub(crate) fn keys_in_slot(ctx: &mut Ctx, slot: usize, max: usize) -> Vec<Box<[u8]>> {
     let shard = slot_shard(slot, ctx.nshards());
     ctx.store(shard).dbs[0]
-        .dict
-        .keys()
-        .filter(|k| key_slot(k) == slot)
-        .take(max)
+        .keys_in_slot(slot, max)
+        .into_iter()
         .map(Box::from)
         .collect()
 }

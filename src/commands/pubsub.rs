@@ -160,6 +160,12 @@ fn publish(ctx: &mut Ctx, args: &[Bytes]) {
 
 fn spublish(ctx: &mut Ctx, args: &[Bytes]) {
     let n = pubsub::publish(ctx.srv, Kind::Shard, &args[1], &args[2]);
+    // The other nodes of this slot's shard get it over the bus (not
+    // replicated then, as Redis 7.0).
+    if let Some(bus) = ctx.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) {
+        crate::cluster::bus::publish_shard(&mut bus.lock().unwrap(), &args[1], &args[2]);
+        crate::replication::custom();
+    }
     ctx.out.int(n as i64);
 }
 

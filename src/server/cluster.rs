@@ -54,6 +54,9 @@ impl Cluster {
     /// None without `cluster-enabled yes`. In bus mode nodes.conf is loaded
     /// (or a new node id made) here; errors are fatal.
     pub fn from_config(cfg: &Config) -> Result<Option<Cluster>, String> {
+        if cfg.get_bool("cluster-enabled") {
+            crate::storage::slot_index::enable();
+        }
         if let Some(map) = ClusterMap::from_config(cfg)? {
             return Ok(Some(Cluster::with_map(map, None)));
         }
@@ -83,6 +86,9 @@ impl Cluster {
                 .join(cfg.get("cluster-config-file"))
                 .to_string_lossy()
                 .into_owned(),
+            validity_factor: cfg.get_i64("cluster-replica-validity-factor").max(0) as u64,
+            no_failover: cfg.get_bool("cluster-replica-no-failover"),
+            repl_ping_ms: cfg.get_i64("repl-ping-replica-period").max(1) as u64 * 1000,
         };
         let mut st = crate::cluster::state::State::new(set);
         if st.load()? {
@@ -140,22 +146,97 @@ impl Cluster {
 }
 
 /// Shard 0's task in bus mode: delivers what other nodes published (bus
-/// PUBLISH, queued by the bus thread) to this node's subscribers.
+/// PUBLISH, queued by the bus thread) to this node's subscribers, applies
+/// the replication role changes the bus decided (elections, a master
+/// following the node that took its slots), and reads the exact offset of
+/// a master paused for a manual failover.
 pub async fn deliver_bus_publish(rt: std::rc::Rc<super::shard::ShardRt>) {
+    use crate::cluster::state::RoleChange;
     let Some(bus) = rt.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) else {
         return;
     };
+    let all: Vec<usize> = (0..rt.srv.nshards).collect();
+    // The last paused offset read: published once a second read agrees
+    // (a write admitted just before the pause may still be on its way).
+    let mut last_paused: Option<i64> = None;
     loop {
         glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
-        let msgs = std::mem::take(&mut bus.lock().unwrap().published);
-        for (channel, message) in msgs {
-            super::pubsub::publish(
-                rt.srv,
-                super::pubsub::Kind::Channel,
-                &Bytes::from(channel),
-                &Bytes::from(message),
+        let (msgs, shard_msgs, role, paused) = {
+            let mut st = bus.lock().unwrap();
+            let paused = st.me().is_master()
+                && st.mf.end != 0
+                && st.mf.replica.is_some()
+                && st.mf.paused_offset.is_none();
+            (
+                std::mem::take(&mut st.published),
+                std::mem::take(&mut st.published_shard),
+                st.role_change.take(),
+                paused,
+            )
+        };
+        let all_msgs = msgs
+            .into_iter()
+            .map(|m| (super::pubsub::Kind::Channel, m))
+            .chain(
+                shard_msgs
+                    .into_iter()
+                    .map(|m| (super::pubsub::Kind::Shard, m)),
             );
+        for (kind, (channel, message)) in all_msgs {
+            super::pubsub::publish(rt.srv, kind, &Bytes::from(channel), &Bytes::from(message));
         }
+        if let Some(role) = role {
+            let srv = rt.srv;
+            rt.with_shards(&all, |view| {
+                // SAFETY: every store is held for this closure.
+                let mut stores: Vec<&mut crate::storage::ShardStore> =
+                    view.iter().map(|&s| unsafe { &mut *s }).collect();
+                match role {
+                    RoleChange::Promote => {
+                        crate::replication::replica::promote(&mut stores);
+                        let _ = srv.config.write().unwrap().set("replicaof", "");
+                    }
+                    RoleChange::Follow(host, port, unpause) => {
+                        match crate::replication::replica::set_master(
+                            &mut stores,
+                            host.clone(),
+                            port,
+                        ) {
+                            Ok(_) => {
+                                let _ = srv
+                                    .config
+                                    .write()
+                                    .unwrap()
+                                    .set("replicaof", &format!("{host} {port}"));
+                            }
+                            Err(e) => {
+                                crate::log::warning(&format!("Could not follow {host}:{port}: {e}"))
+                            }
+                        }
+                        if unpause {
+                            super::ops::unpause_clients();
+                        }
+                    }
+                }
+            })
+            .await;
+        }
+        if !paused {
+            last_paused = None;
+            continue;
+        }
+        let off = rt
+            .with_shards(&all, |_| {
+                crate::replication::master::cut(false).map(|c| c.offset)
+            })
+            .await;
+        if off.is_some() && off == last_paused {
+            let mut st = bus.lock().unwrap();
+            if st.mf.end != 0 && st.mf.replica.is_some() {
+                st.mf.paused_offset = off.map(|o| o.max(0) as u64);
+            }
+        }
+        last_paused = off;
     }
 }
 

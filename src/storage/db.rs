@@ -90,6 +90,8 @@ pub struct Db {
     /// Estimated mean remaining TTL (ms) of the keys with one, from active
     /// expiry's samples (INFO keyspace `avg_ttl`, Redis's running average).
     pub avg_ttl: u64,
+    /// The keys of each cluster slot (cluster mode; see slot_index).
+    pub slots: super::slot_index::SlotIndex,
 }
 
 thread_local! {
@@ -242,7 +244,8 @@ impl Db {
                 }
             }
             None => {
-                self.dict.insert_new(key, Entry::new(value, lru), expire_at);
+                let i = self.dict.insert_new(key, Entry::new(value, lru), expire_at);
+                self.slots.added(i, key);
                 super::notify::notify(super::notify::NEW, "new", key, self.index);
             }
         }
@@ -286,7 +289,14 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Record> {
+        if !self.slots.active() {
+            let (e, at) = self.dict.swap_remove(key)?;
+            return Some(Record::from_entry(e, at));
+        }
+        let i = self.dict.get_index_of(key)?;
+        let last = self.dict.len() - 1;
         let (e, at) = self.dict.swap_remove(key)?;
+        self.slots.removed(i, last);
         Some(Record::from_entry(e, at))
     }
 
@@ -295,10 +305,44 @@ impl Db {
     /// SCAN in progress does not miss it).
     pub fn insert_entry(&mut self, key: &[u8], rec: Record) {
         let (e, at) = rec.into_entry();
-        self.dict.insert(key, e, at);
+        let len = self.dict.len();
+        if self.dict.insert(key, e, at).is_none() {
+            self.slots.added(len, key);
+        }
     }
 
     pub fn clear(&mut self) {
         self.dict = DenseMap::default();
+        self.slots.clear();
+    }
+
+    /// Keys of `slot`, at most `max`: from the slot index when there is
+    /// one, else by a scan.
+    pub fn keys_in_slot(&self, slot: usize, max: usize) -> Vec<&[u8]> {
+        match self.slots.positions(slot, self.dict.len()) {
+            Some(p) => p
+                .iter()
+                .take(max)
+                .filter_map(|&i| self.dict.get_index(i as usize).map(|(k, _)| k))
+                .collect(),
+            None => self
+                .dict
+                .keys()
+                .filter(|k| super::slot::key_slot(k) == slot)
+                .take(max)
+                .collect(),
+        }
+    }
+
+    /// COUNTKEYSINSLOT.
+    pub fn count_in_slot(&self, slot: usize) -> usize {
+        match self.slots.positions(slot, self.dict.len()) {
+            Some(p) => p.len(),
+            None => self
+                .dict
+                .keys()
+                .filter(|k| super::slot::key_slot(k) == slot)
+                .count(),
+        }
     }
 }

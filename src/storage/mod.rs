@@ -14,6 +14,7 @@ pub mod list;
 pub mod notify;
 pub mod set;
 pub mod slot;
+pub mod slot_index;
 pub mod stream;
 pub mod strval;
 pub mod zset;

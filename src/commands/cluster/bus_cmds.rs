@@ -371,46 +371,38 @@ fn replicate(ctx: &mut Ctx, st: &mut State, args: &[Bytes]) -> Result<(), String
     Ok(())
 }
 
-/// CLUSTER FAILOVER TAKEOVER: this replica takes its master's slots with a
-/// new config epoch, without an election. The default and FORCE modes need
-/// the election keel does not run yet: refused rather than pretended.
+/// CLUSTER FAILOVER [FORCE|TAKEOVER] (cluster::failover does the rest).
 fn failover(ctx: &mut Ctx, st: &mut State, args: &[Bytes]) -> Result<(), String> {
     if args.len() > 3 {
         syntax_error(ctx, args);
         return Ok(());
     }
     let mode = args.get(2).map(|a| lossy(a).to_ascii_lowercase());
-    if !matches!(mode.as_deref(), None | Some("force") | Some("takeover")) {
-        return Err(errors::SYNTAX.into());
-    }
+    let (force, takeover) = match mode.as_deref() {
+        None => (false, false),
+        Some("force") => (true, false),
+        Some("takeover") => (true, true),
+        _ => return Err(errors::SYNTAX.into()),
+    };
     if st.me().is_master() {
         return Err("ERR You should send CLUSTER FAILOVER to a replica".into());
     }
-    let Some(master) = st.me().slaveof.filter(|m| st.nodes.contains_key(m)) else {
+    let Some(master) = st.me().slaveof.and_then(|m| st.nodes.get(&m)) else {
         return Err("ERR I'm a replica but my master is unknown to me".into());
     };
-    if mode.as_deref() != Some("takeover") {
-        return Err("ERR keel runs no replica election yet: use CLUSTER FAILOVER TAKEOVER".into());
+    if !force && (master.failed() || master.link.is_none()) {
+        return Err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into());
     }
-    crate::log::warning("Taking over the master (user request).");
-    st.current_epoch += 1;
-    let e = st.current_epoch;
-    let me = st.myself;
-    for o in st.owner.iter_mut() {
-        if *o == Some(master) {
-            *o = Some(me);
-        }
+    if takeover {
+        crate::cluster::failover::takeover(st);
+        // The role changes now, under this command's hold of every shard.
+        st.role_change = None;
+        let mut stores = super::super::snapshot::all_stores(ctx);
+        crate::replication::replica::promote(&mut stores);
+        let _ = ctx.srv.config.write().unwrap().set("replicaof", "");
+    } else {
+        crate::cluster::failover::start_manual(st, force);
     }
-    let m = st.me_mut();
-    m.config_epoch = e;
-    m.flags &= !nf::SLAVE;
-    m.flags |= nf::MASTER;
-    m.slaveof = None;
-    let mut stores = super::super::snapshot::all_stores(ctx);
-    crate::replication::replica::promote(&mut stores);
-    let _ = ctx.srv.config.write().unwrap().set("replicaof", "");
-    st.dirty = true;
-    crate::cluster::bus::broadcast_pong(st);
     ctx.out.ok();
     Ok(())
 }
