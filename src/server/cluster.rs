@@ -188,9 +188,7 @@ pub async fn deliver_bus_publish(rt: std::rc::Rc<super::shard::ShardRt>) {
         if let Some(role) = role {
             let srv = rt.srv;
             rt.with_shards(&all, |view| {
-                // SAFETY: every store is held for this closure.
-                let mut stores: Vec<&mut crate::storage::ShardStore> =
-                    view.iter().map(|&s| unsafe { &mut *s }).collect();
+                let mut stores = view.all_mut();
                 match role {
                     RoleChange::Promote => {
                         crate::replication::replica::promote(&mut stores);
