@@ -634,11 +634,9 @@ pub fn run(config: Config) -> i32 {
     }
     // The AOF loads here, before the shards run; the RDB file once they
     // listen (server::loading), as Redis serves -LOADING meanwhile.
-    if aof_on {
-        if let Err(e) = crate::aof::load_at_startup(srv, stores.all()) {
-            crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
-            return 1;
-        }
+    if aof_on && let Err(e) = crate::aof::load_at_startup(srv, stores.all()) {
+        crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        return 1;
     }
     if aof_on {
         // SAFETY: no shard thread exists yet; main owns every store.

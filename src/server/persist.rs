@@ -138,7 +138,7 @@ fn note_used_mem(srv: &Server, k: &[u8], v: &[u8]) {
 fn key_load_delay(usec: i64, n: u64) {
     let us = match usec {
         0 => return,
-        u if u < 0 => (n % u.unsigned_abs() == 0) as u64,
+        u if u < 0 => n.is_multiple_of(u.unsigned_abs()) as u64,
         u => u as u64,
     };
     if us > 0 {
