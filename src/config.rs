@@ -36,6 +36,9 @@ pub struct Param {
     /// other than the default is kept (CONFIG GET/REWRITE) and logged as a
     /// warning saying why it has no effect.
     pub no_effect: Option<&'static str>,
+    /// Left out of CONFIG GET's pattern matches (Redis's HIDDEN_CONFIG,
+    /// e.g. the DEBUG-only `key-load-delay`); an exact name still answers.
+    pub hidden: bool,
 }
 
 impl Param {
@@ -57,6 +60,12 @@ impl Param {
             ..self
         }
     }
+    const fn hidden(self) -> Param {
+        Param {
+            hidden: true,
+            ..self
+        }
+    }
 }
 
 const fn p(name: &'static str, default: &'static str, kind: Kind) -> Param {
@@ -69,6 +78,7 @@ const fn p(name: &'static str, default: &'static str, kind: Kind) -> Param {
         protected: false,
         only: None,
         no_effect: None,
+        hidden: false,
     }
 }
 const fn imm(name: &'static str, default: &'static str, kind: Kind) -> Param {
@@ -81,6 +91,7 @@ const fn imm(name: &'static str, default: &'static str, kind: Kind) -> Param {
         protected: false,
         only: None,
         no_effect: None,
+        hidden: false,
     }
 }
 const fn alias(name: &'static str, default: &'static str, kind: Kind, a: &'static str) -> Param {
@@ -93,6 +104,7 @@ const fn alias(name: &'static str, default: &'static str, kind: Kind, a: &'stati
         protected: false,
         only: None,
         no_effect: None,
+        hidden: false,
     }
 }
 
@@ -156,6 +168,16 @@ pub const PARAMS: &[Param] = &[
     p("tcp-keepalive", "300", Kind::Int),
     imm("tcp-backlog", "511", Kind::Int),
     p("hz", "10", Kind::Int),
+    // Loading: how often a load serves clients (bytes read between two
+    // turns), and a delay per loaded key (µs; negative: 1 µs once per
+    // -n keys), as Redis's DEBUG-only config.
+    p(
+        "loading-process-events-interval-bytes",
+        "2097152",
+        Kind::Int,
+    )
+    .hidden(),
+    p("key-load-delay", "0", Kind::Int).hidden(),
     p(
         "loglevel",
         "notice",
@@ -857,6 +879,8 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
         "port" | "cluster-announce-port" | "replica-announce-port" | "cluster-port" => (0, 65535),
         "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
         "active-expire-effort" => (1, 10),
+        "loading-process-events-interval-bytes" => (1024, INT),
+        "key-load-delay" => (i32::MIN as i64, INT),
         "io-threads" => (1, 128),
         "maxclients" => (1, u32::MAX as i64),
         "maxmemory-eviction-tenacity" => (0, 100),

@@ -151,11 +151,57 @@ fn transcript(port: u16) -> Vec<Vec<u8>> {
     t
 }
 
+/// Scripts and CLIENT REPLY OFF: what the caller sees, read
+/// raw (pushes and replies in the order they arrive).
+fn transcript_more(port: u16) -> Vec<Vec<u8>> {
+    let mut t: Vec<Vec<u8>> = Vec::new();
+    let mut w = Conn::connect(port);
+    w.line("FLUSHALL");
+    let mut p = Conn::connect(port);
+    t.push(p.line("HELLO 3")[..1].to_vec());
+    t.push(p.line("CLIENT TRACKING on"));
+
+    // A script that only writes tracks nothing; one that reads tracks
+    // every key it declared (not the key it read), EVAL_RO alike.
+    t.push(w.line("MSET k1{t} 1 k2{t} 1"));
+    t.push(p.line("EVAL \"redis.call('set', 'k3{t}', 'bar')\" 2 k1{t} k2{t}"));
+    t.push(w.line("MSET k2{t} 2 k1{t} 2"));
+    t.push(next(&mut p, QUIET));
+    t.push(p.line("EVAL \"redis.call('get', 'k3{t}')\" 2 k1{t} k2{t}"));
+    t.push(w.line("MSET k2{t} 3 k1{t} 3"));
+    t.push(next(&mut p, SOON));
+    t.push(next(&mut p, SOON));
+    t.push(w.line("SET k3{t} x"));
+    t.push(next(&mut p, QUIET));
+    t.push(p.line("EVAL_RO \"redis.call('ping')\" 2 k1{t} k2{t}"));
+    t.push(w.line("MSET k2{t} 4 k1{t} 4"));
+    t.push(next(&mut p, QUIET));
+    t.push(p.line("EVAL_RO \"return redis.call('get', 'k1{t}')\" 2 k1{t} k2{t}"));
+    t.push(w.line("MSET k2{t} 5 k1{t} 5"));
+    t.push(next(&mut p, SOON));
+    t.push(next(&mut p, SOON));
+
+    // CLIENT REPLY OFF: invalidations still arrive; REPLY ON answers +OK.
+    t.push(p.line("GET foo"));
+    p.send(&common::encode(&["CLIENT", "REPLY", "OFF"]));
+    t.push(next(&mut p, QUIET));
+    t.push(w.line("SET foo bar"));
+    t.push(next(&mut p, SOON));
+    p.send(&common::encode(&["GET", "foo"]));
+    t.push(next(&mut p, QUIET));
+    t.push(p.line("CLIENT REPLY ON"));
+    t.push(p.line("PING"));
+
+    t
+}
+
 fn compare(shards: usize) {
     let redis = Server::redis(&[]);
     let keel = Server::keel(shards, &[]);
-    let want = transcript(redis.port);
-    let got = transcript(keel.port);
+    let mut want = transcript(redis.port);
+    let mut got = transcript(keel.port);
+    want.extend(transcript_more(redis.port));
+    got.extend(transcript_more(keel.port));
     let mut diffs = Vec::new();
     for (i, (k, r)) in got.iter().zip(&want).enumerate() {
         if k != r {

@@ -769,3 +769,9 @@ pub(crate) fn kill_where(
     }
     n
 }
+
+/// CLIENT REPLY ON: its +OK is sent even from OFF or SKIP (the pipeline
+/// decides suppression before the command runs).
+pub(crate) fn is_reply_on(args: &[Bytes]) -> bool {
+    args.len() == 3 && eq_ic(&args[1], "reply") && eq_ic(&args[2], "on")
+}

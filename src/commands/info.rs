@@ -399,6 +399,8 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         };
         kv! {
             "loading" => p.loading.load(Ordering::Relaxed) as i32,
+            // keel has no asynchronous load (repl-diskless-load swapdb).
+            "async_loading" => 0,
             "rdb_changes_since_last_save" => t.dirty,
             "rdb_bgsave_in_progress" => in_progress as i32,
             "rdb_last_save_time" => srv.lastsave.load(Ordering::Relaxed),
@@ -411,6 +413,9 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         }
         for (k, v) in crate::aof::info_fields(srv) {
             let _ = write!(s, "{k}:{v}\r\n");
+        }
+        if p.loading.load(Ordering::Relaxed) {
+            loading_fields(&mut s, &p.progress);
         }
     }
 
@@ -565,6 +570,35 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         }
     }
     s
+}
+
+/// INFO's progress of the load in course, computed as Redis does (the
+/// file's size, else the RDB's `used-mem` as a bad estimate of it).
+fn loading_fields(s: &mut String, p: &crate::server::persist::LoadProgress) {
+    let start = p.start_secs.load(Ordering::Relaxed);
+    let total = p.total_bytes.load(Ordering::Relaxed);
+    let used_mem = p.rdb_used_mem.load(Ordering::Relaxed);
+    let loaded = p.loaded_bytes.load(Ordering::Relaxed);
+    let (mut perc, mut remaining) = (0.0, 1i64);
+    if total > 0 {
+        perc = loaded as f64 / total as f64 * 100.0;
+        remaining = total as i64 - loaded as i64;
+    } else if used_mem > 0 {
+        perc = (loaded as f64 / used_mem as f64 * 100.0).min(99.99);
+        remaining = (used_mem as i64 - loaded as i64).max(1);
+    }
+    let elapsed = (crate::storage::now_ms() / 1000) as i64 - start;
+    let eta = if elapsed == 0 {
+        1
+    } else {
+        elapsed * remaining / (loaded as i64 + 1)
+    };
+    let _ = write!(
+        s,
+        "loading_start_time:{start}\r\nloading_total_bytes:{total}\r\n\
+         loading_rdb_used_mem:{used_mem}\r\nloading_loaded_bytes:{loaded}\r\n\
+         loading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n"
+    );
 }
 
 /// Redis's getSafeInfoString: ':' and control characters become '_'.

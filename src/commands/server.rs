@@ -317,7 +317,7 @@ fn config_get(ctx: &mut Ctx, patterns: &[Bytes]) {
             }
             continue;
         }
-        for p in PARAMS {
+        for p in PARAMS.iter().filter(|p| !p.hidden) {
             for name in std::iter::once(p.name).chain(p.alias) {
                 if glob_match(pat, name.as_bytes(), true) && !found.iter().any(|(n, _)| n == name) {
                     found.push((name.to_string(), p.name));

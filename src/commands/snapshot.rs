@@ -157,6 +157,8 @@ pub fn prepare_for_shutdown(
     persist::kill_child(srv);
     crate::replication::master::freeze(true);
     crate::aof::flush_at_shutdown();
+    // A half-loaded dataset is never saved (Redis: NOSAVE while loading).
+    let nosave = nosave || srv.persist.loading.load(Ordering::Acquire);
     if nosave || (!save && persist::save_rules(srv).is_empty()) {
         return Ok(());
     }

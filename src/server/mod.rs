@@ -10,6 +10,7 @@ mod pipeline;
 pub(crate) use pipeline::acl_log_for;
 pub mod gate;
 mod idle;
+mod loading;
 pub mod ops;
 pub mod persist;
 pub mod pubsub;
@@ -633,12 +634,9 @@ pub fn run(config: Config) -> i32 {
         crate::log::warning(crate::aof::NO_REPLICA_AOF);
         return 1;
     }
-    let loaded = if aof_on {
-        crate::aof::load_at_startup(srv, &mut all_stores)
-    } else {
-        persist::load_at_startup(srv, &mut all_stores)
-    };
-    if let Err(e) = loaded {
+    // The AOF loads here, before the shards run; the RDB file once they
+    // listen (server::loading), as Redis serves -LOADING meanwhile.
+    if aof_on && let Err(e) = crate::aof::load_at_startup(srv, &mut all_stores) {
         crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
@@ -662,9 +660,12 @@ pub fn run(config: Config) -> i32 {
     // `replicaof` in the config: follow that master from the file's position.
     let replicaof = srv.config.read().unwrap().get("replicaof").to_string();
     let mut words = replicaof.split_whitespace();
-    if let (Some(host), Some(port)) = (words.next(), words.next().and_then(|p| p.parse().ok())) {
-        let restored = srv.persist.restored_position.lock().unwrap().take();
-        crate::replication::replica::configure_at_startup(srv, host.to_string(), port, restored);
+    let follow: Option<(String, u16)> =
+        match (words.next(), words.next().and_then(|p| p.parse().ok())) {
+            (Some(host), Some(port)) => Some((host.to_string(), port)),
+            _ => None,
+        };
+    if follow.is_some() {
         for store in all_stores.all_mut() {
             for db in store.dbs.iter_mut() {
                 db.replica_mode = true;
@@ -672,6 +673,12 @@ pub fn run(config: Config) -> i32 {
         }
     }
     drop(all_stores);
+
+    // The RDB's keys travel to their shards once those run.
+    let feeds = (!aof_on).then(|| loading::make_feeds(nshards));
+    if feeds.is_none() {
+        loading::open_doors();
+    }
 
     let mesh = build_mesh(nshards);
 
@@ -699,18 +706,24 @@ pub fn run(config: Config) -> i32 {
                     // costs ~50 µs here (docs/performance.md).
                     idle::install(&rt, std::time::Duration::from_micros(spin_us));
                 }
+                loading::spawn_feed(&rt);
                 glommio::spawn_local(cron(rt.clone())).detach();
                 glommio::spawn_local(crate::replication::flusher()).detach();
                 if i == 0 && srv.cluster.as_ref().is_some_and(|c| c.bus.is_some()) {
                     glommio::spawn_local(cluster::deliver_bus_publish(rt.clone())).detach();
                 }
-                if i == 0
-                    && let Some(link_gen) = crate::replication::replica::startup_gen()
-                {
-                    glommio::spawn_local(crate::replication::replica::link_task(
-                        rt.clone(),
-                        link_gen,
-                    ))
+                if i == 0 {
+                    // `replicaof` at startup: the link starts after the load.
+                    let rt = rt.clone();
+                    glommio::spawn_local(async move {
+                        loading::booted().await;
+                        if let Some(link_gen) = crate::replication::replica::startup_gen() {
+                            glommio::spawn_local(crate::replication::replica::link_task(
+                                rt, link_gen,
+                            ))
+                            .detach();
+                        }
+                    })
                     .detach();
                 }
                 let mut listeners = Vec::new();
@@ -755,6 +768,8 @@ pub fn run(config: Config) -> i32 {
                     }
                 }
                 let _ = ready_tx.send(Ok(()));
+                // Connections wait in the backlog until the load lets them in.
+                loading::doors().await;
                 for l in listeners {
                     // A script stuck on this thread accepts from it (busy).
                     busy::add_listener(std::os::fd::AsRawFd::as_raw_fd(&l));
@@ -798,12 +813,33 @@ pub fn run(config: Config) -> i32 {
         "Server initialized, listening on port {}",
         srv.port
     ));
-    crate::log::notice("Ready to accept connections tcp");
-    if let Some((path, _)) = &unix {
-        crate::log::notice(&format!(
-            "The server is now ready to accept connections at {path}"
-        ));
-    }
+    // The load runs beside the signal loop: a SIGTERM meanwhile exits
+    // without saving, as Redis.
+    let unix_path = unix.as_ref().map(|(p, _)| p.clone());
+    std::thread::Builder::new()
+        .name("keel-loader".into())
+        .spawn(move || {
+            if let Some((senders, done)) = feeds
+                && let Err(e) = load_rdb(srv, nshards, senders, done)
+            {
+                crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+                std::process::exit(1);
+            }
+            if let Some((host, port)) = follow {
+                let restored = srv.persist.restored_position.lock().unwrap().take();
+                crate::replication::replica::configure_at_startup(srv, host, port, restored);
+            }
+            persist::stop_loading(srv);
+            loading::set_booted();
+            loading::open_doors();
+            crate::log::notice("Ready to accept connections tcp");
+            if let Some(path) = &unix_path {
+                crate::log::notice(&format!(
+                    "The server is now ready to accept connections at {path}"
+                ));
+            }
+        })
+        .expect("spawn loader thread");
     write_pidfile(srv, daemonized);
 
     // The main thread only waits for a shutdown signal.
@@ -822,6 +858,11 @@ pub fn run(config: Config) -> i32 {
         if srv.shutdown.load(Ordering::Relaxed) {
             // SHUTDOWN already saved what it had to.
             crate::log::notice("keel is now ready to exit, bye bye...");
+            return 0;
+        }
+        if srv.persist.loading.load(Ordering::Acquire) {
+            // Redis exits at once, saving nothing, when asked during a load.
+            crate::log::warning(&format!("Received {name} while loading: exiting now."));
             return 0;
         }
         if srv.persist.shutdown_requested.swap(true, Ordering::AcqRel) {
@@ -856,6 +897,41 @@ impl EncodingLimits {
     }
 }
 
+/// The startup load of the RDB file: keys go in batches to their shards'
+/// feeds; returns once every shard applied its part.
+fn load_rdb(
+    srv: &'static Server,
+    nshards: usize,
+    senders: Vec<std::sync::mpsc::SyncSender<loading::Batch>>,
+    done: std::sync::mpsc::Receiver<()>,
+) -> Result<(), String> {
+    let mut batches: Vec<loading::Batch> = (0..nshards).map(|_| Vec::new()).collect();
+    let loaded = persist::load_at_startup(
+        srv,
+        nshards,
+        |shard, db, key, rec| {
+            batches[shard].push((db, key, rec));
+            if batches[shard].len() >= loading::BATCH {
+                let b = std::mem::take(&mut batches[shard]);
+                // A shard's feed task lives as long as the process.
+                let _ = senders[shard].send(b);
+            }
+        },
+        loading::open_doors,
+    );
+    for (tx, b) in senders.iter().zip(batches) {
+        if !b.is_empty() {
+            let _ = tx.send(b);
+        }
+    }
+    drop(senders);
+    loaded?;
+    for _ in 0..nshards {
+        let _ = done.recv();
+    }
+    Ok(())
+}
+
 /// Periodic per-shard work (Redis's serverCron share for this shard).
 async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
     let mut saved_gen = 0;
@@ -869,7 +945,14 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             conn::release_idle_buffers(crate::storage::now_ms());
             crate::memory::collect(false);
         }
-        if rt.gate.is_free() {
+        // Nothing expires, is evicted or saved while the dataset loads.
+        if rt.gate.is_free()
+            && !rt
+                .srv
+                .persist
+                .loading
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             // Owner thread with its gate free: nobody else touches the store.
             let mut own = rt.own();
             let store = own.store(rt.id);

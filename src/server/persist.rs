@@ -53,6 +53,97 @@ pub struct Persist {
     pub latest_fork_usec: AtomicU64,
     /// A replica's position (replid, offset, stream DB) read at startup.
     pub restored_position: std::sync::Mutex<Option<(String, i64, i64)>>,
+    /// The load in course (INFO's loading_* fields while `loading`).
+    pub progress: LoadProgress,
+}
+
+/// Redis's loading_start_time, loading_total_bytes, loading_rdb_used_mem
+/// and loading_loaded_bytes.
+#[derive(Default)]
+pub struct LoadProgress {
+    pub start_secs: AtomicI64,
+    pub total_bytes: AtomicU64,
+    pub rdb_used_mem: AtomicU64,
+    pub loaded_bytes: AtomicU64,
+}
+
+/// Marks a load of `total` bytes (0: unknown) as started.
+pub fn start_loading(srv: &Server, total: u64) {
+    let p = &srv.persist.progress;
+    p.start_secs
+        .store((crate::storage::now_ms() / 1000) as i64, Ordering::Relaxed);
+    p.total_bytes.store(total, Ordering::Relaxed);
+    p.rdb_used_mem.store(0, Ordering::Relaxed);
+    p.loaded_bytes.store(0, Ordering::Relaxed);
+    srv.persist.loading.store(true, Ordering::Release);
+}
+
+pub fn stop_loading(srv: &Server) {
+    srv.persist.loading.store(false, Ordering::Release);
+}
+
+/// A load while the server runs (DEBUG RELOAD, a replica's full sync):
+/// `loading` from here until dropped, so the other shards' clients get
+/// -LOADING meanwhile.
+struct Loading<'a>(&'a Server);
+
+impl<'a> Loading<'a> {
+    fn start(srv: &'a Server, f: &std::fs::File) -> Loading<'a> {
+        start_loading(srv, f.metadata().map(|m| m.len()).unwrap_or(0));
+        Loading(srv)
+    }
+    fn reader(&self, f: std::fs::File) -> Counted<'a, std::io::BufReader<std::fs::File>> {
+        Counted {
+            inner: std::io::BufReader::with_capacity(1 << 20, f),
+            bytes: &self.0.persist.progress.loaded_bytes,
+        }
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        stop_loading(self.0);
+    }
+}
+
+/// Counts the bytes the RDB parser consumes into `loading_loaded_bytes`.
+struct Counted<'a, R> {
+    inner: R,
+    bytes: &'a AtomicU64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The RDB `used-mem` aux field: Redis's estimate of the progress when
+/// the size is unknown (a replica's diskless load).
+fn note_used_mem(srv: &Server, k: &[u8], v: &[u8]) {
+    if k == b"used-mem"
+        && let Some(n) = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok())
+    {
+        srv.persist
+            .progress
+            .rdb_used_mem
+            .store(n, Ordering::Relaxed);
+    }
+}
+
+/// Redis's `key-load-delay`: µs per key; negative n sleeps 1 µs once per
+/// -n keys on average.
+fn key_load_delay(usec: i64, n: u64) {
+    let us = match usec {
+        0 => return,
+        u if u < 0 => n.is_multiple_of(u.unsigned_abs()) as u64,
+        u => u as u64,
+    };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
 }
 
 impl Persist {
@@ -241,7 +332,8 @@ pub fn load_for_replica(
         })
         .collect();
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let loading = Loading::start(srv, &f);
+    let mut r = loading.reader(f);
     let opts = LoadOpts {
         limits: limits(srv),
         databases: srv.databases,
@@ -250,14 +342,18 @@ pub fn load_for_replica(
         ..Default::default()
     };
     let n = stores.len();
+    let delay = srv.config.read().unwrap().get_i64("key-load-delay");
+    let mut seen = 0u64;
     let info = rdb::load(
         &mut r,
         &opts,
         |db, key, entry| {
+            seen += 1;
+            key_load_delay(delay, seen);
             let s = key_shard(&key, n);
             staged[s][db].insert_entry(&key, entry);
         },
-        |_, _| {},
+        |k, v| note_used_mem(srv, k, v),
     )
     .map_err(|e| e.to_string())?;
     for (s, dbs) in stores.iter_mut().zip(staged) {
@@ -307,21 +403,26 @@ pub fn debug_reload(
     let path = rdb_path(srv);
     let f = std::fs::File::open(&path)
         .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let loading = Loading::start(srv, &f);
+    let mut r = loading.reader(f);
     let opts = LoadOpts {
         limits: limits(srv),
         databases: srv.databases,
         ..Default::default()
     };
     let n = stores.len();
+    let delay = srv.config.read().unwrap().get_i64("key-load-delay");
+    let mut seen = 0u64;
     let info = rdb::load(
         &mut r,
         &opts,
         |db, key, entry| {
+            seen += 1;
+            key_load_delay(delay, seen);
             let s = key_shard(&key, n);
             stores[s].dbs[db].insert_entry(&key, entry);
         },
-        |_, _| {},
+        |k, v| note_used_mem(srv, k, v),
     )
     .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))?;
     if o.flush {
@@ -706,11 +807,15 @@ pub fn load_functions(codes: &[Vec<u8>]) {
     });
 }
 
-/// Loads `dir/dbfilename` into the stores before the shards start.
+/// Loads `dir/dbfilename`, handing each key to `insert(shard, db, key,
+/// record)` (server::loading sends it to its shard). Clients are let in
+/// (`open_doors`) once `loading-process-events-interval-bytes` were read.
 /// Ok(false) when there is no file.
 pub fn load_at_startup(
     srv: &Server,
-    stores: &mut crate::server::stores::View<'_>,
+    n: usize,
+    mut insert: impl FnMut(usize, usize, crate::storage::db::Key, crate::storage::Record),
+    mut open_doors: impl FnMut(),
 ) -> Result<bool, String> {
     let path = rdb_path(srv);
     let f = match std::fs::File::open(&path) {
@@ -723,11 +828,22 @@ pub fn load_at_startup(
             ));
         }
     };
-    srv.persist.loading.store(true, Ordering::Relaxed);
     let start = std::time::Instant::now();
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
-    let verify = srv.config.read().unwrap().get_bool("rdbchecksum");
+    start_loading(srv, size);
+    let (verify, interval, delay) = {
+        let c = srv.config.read().unwrap();
+        (
+            c.get_bool("rdbchecksum"),
+            c.get_i64("loading-process-events-interval-bytes").max(1) as u64,
+            c.get_i64("key-load-delay"),
+        )
+    };
+    let loaded_bytes = &srv.persist.progress.loaded_bytes;
+    let mut r = Counted {
+        inner: std::io::BufReader::with_capacity(1 << 20, f),
+        bytes: loaded_bytes,
+    };
     let opts = LoadOpts {
         limits: limits(srv),
         // Expired keys are dropped here, so a restarted master can send
@@ -738,8 +854,9 @@ pub fn load_at_startup(
         databases: srv.databases,
         skip_modules: false,
     };
-    let n = stores.len();
     let mut loaded = 0u64;
+    let mut seen = 0u64;
+    let mut doors_open = false;
     let mut last_log = std::time::Instant::now();
     let mut expired: Vec<(usize, Vec<u8>)> = Vec::new();
     let now = opts.now_ms;
@@ -749,22 +866,30 @@ pub fn load_at_startup(
         &mut r,
         &opts,
         |db, key, entry| {
+            seen += 1;
+            key_load_delay(delay, seen);
+            if !doors_open && loaded_bytes.load(Ordering::Relaxed) >= interval {
+                doors_open = true;
+                open_doors();
+            }
             if !replica && entry.expire_at != 0 && entry.expire_at <= now {
                 expired.push((db, key.to_vec()));
-                return;
+            } else {
+                insert(key_shard(&key, n), db, key, entry);
+                loaded += 1;
             }
-            let s = key_shard(&key, n);
-            let store = stores.store(s);
-            store.dbs[db].insert_entry(&key, entry);
-            loaded += 1;
+            // INFO's rdb_last_load_keys_* move while the load runs.
+            srv.persist.last_load.store(
+                (loaded << 32) | (expired.len() as u64).min(u32::MAX as u64),
+                Ordering::Relaxed,
+            );
             if loaded.is_multiple_of(1 << 20) && last_log.elapsed().as_secs() >= 2 {
                 last_log = std::time::Instant::now();
                 crate::log::notice(&format!("Loading RDB: {loaded} keys loaded so far"));
             }
         },
-        |_k, _v| {},
+        |k, v| note_used_mem(srv, k, v),
     );
-    srv.persist.loading.store(false, Ordering::Relaxed);
     let mut info = result.map_err(|e| format!("{e} (file {})", path.display()))?;
     info.keys_expired += expired.len() as u64;
     info.keys_loaded = info.keys_loaded.saturating_sub(expired.len() as u64);

@@ -803,7 +803,11 @@ pub fn run_handler(
         0
     };
     crate::crash::set_current(cmd.name);
+    let script = tracking && super::tracking::script_enter(cmd, args);
     nested(|| (cmd.handler)(ctx, args));
+    if script {
+        super::tracking::script_leave();
+    }
     let dirty_after = if watching || tracking || unit.is_some() {
         held_dirty(ctx)
     } else {

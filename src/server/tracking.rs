@@ -74,6 +74,32 @@ thread_local! {
     /// client that last modified each (NOLOOP).
     static PENDING: RefCell<BTreeMap<Bytes, BTreeMap<Bytes, u64>>> =
         const { RefCell::new(BTreeMap::new()) };
+    /// The keys declared by the scripts running on this thread (innermost
+    /// last): a read inside a script remembers these for its caller.
+    static SCRIPT_KEYS: RefCell<Vec<Vec<Bytes>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Before a command: a script (EVAL, FCALL and their variants) declares
+/// its keys; true if it is one (then `script_leave` after it).
+pub fn script_enter(cmd: &crate::commands::Command, args: &[Bytes]) -> bool {
+    use crate::commands::Special;
+    if !matches!(
+        cmd.special,
+        Special::Script { .. } | Special::Function { .. }
+    ) {
+        return false;
+    }
+    let keys = cmd
+        .key_indexes(args)
+        .into_iter()
+        .map(|i| args[i].clone())
+        .collect();
+    SCRIPT_KEYS.with(|s| s.borrow_mut().push(keys));
+    true
+}
+
+pub fn script_leave() {
+    SCRIPT_KEYS.with(|s| s.borrow_mut().pop());
 }
 
 /// A connection of this shard can receive invalidations.
@@ -488,11 +514,21 @@ pub fn after_command(
         return;
     }
     let Some(reader) = who else { return };
-    let keys: Vec<&[u8]> = cmd
-        .key_indexes(args)
-        .into_iter()
-        .map(|i| &args[i][..])
-        .collect();
+    // Inside a script, a read remembers the script's declared keys for
+    // its caller, not the keys of the command (Redis 7.0's call()).
+    let declared = if ctx.in_script {
+        SCRIPT_KEYS.with(|s| s.borrow().last().cloned())
+    } else {
+        None
+    };
+    let keys: Vec<&[u8]> = match &declared {
+        Some(d) => d.iter().map(|k| &k[..]).collect(),
+        None => cmd
+            .key_indexes(args)
+            .into_iter()
+            .map(|i| &args[i][..])
+            .collect(),
+    };
     if keys.is_empty() {
         return;
     }

@@ -216,8 +216,28 @@ impl Server {
     }
 
     /// Starts `program` with `args(port)` on a free port, retrying on a
-    /// port taken meanwhile; ready once it answers PING.
+    /// port taken meanwhile; ready once it answers PING (not -LOADING:
+    /// a dataset loading at startup is waited for).
     pub fn start(name: &str, program: &str, args: impl Fn(u16) -> Vec<String>) -> Server {
+        Server::start_inner(name, program, args, false)
+    }
+
+    /// As `start`, but ready at the first reply, -LOADING included: for
+    /// tests of the server while it loads.
+    pub fn start_while_loading(
+        name: &str,
+        program: &str,
+        args: impl Fn(u16) -> Vec<String>,
+    ) -> Server {
+        Server::start_inner(name, program, args, true)
+    }
+
+    fn start_inner(
+        name: &str,
+        program: &str,
+        args: impl Fn(u16) -> Vec<String>,
+        loading_ok: bool,
+    ) -> Server {
         // A freed port can be taken by a parallel test before the server binds
         // it: retry on a new port when the server dies complaining about it.
         let mut last_log = String::new();
@@ -252,7 +272,7 @@ impl Server {
                 child,
                 watchdog: None,
             };
-            match s.wait_ready() {
+            match s.wait_ready(loading_ok) {
                 Ok(()) => return s,
                 Err(exited) => {
                     last_log = s.log_text();
@@ -276,8 +296,9 @@ impl Server {
     }
 
     /// Ok once the server answers PING with any complete reply (NOAUTH
-    /// counts); Err(true) if the process exited, Err(false) on timeout.
-    fn wait_ready(&mut self) -> Result<(), bool> {
+    /// counts; -LOADING only if `loading_ok`); Err(true) if the process
+    /// exited, Err(false) on timeout.
+    fn wait_ready(&mut self, loading_ok: bool) -> Result<(), bool> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -286,8 +307,9 @@ impl Server {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let mut c = Conn::from_stream(s, self.name.clone());
                 c.send(b"*1\r\n$4\r\nPING\r\n");
-                if c.try_read_reply(Duration::from_secs(2)).is_ok() {
-                    return Ok(());
+                match c.try_read_reply(Duration::from_secs(2)) {
+                    Ok(r) if loading_ok || !r.starts_with(b"-LOADING") => return Ok(()),
+                    _ => {}
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -1340,8 +1362,10 @@ impl DirKeel {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
                 let mut c = Conn::from_stream(s, format!("keel:{port}"));
                 c.send_lossy(b"*1\r\n$4\r\nPING\r\n");
-                if c.try_read_reply(Duration::from_secs(2)).is_ok() {
-                    break;
+                // Past a startup load: its data is what tests read.
+                match c.try_read_reply(Duration::from_secs(2)) {
+                    Ok(r) if !r.starts_with(b"-LOADING") => break,
+                    _ => {}
                 }
             }
             if t.elapsed() > Duration::from_secs(15) || matches!(k.child.try_wait(), Ok(Some(_))) {

@@ -142,6 +142,18 @@ impl Conn<'_> {
             );
             return None;
         }
+        // A load in course: only commands with the `loading` flag (EXEC:
+        // only if every queued one has it).
+        if self.rt.srv.persist.loading.load(Ordering::Acquire) {
+            let mut ok = allowed_while_loading(cmd, args);
+            if is_exec && let Some(queued) = &self.client.multi {
+                ok &= queued.iter().all(|q| allowed_while_loading(q.cmd, &q.args));
+            }
+            if !ok {
+                err(LOADING.into(), slots);
+                return None;
+            }
+        }
         // Queueing in MULTI may grow memory without bound: Redis refuses
         // every queued command when nothing can be evicted.
         let busy = commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed);
@@ -309,4 +321,27 @@ pub(crate) fn acl_log_for(
         cinfo,
         max,
     );
+}
+
+const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+/// Whether Redis's spec gives the command (or its subcommand) the
+/// `loading` flag. An unknown subcommand passes: its handler's error is
+/// Redis's reply.
+fn allowed_while_loading(cmd: &Command, args: &[Bytes]) -> bool {
+    let Some(spec) = cmd.spec else {
+        return cmd.flags & flags::LOADING != 0;
+    };
+    if spec.subs.is_empty() || args.len() < 2 {
+        return spec.flags & flags::LOADING != 0;
+    }
+    match spec.subs.iter().find(|s| {
+        s.name
+            .rsplit('|')
+            .next()
+            .is_some_and(|n| n.as_bytes().eq_ignore_ascii_case(&args[1]))
+    }) {
+        Some(sub) => sub.flags & flags::LOADING != 0,
+        None => true,
+    }
 }

@@ -105,7 +105,9 @@ impl Conn<'_> {
             // (Un)subscribe confirmations are pushed even under CLIENT REPLY
             // OFF/SKIP (stock's CLIENT_PUSHING); PUBLISH's reply is not a push.
             let suppress = suppress
-                && cmd.flags & (flags::PUBSUB | flags::NOSCRIPT) != flags::PUBSUB | flags::NOSCRIPT;
+                && cmd.flags & (flags::PUBSUB | flags::NOSCRIPT) != flags::PUBSUB | flags::NOSCRIPT
+                // CLIENT REPLY ON answers +OK whatever the mode was.
+                && !(cmd.special == Special::Client && commands::connection::is_reply_on(&args));
             if tracking {
                 self.client.after_client_cmd = cmd.special == Special::Client;
             }
