@@ -129,6 +129,12 @@ pub fn leave(token: Option<bool>, changed: bool, db: usize, args: &[Bytes]) {
     }
 }
 
+/// Drops the effects the running unit gathered so far (DEBUG LOADAOF: what
+/// it replays from the file is not propagated again, as stock's dirty = 0).
+pub fn discard_effects() {
+    UNIT.with(|u| u.borrow_mut().effects.clear());
+}
+
 /// Takes the next LSN and hands the record to the replication core.
 fn send(effects: Vec<Effect>) {
     let lsn = NEXT_LSN.fetch_add(1, Ordering::SeqCst);
