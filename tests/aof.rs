@@ -310,12 +310,14 @@ fn everysec_kill9_keeps_writes_acked_two_seconds_before() {
     let mut checked = 0;
     for (i, at) in &acked {
         if killed.duration_since(*at) > Duration::from_secs(2) {
-            assert!(
-                exists(&mut c2, &format!("e:{i}")),
-                "e:{i} acked >2 s before the kill lost"
-            );
             checked += 1;
         }
+        // As stock (a reply leaves after its write(2)), a crash of the
+        // process alone loses no acknowledged write, even the last ones.
+        assert!(
+            exists(&mut c2, &format!("e:{i}")),
+            "e:{i} acknowledged, lost by kill -9"
+        );
     }
     assert!(
         checked > 100,

@@ -120,11 +120,6 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)
 }
 
-/// `appendfsync always` is in force: replies wait for their records.
-pub fn always() -> bool {
-    ENABLED.load(Ordering::Relaxed) && POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS
-}
-
 pub fn synced_lsn() -> u64 {
     SYNCED.load(Ordering::Acquire)
 }
@@ -158,11 +153,10 @@ fn publish(end: u64) {
     wake_waiters();
 }
 
-/// Wakes the waiters whose LSN is synced (all of them when the policy is
-/// no longer `always`).
+/// Wakes the waiters whose LSN is synced (all of them when the AOF is off).
 fn wake_waiters() {
     let synced = SYNCED.load(Ordering::Acquire);
-    let all = !always();
+    let all = !enabled();
     let ready: Vec<Waker> = {
         let mut w = WAITERS.lock().unwrap_or_else(|e| e.into_inner());
         if w.is_empty() {
@@ -981,11 +975,13 @@ pub fn debug_loadaof(srv: &Server, stores: &[*mut ShardStore]) {
     crate::log::warning("Append Only File loaded by DEBUG LOADAOF");
 }
 
-/// Waits (on a shard's executor) until every record below `lsn` is on
-/// disk, or the AOF stops being `always`. The writer wakes the task when
-/// it publishes (a foreign wake: the executor's eventfd).
+/// Waits (on a shard's executor) until every record below `lsn` is
+/// written (and fsynced with `always`), or the AOF is off: as stock, whose
+/// replies leave after beforeSleep's write, an acknowledged write survives
+/// a crash of the process. The writer wakes the task when it publishes (a
+/// foreign wake: the executor's eventfd).
 pub async fn wait_synced(lsn: u64) {
-    let done = || !always() || SYNCED.load(Ordering::Acquire) >= lsn;
+    let done = || !enabled() || SYNCED.load(Ordering::Acquire) >= lsn;
     std::future::poll_fn(|cx| {
         if done() {
             return Poll::Ready(());
@@ -1022,7 +1018,11 @@ pub fn info_fields(srv: &Server) -> Vec<(&'static str, String)> {
         ("aof_rewrite_in_progress", (rewriting as i32).to_string()),
         (
             "aof_rewrite_scheduled",
-            (b(|s| s.rewrite_scheduled.load(Ordering::Relaxed)) as i32).to_string(),
+            // CONFIG SET appendonly yes: its first rewrite waits for the cron.
+            ((b(|s| s.rewrite_scheduled.load(Ordering::Relaxed))
+                || (START_REQUESTED.load(Ordering::Relaxed) && !on)
+                || OFFLINE_SCHEDULED.load(Ordering::Relaxed)) as i32)
+                .to_string(),
         ),
         (
             "aof_last_rewrite_time_sec",
