@@ -134,8 +134,8 @@ pub const PARAMS: &[Param] = &[
     p("appendonly", "no", YESNO),
     imm("appenddirname", "appendonlydir", Kind::Str),
     p("aof-load-truncated", "yes", YESNO),
-    // Rewrites and new bases are RDB-preamble files only.
-    p("aof-use-rdb-preamble", "yes", YESNO).only(&["yes"]),
+    p("aof-use-rdb-preamble", "yes", YESNO),
+    p("no-appendfsync-on-rewrite", "no", YESNO),
     p("aof-timestamp-enabled", "no", YESNO),
     p("auto-aof-rewrite-percentage", "100", Kind::Int),
     p("auto-aof-rewrite-min-size", "64mb", Kind::Memory),

@@ -116,7 +116,6 @@ fn bad_config_files_and_flags_are_refused_as_stock() {
 fn directives_keel_does_not_act_on_are_refused() {
     let dir = TempDir::new("noact");
     for (line, why) in [
-        ("aof-use-rdb-preamble no", "only 'yes' is accepted"),
         ("io-threads 4", "only '1' is accepted"),
         ("lazyfree-lazy-user-del yes", "only 'no' is accepted"),
         ("supervised systemd", "only 'no' is accepted"),
@@ -137,15 +136,15 @@ fn directives_keel_does_not_act_on_are_refused() {
     let mut c = s.conn();
     assert_eq!(c.line("PING"), b"+PONG\r\n");
     // And CONFIG SET refuses the others at run time.
-    let r = c.line("CONFIG SET aof-use-rdb-preamble no");
+    let r = c.line("CONFIG SET lazyfree-lazy-user-del yes");
     assert!(
-        r.starts_with(b"-ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - keel does not implement"),
+        r.starts_with(b"-ERR CONFIG SET failed (possibly related to argument 'lazyfree-lazy-user-del') - keel does not implement"),
         "{}",
         show(&r)
     );
     assert_eq!(
-        c.line("CONFIG GET aof-use-rdb-preamble"),
-        b"*2\r\n$20\r\naof-use-rdb-preamble\r\n$3\r\nyes\r\n"
+        c.line("CONFIG GET lazyfree-lazy-user-del"),
+        b"*2\r\n$22\r\nlazyfree-lazy-user-del\r\n$2\r\nno\r\n"
     );
 }
 

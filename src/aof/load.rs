@@ -26,7 +26,36 @@ pub struct Outcome {
 }
 
 /// Loads every file the manifest names. Ok(None) when there is no AOF.
+/// As stock while loading, nothing expires: a PEXPIREAT in the past sets
+/// the expiry and later commands still see the key (the DBs run in replica
+/// mode and the commands as the master's).
 pub fn load_all(
+    srv: &Server,
+    dir: &Path,
+    m: &Manifest,
+    stores: &mut View<'_>,
+) -> Result<Option<Outcome>, String> {
+    let mut saved = Vec::new();
+    for store in stores.all_mut() {
+        for db in store.dbs.iter_mut() {
+            saved.push(db.replica_mode);
+            db.replica_mode = true;
+        }
+    }
+    let r = {
+        let _master = crate::replication::replica::MasterApply::enter();
+        load_files(srv, dir, m, stores)
+    };
+    let mut saved = saved.into_iter();
+    for store in stores.all_mut() {
+        for db in store.dbs.iter_mut() {
+            db.replica_mode = saved.next().unwrap_or(false);
+        }
+    }
+    r
+}
+
+fn load_files(
     srv: &Server,
     dir: &Path,
     m: &Manifest,
@@ -84,14 +113,18 @@ pub fn load_all(
         client.select(0);
         let r = if data.starts_with(b"REDIS") {
             crate::log::notice("Reading RDB base file on AOF loading...");
-            load_rdb(srv, &data, stores).map_err(|e| {
+            let end = load_rdb(srv, &data, stores).map_err(|e| {
                 crate::log::warning(&e);
                 format!(
                     "Error reading the RDB base file {}, AOF loading aborted",
                     f.name
                 )
             })?;
-            Loaded::Ok
+            // A pre-7.0 single file goes on with commands after its preamble.
+            match replay(srv, &data[end..], &f.name, stores, &mut client)? {
+                Loaded::Truncated(at) => Loaded::Truncated(end as u64 + at),
+                Loaded::Ok => Loaded::Ok,
+            }
         } else {
             replay(srv, &data, &f.name, stores, &mut client)?
         };
@@ -138,7 +171,7 @@ pub fn load_all(
     }))
 }
 
-fn load_rdb(srv: &Server, data: &[u8], stores: &mut View<'_>) -> Result<(), String> {
+fn load_rdb(srv: &Server, data: &[u8], stores: &mut View<'_>) -> Result<usize, String> {
     let opts = crate::rdb::LoadOpts {
         limits: crate::server::persist::limits(srv),
         // As Redis with an AOF preamble: expired keys load, then expire.
@@ -162,7 +195,9 @@ fn load_rdb(srv: &Server, data: &[u8], stores: &mut View<'_>) -> Result<(), Stri
     )
     .map_err(|e| e.to_string())?;
     crate::server::persist::load_scripts(&info.lua);
-    Ok(())
+    // The base is the first file: its libraries are the whole set so far.
+    crate::server::persist::load_functions(&info.functions);
+    Ok(r.position() as usize)
 }
 
 /// Cuts the next line (without CR LF) at `*pos`; None at the end of data.

@@ -14,24 +14,22 @@
 
 pub mod load;
 pub mod manifest;
+pub mod rewrite;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use manifest::Manifest;
 
 use crate::replication::Effect;
 use crate::server::Server;
+use crate::server::stores::View;
 use crate::storage::ShardStore;
-
-/// A replica does not write what it applies to an AOF yet: refused rather
-/// than an AOF that silently misses the master's writes.
-pub const NO_REPLICA_AOF: &str =
-    "ERR keel does not keep an AOF on a replica yet: appendonly must be no with replicaof";
 
 pub const FSYNC_NO: u8 = 0;
 pub const FSYNC_EVERYSEC: u8 = 1;
@@ -50,6 +48,14 @@ static WRITE_ERR: AtomicBool = AtomicBool::new(false);
 static FSYNCING: AtomicBool = AtomicBool::new(false);
 /// Everysec fsyncs that had to wait for a previous one (aof_delayed_fsync).
 static DELAYED_FSYNC: AtomicU64 = AtomicU64::new(0);
+/// Connections waiting (with `always`) for `SYNCED` to reach an LSN: the
+/// writer wakes them when it publishes, instead of their polling a timer.
+static WAITERS: Mutex<Vec<(u64, Waker)>> = Mutex::new(Vec::new());
+/// `no-appendfsync-on-rewrite yes`: no fsync while a rewrite child runs
+/// (writes still go to the file, as stock).
+pub static NO_FSYNC_ON_REWRITE: AtomicBool = AtomicBool::new(false);
+/// DEBUG AOF-FLUSH-SLEEP: microseconds the writer sleeps before each write.
+static FLUSH_SLEEP_US: AtomicU64 = AtomicU64::new(0);
 
 pub struct Aof {
     dir: PathBuf,
@@ -88,6 +94,8 @@ struct Io {
     /// Turned on at run time, waiting for its first rewrite: the manifest
     /// on disk is not touched until the new base exists.
     starting: bool,
+    /// The running rewrite is BGREWRITEAOF with `appendonly no`.
+    offline: bool,
 }
 
 #[derive(Default)]
@@ -113,11 +121,6 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)
 }
 
-/// `appendfsync always` is in force: replies wait for their records.
-pub fn always() -> bool {
-    ENABLED.load(Ordering::Relaxed) && POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS
-}
-
 pub fn synced_lsn() -> u64 {
     SYNCED.load(Ordering::Acquire)
 }
@@ -135,6 +138,39 @@ pub fn set_policy(name: &str) {
     POLICY.store(policy_of(name), Ordering::Relaxed);
     if let Some(a) = AOF.get() {
         a.cond.notify_all();
+    }
+    wake_waiters();
+}
+
+/// DEBUG AOF-FLUSH-SLEEP <microsec>.
+pub fn set_flush_sleep(us: u64) {
+    FLUSH_SLEEP_US.store(us, Ordering::Relaxed);
+}
+
+/// Every record below `end` is on disk: publishes it and wakes the
+/// connections that waited for it.
+fn publish(end: u64) {
+    SYNCED.fetch_max(end, Ordering::AcqRel);
+    wake_waiters();
+}
+
+/// Wakes the waiters whose LSN is synced (all of them when the AOF is off).
+fn wake_waiters() {
+    let synced = SYNCED.load(Ordering::Acquire);
+    let all = !enabled();
+    let ready: Vec<Waker> = {
+        let mut w = WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+        if w.is_empty() {
+            return;
+        }
+        let (ready, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut *w)
+            .into_iter()
+            .partition(|(lsn, _)| all || *lsn <= synced);
+        *w = keep;
+        ready.into_iter().map(|(_, wk)| wk).collect()
+    };
+    for wk in ready {
+        wk.wake();
     }
 }
 
@@ -184,6 +220,20 @@ fn write_manifest(dir: &Path, prefix: &str, m: &Manifest) -> std::io::Result<()>
     File::open(dir)?.sync_all()
 }
 
+/// `aof-use-rdb-preamble`: new bases are RDB files (else commands).
+fn preamble(srv: &Server) -> bool {
+    srv.config.read().unwrap().get_bool("aof-use-rdb-preamble")
+}
+
+/// Writes a new base at `path`: an RDB for a `.rdb` name, else commands.
+pub fn write_base(srv: &Server, stores: &[&ShardStore], path: &Path) -> std::io::Result<()> {
+    if path.extension().is_some_and(|e| e == "rdb") {
+        crate::server::persist::write_rdb(srv, stores, &path.to_path_buf(), None)
+    } else {
+        rewrite::write_base(srv, stores, path)
+    }
+}
+
 /// Startup with `appendonly yes`: loads the AOF the manifest names into the
 /// stores (before any shard runs). Ok(true) when it held data.
 pub fn load_at_startup(
@@ -191,7 +241,8 @@ pub fn load_at_startup(
     stores: &mut crate::server::stores::View<'_>,
 ) -> Result<bool, String> {
     let (dir, prefix) = paths(srv);
-    let m = read_manifest(&dir, &prefix)?;
+    let mut m = read_manifest(&dir, &prefix)?;
+    upgrade_single_file(srv, &dir, &prefix, &mut m)?;
     srv.persist.loading.store(true, Ordering::Relaxed);
     let start = Instant::now();
     let r = load::load_all(srv, &dir, &m, stores);
@@ -209,6 +260,54 @@ pub fn load_at_startup(
     }
 }
 
+/// A pre-7.0 single `appendonly.aof` in `dir` becomes the base of the
+/// multi-part directory, in the cases stock upgrades (no directory, no
+/// files listed, or only that base listed and not yet moved): the manifest
+/// names it first, then the file moves in.
+fn upgrade_single_file(
+    srv: &Server,
+    dir: &Path,
+    prefix: &str,
+    m: &mut Manifest,
+) -> Result<(), String> {
+    let old = Path::new(srv.config.read().unwrap().get("dir")).join(prefix);
+    if !old.is_file() {
+        return Ok(());
+    }
+    let listed_not_moved = m.incrs.is_empty()
+        && m.base.as_ref().is_some_and(|b| b.name == prefix)
+        && !dir.join(prefix).exists();
+    let empty = m.base.is_none() && m.incrs.is_empty();
+    if dir.is_dir() && !empty && !listed_not_moved {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    m.base = Some(manifest::FileInfo {
+        name: prefix.to_string(),
+        seq: 1,
+        kind: b'b',
+    });
+    m.base_seq = 1;
+    write_manifest(dir, prefix, m).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    std::fs::rename(&old, dir.join(prefix)).map_err(|e| {
+        format!(
+            "Error trying to move the old AOF file {prefix} into dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    crate::log::notice(&format!(
+        "Successfully migrated an old-style AOF file ({prefix}) into the AOF directory ({}).",
+        dir.file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string())
+    ));
+    Ok(())
+}
+
 /// Opens the AOF for appending (startup with `appendonly yes`, after the
 /// load, before any shard runs): creates the directory, a base holding the
 /// stores when there is none, the incremental file, the manifest; then
@@ -223,8 +322,8 @@ pub fn start(srv: &'static Server, stores: &[&ShardStore]) -> Result<(), String>
     })?;
     let mut m = read_manifest(&dir, &prefix)?;
     if m.base.is_none() && m.incrs.is_empty() {
-        let base = m.new_base(&prefix, true);
-        crate::server::persist::write_rdb(srv, stores, &dir.join(&base.name), None)
+        let base = m.new_base(&prefix, preamble(srv));
+        write_base(srv, stores, &dir.join(&base.name))
             .map_err(|e| format!("Can't write the AOF base file {}: {e}", base.name))?;
         crate::log::notice(&format!(
             "Creating AOF base file {} on server start",
@@ -286,6 +385,7 @@ fn install(
         io: Mutex::new(Io {
             file,
             starting: false,
+            offline: false,
             manifest: m,
             incr_size,
             total_size,
@@ -365,6 +465,58 @@ pub fn feed(lsn: u64, effects: &[Effect]) {
     a.cond.notify_one();
 }
 
+/// A replica applied one command of its master's stream (every shard held,
+/// in stream order): the file gets it as stock's replica logs what it
+/// applies, with its own SELECTs. Pings and REPLCONF are not data.
+pub fn feed_applied(db: usize, args: &[bytes::Bytes], resp: &[u8]) {
+    if !enabled() {
+        return;
+    }
+    let name = &args[0];
+    if name.eq_ignore_ascii_case(b"ping") || name.eq_ignore_ascii_case(b"replconf") {
+        return;
+    }
+    let Some(a) = AOF.get() else { return };
+    let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+    let db = db as i32;
+    if db != p.seldb {
+        let d = db.to_string();
+        let sel = crate::replication::encode(&[b"SELECT".as_slice(), d.as_bytes()]);
+        p.buf.extend_from_slice(&sel);
+        p.seldb = db;
+    }
+    p.buf.extend_from_slice(resp);
+    a.cond.notify_one();
+}
+
+/// A replica loaded its master's full sync (every shard held): the files
+/// hold the old dataset, so nothing more is appended to them; a rewrite
+/// writes a base of the new one and the manifest switches to it (as
+/// stock's stop and restart of the AOF). Until then a crash finds the old
+/// files, whole.
+pub fn restart_after_full_sync(srv: &Server) {
+    let Some(a) = AOF.get().filter(|_| enabled()) else {
+        return;
+    };
+    if rewrite_in_progress() {
+        crate::server::persist::kill_child(srv);
+    }
+    {
+        let mut io = a.lock_io();
+        io.file = None;
+        io.starting = true;
+        io.incr_size = 0;
+    }
+    {
+        let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.buf.clear();
+        p.rotate_at = None;
+        p.seldb = -1;
+    }
+    a.stats.rewrite_scheduled.store(true, Ordering::Release);
+    crate::log::notice("AOF: a new base follows the full sync from the master");
+}
+
 /// `aof-timestamp-enabled` (read by the merge thread without the config lock).
 pub static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
 
@@ -425,6 +577,10 @@ impl Aof {
             return Some(());
         };
         if !buf.is_empty() {
+            let sleep = FLUSH_SLEEP_US.load(Ordering::Relaxed);
+            if sleep > 0 {
+                std::thread::sleep(Duration::from_micros(sleep));
+            }
             if let Err(e) = file.write_all(&buf) {
                 self.write_error(&e, &buf);
                 return None;
@@ -490,10 +646,13 @@ fn writer_loop(a: &'static Aof) {
         }
         let policy = POLICY.load(Ordering::Relaxed);
         let mut io = a.lock_io();
-        let due = policy == FSYNC_ALWAYS
-            || (policy == FSYNC_EVERYSEC && io.last_fsync.elapsed() >= Duration::from_secs(1));
+        let held = NO_FSYNC_ON_REWRITE.load(Ordering::Relaxed)
+            && a.stats.rewrite_in_progress.load(Ordering::Relaxed);
+        let due = !held
+            && (policy == FSYNC_ALWAYS
+                || (policy == FSYNC_EVERYSEC && io.last_fsync.elapsed() >= Duration::from_secs(1)));
         if let Some(end) = a.write_pending(&mut io, due) {
-            SYNCED.fetch_max(end, Ordering::AcqRel);
+            publish(end);
         } else if WRITE_ERR.load(Ordering::Relaxed) {
             drop(io);
             std::thread::sleep(Duration::from_millis(100));
@@ -508,18 +667,23 @@ pub fn rewrite_begin(srv: &Server) -> Result<PathBuf, String> {
     if !enabled() && START_REQUESTED.load(Ordering::Acquire) {
         turn_on_at_cut(srv)?;
     }
-    let Some(a) = AOF.get().filter(|_| enabled()) else {
+    let offline = !enabled();
+    if offline {
+        offline_manifest(srv)?;
+    }
+    let Some(a) = AOF.get() else {
         return Err("ERR the AOF is off".into());
     };
     let base = {
         let mut io = a.lock_io();
         let mut m = io.manifest.clone();
-        let b = m.new_base(&a.prefix, true);
+        let b = m.new_base(&a.prefix, preamble(srv));
         io.rewrite_incr_seq = 0;
         io.rewrite_base = Some(b.clone());
+        io.offline = offline;
         b
     };
-    {
+    if !offline {
         let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.rotate_at = Some(p.buf.len());
         p.seldb = -1;
@@ -533,6 +697,25 @@ pub fn rewrite_begin(srv: &Server) -> Result<PathBuf, String> {
     Ok(a.dir.join(base.name))
 }
 
+/// BGREWRITEAOF with `appendonly no` (as stock): a base of the data and a
+/// manifest naming it alone; nothing is appended afterwards. The AOF state
+/// takes the directory's manifest as it is on disk.
+fn offline_manifest(srv: &Server) -> Result<(), String> {
+    let (dir, prefix) = paths(srv);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("ERR Can't open or create append-only dir: {e}"))?;
+    let m = read_manifest(&dir, &prefix).map_err(|e| format!("ERR {e}"))?;
+    match AOF.get() {
+        None => install(srv, dir, prefix, None, m, 0).map_err(|e| format!("ERR {e}")),
+        Some(a) => {
+            let mut io = a.lock_io();
+            io.manifest = m;
+            io.file = None;
+            Ok(())
+        }
+    }
+}
+
 /// The rewrite's child ended: on success the new base and the incremental
 /// files from the cut on replace the old ones in the manifest, and the old
 /// files are deleted.
@@ -544,7 +727,7 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
     // The switch to the new incr file may still be pending.
     let always = POLICY.load(Ordering::Relaxed) == FSYNC_ALWAYS;
     if let Some(end) = a.write_pending(&mut io, always) {
-        SYNCED.fetch_max(end, Ordering::AcqRel);
+        publish(end);
     }
     let base = io.rewrite_base.take();
     let secs = (crate::storage::now_ms() - st.rewrite_start_ms.load(Ordering::Relaxed)) / 1000;
@@ -552,11 +735,15 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
     st.rewrite_in_progress.store(false, Ordering::Release);
     let first_new = io.rewrite_incr_seq;
     let done = match base {
-        Some(b) if ok && first_new > 0 => {
+        Some(b) if ok && (first_new > 0 || io.offline) => {
             let mut m = io.manifest.clone();
-            let nb = m.new_base(&a.prefix, true);
+            let nb = m.new_base(&a.prefix, b.name.ends_with(".rdb"));
             debug_assert_eq!(nb.name, b.name);
-            let (keep, old): (Vec<_>, Vec<_>) = m.incrs.drain(..).partition(|f| f.seq >= first_new);
+            // Offline, the base alone holds the data.
+            let (keep, old): (Vec<_>, Vec<_>) = m
+                .incrs
+                .drain(..)
+                .partition(|f| !io.offline && f.seq >= first_new);
             m.incrs = keep;
             m.history.extend(old.into_iter().map(|mut f| {
                 f.kind = b'h';
@@ -632,9 +819,10 @@ pub fn config_changed(srv: &Server, on: bool) {
     let Some(a) = AOF.get() else { return };
     let mut io = a.lock_io();
     if let Some(end) = a.write_pending(&mut io, true) {
-        SYNCED.fetch_max(end, Ordering::AcqRel);
+        publish(end);
     }
     ENABLED.store(false, Ordering::Release);
+    wake_waiters();
     io.file = None;
     let mut p = a.pending.lock().unwrap_or_else(|e| e.into_inner());
     p.buf.clear();
@@ -670,7 +858,10 @@ fn turn_on_at_cut(srv: &Server) -> Result<(), String> {
     SYNCED.store(crate::replication::next_lsn(), Ordering::Release);
     ENABLED.store(true, Ordering::Release);
     START_REQUESTED.store(false, Ordering::Release);
-    crate::replication::master::enable_records();
+    // A replica's file is fed what it applies, not records of its own.
+    if !crate::replication::replica::is_replica() {
+        crate::replication::master::enable_records();
+    }
     crate::log::notice("AOF turned on (CONFIG SET appendonly yes): writing its first base");
     Ok(())
 }
@@ -681,7 +872,11 @@ pub fn rewrite_due(srv: &Server) -> bool {
     if START_REQUESTED.load(Ordering::Acquire) && !enabled() {
         return true;
     }
-    let Some(a) = AOF.get().filter(|_| enabled()) else {
+    if OFFLINE_SCHEDULED.load(Ordering::Acquire) && !rewrite_in_progress() {
+        OFFLINE_SCHEDULED.store(false, Ordering::Release);
+        return true;
+    }
+    let Some(a) = AOF.get() else {
         return false;
     };
     if a.stats.rewrite_in_progress.load(Ordering::Relaxed) {
@@ -689,6 +884,9 @@ pub fn rewrite_due(srv: &Server) -> bool {
     }
     if a.stats.rewrite_scheduled.load(Ordering::Relaxed) {
         return true;
+    }
+    if !enabled() {
+        return false;
     }
     let (perc, min) = {
         let c = srv.config.read().unwrap();
@@ -714,10 +912,14 @@ pub fn rewrite_due(srv: &Server) -> bool {
 
 /// BGREWRITEAOF while another child runs: it starts when that one ends.
 pub fn schedule_rewrite() {
-    if let Some(a) = AOF.get() {
-        a.stats.rewrite_scheduled.store(true, Ordering::Release);
+    match AOF.get() {
+        Some(a) => a.stats.rewrite_scheduled.store(true, Ordering::Release),
+        None => OFFLINE_SCHEDULED.store(true, Ordering::Release),
     }
 }
+
+/// BGREWRITEAOF scheduled with `appendonly no` before the AOF state exists.
+static OFFLINE_SCHEDULED: AtomicBool = AtomicBool::new(false);
 
 pub fn rewrite_in_progress() -> bool {
     AOF.get()
@@ -733,22 +935,71 @@ pub fn flush_at_shutdown() {
     }
     let mut io = a.lock_io();
     if let Some(end) = a.write_pending(&mut io, true) {
-        SYNCED.fetch_max(end, Ordering::AcqRel);
+        publish(end);
     }
 }
 
-/// Waits (on a shard's executor) until every record below `lsn` is on
-/// disk, or the AOF stops being `always`.
+/// DEBUG LOADAOF (every shard held): writes what is pending, empties the
+/// stores and the function libraries and loads the AOF directory again.
+/// A load that fails (or finds no AOF) ends the process, as stock.
+pub fn debug_loadaof(srv: &Server, stores: &mut View<'_>) {
+    // Every record made before this command reaches the file first.
+    crate::replication::master::cut(false);
+    flush_at_shutdown();
+    let dirty: Vec<u64> = stores.all().iter().map(|s| s.dirty).collect();
+    for store in stores.all_mut() {
+        for db in store.dbs.iter_mut() {
+            db.clear();
+        }
+    }
+    crate::server::persist::load_functions(&[]);
+    let (dir, prefix) = paths(srv);
+    let r = read_manifest(&dir, &prefix).and_then(|m| load::load_all(srv, &dir, &m, stores));
+    match r {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            crate::log::warning("DEBUG LOADAOF: there is no AOF to load. Exiting.");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            crate::log::warning(&e);
+            std::process::exit(1);
+        }
+    }
+    // Not a change to persist or propagate.
+    for (store, d) in stores.all_mut().into_iter().zip(dirty) {
+        store.dirty = d;
+    }
+    crate::replication::discard_effects();
+    crate::log::warning("Append Only File loaded by DEBUG LOADAOF");
+}
+
+/// Waits (on a shard's executor) until every record below `lsn` is
+/// written (and fsynced with `always`), or the AOF is off: as stock, whose
+/// replies leave after beforeSleep's write, an acknowledged write survives
+/// a crash of the process. The writer wakes the task when it publishes (a
+/// foreign wake: the executor's eventfd).
 pub async fn wait_synced(lsn: u64) {
-    let mut spins = 0u32;
-    while always() && SYNCED.load(Ordering::Acquire) < lsn {
+    let done = || !enabled() || SYNCED.load(Ordering::Acquire) >= lsn;
+    std::future::poll_fn(|cx| {
+        if done() {
+            return Poll::Ready(());
+        }
+        WAITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((lsn, cx.waker().clone()));
+        // Published between the check and the push: the writer may have
+        // missed this waiter (a leftover entry is dropped at the next wake).
+        if done() {
+            return Poll::Ready(());
+        }
         if let Some(a) = AOF.get() {
             a.cond.notify_one();
         }
-        spins += 1;
-        let us = if spins < 20 { 50 } else { 200 };
-        glommio::timer::sleep(Duration::from_micros(us)).await;
-    }
+        Poll::Pending
+    })
+    .await
 }
 
 /// INFO persistence's aof_* fields.
@@ -766,7 +1017,11 @@ pub fn info_fields(srv: &Server) -> Vec<(&'static str, String)> {
         ("aof_rewrite_in_progress", (rewriting as i32).to_string()),
         (
             "aof_rewrite_scheduled",
-            (b(|s| s.rewrite_scheduled.load(Ordering::Relaxed)) as i32).to_string(),
+            // CONFIG SET appendonly yes: its first rewrite waits for the cron.
+            ((b(|s| s.rewrite_scheduled.load(Ordering::Relaxed))
+                || (START_REQUESTED.load(Ordering::Relaxed) && !on)
+                || OFFLINE_SCHEDULED.load(Ordering::Relaxed)) as i32)
+                .to_string(),
         ),
         (
             "aof_last_rewrite_time_sec",

@@ -1123,6 +1123,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.out,
             "debug",
             &[
+                "AOF-FLUSH-SLEEP <microsec>",
+                "    Server will sleep before flushing the AOF, this is used for testing.",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
@@ -1130,6 +1132,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "ERROR <string>",
                 "    Return a Redis protocol error with <string> as message. Useful for clients",
                 "    unit tests to simulate Redis errors.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
                 "POPULATE <count> [<prefix>] [<size>]",
@@ -1218,6 +1222,13 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             Ok(()) => ctx.out.ok(),
             Err(e) => ctx.out.err(&e),
         }
+    } else if eq_ic(sub, "loadaof") {
+        let srv = ctx.srv;
+        crate::aof::debug_loadaof(srv, &mut ctx.held_view());
+        ctx.out.ok();
+    } else if eq_ic(sub, "aof-flush-sleep") && argc == 3 {
+        crate::aof::set_flush_sleep(atoi(&args[2]).max(0) as u64);
+        ctx.out.ok();
     } else if eq_ic(sub, "protocol") && argc == 3 {
         debug_protocol(ctx, &args[2]);
     } else if eq_ic(sub, "set-disable-deny-scripts") && argc == 3 {

@@ -222,6 +222,11 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
+    /// The stores this command holds, as the view loaders take.
+    pub fn held_view(&mut self) -> View<'_> {
+        self.stores.reborrow()
+    }
+
     /// Every store this context holds, in shard order.
     pub fn held_stores(&mut self) -> Vec<&mut ShardStore> {
         self.stores.all_mut()

@@ -75,13 +75,6 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) {
             .out
             .err("ERR Background append only file rewriting already in progress");
     }
-    if !crate::aof::enabled() {
-        // Redis writes a base without appending to it; keel rewrites only
-        // an AOF it is appending to.
-        return ctx
-            .out
-            .err("ERR keel rewrites the AOF only while appendonly is yes");
-    }
     if srv.persist.bgsave_in_progress() {
         crate::aof::schedule_rewrite();
         return ctx

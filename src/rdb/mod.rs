@@ -60,7 +60,7 @@ pub use load::{
     restore_payload,
 };
 pub use save::{SaveAux, SaveOpts, dump_functions, dump_payload, save, save_to_vec};
-pub use value::Limits;
+pub use value::{Form, Limits, form};
 
 /// The RDB version keel writes (what Redis 7.0 writes and accepts).
 pub const RDB_VERSION: u16 = 10;

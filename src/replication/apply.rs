@@ -219,6 +219,7 @@ pub async fn apply_run(rt: &Rc<ShardRt>, client: &mut Client, cmds: Vec<StreamCm
             }
             continue;
         }
+        crate::aof::feed_applied(db, &args, &bytes);
         match classify(&args, n) {
             Kind::Skip => {}
             Kind::Shard(s, idx, cmd) => {

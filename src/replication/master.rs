@@ -539,10 +539,10 @@ fn merge_loop(r: &'static Repl, rx: Receiver<Msg>) {
     // While records keep coming, the thread sleeps a tick between merges
     // instead of being woken by each batch: one wake-up here (and one for
     // each replica's sender) per tick under load, not per shard pass.
-    // `appendfsync always` replies wait for the merge: no tick then.
+    // With the AOF on, replies wait for the merge: no tick then.
     let mut busy = false;
     loop {
-        let first = if busy && !crate::aof::always() {
+        let first = if busy && !crate::aof::enabled() {
             std::thread::sleep(MERGE_TICK);
             match rx.try_recv() {
                 Ok(m) => Some(m),

@@ -166,6 +166,12 @@ pub fn leave(token: Option<bool>, changed: bool, db: usize, args: &[Bytes]) {
     }
 }
 
+/// Drops the effects the running unit gathered so far (DEBUG LOADAOF: what
+/// it replays from the file is not propagated again, as stock's dirty = 0).
+pub fn discard_effects() {
+    UNIT.with(|u| u.borrow_mut().effects.clear());
+}
+
 /// Takes the next LSN and hands the record to the replication core: at
 /// the end of this executor pass on a shard thread, at once elsewhere.
 fn send(effects: Vec<Effect>) {

@@ -168,9 +168,6 @@ pub fn set_master(stores: &mut [&mut ShardStore], host: String, port: u16) -> Re
     let Some(r) = master::repl() else {
         return Err("ERR replication is not available".into());
     };
-    if crate::aof::enabled() {
-        return Err(crate::aof::NO_REPLICA_AOF.into());
-    }
     let was_master = !is_replica();
     if was_master {
         master::cut(false);
@@ -253,6 +250,8 @@ pub fn configure_at_startup(
     st.replica.link_gen += 1;
     st.replica.of = Some(MasterLink::new(host, port, cached, db));
     IS_REPLICA.store(true, Ordering::Release);
+    // A replica makes no records of its own (the AOF turned them on).
+    set_active(false);
     let _ = srv;
 }
 
@@ -587,7 +586,12 @@ async fn full_sync(
             if with_link(link_gen, |_| ()).is_none() {
                 return Err("replication link reconfigured".to_string());
             }
-            crate::server::persist::load_for_replica(srv, &mut stores, &tmp)
+            let r = crate::server::persist::load_for_replica(srv, &mut stores, &tmp);
+            if r.is_ok() {
+                // The AOF's files hold the old dataset: a new base follows.
+                crate::aof::restart_after_full_sync(srv);
+            }
+            r
         })
         .await;
     let info = match loaded {

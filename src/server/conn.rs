@@ -537,9 +537,10 @@ impl Conn<'_> {
         if wbuf.is_empty() {
             return true;
         }
-        // appendfsync always: no reply leaves before the records made so
-        // far are on disk (as Redis, reads wait behind concurrent writes).
-        if crate::aof::always() {
+        // With the AOF on no reply leaves before the records made so far are
+        // written (fsynced with `always`), as stock: reads wait behind
+        // concurrent writes.
+        if crate::aof::enabled() {
             crate::replication::flush_local();
             crate::aof::wait_synced(crate::replication::next_lsn()).await;
         }

@@ -231,6 +231,8 @@ impl Server {
         );
         crate::aof::set_policy(c.get("appendfsync"));
         crate::aof::TIMESTAMPS.store(c.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
+        crate::aof::NO_FSYNC_ON_REWRITE
+            .store(c.get_bool("no-appendfsync-on-rewrite"), Ordering::Relaxed);
         crate::aof::config_changed(self, c.get_bool("appendonly"));
         crate::storage::notify::set_flags(c.notify_flags);
     }
@@ -630,10 +632,6 @@ pub fn run(config: Config) -> i32 {
     // With `appendonly yes` the AOF is the dataset (as Redis: the RDB is
     // not read).
     let aof_on = srv.config.read().unwrap().get_bool("appendonly");
-    if aof_on && !srv.config.read().unwrap().get("replicaof").is_empty() {
-        crate::log::warning(crate::aof::NO_REPLICA_AOF);
-        return 1;
-    }
     // The AOF loads here, before the shards run; the RDB file once they
     // listen (server::loading), as Redis serves -LOADING meanwhile.
     if aof_on && let Err(e) = crate::aof::load_at_startup(srv, &mut all_stores) {
@@ -804,6 +802,11 @@ pub fn run(config: Config) -> i32 {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 crate::log::warning(&format!("Could not listen on {e}"));
+                // Stock's line (tools such as Redis's test suite look for it).
+                crate::log::warning(&format!(
+                    "Failed listening on port {} (TCP), aborting.",
+                    srv.port
+                ));
                 return 1;
             }
             Err(_) => return 1,

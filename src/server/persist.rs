@@ -579,20 +579,26 @@ pub fn bgsave(
     if pid == 0 {
         crate::log::ROLE.store(b'C', Ordering::Relaxed);
         let code = match to_socket {
-            None => match write_rdb(srv, stores, &path, repl.as_ref()) {
-                Ok(()) => {
-                    if aof_base.is_some() {
-                        crate::log::notice("Successfully created the temporary AOF base file");
-                    } else {
-                        crate::log::notice("DB saved on disk");
+            None => {
+                let written = match &aof_base {
+                    Some(base) => crate::aof::write_base(srv, stores, base),
+                    None => write_rdb(srv, stores, &path, repl.as_ref()),
+                };
+                match written {
+                    Ok(()) => {
+                        if aof_base.is_some() {
+                            crate::log::notice("Successfully created the temporary AOF base file");
+                        } else {
+                            crate::log::notice("DB saved on disk");
+                        }
+                        0
                     }
-                    0
+                    Err(e) => {
+                        crate::log::warning(&format!("Write error saving DB on disk: {e}"));
+                        1
+                    }
                 }
-                Err(e) => {
-                    crate::log::warning(&format!("Write error saving DB on disk: {e}"));
-                    1
-                }
-            },
+            }
             Some(fd) => {
                 let mark = crate::replication::random_id();
                 let r = (|| {
