@@ -132,6 +132,8 @@ pub const PARAMS: &[Param] = &[
         "everysec",
         Kind::Enum(&["everysec", "always", "no"]),
     ),
+    // The AOF keeps its fsync policy while a rewrite runs (no pause).
+    p("no-appendfsync-on-rewrite", "no", YESNO).only(&["no"]),
     p("maxmemory", "0", Kind::Memory),
     p(
         "maxmemory-policy",
@@ -289,7 +291,7 @@ pub const PARAMS: &[Param] = &[
         Kind::Enum(&["upstart", "systemd", "auto", "no"]),
     )
     .only(&["no"]),
-    p("always-show-logo", "no", YESNO).only(&["no"]),
+    imm("always-show-logo", "no", YESNO),
     // keel does not rewrite its process title.
     p("set-proc-title", "no", YESNO).only(&["no"]),
     p("stop-writes-on-bgsave-error", "yes", YESNO),

@@ -120,6 +120,7 @@ fn directives_keel_does_not_act_on_are_refused() {
         ("io-threads 4", "only '1' is accepted"),
         ("lazyfree-lazy-user-del yes", "only 'no' is accepted"),
         ("supervised systemd", "only 'no' is accepted"),
+        ("no-appendfsync-on-rewrite yes", "only 'no' is accepted"),
     ] {
         let p = dir.0.join("x.conf");
         std::fs::write(&p, format!("port 0\n{line}\n")).unwrap();
@@ -171,6 +172,56 @@ fn directives_without_effect_are_accepted_with_a_warning() {
             )),
             "no warning for {v} in the log:\n{log}"
         );
+    }
+}
+
+/// The startup banner: with `always-show-logo yes` both print a logo whose
+/// ` PID: <pid>` line Redis's test suite waits for; without it (stdout is
+/// a file here) one `Running mode=` line. The directive is immutable in both.
+#[test]
+fn startup_logo_names_the_pid_as_stock() {
+    require_tool("redis-server");
+    let flags = [
+        "--always-show-logo",
+        "yes",
+        "--no-appendfsync-on-rewrite",
+        "no",
+    ];
+    let (keel, redis) = pair_with(&flags);
+    for s in [&keel, &redis] {
+        let log = s.log_text();
+        assert!(
+            log.contains(&format!(" PID: {}\n", s.pid())),
+            "{}:\n{log}",
+            s.name
+        );
+        assert!(
+            log.contains(&format!("Port: {}\n", s.port)),
+            "{}:\n{log}",
+            s.name
+        );
+        assert!(
+            log.contains("Running in standalone mode"),
+            "{}:\n{log}",
+            s.name
+        );
+        assert!(!log.contains("Running mode="), "{}:\n{log}", s.name);
+    }
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    for line in [
+        "CONFIG GET always-show-logo",
+        "CONFIG SET always-show-logo no",
+        "CONFIG GET no-appendfsync-on-rewrite",
+    ] {
+        let (a, b) = (k.line(line), r.line(line));
+        assert_eq!(show(&a), show(&b), "{line}");
+    }
+    let (keel, redis) = pair_with(&[]);
+    for s in [&keel, &redis] {
+        let log = s.log_text();
+        let want = format!("Running mode=standalone, port={}.", s.port);
+        assert!(log.contains(&want), "{}:\n{log}", s.name);
+        assert!(!log.contains(" PID: "), "{}:\n{log}", s.name);
     }
 }
 

@@ -421,6 +421,34 @@ fn listen(addr: &str, backlog: i32) -> std::io::Result<glommio::net::TcpListener
     })
 }
 
+/// The startup banner with the mode, port and pid (tools such as Redis's
+/// test suite find the server's pid in its ` PID: ` line), shown as stock
+/// does: with `always-show-logo yes`, or when logging to a terminal;
+/// otherwise one line.
+fn show_logo(srv: &Server) {
+    let mode = if srv.cluster.is_some() {
+        "cluster"
+    } else {
+        "standalone"
+    };
+    let (show, to_stdout) = {
+        let c = srv.config.read().unwrap();
+        (c.get_bool("always-show-logo"), c.get("logfile").is_empty())
+    };
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = to_stdout && unsafe { libc::isatty(1) } == 1;
+    if !show && !tty {
+        crate::log::notice(&format!("Running mode={mode}, port={}.", srv.port));
+        return;
+    }
+    crate::log::notice_raw(&format!(
+        "\n    _/|_     keel {} (64 bit)\n   ( o.o )    Running in {mode} mode\n    > ^ <     Port: {}\n   /     \\    PID: {}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        srv.port,
+        std::process::id()
+    ));
+}
+
 /// `unixsocket` and its `unixsocketperm` (0: the umask's), if set.
 fn unix_socket_config(c: &Config) -> Option<(String, u32)> {
     let path = c.get("unixsocket");
@@ -584,6 +612,7 @@ pub fn run(config: Config) -> i32 {
         "Configuration loaded ({} shards, {} databases)",
         nshards, srv.databases
     ));
+    show_logo(srv);
 
     let addrs = bind_addrs(srv.config.read().unwrap().get("bind"), srv.port);
     let backlog = srv
