@@ -225,6 +225,58 @@ fn startup_logo_names_the_pid_as_stock() {
     }
 }
 
+/// A port bound by a socket that does not listen (an outgoing connection's
+/// local port) refuses the start with stock's line, which Redis's test
+/// suite reads to retry on another port; no logo is shown before it.
+#[test]
+fn a_port_bound_elsewhere_is_refused_with_stocks_line() {
+    require_tool("redis-server");
+    use socket2::{Domain, Socket, Type};
+    let port = free_port();
+    let held = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let args = strings(&[
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--always-show-logo",
+        "yes",
+    ]);
+    for prog in [KEEL, "redis-server"] {
+        let (st, err, out) = run_to_exit(prog, &args);
+        assert_eq!(st.code(), Some(1), "{prog}: {out}{err}");
+        let want = format!("Failed listening on port {port} (TCP), aborting.");
+        assert!(out.contains(&want), "{prog}:\n{out}{err}");
+        assert!(!out.contains(" PID: "), "{prog}:\n{out}");
+    }
+}
+
+/// The min-slaves-* names of min-replicas-* (replication-2/-4 set them).
+#[test]
+fn min_slaves_names_are_aliases_as_stock() {
+    require_tool("redis-server");
+    let (keel, redis) = pair_with(&[]);
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    for line in [
+        "CONFIG SET min-slaves-to-write 1",
+        "CONFIG GET min-replicas-to-write",
+        "CONFIG GET min-slaves-to-write",
+        "SET k v",
+        "CONFIG SET min-slaves-max-lag 7",
+        "CONFIG GET min-replicas-max-lag",
+        "CONFIG SET min-slaves-to-write 0",
+        "SET k v",
+        "CONFIG SET min-slaves-max-lag -1",
+    ] {
+        let (a, b) = (k.line(line), r.line(line));
+        assert_eq!(show(&a), show(&b), "{line}");
+    }
+}
+
 /// keel and stock started with the same flags (no enable-debug-command).
 fn pair_with(extra: &[&str]) -> (Server, Server) {
     let x: Vec<String> = strings(extra);

@@ -421,6 +421,11 @@ fn listen(addr: &str, backlog: i32) -> std::io::Result<glommio::net::TcpListener
     })
 }
 
+/// Stock's line for a port it could not bind.
+fn listen_failed(port: u16) -> String {
+    format!("Failed listening on port {port} (TCP), aborting.")
+}
+
 /// The startup banner with the mode, port and pid (tools such as Redis's
 /// test suite find the server's pid in its ` PID: ` line), shown as stock
 /// does: with `always-show-logo yes`, or when logging to a terminal;
@@ -612,7 +617,6 @@ pub fn run(config: Config) -> i32 {
         "Configuration loaded ({} shards, {} databases)",
         nshards, srv.databases
     ));
-    show_logo(srv);
 
     let addrs = bind_addrs(srv.config.read().unwrap().get("bind"), srv.port);
     let backlog = srv
@@ -637,13 +641,13 @@ pub fn run(config: Config) -> i32 {
                 crate::log::warning(&format!(
                     "Warning: Could not create server TCP listening socket {addr}: {e}"
                 ));
-                crate::log::warning("Failed listening on port (tcp), aborting.");
+                crate::log::warning(&listen_failed(srv.port));
                 return 1;
             }
         }
     }
     if usable.is_empty() {
-        crate::log::warning("Failed listening on port (tcp), aborting.");
+        crate::log::warning(&listen_failed(srv.port));
         return 1;
     }
 
@@ -820,11 +824,16 @@ pub fn run(config: Config) -> i32 {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 crate::log::warning(&format!("Could not listen on {e}"));
+                // A port taken after the probe: the line supervisors (and
+                // Redis's test suite, which then picks another port) wait for.
+                crate::log::warning(&listen_failed(srv.port));
                 return 1;
             }
             Err(_) => return 1,
         }
     }
+    // As stock: the logo once the listeners are up, before taking clients.
+    show_logo(srv);
     crate::log::notice(&format!(
         "Server initialized, listening on port {}",
         srv.port
