@@ -253,9 +253,13 @@ impl Server {
             db,
             addr
         );
-        for a in args {
+        for (j, a) in args.iter().enumerate() {
             line.push(' ');
-            line.push_str(&crate::util::repr(a));
+            if ops::redacted(args, j) {
+                line.push_str("\"(redacted)\"");
+            } else {
+                line.push_str(&crate::util::repr(a));
+            }
         }
         line.push_str("\r\n");
         let monitors = self.monitors.lock().unwrap();
