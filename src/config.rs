@@ -218,7 +218,12 @@ pub const PARAMS: &[Param] = &[
         "disabled",
         Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
     ),
-    p("min-replicas-to-write", "0", Kind::Int),
+    alias(
+        "min-replicas-to-write",
+        "0",
+        Kind::Int,
+        "min-slaves-to-write",
+    ),
     // Redis 7.2's: what a replica does with a command of its master's
     // stream it cannot apply (see replication::replica::not_applied).
     p(
@@ -228,7 +233,12 @@ pub const PARAMS: &[Param] = &[
     ),
     p("lua-replicate-commands", "yes", YESNO),
     p("shutdown-timeout", "10", Kind::Int),
-    p("min-replicas-max-lag", "10", Kind::Int),
+    alias(
+        "min-replicas-max-lag",
+        "10",
+        Kind::Int,
+        "min-slaves-max-lag",
+    ),
     p("replica-announce-ip", "", Kind::Str),
     p("replica-announce-port", "0", Kind::Int),
     alias("busy-reply-threshold", "5000", Kind::Int, "lua-time-limit"),
@@ -311,7 +321,7 @@ pub const PARAMS: &[Param] = &[
         Kind::Enum(&["upstart", "systemd", "auto", "no"]),
     )
     .only(&["no"]),
-    p("always-show-logo", "no", YESNO).only(&["no"]),
+    imm("always-show-logo", "no", YESNO),
     // keel does not rewrite its process title.
     p("set-proc-title", "no", YESNO).only(&["no"]),
     p("stop-writes-on-bgsave-error", "yes", YESNO),

@@ -102,6 +102,23 @@ fn emit(level: u8, mark: char, msg: &str) {
     }
 }
 
+/// Lines written as they are, without the pid/time prefix (the startup
+/// logo), at notice level.
+pub fn notice_raw(text: &str) {
+    if LEVEL.load(Ordering::Relaxed) > 2 {
+        return;
+    }
+    let mut f = FILE.lock().unwrap_or_else(|e| e.into_inner());
+    match f.as_mut() {
+        Some(file) => {
+            let _ = file.write_all(text.as_bytes());
+        }
+        None => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+    }
+}
+
 pub fn debug(msg: &str) {
     emit(0, '.', msg);
 }

@@ -119,6 +119,7 @@ fn directives_keel_does_not_act_on_are_refused() {
         ("io-threads 4", "only '1' is accepted"),
         ("lazyfree-lazy-user-del yes", "only 'no' is accepted"),
         ("supervised systemd", "only 'no' is accepted"),
+        ("no-appendfsync-on-rewrite yes", "only 'no' is accepted"),
     ] {
         let p = dir.0.join("x.conf");
         std::fs::write(&p, format!("port 0\n{line}\n")).unwrap();
@@ -170,6 +171,108 @@ fn directives_without_effect_are_accepted_with_a_warning() {
             )),
             "no warning for {v} in the log:\n{log}"
         );
+    }
+}
+
+/// The startup banner: with `always-show-logo yes` both print a logo whose
+/// ` PID: <pid>` line Redis's test suite waits for; without it (stdout is
+/// a file here) one `Running mode=` line. The directive is immutable in both.
+#[test]
+fn startup_logo_names_the_pid_as_stock() {
+    require_tool("redis-server");
+    let flags = [
+        "--always-show-logo",
+        "yes",
+        "--no-appendfsync-on-rewrite",
+        "no",
+    ];
+    let (keel, redis) = pair_with(&flags);
+    for s in [&keel, &redis] {
+        let log = s.log_text();
+        assert!(
+            log.contains(&format!(" PID: {}\n", s.pid())),
+            "{}:\n{log}",
+            s.name
+        );
+        assert!(
+            log.contains(&format!("Port: {}\n", s.port)),
+            "{}:\n{log}",
+            s.name
+        );
+        assert!(
+            log.contains("Running in standalone mode"),
+            "{}:\n{log}",
+            s.name
+        );
+        assert!(!log.contains("Running mode="), "{}:\n{log}", s.name);
+    }
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    for line in [
+        "CONFIG GET always-show-logo",
+        "CONFIG SET always-show-logo no",
+        "CONFIG GET no-appendfsync-on-rewrite",
+    ] {
+        let (a, b) = (k.line(line), r.line(line));
+        assert_eq!(show(&a), show(&b), "{line}");
+    }
+    let (keel, redis) = pair_with(&[]);
+    for s in [&keel, &redis] {
+        let log = s.log_text();
+        let want = format!("Running mode=standalone, port={}.", s.port);
+        assert!(log.contains(&want), "{}:\n{log}", s.name);
+        assert!(!log.contains(" PID: "), "{}:\n{log}", s.name);
+    }
+}
+
+/// A port bound by a socket that does not listen (an outgoing connection's
+/// local port) refuses the start with stock's line, which Redis's test
+/// suite reads to retry on another port; no logo is shown before it.
+#[test]
+fn a_port_bound_elsewhere_is_refused_with_stocks_line() {
+    require_tool("redis-server");
+    use socket2::{Domain, Socket, Type};
+    let port = free_port();
+    let held = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let args = strings(&[
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--always-show-logo",
+        "yes",
+    ]);
+    for prog in [KEEL, "redis-server"] {
+        let (st, err, out) = run_to_exit(prog, &args);
+        assert_eq!(st.code(), Some(1), "{prog}: {out}{err}");
+        let want = format!("Failed listening on port {port} (TCP), aborting.");
+        assert!(out.contains(&want), "{prog}:\n{out}{err}");
+        assert!(!out.contains(" PID: "), "{prog}:\n{out}");
+    }
+}
+
+/// The min-slaves-* names of min-replicas-* (replication-2/-4 set them).
+#[test]
+fn min_slaves_names_are_aliases_as_stock() {
+    require_tool("redis-server");
+    let (keel, redis) = pair_with(&[]);
+    let (mut k, mut r) = (keel.conn(), redis.conn());
+    for line in [
+        "CONFIG SET min-slaves-to-write 1",
+        "CONFIG GET min-replicas-to-write",
+        "CONFIG GET min-slaves-to-write",
+        "SET k v",
+        "CONFIG SET min-slaves-max-lag 7",
+        "CONFIG GET min-replicas-max-lag",
+        "CONFIG SET min-slaves-to-write 0",
+        "SET k v",
+        "CONFIG SET min-slaves-max-lag -1",
+    ] {
+        let (a, b) = (k.line(line), r.line(line));
+        assert_eq!(show(&a), show(&b), "{line}");
     }
 }
 

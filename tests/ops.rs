@@ -18,6 +18,7 @@ pair_tests!(
     latency_events,
     info_section_sets,
     slowlog_redacts_sensitive_arguments,
+    credentials_are_redacted_in_slowlog_and_monitor,
     paused_clients_count_as_blocked,
     client_info_qbuf_holds_current_command,
     idle_client_gives_query_buffer_back,
@@ -778,6 +779,59 @@ fn slowlog_redacts_sensitive_arguments(p: &mut Pair) {
     ]);
     check_slowlog(p, "SLOWLOG GET");
     p.check("SLOWLOG RESET");
+}
+
+/// The credentials of MIGRATE AUTH/AUTH2, AUTH and HELLO AUTH show as
+/// "(redacted)" in SLOWLOG and MONITOR, also when the command fails. MIGRATE
+/// of a missing key answers NOKEY before connecting anywhere.
+const CREDENTIAL_LINES: [&str; 8] = [
+    "MIGRATE 127.0.0.1 1 key 9 5000",
+    "MIGRATE 127.0.0.1 1 key 9 5000 AUTH user",
+    "MIGRATE 127.0.0.1 1 key 9 5000 COPY AUTH2 user password REPLACE",
+    "MIGRATE 127.0.0.1 1 \"\" 9 5000 AUTH pw KEYS a AUTH b",
+    "AUTH not-real",
+    "AUTH not-real not-a-password",
+    "HELLO 2 AUTH not-real not-a-password",
+    "HELLO 4 AUTH not-real not-a-password",
+];
+
+fn credentials_are_redacted_in_slowlog_and_monitor(p: &mut Pair) {
+    p.checks(&["CONFIG SET slowlog-log-slower-than 0", "SLOWLOG RESET"]);
+    p.checks(&CREDENTIAL_LINES);
+    p.check("CONFIG SET slowlog-log-slower-than -1");
+    check_slowlog(p, "SLOWLOG GET");
+    p.check("SLOWLOG RESET");
+    let mut seen = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut m, mut c) = (s.conn(), s.conn());
+        assert_eq!(m.line("MONITOR"), b"+OK\r\n");
+        for line in CREDENTIAL_LINES {
+            c.line(line);
+        }
+        c.line("PING marker");
+        let mut lines = Vec::new();
+        loop {
+            let r = m
+                .try_read_reply(Duration::from_secs(5))
+                .unwrap_or_else(|e| {
+                    panic!("{}: MONITOR line missing ({e:?}) after {lines:?}", s.name)
+                });
+            let l = String::from_utf8_lossy(&r).into_owned();
+            let args = l.split_once("] ").map_or(l.clone(), |(_, a)| a.to_string());
+            let done = args == "\"PING\" \"marker\"\r\n";
+            lines.push(args);
+            if done {
+                break;
+            }
+        }
+        seen.push(lines);
+    }
+    if seen[0] != seen[1] {
+        p.fail(format!(
+            "MONITOR\n    keel:  {:?}\n    redis: {:?}",
+            seen[0], seen[1]
+        ));
+    }
 }
 
 /// A write waiting out CLIENT PAUSE WRITE counts in INFO blocked_clients

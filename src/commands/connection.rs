@@ -25,13 +25,13 @@ pub fn commands() -> Vec<Command> {
         cmd(
             "hello",
             -1,
-            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
             hello,
         ),
         cmd(
             "auth",
             -2,
-            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SKIP_SLOWLOG | ALLOW_BUSY,
+            NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
             auth,
         ),
         cmd("client", -2, 0, client).special(Special::Client),

@@ -389,11 +389,11 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
     }
     let mut guard = ctx.srv.config.write().unwrap();
     let mut next = guard.clone();
-    for (p, (_, value)) in params.iter().zip(&pairs) {
+    // The error names the parameter as typed (an alias stays an alias).
+    for (p, (name, value)) in params.iter().zip(&pairs) {
         if let Err(why) = next.set_param(p, value) {
             ctx.out.err(&format!(
-                "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
-                p.name
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
             ));
             return;
         }

@@ -347,9 +347,6 @@ mod tests {
 
     /// keel's runtime facts that deliberately differ from the spec's.
     const DEVIATIONS: &[(&str, &str)] = &[
-        // keel keeps AUTH/HELLO out of SLOWLOG by flag (Redis redacts them).
-        ("auth", "flags"),
-        ("hello", "flags"),
         // keel lets a replica's SYNC/PSYNC through without the admin check.
         ("psync", "flags"),
         ("sync", "flags"),

@@ -256,9 +256,13 @@ impl Server {
             db,
             addr
         );
-        for a in args {
+        for (j, a) in args.iter().enumerate() {
             line.push(' ');
-            line.push_str(&crate::util::repr(a));
+            if ops::redacted(args, j) {
+                line.push_str("\"(redacted)\"");
+            } else {
+                line.push_str(&crate::util::repr(a));
+            }
         }
         line.push_str("\r\n");
         let monitors = self.monitors.lock().unwrap();
@@ -422,6 +426,39 @@ fn listen(addr: &str, backlog: i32) -> std::io::Result<glommio::net::TcpListener
             std::os::fd::IntoRawFd::into_raw_fd(sk),
         )
     })
+}
+
+/// Stock's line for a port it could not bind.
+fn listen_failed(port: u16) -> String {
+    format!("Failed listening on port {port} (TCP), aborting.")
+}
+
+/// The startup banner with the mode, port and pid (tools such as Redis's
+/// test suite find the server's pid in its ` PID: ` line), shown as stock
+/// does: with `always-show-logo yes`, or when logging to a terminal;
+/// otherwise one line.
+fn show_logo(srv: &Server) {
+    let mode = if srv.cluster.is_some() {
+        "cluster"
+    } else {
+        "standalone"
+    };
+    let (show, to_stdout) = {
+        let c = srv.config.read().unwrap();
+        (c.get_bool("always-show-logo"), c.get("logfile").is_empty())
+    };
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = to_stdout && unsafe { libc::isatty(1) } == 1;
+    if !show && !tty {
+        crate::log::notice(&format!("Running mode={mode}, port={}.", srv.port));
+        return;
+    }
+    crate::log::notice_raw(&format!(
+        "\n    _/|_     keel {} (64 bit)\n   ( o.o )    Running in {mode} mode\n    > ^ <     Port: {}\n   /     \\    PID: {}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        srv.port,
+        std::process::id()
+    ));
 }
 
 /// `unixsocket` and its `unixsocketperm` (0: the umask's), if set.
@@ -611,13 +648,13 @@ pub fn run(config: Config) -> i32 {
                 crate::log::warning(&format!(
                     "Warning: Could not create server TCP listening socket {addr}: {e}"
                 ));
-                crate::log::warning("Failed listening on port (tcp), aborting.");
+                crate::log::warning(&listen_failed(srv.port));
                 return 1;
             }
         }
     }
     if usable.is_empty() {
-        crate::log::warning("Failed listening on port (tcp), aborting.");
+        crate::log::warning(&listen_failed(srv.port));
         return 1;
     }
 
@@ -802,16 +839,16 @@ pub fn run(config: Config) -> i32 {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 crate::log::warning(&format!("Could not listen on {e}"));
-                // Stock's line (tools such as Redis's test suite look for it).
-                crate::log::warning(&format!(
-                    "Failed listening on port {} (TCP), aborting.",
-                    srv.port
-                ));
+                // A port taken after the probe: the line supervisors (and
+                // Redis's test suite, which then picks another port) wait for.
+                crate::log::warning(&listen_failed(srv.port));
                 return 1;
             }
             Err(_) => return 1,
         }
     }
+    // As stock: the logo once the listeners are up, before taking clients.
+    show_logo(srv);
     crate::log::notice(&format!(
         "Server initialized, listening on port {}",
         srv.port

@@ -553,9 +553,9 @@ pub fn writes_paused() -> bool {
 }
 
 /// Arguments Redis redacts before logging a command (redactClientCommandArgument):
-/// every argument of ACL SETUSER after the subcommand, and the values of the
-/// sensitive configs in CONFIG SET.
-fn redacted(args: &[Bytes], j: usize) -> bool {
+/// every argument of ACL SETUSER after the subcommand, the values of the
+/// sensitive configs in CONFIG SET, AUTH's, HELLO's and MIGRATE's credentials.
+pub(crate) fn redacted(args: &[Bytes], j: usize) -> bool {
     let is = |i: usize, s: &str| {
         args.get(i)
             .is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()))
@@ -569,6 +569,56 @@ fn redacted(args: &[Bytes], j: usize) -> bool {
             && ["masteruser", "masterauth", "requirepass"]
                 .iter()
                 .any(|n| is(j - 1, n));
+    }
+    // authCommand refuses more than 2 arguments before redacting.
+    if is(0, "auth") && args.len() <= 3 {
+        return j >= 1;
+    }
+    // helloCommand: a protover in 2..3, then [AUTH user pass] [SETNAME name].
+    if is(0, "hello") {
+        let ver = args
+            .get(1)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+        if !matches!(ver, Some(2..=3)) {
+            return false;
+        }
+        let mut i = 2;
+        while i < args.len() {
+            let more = args.len() - 1 - i;
+            if is(i, "auth") && more >= 2 {
+                if j == i + 1 || j == i + 2 {
+                    return true;
+                }
+                i += 3;
+            } else if is(i, "setname") && more >= 1 {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        return false;
+    }
+    // migrateCommand's options from the 7th argument; KEYS ends them.
+    if is(0, "migrate") {
+        let mut i = 6;
+        while i < args.len() {
+            let more = args.len() - 1 - i;
+            if is(i, "auth") && more >= 1 {
+                if j == i + 1 {
+                    return true;
+                }
+                i += 2;
+            } else if is(i, "auth2") && more >= 2 {
+                if j == i + 1 || j == i + 2 {
+                    return true;
+                }
+                i += 3;
+            } else if is(i, "copy") || is(i, "replace") {
+                i += 1;
+            } else {
+                break;
+            }
+        }
     }
     false
 }
