@@ -22,6 +22,7 @@ pair_tests!(
     paused_clients_count_as_blocked,
     client_info_qbuf_holds_current_command,
     idle_client_gives_query_buffer_back,
+    reply_buffer_size_and_peak_are_computed,
     pause_write_lets_errors_and_read_only_scripts_through,
 );
 
@@ -933,6 +934,37 @@ fn idle_client_gives_query_buffer_back(p: &mut Pair) {
     let (k, r) = (got[0].clone(), got[1].clone());
     assert!(r.contains("given back when idle: true"), "stock: {r}");
     p.expect_eq("query buffer of an idle client", k.as_bytes(), r.as_bytes());
+}
+
+/// CLIENT LIST rbs/rbp follow the reply buffer: a 5000-byte reply leaves a
+/// peak of at least that within the buffer's size; a client that only got
+/// +PONG has a small peak.
+fn reply_buffer_size_and_peak_are_computed(p: &mut Pair) {
+    let fields = |text: &str, name: &str| -> Option<(u64, u64)> {
+        let line = text.lines().find(|l| l.contains(&format!("name={name} ")))?;
+        let num = |f: &str| -> Option<u64> {
+            line.split(' ')
+                .find_map(|x| x.strip_prefix(f))?
+                .parse()
+                .ok()
+        };
+        Some((num("rbs=")?, num("rbp=")?))
+    };
+    let mut got = Vec::new();
+    for s in [&p.keel, &p.redis] {
+        let (mut ctl, mut big, mut small) = (s.conn(), s.conn(), s.conn());
+        ctl.line(&format!("SET rbtest {}", "x".repeat(5000)));
+        big.line("CLIENT SETNAME big");
+        small.line("CLIENT SETNAME small");
+        big.line("GET rbtest");
+        small.line("PING");
+        let list = Resp::parse(&ctl.line("CLIENT LIST")).as_str();
+        let b = fields(&list, "big").map(|(rbs, rbp)| rbp >= 5000 && rbs >= rbp);
+        let m = fields(&list, "small").map(|(rbs, rbp)| rbp < 100 && rbs >= rbp);
+        got.push(format!("big reply peak within size: {b:?}, small: {m:?}"));
+    }
+    assert!(got[1].contains("Some(true), small: Some(true)"), "stock: {}", got[1]);
+    p.expect_eq("reply buffer fields", got[0].as_bytes(), got[1].as_bytes());
 }
 
 /// Under CLIENT PAUSE WRITE a call with the wrong arity, a script declared

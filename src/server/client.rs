@@ -33,6 +33,10 @@ pub struct ClientInfo {
     pub user: Mutex<String>,
     /// Free bytes of the query buffer's allocation (qbuf-free).
     pub qbuf_free: AtomicUsize,
+    /// The reply buffer's allocation and the most it held since it was
+    /// last given back (rbs, rbp).
+    pub rbs: AtomicUsize,
+    pub rbp: AtomicUsize,
     /// Bytes of the arguments of the command being run or blocked (argv-mem).
     pub argv_mem: AtomicUsize,
     /// Commands queued since MULTI (-1: not in a transaction) and their bytes.
@@ -120,6 +124,8 @@ impl ClientInfo {
             flags: Default::default(),
             killed: Default::default(),
             qbuf_free: Default::default(),
+            rbs: Default::default(),
+            rbp: Default::default(),
             argv_mem: Default::default(),
             multi: AtomicI64::new(-1),
             multi_mem: Default::default(),
@@ -176,18 +182,20 @@ impl ClientInfo {
         }
         let subs = |i: usize| self.subs[i].load(Ordering::Relaxed);
         let ld = |a: &AtomicUsize| a.load(Ordering::Relaxed);
-        let (qbuf, qfree, argv, mmem, omem) = (
+        let (qbuf, qfree, argv, mmem, omem, rbs, rbp) = (
             ld(&self.qbuf),
             ld(&self.qbuf_free),
             ld(&self.argv_mem),
             ld(&self.multi_mem),
             ld(&self.omem),
+            ld(&self.rbs),
+            ld(&self.rbp),
         );
-        // The read buffer, the 16 KB reply buffer, pending output and the
+        // The read buffer, the reply buffer, pending output and the
         // client's own state, as Redis's getClientMemoryUsage adds them up.
-        let tot = qbuf + qfree + argv + mmem + omem + 16384 + 1024;
+        let tot = qbuf + qfree + argv + mmem + omem + rbs + 1024;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem={argv} multi-mem={mmem} rbs=16384 rbp=0 obl=0 oll={} omem={omem} tot-mem={tot} events=r cmd={} user={} redir={redir} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem={argv} multi-mem={mmem} rbs={rbs} rbp={rbp} obl=0 oll={} omem={omem} tot-mem={tot} events=r cmd={} user={} redir={redir} resp={}",
             self.id,
             self.addr,
             self.laddr,

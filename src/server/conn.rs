@@ -67,6 +67,8 @@ pub(super) fn release_idle_buffers(now_ms: u64) {
         }
         if st.wbuf.is_empty() && st.wbuf.capacity() > 0 {
             st.wbuf = Vec::new();
+            port.info.rbs.store(0, Ordering::Relaxed);
+            port.info.rbp.store(0, Ordering::Relaxed);
         }
     });
 }
@@ -555,11 +557,14 @@ impl Conn<'_> {
         };
         let ok = sent == wbuf.len() || stream.write_all(&wbuf[sent..]).await.is_ok();
         ThreadStats::bump(&self.rt.stats().net_output_bytes, wbuf.len() as u64);
+        let info = &self.client.info;
+        info.rbp.fetch_max(wbuf.len(), Ordering::Relaxed);
         if wbuf.capacity() > 1 << 20 {
             *wbuf = Vec::with_capacity(READ_CHUNK);
         } else {
             wbuf.clear();
         }
+        info.rbs.store(wbuf.capacity(), Ordering::Relaxed);
         ok
     }
 
