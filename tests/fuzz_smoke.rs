@@ -4,7 +4,8 @@
 //! with libFuzzer's coverage feedback are `bench-scripts/fuzz`.
 //!
 //! `KEEL_FUZZ_SECS` sets the time per target (default 2), `KEEL_FUZZ_SEED`
-//! the mutation seed (default: fresh, printed). A failing input is written
+//! the mutation seed (default: fresh, printed), `KEEL_FUZZ_TARGETS` a
+//! comma-separated subset of the targets (default: all). A failing input is written
 //! to `target/fuzz-smoke/<target>-<n>` before the panic is passed on.
 
 use std::time::{Duration, Instant};
@@ -46,6 +47,10 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"\x00\x09[a-\\]x]*\\x]]]",
             b"\x03\x04[^z-aZZZ",
             b"\x00\x06a\\*b[?a*bxx",
+            // Slow under libFuzzer's instrumentation (its wall-clock check
+            // failed): an unclosed class after the first star spans the
+            // rest of the pattern and is tried at every string offset.
+            b"A\n*[^\xff\xdf\xff\xff\xff\x00\x00\x00\x03\x00\x00\x00P\x02[\x03\x00\x00",
         ]),
         // Real messages without the signature, length and version (the
         // target puts its own).
@@ -107,9 +112,14 @@ fn every_fuzz_target_survives_its_seeds_and_mutations() {
                 .unwrap()
                 .as_nanos() as u64
         });
+    // KEEL_FUZZ_TARGETS=glob,parser runs only those (a long run of one).
+    let only = std::env::var("KEEL_FUZZ_TARGETS").unwrap_or_default();
     eprintln!("fuzz smoke: KEEL_FUZZ_SEED={seed} KEEL_FUZZ_SECS={secs}");
     let mut rng = fastrand::Rng::with_seed(seed);
     for (name, check) in TARGETS {
+        if !only.is_empty() && !only.split(',').any(|t| t == *name) {
+            continue;
+        }
         let seeds = seeds(name);
         assert!(!seeds.is_empty(), "{name}: no seeds");
         let run = |input: &[u8], n: usize| {

@@ -551,3 +551,72 @@ fn blocked_clients_during_a_busy_script_match_stock() {
         }
     }
 }
+
+/// Subscribed connections (RESP2 in pub/sub context, RESP3 with
+/// subscriptions) are answered while a script is busy, as stock answers
+/// them: a command pub/sub context refuses gets that error first, everything
+/// else -BUSY; their subscriptions still deliver once the script is killed.
+#[test]
+fn subscribed_connections_during_a_busy_script_match_stock() {
+    let _serial = serial();
+    const DURING: &str = "PING\r\nGET k\r\nSUBSCRIBE other\r\nUNSUBSCRIBE\r\nPUBLISH ch x\r\n";
+    let run = |s: &Server, n: usize| -> Vec<Vec<Vec<u8>>> {
+        let mut runner = s.conn();
+        let mut killer = s.conn();
+        let mut cs: Vec<Conn> = (0..n).map(|_| s.conn()).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            if i % 2 == 1 {
+                c.send(b"HELLO 3\r\n");
+                c.read_reply();
+            }
+            c.send(format!("SUBSCRIBE ch:{i}\r\n").as_bytes());
+            c.read_reply();
+        }
+        runner.send(SPIN.as_bytes());
+        wait_busy(&mut killer);
+        let mut got: Vec<Vec<Vec<u8>>> = Vec::new();
+        for c in cs.iter_mut() {
+            c.send(DURING.as_bytes());
+        }
+        for c in cs.iter_mut() {
+            got.push((0..5).map(|_| reply(c, "a command")).collect());
+        }
+        killer.send(b"SCRIPT KILL\r\n");
+        expect(&mut killer, "SCRIPT KILL", b"+OK\r\n");
+        runner.read_reply();
+        for (i, c) in cs.iter_mut().enumerate() {
+            // Still subscribed (nothing sent meanwhile ran): the message
+            // arrives (from another shard it may come after PUBLISH's
+            // reply), then PING gets its pub/sub-context reply.
+            assert_eq!(killer.line(&format!("PUBLISH ch:{i} after")), b":1\r\n");
+            let ch = format!("ch:{i}");
+            let kind = if i % 2 == 1 { '>' } else { '*' };
+            let message = format!(
+                "{kind}3\r\n$7\r\nmessage\r\n${}\r\n{ch}\r\n$5\r\nafter\r\n",
+                ch.len()
+            );
+            assert_eq!(show(&c.read_reply()), show(message.as_bytes()), "{}", c.who);
+            c.send(b"PING\r\n");
+            got[i].push(c.read_reply());
+        }
+        got
+    };
+    let redis = Server::redis(LIMIT);
+    let want = run(&redis, 2);
+    assert_eq!(show(&want[0][0]), show(BUSY), "stock: PING while busy");
+    assert!(
+        want[0][1].starts_with(b"-ERR Can't execute 'get'"),
+        "stock: GET in pub/sub context: {}",
+        show(&want[0][1])
+    );
+    assert_eq!(show(&want[1][1]), show(BUSY), "stock: GET over RESP3");
+    for shards in [1, 4] {
+        let keel = Server::keel(shards, LIMIT);
+        let got = run(&keel, connections(shards));
+        for (i, g) in got.iter().enumerate() {
+            let w = &want[i % 2];
+            let show_all = |v: &[Vec<u8>]| v.iter().map(|r| show(r)).collect::<Vec<_>>();
+            assert_eq!(show_all(g), show_all(w), "shards={shards} conn {i}");
+        }
+    }
+}

@@ -10,9 +10,11 @@
 //! non-blocking sends. A command it may not run (WATCH...) is left for the
 //! connection, which then stops being served until the script ends.
 //! Replies a client turned off (CLIENT REPLY OFF/SKIP) are dropped, as in
-//! stock. Connections in the middle of a batch, blocked or subscribed are
-//! not read, as Redis does not process a blocked client's input. When the
-//! script ends, every connection the hook touched is woken to take over.
+//! stock. Subscribers are served too (stock's pub/sub-context errors, then
+//! -BUSY), after the messages queued for them. Connections in the middle of
+//! a batch or blocked are not read, as Redis does not process a blocked
+//! client's input. When the script ends, every connection the hook touched
+//! is woken to take over.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -212,6 +214,9 @@ impl Episode {
             return;
         }
         port.dirty.set(true);
+        // Messages published before the script go out before its replies.
+        let queued = st.client.subs.queue.take();
+        st.out.extend_from_slice(&queued);
         let mut ok = flush(rt, port.fd, &mut st);
         let mut reads = 0;
         let mut chunk = [0u8; 16 * 1024];

@@ -703,4 +703,39 @@ mod tests {
         assert_eq!(m.check([&b"bar"[..]], false), Ok(Some(5061)));
         assert!(map("cluster-enabled no", 7000).unwrap().is_none());
     }
+
+    /// The map is checked when the config is read, through the checks the
+    /// server registers with config.
+    #[test]
+    fn a_bad_map_refuses_the_config() {
+        crate::server::register_config_checks();
+        let args: Vec<String> = [
+            "--port",
+            "7001",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node",
+            "127.0.0.1:7000 0-8191",
+            "--cluster-node",
+            "127.0.0.1:7001 8192-16000,16001-16383",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert!(Config::from_args(&args).is_ok());
+        let bad = |extra: &str| {
+            let mut a = args.clone();
+            a.extend(["--cluster-node".to_string(), extra.to_string()]);
+            Config::from_args(&a).unwrap_err()
+        };
+        assert!(bad("127.0.0.1:7002 100").contains("already assigned"));
+        assert!(bad("127.0.0.1:7002 16384").contains("out of range"));
+        let mut a = args.clone();
+        a.extend(["--rename-command", "nosuchcmd", "x"].map(String::from));
+        assert!(
+            Config::from_args(&a)
+                .unwrap_err()
+                .contains("No such command in rename-command")
+        );
+    }
 }

@@ -236,25 +236,15 @@ const WOKEN: usize = usize::MAX;
 async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
     let srv = rt.srv;
     loop {
-        // Plain connections wait with their state released, so a script
-        // that runs too long on this thread can answer them (`busy`).
-        let subscribed = {
-            let st = port.st.borrow();
-            port.idle.set(servable(&st.client));
-            subscribed(&st.client)
-        };
-        let n = if subscribed {
-            let mut st = port.st.borrow_mut();
-            let ConnState { client, rbuf, .. } = &mut *st;
-            let mut conn = Conn {
-                rt: rt.clone(),
-                client,
-            };
+        // Connections wait with their state released, so a script that
+        // runs too long on this thread can answer them (`busy`).
+        let n = if subscribed(&port.st.borrow().client) {
             // Boxed, as the batch and the rare paths below: the task's
             // future is as large as its largest state, and every
             // connection holds one.
-            Box::pin(conn.read(stream, rbuf)).await
+            Box::pin(read_subscribed(rt, port, stream)).await
         } else {
+            port.idle.set(true);
             let r = read_plain(rt, port, stream).await;
             port.idle.set(false);
             r
@@ -384,7 +374,7 @@ async fn serve(rt: &Rc<ShardRt>, port: &Port, stream: &mut TcpStream) {
             *rbuf = BytesMut::with_capacity(READ_CHUNK);
         }
         // Between batches the hook may serve it too.
-        port.idle.set(servable(conn.client));
+        port.idle.set(true);
         drop(st);
         // glommio's socket read returns at once when input is waiting,
         // so a busy client would never give way: take turns after each
@@ -403,12 +393,6 @@ pub(super) fn gets_pushes(c: &Client) -> bool {
     super::tracking::ACTIVE.load(Ordering::Relaxed) > 0
         && ((c.resp3 && c.info.tracking.load(Ordering::Relaxed) != 0)
             || c.info.push_target.load(Ordering::Relaxed))
-}
-
-/// Whether the busy-script hook may answer the connection while it waits:
-/// not a subscriber (its own read loop).
-fn servable(c: &Client) -> bool {
-    !subscribed(c)
 }
 
 /// `read` for a connection without subscriptions; returns [`WOKEN`] when
@@ -446,44 +430,71 @@ async fn read_plain(rt: &ShardRt, port: &Port, stream: &mut TcpStream) -> std::i
     or(read, idle).await
 }
 
-impl Conn<'_> {
-    /// Reads from the socket; a connection with subscriptions meanwhile
-    /// writes the messages published to it.
-    async fn read(
-        &mut self,
-        stream: &mut TcpStream,
-        rbuf: &mut BytesMut,
-    ) -> std::io::Result<usize> {
-        use futures_lite::future::{or, poll_fn};
-        let queue = self.client.subs.queue.clone();
-        if !self.client.subs.any() && queue.is_empty() && !gets_pushes(self.client) {
-            return poll_fn(|cx| poll_recv(stream, cx, rbuf)).await;
-        }
+/// `read` for a connection with subscriptions (or tracking pushes): writes
+/// what is published to it meanwhile. It waits with its state released, so
+/// the busy-script hook may answer it too ([`WOKEN`] then).
+#[allow(clippy::await_holding_refcell_ref)]
+async fn read_subscribed(
+    rt: &Rc<ShardRt>,
+    port: &Port,
+    stream: &mut TcpStream,
+) -> std::io::Result<usize> {
+    use futures_lite::future::{or, poll_fn};
+    let queue = {
+        let st = port.st.borrow();
+        let queue = st.client.subs.queue.clone();
         queue
             .hard_limit
-            .set(self.rt.srv.ops.pubsub_limits.lock().unwrap().hard);
+            .set(rt.srv.ops.pubsub_limits.lock().unwrap().hard);
         if queue.client.borrow().is_none() {
-            *queue.client.borrow_mut() = Some(self.client.info.clone());
+            *queue.client.borrow_mut() = Some(st.client.info.clone());
         }
-        loop {
-            let pending = queue.take();
-            if !pending.is_empty() {
-                self.write_pushed(stream, &pending, &queue).await?;
-                ThreadStats::bump(&self.rt.stats().net_output_bytes, pending.len() as u64);
-            }
-            // Peek, not read: a read cancelled by a message could lose input.
-            let mut b = [0u8; 1];
-            let readable = or(async { stream.peek(&mut b).await.map(|_| true) }, async {
+        queue
+    };
+    loop {
+        port.idle.set(false);
+        let pending = queue.take();
+        if !pending.is_empty() {
+            // The hook skips a connection that is not idle.
+            let mut st = port.st.borrow_mut();
+            let mut conn = Conn {
+                rt: rt.clone(),
+                client: &mut st.client,
+            };
+            conn.write_pushed(stream, &pending, &queue).await?;
+            ThreadStats::bump(&rt.stats().net_output_bytes, pending.len() as u64);
+        }
+        port.idle.set(true);
+        // Peek, not read: a read cancelled by a message could lose input.
+        let mut b = [0u8; 1];
+        let ready = or(
+            or(async { stream.peek(&mut b).await.map(|_| true) }, async {
                 queue.ready().await;
                 Ok(false)
-            })
-            .await?;
-            if readable {
-                return poll_fn(|cx| poll_recv(stream, cx, rbuf)).await;
-            }
+            }),
+            // The hook's owner wakes this task when the script ends.
+            poll_fn(|_| {
+                if port.dirty.get() {
+                    std::task::Poll::Ready(Ok(false))
+                } else {
+                    std::task::Poll::Pending
+                }
+            }),
+        )
+        .await;
+        port.idle.set(false);
+        // The hook may have read what the peek saw.
+        if port.dirty.get() {
+            return Ok(WOKEN);
+        }
+        // Messages published before the input arrived go out first.
+        if ready? && queue.is_empty() {
+            return poll_fn(|cx| poll_recv(stream, cx, &mut port.st.borrow_mut().rbuf)).await;
         }
     }
+}
 
+impl Conn<'_> {
     /// Writes pushed messages while watching the `pubsub` output limits: a
     /// subscriber that does not read sees its pending output (omem) grow
     /// until the limit closes it.
@@ -497,10 +508,7 @@ impl Conn<'_> {
         let info = self.client.info.clone();
         let limits = *self.rt.srv.ops.pubsub_limits.lock().unwrap();
         let over = |info: &super::client::ClientInfo| {
-            let line = info.list_line(crate::storage::now_ms());
-            crate::log::warning(&format!(
-                "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits."
-            ));
+            queue.close_over_limit(info);
             Err(std::io::Error::other("output buffer limit"))
         };
         if queue.over.get() {
@@ -528,7 +536,9 @@ impl Conn<'_> {
                 .await;
             }
         };
+        queue.in_flight.set(pending.len());
         let r = or(stream.write_all(pending), watch).await;
+        queue.in_flight.set(0);
         info.omem.store(queue.len(), Ordering::Relaxed);
         info.oll
             .store(queue.len().div_ceil(16384), Ordering::Relaxed);

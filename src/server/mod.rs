@@ -570,6 +570,15 @@ fn disable_thp() {
     }
 }
 
+/// Hands config the checks that need the command table and the cluster
+/// map (config sits below both); call before reading the config.
+pub fn register_config_checks() {
+    crate::config::register_checks(crate::config::UpperChecks {
+        renames: |r| crate::commands::table::renamed_names(r).map(|_| ()),
+        loaded: |cfg| cluster::ClusterMap::from_config(cfg).map(|_| ()),
+    });
+}
+
 pub fn run(config: Config) -> i32 {
     // Before any thread exists: fork keeps only the calling one.
     let daemonized = config.get_bool("daemonize");

@@ -40,6 +40,9 @@ pub struct PushQueue {
     /// limit as it appends to a client's output, not only while writing).
     pub hard_limit: Cell<u64>,
     pub over: Cell<bool>,
+    /// Bytes taken from the queue that a write still holds: they count
+    /// toward the limit as much as the queued ones.
+    pub in_flight: Cell<usize>,
     /// Where CLIENT LIST reads omem/oll, updated by every push (the
     /// connection may not run before the limit closes it).
     pub client: RefCell<Option<std::sync::Arc<super::client::ClientInfo>>>,
@@ -70,21 +73,34 @@ impl PushQueue {
 
     /// After a push: the output limit, CLIENT LIST's omem, the waiting task.
     fn pushed(&self) {
-        let b = self.buf.borrow();
-        let hard = self.hard_limit.get();
-        if hard > 0 && b.len() as u64 >= hard {
-            self.over.set(true);
-        }
+        let used = self.buf.borrow().len() + self.in_flight.get();
         if let Some(info) = &*self.client.borrow() {
             use std::sync::atomic::Ordering::Relaxed;
-            let used = info.omem.load(Relaxed).max(b.len());
-            info.omem.store(used, Relaxed);
-            info.oll.store(used.div_ceil(16384), Relaxed);
+            let omem = info.omem.load(Relaxed).max(used);
+            info.omem.store(omem, Relaxed);
+            info.oll.store(omem.div_ceil(16384), Relaxed);
+            let hard = self.hard_limit.get();
+            if hard > 0 && used as u64 >= hard {
+                self.close_over_limit(info);
+            }
         }
-        drop(b);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
+    }
+
+    /// Past the output limit: closes the connection at once, as Redis's
+    /// closeClientAsync (gone from CLIENT LIST, its socket shut down before
+    /// its task, which may be far behind a flood of pushes, runs again).
+    pub fn close_over_limit(&self, info: &super::client::ClientInfo) {
+        if self.over.replace(true) {
+            return;
+        }
+        let line = info.list_line(crate::storage::now_ms());
+        crate::log::warning(&format!(
+            "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits."
+        ));
+        info.kill();
     }
 
     pub fn take(&self) -> Vec<u8> {
