@@ -941,7 +941,9 @@ fn idle_client_gives_query_buffer_back(p: &mut Pair) {
 /// +PONG has a small peak.
 fn reply_buffer_size_and_peak_are_computed(p: &mut Pair) {
     let fields = |text: &str, name: &str| -> Option<(u64, u64)> {
-        let line = text.lines().find(|l| l.contains(&format!("name={name} ")))?;
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("name={name} ")))?;
         let num = |f: &str| -> Option<u64> {
             line.split(' ')
                 .find_map(|x| x.strip_prefix(f))?
@@ -963,7 +965,11 @@ fn reply_buffer_size_and_peak_are_computed(p: &mut Pair) {
         let m = fields(&list, "small").map(|(rbs, rbp)| rbp < 100 && rbs >= rbp);
         got.push(format!("big reply peak within size: {b:?}, small: {m:?}"));
     }
-    assert!(got[1].contains("Some(true), small: Some(true)"), "stock: {}", got[1]);
+    assert!(
+        got[1].contains("Some(true), small: Some(true)"),
+        "stock: {}",
+        got[1]
+    );
     p.expect_eq("reply buffer fields", got[0].as_bytes(), got[1].as_bytes());
 }
 
