@@ -119,7 +119,6 @@ fn directives_keel_does_not_act_on_are_refused() {
         ("io-threads 4", "only '1' is accepted"),
         ("lazyfree-lazy-user-del yes", "only 'no' is accepted"),
         ("supervised systemd", "only 'no' is accepted"),
-        ("no-appendfsync-on-rewrite yes", "only 'no' is accepted"),
     ] {
         let p = dir.0.join("x.conf");
         std::fs::write(&p, format!("port 0\n{line}\n")).unwrap();
