@@ -882,7 +882,9 @@ fn client_info_qbuf_holds_current_command(p: &mut Pair) {
             let text = Resp::parse(&a.line(line)).as_str();
             let mine = text
                 .lines()
-                .find(|l| l.contains("cmd=client|"))
+                // Not by position: at 4 shards the other client's id may be
+                // the lower one (ids are taken on the accepting shard).
+                .find(|l| l.contains("cmd=client|") && !l.contains("name=idle"))
                 .unwrap_or("");
             seen.push(format!("{line}: qbuf={}", field(mine, "qbuf=")));
             if let Some(other) = text.lines().find(|l| l.contains("name=idle")) {
