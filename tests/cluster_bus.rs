@@ -265,9 +265,10 @@ fn dbsize(n: &Node) -> i64 {
     n.conn().val("DBSIZE").as_int()
 }
 
-#[test]
-fn mixed_cluster_created_checked_used_restarted_and_failed_over() {
-    // Three keel, three stock; listed alternately, keel first.
+/// Three keel and three stock nodes, listed alternately (keel first), made
+/// one cluster by `redis-cli --cluster create` with one replica each; returns
+/// once every node agrees and the links are up.
+fn mixed_cluster() -> Vec<Node> {
     let mut nodes: Vec<Node> = Vec::new();
     for _ in 0..3 {
         nodes.push(Node::keel());
@@ -279,10 +280,15 @@ fn mixed_cluster_created_checked_used_restarted_and_failed_over() {
     args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
     let out = redis_cli(&args);
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
-
     wait_for(60, "all six nodes to agree, links up", || {
         converged(&nodes, 3)
     });
+    nodes
+}
+
+#[test]
+fn mixed_cluster_created_checked_used_restarted_and_failed_over() {
+    let mut nodes = mixed_cluster();
     assert_check_clean(&nodes[0]);
     assert_check_clean(&nodes[1]);
 
@@ -1178,19 +1184,7 @@ fn wait_switched(nodes: &[Node], ids: &[String], r: usize, old: usize, what: &st
 
 #[test]
 fn keel_elections_and_manual_failovers_in_a_mixed_cluster() {
-    let mut nodes: Vec<Node> = Vec::new();
-    for _ in 0..3 {
-        nodes.push(Node::keel());
-        nodes.push(Node::stock());
-    }
-    let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
-    let mut args = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(String::as_str));
-    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-    redis_cli(&args);
-    wait_for(60, "all six nodes to agree, links up", || {
-        converged(&nodes, 3)
-    });
+    let mut nodes = mixed_cluster();
     let ids: Vec<String> = nodes.iter().map(Node::id).collect();
     let pairs = replica_pairs(&nodes, &ids, 0);
     let (s_of_k, k) = *pairs
