@@ -994,7 +994,7 @@ fn quote_arg(a: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1024,7 +1024,21 @@ mod tests {
         assert_eq!(c.get("replicaof"), "127.0.0.1 6380");
         assert!(c.set("port", "1").is_err());
         // The slot map: repeated flags (each one quoted word) or lines accumulate.
-        let args: Vec<String> = [
+        let args = two_node_map_args();
+        let cc = Config::from_args(&args).unwrap();
+        assert_eq!(
+            cc.get("cluster-node"),
+            "127.0.0.1:7000 0-8191 127.0.0.1:7001 8192-16000,16001-16383"
+        );
+        let text = cc.rewrite_text("");
+        assert!(text.contains("cluster-node 127.0.0.1:7000 0-8191\ncluster-node 127.0.0.1:7001 8192-16000,16001-16383\n"));
+        assert!(c.set("maxmemory-policy", "bogus").is_err());
+    }
+
+    /// Flags of a node in a static two-node slot map (also the server's
+    /// map-check test starts from them).
+    pub(crate) fn two_node_map_args() -> Vec<String> {
+        [
             "--port",
             "7001",
             "--cluster-enabled",
@@ -1036,14 +1050,6 @@ mod tests {
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect();
-        let cc = Config::from_args(&args).unwrap();
-        assert_eq!(
-            cc.get("cluster-node"),
-            "127.0.0.1:7000 0-8191 127.0.0.1:7001 8192-16000,16001-16383"
-        );
-        let text = cc.rewrite_text("");
-        assert!(text.contains("cluster-node 127.0.0.1:7000 0-8191\ncluster-node 127.0.0.1:7001 8192-16000,16001-16383\n"));
-        assert!(c.set("maxmemory-policy", "bogus").is_err());
+        .collect()
     }
 }

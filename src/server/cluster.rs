@@ -709,19 +709,7 @@ mod tests {
     #[test]
     fn a_bad_map_refuses_the_config() {
         crate::server::register_config_checks();
-        let args: Vec<String> = [
-            "--port",
-            "7001",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-node",
-            "127.0.0.1:7000 0-8191",
-            "--cluster-node",
-            "127.0.0.1:7001 8192-16000,16001-16383",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let args = crate::config::tests::two_node_map_args();
         assert!(Config::from_args(&args).is_ok());
         let bad = |extra: &str| {
             let mut a = args.clone();
