@@ -160,6 +160,7 @@ pub const PARAMS: &[Param] = &[
     p("aof-use-rdb-preamble", "yes", YESNO),
     p("no-appendfsync-on-rewrite", "no", YESNO),
     p("aof-timestamp-enabled", "no", YESNO),
+    p("aof-disable-auto-gc", "no", YESNO),
     p("auto-aof-rewrite-percentage", "100", Kind::Int),
     p("auto-aof-rewrite-min-size", "64mb", Kind::Memory),
     p(
@@ -201,6 +202,9 @@ pub const PARAMS: &[Param] = &[
     )
     .hidden(),
     p("key-load-delay", "0", Kind::Int).hidden(),
+    // µs slept per key while saving an RDB or an AOF base (in the child),
+    // as Redis's DEBUG-only config: tests catch a save in progress.
+    p("rdb-key-save-delay", "0", Kind::Int).hidden(),
     p(
         "loglevel",
         "notice",
@@ -915,7 +919,7 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
         "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
         "active-expire-effort" => (1, 10),
         "loading-process-events-interval-bytes" => (1024, INT),
-        "key-load-delay" => (i32::MIN as i64, INT),
+        "key-load-delay" | "rdb-key-save-delay" => (i32::MIN as i64, INT),
         "io-threads" => (1, 128),
         "maxclients" => (1, u32::MAX as i64),
         "maxmemory-eviction-tenacity" => (0, 100),

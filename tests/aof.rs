@@ -1013,3 +1013,331 @@ fn config_set_appendonly_at_run_time() {
     stock_digest_matches(&dir, &want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Waits until the server stops loading (stock answers while it loads).
+fn wait_loaded(c: &mut Conn) {
+    wait_for("the load's end", || info_field(c, "loading") == "0");
+}
+
+/// EVAL, EVALSHA and FCALL lines in an AOF (stock <= 6.2 wrote scripts
+/// verbatim, SCRIPT LOAD included) are run when the file loads, as stock
+/// runs them, also inside MULTI/EXEC and on a read-only replica (the
+/// file's writes are the master's): keel and stock load the same
+/// directory to the same data.
+#[test]
+fn scripts_in_an_aof_are_run_on_load() {
+    let body = "return redis.call('incrby',KEYS[1],ARGV[1])";
+    let sha = {
+        let r = Server::redis(&[]);
+        let s = r.conn().cmd(&["SCRIPT", "LOAD", body]);
+        String::from_utf8(s[5..45].to_vec()).unwrap()
+    };
+    let lib = "#!lua name=aoflib\nredis.register_function('setf', function(keys, args) return redis.call('set', keys[1], args[1]) end)";
+    let cmds: Vec<Vec<&str>> = vec![
+        vec!["SELECT", "9"],
+        vec!["EVAL", "redis.call('set',KEYS[1],'100')", "1", "foo"],
+        vec!["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"],
+        vec!["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"],
+        vec!["SCRIPT", "LOAD", body],
+        vec!["EVALSHA", &sha, "1", "foo", "10"],
+        vec!["FUNCTION", "LOAD", lib],
+        vec!["FCALL", "setf", "1", "fkey", "fval"],
+        vec!["MULTI"],
+        vec!["EVAL", "redis.call('rpush',KEYS[1],'a','b')", "1", "txlist"],
+        vec!["EVALSHA", &sha, "1", "txctr", "5"],
+        vec!["EXEC"],
+        vec!["SELECT", "2"],
+        vec![
+            "EVAL",
+            "redis.call('hset',KEYS[1],'f',ARGV[1]) redis.call('pexpire',KEYS[1],ARGV[2])",
+            "1",
+            "h",
+            "v",
+            "100000000",
+        ],
+    ];
+    let probe = |c: &mut Conn| -> Vec<Vec<u8>> {
+        wait_loaded(c);
+        let mut out = Vec::new();
+        for l in [
+            "SELECT 9",
+            "GET foo",
+            "GET fkey",
+            "LRANGE txlist 0 -1",
+            "GET txctr",
+            "FCALL_RO setf 1 x y",
+            "SELECT 2",
+            "HGETALL h",
+        ] {
+            out.push(c.line(l));
+        }
+        out.push(digest(c).into_bytes());
+        out
+    };
+    for replica in [false, true] {
+        let dir = tempdir(&format!("eval-{replica}"));
+        let ad = dir.join("appendonlydir");
+        std::fs::create_dir_all(&ad).unwrap();
+        std::fs::write(
+            ad.join("appendonly.aof.manifest"),
+            "file appendonly.aof.1.incr.aof seq 1 type i\n",
+        )
+        .unwrap();
+        let data: Vec<u8> = cmds.iter().flat_map(|c| encode(c)).collect();
+        std::fs::write(ad.join("appendonly.aof.1.incr.aof"), data).unwrap();
+        let copy = PathBuf::from(format!("{}-stock", dir.display()));
+        copy_dir(&dir, &copy);
+        let mut extra = aof_args("everysec");
+        if replica {
+            extra.extend([
+                "--replica-read-only",
+                "yes",
+                "--replicaof",
+                "127.0.0.1",
+                "0",
+            ]);
+        }
+        let k = Keel::start(&dir, 2, &extra);
+        let got = probe(&mut k.conn());
+        drop(k);
+        let r = stock_on(&copy, &extra[4..]);
+        let want = probe(&mut r.conn());
+        drop(r);
+        assert_eq!(
+            show(&got[1]),
+            show(b"$3\r\n112\r\n"),
+            "replica={replica}: the scripts did not run"
+        );
+        assert_eq!(got, want, "replica={replica}: keel and stock differ");
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&copy);
+    }
+}
+
+/// The pids of `pid`'s children (forked from any of its threads).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let f = t.unwrap().path().join("children");
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+/// Files whose name starts with "temp-" in `d` (missing dir: none).
+fn temp_files(d: &Path) -> Vec<String> {
+    std::fs::read_dir(d)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with("temp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `rdb-key-save-delay` (stock's hidden test config) paces the child of
+/// BGSAVE and BGREWRITEAOF (RDB base or command base) by µs per key, so
+/// a save can be caught in progress; a child killed meanwhile leaves no
+/// temp file and the save or rewrite is reported failed. Side by side
+/// with stock: the same config answers and the same observations.
+#[test]
+fn rdb_key_save_delay_paces_the_child() {
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for stock in [false, true] {
+        let dir = tempdir(if stock { "delay-stock" } else { "delay-keel" });
+        std::fs::create_dir_all(&dir).unwrap();
+        let stock_server = stock.then(|| stock_on(&dir, &["--save", ""]));
+        let keel_server = (!stock).then(|| Keel::start(&dir, 2, &aof_args("everysec")));
+        let (mut c, pid) = match (&stock_server, &keel_server) {
+            (Some(r), _) => (r.conn(), r.pid()),
+            (_, Some(k)) => (k.conn(), k.child.id()),
+            _ => unreachable!(),
+        };
+        wait_loaded(&mut c);
+        let mut obs = Vec::new();
+        let mut note = |s: String| obs.push(s);
+        for l in [
+            "CONFIG GET rdb-key-save-delay",
+            "CONFIG SET rdb-key-save-delay abc",
+            "CONFIG SET rdb-key-save-delay 2147483648",
+            "CONFIG SET rdb-key-save-delay -5",
+            "CONFIG GET rdb-key-save-delay",
+        ] {
+            note(show(&c.line(l)));
+        }
+        for i in 0..4 {
+            c.line(&format!("SET k{i} v{i}"));
+        }
+        // 4 keys at 0.3 s: the child runs >= 1.2 s and is seen in progress.
+        for (preamble, start, flag, status) in [
+            (
+                "yes",
+                "BGSAVE",
+                "rdb_bgsave_in_progress",
+                "rdb_last_bgsave_status",
+            ),
+            (
+                "yes",
+                "BGREWRITEAOF",
+                "aof_rewrite_in_progress",
+                "aof_last_bgrewrite_status",
+            ),
+            (
+                "no",
+                "BGREWRITEAOF",
+                "aof_rewrite_in_progress",
+                "aof_last_bgrewrite_status",
+            ),
+        ] {
+            c.line(&format!("CONFIG SET aof-use-rdb-preamble {preamble}"));
+            assert_eq!(c.line("CONFIG SET rdb-key-save-delay 300000"), b"+OK\r\n");
+            let t = Instant::now();
+            c.line(start);
+            std::thread::sleep(Duration::from_millis(600));
+            note(format!(
+                "{start} {preamble} at 0.6s: {}",
+                info_field(&mut c, flag)
+            ));
+            wait_for("the child's end", || info_field(&mut c, flag) == "0");
+            let took = t.elapsed();
+            note(format!(
+                "{start} {preamble} slow: {}",
+                took >= Duration::from_millis(1150)
+            ));
+            note(format!(
+                "{start} {preamble}: {}",
+                info_field(&mut c, status)
+            ));
+            // Killed in the middle: reported failed, its temp file removed.
+            assert_eq!(c.line("CONFIG SET rdb-key-save-delay 10000000"), b"+OK\r\n");
+            c.line(start);
+            std::thread::sleep(Duration::from_millis(300));
+            let kids = children(pid);
+            assert_eq!(kids.len(), 1, "stock={stock}: the child of {start}");
+            let ad = dir.join("appendonlydir");
+            wait_for("the child's temp file", || {
+                !temp_files(&dir).is_empty() || !temp_files(&ad).is_empty()
+            });
+            Command::new("kill")
+                .args(["-9", &kids[0].to_string()])
+                .status()
+                .unwrap();
+            wait_for("the killed child reaped", || {
+                info_field(&mut c, flag) == "0"
+            });
+            note(format!(
+                "{start} {preamble} killed: {}",
+                info_field(&mut c, status)
+            ));
+            note(format!(
+                "temp files left: {:?} {:?}",
+                temp_files(&dir),
+                temp_files(&ad)
+            ));
+        }
+        c.line("CONFIG SET rdb-key-save-delay 0");
+        shutdown(&mut c);
+        drop((stock_server, keel_server));
+        let _ = std::fs::remove_dir_all(&dir);
+        seen.push(obs);
+    }
+    assert!(
+        seen[0].iter().any(|o| o == "BGSAVE yes slow: true"),
+        "{:?}",
+        seen[0]
+    );
+    assert_eq!(seen[0], seen[1], "keel (left) and stock (right) differ");
+}
+
+/// A field of INFO `section`.
+fn info_of(c: &mut Conn, section: &str, field: &str) -> String {
+    let info = c.val(&format!("INFO {section}")).as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}:\n{info}"))
+        .trim()
+        .to_string()
+}
+
+/// A replica with `appendonly yes` restarted from its AOF: the AOF carries
+/// no replication id or offset (stock's preamble has no repl AUX fields
+/// and stock does not read them from an AOF), so it asks for a full sync
+/// and ends at the master's offset, as stock's replica does.
+#[test]
+fn replica_restarted_from_its_aof_full_syncs_as_stock() {
+    let mut seen = Vec::new();
+    for stock in [false, true] {
+        let master = Server::redis(&["--repl-diskless-sync", "no"]);
+        let mut m = master.conn();
+        fill(&mut m, "m");
+        let dir = tempdir(if stock {
+            "rrestart-stock"
+        } else {
+            "rrestart-keel"
+        });
+        std::fs::create_dir_all(&dir).unwrap();
+        let mp = master.port.to_string();
+        let mut extra = aof_args("always");
+        extra.extend(["--replicaof", "127.0.0.1", &mp]);
+        // A fresh port each time: the master does not care where from.
+        let start = || -> (Option<Server>, Option<Keel>, Conn) {
+            if stock {
+                let r = stock_on(&dir, &extra);
+                let c = r.conn();
+                (Some(r), None, c)
+            } else {
+                let k = Keel::start(&dir, 2, &extra);
+                let c = k.conn();
+                (None, Some(k), c)
+            }
+        };
+        // In sync, and the AOF's rewrite after the full sync done (stock
+        // refuses SHUTDOWN while it writes that first base).
+        let synced = |c: &mut Conn, m: &mut Conn| {
+            let want = digest(m);
+            wait_for("the replica in sync", || {
+                info_of(c, "replication", "master_link_status") == "up"
+                    && digest(c) == want
+                    && info_field(c, "aof_rewrite_in_progress") == "0"
+                    && info_field(c, "aof_rewrite_scheduled") == "0"
+            });
+        };
+        let (s1, k1, mut c) = start();
+        synced(&mut c, &mut m);
+        fill(&mut m, "n");
+        synced(&mut c, &mut m);
+        let mut obs = vec![info_field(&mut c, "aof_enabled")];
+        // The stream's part is in the AOF (always): the restart has it.
+        shutdown(&mut c);
+        drop((s1, k1));
+        m.line("SET while-down 1");
+        let (s2, k2, mut c) = start();
+        synced(&mut c, &mut m);
+        let off = info_of(&mut m, "replication", "master_repl_offset");
+        wait_for("the replica at the master's offset", || {
+            info_of(&mut c, "replication", "master_repl_offset") == off
+        });
+        for f in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
+            obs.push(format!("{f}:{}", info_of(&mut m, "stats", f)));
+        }
+        obs.push(format!(
+            "same replid: {}",
+            info_of(&mut c, "replication", "master_replid")
+                == info_of(&mut m, "replication", "master_replid")
+        ));
+        shutdown(&mut c);
+        drop((s2, k2));
+        let _ = std::fs::remove_dir_all(&dir);
+        seen.push(obs);
+    }
+    assert!(
+        seen[1].contains(&"sync_full:2".to_string()),
+        "{:?}",
+        seen[1]
+    );
+    assert_eq!(seen[0], seen[1], "keel (left) and stock (right) differ");
+}

@@ -234,6 +234,16 @@ pub fn write_base(srv: &Server, stores: &[&ShardStore], path: &Path) -> std::io:
     }
 }
 
+/// The temp files a rewrite child `pid` writes its base through.
+pub fn temp_files(pid: i32) -> Vec<PathBuf> {
+    AOF.get().map_or(Vec::new(), |a| {
+        vec![
+            a.dir.join(format!("temp-{pid}.rdb")),
+            a.dir.join(format!("temp-rewriteaof-{pid}.aof")),
+        ]
+    })
+}
+
 /// Startup with `appendonly yes`: loads the AOF the manifest names into the
 /// stores (before any shard runs). Ok(true) when it held data.
 pub fn load_at_startup(
@@ -737,24 +747,44 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
     let done = match base {
         Some(b) if ok && (first_new > 0 || io.offline) => {
             let mut m = io.manifest.clone();
+            let hist_before = m.history.len();
             let nb = m.new_base(&a.prefix, b.name.ends_with(".rdb"));
             debug_assert_eq!(nb.name, b.name);
+            let old_base: Vec<_> = m.history.drain(hist_before..).collect();
             // Offline, the base alone holds the data.
             let (keep, old): (Vec<_>, Vec<_>) = m
                 .incrs
                 .drain(..)
                 .partition(|f| !io.offline && f.seq >= first_new);
             m.incrs = keep;
-            m.history.extend(old.into_iter().map(|mut f| {
-                f.kind = b'h';
-                f
-            }));
-            // The new manifest names no old file: they go once it is in place.
-            let old = std::mem::take(&mut m.history);
+            // As stock, the old base and then each rewritten incr file go
+            // to the head of the history.
+            let mut hist: Vec<_> = old
+                .into_iter()
+                .rev()
+                .map(|mut f| {
+                    f.kind = b'h';
+                    f
+                })
+                .collect();
+            hist.extend(old_base);
+            hist.append(&mut m.history);
+            m.history = hist;
+            // The new manifest names no old file: they go once it is in
+            // place (unless aof-disable-auto-gc keeps them as history).
+            let old = if NO_AUTO_GC.load(Ordering::Relaxed) {
+                Vec::new()
+            } else {
+                std::mem::take(&mut m.history)
+            };
             match write_manifest(&a.dir, &a.prefix, &m) {
                 Ok(()) => {
                     io.starting = false;
                     for f in old {
+                        crate::log::notice(&format!(
+                            "Removing the history file {} in the background",
+                            f.name
+                        ));
                         let _ = std::fs::remove_file(a.dir.join(&f.name));
                     }
                     io.manifest = m;
@@ -785,6 +815,63 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
     } else {
         st.rewrite_failures.fetch_add(1, Ordering::Relaxed);
         crate::log::warning("Background AOF rewrite terminated with error");
+        if io.starting && ENABLED.load(Ordering::Relaxed) {
+            drop_first_incr(a, &mut io, first_new);
+        }
+    }
+}
+
+/// The first rewrite after `CONFIG SET appendonly yes` failed: as stock's
+/// temp incr file, the incr file opened at its cut (named in no manifest
+/// on disk) is deleted and its number given back; what is written until
+/// the next cut goes nowhere (that cut's base holds it), and the rewrite
+/// is tried again at once.
+fn drop_first_incr(a: &Aof, io: &mut Io, first_new: i64) {
+    if first_new > 0 {
+        for f in io.manifest.incrs.iter().filter(|f| f.seq >= first_new) {
+            crate::log::notice(&format!(
+                "Removing the temp incr aof file {} in the background",
+                f.name
+            ));
+            let _ = std::fs::remove_file(a.dir.join(&f.name));
+        }
+        io.manifest.incrs.retain(|f| f.seq < first_new);
+        io.manifest.incr_seq = first_new - 1;
+        io.file = None;
+        io.incr_size = 0;
+    }
+    a.stats.rewrite_scheduled.store(true, Ordering::Release);
+}
+
+/// `aof-disable-auto-gc`: history files stay (named in the manifest).
+static NO_AUTO_GC: AtomicBool = AtomicBool::new(false);
+
+/// After CONFIG SET: `aof-disable-auto-gc`; turned off, the history files
+/// the manifest names are deleted at once, as stock.
+pub fn set_auto_gc_disabled(disabled: bool) {
+    let was = NO_AUTO_GC.swap(disabled, Ordering::Relaxed);
+    if disabled || !was {
+        return;
+    }
+    let Some(a) = AOF.get() else { return };
+    let mut io = a.lock_io();
+    if io.manifest.history.is_empty() {
+        return;
+    }
+    let mut m = io.manifest.clone();
+    let old = std::mem::take(&mut m.history);
+    match write_manifest(&a.dir, &a.prefix, &m) {
+        Ok(()) => {
+            for f in old {
+                crate::log::notice(&format!(
+                    "Removing the history file {} in the background",
+                    f.name
+                ));
+                let _ = std::fs::remove_file(a.dir.join(&f.name));
+            }
+            io.manifest = m;
+        }
+        Err(e) => crate::log::warning(&format!("Can't persist the AOF manifest: {e}")),
     }
 }
 
@@ -866,6 +953,11 @@ fn turn_on_at_cut(srv: &Server) -> Result<(), String> {
     Ok(())
 }
 
+/// CONFIG SET appendonly yes asked for the first rewrite, not started yet.
+pub fn start_pending() -> bool {
+    START_REQUESTED.load(Ordering::Acquire) && !enabled()
+}
+
 /// Whether the AOF grew enough for an automatic rewrite
 /// (auto-aof-rewrite-percentage / -min-size), or one was scheduled.
 pub fn rewrite_due(srv: &Server) -> bool {
@@ -900,14 +992,35 @@ pub fn rewrite_due(srv: &Server) -> bool {
     if perc <= 0 || cur < min {
         return false;
     }
-    // A failed rewrite is retried, but not more than once a minute.
-    if a.stats.rewrite_failures.load(Ordering::Relaxed) > 0
-        && crate::storage::now_ms().saturating_sub(a.stats.rewrite_start_ms.load(Ordering::Relaxed))
-            < 60_000
-    {
+    (cur - base) * 100 / base >= perc && !rewrite_limited(a)
+}
+
+/// Stock's limit on automatic rewrites that keep failing: after 3
+/// failures in a row the next one waits 1 minute, then 2, 4, ... up to 60.
+/// (minutes of delay, unix ms of the next try; 0: not limited now)
+static LIMIT: Mutex<(u64, u64)> = Mutex::new((0, 0));
+
+fn rewrite_limited(a: &Aof) -> bool {
+    let mut l = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
+    if a.stats.rewrite_failures.load(Ordering::Relaxed) < 3 {
+        *l = (0, 0);
         return false;
     }
-    (cur - base) * 100 / base >= perc
+    let now = crate::storage::now_ms();
+    if l.1 != 0 {
+        if now < l.1 {
+            return true;
+        }
+        l.1 = 0;
+        return false;
+    }
+    l.0 = if l.0 == 0 { 1 } else { (l.0 * 2).min(60) };
+    l.1 = now + l.0 * 60_000;
+    crate::log::warning(&format!(
+        "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+        l.0
+    ));
+    true
 }
 
 /// BGREWRITEAOF while another child runs: it starts when that one ends.
@@ -946,7 +1059,6 @@ pub fn debug_loadaof(srv: &Server, stores: &mut View<'_>) {
     // Every record made before this command reaches the file first.
     crate::replication::master::cut(false);
     flush_at_shutdown();
-    let dirty: Vec<u64> = stores.all().iter().map(|s| s.dirty).collect();
     for store in stores.all_mut() {
         for db in store.dbs.iter_mut() {
             db.clear();
@@ -966,9 +1078,9 @@ pub fn debug_loadaof(srv: &Server, stores: &mut View<'_>) {
             std::process::exit(1);
         }
     }
-    // Not a change to persist or propagate.
-    for (store, d) in stores.all_mut().into_iter().zip(dirty) {
-        store.dirty = d;
+    // Not a change to persist or propagate: as stock (`dirty = 0`).
+    for store in stores.all_mut() {
+        store.dirty = 0;
     }
     crate::replication::discard_effects();
     crate::log::warning("Append Only File loaded by DEBUG LOADAOF");

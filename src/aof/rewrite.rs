@@ -82,6 +82,8 @@ fn write_all<W: Write>(
         c.cmd(&[b"FUNCTION", b"LOAD", &code[..]])?;
     }
     let lim = crate::server::persist::limits(srv);
+    let delay = srv.config.read().unwrap().get_i64("rdb-key-save-delay");
+    let mut nkeys = 0u64;
     for j in 0..srv.databases {
         if stores.iter().all(|s| s.dbs[j].is_empty()) {
             continue;
@@ -92,6 +94,12 @@ fn write_all<W: Write>(
                 write_key(c, k, crate::rdb::form(&e.value, &lim))?;
                 if expire_at != 0 {
                     c.cmd(&[b"PEXPIREAT", k, &num(expire_at)])?;
+                }
+                nkeys += 1;
+                let us = crate::rdb::key_delay_us(delay, nkeys);
+                if us > 0 {
+                    c.w.flush()?;
+                    std::thread::sleep(std::time::Duration::from_micros(us));
                 }
             }
         }

@@ -368,9 +368,14 @@ impl ScriptHost for Host<'_, '_> {
         {
             let mut sub = self.ctx.nested(&mut out);
             sub.no_block = true;
-            crate::server::shard::with_current(|rt| {
+            let ran = crate::server::shard::with_current(|rt| {
                 crate::server::shard::run_handler(rt.stats(), idx, c, &mut sub, args)
             });
+            if ran.is_none() {
+                // No shard runtime: the AOF loading at startup on the main
+                // thread (it holds every store), as load.rs runs commands.
+                (c.handler)(&mut sub, args);
+            }
         }
         if monitored {
             self.monitored.push((self.ctx.db, args.to_vec()));

@@ -412,6 +412,11 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) {
     *guard = next;
     drop(guard);
     ctx.srv.config_changed();
+    // As stock's startAppendOnly: the rewrite that turns the AOF on starts
+    // now, unless another child runs (the cron starts it after that one).
+    if crate::aof::start_pending() && !ctx.srv.persist.bgsave_in_progress() {
+        super::snapshot::start_aof_rewrite_now(ctx);
+    }
     ctx.out.ok();
 }
 

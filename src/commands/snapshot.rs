@@ -94,6 +94,18 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) {
     }
 }
 
+/// CONFIG SET appendonly yes: its first rewrite, started with every
+/// shard held; on failure the cron tries again.
+pub fn start_aof_rewrite_now(ctx: &mut Ctx) {
+    let stores: Vec<&ShardStore> = all_stores(ctx).into_iter().map(|s| &*s).collect();
+    let r = crate::server::shard::with_current(|rt| {
+        persist::bgsave(rt, &stores, persist::Target::AofRewrite)
+    });
+    if let Some(Err(e)) = r {
+        crate::log::warning(&format!("Can't start the AOF rewrite now: {e}"));
+    }
+}
+
 fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
     let (mut nosave, mut save, mut force, mut now) = (false, false, false, false);
     for a in &args[1..] {

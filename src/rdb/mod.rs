@@ -59,7 +59,7 @@ pub use load::{
     FunctionsPayloadError, LoadInfo, LoadOpts, RestoreError, load, restore_functions,
     restore_payload,
 };
-pub use save::{SaveAux, SaveOpts, dump_functions, dump_payload, save, save_to_vec};
+pub use save::{SaveAux, SaveOpts, dump_functions, dump_payload, key_delay_us, save, save_to_vec};
 pub use value::{Form, Limits, form};
 
 /// The RDB version keel writes (what Redis 7.0 writes and accepts).

@@ -37,6 +37,9 @@ pub struct SaveOpts {
     pub limits: Limits,
     /// Unix ms for the ctime AUX field.
     pub now_ms: u64,
+    /// `rdb-key-save-delay`: µs slept after each key (negative n: 1 µs
+    /// once per -n keys), so tests can catch a save in progress.
+    pub key_save_delay: i64,
 }
 
 impl Default for SaveOpts {
@@ -46,7 +49,17 @@ impl Default for SaveOpts {
             checksum: true,
             limits: Limits::default(),
             now_ms: crate::storage::now_ms(),
+            key_save_delay: 0,
         }
+    }
+}
+
+/// Redis's debugDelay as a per-key pacing: the µs to sleep after key
+/// number `n`: `usec`, or for negative `usec` 1 µs once per `-usec` keys.
+pub fn key_delay_us(usec: i64, n: u64) -> u64 {
+    match usec {
+        u if u < 0 => n.is_multiple_of(u.unsigned_abs()) as u64,
+        u => u as u64,
     }
 }
 
@@ -316,6 +329,7 @@ pub fn save<'a, W: Write>(
             groups.entry(i).or_default().push(db);
         }
     }
+    let mut nkeys = 0u64;
     for (i, parts) in groups {
         wr.u8(OP_SELECTDB)?;
         wr.len(i as u64)?;
@@ -332,6 +346,14 @@ pub fn save<'a, W: Write>(
                 wr.u8(type_of(&f))?;
                 wr.string(k)?;
                 write_form(&mut wr, f)?;
+                nkeys += 1;
+                let us = key_delay_us(opts.key_save_delay, nkeys);
+                if us > 0 {
+                    // What is saved so far goes out before the pause, so a
+                    // slow save is seen in progress (file size, replica).
+                    wr.w.flush()?;
+                    std::thread::sleep(std::time::Duration::from_micros(us));
+                }
             }
         }
     }

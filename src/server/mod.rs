@@ -233,6 +233,7 @@ impl Server {
         crate::aof::TIMESTAMPS.store(c.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
         crate::aof::NO_FSYNC_ON_REWRITE
             .store(c.get_bool("no-appendfsync-on-rewrite"), Ordering::Relaxed);
+        crate::aof::set_auto_gc_disabled(c.get_bool("aof-disable-auto-gc"));
         crate::aof::config_changed(self, c.get_bool("appendonly"));
         crate::storage::notify::set_flags(c.notify_flags);
     }
@@ -681,10 +682,14 @@ pub fn run(config: Config) -> i32 {
     // The AOF loads here, before the shards run; the RDB file once they
     // listen (server::loading), as Redis serves -LOADING meanwhile.
     if aof_on && let Err(e) = crate::aof::load_at_startup(srv, &mut all_stores) {
+        // Stock has shown its logo (bound, then loading) before this
+        // error: whoever waits for the PID line also sees the refusal.
+        show_logo(srv);
         crate::log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
     if aof_on && let Err(e) = crate::aof::start(srv, &all_stores.all()) {
+        show_logo(srv);
         crate::log::warning(&e);
         return 1;
     }

@@ -224,9 +224,13 @@ fn save_to(
     stores: &[&ShardStore],
     repl: Option<&CutInfo>,
 ) -> std::io::Result<()> {
-    let (compression, checksum) = {
+    let (compression, checksum, key_save_delay) = {
         let c = srv.config.read().unwrap();
-        (c.get_bool("rdbcompression"), c.get_bool("rdbchecksum"))
+        (
+            c.get_bool("rdbcompression"),
+            c.get_bool("rdbchecksum"),
+            c.get_i64("rdb-key-save-delay"),
+        )
     };
     let dbs = (0..srv.databases).flat_map(|d| stores.iter().map(move |s| (d, &s.dbs[d])));
     // Script bodies travel with the data, so EVALSHA keeps working after
@@ -253,6 +257,7 @@ fn save_to(
         checksum,
         limits: limits(srv),
         now_ms: crate::storage::now_ms(),
+        key_save_delay,
     };
     rdb::save(w, dbs, &aux, opts)
 }
@@ -293,9 +298,19 @@ pub fn kill_child(srv: &Server) {
             libc::kill(pid, libc::SIGUSR1);
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
+        remove_temp_files(srv, pid);
         if srv.persist.child_aof.swap(false, Ordering::AcqRel) {
             crate::aof::rewrite_done(srv, false);
         }
+    }
+}
+
+/// A child that did not finish (killed, failed) leaves its temp file:
+/// removed as stock's rdbRemoveTempFile / aofRemoveTempFile.
+fn remove_temp_files(srv: &Server, pid: i32) {
+    let rdb_tmp = rdb_path(srv).with_file_name(format!("temp-{pid}.rdb"));
+    for f in std::iter::once(rdb_tmp).chain(crate::aof::temp_files(pid)) {
+        let _ = std::fs::remove_file(f);
     }
 }
 
@@ -715,6 +730,9 @@ pub fn reap_child(srv: &Server) {
         return;
     }
     let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !ok {
+        remove_temp_files(srv, pid);
+    }
     let p = &srv.persist;
     p.last_child
         .store(((pid as u64) << 1) | ok as u64, Ordering::Release);
