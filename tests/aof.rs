@@ -1341,3 +1341,142 @@ fn replica_restarted_from_its_aof_full_syncs_as_stock() {
     );
     assert_eq!(seen[0], seen[1], "keel (left) and stock (right) differ");
 }
+
+/// Kills -9 the one child of `pid` (a rewrite in progress), waiting until
+/// it exists and has started its temp file.
+fn kill_the_child(pid: u32) {
+    let mut kids = Vec::new();
+    wait_for("the rewrite's child", || {
+        kids = children(pid);
+        kids.len() == 1
+    });
+    Command::new("kill")
+        .args(["-9", &kids[0].to_string()])
+        .status()
+        .unwrap();
+}
+
+/// The manifest's text, or "none".
+fn manifest_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .unwrap_or_else(|_| "none".into())
+}
+
+/// The AOF directory's file names, sorted.
+fn aof_dir_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Rewrites that fail (children killed -9) and the files they leave, side
+/// by side with stock: `aof-disable-auto-gc` keeps replaced files as
+/// history in stock's order until set back to no; three failures in a row
+/// put automatic rewrites behind stock's limit (its log line), while
+/// BGREWRITEAOF still runs; `CONFIG SET appendonly yes` starts its rewrite
+/// inside the command, and when that rewrite is killed the incr file
+/// opened for it is removed, no manifest appears, and it starts again.
+#[test]
+fn failed_rewrites_history_and_dynamic_enable_as_stock() {
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for stock in [false, true] {
+        let mut obs = Vec::new();
+        let dir = tempdir(if stock { "fail-stock" } else { "fail-keel" });
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = stock.then(|| stock_on(&dir, &["--save", ""]));
+        let k = (!stock).then(|| Keel::start(&dir, 2, &aof_args("everysec")));
+        let (mut c, pid) = match (&r, &k) {
+            (Some(r), _) => (r.conn(), r.pid()),
+            (_, Some(k)) => (k.conn(), k.child.id()),
+            _ => unreachable!(),
+        };
+        let log = |n: &str| -> usize {
+            let text = match (&r, &k) {
+                (Some(r), _) => r.log_text(),
+                (_, Some(k)) => k.log_text(),
+                _ => unreachable!(),
+            };
+            text.matches(n).count()
+        };
+        wait_loaded(&mut c);
+        c.line("SET k v");
+        // History kept, then collected.
+        assert_eq!(c.line("CONFIG SET aof-disable-auto-gc yes"), b"+OK\r\n");
+        for n in 0..2 {
+            c.line("BGREWRITEAOF");
+            wait_rewrite(&mut c, n);
+            c.line(&format!("SET after{n} v"));
+        }
+        obs.push(manifest_text(&dir));
+        obs.push(aof_dir_files(&dir).join(" "));
+        assert_eq!(c.line("CONFIG SET aof-disable-auto-gc no"), b"+OK\r\n");
+        obs.push(manifest_text(&dir));
+        wait_for("history files deleted", || aof_dir_files(&dir).len() == 3);
+        obs.push(aof_dir_files(&dir).join(" "));
+        // Three killed rewrites: three incr files, then the limit.
+        c.line("CONFIG SET rdb-key-save-delay 10000000");
+        for _ in 0..3 {
+            c.line("BGREWRITEAOF");
+            kill_the_child(pid);
+            wait_for("the killed rewrite reaped", || {
+                info_field(&mut c, "aof_rewrite_in_progress") == "0"
+            });
+            obs.push(info_field(&mut c, "aof_last_bgrewrite_status"));
+        }
+        obs.push(manifest_text(&dir));
+        c.line("CONFIG SET auto-aof-rewrite-percentage 1");
+        c.line("CONFIG SET auto-aof-rewrite-min-size 1kb");
+        c.cmd(&["SET", "x", &"x".repeat(2048)]);
+        wait_for("the limit's log line", || log("triggered the limit") == 1);
+        obs.push(info_field(&mut c, "aof_rewrite_in_progress"));
+        c.line("CONFIG SET auto-aof-rewrite-percentage 0");
+        c.line("CONFIG SET rdb-key-save-delay 0");
+        let done: u64 = info_field(&mut c, "aof_rewrites").parse().unwrap();
+        c.line("BGREWRITEAOF");
+        wait_rewrite(&mut c, done);
+        obs.push(manifest_text(&dir));
+        let want = digest(&mut c);
+        assert_eq!(c.line("DEBUG LOADAOF"), b"+OK\r\n");
+        assert_eq!(digest(&mut c), want, "stock={stock}");
+        // Off, then on again with a slow first rewrite that is killed.
+        // (The manifest on disk stays as it is until that rewrite succeeds.)
+        assert_eq!(c.line("CONFIG SET appendonly no"), b"+OK\r\n");
+        c.line("CONFIG SET rdb-key-save-delay 10000000");
+        assert_eq!(c.line("CONFIG SET appendonly yes"), b"+OK\r\n");
+        obs.push(info_field(&mut c, "aof_rewrite_in_progress"));
+        kill_the_child(pid);
+        wait_for("the temp incr file removed", || {
+            log("Removing the temp incr aof file") == 1
+        });
+        obs.push(manifest_text(&dir));
+        wait_for("the rewrite started again", || {
+            info_field(&mut c, "aof_rewrite_in_progress") == "1"
+        });
+        c.line("CONFIG SET rdb-key-save-delay 0");
+        let done: u64 = info_field(&mut c, "aof_rewrites").parse().unwrap();
+        kill_the_child(pid);
+        wait_for("the third try's end", || {
+            info_field(&mut c, "aof_rewrites").parse::<u64>().unwrap() > done
+                && info_field(&mut c, "aof_rewrite_in_progress") == "0"
+        });
+        obs.push(format!(
+            "temp incr removed {}",
+            log("Removing the temp incr aof file")
+        ));
+        obs.push(manifest_text(&dir));
+        c.line("SET last v");
+        let want = digest(&mut c);
+        assert_eq!(c.line("DEBUG LOADAOF"), b"+OK\r\n");
+        assert_eq!(digest(&mut c), want, "stock={stock}");
+        shutdown(&mut c);
+        drop((r, k));
+        let _ = std::fs::remove_dir_all(&dir);
+        seen.push(obs);
+    }
+    assert_eq!(seen[0], seen[1], "keel (left) and stock (right) differ");
+}

@@ -158,6 +158,10 @@ fn load_files(
                 f.name
             ));
         }
+        srv.persist
+            .progress
+            .loaded_bytes
+            .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let what = if f.kind == b'b' { "base" } else { "incr" };
         crate::log::notice(&format!(
             "DB loaded from {what} file {}: {:.3} seconds",

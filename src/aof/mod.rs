@@ -1066,7 +1066,14 @@ pub fn debug_loadaof(srv: &Server, stores: &mut View<'_>) {
     }
     crate::server::persist::load_functions(&[]);
     let (dir, prefix) = paths(srv);
-    let r = read_manifest(&dir, &prefix).and_then(|m| load::load_all(srv, &dir, &m, stores));
+    let r = read_manifest(&dir, &prefix).and_then(|m| {
+        // As stock, a load: the other clients get -LOADING meanwhile (a
+        // slow script in the file answers them from its busy hook).
+        crate::server::persist::start_loading(srv, files_size(&dir, &m));
+        let r = load::load_all(srv, &dir, &m, stores);
+        crate::server::persist::stop_loading(srv);
+        r
+    });
     match r {
         Ok(Some(_)) => {}
         Ok(None) => {
