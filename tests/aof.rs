@@ -1480,3 +1480,58 @@ fn failed_rewrites_history_and_dynamic_enable_as_stock() {
     }
     assert_eq!(seen[0], seen[1], "keel (left) and stock (right) differ");
 }
+
+/// DEBUG LOADAOF is a load as stock's: while a slow script of the file
+/// runs, another client's PING gets -LOADING (not -BUSY), then the load
+/// finishes with the script's write in place.
+#[test]
+fn debug_loadaof_answers_loading_meanwhile() {
+    let mut seen = Vec::new();
+    for stock in [false, true] {
+        let dir = tempdir(if stock {
+            "loading-stock"
+        } else {
+            "loading-keel"
+        });
+        std::fs::create_dir_all(&dir).unwrap();
+        let opts = ["--appendfsync", "always", "--lua-time-limit", "1"];
+        let r = stock.then(|| stock_on(&dir, &opts));
+        let mut kopts = aof_args("always");
+        kopts.extend(["--lua-time-limit", "1"]);
+        let k = (!stock).then(|| Keel::start(&dir, 2, &kopts));
+        let (mut a, mut b) = match (&r, &k) {
+            (Some(r), _) => (r.conn(), r.conn()),
+            (_, Some(k)) => (k.conn(), k.conn()),
+            _ => unreachable!(),
+        };
+        wait_loaded(&mut a);
+        let (_, files) = listed_files(&dir);
+        let incr = files.iter().rev().find(|f| f.contains(".incr.")).unwrap();
+        let slow =
+            "redis.call('set',KEYS[1],'y'); for i=1,3000000 do redis.call('ping') end return 'ok'";
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("appendonlydir").join(incr))
+            .unwrap();
+        std::io::Write::write_all(&mut f, &encode(&["EVAL", slow, "1", "x"])).unwrap();
+        drop(f);
+        a.send(&encode(&["DEBUG", "LOADAOF"]));
+        let mut reply = Vec::new();
+        wait_for("an error while loading", || {
+            reply = b.line("PING");
+            reply.starts_with(b"-")
+        });
+        seen.push(show(&reply));
+        assert_eq!(
+            a.try_read_reply(Duration::from_secs(60)).unwrap(),
+            b"+OK\r\n"
+        );
+        seen.push(show(&b.line("GET x")));
+        seen.push(info_field(&mut b, "loading"));
+        shutdown(&mut b);
+        drop((r, k));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(seen[0].starts_with("\"-LOADING"), "{seen:?}");
+    assert_eq!(seen[..3], seen[3..], "keel (left) and stock (right) differ");
+}
