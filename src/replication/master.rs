@@ -266,7 +266,8 @@ pub(crate) fn backlog_size(srv: &Server) -> usize {
 /// same offsets, for its own replicas and a later PSYNC.
 /// Only while `link_gen` is the current link: a link replaced by REPLICAOF
 /// must not add a byte after its successor asked for its position.
-pub fn feed_applied(link_gen: u64, bytes: &[u8]) {
+/// `parts`: consecutive pieces of the stream (a run's commands).
+pub fn feed_applied(link_gen: u64, parts: &[impl AsRef<[u8]>]) {
     let Some(r) = REPL.get() else { return };
     let mut st = r.lock();
     if FROZEN.load(Ordering::Acquire) {
@@ -276,10 +277,12 @@ pub fn feed_applied(link_gen: u64, bytes: &[u8]) {
         return;
     }
     if st.backlog.is_none() {
-        st.offset += bytes.len() as i64;
+        st.offset += parts.iter().map(|p| p.as_ref().len() as i64).sum::<i64>();
         return;
     }
-    append(&mut st, bytes);
+    for p in parts {
+        append(&mut st, p.as_ref());
+    }
     trim(&mut st);
     drop(st);
     r.cond.notify_all();

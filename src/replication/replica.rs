@@ -775,34 +775,42 @@ async fn apply(
     open_tx: &mut Vec<StreamCmd>,
 ) -> Result<(), String> {
     let mut ready: Vec<StreamCmd> = Vec::new();
-    for (args, bytes) in cmds {
-        let special = crate::commands::lookup(&args[0]).map_or(Special::None, |(_, c)| c.special);
+    for (args, raw) in cmds {
+        let cmd = crate::commands::lookup(&args[0]);
+        let special = cmd.map_or(Special::None, |(_, c)| c.special);
+        let sc = StreamCmd {
+            args: Some(args),
+            cmd,
+            raw,
+        };
         if !open_tx.is_empty() {
             if special == Special::Exec {
-                open_tx.push((Some(args), bytes));
+                open_tx.push(sc);
                 ready.append(open_tx);
             } else if special == Special::Discard {
-                open_tx.push((Some(args), bytes));
-                ready.extend(open_tx.drain(..).map(|(_, b)| (None, b)));
+                open_tx.push(sc);
+                ready.extend(open_tx.drain(..).map(|c| StreamCmd { args: None, ..c }));
             } else {
-                open_tx.push((Some(args), bytes));
+                open_tx.push(sc);
             }
             continue;
         }
         if special == Special::Multi {
-            open_tx.push((Some(args), bytes));
+            open_tx.push(sc);
             continue;
         }
         let getack = special == Special::Replconf
-            && args.len() >= 2
-            && args[1].eq_ignore_ascii_case(b"getack");
+            && sc
+                .args
+                .as_ref()
+                .is_some_and(|a| a.len() >= 2 && a[1].eq_ignore_ascii_case(b"getack"));
         if getack {
             apply_run(rt, client, std::mem::take(&mut ready), link_gen).await;
             ack(s, link_gen).await?;
-            master::feed_applied(link_gen, &bytes);
+            master::feed_applied(link_gen, std::slice::from_ref(&sc.raw));
             continue;
         }
-        ready.push((Some(args), bytes));
+        ready.push(sc);
     }
     apply_run(rt, client, ready, link_gen).await;
     Ok(())

@@ -4,21 +4,36 @@ use std::sync::OnceLock;
 
 pub const SLOTS: usize = 16384;
 
-/// CRC16/XMODEM, the checksum Redis Cluster uses for slots.
+/// CRC16/XMODEM, the checksum Redis Cluster uses for slots. One table
+/// lookup per byte: every keyed command routes through it (a bitwise loop
+/// was a tenth of a 2-shard replica's apply time).
 pub fn crc16(data: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for &b in data {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
+        crc = (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize];
+    }
+    crc
+}
+
+const CRC16_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x1021
             } else {
                 crc << 1
             };
+            bit += 1;
         }
+        t[i] = crc;
+        i += 1;
     }
-    crc
-}
+    t
+};
 
 /// The slot of a key: CRC16 of the `{hash tag}` when there is a non-empty one.
 pub fn key_slot(key: &[u8]) -> usize {
@@ -95,6 +110,8 @@ mod tests {
         // Values from CLUSTER KEYSLOT on stock Redis.
         assert_eq!(key_slot(b"foo"), 12182);
         assert_eq!(key_slot(b"bar"), 5061);
+        // The CRC16/XMODEM check value (Redis's crc16.c test vector).
+        assert_eq!(crc16(b"123456789"), 0x31c3);
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         assert_eq!(
             key_slot(b"foo{}{bar}"),
