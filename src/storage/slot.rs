@@ -4,21 +4,36 @@ use std::sync::OnceLock;
 
 pub const SLOTS: usize = 16384;
 
-/// CRC16/XMODEM, the checksum Redis Cluster uses for slots.
+/// CRC16/XMODEM, the checksum Redis Cluster uses for slots. Table-driven:
+/// every keyed command computes it (routing, then the handler's store
+/// lookup) once there are several shards, and the bit-by-bit loop was
+/// 1.7 % of a 2-shard server's CPU (issue 23).
 pub fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
+    data.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize]
+    })
+}
+
+/// CRC16/XMODEM of each byte value (polynomial 0x1021).
+const CRC16_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x1021
             } else {
                 crc << 1
             };
+            bit += 1;
         }
+        t[i] = crc;
+        i += 1;
     }
-    crc
-}
+    t
+};
 
 /// The slot of a key: CRC16 of the `{hash tag}` when there is a non-empty one.
 pub fn key_slot(key: &[u8]) -> usize {
@@ -89,6 +104,30 @@ pub fn key_shard(key: &[u8], nshards: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc16_table_matches_bitwise() {
+        fn bitwise(data: &[u8]) -> u16 {
+            let mut crc: u16 = 0;
+            for &b in data {
+                crc ^= (b as u16) << 8;
+                for _ in 0..8 {
+                    crc = if crc & 0x8000 != 0 {
+                        (crc << 1) ^ 0x1021
+                    } else {
+                        crc << 1
+                    };
+                }
+            }
+            crc
+        }
+        // The XMODEM check value.
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        let data: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        for len in 0..data.len() {
+            assert_eq!(crc16(&data[..len]), bitwise(&data[..len]), "len {len}");
+        }
+    }
 
     #[test]
     fn slots_match_redis_cluster() {
