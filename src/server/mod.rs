@@ -14,9 +14,11 @@ mod loading;
 pub mod ops;
 pub mod persist;
 pub mod pubsub;
+pub mod scripts;
 pub mod shard;
 pub mod stores;
 pub mod tracking;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -1028,7 +1030,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
             // Every shard gives back its part when over maxmemory, writes or not.
             crate::storage::evict::make_room(store, now, 100_000, 1000);
             blocking::sweep(store);
-            crate::commands::transactions::prune_watched(store);
+            watch::prune_watched(store);
             tracking::limit(rt.srv, rt.id);
             tracking::flush_pending(rt.srv);
             persist::shard_cron(rt.srv, store, &mut saved_gen);
@@ -1039,7 +1041,7 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
                 last_cpu_sample = std::time::Instant::now();
                 idle::sample_cpu(rt.srv.nshards);
             }
-            crate::commands::info::track_instantaneous(rt.srv);
+            ops::track_instantaneous(rt.srv);
             crate::replication::failover::tick(&rt).await;
             persistence_cron(&rt).await;
         }
@@ -1063,13 +1065,7 @@ async fn persistence_cron(rt: &std::rc::Rc<shard::ShardRt>) {
         let ok = rt
             .with_shards(&all, |view| {
                 let mut stores = view.all_mut();
-                crate::commands::snapshot::prepare_for_shutdown(
-                    srv,
-                    &mut stores,
-                    false,
-                    false,
-                    false,
-                )
+                persist::prepare_for_shutdown(srv, &mut stores, false, false, false)
             })
             .await;
         if ok.is_err() {
