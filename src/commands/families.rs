@@ -17,6 +17,7 @@ fn all() -> Vec<Command> {
     commands.extend(super::connection::commands());
     commands.extend(super::server::commands());
     commands.extend(super::strings::commands());
+    commands.extend(super::bits::commands());
     commands.extend(super::keys::commands());
     commands.extend(super::sort::commands());
     commands.extend(super::transactions::commands());
