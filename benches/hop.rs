@@ -18,6 +18,7 @@ enum Req {
 }
 
 fn start(spin_us: u64) -> (mpsc::Sender<Req>, mpsc::Receiver<Duration>) {
+    keel::commands::families::install();
     let mut cfg = Config::default();
     cfg.set("hop-spin-us", &spin_us.to_string()).unwrap();
     let srv: &'static Server = Box::leak(Box::new(Server::new(cfg, 2)));

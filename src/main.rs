@@ -3,6 +3,7 @@ static GLOBAL: keel::memory::CountingAlloc = keel::memory::CountingAlloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    keel::commands::families::install();
     keel::server::register_config_checks();
     let cfg = match keel::config::Config::from_args(&args) {
         Ok(c) => c,

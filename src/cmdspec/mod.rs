@@ -44,6 +44,10 @@ pub mod flags {
     /// keel's own, hidden: a container whose subcommands write (XGROUP), so
     /// it is replicated when it changed data without the write flag.
     pub const WRITE_SUBCOMMANDS: u32 = 1 << 23;
+    /// keel's own, hidden: a keyless write that marks the watchers it
+    /// affects itself (FLUSHDB, FLUSHALL, SWAPDB), so the after-write pass
+    /// does not touch every watched key of the shard.
+    pub const TOUCHES_OWN_WATCHES: u32 = 1 << 24;
 
     /// The flags COMMAND INFO shows, in Redis's order (the others are hidden).
     pub const NAMES: &[(u32, &str)] = &[

@@ -234,7 +234,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) {
     c.no_evict = false;
     c.multi = None;
     c.multi_error = false;
-    super::transactions::unwatch_all(c);
+    crate::server::watch::unwatch_all(c);
     // Cluster: READWRITE, no ASKING.
     c.readonly = false;
     c.asking = false;
@@ -768,10 +768,4 @@ pub(crate) fn kill_where(
         client_of(ctx).close_after_reply = true;
     }
     n
-}
-
-/// CLIENT REPLY ON: its +OK is sent even from OFF or SKIP (the pipeline
-/// decides suppression before the command runs).
-pub(crate) fn is_reply_on(args: &[Bytes]) -> bool {
-    args.len() == 3 && eq_ic(&args[1], "reply") && eq_ic(&args[2], "on")
 }

@@ -227,55 +227,6 @@ fn abs_path(p: &str) -> String {
         .unwrap_or_else(|_| p.to_string())
 }
 
-/// Redis's instantaneous metrics: a rate sampled every cron tick (shard
-/// 0's, 100 ms at hz 10), averaged over the last 16 samples.
-const INST_OPS: usize = 0;
-const INST_NET_IN: usize = 1;
-const INST_NET_OUT: usize = 2;
-const INST_SAMPLES: usize = 16;
-
-#[derive(Clone, Copy)]
-struct Metric {
-    last_ms: u64,
-    last: u64,
-    samples: [u64; INST_SAMPLES],
-    idx: usize,
-}
-
-static INST: std::sync::Mutex<[Metric; 3]> = std::sync::Mutex::new(
-    [Metric {
-        last_ms: 0,
-        last: 0,
-        samples: [0; INST_SAMPLES],
-        idx: 0,
-    }; 3],
-);
-
-/// trackInstantaneousMetric for commands and network bytes (from the cron).
-pub fn track_instantaneous(srv: &Server) {
-    let now = crate::storage::now_ms();
-    let values = [
-        sum(srv, |s| &s.total_commands),
-        sum(srv, |s| &s.net_input_bytes),
-        sum(srv, |s| &s.net_output_bytes),
-    ];
-    let mut m = INST.lock().unwrap();
-    for (metric, v) in m.iter_mut().zip(values) {
-        if metric.last_ms != 0 && now > metric.last_ms {
-            let rate = v.saturating_sub(metric.last) * 1000 / (now - metric.last_ms);
-            metric.samples[metric.idx] = rate;
-            metric.idx = (metric.idx + 1) % INST_SAMPLES;
-        }
-        metric.last_ms = now;
-        metric.last = v;
-    }
-}
-
-fn instantaneous(which: usize) -> u64 {
-    let m = INST.lock().unwrap();
-    m[which].samples.iter().sum::<u64>() / INST_SAMPLES as u64
-}
-
 /// Builds the INFO text for `args` (the section names).
 pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
     let want = Want::from_args(args);
@@ -431,12 +382,12 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
         kv! {
             "total_connections_received" => sum(srv, |s| &s.connections_received),
             "total_commands_processed" => sum(srv, |s| &s.total_commands),
-            "instantaneous_ops_per_sec" => instantaneous(INST_OPS),
+            "instantaneous_ops_per_sec" => crate::server::ops::instantaneous(crate::server::ops::INST_OPS),
             "total_net_input_bytes" => sum(srv, |s| &s.net_input_bytes),
             "total_net_output_bytes" => sum(srv, |s| &s.net_output_bytes),
             "total_net_repl_output_bytes" => crate::replication::master::REPL_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed),
-            "instantaneous_input_kbps" => format!("{:.2}", instantaneous(INST_NET_IN) as f64 / 1024.0),
-            "instantaneous_output_kbps" => format!("{:.2}", instantaneous(INST_NET_OUT) as f64 / 1024.0),
+            "instantaneous_input_kbps" => format!("{:.2}", crate::server::ops::instantaneous(crate::server::ops::INST_NET_IN) as f64 / 1024.0),
+            "instantaneous_output_kbps" => format!("{:.2}", crate::server::ops::instantaneous(crate::server::ops::INST_NET_OUT) as f64 / 1024.0),
             "rejected_connections" => sum(srv, |s| &s.rejected_connections),
             "sync_full" => sync.0,
             "sync_partial_ok" => sync.1,

@@ -29,13 +29,13 @@ pub fn commands() -> Vec<Command> {
         cmd("move", 3, WRITE | FAST, move_cmd).keys(1, 1, 1),
         cmd("copy", -3, WRITE | DENYOOM, copy).keys(1, 2, 1),
         cmd("dbsize", 1, READONLY | FAST, dbsize).all_shards(),
-        cmd("flushdb", -1, WRITE, flushdb)
+        cmd("flushdb", -1, WRITE | TOUCHES_OWN_WATCHES, flushdb)
             .all_shards()
             .special(Special::Flush),
-        cmd("flushall", -1, WRITE, flushall)
+        cmd("flushall", -1, WRITE | TOUCHES_OWN_WATCHES, flushall)
             .all_shards()
             .special(Special::Flush),
-        cmd("swapdb", 3, WRITE | FAST, swapdb).all_shards(),
+        cmd("swapdb", 3, WRITE | FAST | TOUCHES_OWN_WATCHES, swapdb).all_shards(),
         cmd("object", -2, READONLY, object).keys(2, 2, 1),
         cmd("expire", -3, WRITE | FAST, expire).keys(1, 1, 1),
         cmd("pexpire", -3, WRITE | FAST, pexpire).keys(1, 1, 1),
@@ -634,7 +634,7 @@ pub(crate) fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
         if !store.watched.is_empty() {
             for j in 0..store.dbs.len() {
                 if dbi.is_none_or(|d| d == j) {
-                    super::transactions::touch_existing(store, j, now);
+                    crate::server::watch::touch_existing(store, j, now);
                 }
             }
         }
@@ -719,7 +719,7 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) {
         let (lo, hi) = (a.min(b), a.max(b));
         let now = ctx.now;
         for &i in &held {
-            super::transactions::touch_swapped(ctx.store(i), a, b, now);
+            crate::server::watch::touch_swapped(ctx.store(i), a, b, now);
             let (left, right) = ctx.store(i).dbs.split_at_mut(hi);
             let (x, y) = (&mut left[lo], &mut right[0]);
             // Contents move; per-DB flags such as replica_mode stay put.

@@ -14,6 +14,7 @@ pub mod acl;
 pub mod bits;
 pub mod cluster;
 pub mod connection;
+pub mod families;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
@@ -323,6 +324,7 @@ pub mod errors {
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
+    pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
     pub fn wrong_args(name: &str) -> String {
         format!(

@@ -10,10 +10,10 @@ use crate::server::pubsub::{self, Kind};
 pub fn commands() -> Vec<Command> {
     let sub = PUBSUB | NOSCRIPT | LOADING | STALE;
     vec![
-        cmd("subscribe", -2, sub, subscribe),
-        cmd("unsubscribe", -1, sub, unsubscribe),
-        cmd("psubscribe", -2, sub, psubscribe),
-        cmd("punsubscribe", -1, sub, punsubscribe),
+        cmd("subscribe", -2, sub, subscribe).special(Special::Subscribe),
+        cmd("unsubscribe", -1, sub, unsubscribe).special(Special::Subscribe),
+        cmd("psubscribe", -2, sub, psubscribe).special(Special::Subscribe),
+        cmd("punsubscribe", -1, sub, punsubscribe).special(Special::Subscribe),
         cmd("ssubscribe", -2, sub, ssubscribe).special(Special::SSubscribe),
         cmd("sunsubscribe", -1, sub, sunsubscribe).special(Special::SSubscribe),
         cmd(
@@ -31,22 +31,6 @@ pub fn commands() -> Vec<Command> {
         .special(Special::SPublish),
         cmd("pubsub", -2, 0, pubsub_cmd),
     ]
-}
-
-/// Commands a RESP2 client may send while subscribed.
-pub fn allowed_when_subscribed(name: &str) -> bool {
-    matches!(
-        name,
-        "subscribe"
-            | "psubscribe"
-            | "ssubscribe"
-            | "unsubscribe"
-            | "punsubscribe"
-            | "sunsubscribe"
-            | "ping"
-            | "quit"
-            | "reset"
-    )
 }
 
 fn client_of<'a>(ctx: &'a mut Ctx) -> &'a mut Client {

@@ -9,7 +9,6 @@
 //! attempt cannot be undone: the call fails with an error instead.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -19,6 +18,7 @@ use super::table::{Command, Special, cmd, flags::*};
 use super::{Ctx, flags};
 use crate::protocol::Out;
 use crate::scripting::{Engine, ScriptHost, ScriptStatus, functions};
+use crate::server::scripts;
 use crate::storage::slot::{key_shard, key_slot};
 
 pub fn commands() -> Vec<Command> {
@@ -54,56 +54,19 @@ pub fn commands() -> Vec<Command> {
         cmd("fcall_ro", -3, f | READONLY, eval)
             .special(Special::Function { ro: true })
             .keys(0, 0, 0),
-        cmd("function", -2, 0, function),
+        cmd("function", -2, 0, function).special(Special::FunctionAdmin),
         cmd("script", -2, 0, script),
     ]
 }
 
-/// KEYS of EVAL-like commands (EVAL's spec; the others share its shape).
-fn script_keys(args: &[Bytes]) -> Vec<usize> {
-    crate::cmdspec::find("eval").map_or(Vec::new(), |s| s.key_positions(args))
-}
-
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
-    /// Scripts seen touching undeclared keys of other shards: they start
-    /// holding every shard.
-    static GLOBAL_SHAS: RefCell<HashSet<Vec<u8>>> = RefCell::new(HashSet::new());
 }
-
-/// A script has run past busy-reply-threshold: other clients get -BUSY
-/// (except for the commands that may run meanwhile), as in Redis.
-pub static SCRIPT_BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call noscript commands
 /// (Redis's test hook).
 pub static DENY_SCRIPT_DISABLED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
-
-/// The busy script is a function: -BUSY names FUNCTION KILL.
-pub static SCRIPT_BUSY_FUNCTION: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// The -BUSY reply while a script is busy (stock's text depends on whether
-/// EVAL or FCALL runs).
-pub fn busy_err() -> &'static str {
-    crate::scripting::busy_error(SCRIPT_BUSY_FUNCTION.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// Whether `args` may run while a script is busy (flag allow_busy, SCRIPT
-/// KILL, SHUTDOWN NOSAVE).
-pub fn allowed_while_busy(cmd: &Command, args: &[Bytes]) -> bool {
-    // Subcommands flagged allow_busy in Redis 7.0: SCRIPT KILL, and for
-    // when functions exist, FUNCTION KILL and FUNCTION STATS.
-    let sub = |name: &str, subs: &[&str]| {
-        cmd.name == name
-            && args.len() == 2
-            && subs
-                .iter()
-                .any(|s| args[1].eq_ignore_ascii_case(s.as_bytes()))
-    };
-    cmd.flags & ALLOW_BUSY != 0 || sub("script", &["kill"]) || sub("function", &["kill", "stats"])
-}
 
 /// Every engine's status, for SCRIPT KILL from any connection.
 static STATUSES: std::sync::Mutex<Vec<Arc<ScriptStatus>>> = std::sync::Mutex::new(Vec::new());
@@ -122,66 +85,6 @@ fn with_engine<R>(srv: &crate::server::Server, f: impl FnOnce(&mut Engine) -> R)
         engine.set_busy_threshold(ms.max(0) as u64);
         f(engine)
     })
-}
-
-/// FCALL or FCALL_RO.
-pub fn is_fcall(name: &[u8]) -> bool {
-    name.len() >= 5 && name[..5].eq_ignore_ascii_case(b"fcall")
-}
-
-/// The declared flags of the script or function a request runs (None: no
-/// shebang problem known yet, or an unknown function / sha).
-pub fn request_flags(cmd: &Command, args: &[Bytes]) -> Option<crate::scripting::ScriptFlags> {
-    match cmd.special {
-        Special::Function { .. } => Engine::function_flags(&args[1]),
-        Special::Script { sha, .. } => crate::scripting::script_flags(sha, &args[1]),
-        _ => None,
-    }
-}
-
-/// Redis's scriptFlagsToCmdFlags: a script or function with declared flags
-/// is a write command unless `no-writes`, and may run on a stale replica
-/// only with `allow-stale`. Returns (write, stale_ok) for the checks before
-/// the run; None keeps the command's own flags.
-/// FUNCTION's subcommands answer with their own flags (write ones:
-/// LOAD/DELETE/FLUSH/RESTORE; only HELP runs on a stale replica).
-pub fn effective_flags(cmd: &Command, args: &[Bytes]) -> Option<(bool, bool)> {
-    use crate::scripting::ScriptFlags;
-    if cmd.name == "function" {
-        let sub = args.get(1)?;
-        let (_, _, writes) = FUNCTION_SUBS
-            .iter()
-            .find(|(n, _, _)| sub.eq_ignore_ascii_case(n.as_bytes()))?;
-        return Some((*writes, sub.eq_ignore_ascii_case(b"help")));
-    }
-    if args.len() < 2 {
-        return None;
-    }
-    let f = request_flags(cmd, args).filter(|f| !f.compat())?;
-    Some((
-        !f.has(ScriptFlags::NO_WRITES),
-        f.has(ScriptFlags::ALLOW_STALE),
-    ))
-}
-
-/// The script identity used to remember "global" scripts: EVALSHA's sha,
-/// EVAL's body, or the function's name.
-fn script_id(args: &[Bytes]) -> Vec<u8> {
-    if is_fcall(&args[0]) {
-        let mut id = b"fcall:".to_vec();
-        id.extend_from_slice(&args[1]);
-        return id;
-    }
-    if args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha") {
-        args[1].to_ascii_lowercase()
-    } else {
-        crate::scripting::sha1hex(&args[1]).into_bytes()
-    }
-}
-
-/// Whether a script must run with every shard held (routing, conn side).
-pub fn needs_all_shards(args: &[Bytes]) -> bool {
-    script_keys(args).is_empty() || GLOBAL_SHAS.with(|g| g.borrow().contains(&script_id(args)))
 }
 
 struct Host<'h, 'c> {
@@ -412,8 +315,9 @@ impl ScriptHost for Host<'_, '_> {
         // The engine logs the slow script itself.
         if !self.busy {
             self.busy = true;
-            SCRIPT_BUSY_FUNCTION.store(self.function, std::sync::atomic::Ordering::Relaxed);
-            SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
+            scripts::SCRIPT_BUSY_FUNCTION
+                .store(self.function, std::sync::atomic::Ordering::Relaxed);
+            scripts::SCRIPT_BUSY.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         // This thread's own connections are answered from here.
         crate::server::shard::serve_while_busy();
@@ -459,7 +363,9 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
     let cluster_checks =
         srv.cluster.is_some() && !crate::replication::replica::MasterApply::active();
     // check() made sure the declared keys share one slot.
-    let slot = script_keys(args).first().map(|&i| key_slot(&args[i]));
+    let slot = scripts::script_keys(args)
+        .first()
+        .map(|&i| key_slot(&args[i]));
     // Replicas get the script's effects (its writes, as MULTI/EXEC), or
     // under `lua-replicate-commands no` the script itself.
     let db = ctx.db;
@@ -493,7 +399,7 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
             engine.eval_command(args, is_sha, ro, &mut host, &mut out);
         }
         if host.busy {
-            SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
+            scripts::SCRIPT_BUSY.store(false, std::sync::atomic::Ordering::Relaxed);
             crate::server::shard::busy_ended();
         }
         if !host.need_all || host.wrote {
@@ -510,7 +416,7 @@ fn eval(ctx: &mut Ctx, args: &[Bytes]) {
         }
     }
     if need_all {
-        GLOBAL_SHAS.with(|g| g.borrow_mut().insert(script_id(args)));
+        scripts::mark_global(function, is_sha, args);
         if !wrote {
             // Nothing was changed: the runtime runs the script again with
             // every shard held.

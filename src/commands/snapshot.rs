@@ -127,7 +127,9 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
         return ctx.out.err(errors::SYNTAX);
     }
     let srv = ctx.srv;
-    if prepare_for_shutdown(srv, &mut all_stores(ctx), save, nosave, now).is_err() && !force {
+    if persist::prepare_for_shutdown(srv, &mut all_stores(ctx), save, nosave, now).is_err()
+        && !force
+    {
         return ctx.out.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
     srv.shutdown.store(true, Ordering::Relaxed);
@@ -137,41 +139,4 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) {
     if let Some(c) = ctx.client.as_deref_mut() {
         c.close_after_reply = true;
     }
-}
-
-/// Redis's prepareForShutdown: unless NOW, give lagging replicas up to
-/// shutdown-timeout to acknowledge everything (so they can PSYNC to the
-/// restarted master); stop a BGSAVE child, save when save rules exist (or
-/// SAVE was asked) unless NOSAVE. Every shard must be held.
-pub fn prepare_for_shutdown(
-    srv: &crate::server::Server,
-    stores: &mut [&mut ShardStore],
-    save: bool,
-    nosave: bool,
-    now: bool,
-) -> std::io::Result<()> {
-    if !now {
-        let secs = srv
-            .config
-            .read()
-            .unwrap()
-            .get_i64("shutdown-timeout")
-            .max(0) as u64;
-        crate::replication::master::wait_for_replicas(std::time::Duration::from_secs(secs));
-    }
-    persist::kill_child(srv);
-    crate::replication::master::freeze(true);
-    crate::aof::flush_at_shutdown();
-    // A half-loaded dataset is never saved (Redis: NOSAVE while loading).
-    let nosave = nosave || srv.persist.loading.load(Ordering::Acquire);
-    if nosave || (!save && persist::save_rules(srv).is_empty()) {
-        return Ok(());
-    }
-    crate::log::notice("Saving the final RDB snapshot before exiting.");
-    let r = persist::save_now(srv, stores);
-    if r.is_err() {
-        // The shutdown may be cancelled: the stream goes on.
-        crate::replication::master::freeze(false);
-    }
-    r
 }

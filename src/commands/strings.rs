@@ -906,7 +906,7 @@ fn lcs_cmd(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn commands() -> Vec<Command> {
-    let mut v = vec![
+    vec![
         cmd("get", 2, READONLY | FAST, get_cmd).keys(1, 1, 1),
         cmd("set", -3, WRITE | DENYOOM, set_cmd).keys(1, 1, 1),
         cmd("setnx", 3, WRITE | DENYOOM | FAST, setnx_cmd).keys(1, 1, 1),
@@ -929,9 +929,7 @@ pub fn commands() -> Vec<Command> {
         cmd("substr", 4, READONLY, getrange_cmd).keys(1, 1, 1),
         cmd("setrange", 4, WRITE | DENYOOM, setrange_cmd).keys(1, 1, 1),
         cmd("lcs", -3, READONLY, lcs_cmd).keys(1, 2, 1),
-    ];
-    v.extend(super::bits::commands());
-    v
+    ]
 }
 
 #[cfg(test)]

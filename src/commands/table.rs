@@ -56,6 +56,10 @@ pub enum Special {
     Function {
         ro: bool,
     },
+    /// FUNCTION: its subcommands' flags decide write and stale.
+    FunctionAdmin,
+    /// SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE.
+    Subscribe,
     /// SPUBLISH: its shard channel (argument 1) is routed by slot like a key.
     SPublish,
     /// SSUBSCRIBE / SUNSUBSCRIBE: every argument is a shard channel.
@@ -71,6 +75,18 @@ pub enum Special {
 }
 
 impl Special {
+    /// The commands a RESP2 client may send while subscribed.
+    pub fn allowed_when_subscribed(self) -> bool {
+        matches!(
+            self,
+            Special::Subscribe
+                | Special::SSubscribe
+                | Special::Ping
+                | Special::Quit
+                | Special::Reset
+        )
+    }
+
     /// Commands that act on the transaction itself instead of being queued.
     pub fn is_tx_control(self) -> bool {
         matches!(
@@ -245,32 +261,26 @@ impl Table {
     }
 }
 
+/// The families' command lists (`commands::families::install`, at startup):
+/// the table sits below the families, so it holds what they hand it
+/// instead of naming them.
+static FAMILIES: OnceLock<fn() -> Vec<Command>> = OnceLock::new();
+
+pub fn register_families(all: fn() -> Vec<Command>) {
+    let _ = FAMILIES.set(all);
+}
+
 /// The command table, built once from every family.
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut commands = Vec::new();
-        commands.extend(super::connection::commands());
-        commands.extend(super::server::commands());
-        commands.extend(super::strings::commands());
-        commands.extend(super::keys::commands());
-        commands.extend(super::sort::commands());
-        commands.extend(super::transactions::commands());
-        commands.extend(super::scripting::commands());
-        commands.extend(super::snapshot::commands());
-        commands.extend(super::pubsub::commands());
-        commands.extend(super::lists::commands());
-        commands.extend(super::hashes::commands());
-        commands.extend(super::sets::commands());
-        commands.extend(super::zsets::commands());
-        commands.extend(super::geo::commands());
-        commands.extend(super::hll::commands());
-        commands.extend(super::streams::commands());
-        commands.extend(super::persistence::commands());
-        commands.extend(super::replication::commands());
-        commands.extend(super::cluster::commands());
-        commands.extend(super::acl::commands());
-        commands.extend(super::ops::commands());
+        // Unit tests have no entry point to install the families.
+        #[cfg(test)]
+        super::families::install();
+        let all = FAMILIES
+            .get()
+            .expect("no command families: call keel::commands::families::install() first");
+        let mut commands = all();
         for c in &mut commands {
             c.spec = crate::cmdspec::find(c.name);
             c.movable = c.spec.is_some_and(spec_is_movable);
@@ -373,8 +383,9 @@ mod tests {
                 bad.push(format!("{}: arity {} vs {}", c.name, c.arity, s.arity));
             }
             let flags = s.flags & !hidden & !(NO_ASYNC_LOADING | NO_MANDATORY_KEYS);
-            // PROTECTED (DEBUG) and WRITE_SUBCOMMANDS (XGROUP) are runtime marks.
-            let mine = c.flags & !(hidden | WRITE_SUBCOMMANDS);
+            // PROTECTED (DEBUG), WRITE_SUBCOMMANDS (XGROUP) and TOUCHES_OWN_WATCHES
+            // (FLUSHDB...) are runtime marks.
+            let mine = c.flags & !(hidden | WRITE_SUBCOMMANDS | TOUCHES_OWN_WATCHES);
             if s.subs.is_empty() && mine != flags && !dev("flags") {
                 bad.push(format!("{}: flags {:#x} vs {:#x}", c.name, mine, flags));
             }

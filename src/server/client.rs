@@ -375,3 +375,9 @@ impl Client {
         self.info.db.store(db, Ordering::Relaxed);
     }
 }
+
+/// CLIENT REPLY ON: its +OK is sent even from OFF or SKIP (the pipeline
+/// decides suppression before the command runs).
+pub fn is_reply_on(args: &[bytes::Bytes]) -> bool {
+    args.len() == 3 && args[1].eq_ignore_ascii_case(b"reply") && args[2].eq_ignore_ascii_case(b"on")
+}

@@ -637,6 +637,30 @@ pub fn parse_nodes(v: &str) -> Result<Vec<NodeSpec>, String> {
     Ok(out)
 }
 
+/// The shards a CLUSTER subcommand reads or changes: the slot's one for
+/// COUNTKEYSINSLOT/GETKEYSINSLOT/SETSLOT (a slot lives on exactly one
+/// shard), every shard for the ones that check or drop the data or change
+/// replication (bus mode). None: no data needed.
+pub fn data_shards(srv: &super::Server, args: &[Bytes]) -> Option<Vec<usize>> {
+    let c = srv.cluster.as_ref()?;
+    let sub = args.get(1)?;
+    let is = |name: &str| sub.eq_ignore_ascii_case(name.as_bytes());
+    let n = match args.len() {
+        3 if is("countkeysinslot") => crate::util::parse_i64(&args[2])?,
+        4 if is("getkeysinslot") => crate::util::parse_i64(&args[2])?,
+        5 | 6 if c.bus.is_some() && is("setslot") => crate::util::parse_i64(&args[2])?,
+        _ if c.bus.is_some()
+            && (is("replicate") || is("reset") || is("flushslots") || is("failover")) =>
+        {
+            return Some((0..srv.nshards).collect());
+        }
+        _ => return None,
+    };
+    (0..SLOTS as i64)
+        .contains(&n)
+        .then(|| vec![crate::storage::slot::slot_shard(n as usize, srv.nshards)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,8 @@ use super::busy;
 use super::client::{Client, ClientInfo};
 use super::shard::ShardRt;
 use super::{Server, ThreadStats};
-use crate::commands::transactions;
 use crate::protocol::{ParseError, Parser, ParserLimits};
+use crate::server::watch;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -175,7 +175,7 @@ pub(super) async fn run_connection(
     }
     client.subs.clear(srv, rt.id, id);
     if client.watch_flag.is_some() {
-        transactions::unwatch_all(client);
+        watch::unwatch_all(client);
     }
     srv.clients.lock().unwrap().remove(&id);
 }

@@ -623,6 +623,59 @@ pub(crate) fn redacted(args: &[Bytes], j: usize) -> bool {
     false
 }
 
+/// Redis's instantaneous metrics: a rate sampled every cron tick (shard
+/// 0's, 100 ms at hz 10), averaged over the last 16 samples.
+pub const INST_OPS: usize = 0;
+pub const INST_NET_IN: usize = 1;
+pub const INST_NET_OUT: usize = 2;
+const INST_SAMPLES: usize = 16;
+
+#[derive(Clone, Copy)]
+struct Metric {
+    last_ms: u64,
+    last: u64,
+    samples: [u64; INST_SAMPLES],
+    idx: usize,
+}
+
+static INST: std::sync::Mutex<[Metric; 3]> = std::sync::Mutex::new(
+    [Metric {
+        last_ms: 0,
+        last: 0,
+        samples: [0; INST_SAMPLES],
+        idx: 0,
+    }; 3],
+);
+
+/// trackInstantaneousMetric for commands and network bytes (from the cron).
+pub fn track_instantaneous(srv: &super::Server) {
+    let now = crate::storage::now_ms();
+    let values = [
+        total(srv, |s| &s.total_commands),
+        total(srv, |s| &s.net_input_bytes),
+        total(srv, |s| &s.net_output_bytes),
+    ];
+    let mut m = INST.lock().unwrap();
+    for (metric, v) in m.iter_mut().zip(values) {
+        if metric.last_ms != 0 && now > metric.last_ms {
+            let rate = v.saturating_sub(metric.last) * 1000 / (now - metric.last_ms);
+            metric.samples[metric.idx] = rate;
+            metric.idx = (metric.idx + 1) % INST_SAMPLES;
+        }
+        metric.last_ms = now;
+        metric.last = v;
+    }
+}
+
+pub fn instantaneous(which: usize) -> u64 {
+    let m = INST.lock().unwrap();
+    m[which].samples.iter().sum::<u64>() / INST_SAMPLES as u64
+}
+
+fn total(srv: &super::Server, f: impl Fn(&super::ThreadStats) -> &AtomicU64) -> u64 {
+    srv.stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

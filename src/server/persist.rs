@@ -953,3 +953,40 @@ pub fn load_at_startup(
     ));
     Ok(true)
 }
+
+/// Redis's prepareForShutdown: unless NOW, give lagging replicas up to
+/// shutdown-timeout to acknowledge everything (so they can PSYNC to the
+/// restarted master); stop a BGSAVE child, save when save rules exist (or
+/// SAVE was asked) unless NOSAVE. Every shard must be held.
+pub fn prepare_for_shutdown(
+    srv: &Server,
+    stores: &mut [&mut ShardStore],
+    save: bool,
+    nosave: bool,
+    now: bool,
+) -> std::io::Result<()> {
+    if !now {
+        let secs = srv
+            .config
+            .read()
+            .unwrap()
+            .get_i64("shutdown-timeout")
+            .max(0) as u64;
+        crate::replication::master::wait_for_replicas(std::time::Duration::from_secs(secs));
+    }
+    kill_child(srv);
+    crate::replication::master::freeze(true);
+    crate::aof::flush_at_shutdown();
+    // A half-loaded dataset is never saved (Redis: NOSAVE while loading).
+    let nosave = nosave || srv.persist.loading.load(Ordering::Acquire);
+    if nosave || (!save && save_rules(srv).is_empty()) {
+        return Ok(());
+    }
+    crate::log::notice("Saving the final RDB snapshot before exiting.");
+    let r = save_now(srv, stores);
+    if r.is_err() {
+        // The shutdown may be cancelled: the stream goes on.
+        crate::replication::master::freeze(false);
+    }
+    r
+}

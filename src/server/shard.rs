@@ -19,9 +19,9 @@ use super::gate::Gate;
 use super::{Server, ThreadStats};
 use std::sync::atomic::Ordering;
 
-use crate::commands::transactions::{self, WATCHING_CLIENTS};
 use crate::commands::{BlockRequest, Command, Ctx, Special, flags};
 use crate::protocol::Out;
+use crate::server::watch::{self, WATCHING_CLIENTS};
 
 /// A command sent to the shard that owns its keys.
 #[derive(Clone)]
@@ -775,7 +775,7 @@ fn denyoom(cmd: &Command, args: &[Bytes]) -> bool {
     ) {
         return false;
     }
-    crate::commands::scripting::request_flags(cmd, args)
+    crate::server::scripts::request_flags(cmd, args)
         .is_some_and(|f| !f.compat() && !f.has(ScriptFlags::ALLOW_OOM | ScriptFlags::NO_WRITES))
 }
 
@@ -814,7 +814,7 @@ pub fn run_handler(
         0
     };
     if watching && dirty_after != dirty_before {
-        transactions::touch_watched(ctx, cmd, args);
+        watch::touch_watched(ctx, cmd, args);
     }
     if tracking {
         super::tracking::after_command(ctx, cmd, args, before, dirty_after != dirty_before);

@@ -114,7 +114,7 @@ impl Conn<'_> {
         // A script or function with declared flags: its flags decide (Redis's
         // scriptFlagsToCmdFlags).
         let flags_of = |cmd: &Command, args: &[Bytes]| {
-            commands::scripting::effective_flags(cmd, args)
+            crate::server::scripts::effective_flags(cmd, args)
                 .unwrap_or((cmd.is_write(), cmd.flags & flags::STALE != 0))
         };
         let (mut is_write, mut stale_ok) = flags_of(cmd, args);
@@ -156,7 +156,7 @@ impl Conn<'_> {
         }
         // Queueing in MULTI may grow memory without bound: Redis refuses
         // every queued command when nothing can be evicted.
-        let busy = commands::scripting::SCRIPT_BUSY.load(Ordering::Relaxed);
+        let busy = crate::server::scripts::SCRIPT_BUSY.load(Ordering::Relaxed);
         if in_multi
             && !busy
             && !matches!(
@@ -179,10 +179,7 @@ impl Conn<'_> {
             );
             return None;
         }
-        if !self.client.resp3
-            && self.client.subs.any()
-            && !commands::pubsub::allowed_when_subscribed(cmd.name)
-        {
+        if !self.client.resp3 && self.client.subs.any() && !cmd.special.allowed_when_subscribed() {
             // Redis names a subcommand by its full name (client|setname).
             let name = if args.len() > 1 && commands::is_container(idx) {
                 format!(
@@ -214,9 +211,9 @@ impl Conn<'_> {
             // SHUTDOWN without NOSAVE refuses too (shutdownCommand); inside
             // MULTI it meets NO_MULTI when queued.
             let refused =
-                !commands::scripting::allowed_while_busy(cmd, args) || (shutdown && !in_multi);
+                !crate::server::scripts::allowed_while_busy(cmd, args) || (shutdown && !in_multi);
             if refused {
-                err(commands::scripting::busy_err().into(), slots);
+                err(crate::server::scripts::busy_err().into(), slots);
                 return None;
             }
         }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use super::route::{Route, is_script};
-use crate::commands::{Ctx, flags, transactions};
+use crate::commands::{Ctx, errors, flags};
 use crate::protocol::Out;
 use crate::server::ThreadStats;
 use crate::server::conn::Conn;
 use crate::server::shard::run_handler;
+use crate::server::watch;
 use crate::storage::slot::key_shard;
 
 impl Conn<'_> {
@@ -21,8 +22,8 @@ impl Conn<'_> {
             return out;
         };
         if std::mem::take(&mut self.client.multi_error) {
-            transactions::unwatch_all(self.client);
-            out.err(transactions::EXECABORT);
+            watch::unwatch_all(self.client);
+            out.err(errors::EXECABORT);
             return out;
         }
         // ACL rules may have changed since the commands were queued: each
@@ -94,7 +95,7 @@ impl Conn<'_> {
                     ));
                     return out;
                 }
-                if transactions::watch_failed(client, crate::storage::now_ms()) {
+                if watch::watch_failed(client, crate::storage::now_ms()) {
                     out.null_array();
                     return out;
                 }
@@ -126,7 +127,7 @@ impl Conn<'_> {
                 out
             })
             .await;
-        transactions::unwatch_all(self.client);
+        watch::unwatch_all(self.client);
         ThreadStats::bump(&rt.stats().cmd_calls[exec_idx], 1);
         rt.serve_ready();
         out

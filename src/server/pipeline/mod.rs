@@ -19,8 +19,9 @@ use super::ThreadStats;
 use super::client::{Queued, ReplyMode};
 use super::conn::Conn;
 use super::shard::{Job, ShardRt, run_handler};
-use crate::commands::{self, Command, Ctx, Special, flags, transactions};
+use crate::commands::{self, Command, Ctx, Special, flags};
 use crate::protocol::Out;
+use crate::server::watch;
 use crate::storage::slot::key_shard;
 use route::{Route, is_script};
 
@@ -107,7 +108,7 @@ impl Conn<'_> {
             let suppress = suppress
                 && cmd.flags & (flags::PUBSUB | flags::NOSCRIPT) != flags::PUBSUB | flags::NOSCRIPT
                 // CLIENT REPLY ON answers +OK whatever the mode was.
-                && !(cmd.special == Special::Client && commands::connection::is_reply_on(&args));
+                && !(cmd.special == Special::Client && crate::server::client::is_reply_on(&args));
             if tracking {
                 self.client.after_client_cmd = cmd.special == Special::Client;
             }
@@ -152,7 +153,7 @@ impl Conn<'_> {
                             // A redirected EXEC discards the transaction.
                             self.client.multi = None;
                             self.client.multi_error = false;
-                            transactions::unwatch_all(self.client);
+                            watch::unwatch_all(self.client);
                         }
                         out
                     }
@@ -386,7 +387,7 @@ impl Conn<'_> {
                 // A rejected EXEC discards the transaction (execCommandAbort).
                 self.client.multi = None;
                 self.client.multi_error = false;
-                transactions::unwatch_all(self.client);
+                watch::unwatch_all(self.client);
             } else if self.client.multi.is_some() {
                 self.client.multi_error = true;
             }
@@ -455,7 +456,8 @@ impl Conn<'_> {
         }
         // A script with declared flags writes only without `no-writes`
         // (scriptFlagsToCmdFlags drops MAY_REPLICATE).
-        let writes = |c: &Command, a: &[Bytes]| match commands::scripting::effective_flags(c, a) {
+        let writes = |c: &Command, a: &[Bytes]| match crate::server::scripts::effective_flags(c, a)
+        {
             Some((w, _)) => w,
             None => c.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
         };

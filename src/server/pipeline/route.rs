@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Slot;
-use crate::commands::{self, Command, Ctx, Scope, Special};
+use crate::commands::{Command, Ctx, Scope, Special};
 use crate::protocol::Out;
 use crate::server::blocking;
 use crate::server::conn::Conn;
@@ -25,7 +25,7 @@ impl Conn<'_> {
         let nshards = self.rt.srv.nshards;
         match cmd.scope {
             Scope::Conn if cmd.special == Special::Cluster => {
-                match commands::cluster::data_shards(self.rt.srv, args) {
+                match crate::server::cluster::data_shards(self.rt.srv, args) {
                     Some(s) if s.len() == 1 => Route::Shard(s[0]),
                     Some(s) => Route::Hold(s),
                     None => Route::Conn,
@@ -47,7 +47,9 @@ impl Conn<'_> {
                 Route::Hold(shards)
             }
             Scope::AllShards => Route::Hold((0..nshards).collect()),
-            Scope::Keys if is_script(cmd) && commands::scripting::needs_all_shards(args) => {
+            Scope::Keys
+                if is_script(cmd) && crate::server::scripts::needs_all_shards(cmd, args) =>
+            {
                 Route::Hold((0..nshards).collect())
             }
             Scope::Keys if cmd.reaches_unknown_keys(args) => Route::Hold((0..nshards).collect()),
