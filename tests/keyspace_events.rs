@@ -447,7 +447,35 @@ fn subscribe_with_replies_off(p: &mut Pair) {
     p.check("CONFIG SET notify-keyspace-events \"\"");
 }
 
+/// MIGRATE deletes what it moved with a `del` event (COPY keeps the key
+/// and says nothing); each side moves to its own DB of one stock target.
+fn migrate_deletes(p: &mut Pair) {
+    let target = Server::redis(&[]);
+    let port = target.port.to_string();
+    p.check("CONFIG SET notify-keyspace-events KEA");
+    heard_equal(p, "migrate", |p| {
+        p.checks(&["SET m1 1", "SET m2 2", "SET m3 3", "SET m4 4"]);
+        let moves: [&[&str]; 3] = [
+            &["", "DB", "5000", "KEYS", "m1", "m2"],
+            &["", "DB", "5000", "COPY", "KEYS", "m3"],
+            &["m4", "DB", "5000", "REPLACE"],
+        ];
+        for m in moves {
+            let run = |c: &mut Conn, db: &str| {
+                let mut args = vec!["MIGRATE", "127.0.0.1", &port];
+                args.extend(m.iter().map(|a| if *a == "DB" { db } else { *a }));
+                c.cmd(&args)
+            };
+            let k = run(&mut p.k, "1");
+            let r = run(&mut p.r, "2");
+            p.expect_eq(&format!("MIGRATE {m:?}"), &k, &r);
+        }
+        p.checks(&["EXISTS m1 m2 m3 m4"]);
+    });
+}
+
 pair_tests!(
+    migrate_deletes,
     subscribe_with_replies_off,
     config_flags,
     strings_and_keys,

@@ -195,6 +195,98 @@ fn transcript_more(port: u16) -> Vec<Vec<u8>> {
     t
 }
 
+/// A field of INFO (all sections).
+fn info_any(c: &mut Conn, field: &str) -> String {
+    let info = c.val("INFO everything").as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+        .trim()
+        .to_string()
+}
+
+/// INFO's tracking counters, as one line.
+fn table_counts(c: &mut Conn) -> Vec<u8> {
+    let f = info_any;
+    format!(
+        "keys={} items={} clients={}",
+        f(c, "tracking_total_keys"),
+        f(c, "tracking_total_items"),
+        f(c, "tracking_clients")
+    )
+    .into_bytes()
+}
+
+/// The table's edges: a flush empties it even when nobody tracks any more,
+/// the table limit and evictions tell a client before its next reply
+/// (queued in MULTI included).
+fn transcript_limits(port: u16) -> Vec<Vec<u8>> {
+    let mut t: Vec<Vec<u8>> = Vec::new();
+    let mut w = Conn::connect(port);
+    w.line("FLUSHALL");
+
+    // Keys read while tracking stay in the table after TRACKING off; the
+    // flush drops them, so a later tracker hears nothing of them.
+    let mut c = Conn::connect(port);
+    t.push(c.line("CLIENT TRACKING on"));
+    t.push(c.line("MGET x1 x2 x3"));
+    t.push(c.line("CLIENT TRACKING off"));
+    t.push(table_counts(&mut w));
+    t.push(w.line("FLUSHALL"));
+    t.push(table_counts(&mut w));
+    let (mut rd, id) = redirect_target(port);
+    t.push(c.line(&format!("CLIENT TRACKING on REDIRECT {id}")));
+    t.push(c.line("GET x1"));
+    t.push(w.line("MSET x1 1 x2 1"));
+    t.push(next(&mut rd, SOON));
+    t.push(next(&mut rd, QUIET));
+    t.push(table_counts(&mut w));
+    t.push(c.line("CLIENT TRACKING off"));
+    t.push(w.line("FLUSHALL"));
+
+    // Regression test for #11715: the limit applies before a queued command.
+    let mut p = Conn::connect(port);
+    p.line("HELLO 3");
+    t.push(w.line("CONFIG SET tracking-table-max-keys 2"));
+    t.push(w.line("DEBUG PAUSE-CRON 1"));
+    t.push(p.line("CLIENT TRACKING on"));
+    t.push(p.line("MGET 1{tag} 2{tag}"));
+    t.push(p.line("MULTI"));
+    t.push(w.line("CONFIG SET tracking-table-max-keys 1"));
+    p.send(&common::encode(&["PING"]));
+    p.send(&common::encode(&["EXEC"]));
+    let pushed = next(&mut p, SOON);
+    // Which of the two keys goes is random: the shape is compared.
+    t.push(
+        String::from_utf8_lossy(&pushed)
+            .replace("2{tag}", "1{tag}")
+            .into_bytes(),
+    );
+    t.push(next(&mut p, SOON));
+    t.push(next(&mut p, SOON));
+    t.push(next(&mut p, QUIET));
+    t.push(w.line("DEBUG PAUSE-CRON 0"));
+    t.push(w.line("CONFIG SET tracking-table-max-keys 1000000"));
+    t.push(p.line("CLIENT TRACKING off"));
+    t.push(w.line("FLUSHALL"));
+
+    // A key evicted to make room for a command is told before its reply.
+    let used: i64 = info_any(&mut w, "used_memory").parse().unwrap();
+    t.push(w.line(&format!("CONFIG SET maxmemory {}", used + 100 * 1024)));
+    t.push(w.line("CONFIG SET maxmemory-policy volatile-random"));
+    t.push(p.line("CLIENT TRACKING on"));
+    t.push(p.line("SETEX volatile-key 10000 x"));
+    t.push(p.line("GET volatile-key"));
+    t.push(p.line("SETBIT big-key 1600000 0"));
+    t.push(p.line("GETBIT big-key 0"));
+    t.push(next(&mut p, SOON));
+    t.push(next(&mut p, QUIET));
+    t.push(w.line("CONFIG SET maxmemory 0"));
+    t.push(w.line("CONFIG SET maxmemory-policy noeviction"));
+    t.push(p.line("CLIENT TRACKING off"));
+    t
+}
+
 fn compare(shards: usize) {
     let redis = Server::redis(&[]);
     let keel = Server::keel(shards, &[]);
@@ -202,6 +294,8 @@ fn compare(shards: usize) {
     let mut got = transcript(keel.port);
     want.extend(transcript_more(redis.port));
     got.extend(transcript_more(keel.port));
+    want.extend(transcript_limits(redis.port));
+    got.extend(transcript_limits(keel.port));
     let mut diffs = Vec::new();
     for (i, (k, r)) in got.iter().zip(&want).enumerate() {
         if k != r {

@@ -334,8 +334,11 @@ pub fn gen_info(ctx: &mut Ctx, args: &[Bytes]) -> String {
             "allocator_rss_bytes" => m.rss as i64 - m.used as i64,
             "mem_fragmentation_ratio" => format!("{:.2}", ratio(m.rss, m.used)),
             "mem_fragmentation_bytes" => m.rss as i64 - m.used as i64,
+            "mem_not_counted_for_evict" => crate::storage::evict::not_counted(),
             "mem_replication_backlog" => super::replication::backlog_memory(),
             "mem_allocator" => mimalloc_version(v),
+            "lazyfree_pending_objects" => super::keys::LAZYFREE_PENDING.load(Ordering::Relaxed),
+            "lazyfreed_objects" => super::keys::LAZYFREED.load(Ordering::Relaxed),
         }
     }
 

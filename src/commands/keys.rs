@@ -664,10 +664,20 @@ pub(crate) fn empty_data(ctx: &mut Ctx, dbi: Option<usize>, lazy: bool) -> u64 {
     }
     // Like Redis's lazyfree threshold: small sets are not worth a thread.
     if removed > 64 {
-        std::thread::spawn(move || drop(garbage));
+        LAZYFREE_PENDING.fetch_add(removed, std::sync::atomic::Ordering::Relaxed);
+        std::thread::spawn(move || {
+            drop(garbage);
+            LAZYFREE_PENDING.fetch_sub(removed, std::sync::atomic::Ordering::Relaxed);
+            LAZYFREED.fetch_add(removed, std::sync::atomic::Ordering::Relaxed);
+        });
     }
     removed
 }
+
+/// INFO lazyfree_pending_objects: keys of flushed DBs a thread still frees.
+pub static LAZYFREE_PENDING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// INFO lazyfreed_objects: keys freed by those threads so far.
+pub static LAZYFREED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn flushdb(ctx: &mut Ctx, args: &[Bytes]) {
     let Some(lazy) = flush_async(ctx, args) else {
@@ -1141,6 +1151,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "    it is used instead of the 'key' prefix. These are not propagated to",
                 "    replicas. Cluster slots are not respected so keys not belonging to the",
                 "    current node can be created in cluster mode.",
+                "PAUSE-CRON <0|1>",
+                "    Stop periodic cron job processing.",
                 "PANIC [<shard>]",
                 "    Crash the server simulating a panic (keel: on the given shard's thread).",
                 "SEGFAULT",
@@ -1261,6 +1273,9 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.out
                 .err("ERR argument must be a memory value bigger than 1 and smaller than 4gb");
         }
+    } else if eq_ic(sub, "pause-cron") && argc == 3 {
+        crate::server::PAUSE_CRON.store(atoi(&args[2]) != 0, std::sync::atomic::Ordering::Relaxed);
+        ctx.out.ok();
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         expire::set_active_expire(atoi(&args[2]) != 0);
         ctx.out.ok();

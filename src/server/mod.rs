@@ -734,7 +734,7 @@ impl EncodingLimits {
 fn load_rdb(
     srv: &'static Server,
     nshards: usize,
-    senders: Vec<std::sync::mpsc::SyncSender<loading::Batch>>,
+    senders: Vec<loading::FeedTx>,
     done: std::sync::mpsc::Receiver<()>,
 ) -> Result<(), String> {
     let mut batches: Vec<loading::Batch> = (0..nshards).map(|_| Vec::new()).collect();
@@ -745,15 +745,14 @@ fn load_rdb(
             batches[shard].push((db, key, rec));
             if batches[shard].len() >= loading::BATCH {
                 let b = std::mem::take(&mut batches[shard]);
-                // A shard's feed task lives as long as the process.
-                let _ = senders[shard].send(b);
+                senders[shard].send(b);
             }
         },
         loading::open_doors,
     );
     for (tx, b) in senders.iter().zip(batches) {
         if !b.is_empty() {
-            let _ = tx.send(b);
+            tx.send(b);
         }
     }
     drop(senders);
@@ -764,6 +763,9 @@ fn load_rdb(
     Ok(())
 }
 
+/// DEBUG PAUSE-CRON: the periodic work is skipped while set.
+pub static PAUSE_CRON: AtomicBool = AtomicBool::new(false);
+
 /// Periodic per-shard work (Redis's serverCron share for this shard).
 async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
     let mut saved_gen = 0;
@@ -772,6 +774,9 @@ async fn cron(rt: std::rc::Rc<shard::ShardRt>) {
     loop {
         let hz = rt.srv.config.read().unwrap().get_i64("hz").clamp(1, 500) as u64;
         glommio::timer::sleep(std::time::Duration::from_millis(1000 / hz)).await;
+        if PAUSE_CRON.load(Ordering::Relaxed) {
+            continue;
+        }
         if last_collect.elapsed() >= std::time::Duration::from_secs(1) {
             last_collect = std::time::Instant::now();
             conn::release_idle_buffers(crate::storage::now_ms());

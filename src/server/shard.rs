@@ -787,7 +787,18 @@ pub fn run_handler(
     ctx: &mut Ctx,
     args: &[Bytes],
 ) {
-    if oom_refused(ctx, denyoom(cmd, args)) {
+    let tracking = super::tracking::engaged();
+    let evicting = tracking && crate::storage::evict::over_limit();
+    let refused = oom_refused(ctx, denyoom(cmd, args));
+    // The client's own keys evicted just now: told before the reply.
+    if evicting
+        && NESTED.with(|n| n.get()) == 0
+        && let Some(who) = ctx.client.as_ref().map(|c| &*c.info).or(ctx.origin)
+    {
+        let own = super::tracking::take_own(who);
+        ctx.out.buf.extend_from_slice(&own);
+    }
+    if refused {
         ThreadStats::bump(&stats.cmd_rejected[idx], 1);
         ctx.out.err(crate::storage::evict::OOM_ERR);
         return;
@@ -795,8 +806,16 @@ pub fn run_handler(
     let start = Instant::now();
     let before = ctx.out.len();
     let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
-    let tracking = super::tracking::ACTIVE.load(Ordering::Relaxed) > 0;
-    let unit = crate::replication::enter();
+    // SCAN, RANDOMKEY: the keys they expire on the way replicate one DEL
+    // at a time, never as a MULTI (stock's CMD_TOUCHES_ARBITRARY_KEYS).
+    let arbitrary = cmd
+        .spec
+        .is_some_and(|s| s.flags & crate::cmdspec::flags::TOUCHES_ARBITRARY_KEYS != 0);
+    let unit = if arbitrary {
+        None
+    } else {
+        crate::replication::enter()
+    };
     let dirty_before = if watching || tracking || unit.is_some() {
         held_dirty(ctx)
     } else {

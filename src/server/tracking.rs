@@ -539,6 +539,44 @@ pub fn after_command(
     }
 }
 
+/// The command path's check: some client tracks, or the table still holds
+/// keys (Redis invalidates and empties it on a flush even when the clients
+/// that read them turned tracking off).
+pub fn engaged() -> bool {
+    ACTIVE.load(Relaxed) > 0 || KEYS.load(Relaxed) > 0
+}
+
+/// processCommand's trackingLimitUsedSlots: before any command (queued ones
+/// included), a table over `tracking-table-max-keys` gives back keys.
+/// True if keys were given back.
+pub fn limit_before_command(srv: &Server) -> bool {
+    if ACTIVE.load(Relaxed) == 0 || KEYS.load(Relaxed) <= MAX_KEYS.load(Relaxed) {
+        return false;
+    }
+    for shard in 0..srv.nshards {
+        limit(srv, shard);
+        if KEYS.load(Relaxed) <= MAX_KEYS.load(Relaxed) {
+            break;
+        }
+    }
+    true
+}
+
+/// Invalidations meant for `c` itself that are still pending (its push
+/// queue when it lives on this thread, then what other threads left), taken
+/// out so the caller writes them ahead of a reply: evictions run before the
+/// command, so stock sends theirs first.
+pub fn take_own(c: &ClientInfo) -> Vec<u8> {
+    let f = c.tracking.load(Relaxed);
+    if f & ON == 0 || c.resp.load(Relaxed) <= 2 || c.subs.iter().any(|n| n.load(Relaxed) > 0) {
+        return Vec::new();
+    }
+    let mut b = QUEUES.with(|q| q.borrow().get(&c.id).map(|(queue, _)| queue.take()));
+    let b = b.get_or_insert_default();
+    b.extend_from_slice(&std::mem::take(&mut *c.tracking_out.lock().unwrap()));
+    std::mem::take(b)
+}
+
 /// A key expired or was evicted (the storage hook): its clients are told.
 pub fn key_gone(key: &[u8]) {
     if ACTIVE.load(Relaxed) == 0 {

@@ -184,14 +184,18 @@ pub fn lfu() -> bool {
     matches!(policy(), Policy::AllkeysLfu | Policy::VolatileLfu)
 }
 
+/// Memory maxmemory does not count (a replica's output buffers): INFO
+/// mem_not_counted_for_evict.
+pub fn not_counted() -> u64 {
+    super::hooks().map_or(0, |h| (h.replica_extra_bytes)())
+}
+
 /// Used memory is over a maxmemory that applies to this node (a replica
 /// leaves eviction to its master unless replica-ignore-maxmemory is no).
 pub fn over_limit() -> bool {
     let max = MAXMEMORY.load(Ordering::Relaxed);
     max > 0
-        && crate::memory::used_memory()
-            .saturating_sub(super::hooks().map_or(0, |h| (h.replica_extra_bytes)()))
-            > max
+        && crate::memory::used_memory().saturating_sub(not_counted()) > max
         && !(IGNORE_ON_REPLICA.load(Ordering::Relaxed)
             && super::hooks().is_some_and(|h| (h.is_replica)()))
 }

@@ -231,6 +231,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) {
                     store.ready_keys.push(dbkey);
                 }
             }
+            ctx.notify(crate::storage::notify::GENERIC, "del", k);
             deleted.push(k.clone());
         }
     }

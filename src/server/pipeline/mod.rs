@@ -166,7 +166,19 @@ impl Conn<'_> {
                 });
                 continue;
             }
-            let route = self.route(cmd, &args);
+            let mut route = self.route(cmd, &args);
+            // Over maxmemory, a client hearing its own invalidations holds
+            // every shard: what the command evicts on any of them is told
+            // before its reply (stock evicts before running a command).
+            if nshards > 1
+                && matches!(route, Route::Shard(_))
+                && cmd.flags & flags::BLOCKING == 0
+                && !is_script(cmd)
+                && super::conn::gets_pushes(self.client)
+                && crate::storage::evict::over_limit()
+            {
+                route = Route::Hold((0..nshards).collect());
+            }
             if is_script(cmd) {
                 self.complete(&mut slots, &mut batches).await;
                 let mut job = Job::new(idx, cmd, args, self.client.db, resp3).by(&self.client.info);
@@ -379,6 +391,21 @@ impl Conn<'_> {
         suppress: bool,
         now_ms: u64,
     ) -> Option<(usize, &'static Command, Vec<Bytes>)> {
+        // processCommand's tracking-table limit, queued commands included:
+        // the client's own invalidations go before this reply.
+        if super::tracking::limit_before_command(self.rt.srv) {
+            let own = super::tracking::take_own(&self.client.info);
+            if !own.is_empty() {
+                slots.push(Slot {
+                    out: Some(Out {
+                        buf: own,
+                        resp3: self.client.resp3,
+                    }),
+                    remote: None,
+                    suppress: false,
+                });
+            }
+        }
         let checked = self.check(&args, slots, suppress);
         self.clear_asking(&args);
         let Some((idx, cmd)) = checked else {
