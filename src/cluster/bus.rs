@@ -310,12 +310,31 @@ fn flush_and_reap(st: &mut State) {
         .map(|(&id, _)| id)
         .collect();
     for id in closed {
-        st.links.remove(&id);
-        for n in st.nodes.values_mut() {
-            if n.link == Some(id) {
-                n.link = None;
-            }
+        drop_link(st, id);
+    }
+}
+
+/// Closes a link now (freeClusterLink): nothing queued on it is sent.
+fn drop_link(st: &mut State, id: u64) {
+    st.links.remove(&id);
+    for n in st.nodes.values_mut() {
+        if n.link == Some(id) {
+            n.link = None;
         }
+    }
+}
+
+/// DEBUG CLUSTERLINK KILL: closes our link to `name` (`to`), its link to us
+/// (`from`), or both; the cron connects again.
+pub fn kill_links(st: &mut State, name: &Name, to: bool, from: bool) {
+    let ids: Vec<u64> = st
+        .links
+        .iter()
+        .filter(|(_, l)| l.node == Some(*name) && if l.inbound { from } else { to })
+        .map(|(&id, _)| id)
+        .collect();
+    for id in ids {
+        drop_link(st, id);
     }
 }
 
@@ -327,7 +346,7 @@ pub(super) fn header(st: &State, typ: u16) -> Msg {
         .and_then(|m| st.nodes.get(&m));
     let mut m = Msg::new(typ);
     m.port = st.set.port;
-    m.cport = st.set.cport;
+    m.cport = st.set.announced_cport;
     m.current_epoch = st.current_epoch;
     m.config_epoch = master.map_or(me.config_epoch, |m| m.config_epoch);
     m.offset = st.repl_offset;
@@ -488,8 +507,21 @@ fn process(st: &mut State, link: u64, m: Msg) {
     };
     if let Some(s) = sender {
         st.nodes.get_mut(&s).unwrap().data_received = now;
-        if inbound && let Some(l) = st.links.get_mut(&link) {
-            l.node = Some(s);
+        if inbound && link_node != Some(s) {
+            // One inbound link per node (setClusterNodeToInboundClusterLink):
+            // an older one from a peer that reconnected goes.
+            let old: Vec<u64> = st
+                .links
+                .iter()
+                .filter(|&(&id, l)| id != link && l.inbound && l.node == Some(s))
+                .map(|(&id, _)| id)
+                .collect();
+            for id in old {
+                drop_link(st, id);
+            }
+            if let Some(l) = st.links.get_mut(&link) {
+                l.node = Some(s);
+            }
         }
     }
     if let Some(s) = sender
@@ -755,8 +787,13 @@ fn update_slots_config_with(
         st.me().slaveof
     };
     let mut lost_master = false;
+    let (mut sender_slots, mut migrated_ours) = (0, 0);
     for j in 0..SLOTS {
-        if !codec::slot_bit(slots, j) || st.owner[j] == Some(sender) {
+        if !codec::slot_bit(slots, j) {
+            continue;
+        }
+        sender_slots += 1;
+        if st.owner[j] == Some(sender) {
             continue;
         }
         if st.importing.contains_key(&j) {
@@ -769,6 +806,7 @@ fn update_slots_config_with(
         if older {
             if st.owner[j] == my_master && my_master.is_some() {
                 lost_master = true;
+                migrated_ours += 1;
             }
             if st.owner[j] == Some(st.myself) {
                 crate::log::warning(&format!(
@@ -781,15 +819,31 @@ fn update_slots_config_with(
             st.dirty = true;
         }
     }
+    // Our master (or we) lost its last slot: follow the new owner, unless
+    // cluster-allow-replica-migration is off and only part of the sender's
+    // slots were ours (then it is a migration, not a failover).
+    let grandmaster = st
+        .me()
+        .slaveof
+        .and_then(|m| st.nodes.get(&m))
+        .and_then(|m| m.slaveof)
+        .filter(|g| *g != st.myself);
     if lost_master
         && let Some(mm) = my_master
         && st.num_slots(&mm) == 0
+        && (st.set.allow_replica_migration || sender_slots == migrated_ours)
     {
         crate::log::warning(&format!(
             "Configuration change detected. Reconfiguring myself as a replica of {}",
             name_str(&sender)
         ));
         failover::follow(st, &sender);
+    } else if let Some(g) = grandmaster {
+        crate::log::warning(&format!(
+            "I'm a sub-replica! Reconfiguring myself as a replica of grandmaster {}",
+            name_str(&g)
+        ));
+        failover::follow(st, &g);
     }
 }
 

@@ -11,6 +11,7 @@ use super::{Ctx, errors, parse_i64};
 use crate::server::cluster::ClusterMap;
 
 mod bus_cmds;
+pub(crate) use bus_cmds::debug_clusterlink;
 mod migrate;
 use crate::storage::slot::{SLOTS, key_slot, slot_shard};
 

@@ -1125,6 +1125,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             &[
                 "AOF-FLUSH-SLEEP <microsec>",
                 "    Server will sleep before flushing the AOF, this is used for testing.",
+                "CLUSTERLINK KILL <to|from|all> <node-id>",
+                "    Kills the link based on the direction to/from (both) with the provided node.",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
@@ -1261,6 +1263,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.out
                 .err("ERR argument must be a memory value bigger than 1 and smaller than 4gb");
         }
+    } else if eq_ic(sub, "clusterlink") && argc == 5 && eq_ic(&args[2], "kill") {
+        super::cluster::debug_clusterlink(ctx, args);
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         expire::set_active_expire(atoi(&args[2]) != 0);
         ctx.out.ok();

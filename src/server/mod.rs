@@ -235,6 +235,10 @@ impl Server {
             .store(c.get_bool("no-appendfsync-on-rewrite"), Ordering::Relaxed);
         crate::aof::config_changed(self, c.get_bool("appendonly"));
         crate::storage::notify::set_flags(c.notify_flags);
+        drop(c);
+        if let Some(cl) = &self.cluster {
+            cl.config_changed(self);
+        }
     }
 
     /// writeCommandsDeniedByDiskError: a failed BGSAVE (with
