@@ -361,7 +361,7 @@ pub const PARAMS: &[Param] = &[
     // Settable at runtime: the bus announces the new value (as stock).
     p("cluster-announce-hostname", "", Kind::Str),
     imm("cluster-port", "0", Kind::Int),
-    imm("cluster-node-timeout", "15000", Kind::Int),
+    p("cluster-node-timeout", "15000", Kind::Int),
     p("cluster-announce-port", "0", Kind::Int),
     p("cluster-announce-bus-port", "0", Kind::Int),
     // Stock announces it only with tls-cluster yes; keel has no TLS.
@@ -369,7 +369,12 @@ pub const PARAMS: &[Param] = &[
         .no_effect("keel has no TLS (stock reads it only with tls-cluster yes)"),
     imm("cluster-require-full-coverage", "yes", YESNO),
     imm("cluster-allow-reads-when-down", "no", YESNO),
-    imm("cluster-replica-validity-factor", "10", Kind::Int),
+    alias(
+        "cluster-replica-validity-factor",
+        "10",
+        Kind::Int,
+        "cluster-slave-validity-factor",
+    ),
     imm("cluster-replica-no-failover", "no", YESNO),
     p("cluster-allow-replica-migration", "yes", YESNO),
     // The bus's node table (relative to `dir`); unused by the static map.
@@ -941,6 +946,8 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
         | "cluster-port" => (0, 65535),
         "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
         "active-expire-effort" => (1, 10),
+        "cluster-node-timeout" => (0, LONG),
+        "cluster-replica-validity-factor" => (0, INT),
         "loading-process-events-interval-bytes" => (1024, INT),
         "key-load-delay" => (i32::MIN as i64, INT),
         "io-threads" => (1, 128),

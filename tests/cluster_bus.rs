@@ -1499,7 +1499,8 @@ fn blocked_clients_leave_when_the_slot_moves_or_the_cluster_fails_like_stock() {
 }
 
 /// DEBUG CLUSTERLINK KILL TO / FROM / ALL close links at once (CLUSTER
-/// LINKS shows it) and the bus connects again; errors as stock's; and
+/// LINKS shows it) and the bus connects again; DEBUG
+/// DROP-CLUSTER-PACKET-FILTER cuts one message type; errors as stock's; and
 /// CONFIG SET cluster-announce-port / -bus-port / -hostname change what
 /// the node announces, in its own CLUSTER NODES and its peer's.
 #[test]
@@ -1548,6 +1549,12 @@ fn cluster_links_debug_clusterlink_and_announced_endpoints_like_stock() {
             "CONFIG SET cluster-announce-bus-port -1".to_string(),
             "CONFIG SET cluster-announce-tls-port x".to_string(),
             "CONFIG SET cluster-allow-replica-migration maybe".to_string(),
+            "CONFIG SET cluster-node-timeout -1".to_string(),
+            "CONFIG SET cluster-slave-validity-factor 7".to_string(),
+            "CONFIG GET cluster-replica-validity-factor".to_string(),
+            "CONFIG SET cluster-replica-validity-factor 10".to_string(),
+            "DEBUG DROP-CLUSTER-PACKET-FILTER x".to_string(),
+            "DEBUG DROP-CLUSTER-PACKET-FILTER -1".to_string(),
         ]
         .iter()
         .map(|l| format!("{l} -> {}", String::from_utf8_lossy(&c.line(l))).replace(&bid, "BID"))
@@ -1561,6 +1568,32 @@ fn cluster_links_debug_clusterlink_and_announced_endpoints_like_stock() {
             .map(|p| c.val(&format!("CONFIG GET {p}")))
         ));
         errors.push(e);
+
+        // With PUBLISH messages (type 4) dropped, b's PUBLISH does not reach
+        // a's subscriber; allowed again, it does.
+        let mut sub = a.conn();
+        sub.line("SUBSCRIBE drop");
+        assert_eq!(
+            a.conn().line("DEBUG DROP-CLUSTER-PACKET-FILTER 4"),
+            b"+OK\r\n"
+        );
+        b.conn().line("PUBLISH drop lost");
+        assert!(
+            matches!(
+                sub.try_read_reply(std::time::Duration::from_secs(1)),
+                Err(common::ReadErr::Timeout)
+            ),
+            "{who}: a dropped PUBLISH was delivered"
+        );
+        assert_eq!(
+            a.conn().line("DEBUG DROP-CLUSTER-PACKET-FILTER -1"),
+            b"+OK\r\n"
+        );
+        b.conn().line("PUBLISH drop kept");
+        assert_eq!(
+            reply_of(&mut sub, 5, who),
+            "*3\r\n$7\r\nmessage\r\n$4\r\ndrop\r\n$4\r\nkept\r\n"
+        );
 
         // Announced endpoints, seen by the node itself and by its peer.
         let me = |n: &Node| -> String {

@@ -16,6 +16,10 @@ use super::failover;
 use super::state::{Link, Node, State, name_str, now_ms};
 use crate::server::Server;
 
+/// DEBUG DROP-CLUSTER-PACKET-FILTER: received messages of this type are
+/// dropped unprocessed (-1: none), for tests that cut one kind of traffic.
+pub static DROP_FILTER: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(-1);
+
 /// Starts the bus thread; Err when the cluster port cannot be bound.
 pub fn start(srv: &'static Server) -> Result<(), String> {
     let Some(bus) = srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) else {
@@ -282,6 +286,10 @@ fn read_link(st: &mut State, id: u64) {
         let typ = u16::from_be_bytes([frame[12], frame[13]]) as usize;
         if typ < codec::TYPE_COUNT {
             st.received[typ] += 1;
+        }
+        if typ as i64 == DROP_FILTER.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::log::warning("Dropping packet that matches debug drop filter");
+            continue;
         }
         // A malformed message is dropped; the link stays, as in Redis.
         if let Ok(m) = codec::decode(&frame) {

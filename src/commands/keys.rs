@@ -1134,6 +1134,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "ERROR <string>",
                 "    Return a Redis protocol error with <string> as message. Useful for clients",
                 "    unit tests to simulate Redis errors.",
+                "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+                "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
                 "LOADAOF",
                 "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "OBJECT <key>",
@@ -1263,6 +1265,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.out
                 .err("ERR argument must be a memory value bigger than 1 and smaller than 4gb");
         }
+    } else if eq_ic(sub, "drop-cluster-packet-filter") && argc == 3 {
+        super::cluster::debug_drop_packet_filter(ctx, args);
     } else if eq_ic(sub, "clusterlink") && argc == 5 && eq_ic(&args[2], "kill") {
         super::cluster::debug_clusterlink(ctx, args);
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {

@@ -102,12 +102,13 @@ impl Cluster {
     }
 
     /// After CONFIG SET: the bus announces the current
-    /// cluster-announce-port / -bus-port / -hostname.
+    /// cluster-announce-port / -bus-port / -hostname and uses the current
+    /// node timeout, validity factor and replica-migration switch.
     pub fn config_changed(&self, srv: &crate::server::Server) {
         let Some(bus) = &self.bus else {
             return;
         };
-        let (port, cport, hostname, migration) = {
+        let (port, cport, hostname, migration, timeout, validity) = {
             let c = srv.config.read().unwrap();
             let Ok(listen) = listen_cport(&c) else {
                 return;
@@ -118,10 +119,14 @@ impl Cluster {
                 cport,
                 c.get("cluster-announce-hostname").to_string(),
                 c.get_bool("cluster-allow-replica-migration"),
+                c.get_i64("cluster-node-timeout").max(1) as u64,
+                c.get_i64("cluster-replica-validity-factor").max(0) as u64,
             )
         };
         let mut st = bus.lock().unwrap();
         st.set.allow_replica_migration = migration;
+        st.set.node_timeout = timeout;
+        st.set.validity_factor = validity;
         st.set_announced(port, cport, &hostname);
         crate::cluster::bus::commit(srv, &mut st);
     }

@@ -53,7 +53,7 @@ impl Conn<'_> {
             rt.srv.blocked_clients.fetch_add(1, Ordering::Relaxed);
             let was_replica = crate::replication::replica::is_replica();
             let readonly = self.client.readonly;
-            let kicked = || kick_out(&rt.srv, cmd, &args, readonly, was_replica);
+            let kicked = || kick_out(rt.srv, cmd, &args, readonly, was_replica);
             let outcome = wait_blocked(stream, &mut wake, block.deadline_ms, &info, &kicked).await;
             rt.srv.blocked_clients.fetch_sub(1, Ordering::Relaxed);
             info.blocked.store(false, Ordering::Relaxed);
