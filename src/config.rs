@@ -366,14 +366,25 @@ pub const PARAMS: &[Param] = &[
     // Empty: learned from the first MEET (the static map reads it as
     // 127.0.0.1).
     imm("cluster-announce-ip", "", Kind::Str),
-    imm("cluster-announce-hostname", "", Kind::Str),
+    // Settable at runtime: the bus announces the new value (as stock).
+    p("cluster-announce-hostname", "", Kind::Str),
     imm("cluster-port", "0", Kind::Int),
-    imm("cluster-node-timeout", "15000", Kind::Int),
-    imm("cluster-announce-port", "0", Kind::Int),
+    p("cluster-node-timeout", "15000", Kind::Int),
+    p("cluster-announce-port", "0", Kind::Int),
+    p("cluster-announce-bus-port", "0", Kind::Int),
+    // Stock announces it only with tls-cluster yes; keel has no TLS.
+    p("cluster-announce-tls-port", "0", Kind::Int)
+        .no_effect("keel has no TLS (stock reads it only with tls-cluster yes)"),
     imm("cluster-require-full-coverage", "yes", YESNO),
     imm("cluster-allow-reads-when-down", "no", YESNO),
-    imm("cluster-replica-validity-factor", "10", Kind::Int),
+    alias(
+        "cluster-replica-validity-factor",
+        "10",
+        Kind::Int,
+        "cluster-slave-validity-factor",
+    ),
     imm("cluster-replica-no-failover", "no", YESNO),
+    p("cluster-allow-replica-migration", "yes", YESNO),
     // The bus's node table (relative to `dir`); unused by the static map.
     imm("cluster-config-file", "nodes.conf", Kind::Str),
     imm("unixsocket", "", Kind::Str),
@@ -606,6 +617,22 @@ impl Config {
                 self.notify_flags = flags;
                 crate::storage::notify::to_string(flags)
             }
+            // isValidAnnouncedHostname
+            Kind::Str if param.name == "cluster-announce-hostname" => {
+                if value.len() >= 256 {
+                    return Err("Hostnames must be less than 256 characters".into());
+                }
+                if !value
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+                {
+                    return Err(
+                        "Hostnames may only contain alphanumeric characters, hyphens or dots"
+                            .into(),
+                    );
+                }
+                value.to_string()
+            }
             Kind::List if param.name == "client-output-buffer-limit" => {
                 merge_output_limits(self.get(param.name), value)?
             }
@@ -773,9 +800,16 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
     const INT: i64 = i32::MAX as i64;
     const LONG: i64 = i64::MAX;
     Some(match name {
-        "port" | "cluster-announce-port" | "replica-announce-port" | "cluster-port" => (0, 65535),
+        "port"
+        | "cluster-announce-port"
+        | "cluster-announce-bus-port"
+        | "cluster-announce-tls-port"
+        | "replica-announce-port"
+        | "cluster-port" => (0, 65535),
         "databases" | "maxmemory-samples" | "repl-ping-replica-period" | "repl-timeout" => (1, INT),
         "active-expire-effort" => (1, 10),
+        "cluster-node-timeout" => (0, LONG),
+        "cluster-replica-validity-factor" => (0, INT),
         "loading-process-events-interval-bytes" => (1024, INT),
         "key-load-delay" | "rdb-key-save-delay" => (i32::MIN as i64, INT),
         "io-threads" => (1, 128),

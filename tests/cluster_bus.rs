@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::repl::{TempDir, info_field, wait_for};
-use common::{Conn, DirKeel, Server, free_port, require_tool, show};
+use common::{Conn, DirKeel, Resp, Server, free_port, require_tool, show};
 
 const NODE_TIMEOUT: &str = "2000";
 const KEYS: usize = 20_000;
@@ -1370,4 +1370,300 @@ fn spublish_reaches_the_nodes_of_the_shard() {
             assert_eq!(String::from_utf8_lossy(&got), want);
         }
     }
+}
+
+// ---- Blocked clients, DEBUG CLUSTERLINK, announced endpoints ----
+
+impl Node {
+    fn signal(&self, sig: &str) {
+        let pid = match self.proc.as_ref().unwrap() {
+            Proc::Keel(k) => k.child.id(),
+            Proc::Stock(s) => s.pid(),
+        };
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn blocked_clients(&self) -> String {
+        info_field(&mut self.conn(), "clients", "blocked_clients")
+    }
+
+    /// A connection blocked by `cmd` (after `pre`, e.g. READONLY).
+    fn blocked(&self, pre: &[&str], cmd: &[&str]) -> Conn {
+        let before: usize = self.blocked_clients().parse().unwrap();
+        let mut c = self.conn();
+        for p in pre {
+            assert_eq!(c.line(p), b"+OK\r\n", "{p}");
+        }
+        c.send(&common::encode(cmd));
+        wait_for(10, "the client to block", || {
+            self.blocked_clients().parse::<usize>().unwrap() == before + 1
+        });
+        c
+    }
+}
+
+/// Moves the (empty) slot `slot` from `from` to `to`: IMPORTING on the
+/// target, MIGRATING on the source, NODE on the source (which may leave it
+/// without slots: it then follows the target at once), NODE on the target.
+fn move_slot(slot: &str, from: &Node, to: &Node) {
+    let (fid, tid) = (from.id(), to.id());
+    for (n, line) in [
+        (to, format!("CLUSTER SETSLOT {slot} IMPORTING {fid}")),
+        (from, format!("CLUSTER SETSLOT {slot} MIGRATING {tid}")),
+        (from, format!("CLUSTER SETSLOT {slot} NODE {tid}")),
+        (to, format!("CLUSTER SETSLOT {slot} NODE {tid}")),
+    ] {
+        assert_eq!(n.conn().line(&line), b"+OK\r\n", "{line} on {}", n.addr());
+    }
+}
+
+fn reply_of(c: &mut Conn, secs: u64, what: &str) -> String {
+    let r = c
+        .try_read_reply(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|e| panic!("{what}: no reply ({e:?})"));
+    String::from_utf8_lossy(&r).into_owned()
+}
+
+/// clusterRedirectBlockedClientIfNeeded and disconnectAllBlockedClients,
+/// the same script on a keel node and on a stock node (the other node of
+/// the two-node cluster is stock): a client blocked on a slot that moves
+/// away gets -MOVED, one blocked while the cluster fails gets -CLUSTERDOWN,
+/// and when the node loses its last slot and turns into a replica a
+/// READONLY client blocked on a read gets -UNBLOCKED and is disconnected.
+#[test]
+fn blocked_clients_leave_when_the_slot_moves_or_the_cluster_fails_like_stock() {
+    for keel in [true, false] {
+        let a = if keel { Node::keel() } else { Node::stock() };
+        let b = Node::stock();
+        two_node_cluster(&b, &a);
+        let slot_of = |k: &str| {
+            a.conn()
+                .val(&format!("CLUSTER KEYSLOT {k}"))
+                .as_int()
+                .to_string()
+        };
+        let (s1, s2) = (slot_of("{a}list"), slot_of("{b}stream"));
+        move_slot(&s1, &b, &a);
+        move_slot(&s2, &b, &a);
+        let who = if keel { "keel" } else { "stock" };
+
+        let mut c = a.blocked(&[], &["BLPOP", "{a}list", "0"]);
+        move_slot(&s1, &a, &b);
+        assert_eq!(
+            reply_of(&mut c, 5, who),
+            format!("-MOVED {s1} {}\r\n", b.addr()),
+            "{who}"
+        );
+        assert_eq!(a.blocked_clients(), "0", "{who}");
+        // The connection stays usable.
+        assert_eq!(c.line("PING"), b"+PONG\r\n");
+
+        let mut c = a.blocked(&[], &["BLPOP", "{b}list", "0"]);
+        b.signal("-STOP");
+        let r = reply_of(&mut c, 15, who);
+        b.signal("-CONT");
+        assert_eq!(r, "-CLUSTERDOWN The cluster is down\r\n", "{who}");
+        wait_for(30, "the cluster to be ok again", || {
+            [&a, &b]
+                .iter()
+                .all(|n| n.text("CLUSTER INFO").starts_with("cluster_state:ok"))
+        });
+
+        let mut c = a.blocked(
+            &["READONLY"],
+            &["XREAD", "BLOCK", "0", "STREAMS", "{b}stream", "$"],
+        );
+        move_slot(&s2, &a, &b);
+        assert_eq!(
+            reply_of(&mut c, 5, who),
+            "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n",
+            "{who}"
+        );
+        assert!(
+            matches!(
+                c.try_read_reply(std::time::Duration::from_secs(5)),
+                Err(common::ReadErr::Eof | common::ReadErr::Io(_))
+            ),
+            "{who}: the connection was not closed"
+        );
+        wait_for(10, "the node to follow the slot's owner", || {
+            info_field(&mut a.conn(), "replication", "role") == "slave"
+        });
+    }
+}
+
+/// DEBUG CLUSTERLINK KILL TO / FROM / ALL close links at once (CLUSTER
+/// LINKS shows it) and the bus connects again; DEBUG
+/// DROP-CLUSTER-PACKET-FILTER cuts one message type; errors as stock's; and
+/// CONFIG SET cluster-announce-port / -bus-port / -hostname change what
+/// the node announces, in its own CLUSTER NODES and its peer's.
+#[test]
+fn cluster_links_debug_clusterlink_and_announced_endpoints_like_stock() {
+    let mut errors: Vec<Vec<String>> = Vec::new();
+    for keel in [true, false] {
+        let a = if keel { Node::keel() } else { Node::stock() };
+        let b = Node::stock();
+        two_node_cluster(&a, &b);
+        let who = if keel { "keel" } else { "stock" };
+        let bid = b.id();
+        let links = |n: &Node| -> Vec<String> {
+            let mut c = n.conn();
+            let Resp::Array(v) = c.val("CLUSTER LINKS") else {
+                panic!("CLUSTER LINKS is not an array")
+            };
+            let mut d: Vec<String> = v
+                .iter()
+                .map(|l| {
+                    let Resp::Array(f) = l else {
+                        panic!("link {l:?}")
+                    };
+                    f[1].as_str()
+                })
+                .collect();
+            d.sort();
+            d
+        };
+        wait_for(10, "a link each way", || links(&a) == ["from", "to"]);
+        for (dir, left) in [("TO", vec!["from"]), ("FROM", vec!["to"]), ("ALL", vec![])] {
+            let line = format!("DEBUG CLUSTERLINK KILL {dir} {bid}");
+            assert_eq!(a.conn().line(&line), b"+OK\r\n", "{who}: {line}");
+            assert_eq!(links(&a), left, "{who}: links right after {line}");
+            wait_for(10, "the links to come back", || links(&a) == ["from", "to"]);
+        }
+        let mut c = a.conn();
+        let mut e: Vec<String> = [
+            "DEBUG CLUSTERLINK KILL TO 1234".to_string(),
+            format!("DEBUG CLUSTERLINK KILL TO {}", "f".repeat(40)),
+            format!("DEBUG CLUSTERLINK KILL TO {bid} extra"),
+            "DEBUG CLUSTERLINK KILL TO".to_string(),
+            "DEBUG CLUSTERLINK STOP TO x".to_string(),
+            "CONFIG SET cluster-announce-hostname bad_host".to_string(),
+            format!("CONFIG SET cluster-announce-hostname {}", "h".repeat(256)),
+            "CONFIG SET cluster-announce-port 65536".to_string(),
+            "CONFIG SET cluster-announce-bus-port -1".to_string(),
+            "CONFIG SET cluster-announce-tls-port x".to_string(),
+            "CONFIG SET cluster-allow-replica-migration maybe".to_string(),
+            "CONFIG SET cluster-node-timeout -1".to_string(),
+            "CONFIG SET cluster-slave-validity-factor 7".to_string(),
+            "CONFIG GET cluster-replica-validity-factor".to_string(),
+            "CONFIG SET cluster-replica-validity-factor 10".to_string(),
+            "DEBUG DROP-CLUSTER-PACKET-FILTER x".to_string(),
+            "DEBUG DROP-CLUSTER-PACKET-FILTER -1".to_string(),
+        ]
+        .iter()
+        .map(|l| format!("{l} -> {}", String::from_utf8_lossy(&c.line(l))).replace(&bid, "BID"))
+        .collect();
+        e.push(format!(
+            "{:?}",
+            [
+                "cluster-announce-tls-port",
+                "cluster-allow-replica-migration"
+            ]
+            .map(|p| c.val(&format!("CONFIG GET {p}")))
+        ));
+        errors.push(e);
+
+        // With PUBLISH messages (type 4) dropped, b's PUBLISH does not reach
+        // a's subscriber; allowed again, it does.
+        let mut sub = a.conn();
+        sub.line("SUBSCRIBE drop");
+        assert_eq!(
+            a.conn().line("DEBUG DROP-CLUSTER-PACKET-FILTER 4"),
+            b"+OK\r\n"
+        );
+        b.conn().line("PUBLISH drop lost");
+        assert!(
+            matches!(
+                sub.try_read_reply(std::time::Duration::from_secs(1)),
+                Err(common::ReadErr::Timeout)
+            ),
+            "{who}: a dropped PUBLISH was delivered"
+        );
+        assert_eq!(
+            a.conn().line("DEBUG DROP-CLUSTER-PACKET-FILTER -1"),
+            b"+OK\r\n"
+        );
+        b.conn().line("PUBLISH drop kept");
+        assert_eq!(
+            reply_of(&mut sub, 5, who),
+            "*3\r\n$7\r\nmessage\r\n$4\r\ndrop\r\n$4\r\nkept\r\n"
+        );
+
+        // Announced endpoints, seen by the node itself and by its peer.
+        let me = |n: &Node| -> String {
+            n.text("CLUSTER NODES")
+                .lines()
+                .find(|l| l.contains("myself"))
+                .unwrap()
+                .to_string()
+        };
+        let seen_by_b = || -> String {
+            let aid = a.id();
+            b.text("CLUSTER NODES")
+                .lines()
+                .find(|l| l.starts_with(&aid))
+                .unwrap()
+                .to_string()
+        };
+        let (p, q) = (free_port(), free_port());
+        let port_at = format!(":{}@{} ", a.port, a.cport);
+        for (set, want) in [
+            (
+                format!("cluster-announce-port {p}"),
+                format!(":{p}@{} ", a.cport),
+            ),
+            (
+                format!("cluster-announce-bus-port {q}"),
+                format!(":{p}@{q} "),
+            ),
+            (
+                "cluster-announce-port 0".to_string(),
+                format!(":{}@{q} ", a.port),
+            ),
+            ("cluster-announce-bus-port 0".to_string(), port_at.clone()),
+            (
+                "cluster-announce-hostname host-a".to_string(),
+                format!("{},host-a ", port_at.trim_end()),
+            ),
+            (
+                "cluster-announce-hostname \"\"".to_string(),
+                port_at.clone(),
+            ),
+        ] {
+            assert_eq!(
+                a.conn().line(&format!("CONFIG SET {set}")),
+                b"+OK\r\n",
+                "{who}: {set}"
+            );
+            assert!(me(&a).contains(&want), "{who}: {set}: {}", me(&a));
+            wait_for(10, "the peer to see the announced endpoint", || {
+                seen_by_b().contains(&want)
+            });
+        }
+        // Stock keeps the TLS port for tls-cluster (off): nothing changes.
+        assert_eq!(
+            a.conn()
+                .line(&format!("CONFIG SET cluster-announce-tls-port {p}")),
+            b"+OK\r\n"
+        );
+        assert!(me(&a).contains(&port_at), "{who}: {}", me(&a));
+    }
+    assert_eq!(
+        errors[0], errors[1],
+        "keel's replies (left) differ from stock's"
+    );
+    // Outside cluster mode.
+    let line = "DEBUG CLUSTERLINK KILL ALL x";
+    let (k, r) = (Server::keel(1, &[]), Server::redis(&[]));
+    assert_eq!(
+        show(&k.conn().line(line)),
+        show(&r.conn().line(line)),
+        "{line}"
+    );
 }

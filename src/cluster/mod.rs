@@ -6,4 +6,5 @@
 pub mod bus;
 pub mod codec;
 pub mod failover;
+mod receive;
 pub mod state;

@@ -107,8 +107,12 @@ pub struct Link {
 }
 
 pub struct Settings {
+    /// The client port we announce (cluster-announce-port, else port).
     pub port: u16,
+    /// The bus port we listen on (cluster-port, else port + 10000).
     pub cport: u16,
+    /// The bus port we announce (cluster-announce-bus-port, else `cport`).
+    pub announced_cport: u16,
     pub announce_ip: String,
     pub hostname: String,
     pub node_timeout: u64,
@@ -119,6 +123,9 @@ pub struct Settings {
     pub validity_factor: u64,
     /// cluster-replica-no-failover: only a manual failover promotes us.
     pub no_failover: bool,
+    /// cluster-allow-replica-migration: a master left without slots, or a
+    /// replica whose master was, follows the slots' new owner.
+    pub allow_replica_migration: bool,
     /// repl-ping-replica-period in ms (part of the data age limit).
     pub repl_ping_ms: u64,
 }
@@ -197,7 +204,7 @@ impl State {
         let mut me = Node::new(myself, nf::MYSELF | nf::MASTER);
         me.ip = set.announce_ip.clone();
         me.port = set.port;
-        me.cport = set.cport;
+        me.cport = set.announced_cport;
         me.hostname = set.hostname.clone();
         let mut nodes = HashMap::new();
         nodes.insert(myself, me);
@@ -225,6 +232,25 @@ impl State {
             mf: ManualFailover::default(),
             role_change: None,
         }
+    }
+
+    /// CONFIG SET of cluster-announce-port / -bus-port / -hostname: what
+    /// we announce from now on (clusterUpdateMyselfAnnouncedPorts and
+    /// clusterUpdateMyselfHostname).
+    pub fn set_announced(&mut self, port: u16, cport: u16, hostname: &str) {
+        if (self.set.port, self.set.announced_cport) == (port, cport)
+            && self.set.hostname == hostname
+        {
+            return;
+        }
+        self.set.port = port;
+        self.set.announced_cport = cport;
+        self.set.hostname = hostname.to_string();
+        let me = self.me_mut();
+        me.port = port;
+        me.cport = cport;
+        me.hostname = hostname.to_string();
+        self.dirty = true;
     }
 
     pub fn me(&self) -> &Node {
@@ -572,7 +598,7 @@ impl State {
         // Our own address comes from the config, not the file.
         let n = nodes.get_mut(&me).unwrap();
         n.port = self.set.port;
-        n.cport = self.set.cport;
+        n.cport = self.set.announced_cport;
         n.hostname = self.set.hostname.clone();
         if !self.set.announce_ip.is_empty() {
             n.ip = self.set.announce_ip.clone();
@@ -743,6 +769,7 @@ mod tests {
         Settings {
             port: 7000,
             cport: 17000,
+            announced_cport: 17000,
             announce_ip: "127.0.0.1".into(),
             hostname: String::new(),
             node_timeout: 15000,
@@ -751,6 +778,7 @@ mod tests {
             config_file: file.into(),
             validity_factor: 10,
             no_failover: false,
+            allow_replica_migration: true,
             repl_ping_ms: 10_000,
         }
     }

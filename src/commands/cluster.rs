@@ -11,6 +11,7 @@ use super::{Ctx, errors, parse_i64};
 use crate::server::cluster::ClusterMap;
 
 mod bus_cmds;
+pub(crate) use bus_cmds::debug_clusterlink;
 mod migrate;
 use crate::storage::slot::{SLOTS, key_slot, slot_shard};
 
@@ -93,6 +94,17 @@ const HELP: &[&str] = &[
 
 /// ASKING: the next command may use a slot being imported here (the
 /// pipeline clears the flag after it, as Redis's resetClient).
+/// DEBUG DROP-CLUSTER-PACKET-FILTER <type>.
+pub(crate) fn debug_drop_packet_filter(ctx: &mut Ctx, args: &[Bytes]) {
+    match parse_i64(&args[2]) {
+        Some(t) => {
+            crate::cluster::bus::DROP_FILTER.store(t, std::sync::atomic::Ordering::Relaxed);
+            ctx.out.ok();
+        }
+        None => ctx.out.err(errors::NOT_INT),
+    }
+}
+
 fn asking(ctx: &mut Ctx, _args: &[Bytes]) {
     if ctx.srv.cluster.is_none() {
         return ctx.out.err(DISABLED);

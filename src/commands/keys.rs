@@ -1135,6 +1135,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
             &[
                 "AOF-FLUSH-SLEEP <microsec>",
                 "    Server will sleep before flushing the AOF, this is used for testing.",
+                "CLUSTERLINK KILL <to|from|all> <node-id>",
+                "    Kills the link based on the direction to/from (both) with the provided node.",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
@@ -1142,6 +1144,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "ERROR <string>",
                 "    Return a Redis protocol error with <string> as message. Useful for clients",
                 "    unit tests to simulate Redis errors.",
+                "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+                "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
                 "LOADAOF",
                 "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "OBJECT <key>",
@@ -1276,6 +1280,10 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
     } else if eq_ic(sub, "pause-cron") && argc == 3 {
         crate::server::PAUSE_CRON.store(atoi(&args[2]) != 0, std::sync::atomic::Ordering::Relaxed);
         ctx.out.ok();
+    } else if eq_ic(sub, "drop-cluster-packet-filter") && argc == 3 {
+        super::cluster::debug_drop_packet_filter(ctx, args);
+    } else if eq_ic(sub, "clusterlink") && argc == 5 && eq_ic(&args[2], "kill") {
+        super::cluster::debug_clusterlink(ctx, args);
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         expire::set_active_expire(atoi(&args[2]) != 0);
         ctx.out.ok();

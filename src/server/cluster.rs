@@ -63,20 +63,12 @@ impl Cluster {
         if !cfg.get_bool("cluster-enabled") {
             return Ok(None);
         }
-        let port = match cfg.get_i64("cluster-announce-port") {
-            0 => cfg.get_i64("port"),
-            p => p,
-        } as u16;
-        let cport = match cfg.get_i64("cluster-port") {
-            0 => cfg.get_i64("port") + 10000,
-            p => p,
-        };
-        let cport = u16::try_from(cport).map_err(|_| {
-            format!("the cluster bus port {cport} is out of range: set cluster-port")
-        })?;
+        let cport = listen_cport(cfg)?;
+        let (port, announced_cport) = announced_ports(cfg, cport);
         let set = crate::cluster::state::Settings {
             port,
             cport,
+            announced_cport,
             announce_ip: cfg.get("cluster-announce-ip").to_string(),
             hostname: cfg.get("cluster-announce-hostname").to_string(),
             node_timeout: cfg.get_i64("cluster-node-timeout").max(1) as u64,
@@ -88,6 +80,7 @@ impl Cluster {
                 .into_owned(),
             validity_factor: cfg.get_i64("cluster-replica-validity-factor").max(0) as u64,
             no_failover: cfg.get_bool("cluster-replica-no-failover"),
+            allow_replica_migration: cfg.get_bool("cluster-allow-replica-migration"),
             repl_ping_ms: cfg.get_i64("repl-ping-replica-period").max(1) as u64 * 1000,
         };
         let mut st = crate::cluster::state::State::new(set);
@@ -106,6 +99,36 @@ impl Cluster {
         st.dirty = true;
         let map = crate::cluster::bus::snapshot(&st);
         Ok(Some(Cluster::with_map(map, Some(Mutex::new(st)))))
+    }
+
+    /// After CONFIG SET: the bus announces the current
+    /// cluster-announce-port / -bus-port / -hostname and uses the current
+    /// node timeout, validity factor and replica-migration switch.
+    pub fn config_changed(&self, srv: &crate::server::Server) {
+        let Some(bus) = &self.bus else {
+            return;
+        };
+        let (port, cport, hostname, migration, timeout, validity) = {
+            let c = srv.config.read().unwrap();
+            let Ok(listen) = listen_cport(&c) else {
+                return;
+            };
+            let (port, cport) = announced_ports(&c, listen);
+            (
+                port,
+                cport,
+                c.get("cluster-announce-hostname").to_string(),
+                c.get_bool("cluster-allow-replica-migration"),
+                c.get_i64("cluster-node-timeout").max(1) as u64,
+                c.get_i64("cluster-replica-validity-factor").max(0) as u64,
+            )
+        };
+        let mut st = bus.lock().unwrap();
+        st.set.allow_replica_migration = migration;
+        st.set.node_timeout = timeout;
+        st.set.validity_factor = validity;
+        st.set_announced(port, cport, &hostname);
+        crate::cluster::bus::commit(srv, &mut st);
     }
 
     fn with_map(map: ClusterMap, bus: Option<Mutex<crate::cluster::state::State>>) -> Cluster {
@@ -530,6 +553,29 @@ impl ClusterMap {
         }
     }
 
+    /// Why a client blocked on `key` can no longer wait here, as
+    /// clusterRedirectBlockedClientIfNeeded: the cluster is down (even when
+    /// reads are allowed: only a write could serve it), or the key's slot is
+    /// unassigned or another node's and not being imported here. `read_here`:
+    /// a READONLY client's read of our master's slot.
+    pub fn blocked_redirect(&self, key: &[u8], read_here: bool) -> Option<Redirect> {
+        if !self.state_ok {
+            return Some(Redirect::Down);
+        }
+        let slot = key_slot(key);
+        let owner = self.owner(slot);
+        if owner == Some(self.myself)
+            || (read_here && self.master.is_some() && owner == self.master.map(usize::from))
+            || self.importing.contains_key(&(slot as u16))
+        {
+            return None;
+        }
+        Some(match owner {
+            Some(n) => Redirect::Moved(slot, n),
+            None => Redirect::Unbound,
+        })
+    }
+
     /// getNodeByQuery's verdict for a request on an open slot, given how
     /// many of its keys exist here (`multiple`: distinct keys).
     pub fn open_slot_verdict(
@@ -573,6 +619,29 @@ pub fn request_keys(cmd: &Command, args: &[Bytes]) -> Vec<usize> {
         Special::SSubscribe => (1..args.len()).collect(),
         _ => cmd.key_indexes(args),
     }
+}
+
+/// The bus port we listen on: cluster-port, else port + 10000.
+fn listen_cport(cfg: &Config) -> Result<u16, String> {
+    let cport = match cfg.get_i64("cluster-port") {
+        0 => cfg.get_i64("port") + 10000,
+        p => p,
+    };
+    u16::try_from(cport)
+        .map_err(|_| format!("the cluster bus port {cport} is out of range: set cluster-port"))
+}
+
+/// The client and bus ports we announce (deriveAnnouncedPorts without TLS).
+fn announced_ports(cfg: &Config, listen_cport: u16) -> (u16, u16) {
+    let port = match cfg.get_i64("cluster-announce-port") {
+        0 => cfg.get_i64("port"),
+        p => p,
+    } as u16;
+    let cport = match cfg.get_i64("cluster-announce-bus-port") {
+        0 => listen_cport,
+        p => p as u16,
+    };
+    (port, cport)
 }
 
 pub fn node_id(addr: &str) -> String {

@@ -243,6 +243,10 @@ impl Server {
         crate::aof::set_auto_gc_disabled(c.get_bool("aof-disable-auto-gc"));
         crate::aof::config_changed(self, c.get_bool("appendonly"));
         crate::storage::notify::set_flags(c.notify_flags);
+        drop(c);
+        if let Some(cl) = &self.cluster {
+            cl.config_changed(self);
+        }
     }
 
     /// writeCommandsDeniedByDiskError: a failed BGSAVE (with

@@ -302,7 +302,16 @@ fn setslot(ctx: &mut Ctx, st: &mut State, args: &[Bytes]) -> Result<(), String> 
             if keys == 0 {
                 st.migrating.remove(&slot);
             }
+            let was_mine = st.owner[slot] == Some(me);
             st.owner[slot] = Some(n);
+            // A master left without slots follows the slot's new owner.
+            if was_mine && n != me && st.num_slots(&me) == 0 && st.set.allow_replica_migration {
+                crate::log::warning(&format!(
+                    "Configuration change detected. Reconfiguring myself as a replica of {}",
+                    name_str(&n)
+                ));
+                crate::cluster::failover::follow(st, &n);
+            }
             if n == me && st.importing.remove(&slot).is_some() {
                 // The import is over: a new epoch makes our claim win.
                 if st.bump_epoch() {
@@ -547,4 +556,38 @@ fn links_reply(ctx: &mut Ctx, st: &State) {
         ctx.out.bulk_str("send-buffer-used");
         ctx.out.int(l.wbuf.len() as i64);
     }
+}
+
+/// DEBUG CLUSTERLINK KILL <to|from|all> <node-id> (argc checked by DEBUG).
+pub fn debug_clusterlink(ctx: &mut Ctx, args: &[Bytes]) {
+    let Some(bus) = ctx.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) else {
+        return if ctx.srv.cluster.is_some() {
+            // The static map has no links: every node id is unknown to them.
+            ctx.out
+                .err(&format!("ERR Unknown node {}", lossy(&args[4])))
+        } else {
+            ctx.out
+                .err("ERR Debug option only available for cluster mode enabled setup!")
+        };
+    };
+    let mut st = bus.lock().unwrap();
+    let name = match node_arg(&st, &args[4], "Unknown node") {
+        Ok(n) => n,
+        Err(e) => return ctx.out.err(&e),
+    };
+    let dir = &args[3][..];
+    let (to, from) = if dir.eq_ignore_ascii_case(b"to") {
+        (true, false)
+    } else if dir.eq_ignore_ascii_case(b"from") {
+        (false, true)
+    } else if dir.eq_ignore_ascii_case(b"all") {
+        (true, true)
+    } else {
+        // Stock also appends +OK after this error (a second reply).
+        return ctx
+            .out
+            .err(&format!("ERR Unknown direction {}", lossy(dir)));
+    };
+    crate::cluster::bus::kill_links(&mut st, &name, to, from);
+    ctx.out.ok();
 }

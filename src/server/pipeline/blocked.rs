@@ -51,15 +51,16 @@ impl Conn<'_> {
                 .store(args.iter().map(|a| a.len()).sum(), Ordering::Relaxed);
             let mut wake = wake;
             rt.srv.blocked_clients.fetch_add(1, Ordering::Relaxed);
-            let outcome = wait_blocked(stream, &mut wake, block.deadline_ms, &info).await;
+            let was_replica = crate::replication::replica::is_replica();
+            let readonly = self.client.readonly;
+            let kicked = || kick_out(rt.srv, cmd, &args, readonly, was_replica);
+            let outcome = wait_blocked(stream, &mut wake, block.deadline_ms, &info, &kicked).await;
             rt.srv.blocked_clients.fetch_sub(1, Ordering::Relaxed);
             info.blocked.store(false, Ordering::Relaxed);
             info.argv_mem.store(0, Ordering::Relaxed);
             let outcome = match outcome {
-                Wake::Timeout | Wake::Gone | Wake::Unblocked => {
-                    settle(&waiter, &mut wake, outcome).await
-                }
-                other => other,
+                Wake::Reply(p) => Wake::Reply(p),
+                other => settle(&waiter, &mut wake, other).await,
             };
             rt.drop_slot(wake_id);
             match outcome {
@@ -70,6 +71,12 @@ impl Conn<'_> {
                 Wake::Unblocked => {
                     let mut out = Out::new(self.client.resp3);
                     out.err("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                    return Some(out);
+                }
+                Wake::Kicked(msg, close) => {
+                    let mut out = Out::new(self.client.resp3);
+                    out.err(&msg);
+                    self.client.close_after_reply |= close;
                     return Some(out);
                 }
                 // As Redis: a null reply, whatever the key holds by now. It is
@@ -91,6 +98,34 @@ pub(crate) enum Wake {
     Gone,
     /// CLIENT UNBLOCK ... ERROR (UNBLOCK ... TIMEOUT is a Timeout).
     Unblocked,
+    /// The server no longer serves the keys: this error, then close the
+    /// connection if set.
+    Kicked(String, bool),
+}
+
+/// Whether a blocked client must be told to go, as Redis does from its
+/// clients cron (clusterRedirectBlockedClientIfNeeded: the cluster is down,
+/// or the keys' slot is now another node's and not being imported here) and
+/// when it turns into a replica (disconnectAllBlockedClients: -UNBLOCKED,
+/// then the connection is closed).
+fn kick_out(
+    srv: &crate::server::Server,
+    cmd: &'static Command,
+    args: &[Bytes],
+    readonly: bool,
+    was_replica: bool,
+) -> Option<Wake> {
+    if !was_replica && crate::replication::replica::is_replica() {
+        let msg = "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+        return Some(Wake::Kicked(msg.into(), true));
+    }
+    let map = srv.cluster.as_ref()?.map();
+    let key = crate::server::cluster::request_keys(cmd, args)
+        .first()
+        .and_then(|&i| args.get(i))?
+        .clone();
+    map.blocked_redirect(&key, readonly && !cmd.is_write())
+        .map(|r| Wake::Kicked(map.message(&r), false))
 }
 
 /// Waits for a blocked client's wake-up, its deadline, or its disconnection.
@@ -99,6 +134,7 @@ pub(crate) async fn wait_blocked(
     wake: &mut ReplyFuture,
     deadline_ms: Option<u64>,
     info: &ClientInfo,
+    kicked: &dyn Fn() -> Option<Wake>,
 ) -> Wake {
     use futures_lite::future::or;
     let timer = async {
@@ -123,8 +159,14 @@ pub(crate) async fn wait_blocked(
     };
     // CLIENT UNBLOCK from another connection: a flag polled while blocked.
     info.unblock.store(0, Ordering::Relaxed);
+    // Also every 50 ms: whether the cluster still lets it wait here.
     let unblock = async {
-        loop {
+        for tick in 1u64.. {
+            if tick % 10 == 0
+                && let Some(w) = kicked()
+            {
+                return w;
+            }
             glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
             match info.unblock.swap(0, Ordering::Relaxed) {
                 1 => return Wake::Timeout,
@@ -132,6 +174,7 @@ pub(crate) async fn wait_blocked(
                 _ => {}
             }
         }
+        Wake::Timeout
     };
     or(
         async { Wake::Reply(wake.await) },
@@ -155,10 +198,9 @@ pub(crate) async fn settle(waiter: &Waiter, wake: &mut ReplyFuture, outcome: Wak
             None
         };
         if let Some(p) = or(async { Some((&mut *wake).await) }, tick).await {
-            return match (p, &outcome) {
+            return match (p, outcome) {
                 (Payload::Outs(v), _) => Wake::Reply(Payload::Outs(v)),
-                (_, Wake::Gone) => Wake::Gone,
-                (_, Wake::Unblocked) => Wake::Unblocked,
+                (_, w @ (Wake::Gone | Wake::Unblocked | Wake::Kicked(..))) => w,
                 _ => Wake::Timeout,
             };
         }
