@@ -1,7 +1,7 @@
 //! Hash values.
 //!
 //! Two representations for Redis 7.0's two encodings. While "listpack" the
-//! pairs live in one contiguous buffer (`Packed`) in insertion order, and a
+//! pairs live in one contiguous buffer (`packed::Packed`) in insertion order, and a
 //! delete shifts the rest down, as a listpack does, so HGETALL and friends
 //! reply in Redis's order and a small hash costs one allocation instead of
 //! two per field plus an index table. Lookups scan, which is what Redis does
@@ -12,7 +12,10 @@
 
 use indexmap::IndexMap;
 
-type Table = IndexMap<Vec<u8>, Vec<u8>, crate::storage::db::KeyHasher>;
+use super::keyhash::KeyHasher;
+use super::packed::{Packed, PackedIter};
+
+type Table = IndexMap<Vec<u8>, Vec<u8>, KeyHasher>;
 
 #[derive(Clone, Debug)]
 pub struct Hash {
@@ -39,152 +42,6 @@ impl PartialEq for Hash {
         self.is_hashtable() == other.is_hashtable()
             && self.len() == other.len()
             && self.iter().all(|(f, v)| other.get(f) == Some(v))
-    }
-}
-
-/// Elements packed back to back, each a LEB128 length then its bytes. The
-/// buffer is a boxed slice, kept at its exact size: a small hash is mostly
-/// short strings, so slack capacity would be a large share of it, and a
-/// capacity field would make `Hash` a size class bigger.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Packed {
-    buf: Box<[u8]>,
-}
-
-/// Reads the element starting at `pos`: (its bytes, where the next starts).
-#[inline]
-fn read_elem(buf: &[u8], pos: usize) -> (&[u8], usize) {
-    let b = buf[pos];
-    let (len, start) = if b < 0x80 {
-        (b as usize, pos + 1)
-    } else {
-        let mut len = 0usize;
-        let mut shift = 0;
-        let mut p = pos;
-        loop {
-            let b = buf[p];
-            p += 1;
-            len |= ((b & 0x7f) as usize) << shift;
-            if b < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
-        (len, p)
-    };
-    (&buf[start..start + len], start + len)
-}
-
-/// The LEB128 header for a length: (bytes, how many are used).
-fn len_header(mut len: usize) -> ([u8; 10], usize) {
-    let mut h = [0u8; 10];
-    let mut n = 0;
-    loop {
-        let b = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            h[n] = b;
-            return (h, n + 1);
-        }
-        h[n] = b | 0x80;
-        n += 1;
-    }
-}
-
-impl Packed {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Elements in order.
-    pub(crate) fn elems(&self) -> PackedIter<'_> {
-        PackedIter {
-            buf: &self.buf,
-            pos: 0,
-        }
-    }
-
-    /// Runs `f` on the buffer as a Vec; `f` grows it with reserve_exact so
-    /// that turning it back into a boxed slice does not reallocate (the
-    /// allocator grows and shrinks in place within a size class).
-    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
-        let mut v = std::mem::take(&mut self.buf).into_vec();
-        f(&mut v);
-        self.buf = v.into_boxed_slice();
-    }
-
-    /// Appends elements.
-    pub(crate) fn push(&mut self, elems: &[&[u8]]) {
-        self.edit(|v| {
-            let need: usize = elems.iter().map(|e| len_header(e.len()).1 + e.len()).sum();
-            v.reserve_exact(need);
-            for e in elems {
-                let (h, n) = len_header(e.len());
-                v.extend_from_slice(&h[..n]);
-                v.extend_from_slice(e);
-            }
-        });
-    }
-
-    /// Replaces the bytes in `range` (whole elements) with element `e`.
-    pub(crate) fn replace(&mut self, range: std::ops::Range<usize>, e: &[u8]) {
-        let (h, n) = len_header(e.len());
-        let new = n + e.len();
-        let old = range.end - range.start;
-        if new != old {
-            self.edit(|v| {
-                let len = v.len();
-                if new > old {
-                    let extra = new - old;
-                    v.reserve_exact(extra);
-                    v.resize(len + extra, 0);
-                    v.copy_within(range.end..len, range.end + extra);
-                } else {
-                    v.copy_within(range.end..len, range.start + new);
-                    v.truncate(len - (old - new));
-                }
-            });
-        }
-        self.buf[range.start..range.start + n].copy_from_slice(&h[..n]);
-        self.buf[range.start + n..range.start + new].copy_from_slice(e);
-    }
-
-    /// Removes the bytes in `range` (whole elements), shifting the rest down.
-    pub(crate) fn remove(&mut self, range: std::ops::Range<usize>) {
-        self.edit(|v| {
-            let len = v.len();
-            v.copy_within(range.end..len, range.start);
-            v.truncate(len - (range.end - range.start));
-        });
-    }
-}
-
-/// Elements of a `Packed`, each with the byte range it occupies.
-pub(crate) struct PackedIter<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> PackedIter<'a> {
-    /// The next element and the range of bytes it occupies.
-    #[inline]
-    pub(crate) fn next_with_range(&mut self) -> Option<(&'a [u8], std::ops::Range<usize>)> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let start = self.pos;
-        let (e, next) = read_elem(self.buf, start);
-        self.pos = next;
-        Some((e, start..next))
-    }
-}
-
-impl<'a> Iterator for PackedIter<'a> {
-    type Item = &'a [u8];
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
-        self.next_with_range().map(|(e, _)| e)
     }
 }
 

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::packed::SmallBuf;
+
 /// zset-max-listpack-entries / zset-max-listpack-value, read once per command.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -131,7 +133,7 @@ fn lp(s: f64) -> f64 {
 /// slot plus a separate allocation.
 #[derive(Clone, Default)]
 struct Lp {
-    buf: Box<[u8]>,
+    buf: SmallBuf,
     len: u32,
 }
 
@@ -223,10 +225,7 @@ impl Lp {
             lp_encode(m, lp(s), &mut v);
             len += 1;
         }
-        Lp {
-            buf: v.into_boxed_slice(),
-            len,
-        }
+        Lp { buf: v.into(), len }
     }
 
     /// (member, score, byte range) in order.
@@ -264,7 +263,7 @@ impl Lp {
         v.extend_from_slice(&old[..range.start]);
         v.extend_from_slice(new);
         v.extend_from_slice(&old[range.end..]);
-        self.buf = v.into_boxed_slice();
+        self.buf = v.into();
         self.len = (self.len as isize + delta) as u32;
     }
 
