@@ -1,21 +1,68 @@
 //! Hash values.
 //!
 //! Two representations for Redis 7.0's two encodings. While "listpack" the
-//! pairs live in one contiguous buffer (`packed::Packed`) in insertion order, and a
-//! delete shifts the rest down, as a listpack does, so HGETALL and friends
-//! reply in Redis's order and a small hash costs one allocation instead of
-//! two per field plus an index table. Lookups scan, which is what Redis does
-//! too below hash-max-listpack-entries. Once a limit is crossed the buffer
-//! becomes an IndexMap ("hashtable", one-way as in Redis) whose deletes swap
-//! the last entry in, which keeps them O(1) and keeps HSCAN's positional
-//! cursor sound (see `scan_step`).
+//! pairs live in one contiguous buffer (`packed::Packed`) in insertion
+//! order, and a delete shifts the rest down, as a listpack does, so HGETALL
+//! and friends reply in Redis's order and a small hash costs one allocation
+//! (none when tiny) instead of two per field plus an index table. Lookups
+//! scan, which is what Redis does too below hash-max-listpack-entries. Once
+//! a limit is crossed the buffer becomes an IndexSet of field+value blocks
+//! ("hashtable", one-way as in Redis) whose deletes swap the last entry in,
+//! which keeps them O(1) and keeps HSCAN's positional cursor sound (see
+//! `scan_step`).
 
-use indexmap::IndexMap;
+use indexmap::IndexSet;
 
 use super::keyhash::KeyHasher;
 use super::packed::{Packed, PackedIter};
 
-type Table = IndexMap<Vec<u8>, Vec<u8>, KeyHasher>;
+type Table = IndexSet<Pair, KeyHasher>;
+
+/// A field and its value in one allocation (the "hashtable" form): the
+/// field's LEB128 length, the field, then the value. Found, hashed and
+/// compared by the field alone, so the table is looked up by `&[u8]`.
+/// One block instead of two Vecs (48 bytes of headers and two blocks)
+/// per field.
+#[derive(Clone, Debug)]
+struct Pair(Box<[u8]>);
+
+impl Pair {
+    fn new(field: &[u8], value: &[u8]) -> Self {
+        let (h, n) = super::packed::len_header(field.len());
+        let mut v = Vec::with_capacity(n + field.len() + value.len());
+        v.extend_from_slice(&h[..n]);
+        v.extend_from_slice(field);
+        v.extend_from_slice(value);
+        Pair(v.into_boxed_slice())
+    }
+
+    #[inline]
+    fn split(&self) -> (&[u8], &[u8]) {
+        let (f, end) = super::packed::read_elem(&self.0, 0);
+        (f, &self.0[end..])
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Pair {
+    fn borrow(&self) -> &[u8] {
+        self.split().0
+    }
+}
+
+impl std::hash::Hash for Pair {
+    /// As the field's `[u8]` hashes, which `Borrow` requires.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.split().0.hash(h)
+    }
+}
+
+impl PartialEq for Pair {
+    fn eq(&self, other: &Self) -> bool {
+        self.split().0 == other.split().0
+    }
+}
+
+impl Eq for Pair {}
 
 #[derive(Clone, Debug)]
 pub struct Hash {
@@ -137,7 +184,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
             Repr::Packed(p) => p.get_value(field),
-            Repr::Table(t) => t.get(field).map(|v| v.as_slice()),
+            Repr::Table(t) => t.get(field).map(|p| p.split().1),
         }
     }
 
@@ -157,7 +204,7 @@ impl Hash {
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
             Repr::Packed(_) => self.iter().nth(i),
-            Repr::Table(t) => t.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+            Repr::Table(t) => t.get_index(i).map(Pair::split),
         }
     }
 
@@ -166,7 +213,7 @@ impl Hash {
             let mut t = Table::with_capacity_and_hasher(self.len(), Default::default());
             let mut it = p.elems();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                t.insert(f.to_vec(), v.to_vec());
+                t.insert(Pair::new(f, v));
             }
             self.repr = Repr::Table(Box::new(t));
         }
@@ -206,17 +253,8 @@ impl Hash {
         let Repr::Table(t) = &mut self.repr else {
             unreachable!("converted above")
         };
-        match t.get_mut(field) {
-            Some(v) => {
-                v.clear();
-                v.extend_from_slice(value);
-                false
-            }
-            None => {
-                t.insert(field.to_vec(), value.to_vec());
-                true
-            }
-        }
+        // An update keeps the field's position.
+        t.replace_full(Pair::new(field, value)).1.is_none()
     }
 
     /// Deletes a field. Returns true when it existed.
@@ -229,7 +267,7 @@ impl Hash {
                 }
                 Err(_) => false,
             },
-            Repr::Table(t) => t.swap_remove(field).is_some(),
+            Repr::Table(t) => t.swap_remove(field),
         }
     }
 
@@ -253,7 +291,7 @@ impl Hash {
         if hashtable {
             let mut t = Table::with_capacity_and_hasher(pairs.len(), Default::default());
             for (f, v) in pairs {
-                if t.insert(f, v).is_some() {
+                if !t.insert(Pair::new(&f, &v)) {
                     return None;
                 }
             }
@@ -285,7 +323,7 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 enum IterRepr<'a> {
     Packed(PackedIter<'a>),
-    Table(indexmap::map::Iter<'a, Vec<u8>, Vec<u8>>),
+    Table(indexmap::set::Iter<'a, Pair>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -295,7 +333,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             IterRepr::Packed(it) => Some((it.next()?, it.next()?)),
-            IterRepr::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+            IterRepr::Table(it) => it.next().map(Pair::split),
         }
     }
 }
@@ -396,6 +434,26 @@ mod tests {
         b.convert_to_hashtable();
         assert_ne!(a, b);
         assert_eq!(b.get_index(0), Some((&b"y"[..], &b"2"[..])));
+    }
+
+    #[test]
+    fn table_pairs_update_in_place() {
+        let mut h = Hash::new();
+        let long = vec![b'f'; 200]; // a two-byte field length
+        let l = lim(0, 1000);
+        assert!(h.set(b"a", b"1", l));
+        assert!(h.set(&long, b"", l));
+        assert!(h.set(b"", b"empty field", l));
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(!h.set(b"a", b"22", l));
+        assert!(!h.set(&long, &long, l));
+        assert_eq!(h.get_index(0), Some((&b"a"[..], &b"22"[..])));
+        assert_eq!(h.get(&long), Some(&long[..]));
+        assert_eq!(h.get(b""), Some(&b"empty field"[..]));
+        assert_eq!(h.get(b"b"), None);
+        assert!(h.remove(b"a") && !h.remove(b"a"));
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.get_index(0), Some((&b""[..], &b"empty field"[..])));
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub(crate) struct Packed {
 
 /// Reads the element starting at `pos`: (its bytes, where the next starts).
 #[inline]
-fn read_elem(buf: &[u8], pos: usize) -> (&[u8], usize) {
+pub(crate) fn read_elem(buf: &[u8], pos: usize) -> (&[u8], usize) {
     let b = buf[pos];
     let (len, start) = if b < 0x80 {
         (b as usize, pos + 1)
@@ -123,7 +123,7 @@ fn read_elem(buf: &[u8], pos: usize) -> (&[u8], usize) {
 }
 
 /// The LEB128 header for a length: (bytes, how many are used).
-fn len_header(mut len: usize) -> ([u8; 10], usize) {
+pub(crate) fn len_header(mut len: usize) -> ([u8; 10], usize) {
     let mut h = [0u8; 10];
     let mut n = 0;
     loop {
