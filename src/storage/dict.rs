@@ -12,7 +12,8 @@
 
 use std::mem::ManuallyDrop;
 
-use super::db::{KeyHasher, Value};
+use super::keyhash::KeyHasher;
+use super::value::Value;
 use hashbrown::HashTable;
 
 /// Keys up to this long are stored in the entry.

@@ -1,18 +1,68 @@
 //! Hash values.
 //!
 //! Two representations for Redis 7.0's two encodings. While "listpack" the
-//! pairs live in one contiguous buffer (`Packed`) in insertion order, and a
-//! delete shifts the rest down, as a listpack does, so HGETALL and friends
-//! reply in Redis's order and a small hash costs one allocation instead of
-//! two per field plus an index table. Lookups scan, which is what Redis does
-//! too below hash-max-listpack-entries. Once a limit is crossed the buffer
-//! becomes an IndexMap ("hashtable", one-way as in Redis) whose deletes swap
-//! the last entry in, which keeps them O(1) and keeps HSCAN's positional
-//! cursor sound (see `scan_step`).
+//! pairs live in one contiguous buffer (`packed::Packed`) in insertion
+//! order, and a delete shifts the rest down, as a listpack does, so HGETALL
+//! and friends reply in Redis's order and a small hash costs one allocation
+//! (none when tiny) instead of two per field plus an index table. Lookups
+//! scan, which is what Redis does too below hash-max-listpack-entries. Once
+//! a limit is crossed the buffer becomes an IndexSet of field+value blocks
+//! ("hashtable", one-way as in Redis) whose deletes swap the last entry in,
+//! which keeps them O(1) and keeps HSCAN's positional cursor sound (see
+//! `scan_step`).
 
-use indexmap::IndexMap;
+use indexmap::IndexSet;
 
-type Table = IndexMap<Vec<u8>, Vec<u8>, crate::storage::db::KeyHasher>;
+use super::keyhash::KeyHasher;
+use super::packed::{Packed, PackedIter};
+
+type Table = IndexSet<Pair, KeyHasher>;
+
+/// A field and its value in one allocation (the "hashtable" form): the
+/// field's LEB128 length, the field, then the value. Found, hashed and
+/// compared by the field alone, so the table is looked up by `&[u8]`.
+/// One block instead of two Vecs (48 bytes of headers and two blocks)
+/// per field.
+#[derive(Clone, Debug)]
+struct Pair(Box<[u8]>);
+
+impl Pair {
+    fn new(field: &[u8], value: &[u8]) -> Self {
+        let (h, n) = super::packed::len_header(field.len());
+        let mut v = Vec::with_capacity(n + field.len() + value.len());
+        v.extend_from_slice(&h[..n]);
+        v.extend_from_slice(field);
+        v.extend_from_slice(value);
+        Pair(v.into_boxed_slice())
+    }
+
+    #[inline]
+    fn split(&self) -> (&[u8], &[u8]) {
+        let (f, end) = super::packed::read_elem(&self.0, 0);
+        (f, &self.0[end..])
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Pair {
+    fn borrow(&self) -> &[u8] {
+        self.split().0
+    }
+}
+
+impl std::hash::Hash for Pair {
+    /// As the field's `[u8]` hashes, which `Borrow` requires.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.split().0.hash(h)
+    }
+}
+
+impl PartialEq for Pair {
+    fn eq(&self, other: &Self) -> bool {
+        self.split().0 == other.split().0
+    }
+}
+
+impl Eq for Pair {}
 
 #[derive(Clone, Debug)]
 pub struct Hash {
@@ -39,152 +89,6 @@ impl PartialEq for Hash {
         self.is_hashtable() == other.is_hashtable()
             && self.len() == other.len()
             && self.iter().all(|(f, v)| other.get(f) == Some(v))
-    }
-}
-
-/// Elements packed back to back, each a LEB128 length then its bytes. The
-/// buffer is a boxed slice, kept at its exact size: a small hash is mostly
-/// short strings, so slack capacity would be a large share of it, and a
-/// capacity field would make `Hash` a size class bigger.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Packed {
-    buf: Box<[u8]>,
-}
-
-/// Reads the element starting at `pos`: (its bytes, where the next starts).
-#[inline]
-fn read_elem(buf: &[u8], pos: usize) -> (&[u8], usize) {
-    let b = buf[pos];
-    let (len, start) = if b < 0x80 {
-        (b as usize, pos + 1)
-    } else {
-        let mut len = 0usize;
-        let mut shift = 0;
-        let mut p = pos;
-        loop {
-            let b = buf[p];
-            p += 1;
-            len |= ((b & 0x7f) as usize) << shift;
-            if b < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
-        (len, p)
-    };
-    (&buf[start..start + len], start + len)
-}
-
-/// The LEB128 header for a length: (bytes, how many are used).
-fn len_header(mut len: usize) -> ([u8; 10], usize) {
-    let mut h = [0u8; 10];
-    let mut n = 0;
-    loop {
-        let b = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            h[n] = b;
-            return (h, n + 1);
-        }
-        h[n] = b | 0x80;
-        n += 1;
-    }
-}
-
-impl Packed {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Elements in order.
-    pub(crate) fn elems(&self) -> PackedIter<'_> {
-        PackedIter {
-            buf: &self.buf,
-            pos: 0,
-        }
-    }
-
-    /// Runs `f` on the buffer as a Vec; `f` grows it with reserve_exact so
-    /// that turning it back into a boxed slice does not reallocate (the
-    /// allocator grows and shrinks in place within a size class).
-    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
-        let mut v = std::mem::take(&mut self.buf).into_vec();
-        f(&mut v);
-        self.buf = v.into_boxed_slice();
-    }
-
-    /// Appends elements.
-    pub(crate) fn push(&mut self, elems: &[&[u8]]) {
-        self.edit(|v| {
-            let need: usize = elems.iter().map(|e| len_header(e.len()).1 + e.len()).sum();
-            v.reserve_exact(need);
-            for e in elems {
-                let (h, n) = len_header(e.len());
-                v.extend_from_slice(&h[..n]);
-                v.extend_from_slice(e);
-            }
-        });
-    }
-
-    /// Replaces the bytes in `range` (whole elements) with element `e`.
-    pub(crate) fn replace(&mut self, range: std::ops::Range<usize>, e: &[u8]) {
-        let (h, n) = len_header(e.len());
-        let new = n + e.len();
-        let old = range.end - range.start;
-        if new != old {
-            self.edit(|v| {
-                let len = v.len();
-                if new > old {
-                    let extra = new - old;
-                    v.reserve_exact(extra);
-                    v.resize(len + extra, 0);
-                    v.copy_within(range.end..len, range.end + extra);
-                } else {
-                    v.copy_within(range.end..len, range.start + new);
-                    v.truncate(len - (old - new));
-                }
-            });
-        }
-        self.buf[range.start..range.start + n].copy_from_slice(&h[..n]);
-        self.buf[range.start + n..range.start + new].copy_from_slice(e);
-    }
-
-    /// Removes the bytes in `range` (whole elements), shifting the rest down.
-    pub(crate) fn remove(&mut self, range: std::ops::Range<usize>) {
-        self.edit(|v| {
-            let len = v.len();
-            v.copy_within(range.end..len, range.start);
-            v.truncate(len - (range.end - range.start));
-        });
-    }
-}
-
-/// Elements of a `Packed`, each with the byte range it occupies.
-pub(crate) struct PackedIter<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> PackedIter<'a> {
-    /// The next element and the range of bytes it occupies.
-    #[inline]
-    pub(crate) fn next_with_range(&mut self) -> Option<(&'a [u8], std::ops::Range<usize>)> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let start = self.pos;
-        let (e, next) = read_elem(self.buf, start);
-        self.pos = next;
-        Some((e, start..next))
-    }
-}
-
-impl<'a> Iterator for PackedIter<'a> {
-    type Item = &'a [u8];
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
-        self.next_with_range().map(|(e, _)| e)
     }
 }
 
@@ -280,7 +184,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
             Repr::Packed(p) => p.get_value(field),
-            Repr::Table(t) => t.get(field).map(|v| v.as_slice()),
+            Repr::Table(t) => t.get(field).map(|p| p.split().1),
         }
     }
 
@@ -300,7 +204,7 @@ impl Hash {
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
             Repr::Packed(_) => self.iter().nth(i),
-            Repr::Table(t) => t.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+            Repr::Table(t) => t.get_index(i).map(Pair::split),
         }
     }
 
@@ -309,7 +213,7 @@ impl Hash {
             let mut t = Table::with_capacity_and_hasher(self.len(), Default::default());
             let mut it = p.elems();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                t.insert(f.to_vec(), v.to_vec());
+                t.insert(Pair::new(f, v));
             }
             self.repr = Repr::Table(Box::new(t));
         }
@@ -349,17 +253,8 @@ impl Hash {
         let Repr::Table(t) = &mut self.repr else {
             unreachable!("converted above")
         };
-        match t.get_mut(field) {
-            Some(v) => {
-                v.clear();
-                v.extend_from_slice(value);
-                false
-            }
-            None => {
-                t.insert(field.to_vec(), value.to_vec());
-                true
-            }
-        }
+        // An update keeps the field's position.
+        t.replace_full(Pair::new(field, value)).1.is_none()
     }
 
     /// Deletes a field. Returns true when it existed.
@@ -372,7 +267,7 @@ impl Hash {
                 }
                 Err(_) => false,
             },
-            Repr::Table(t) => t.swap_remove(field).is_some(),
+            Repr::Table(t) => t.swap_remove(field),
         }
     }
 
@@ -396,7 +291,7 @@ impl Hash {
         if hashtable {
             let mut t = Table::with_capacity_and_hasher(pairs.len(), Default::default());
             for (f, v) in pairs {
-                if t.insert(f, v).is_some() {
+                if !t.insert(Pair::new(&f, &v)) {
                     return None;
                 }
             }
@@ -428,7 +323,7 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 enum IterRepr<'a> {
     Packed(PackedIter<'a>),
-    Table(indexmap::map::Iter<'a, Vec<u8>, Vec<u8>>),
+    Table(indexmap::set::Iter<'a, Pair>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -438,7 +333,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             IterRepr::Packed(it) => Some((it.next()?, it.next()?)),
-            IterRepr::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+            IterRepr::Table(it) => it.next().map(Pair::split),
         }
     }
 }
@@ -539,6 +434,26 @@ mod tests {
         b.convert_to_hashtable();
         assert_ne!(a, b);
         assert_eq!(b.get_index(0), Some((&b"y"[..], &b"2"[..])));
+    }
+
+    #[test]
+    fn table_pairs_update_in_place() {
+        let mut h = Hash::new();
+        let long = vec![b'f'; 200]; // a two-byte field length
+        let l = lim(0, 1000);
+        assert!(h.set(b"a", b"1", l));
+        assert!(h.set(&long, b"", l));
+        assert!(h.set(b"", b"empty field", l));
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(!h.set(b"a", b"22", l));
+        assert!(!h.set(&long, &long, l));
+        assert_eq!(h.get_index(0), Some((&b"a"[..], &b"22"[..])));
+        assert_eq!(h.get(&long), Some(&long[..]));
+        assert_eq!(h.get(b""), Some(&b"empty field"[..]));
+        assert_eq!(h.get(b"b"), None);
+        assert!(h.remove(b"a") && !h.remove(b"a"));
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.get_index(0), Some((&b""[..], &b"empty field"[..])));
     }
 
     #[test]

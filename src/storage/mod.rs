@@ -10,13 +10,16 @@ pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod hll;
+pub mod keyhash;
 pub mod list;
 pub mod notify;
+pub mod packed;
 pub mod set;
 pub mod slot;
 pub mod slot_index;
 pub mod stream;
 pub mod strval;
+pub mod value;
 pub mod zset;
 
 pub use db::{Db, Entry, Key, Record, Str, Value};

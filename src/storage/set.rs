@@ -1,18 +1,30 @@
 //! Set values.
 //!
-//! Two representations for Redis 7.0's two encodings. While "intset" the
-//! members are canonical integers kept sorted by value, so iteration
-//! (SMEMBERS, SSCAN, SRANDMEMBER with a large count...) gives Redis's intset
-//! order; they live in one buffer of fixed-width decimal slots (`IntStrs`),
-//! which keeps a small set to one exact-size allocation while lookups stay
-//! binary searches and members stay borrowable byte strings. Once
-//! "hashtable" (one-way, as in Redis) it is an IndexSet whose deletes swap
-//! the last member in, which keeps SSCAN's positional cursor sound (see
-//! `hash::scan_step`).
+//! Redis 7.0 has two encodings, and keel three representations. While
+//! "intset" the members are canonical integers kept sorted by value, so
+//! iteration (SMEMBERS, SSCAN, SRANDMEMBER with a large count...) gives
+//! Redis's intset order; they live in one buffer of fixed-width decimal
+//! slots (`IntStrs`), which keeps a small set to one exact-size buffer (in
+//! the value itself when it is tiny) while lookups stay binary searches and
+//! members stay borrowable byte strings. "hashtable" sets of at most
+//! `PACKED_MAX_ENTRIES` short members are one packed buffer in insertion
+//! order (`Strs`, as Redis 7.2's listpack sets; 7.0 reports them as
+//! "hashtable", and so does keel): lookups scan, deletes shift the rest
+//! down. Larger ones are an IndexSet whose deletes swap the last member in.
+//! Both keep SSCAN's positional cursor sound (see `hash::scan_step`).
+//! Nothing goes back to "intset" (as in Redis).
 
 use indexmap::IndexSet;
 
-type Table = IndexSet<Vec<u8>, crate::storage::db::KeyHasher>;
+use super::keyhash::KeyHasher;
+use super::packed::{Packed, PackedIter, SmallBuf};
+
+type Table = IndexSet<Vec<u8>, KeyHasher>;
+
+/// The packed "hashtable" form's limits (Redis 7.2's set-max-listpack-entries
+/// and -value defaults; invisible to commands).
+const PACKED_MAX_ENTRIES: usize = 128;
+const PACKED_MAX_VALUE: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct Set {
@@ -22,6 +34,7 @@ pub struct Set {
 #[derive(Clone, Debug)]
 enum Repr {
     Ints(IntStrs),
+    Strs(Packed),
     Table(Box<Table>),
 }
 
@@ -58,7 +71,7 @@ pub fn as_int(m: &[u8]) -> Option<i64> {
 /// narrowed back, as an intset is never downgraded).
 #[derive(Clone, Debug, Default)]
 struct IntStrs {
-    buf: Box<[u8]>,
+    buf: SmallBuf,
 }
 
 /// The value of a canonical decimal integer (what the slots hold).
@@ -136,21 +149,39 @@ impl IntStrs {
                 put(&mut v, self.get(i));
             }
         }
-        self.buf = v.into_boxed_slice();
+        self.buf = v.into();
     }
 
     /// Removes slot `i` (< len).
     fn remove(&mut self, i: usize) {
         if self.len() == 1 {
-            self.buf = Box::default();
+            self.buf = SmallBuf::default();
             return;
         }
         let w = self.width();
         let at = 1 + i * (w + 1);
         let mut v = std::mem::take(&mut self.buf).into_vec();
         v.drain(at..at + w + 1);
-        self.buf = v.into_boxed_slice();
+        self.buf = v.into();
     }
+}
+
+/// Where `m` sits in a packed string set: its byte range and its position.
+fn find_str(p: &Packed, m: &[u8]) -> Option<(std::ops::Range<usize>, usize)> {
+    let mut it = p.elems();
+    let mut i = 0;
+    while let Some((e, r)) = it.next_with_range() {
+        if e == m {
+            return Some((r, i));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether `n` members, the longest `longest` bytes, stay packed.
+fn fits_packed(n: usize, longest: usize) -> bool {
+    n <= PACKED_MAX_ENTRIES && longest <= PACKED_MAX_VALUE
 }
 
 impl Set {
@@ -159,7 +190,7 @@ impl Set {
     pub fn new_for(first: &[u8]) -> Self {
         if as_int(first).is_none() {
             Set {
-                repr: Repr::Table(Box::default()),
+                repr: Repr::Strs(Packed::default()),
             }
         } else {
             Set::default()
@@ -174,17 +205,22 @@ impl Set {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Ints(s) => s.len(),
+            Repr::Strs(p) => p.elems().count(),
             Repr::Table(t) => t.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Ints(s) => s.len() == 0,
+            Repr::Strs(p) => p.is_empty(),
+            Repr::Table(t) => t.is_empty(),
+        }
     }
 
     /// False while Redis would keep this set in an intset.
     pub fn is_hashtable(&self) -> bool {
-        matches!(self.repr, Repr::Table(_))
+        !matches!(self.repr, Repr::Ints(_))
     }
 
     /// OBJECT ENCODING name.
@@ -199,6 +235,7 @@ impl Set {
     pub fn contains(&self, m: &[u8]) -> bool {
         match &self.repr {
             Repr::Ints(s) => as_int(m).is_some_and(|v| s.find(v).is_ok()),
+            Repr::Strs(p) => m.len() <= PACKED_MAX_VALUE && p.elems().any(|e| e == m),
             Repr::Table(t) => t.contains(m),
         }
     }
@@ -207,23 +244,42 @@ impl Set {
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
             Repr::Ints(s) => Iter(IterRepr::Ints(s, 0..s.len())),
+            Repr::Strs(p) => Iter(IterRepr::Strs(p.elems())),
             Repr::Table(t) => Iter(IterRepr::Table(t.iter())),
         }
     }
 
+    /// The member at position `i` of `iter`'s order (O(i) while packed).
     pub fn get_index(&self, i: usize) -> Option<&[u8]> {
         match &self.repr {
             Repr::Ints(s) => (i < s.len()).then(|| s.get(i)),
+            Repr::Strs(p) => p.elems().nth(i),
             Repr::Table(t) => t.get_index(i).map(|m| m.as_slice()),
         }
     }
 
+    /// Converts to the big "hashtable" form.
     pub fn convert_to_hashtable(&mut self) {
-        if let Repr::Ints(s) = &self.repr {
-            let mut t = Table::with_capacity_and_hasher(s.len(), Default::default());
-            t.extend((0..s.len()).map(|i| s.get(i).to_vec()));
-            self.repr = Repr::Table(Box::new(t));
+        if matches!(self.repr, Repr::Table(_)) {
+            return;
         }
+        let mut t = Table::with_capacity_and_hasher(self.len(), Default::default());
+        t.extend(self.iter().map(|m| m.to_vec()));
+        self.repr = Repr::Table(Box::new(t));
+    }
+
+    /// Leaves the intset for a "hashtable" that will also get `m`: packed
+    /// when everything fits, as Redis 7.2 picks a listpack.
+    fn leave_intset(&mut self, m: &[u8]) {
+        let Repr::Ints(s) = &self.repr else { return };
+        let longest = (0..s.len()).map(|i| s.get(i).len()).max().unwrap_or(0);
+        if !fits_packed(s.len() + 1, longest.max(m.len())) {
+            return self.convert_to_hashtable();
+        }
+        let mut p = Packed::default();
+        let members: Vec<&[u8]> = (0..s.len()).map(|i| s.get(i)).collect();
+        p.push(&members);
+        self.repr = Repr::Strs(p);
     }
 
     /// Adds a member. Returns true when it is new. `max_intset` is
@@ -236,6 +292,21 @@ impl Set {
                 };
                 if s.len() < max_intset.min(INTSET_HARD_MAX) {
                     s.insert(pos, m);
+                    return true;
+                }
+                // Too many for an intset: far too many to pack.
+                self.convert_to_hashtable();
+            } else {
+                self.leave_intset(m);
+            }
+        }
+        if let Repr::Strs(p) = &mut self.repr {
+            if m.len() <= PACKED_MAX_VALUE {
+                if p.elems().any(|e| e == m) {
+                    return false;
+                }
+                if p.elems().count() < PACKED_MAX_ENTRIES {
+                    p.push(&[m]);
                     return true;
                 }
             }
@@ -257,6 +328,13 @@ impl Set {
                 }
                 _ => false,
             },
+            Repr::Strs(p) => match find_str(p, m) {
+                Some((r, _)) => {
+                    p.remove(r);
+                    true
+                }
+                None => false,
+            },
             Repr::Table(t) => t.swap_remove(m),
         }
     }
@@ -270,6 +348,16 @@ impl Set {
                 }
                 let m = s.get(i).to_vec();
                 s.remove(i);
+                Some(m)
+            }
+            Repr::Strs(p) => {
+                let mut it = p.elems();
+                for _ in 0..i {
+                    it.next()?;
+                }
+                let (m, r) = it.next_with_range()?;
+                let m = m.to_vec();
+                p.remove(r);
                 Some(m)
             }
             Repr::Table(t) => t.swap_remove_index(i),
@@ -298,14 +386,27 @@ impl Set {
     /// integers. None on a duplicate.
     pub fn from_distinct_members(members: Vec<Vec<u8>>, intset: bool) -> Option<Self> {
         if !intset {
-            let mut t = Table::with_capacity_and_hasher(members.len(), Default::default());
-            for m in members {
-                if !t.insert(m) {
-                    return None;
+            let longest = members.iter().map(|m| m.len()).max().unwrap_or(0);
+            if !fits_packed(members.len(), longest) {
+                let mut t = Table::with_capacity_and_hasher(members.len(), Default::default());
+                for m in members {
+                    if !t.insert(m) {
+                        return None;
+                    }
                 }
+                return Some(Set {
+                    repr: Repr::Table(Box::new(t)),
+                });
             }
+            // At most PACKED_MAX_ENTRIES: pairwise is cheap enough.
+            if (1..members.len()).any(|i| members[..i].contains(&members[i])) {
+                return None;
+            }
+            let mut p = Packed::default();
+            let ms: Vec<&[u8]> = members.iter().map(|m| &m[..]).collect();
+            p.push(&ms);
             return Some(Set {
-                repr: Repr::Table(Box::new(t)),
+                repr: Repr::Strs(p),
             });
         }
         let mut v: Vec<(i64, Vec<u8>)> = members
@@ -326,7 +427,7 @@ impl Set {
                 buf.extend_from_slice(m);
                 buf.resize(buf.len() + w - m.len(), 0);
             }
-            s.buf = buf.into_boxed_slice();
+            s.buf = buf.into();
         }
         Some(Set {
             repr: Repr::Ints(s),
@@ -339,6 +440,7 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 enum IterRepr<'a> {
     Ints(&'a IntStrs, std::ops::Range<usize>),
+    Strs(PackedIter<'a>),
     Table(indexmap::set::Iter<'a, Vec<u8>>),
 }
 
@@ -349,6 +451,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.0 {
             IterRepr::Ints(s, r) => r.next().map(|i| s.get(i)),
+            IterRepr::Strs(it) => it.next(),
             IterRepr::Table(it) => it.next().map(|m| m.as_slice()),
         }
     }
@@ -356,6 +459,7 @@ impl<'a> Iterator for Iter<'a> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
             IterRepr::Ints(_, r) => r.size_hint(),
+            IterRepr::Strs(_) => (0, None),
             IterRepr::Table(it) => it.size_hint(),
         }
     }
@@ -442,6 +546,74 @@ mod tests {
         assert!(Set::from_distinct_members(v(&["1", "a"]), true).is_none());
         assert!(Set::from_distinct_members(v(&["a", "a"]), false).is_none());
         assert!(Set::from_distinct_members(vec![], true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn packed_strings_look_like_a_hashtable() {
+        let mut s = Set::new_for(b"a");
+        assert_eq!(s.encoding(), "hashtable");
+        assert!(matches!(s.repr, Repr::Strs(_)));
+        for m in ["a", "b", "c", "b", "7"] {
+            s.add(m.as_bytes(), 512);
+        }
+        assert_eq!(members(&s), ["a", "b", "c", "7"]);
+        assert_eq!(s.len(), 4);
+        assert!(s.contains(b"7") && !s.contains(b"d"));
+        assert!(s.remove(b"b") && !s.remove(b"b"));
+        assert_eq!(members(&s), ["a", "c", "7"]);
+        assert_eq!(s.remove_index(1), Some(b"c".to_vec()));
+        assert_eq!(s.remove_index(2), None);
+        assert_eq!(s.get_index(1), Some(&b"7"[..]));
+        // Same members, other form: equal (both "hashtable").
+        let mut t = s.clone();
+        t.convert_to_hashtable();
+        assert!(matches!(t.repr, Repr::Table(_)));
+        assert_eq!(s, t);
+
+        // A long member or one member too many: the big form.
+        let long = vec![b'x'; PACKED_MAX_VALUE + 1];
+        s.add(&long, 512);
+        assert!(matches!(s.repr, Repr::Table(_)));
+        assert_eq!(members(&s)[..2], ["a", "7"]);
+        let mut s = Set::new_for(b"m");
+        for i in 0..PACKED_MAX_ENTRIES {
+            assert!(s.add(format!("m{i}").as_bytes(), 512));
+        }
+        assert!(matches!(s.repr, Repr::Strs(_)));
+        assert!(s.add(b"last", 512));
+        assert!(matches!(s.repr, Repr::Table(_)));
+        assert_eq!(s.len(), PACKED_MAX_ENTRIES + 1);
+
+        // An intset that gets a string keeps its members, packed or not.
+        let mut s = Set::from_members(["3", "1", "2"], 512);
+        s.add(b"x", 512);
+        assert!(matches!(s.repr, Repr::Strs(_)));
+        assert_eq!(members(&s), ["1", "2", "3", "x"]);
+        let mut s = Set::from_members((0..200).map(|i| i.to_string()), 512);
+        s.add(b"x", 512);
+        assert!(matches!(s.repr, Repr::Table(_)));
+        assert_eq!(s.len(), 201);
+        // Past set-max-intset-entries: the big form.
+        let mut s = Set::from_members(["1", "2"], 2);
+        s.add(b"3", 2);
+        assert!(matches!(s.repr, Repr::Table(_)));
+
+        // The loader: small distinct members packed, duplicates refused.
+        let v = |ms: &[&str]| ms.iter().map(|m| m.as_bytes().to_vec()).collect::<Vec<_>>();
+        let s = Set::from_distinct_members(v(&["b", "a"]), false).unwrap();
+        assert!(matches!(s.repr, Repr::Strs(_)));
+        assert_eq!(members(&s), ["b", "a"]);
+        assert!(Set::from_distinct_members(v(&["b", "a", "b"]), false).is_none());
+    }
+
+    #[test]
+    fn tiny_intsets_are_inline() {
+        let s = Set::from_members((0..10).map(|i| i.to_string()), 512);
+        let Repr::Ints(i) = &s.repr else {
+            panic!("intset expected")
+        };
+        assert!(matches!(i.buf, SmallBuf::Inline { .. }));
+        assert_eq!(std::mem::size_of::<Set>(), 32);
     }
 
     #[test]

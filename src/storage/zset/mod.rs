@@ -1,14 +1,20 @@
 //! Sorted set values, ordered by (score, member bytes).
 //!
-//! Two representations, as Redis 7.0 has: a sorted vector while small (the
-//! "listpack" encoding: linear member lookups, like a listpack) and, once a
-//! size limit is crossed, a skiplist with spans (O(log n) rank) plus a
-//! member -> score map (the "skiplist" encoding). Conversion is one-way
-//! except for the STORE commands, which build their result and may shrink it.
+//! Two representations, as Redis 7.0 has: one packed buffer while small
+//! (the "listpack" encoding, `listpack.rs`: linear member lookups, like a
+//! listpack) and, once a size limit is crossed, a skiplist with spans
+//! (O(log n) rank) plus a member index (the "skiplist" encoding,
+//! `skiplist.rs`). Conversion is one-way except for the STORE commands,
+//! which build their result and may shrink it. This file holds the ranges
+//! and the operations on either form.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+
+mod listpack;
+mod skiplist;
+
+use listpack::{Lp, lp_read};
+use skiplist::{NIL, Skiplist};
 
 /// zset-max-listpack-entries / zset-max-listpack-value, read once per command.
 #[derive(Clone, Copy, Debug)]
@@ -116,170 +122,6 @@ impl Range for LexRange {
     }
 }
 
-/// A score as a listpack gives it back: "-0" is stored as the integer 0.
-#[inline]
-fn lp(s: f64) -> f64 {
-    if s == 0.0 { 0.0 } else { s }
-}
-
-/// A small set's elements back to back in one exact-size buffer, sorted by
-/// (score, member), as a listpack keeps them. Each element is a header
-/// byte, the member, then the score in the fewest bytes that hold it
-/// exactly: header bits 0-1 say how (0: f64, 1: f32, 2: i8, 3: i32), bits
-/// 2-7 the member length (63: a LEB128 length follows). A 15-byte member
-/// with a score like 1.5 or 42 takes 17-20 bytes instead of a 24-byte
-/// slot plus a separate allocation.
-#[derive(Clone, Default)]
-struct Lp {
-    buf: Box<[u8]>,
-    len: u32,
-}
-
-/// One element's encoding: header + length, and the score bytes.
-fn lp_encode(member: &[u8], score: f64, out: &mut Vec<u8>) {
-    let (kind, sb): (u8, [u8; 8]) = if score.fract() == 0.0 && (-128.0..=127.0).contains(&score) {
-        (2, {
-            let mut b = [0; 8];
-            b[0] = score as i8 as u8;
-            b
-        })
-    } else if score.fract() == 0.0 && (i32::MIN as f64..=i32::MAX as f64).contains(&score) {
-        (3, {
-            let mut b = [0; 8];
-            b[..4].copy_from_slice(&(score as i32).to_le_bytes());
-            b
-        })
-    } else if (score as f32) as f64 == score {
-        (1, {
-            let mut b = [0; 8];
-            b[..4].copy_from_slice(&(score as f32).to_le_bytes());
-            b
-        })
-    } else {
-        (0, score.to_le_bytes())
-    };
-    let n = member.len();
-    if n < 63 {
-        out.push(kind | (n as u8) << 2);
-    } else {
-        out.push(kind | 63 << 2);
-        let mut l = n;
-        loop {
-            let b = (l & 0x7f) as u8;
-            l >>= 7;
-            if l == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-    }
-    out.extend_from_slice(member);
-    out.extend_from_slice(&sb[..[8, 4, 1, 4][kind as usize]]);
-}
-
-/// The element at byte `pos`: (member, score, where the next starts).
-#[inline]
-fn lp_read(buf: &[u8], pos: usize) -> (&[u8], f64, usize) {
-    let h = buf[pos];
-    let kind = h & 3;
-    let mut p = pos + 1;
-    let mut n = (h >> 2) as usize;
-    if n == 63 {
-        n = 0;
-        let mut shift = 0;
-        loop {
-            let b = buf[p];
-            p += 1;
-            n |= ((b & 0x7f) as usize) << shift;
-            if b < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
-    }
-    let m = &buf[p..p + n];
-    p += n;
-    let (score, w) = match kind {
-        0 => (f64::from_le_bytes(buf[p..p + 8].try_into().unwrap()), 8),
-        1 => (
-            f32::from_le_bytes(buf[p..p + 4].try_into().unwrap()) as f64,
-            4,
-        ),
-        2 => (buf[p] as i8 as f64, 1),
-        _ => (
-            i32::from_le_bytes(buf[p..p + 4].try_into().unwrap()) as f64,
-            4,
-        ),
-    };
-    (m, score, p + w)
-}
-
-impl Lp {
-    fn from_sorted<'a>(items: impl Iterator<Item = (&'a [u8], f64)>) -> Self {
-        let mut v = Vec::new();
-        let mut len = 0;
-        for (m, s) in items {
-            lp_encode(m, lp(s), &mut v);
-            len += 1;
-        }
-        Lp {
-            buf: v.into_boxed_slice(),
-            len,
-        }
-    }
-
-    /// (member, score, byte range) in order.
-    fn elems(&self) -> impl Iterator<Item = (&[u8], f64, std::ops::Range<usize>)> {
-        let buf = &self.buf[..];
-        let mut pos = 0;
-        std::iter::from_fn(move || {
-            if pos >= buf.len() {
-                return None;
-            }
-            let (m, s, next) = lp_read(buf, pos);
-            let r = pos..next;
-            pos = next;
-            Some((m, s, r))
-        })
-    }
-
-    /// Byte offset of rank `r` (the end of the buffer for r == len).
-    fn offset(&self, r: usize) -> usize {
-        self.elems().nth(r).map_or(self.buf.len(), |e| e.2.start)
-    }
-
-    fn find(&self, member: &[u8]) -> Option<(usize, f64, std::ops::Range<usize>)> {
-        self.elems()
-            .enumerate()
-            .find(|(_, (m, _, _))| *m == member)
-            .map(|(i, (_, s, r))| (i, s, r))
-    }
-
-    /// Replaces bytes `range` (whole elements) with `new`; `delta` is the
-    /// change in the element count. The buffer stays exact-size.
-    fn splice(&mut self, range: std::ops::Range<usize>, new: &[u8], delta: isize) {
-        let old = std::mem::take(&mut self.buf);
-        let mut v = Vec::with_capacity(old.len() - range.len() + new.len());
-        v.extend_from_slice(&old[..range.start]);
-        v.extend_from_slice(new);
-        v.extend_from_slice(&old[range.end..]);
-        self.buf = v.into_boxed_slice();
-        self.len = (self.len as isize + delta) as u32;
-    }
-
-    /// Inserts at its sorted place a member known to be absent.
-    fn insert(&mut self, member: &[u8], score: f64) {
-        let at = self
-            .elems()
-            .find(|(m, s, _)| !before(*s, m, score, member))
-            .map_or(self.buf.len(), |e| e.2.start);
-        let mut e = Vec::new();
-        lp_encode(member, lp(score), &mut e);
-        self.splice(at..at, &e, 1);
-    }
-}
-
 /// (score, member) strictly before (score2, member2).
 #[inline]
 fn before(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> bool {
@@ -362,7 +204,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
             Repr::Small(v) => v.find(member).map(|e| e.1),
-            Repr::Big(s) => s.dict.get(member).copied(),
+            Repr::Big(s) => s.score_of(member),
         }
     }
 
@@ -382,7 +224,7 @@ impl ZSet {
     pub fn maybe_to_listpack(&mut self, lim: Limits) {
         if let Repr::Big(sl) = &self.repr
             && sl.len <= lim.entries
-            && sl.dict.keys().all(|m| m.len() <= lim.value)
+            && sl.members().all(|m| m.len() <= lim.value)
         {
             let v = Lp::from_sorted(self.iter());
             self.repr = Repr::Small(v);
@@ -424,7 +266,7 @@ impl ZSet {
                 Some(score)
             }
             Repr::Big(sl) => {
-                let score = sl.dict.get(member).copied()?;
+                let score = sl.score_of(member)?;
                 sl.delete(score, member);
                 Some(score)
             }
@@ -436,7 +278,7 @@ impl ZSet {
         match &self.repr {
             Repr::Small(v) => v.find(member).map(|e| e.0),
             Repr::Big(sl) => {
-                let score = *sl.dict.get(member)?;
+                let score = sl.score_of(member)?;
                 Some(sl.rank(score, member) - 1)
             }
         }
@@ -697,332 +539,9 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Skiplist with spans, nodes kept in an arena (slot 0 is the header).
-
-const NIL: u32 = u32::MAX;
-const MAX_LEVEL: usize = 32;
-
-#[derive(Clone, Copy, Debug)]
-struct Link {
-    fwd: u32,
-    /// Number of level-0 steps this link jumps.
-    span: u32,
-}
-
-#[derive(Clone)]
-struct Node {
-    ele: Arc<[u8]>,
-    score: f64,
-    back: u32,
-    /// Empty for free slots.
-    links: Box<[Link]>,
-}
-
-#[derive(Clone)]
-struct Skiplist {
-    dict: HashMap<Arc<[u8]>, f64>,
-    nodes: Vec<Node>,
-    free: Vec<u32>,
-    level: usize,
-    len: usize,
-    tail: u32,
-    empty: Arc<[u8]>,
-}
-
-fn random_level() -> usize {
-    let mut l = 1;
-    // p = 1/4, as Redis.
-    while l < MAX_LEVEL && fastrand::u32(..) & 0xFFFF < 0xFFFF / 4 {
-        l += 1;
-    }
-    l
-}
-
-impl Skiplist {
-    fn new() -> Self {
-        let empty: Arc<[u8]> = Arc::from(&[][..]);
-        let header = Node {
-            ele: empty.clone(),
-            score: 0.0,
-            back: NIL,
-            links: vec![Link { fwd: NIL, span: 0 }; MAX_LEVEL].into_boxed_slice(),
-        };
-        Skiplist {
-            dict: HashMap::new(),
-            nodes: vec![header],
-            free: Vec::new(),
-            level: 1,
-            len: 0,
-            tail: NIL,
-            empty,
-        }
-    }
-
-    #[inline]
-    fn link(&self, x: u32, i: usize) -> Link {
-        self.nodes[x as usize].links[i]
-    }
-
-    #[inline]
-    fn link_mut(&mut self, x: u32, i: usize) -> &mut Link {
-        &mut self.nodes[x as usize].links[i]
-    }
-
-    /// True when node `f` sorts before (score, ele).
-    #[inline]
-    fn node_before(&self, f: u32, score: f64, ele: &[u8]) -> bool {
-        let n = &self.nodes[f as usize];
-        before(n.score, &n.ele, score, ele)
-    }
-
-    /// Predecessors at each level of the position of (score, ele), and their ranks.
-    fn find_update(&self, score: f64, ele: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
-        let mut update = [0u32; MAX_LEVEL];
-        let mut rank = [0u32; MAX_LEVEL];
-        let mut x = 0u32;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            loop {
-                let l = self.link(x, i);
-                if l.fwd != NIL && self.node_before(l.fwd, score, ele) {
-                    rank[i] += l.span;
-                    x = l.fwd;
-                } else {
-                    break;
-                }
-            }
-            update[i] = x;
-        }
-        (update, rank)
-    }
-
-    fn insert_new(&mut self, member: &[u8], score: f64) {
-        let ele: Arc<[u8]> = Arc::from(member);
-        self.dict.insert(ele.clone(), score);
-        self.insert_node(score, ele, None);
-    }
-
-    /// Links a node for (score, ele); reuses slot `reuse` when given.
-    fn insert_node(&mut self, score: f64, ele: Arc<[u8]>, reuse: Option<u32>) -> u32 {
-        let (mut update, mut rank) = self.find_update(score, &ele);
-        let lvl = random_level();
-        if lvl > self.level {
-            for i in self.level..lvl {
-                rank[i] = 0;
-                update[i] = 0;
-                self.link_mut(0, i).span = self.len as u32;
-            }
-            self.level = lvl;
-        }
-        let node = Node {
-            ele,
-            score,
-            back: if update[0] == 0 { NIL } else { update[0] },
-            links: vec![Link { fwd: NIL, span: 0 }; lvl].into_boxed_slice(),
-        };
-        let x = match reuse.or_else(|| self.free.pop()) {
-            Some(x) => {
-                self.nodes[x as usize] = node;
-                x
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        for i in 0..lvl {
-            let u = self.link(update[i], i);
-            let d = rank[0] - rank[i];
-            *self.link_mut(x, i) = Link {
-                fwd: u.fwd,
-                span: u.span - d,
-            };
-            *self.link_mut(update[i], i) = Link {
-                fwd: x,
-                span: d + 1,
-            };
-        }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
-            self.link_mut(u, i).span += 1;
-        }
-        let f = self.link(x, 0).fwd;
-        if f != NIL {
-            self.nodes[f as usize].back = x;
-        } else {
-            self.tail = x;
-        }
-        self.len += 1;
-        x
-    }
-
-    /// Unlinks node `x` given its predecessors; does not free the slot.
-    fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            let ul = self.link(u, i);
-            if ul.fwd == x {
-                let xl = self.link(x, i);
-                *self.link_mut(u, i) = Link {
-                    fwd: xl.fwd,
-                    span: ul.span + xl.span - 1,
-                };
-            } else {
-                self.link_mut(u, i).span -= 1;
-            }
-        }
-        let f = self.link(x, 0).fwd;
-        let back = self.nodes[x as usize].back;
-        if f != NIL {
-            self.nodes[f as usize].back = back;
-        } else {
-            self.tail = back;
-        }
-        while self.level > 1 && self.link(0, self.level - 1).fwd == NIL {
-            self.level -= 1;
-        }
-        self.len -= 1;
-    }
-
-    fn free_slot(&mut self, x: u32) {
-        let n = &mut self.nodes[x as usize];
-        n.links = Box::new([]);
-        n.ele = self.empty.clone();
-        self.free.push(x);
-    }
-
-    /// Removes (score, ele), which must be present, from list and dict.
-    fn delete(&mut self, score: f64, ele: &[u8]) {
-        let (update, _) = self.find_update(score, ele);
-        let x = self.link(update[0], 0).fwd;
-        debug_assert!(x != NIL && &*self.nodes[x as usize].ele == ele);
-        self.unlink(x, &update);
-        self.dict.remove(ele);
-        self.free_slot(x);
-    }
-
-    fn update_score(&mut self, ele: &[u8], old: f64, new: f64) {
-        let (update, _) = self.find_update(old, ele);
-        let x = self.link(update[0], 0).fwd;
-        debug_assert!(x != NIL && &*self.nodes[x as usize].ele == ele);
-        let back = self.nodes[x as usize].back;
-        let fwd = self.link(x, 0).fwd;
-        // In place when the order cannot change (strict, like Redis).
-        let stays = (back == NIL || self.nodes[back as usize].score < new)
-            && (fwd == NIL || self.nodes[fwd as usize].score > new);
-        if stays {
-            self.nodes[x as usize].score = new;
-        } else {
-            self.unlink(x, &update);
-            let e = self.nodes[x as usize].ele.clone();
-            self.insert_node(new, e, Some(x));
-        }
-        if let Some(s) = self.dict.get_mut(ele) {
-            *s = new;
-        }
-    }
-
-    /// 1-based rank of a present element.
-    fn rank(&self, score: f64, ele: &[u8]) -> usize {
-        let mut x = 0u32;
-        let mut r = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.link(x, i);
-                if l.fwd == NIL {
-                    break;
-                }
-                let n = &self.nodes[l.fwd as usize];
-                if n.score < score || (n.score == score && &*n.ele <= ele) {
-                    r += l.span as usize;
-                    x = l.fwd;
-                } else {
-                    break;
-                }
-            }
-            if x != 0 && &*self.nodes[x as usize].ele == ele {
-                return r;
-            }
-        }
-        unreachable!("rank of a missing element")
-    }
-
-    /// Slot of the element at 1-based rank `rank` (1..=len).
-    fn by_rank(&self, rank: usize) -> u32 {
-        let mut x = 0u32;
-        let mut t = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.link(x, i);
-                if l.fwd != NIL && t + l.span as usize <= rank {
-                    t += l.span as usize;
-                    x = l.fwd;
-                } else {
-                    break;
-                }
-            }
-            if t == rank {
-                return x;
-            }
-        }
-        NIL
-    }
-
-    /// Number of leading elements for which `pred` holds, descending the
-    /// levels like Redis's zslFirstInRange (pred should hold on a prefix).
-    fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
-        let mut x = 0u32;
-        let mut t = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.link(x, i);
-                if l.fwd == NIL {
-                    break;
-                }
-                let n = &self.nodes[l.fwd as usize];
-                if pred(n.score, &n.ele) {
-                    t += l.span as usize;
-                    x = l.fwd;
-                } else {
-                    break;
-                }
-            }
-        }
-        t
-    }
-
-    /// Deletes 1-based ranks start..=end.
-    fn delete_rank_range(&mut self, start: usize, end: usize) {
-        let mut update = [0u32; MAX_LEVEL];
-        let mut x = 0u32;
-        let mut t = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.link(x, i);
-                if l.fwd != NIL && t + (l.span as usize) < start {
-                    t += l.span as usize;
-                    x = l.fwd;
-                } else {
-                    break;
-                }
-            }
-            update[i] = x;
-        }
-        t += 1;
-        x = self.link(x, 0).fwd;
-        while x != NIL && t <= end {
-            let next = self.link(x, 0).fwd;
-            self.unlink(x, &update);
-            let ele = self.nodes[x as usize].ele.clone();
-            self.dict.remove(&*ele);
-            self.free_slot(x);
-            t += 1;
-            x = next;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::listpack::lp_encode;
     use super::*;
 
     const BIG: Limits = Limits {
