@@ -247,3 +247,68 @@ fn lazy_expiry_of_scan_and_randomkey_is_not_a_transaction() {
         assert_eq!(keel, stock, "{steps:?}");
     }
 }
+
+/// Command names of the stream a raw replica reads while `steps` run,
+/// up to a marker write.
+fn stream_names(kind: Kind, steps: &[&str]) -> Vec<String> {
+    let md = TempDir::new("suite-pub");
+    let master = start(kind, &md, &[]);
+    let mut raw = RawReplica::connect(master.port);
+    let reply = raw.psync("?", -1, false);
+    assert!(reply.starts_with("+FULLRESYNC "), "{reply}");
+    raw.read_rdb();
+    let mut c = master.conn();
+    for st in steps {
+        c.line(st);
+    }
+    c.line("SET marker 1");
+    let mut names = vec![];
+    loop {
+        let (args, _) = raw
+            .command(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{kind:?}: stream ended before the marker: {names:?}"));
+        let name = args[0].to_ascii_lowercase();
+        if name == "ping" {
+            continue;
+        }
+        let marker = name == "set" && args[1] == "marker";
+        names.push(args.join(" ").to_ascii_lowercase());
+        if marker {
+            break;
+        }
+    }
+    names
+}
+
+/// A subscriber on the replica gets what is published on the master.
+fn publish_on_replica(kind: Kind) -> Vec<u8> {
+    let p = pair(kind, &[]);
+    let mut sub = p.replica.conn();
+    sub.line("SUBSCRIBE news");
+    let mut m = p.master.conn();
+    assert_eq!(s(m.line("PUBLISH news hello")), ":0\r\n");
+    sub.try_read_reply(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{kind:?}: no message on the replica: {e:?}"))
+}
+
+#[test]
+fn publish_is_replicated() {
+    let stock = publish_on_replica(Kind::Stock);
+    let keel = publish_on_replica(Kind::Keel);
+    assert_eq!(
+        stock,
+        b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+    );
+    assert_eq!(keel, stock);
+    for steps in [
+        &["PUBLISH bla bla", "SPUBLISH sbla bla"][..],
+        // One effect: not wrapped in MULTI/EXEC.
+        &["MULTI", "PUBLISH bla bla", "EXEC"][..],
+        &["MULTI", "PUBLISH bla bla", "SET k v", "EXEC"][..],
+    ] {
+        let stock = stream_names(Kind::Stock, steps);
+        let keel = stream_names(Kind::Keel, steps);
+        assert!(stock.contains(&"publish bla bla".to_string()), "{stock:?}");
+        assert_eq!(keel, stock, "{steps:?}");
+    }
+}
