@@ -312,3 +312,14 @@ fn publish_is_replicated() {
         assert_eq!(keel, stock, "{steps:?}");
     }
 }
+
+/// replication.tcl "GETSET replication": GETSET goes out as SET, SET ... GET
+/// without its GET.
+#[test]
+fn getset_is_replicated_as_set() {
+    let steps = ["SET test foo", "GETSET test bar", "SET test vaz GET"];
+    let stock = stream_names(Kind::Stock, &steps);
+    let keel = stream_names(Kind::Keel, &steps);
+    assert!(stock.contains(&"set test bar".to_string()), "{stock:?}");
+    assert_eq!(keel, stock);
+}
