@@ -244,6 +244,7 @@ pub const PARAMS: &[Param] = &[
     p("repl-backlog-ttl", "3600", Kind::Int),
     p("repl-diskless-sync", "yes", YESNO),
     p("repl-diskless-sync-delay", "5", Kind::Int),
+    p("repl-diskless-sync-max-replicas", "0", Kind::Int),
     p(
         "repl-diskless-load",
         "disabled",
@@ -827,6 +828,7 @@ fn int_bounds(name: &str) -> Option<(i64, i64)> {
         | "min-replicas-max-lag"
         | "min-replicas-to-write"
         | "repl-diskless-sync-delay"
+        | "repl-diskless-sync-max-replicas"
         | "replica-priority"
         | "shutdown-timeout"
         | "tcp-backlog"

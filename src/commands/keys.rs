@@ -322,6 +322,7 @@ fn parse_cursor(s: &[u8]) -> Option<u64> {
 /// last (already visited) element into a hole, and inserts append at the
 /// end, so keys present for the whole scan are never missed.
 fn scan(ctx: &mut Ctx, args: &[Bytes]) {
+    crate::replication::touches_arbitrary_keys();
     let Some(cursor) = parse_cursor(&args[1]) else {
         ctx.out.err("ERR invalid cursor");
         return;
@@ -420,6 +421,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) {
 }
 
 fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) {
+    crate::replication::touches_arbitrary_keys();
     let dbi = ctx.db;
     let now = ctx.now;
     let held = ctx.held_shards();
@@ -1148,6 +1150,8 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
                 "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
                 "LOADAOF",
                 "    Flush the AOF buffers on disk and reload the AOF in memory.",
+                "REPLICATE <string>",
+                "    Replicates the provided string to replicas, allowing data divergence.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
                 "POPULATE <count> [<prefix>] [<size>]",
@@ -1284,6 +1288,11 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) {
         super::cluster::debug_drop_packet_filter(ctx, args);
     } else if eq_ic(sub, "clusterlink") && argc == 5 && eq_ic(&args[2], "kill") {
         super::cluster::debug_clusterlink(ctx, args);
+    } else if eq_ic(sub, "replicate") && argc >= 3 {
+        // Sent to the replicas as is, whatever it is (stock's test hook
+        // for a master that sends something its replicas reject).
+        crate::replication::propagate(ctx.db, &args[2..]);
+        ctx.out.ok();
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         expire::set_active_expire(atoi(&args[2]) != 0);
         ctx.out.ok();

@@ -138,6 +138,11 @@ fn publish(ctx: &mut Ctx, args: &[Bytes]) {
     if let Some(bus) = ctx.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) {
         crate::cluster::bus::publish(&mut bus.lock().unwrap(), &args[1], &args[2]);
         crate::replication::custom();
+    } else if ctx.srv.cluster.is_none() {
+        // Replicas publish it to their own subscribers (stock's
+        // forceCommandPropagation): it changes no data, so it is sent
+        // explicitly.
+        crate::replication::propagate(ctx.db, args);
     }
     ctx.out.int(n as i64);
 }
@@ -149,6 +154,8 @@ fn spublish(ctx: &mut Ctx, args: &[Bytes]) {
     if let Some(bus) = ctx.srv.cluster.as_ref().and_then(|c| c.bus.as_ref()) {
         crate::cluster::bus::publish_shard(&mut bus.lock().unwrap(), &args[1], &args[2]);
         crate::replication::custom();
+    } else if ctx.srv.cluster.is_none() {
+        crate::replication::propagate(ctx.db, args);
     }
     ctx.out.int(n as i64);
 }

@@ -397,6 +397,8 @@ fn getset_cmd(ctx: &mut Ctx, args: &[Bytes]) {
         ctx.db(key).set(key, Value::Str(Str::from(&args[2][..])));
         ctx.dirty(key, 1);
         ctx.notify(ev::STRING, "set", key);
+        // Replicated as SET (stock 7.0 rewrites it): replicas count a SET.
+        crate::replication::propagate(ctx.db, &[b"SET", key, &args[2][..]]);
     }
 }
 

@@ -825,10 +825,40 @@ fn replica_limits(spec: &str) -> (u64, u64, u64) {
     (256 << 20, 64 << 20, 60)
 }
 
-/// Whether writes are refused by min-replicas-to-write.
+/// Whether writes are refused by min-replicas-to-write (a master's rule:
+/// a replica ignores it, as in stock, so its master's stream and the
+/// writes of a writable replica go through).
 pub fn not_enough_replicas(srv: &Server) -> bool {
     let need = srv.min_replicas_to_write.load(Ordering::Relaxed);
-    need > 0 && (GOOD_REPLICAS.load(Ordering::Acquire) as u64) < need
+    need > 0
+        && !super::replica::is_replica()
+        && (GOOD_REPLICAS.load(Ordering::Acquire) as u64) < need
+}
+
+/// Recounts the good replicas at once (stock's refreshGoodSlavesCount)
+/// when a replica goes online or the min-replicas configs change, so a
+/// write right after either is not judged by the last cron's count.
+pub fn refresh_good_replicas(srv: &Server) {
+    let max_lag = srv.config.read().unwrap().get_i64("min-replicas-max-lag");
+    refresh_good_replicas_with(max_lag);
+}
+
+/// As `refresh_good_replicas`, for a caller holding the config.
+pub fn refresh_good_replicas_with(max_lag: i64) {
+    let Some(r) = REPL.get() else { return };
+    let now = now_ms();
+    let mut st = r.lock();
+    let good = st
+        .replicas
+        .iter()
+        .filter(|l| {
+            l.online()
+                && now.saturating_sub(l.ack_ms.load(Ordering::Acquire))
+                    <= max_lag.max(0) as u64 * 1000
+        })
+        .count();
+    st.good_replicas = good;
+    GOOD_REPLICAS.store(good, Ordering::Release);
 }
 
 /// Replicas whose ACK reached `offset`.

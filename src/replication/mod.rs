@@ -56,6 +56,9 @@ struct Unit {
     custom: bool,
     /// Nested commands record nothing (a script replicated verbatim).
     verbatim_script: u32,
+    /// Each effect is a record of its own, without MULTI/EXEC (SCAN and
+    /// RANDOMKEY run directly: the keys they find expired).
+    split: bool,
 }
 
 thread_local! {
@@ -156,14 +159,36 @@ pub fn leave(token: Option<bool>, changed: bool, db: usize, args: &[Bytes]) {
         u.custom = saved_custom;
         u.depth -= 1;
         if u.depth == 0 && !u.effects.is_empty() {
-            Some(std::mem::take(&mut u.effects))
+            Some((std::mem::take(&mut u.effects), std::mem::take(&mut u.split)))
         } else {
+            if u.depth == 0 {
+                u.split = false;
+            }
             None
         }
     });
-    if let Some(effects) = record {
-        send(effects);
+    match record {
+        Some((effects, true)) => {
+            for e in effects {
+                send(vec![e]);
+            }
+        }
+        Some((effects, false)) => send(effects),
+        None => {}
     }
+}
+
+/// A command that touches arbitrary keys (SCAN, RANDOMKEY), run directly
+/// rather than inside EXEC or a script: the deletions of the expired keys
+/// it meets go out one by one, not as a transaction (Redis 7.0's
+/// propagatePendingCommands for CMD_TOUCHES_ARBITRARY_KEYS).
+pub fn touches_arbitrary_keys() {
+    UNIT.with(|u| {
+        let mut u = u.borrow_mut();
+        if u.depth == 1 {
+            u.split = true;
+        }
+    });
 }
 
 /// Drops the effects the running unit gathered so far (DEBUG LOADAOF: what

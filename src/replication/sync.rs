@@ -6,7 +6,7 @@
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +18,29 @@ use crate::server::client::Client;
 use crate::server::persist::{self, Target};
 use crate::server::shard::ShardRt;
 use crate::storage::now_ms;
+
+/// Full-sync requests not yet given their fork (any shard's thread).
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// One replica counted in `WAITING` while it lives.
+struct Waiting;
+
+impl Waiting {
+    fn enter() -> Waiting {
+        WAITING.fetch_add(1, Ordering::AcqRel);
+        Waiting
+    }
+
+    fn count() -> usize {
+        WAITING.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Serves `args` (PSYNC id offset, or SYNC) on `stream`. On success the
 /// socket now belongs to the replication threads; either way the caller's
@@ -115,6 +138,7 @@ pub async fn serve_replica(
             }
         };
         if let Some((link, replid, offset)) = accepted {
+            master::refresh_good_replicas(srv);
             let line = if client.replconf.capa_psync2 {
                 format!("+CONTINUE {replid}\r\n")
             } else {
@@ -157,6 +181,7 @@ pub async fn serve_replica(
     let all: Vec<usize> = (0..srv.nshards).collect();
     let start = now_ms();
     let mut last_newline = start;
+    let waiting = Waiting::enter();
     let (link, pid) = loop {
         let now = now_ms();
         if now - last_newline >= 1000 {
@@ -166,7 +191,17 @@ pub async fn serve_replica(
                 return;
             }
         }
-        if srv.persist.bgsave_in_progress() || now - start < delay_ms {
+        // repl-diskless-sync-max-replicas: the delay ends early once that
+        // many replicas wait for a full sync.
+        let enough = delay_ms > 0 && {
+            let max = srv
+                .config
+                .read()
+                .unwrap()
+                .get_i64("repl-diskless-sync-max-replicas");
+            max > 0 && Waiting::count() >= max as usize
+        };
+        if srv.persist.bgsave_in_progress() || (now - start < delay_ms && !enough) {
             glommio::timer::sleep(Duration::from_millis(50)).await;
             continue;
         }
@@ -224,6 +259,7 @@ pub async fn serve_replica(
             }
         }
     };
+    drop(waiting);
     // Wait for the child; a disk-based transfer keeps the replica's timer
     // alive with newlines meanwhile.
     let ok = loop {
@@ -259,7 +295,10 @@ pub async fn serve_replica(
             return;
         }
     }
+    // Online from now: its lag counts from here (stock's putSlaveOnline).
+    link.ack_ms.store(now_ms(), Ordering::Release);
     link.state.store(ONLINE, Ordering::Release);
+    master::refresh_good_replicas(srv);
     crate::log::notice(&format!("Synchronization with replica {name} succeeded"));
     handoff(stream, link, pending, client);
 }

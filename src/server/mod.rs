@@ -231,6 +231,7 @@ impl Server {
             c.get_i64("min-replicas-to-write").max(0) as u64,
             Ordering::Relaxed,
         );
+        crate::replication::master::refresh_good_replicas_with(c.get_i64("min-replicas-max-lag"));
         self.ops.configure(&c);
         self.stop_writes_on_bgsave_err.store(
             c.get_bool("stop-writes-on-bgsave-error") && !c.get("save").trim().is_empty(),

@@ -806,16 +806,9 @@ pub fn run_handler(
     let start = Instant::now();
     let before = ctx.out.len();
     let watching = cmd.is_write() && WATCHING_CLIENTS.load(Ordering::Relaxed) > 0;
-    // SCAN, RANDOMKEY: the keys they expire on the way replicate one DEL
-    // at a time, never as a MULTI (stock's CMD_TOUCHES_ARBITRARY_KEYS).
-    let arbitrary = cmd
-        .spec
-        .is_some_and(|s| s.flags & crate::cmdspec::flags::TOUCHES_ARBITRARY_KEYS != 0);
-    let unit = if arbitrary {
-        None
-    } else {
-        crate::replication::enter()
-    };
+    // SCAN and RANDOMKEY split their unit themselves
+    // (replication::touches_arbitrary_keys), so inside EXEC they do not.
+    let unit = crate::replication::enter();
     let dirty_before = if watching || tracking || unit.is_some() {
         held_dirty(ctx)
     } else {
