@@ -1271,7 +1271,15 @@ fn info_of(c: &mut Conn, section: &str, field: &str) -> String {
 fn replica_restarted_from_its_aof_full_syncs_as_stock() {
     let mut seen = Vec::new();
     for stock in [false, true] {
-        let master = Server::redis(&["--repl-diskless-sync", "no"]);
+        // A disk-based sync writes the master's RDB: keep it out of the cwd.
+        let mdir = tempdir(if stock {
+            "rrestart-m-stock"
+        } else {
+            "rrestart-m-keel"
+        });
+        std::fs::create_dir_all(&mdir).unwrap();
+        let mdir_s = mdir.display().to_string();
+        let master = Server::redis(&["--repl-diskless-sync", "no", "--dir", &mdir_s]);
         let mut m = master.conn();
         fill(&mut m, "m");
         let dir = tempdir(if stock {

@@ -24,6 +24,7 @@ pair_tests!(
     idle_client_gives_query_buffer_back,
     reply_buffer_size_and_peak_are_computed,
     pause_write_lets_errors_and_read_only_scripts_through,
+    served_blocked_command_counts_once,
 );
 
 /// LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR after a slow command:
@@ -514,6 +515,50 @@ fn client_unblock(p: &mut Pair) {
         "CLIENT PAUSE 10 NONE",
         "CLIENT UNPAUSE",
     ]);
+}
+
+/// A blocked BLPOP / XREADGROUP that is then served (or times out) is one
+/// call in commandstats, as stock.
+fn served_blocked_command_counts_once(p: &mut Pair) {
+    p.checks(&["XGROUP CREATE st g $ MKSTREAM", "CONFIG RESETSTAT"]);
+    let (mut kb, mut rb) = p.conns();
+    let kid = kb.val("CLIENT ID").as_int();
+    let rid = rb.val("CLIENT ID").as_int();
+    let steps: [(&[&str], &str); 3] = [
+        (&["BLPOP", "bl", "0"], "RPUSH bl x"),
+        (
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "st",
+                ">",
+            ],
+            "XADD st * f v",
+        ),
+        (&["BRPOP", "nothere", "0.5"], "PING"),
+    ];
+    for (blocking, serve) in steps {
+        for (c, other, id) in [(&mut kb, &mut p.k, kid), (&mut rb, &mut p.r, rid)] {
+            c.send(&encode(blocking));
+            wait_blocked(other, id);
+        }
+        p.check(serve);
+        let (k, r) = (kb.read_reply(), rb.read_reply());
+        p.expect_eq(&format!("{} served", blocking[0]), &k, &r);
+    }
+    let (k, r) = section(p, "commandstats");
+    for c in ["blpop", "xreadgroup", "brpop", "rpush", "xadd"] {
+        p.expect_eq(
+            &format!("cmdstat_{c}"),
+            cmdstat(&k, c).as_bytes(),
+            cmdstat(&r, c).as_bytes(),
+        );
+    }
 }
 
 /// Waits until client `id` shows flag b in CLIENT LIST.

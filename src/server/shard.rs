@@ -841,9 +841,13 @@ pub fn run_handler(
         cmd.flags & (flags::WRITE | flags::MAY_REPLICATE | flags::WRITE_SUBCOMMANDS) != 0;
     crate::replication::leave(unit, replicated && dirty_after > dirty_before, ctx.db, args);
     let us = start.elapsed().as_micros() as u64;
-    ThreadStats::bump(&stats.cmd_calls[idx], 1);
-    ThreadStats::bump(&stats.cmd_usec[idx], us);
-    ThreadStats::bump(&stats.total_commands, 1);
+    // A call that blocked counts once, when it is served or times out (its
+    // rerun comes back through here), as Redis counts it on unblock.
+    if ctx.block.is_none() {
+        ThreadStats::bump(&stats.cmd_calls[idx], 1);
+        ThreadStats::bump(&stats.cmd_usec[idx], us);
+        ThreadStats::bump(&stats.total_commands, 1);
+    }
     let failed = ctx.out.buf.get(before) == Some(&b'-');
     if failed {
         ThreadStats::bump(&stats.cmd_failed[idx], 1);

@@ -9,6 +9,7 @@ use glommio::net::TcpStream;
 use super::route::Route;
 use crate::commands::Command;
 use crate::protocol::Out;
+use crate::server::ThreadStats;
 use crate::server::blocking::Waiter;
 use crate::server::client::ClientInfo;
 use crate::server::conn::Conn;
@@ -63,6 +64,17 @@ impl Conn<'_> {
                 other => settle(&waiter, &mut wake, other).await,
             };
             rt.drop_slot(wake_id);
+            // The blocked call counts once (Redis counts it when it blocks):
+            // a served rerun is counted by the shard that runs it, every
+            // other end here.
+            if !matches!(outcome, Wake::Reply(_)) {
+                let stats = rt.stats();
+                ThreadStats::bump(&stats.cmd_calls[idx], 1);
+                ThreadStats::bump(&stats.total_commands, 1);
+                if matches!(outcome, Wake::Unblocked | Wake::Kicked(..)) {
+                    ThreadStats::bump(&stats.cmd_failed[idx], 1);
+                }
+            }
             match outcome {
                 Wake::Reply(Payload::Outs(mut v)) => return v.pop().map(|r| r.out),
                 // Keys on several shards were signalled: run the command again.
