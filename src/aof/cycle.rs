@@ -114,13 +114,7 @@ pub fn rewrite_done(srv: &Server, ok: bool) {
             match write_manifest(&a.dir, &a.prefix, &m) {
                 Ok(()) => {
                     io.starting = false;
-                    for f in old {
-                        crate::log::notice(&format!(
-                            "Removing the history file {} in the background",
-                            f.name
-                        ));
-                        let _ = std::fs::remove_file(a.dir.join(&f.name));
-                    }
+                    remove_history(a, old);
                     io.manifest = m;
                     io.total_size = files_size(&a.dir, &io.manifest);
                     let base_size = std::fs::metadata(a.dir.join(&b.name)).map_or(0, |md| md.len());
@@ -196,13 +190,7 @@ pub fn set_auto_gc_disabled(disabled: bool) {
     let old = std::mem::take(&mut m.history);
     match write_manifest(&a.dir, &a.prefix, &m) {
         Ok(()) => {
-            for f in old {
-                crate::log::notice(&format!(
-                    "Removing the history file {} in the background",
-                    f.name
-                ));
-                let _ = std::fs::remove_file(a.dir.join(&f.name));
-            }
+            remove_history(a, old);
             io.manifest = m;
         }
         Err(e) => crate::log::warning(&format!("Can't persist the AOF manifest: {e}")),
@@ -288,4 +276,15 @@ pub(super) static OFFLINE_SCHEDULED: AtomicBool = AtomicBool::new(false);
 pub fn rewrite_in_progress() -> bool {
     AOF.get()
         .is_some_and(|a| a.stats.rewrite_in_progress.load(Ordering::Relaxed))
+}
+
+/// Deletes history files the manifest no longer lists (stock's log line).
+fn remove_history(a: &Aof, old: Vec<manifest::FileInfo>) {
+    for f in old {
+        crate::log::notice(&format!(
+            "Removing the history file {} in the background",
+            f.name
+        ));
+        let _ = std::fs::remove_file(a.dir.join(&f.name));
+    }
 }

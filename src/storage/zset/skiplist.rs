@@ -260,29 +260,9 @@ impl Skiplist {
         }
     }
 
-    /// 1-based rank of a present element.
+    /// 1-based rank of a present element: the elements up to it in order.
     pub(super) fn rank(&self, score: f64, ele: &[u8]) -> usize {
-        let mut x = 0u32;
-        let mut r = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.link(x, i);
-                if l.fwd == NIL {
-                    break;
-                }
-                let n = &self.nodes[l.fwd as usize];
-                if n.score < score || (n.score == score && &*n.ele <= ele) {
-                    r += l.span as usize;
-                    x = l.fwd;
-                } else {
-                    break;
-                }
-            }
-            if x != 0 && &*self.nodes[x as usize].ele == ele {
-                return r;
-            }
-        }
-        unreachable!("rank of a missing element")
+        self.count_while(|s, e| s < score || (s == score && e <= ele))
     }
 
     /// Slot of the element at 1-based rank `rank` (1..=len).
