@@ -538,7 +538,7 @@ fn served_blocked_command_counts_once(p: &mut Pair) {
                 "st",
                 ">",
             ],
-            "XADD st * f v",
+            "XADD st 1-1 f v",
         ),
         (&["BRPOP", "nothere", "0.5"], "PING"),
     ];
