@@ -444,25 +444,6 @@ fn msetnx_cmd(ctx: &mut Ctx, args: &[Bytes]) {
     mset_generic(ctx, args, true);
 }
 
-/// `n` in decimal, written at the end of `buf` (20 bytes hold any i64).
-fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
-    let mut i = buf.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
-}
-
 /// incrDecrCommand: the value must be a string2ll integer; TTL is kept.
 fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) {
     let res: Result<i64, &str> = match ctx.lookup_write(key) {
@@ -473,7 +454,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) {
                     None => Err(OVERFLOW),
                     Some(v) => {
                         let mut buf = [0u8; 20];
-                        *s = Str::from(fmt_i64(&mut buf, v));
+                        *s = Str::from(crate::protocol::fmt_i64(&mut buf, v));
                         // Redis stores a new integer object: "int" again.
                         e.raw = false;
                         Ok(v)
@@ -484,7 +465,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) {
         },
         None => {
             let mut buf = [0u8; 20];
-            let s = Str::from(fmt_i64(&mut buf, incr));
+            let s = Str::from(crate::protocol::fmt_i64(&mut buf, incr));
             ctx.db(key).set(key, Value::Str(s));
             Ok(incr)
         }
@@ -1020,7 +1001,10 @@ mod tests {
     fn itoa() {
         let mut buf = [0u8; 20];
         for n in [0, -1, 42, i64::MIN, i64::MAX] {
-            assert_eq!(fmt_i64(&mut buf, n), n.to_string().as_bytes());
+            assert_eq!(
+                crate::protocol::fmt_i64(&mut buf, n),
+                n.to_string().as_bytes()
+            );
         }
     }
 }

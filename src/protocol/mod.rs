@@ -5,4 +5,4 @@ mod parser;
 mod writer;
 
 pub use parser::{ParseError, Parser, ParserLimits, split_args as parser_split_args};
-pub use writer::{Out, err_line, fmt_double};
+pub use writer::{Out, err_line, fmt_double, fmt_i64};

@@ -53,8 +53,7 @@ impl Out {
     }
 
     fn write_num(&mut self, n: i64) {
-        let mut b = itoa_buf(n);
-        self.buf.extend_from_slice(b.as_bytes(&mut [0u8; 20]));
+        self.buf.extend_from_slice(fmt_i64(&mut [0u8; 20], n));
     }
 
     pub fn bulk(&mut self, s: &[u8]) {
@@ -185,30 +184,24 @@ impl Out {
     }
 }
 
-struct ItoaBuf(i64);
-fn itoa_buf(n: i64) -> ItoaBuf {
-    ItoaBuf(n)
-}
-impl ItoaBuf {
-    fn as_bytes<'a>(&mut self, scratch: &'a mut [u8; 20]) -> &'a [u8] {
-        let mut n = self.0;
-        let neg = n < 0;
-        let mut i = 20;
-        if n == 0 {
-            i -= 1;
-            scratch[i] = b'0';
+/// `n` in decimal, written at the end of `buf` (20 bytes hold any i64):
+/// no temporary string on the reply and replication paths.
+pub fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
+    let mut i = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
         }
-        while n != 0 {
-            i -= 1;
-            scratch[i] = b'0' + (n % 10).unsigned_abs() as u8;
-            n /= 10;
-        }
-        if neg {
-            i -= 1;
-            scratch[i] = b'-';
-        }
-        &scratch[i..]
     }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
 }
 
 /// Formats like C's `%.17g` (what Redis 7.0 uses for doubles in replies),

@@ -113,19 +113,9 @@ pub fn encode(args: &[impl AsRef<[u8]>]) -> Vec<u8> {
 
 /// `<kind><n>\r\n` without a temporary string (once per argument of
 /// every replicated write).
-fn header(v: &mut Vec<u8>, kind: u8, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+fn header(v: &mut Vec<u8>, kind: u8, n: usize) {
     v.push(kind);
-    v.extend_from_slice(&digits[i..]);
+    v.extend_from_slice(crate::protocol::fmt_i64(&mut [0u8; 20], n as i64));
     v.extend_from_slice(b"\r\n");
 }
 

@@ -39,9 +39,9 @@ pub(super) fn block_signals() -> libc::sigset_t {
     }
 }
 
-/// Binds `addr` without SO_REUSEPORT and without listening: fails if the
-/// port is taken, never accepts (a connection made meanwhile would be reset).
-pub(super) fn probe_bind(addr: &str) -> std::io::Result<()> {
+/// `addr`'s first address and an unbound TCP socket for it with
+/// SO_REUSEADDR (ports in TIME_WAIT rebind, as Redis).
+fn tcp_socket(addr: &str) -> std::io::Result<(std::net::SocketAddr, socket2::Socket)> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::net::ToSocketAddrs;
     let a = addr
@@ -50,6 +50,13 @@ pub(super) fn probe_bind(addr: &str) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("empty address"))?;
     let sk = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
     sk.set_reuse_address(true)?;
+    Ok((a, sk))
+}
+
+/// Binds `addr` without SO_REUSEPORT and without listening: fails if the
+/// port is taken, never accepts (a connection made meanwhile would be reset).
+pub(super) fn probe_bind(addr: &str) -> std::io::Result<()> {
+    let (a, sk) = tcp_socket(addr)?;
     match sk.bind(&a.into()) {
         // Connections of a killed predecessor linger on the port (kill -9
         // leaves them half closed): the port is free unless someone listens.
@@ -75,14 +82,7 @@ pub(super) fn probe_bind(addr: &str) -> std::io::Result<()> {
 /// A listening socket shared by every shard (SO_REUSEPORT) that rebinds a
 /// port whose old connections linger in TIME_WAIT (SO_REUSEADDR, as Redis).
 pub(super) fn listen(addr: &str, backlog: i32) -> std::io::Result<glommio::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    use std::net::ToSocketAddrs;
-    let a = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("empty address"))?;
-    let sk = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
-    sk.set_reuse_address(true)?;
+    let (a, sk) = tcp_socket(addr)?;
     sk.set_reuse_port(true)?;
     sk.bind(&a.into())?;
     sk.listen(backlog)?;
